@@ -1,0 +1,57 @@
+"""The ``triggerlab`` command line.
+
+Each subcommand lives in ``experiments/commands/NAME.py`` with
+``add_arguments(parser)`` and ``run(args) -> int``; they are imported lazily so that
+``triggerlab --help`` stays fast. A :class:`~policies.errors.TriggerLabError` (or any
+``ValueError``/``OSError`` from bad input) prints one line and exits with status 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: subcommand -> (module, one-line help)
+#: Modules must keep heavy imports (numpy, ray, ...) inside ``run``.
+COMMANDS: dict[str, tuple[str, str]] = {
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="triggerlab",
+        description="Simulate, compare and load-test behavioral email triggers and policies.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+        importlib.import_module(module_name).add_arguments(p)
+        p.set_defaults(_module=module_name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("triggerlab: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, KeyError) as exc:
+        if args.debug:
+            raise
+        print(f"triggerlab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

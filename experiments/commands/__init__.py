@@ -1,0 +1,1 @@
+"""Subcommands of the ``triggerlab`` command line, one module each."""

@@ -1,0 +1,42 @@
+"""The library's exception hierarchy.
+
+Every error TriggerLab raises derives from :class:`TriggerLabError`. Errors caused by
+bad input are also :class:`ValueError` (scikit-learn's ``InvalidParameterError``
+pattern), so ``except ValueError`` keeps working for callers that do not know us.
+Messages name the field, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidEventError",
+    "LateEventError",
+    "PolicyError",
+    "RuleError",
+    "SpecError",
+    "TriggerLabError",
+]
+
+
+class TriggerLabError(Exception):
+    """Base class of every error raised by TriggerLab."""
+
+
+class InvalidEventError(TriggerLabError, ValueError):
+    """An event record or column is malformed (missing field, unknown type, bad value)."""
+
+
+class RuleError(TriggerLabError, ValueError):
+    """A trigger rule file does not match the schema; the message gives the path."""
+
+
+class LateEventError(TriggerLabError, ValueError):
+    """Events arrived with a time before one the engine has already handled."""
+
+
+class SpecError(TriggerLabError, ValueError):
+    """An experiment spec or simulation parameter is invalid; the message gives the path."""
+
+
+class PolicyError(TriggerLabError, ValueError):
+    """A policy got bad input: wrong shape, unknown arm, reward outside its declared type."""

@@ -1,0 +1,653 @@
+"""Columnar event batches and the event-type registry.
+
+An :class:`EventBatch` is a struct of numpy arrays, one row per event:
+
+* ``subscriber`` -- int64 subscriber id;
+* ``time`` -- int64 seconds since the Unix epoch, UTC;
+* ``type`` -- int64 code from the event-type registry (:data:`EVENT_TYPES`);
+* named data columns -- float64 for quantities (``cart_value``, ``time_on_page``,
+  ``price``; missing is ``NaN``) or int64 codes for categories (``category``,
+  ``product_id``, ``link_type``; missing is ``-1``).
+
+Categorical columns that carry words (``link_type``, ``currency``) have a vocabulary:
+``"product"`` is stored as its code and decoded again by :meth:`EventBatch.to_pandas`.
+Vocabularies and event types are process-wide registries that only grow by explicit
+calls (:func:`register_event_type`, :func:`register_categories`); register your own in
+every process (for Ray, at import time of the module that defines them).
+
+Example
+-------
+>>> batch = EventBatch.from_records([
+...     {"subscriber": 7, "time": 1700000000, "type": "add_to_cart", "cart_value": 40.0},
+...     {"subscriber": 7, "time": "2023-11-14T22:20:00+00:00", "type": "purchase_completed"},
+... ])
+>>> len(batch), batch.type_names()
+(2, ['add_to_cart', 'purchase_completed'])
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, overload
+
+import numpy as np
+import pandas as pd
+
+from policies.errors import InvalidEventError
+
+__all__ = [
+    "BUILTIN_EVENT_TYPES",
+    "CATEGORY_MISSING",
+    "EVENT_TYPES",
+    "EventBatch",
+    "EventTypeRegistry",
+    "category_code",
+    "column_kind",
+    "parse_time",
+    "register_categories",
+    "register_event_type",
+]
+
+#: Event types of DOMAIN.md, in code order (code = position).
+BUILTIN_EVENT_TYPES: tuple[str, ...] = (
+    "product_view",
+    "product_click",
+    "add_to_cart",
+    "cart_cleared",
+    "checkout_started",
+    "price_check",
+    "purchase_completed",
+    "email_sent",
+    "email_open",
+    "email_click",
+    "unsubscribe",
+    "page_view",
+)
+
+#: Missing value of an integer (categorical) column.
+CATEGORY_MISSING = -1
+
+_CORE_COLUMNS = ("subscriber", "time", "type")
+
+
+class EventTypeRegistry:
+    """Maps event-type names to small integer codes and back.
+
+    Codes of the built-in types are fixed (their position in
+    :data:`BUILTIN_EVENT_TYPES`); registered types get the next free code.
+    """
+
+    def __init__(self, names: Iterable[str] = BUILTIN_EVENT_TYPES) -> None:
+        self._names: list[str] = []
+        self._codes: dict[str, int] = {}
+        for name in names:
+            self.register(name)
+
+    def register(self, name: str) -> int:
+        """Add ``name`` (idempotent) and return its code."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InvalidEventError(
+                f"event type: expected an identifier like 'wishlist_add', got {name!r}"
+            )
+        if name not in self._codes:
+            self._codes[name] = len(self._names)
+            self._names.append(name)
+        return self._codes[name]
+
+    def code(self, name: str) -> int:
+        """Code of ``name``; raises :class:`InvalidEventError` for unknown names."""
+        try:
+            return self._codes[name]
+        except (KeyError, TypeError):
+            raise InvalidEventError(
+                f"type: unknown event type {name!r}; known: {', '.join(self._names)} "
+                "(add yours with register_event_type)"
+            ) from None
+
+    def name(self, code: int) -> str:
+        """Name of ``code``."""
+        if not 0 <= int(code) < len(self._names):
+            raise InvalidEventError(f"type: unknown event type code {code!r}")
+        return self._names[int(code)]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """All registered names in code order."""
+        return tuple(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._codes
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+#: The process-wide registry used by :class:`EventBatch` and the trigger engine.
+EVENT_TYPES = EventTypeRegistry()
+
+
+def register_event_type(name: str) -> int:
+    """Register a custom event type in :data:`EVENT_TYPES` and return its code."""
+    return EVENT_TYPES.register(name)
+
+
+# ---------------------------------------------------------------------------
+# column schema
+
+#: Known data columns and their kind: "float" (float64, NaN missing) or "int"
+#: (int64 codes >= 0, -1 missing). Unknown numeric columns are float.
+_COLUMN_KINDS: dict[str, str] = {
+    "cart_value": "float",
+    "time_on_page": "float",
+    "price": "float",
+    "quantity": "float",
+    "items": "float",
+    "revenue": "float",
+    "product_id": "int",
+    "category": "int",
+    "link_type": "int",
+    "currency": "int",
+    "campaign_id": "int",
+    "session_id": "int",
+    "variant": "int",
+}
+
+#: Vocabularies of categorical columns that carry words.
+_VOCABULARIES: dict[str, list[str]] = {
+    "link_type": ["product", "category", "content", "cart", "unsubscribe", "other"],
+    "currency": ["USD", "EUR", "GBP", "CAD", "AUD", "JPY"],
+}
+
+
+def column_kind(name: str) -> str | None:
+    """Kind of a known data column: ``"float"``, ``"int"`` or None if not declared."""
+    return _COLUMN_KINDS.get(name)
+
+
+def register_categories(column: str, values: Sequence[str]) -> dict[str, int]:
+    """Declare ``column`` categorical and add word ``values`` to its vocabulary.
+
+    Returns the column's full mapping value -> code. Idempotent; call it with the same
+    values in every process so that codes agree.
+    """
+    if not column.isidentifier() or column in _CORE_COLUMNS:
+        raise InvalidEventError(f"column: expected a data column name, got {column!r}")
+    if _COLUMN_KINDS.get(column, "int") != "int":
+        raise InvalidEventError(f"{column}: is a numeric column, cannot hold categories")
+    _COLUMN_KINDS[column] = "int"
+    vocab = _VOCABULARIES.setdefault(column, [])
+    for value in values:
+        if not isinstance(value, str):
+            raise InvalidEventError(f"{column}: category values must be strings, got {value!r}")
+        if value not in vocab:
+            vocab.append(value)
+    return {v: i for i, v in enumerate(vocab)}
+
+
+def category_code(column: str, value: Any) -> int:
+    """Code of ``value`` in categorical ``column`` (ints pass through unchanged)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if int(value) < 0:
+            raise InvalidEventError(f"{column}: expected a code >= 0, got {value!r}")
+        return int(value)
+    vocab = _VOCABULARIES.get(column)
+    if isinstance(value, str) and vocab is not None:
+        try:
+            return vocab.index(value)
+        except ValueError:
+            pass
+        raise InvalidEventError(
+            f"{column}: unknown category {value!r}; known: {', '.join(vocab)} "
+            "(add yours with register_categories)"
+        )
+    if isinstance(value, str):
+        raise InvalidEventError(
+            f"{column}: expected an integer code, got {value!r} "
+            f"(declare words with register_categories({column!r}, [...]))"
+        )
+    raise InvalidEventError(f"{column}: expected an integer code, got {value!r}")
+
+
+def parse_time(value: Any) -> int:
+    """Seconds since the Unix epoch (UTC) of an int, an aware datetime or ISO-8601 string.
+
+    Naive datetimes and strings without an offset are rejected: a time without a zone
+    is ambiguous.
+    """
+    if isinstance(value, bool):
+        raise InvalidEventError(f"expected seconds since the epoch, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if math.isfinite(float(value)) and float(value).is_integer():
+            return int(float(value))
+        raise InvalidEventError(f"expected whole seconds since the epoch, got {value!r}")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidEventError(
+                f"expected an ISO-8601 time with offset like '2024-05-01T12:00:00+00:00', "
+                f"got {value!r}"
+            ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidEventError(
+                f"expected a timezone-aware time, got naive {value.isoformat()!r}"
+            )
+        return math.floor(value.timestamp())
+    if isinstance(value, np.datetime64):
+        raise InvalidEventError(
+            f"expected a timezone-aware time, got numpy datetime64 {value!r} (no zone)"
+        )
+    raise InvalidEventError(f"expected seconds since the epoch or an aware time, got {value!r}")
+
+
+def _as_float(value: Any) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidEventError(f"expected a number, got {value!r}")
+    out = float(value)
+    if math.isnan(out):
+        raise InvalidEventError("expected a number, got NaN (leave the field out or use None)")
+    if math.isinf(out):
+        raise InvalidEventError(f"expected a finite number, got {value!r}")
+    return out
+
+
+def _infer_kind(name: str, values: Iterable[Any]) -> str:
+    known = column_kind(name)
+    if known is not None:
+        return known
+    for v in values:
+        if isinstance(v, str):
+            raise InvalidEventError(
+                f"{name}: text in an undeclared column ({v!r}); declare it with "
+                f"register_categories({name!r}, [...]) or send a number"
+            )
+    return "float"
+
+
+# ---------------------------------------------------------------------------
+# the batch
+
+
+@dataclass(frozen=True, eq=False)
+class EventBatch:
+    """A batch of events as a struct of equally long numpy arrays.
+
+    Parameters
+    ----------
+    subscriber : ndarray of int64, shape (n,)
+    time : ndarray of int64, shape (n,)
+        Seconds since the Unix epoch, UTC.
+    type : ndarray of int64, shape (n,)
+        Codes from :data:`EVENT_TYPES`.
+    columns : dict of str to ndarray, shape (n,)
+        Data columns: float64 (NaN missing) or int64 (-1 missing).
+    """
+
+    subscriber: np.ndarray
+    time: np.ndarray
+    type: np.ndarray
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.subscriber)
+        object.__setattr__(self, "subscriber", np.ascontiguousarray(self.subscriber, np.int64))
+        object.__setattr__(self, "time", np.ascontiguousarray(self.time, np.int64))
+        object.__setattr__(self, "type", np.ascontiguousarray(self.type, np.int64))
+        if len(self.time) != n or len(self.type) != n:
+            raise InvalidEventError(
+                f"EventBatch: columns must have equal length, got subscriber={n}, "
+                f"time={len(self.time)}, type={len(self.type)}"
+            )
+        cols: dict[str, np.ndarray] = {}
+        for name, col in self.columns.items():
+            if name in _CORE_COLUMNS:
+                raise InvalidEventError(f"columns: {name!r} is a core column, not a data column")
+            arr = np.asarray(col)
+            kind = column_kind(name) or ("int" if arr.dtype.kind in "iu" else "float")
+            arr = np.ascontiguousarray(arr, np.int64 if kind == "int" else np.float64)
+            if len(arr) != n:
+                raise InvalidEventError(
+                    f"columns[{name!r}]: expected length {n}, got {len(arr)}"
+                )
+            cols[name] = arr
+        object.__setattr__(self, "columns", cols)
+
+    # -- construction ------------------------------------------------------
+
+    @classmethod
+    def empty(cls) -> EventBatch:
+        """A batch with no rows."""
+        z = np.zeros(0, np.int64)
+        return cls(z, z, z)
+
+    @overload
+    @classmethod
+    def from_records(
+        cls, records: Sequence[Mapping[str, Any]], validate: Literal["raise"] = ...
+    ) -> EventBatch: ...
+
+    @overload
+    @classmethod
+    def from_records(
+        cls, records: Sequence[Mapping[str, Any]], validate: Literal["quarantine"]
+    ) -> tuple[EventBatch, pd.DataFrame]: ...
+
+    @classmethod
+    def from_records(
+        cls, records: Sequence[Mapping[str, Any]], validate: str = "raise"
+    ) -> EventBatch | tuple[EventBatch, pd.DataFrame]:
+        """Build a batch from dicts like ``{"subscriber": 7, "time": ..., "type": ...}``.
+
+        ``time`` is seconds since the epoch, an aware ``datetime`` or an ISO-8601
+        string with offset. With ``validate="raise"`` (default) the first bad record
+        raises :class:`InvalidEventError` naming its index and field; with
+        ``validate="quarantine"`` the result is ``(good_batch, rejected)`` where
+        ``rejected`` has columns ``index``, ``field``, ``reason``, ``record``.
+        """
+        if validate not in ("raise", "quarantine"):
+            raise InvalidEventError(
+                f"validate: expected 'raise' or 'quarantine', got {validate!r}"
+            )
+        if isinstance(records, Mapping) or isinstance(records, str | bytes):
+            raise InvalidEventError("records: expected a list of dicts, got a single value")
+        data_names: list[str] = []
+        seen: set[str] = set()
+        for rec in records:
+            if isinstance(rec, Mapping):
+                for key in rec:
+                    if key not in _CORE_COLUMNS and key not in seen:
+                        seen.add(key)
+                        data_names.append(key)
+        kinds: dict[str, str] = {}
+        bad_columns: dict[str, str] = {}
+        for name in data_names:
+            values = [r.get(name) for r in records if isinstance(r, Mapping)]
+            try:
+                kinds[name] = _infer_kind(name, values)
+            except InvalidEventError as exc:
+                kinds[name] = "int"
+                bad_columns[name] = str(exc)
+
+        subs: list[int] = []
+        times: list[int] = []
+        types: list[int] = []
+        cols: dict[str, list[Any]] = {name: [] for name in data_names}
+        rejected: list[dict[str, Any]] = []
+        for i, rec in enumerate(records):
+            try:
+                row = cls._parse_record(rec, kinds, bad_columns)
+            except _RecordError as err:
+                if validate == "raise":
+                    raise InvalidEventError(f"records[{i}].{err.field}: {err.reason}") from None
+                rejected.append(
+                    {"index": i, "field": err.field, "reason": err.reason, "record": rec}
+                )
+                continue
+            sub, t, ty, row_values = row
+            subs.append(sub)
+            times.append(t)
+            types.append(ty)
+            for name in data_names:
+                missing = math.nan if kinds[name] == "float" else -1
+                cols[name].append(row_values.get(name, missing))
+        batch = cls(
+            np.array(subs, np.int64),
+            np.array(times, np.int64),
+            np.array(types, np.int64),
+            {
+                name: np.array(v, np.float64 if kinds[name] == "float" else np.int64)
+                for name, v in cols.items()
+            },
+        )
+        if validate == "raise":
+            return batch
+        table = pd.DataFrame(rejected, columns=["index", "field", "reason", "record"])
+        return batch, table
+
+    @staticmethod
+    def _parse_record(
+        rec: Any, kinds: Mapping[str, str], bad_columns: Mapping[str, str]
+    ) -> tuple[int, int, int, dict[str, Any]]:
+        if not isinstance(rec, Mapping):
+            raise _RecordError("record", f"expected a dict, got {type(rec).__name__}")
+        for key in _CORE_COLUMNS:
+            if key not in rec or rec[key] is None:
+                raise _RecordError(key, "missing")
+        sub = rec["subscriber"]
+        if isinstance(sub, bool) or not isinstance(sub, numbers.Integral):
+            raise _RecordError("subscriber", f"expected an integer id, got {sub!r}")
+        try:
+            t = parse_time(rec["time"])
+        except InvalidEventError as exc:
+            raise _RecordError("time", str(exc)) from None
+        ty = rec["type"]
+        try:
+            code = EVENT_TYPES.code(ty) if isinstance(ty, str) else EVENT_TYPES.code(
+                EVENT_TYPES.name(ty)
+            )
+        except (InvalidEventError, TypeError, ValueError):
+            raise _RecordError("type", f"unknown event type {ty!r}") from None
+        values: dict[str, Any] = {}
+        for key, value in rec.items():
+            if key in _CORE_COLUMNS:
+                continue
+            if key in bad_columns and value is not None:
+                raise _RecordError(key, bad_columns[key].split(": ", 1)[-1])
+            try:
+                if kinds[key] == "float":
+                    values[key] = _as_float(value)
+                else:
+                    values[key] = -1 if value is None else category_code(key, value)
+            except InvalidEventError as exc:
+                raise _RecordError(key, str(exc).removeprefix(f"{key}: ")) from None
+        return int(sub), t, code, values
+
+    @classmethod
+    def from_pandas(cls, df: pd.DataFrame) -> EventBatch:
+        """Build a batch from a DataFrame with ``subscriber``, ``time``, ``type`` columns.
+
+        ``time`` may be integer seconds or a timezone-aware datetime column; ``type``
+        may hold names or codes; word-valued categorical columns are encoded.
+        """
+        for key in _CORE_COLUMNS:
+            if key not in df.columns:
+                raise InvalidEventError(f"{key}: missing column (have {list(df.columns)})")
+        if df["subscriber"].isna().any():
+            raise InvalidEventError(
+                f"records[{int(np.flatnonzero(df['subscriber'].isna().to_numpy())[0])}]"
+                ".subscriber: missing"
+            )
+        time_col = df["time"]
+        if isinstance(time_col.dtype, pd.DatetimeTZDtype):
+            times = (
+                time_col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[s]")
+            ).astype(np.int64)
+        elif time_col.dtype.kind == "M":
+            raise InvalidEventError("time: expected timezone-aware datetimes, got naive ones")
+        elif time_col.dtype.kind in "iu":
+            times = time_col.to_numpy(np.int64)
+        else:
+            times = np.array([parse_time(v) for v in time_col], np.int64)
+        type_col = df["type"]
+        if type_col.dtype.kind in "iu":
+            codes = type_col.to_numpy(np.int64)
+            if len(codes) and (codes.min() < 0 or codes.max() >= len(EVENT_TYPES)):
+                raise InvalidEventError("type: code outside the event-type registry")
+        else:
+            lookup = {name: EVENT_TYPES.code(name) for name in pd.unique(type_col.astype(str))}
+            codes = type_col.astype(str).map(lookup).to_numpy(np.int64)
+        cols: dict[str, np.ndarray] = {}
+        for name in df.columns:
+            if name in _CORE_COLUMNS:
+                continue
+            series = df[name]
+            kind = column_kind(name)
+            textual = isinstance(series.dtype, pd.CategoricalDtype | pd.StringDtype)
+            if series.dtype == object or textual:
+                if kind is None:
+                    raise InvalidEventError(
+                        f"{name}: text in an undeclared column; declare it with "
+                        f"register_categories({name!r}, [...])"
+                    )
+                cols[name] = np.array(
+                    [-1 if _is_missing(v) else category_code(name, v) for v in series], np.int64
+                )
+            elif kind == "int":
+                values = series.to_numpy(np.float64, na_value=np.nan)
+                out = np.where(np.isnan(values), -1, values).astype(np.int64)
+                cols[name] = out
+            else:
+                cols[name] = series.to_numpy(np.float64, na_value=np.nan)
+        return cls(df["subscriber"].to_numpy(np.int64), times, codes, cols)
+
+    @classmethod
+    def from_arrow(cls, table: Any) -> EventBatch:
+        """Build a batch from a :class:`pyarrow.Table` with the batch's columns."""
+        return cls.from_pandas(table.to_pandas())
+
+    @classmethod
+    def concat(cls, batches: Iterable[EventBatch]) -> EventBatch:
+        """Concatenate batches; a column missing from some batch is filled as missing."""
+        parts = list(batches)
+        if not parts:
+            return cls.empty()
+        names: list[str] = []
+        for b in parts:
+            names.extend(n for n in b.columns if n not in names)
+        cols: dict[str, np.ndarray] = {}
+        for name in names:
+            pieces = []
+            for b in parts:
+                if name in b.columns:
+                    pieces.append(b.columns[name])
+                else:
+                    pieces.append(b.column(name, like=_kind_of(parts, name)))
+            cols[name] = np.concatenate(pieces)
+        return cls(
+            np.concatenate([b.subscriber for b in parts]),
+            np.concatenate([b.time for b in parts]),
+            np.concatenate([b.type for b in parts]),
+            cols,
+        )
+
+    # -- access ------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.subscriber)
+
+    def __getitem__(self, key: slice | np.ndarray | Sequence[int]) -> EventBatch:
+        """Rows selected by a slice, an index array or a boolean mask."""
+        if isinstance(key, numbers.Integral):
+            key = slice(int(key), int(key) + 1 if int(key) != -1 else None)
+        return EventBatch(
+            self.subscriber[key],
+            self.time[key],
+            self.type[key],
+            {name: col[key] for name, col in self.columns.items()},
+        )
+
+    def column(self, name: str, like: str | None = None) -> np.ndarray:
+        """Data column ``name``; all-missing if the batch does not have it."""
+        if name in self.columns:
+            return self.columns[name]
+        kind = like or column_kind(name) or "float"
+        if kind == "int":
+            return np.full(len(self), CATEGORY_MISSING, np.int64)
+        return np.full(len(self), np.nan)
+
+    def sort_by_time(self) -> EventBatch:
+        """Rows in time order; ties keep their order (stable sort)."""
+        if len(self) < 2 or bool(np.all(self.time[1:] >= self.time[:-1])):
+            return self
+        return self[np.argsort(self.time, kind="stable")]
+
+    def type_names(self) -> list[str]:
+        """Event-type names of the rows."""
+        names = EVENT_TYPES.names
+        return [names[c] for c in self.type]
+
+    def with_columns(self, **columns: np.ndarray) -> EventBatch:
+        """A copy with data columns added or replaced."""
+        return EventBatch(self.subscriber, self.time, self.type, {**self.columns, **columns})
+
+    def to_pandas(self, decode: bool = True) -> pd.DataFrame:
+        """The batch as a DataFrame.
+
+        With ``decode`` (default), ``type`` holds names, ``time`` stays int seconds and
+        word-valued categorical columns hold their words (None when missing).
+        """
+        out: dict[str, Any] = {
+            "subscriber": self.subscriber,
+            "time": self.time,
+            "type": (
+                pd.Categorical.from_codes(self.type, categories=list(EVENT_TYPES.names))
+                if decode
+                else self.type
+            ),
+        }
+        for name, col in self.columns.items():
+            vocab = _VOCABULARIES.get(name)
+            if decode and vocab is not None:
+                words = np.array([*vocab, None], dtype=object)
+                idx = np.where((col >= 0) & (col < len(vocab)), col, len(vocab))
+                out[name] = words[idx]
+            else:
+                out[name] = col
+        df = pd.DataFrame(out)
+        if decode:
+            df["type"] = df["type"].astype(str)
+        return df
+
+    def to_arrow(self) -> Any:
+        """The batch as a :class:`pyarrow.Table` (decoded like :meth:`to_pandas`)."""
+        import pyarrow as pa
+
+        return pa.Table.from_pandas(self.to_pandas(), preserve_index=False)
+
+    def equals(self, other: EventBatch) -> bool:
+        """True when both batches hold the same rows and columns (NaN equal to NaN)."""
+        if len(self) != len(other) or set(self.columns) != set(other.columns):
+            return False
+        if not (
+            np.array_equal(self.subscriber, other.subscriber)
+            and np.array_equal(self.time, other.time)
+            and np.array_equal(self.type, other.type)
+        ):
+            return False
+        return all(
+            np.array_equal(col, other.columns[name], equal_nan=col.dtype.kind == "f")
+            for name, col in self.columns.items()
+        )
+
+    def __repr__(self) -> str:
+        return f"EventBatch(n={len(self)}, columns={sorted(self.columns)})"
+
+
+class _RecordError(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _kind_of(parts: Sequence[EventBatch], name: str) -> str:
+    for b in parts:
+        if name in b.columns:
+            return "int" if b.columns[name].dtype.kind in "iu" else "float"
+    return "float"
