@@ -14,6 +14,7 @@ __all__ = [
     "PolicyError",
     "RuleError",
     "SpecError",
+    "StatsInputError",
     "TriggerLabError",
 ]
 
@@ -40,3 +41,10 @@ class SpecError(TriggerLabError, ValueError):
 
 class PolicyError(TriggerLabError, ValueError):
     """A policy got bad input: wrong shape, unknown arm, reward outside its declared type."""
+
+
+class StatsInputError(TriggerLabError, ValueError):
+    """A statistics, off-policy evaluation or attribution function got invalid input.
+
+    The message names the argument, what was expected and what was received.
+    """
