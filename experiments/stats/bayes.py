@@ -46,7 +46,7 @@ def _quad(a1: float, b1: float, a2: float, b2: float) -> float:
     def f(t: float) -> float:
         return float(_st.beta.pdf(t, a2, b2) * _sp.betainc(a1, b1, t))
 
-    val, _ = _int.quad(f, lo, hi, points=pts or None, epsabs=1e-13, epsrel=1e-12, limit=500)
+    val, _ = _int.quad(f, lo, hi, points=pts or None, epsabs=1e-11, epsrel=1e-10, limit=500)
     return float(min(1.0, max(0.0, val)))
 
 
