@@ -1,6 +1,58 @@
 """Behavioral trigger rules (YAML schema, validation) and the trigger engine.
 
-Will hold ``rules.py`` (``load_rules``, ``default_rules``), ``engine.py``
-(``TriggerEngine`` with a reference and a fast implementation) and
-``reference_rules.yaml`` (the three reference rules of DOMAIN.md).
+* :func:`load_rules` / :func:`default_rules` -- rule sets from YAML or dicts
+  (``reference_rules.yaml`` holds the three reference rules of DOMAIN.md);
+* :class:`TriggerEngine` -- decides fires, cancellations, expiries and suppressions
+  from event batches, with a ``reference`` and a ``fast`` implementation;
+* :class:`Decisions` -- the engine's columnar output.
 """
+
+from policies.triggers.decisions import (
+    KINDS,
+    Decisions,
+    TriggerIdError,
+    parse_trigger_id,
+    trigger_id,
+)
+from policies.triggers.durations import format_duration, parse_clock, parse_duration
+from policies.triggers.engine import ENGINES, STAT_NAMES, TriggerEngine
+from policies.triggers.rules import (
+    CONTENT_KEYS,
+    TRIGGER_TYPES,
+    Condition,
+    FrequencyCap,
+    Predicate,
+    QuietHours,
+    Retry,
+    Rule,
+    RuleSet,
+    Settings,
+    default_rules,
+    load_rules,
+)
+
+__all__ = [
+    "CONTENT_KEYS",
+    "ENGINES",
+    "KINDS",
+    "STAT_NAMES",
+    "TRIGGER_TYPES",
+    "Condition",
+    "Decisions",
+    "FrequencyCap",
+    "Predicate",
+    "QuietHours",
+    "Retry",
+    "Rule",
+    "RuleSet",
+    "Settings",
+    "TriggerEngine",
+    "TriggerIdError",
+    "default_rules",
+    "format_duration",
+    "load_rules",
+    "parse_clock",
+    "parse_duration",
+    "parse_trigger_id",
+    "trigger_id",
+]

@@ -1,0 +1,487 @@
+"""The fast trigger engine: numpy state per subscriber, one numba-compiled pass per batch.
+
+Same contract and decisions as ``_reference.py``; the difference is representation:
+
+* subscribers are dense rows ``0..n-1`` (``ids[row]`` is the subscriber id);
+* per condition, a small buffer of the last ``count`` matching event times
+  (``ring[row, off:off+count]``, the oldest slot is replaced): a condition holds at t
+  exactly when the oldest of them is > t - within;
+* per rule with exclusions, the time of the latest exclusion event;
+* per (subscriber, rule), the pending instance (entry, due, attempt) and the latest
+  send (time, entry, attempt; negative attempt = failure reported);
+* per subscriber, the last ``cap.max`` send times (frequency cap).
+
+A vectorized prefilter keeps only events whose type some rule mentions and computes the
+bitmask of conditions each event satisfies, so the compiled loop touches few events.
+Decisions for a subscriber depend only on that subscriber's events, so pending instances
+are decided lazily: at the subscriber's next event, or by a sweep at ``until``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+import pandas as pd
+
+from policies.events import EVENT_TYPES, EventBatch, column_kind
+from policies.triggers.decisions import Decisions, TriggerIdError, parse_trigger_id
+from policies.triggers.rules import Predicate, RuleSet
+
+NONE = np.int64(-(2**62))
+_FIRE, _CANCEL, _EXPIRE, _SUPPRESS = 0, 1, 2, 3
+# stats columns, in STAT_NAMES order: entered, fired, cancelled, expired, suppressed, ...
+_ST_ENTERED, _ST_RETRIED, _ST_LATE = 0, 5, 6
+
+# rule table columns
+_R_DELAY, _R_EXPIRE, _R_WINDOW, _R_REENTRY, _R_COOLDOWN, _R_EXCL, _R_NCOL = 0, 1, 2, 3, 4, 5, 6
+# condition table columns
+_C_RULE, _C_WITHIN, _C_COUNT, _C_OFF, _C_NCOL = 0, 1, 2, 3, 4
+
+
+@numba.njit(cache=True, nogil=True)
+def _quiet_end(t, offset_minutes, q_start, q_end):  # pragma: no cover - compiled
+    sod = (t + 60 * offset_minutes) % 86400
+    if q_start < q_end:
+        quiet = q_start <= sod < q_end
+    else:
+        quiet = sod >= q_start or sod < q_end
+    if not quiet:
+        return t
+    return t + (q_end - sod) % 86400
+
+
+@numba.njit(cache=True, nogil=True)
+def _decide_due(
+    s, t, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
+    lf_time, lf_entry, lf_att, cap, out, n_out, stats,
+):  # pragma: no cover - compiled
+    n_rules = order.shape[0]
+    while True:
+        d = np.int64(2**62)
+        for r in range(n_rules):
+            if pend_entry[s, r] != NONE and pend_due[s, r] < d:
+                d = pend_due[s, r]
+        if d > t:
+            return n_out
+        for k in range(n_rules):
+            r = order[k]
+            if pend_entry[s, r] == NONE or pend_due[s, r] != d:
+                continue
+            e = pend_entry[s, r]
+            a = pend_att[s, r]
+            send_at = d
+            if settings[0]:
+                send_at = _quiet_end(d, np.int64(offset[s]), settings[1], settings[2])
+            if send_at > e + rtab[r, _R_EXPIRE]:
+                kind = _EXPIRE
+            elif send_at > d:
+                pend_due[s, r] = send_at
+                continue
+            else:
+                kind = _FIRE
+                if settings[3]:
+                    lo = d - settings[4]
+                    used = 0
+                    jmin = 0
+                    for j in range(cap.shape[1]):
+                        if cap[s, j] > lo:
+                            used += 1
+                        if cap[s, j] < cap[s, jmin]:
+                            jmin = j
+                    if used >= settings[5]:
+                        kind = _SUPPRESS
+                    else:
+                        cap[s, jmin] = d
+                if kind == _FIRE:
+                    lf_time[s, r] = d
+                    lf_entry[s, r] = e
+                    lf_att[s, r] = a
+            pend_entry[s, r] = NONE
+            out[n_out, 0] = s
+            out[n_out, 1] = r
+            out[n_out, 2] = kind
+            out[n_out, 3] = d
+            out[n_out, 4] = e
+            out[n_out, 5] = a
+            n_out += 1
+            stats[r, 1 + kind] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_events(
+    ev_row, ev_time, ev_type, ev_bits, start, order, rtab, ctab, when_lut, excl_lut,
+    settings, seg, offset, ring, last_excl, pend_entry, pend_due, pend_att,
+    lf_time, lf_entry, lf_att, cap, out, stats,
+):  # pragma: no cover - compiled
+    n_rules = order.shape[0]
+    n_cond = ctab.shape[0]
+    n_out = 0
+    room = out.shape[0] - 2 * n_rules
+    for i in range(start, ev_row.shape[0]):
+        if n_out > room:
+            return i, n_out
+        s = ev_row[i]
+        t = ev_time[i]
+        y = ev_type[i]
+        n_out = _decide_due(
+            s, t, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
+            lf_time, lf_entry, lf_att, cap, out, n_out, stats,
+        )
+        # 3. exclusion events cancel pending instances (and block entry for a window)
+        for r in range(n_rules):
+            if excl_lut[y, r]:
+                if pend_entry[s, r] != NONE:
+                    out[n_out, 0] = s
+                    out[n_out, 1] = r
+                    out[n_out, 2] = _CANCEL
+                    out[n_out, 3] = t
+                    out[n_out, 4] = pend_entry[s, r]
+                    out[n_out, 5] = pend_att[s, r]
+                    n_out += 1
+                    stats[r, 1 + _CANCEL] += 1
+                    pend_entry[s, r] = NONE
+                last_excl[s, rtab[r, _R_EXCL]] = t
+        # remember this event for every condition it satisfies (replace the oldest time)
+        bits = ev_bits[i]
+        if bits != 0:
+            for c in range(n_cond):
+                if (bits >> c) & 1:
+                    off = ctab[c, _C_OFF]
+                    jmin = off
+                    for j in range(off + 1, off + ctab[c, _C_COUNT]):
+                        if ring[s, j] < ring[s, jmin]:
+                            jmin = j
+                    ring[s, jmin] = t
+        # 2. entry
+        for r in range(n_rules):
+            if not when_lut[y, r] or pend_entry[s, r] != NONE or not seg[s, r]:
+                continue
+            mode = rtab[r, _R_REENTRY]
+            if mode == 1 and lf_time[s, r] != NONE:
+                continue
+            if mode == 2 and lf_time[s, r] != NONE and t < lf_time[s, r] + rtab[r, _R_COOLDOWN]:
+                continue
+            ex = rtab[r, _R_EXCL]
+            if ex >= 0 and last_excl[s, ex] > t - rtab[r, _R_WINDOW]:
+                continue
+            ok = True
+            for c in range(n_cond):
+                if ctab[c, _C_RULE] != r:
+                    continue
+                lo = t - ctab[c, _C_WITHIN]
+                off = ctab[c, _C_OFF]
+                for j in range(off, off + ctab[c, _C_COUNT]):
+                    if ring[s, j] <= lo:
+                        ok = False
+                        break
+                if not ok:
+                    break
+            if ok:
+                pend_entry[s, r] = t
+                pend_due[s, r] = t + rtab[r, _R_DELAY]
+                pend_att[s, r] = 1
+                stats[r, _ST_ENTERED] += 1
+    return ev_row.shape[0], n_out
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_until(
+    start, until, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
+    lf_time, lf_entry, lf_att, cap, out, stats,
+):  # pragma: no cover - compiled
+    n_rules = order.shape[0]
+    n_out = 0
+    room = out.shape[0] - n_rules
+    for s in range(start, pend_entry.shape[0]):
+        due = False
+        for r in range(n_rules):
+            if pend_entry[s, r] != NONE and pend_due[s, r] <= until:
+                due = True
+        if not due:
+            continue
+        if n_out > room:
+            return s, n_out
+        n_out = _decide_due(
+            s, until, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
+            lf_time, lf_entry, lf_att, cap, out, n_out, stats,
+        )
+    return pend_entry.shape[0], n_out
+
+
+_RUN_EVENTS: Any = _run_events
+_RUN_UNTIL: Any = _run_until
+
+
+def _segment_mask(df: pd.DataFrame, predicates: tuple[Predicate, ...]) -> np.ndarray:
+    """Vectorized segment test over a subscriber table (missing values never match)."""
+    mask = np.ones(len(df), bool)
+    for p in predicates:
+        if p.column not in df.columns:
+            return np.zeros(len(df), bool)
+        col = df[p.column]
+        if p.op in ("min", "max") and (col.dtype.kind in "biuf"):
+            values = col.to_numpy(np.float64, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                ok = values >= p.value if p.op == "min" else values <= p.value
+        elif p.op in ("equals", "in") and col.dtype.kind in "biuf":
+            wanted = p.value if p.op == "in" else (p.value,)
+            nums = [float(v) for v in wanted if not isinstance(v, str)]
+            values = col.to_numpy(np.float64, na_value=np.nan)
+            ok = np.isin(values, np.array(nums, np.float64)) if nums else np.zeros(len(df), bool)
+        else:
+            ok = np.fromiter((p.matches(v) for v in col.tolist()), bool, len(df))
+        mask &= ok
+    return mask
+
+
+def _event_mask(batch: EventBatch, p: Predicate) -> np.ndarray:
+    """Vectorized ``where`` test over a batch (NaN / -1 never match)."""
+    if p.column not in batch.columns:
+        return np.zeros(len(batch), bool)
+    col = batch.columns[p.column]
+    if col.dtype.kind in "iu" and column_kind(p.column) == "int":
+        valid = col >= 0
+    else:
+        valid = ~np.isnan(col) if col.dtype.kind == "f" else np.ones(len(col), bool)
+    if p.op == "min":
+        return valid & (col >= p.value)
+    if p.op == "max":
+        return valid & (col <= p.value)
+    wanted = p.value if p.op == "in" else (p.value,)
+    nums = np.array([float(v) for v in wanted if not isinstance(v, str)], np.float64)
+    return valid & np.isin(col, nums)
+
+
+class FastCore:
+    """Numpy/numba engine with the same decisions as :class:`ReferenceCore`."""
+
+    def __init__(self, rules: RuleSet, subscribers: pd.DataFrame) -> None:
+        self.rules = rules
+        rl = rules.rules
+        n_rules = len(rl)
+        self.n_rules = n_rules
+        self.order = np.array(
+            sorted(range(n_rules), key=lambda r: (-rl[r].priority, r)), np.int64
+        )
+        conds = [(r, c) for r, rule in enumerate(rl) for c in rule.when]
+        if len(conds) > 63:
+            raise TriggerIdError(f"rules: the fast engine supports 63 conditions, got {len(conds)}")
+        self.conds = conds
+        self.ctab = np.zeros((len(conds), _C_NCOL), np.int64)
+        off = 0
+        for k, (r, c) in enumerate(conds):
+            self.ctab[k] = (r, c.within, c.count, off)
+            off += c.count
+        self.ring_width = off
+        excl_rules = [r for r, rule in enumerate(rl) if rule.exclude]
+        self.rtab = np.zeros((n_rules, _R_NCOL), np.int64)
+        for r, rule in enumerate(rl):
+            mode = {"always": 0, "once": 1, "cooldown": 2}[rule.reentry]
+            ex = excl_rules.index(r) if r in excl_rules else -1
+            self.rtab[r] = (rule.delay, rule.expire, rule.window, mode, rule.cooldown, ex)
+        self.n_excl = len(excl_rules)
+        n_types = len(EVENT_TYPES)
+        self.n_types = n_types
+        self.when_lut = np.zeros((n_types, n_rules), np.bool_)
+        self.excl_lut = np.zeros((n_types, n_rules), np.bool_)
+        for r, rule in enumerate(rl):
+            for c in rule.when:
+                self.when_lut[EVENT_TYPES.code(c.event), r] = True
+            for name in rule.exclude:
+                self.excl_lut[EVENT_TYPES.code(name), r] = True
+        self.relevant_lut: np.ndarray = np.asarray(
+            self.when_lut.any(axis=1) | self.excl_lut.any(axis=1)
+        )
+        self.cond_codes = np.array([EVENT_TYPES.code(c.event) for _, c in conds], np.int64)
+        st = rules.settings
+        q, cap = st.quiet_hours, st.frequency_cap
+        self.settings = np.array(
+            [
+                q is not None, q.start * 60 if q else 0, q.end * 60 if q else 0,
+                cap is not None, cap.per if cap else 0, cap.max if cap else 0,
+            ],
+            np.int64,
+        )
+        self.cap_width = cap.max if cap else 0
+        self.stats = np.zeros((n_rules, 7), np.int64)
+        self.out = np.zeros((1024, 6), np.int64)
+        # subscriber rows
+        self.ids = np.zeros(0, np.int64)
+        self.dense_start: int | None = 0
+        self.sorted_ids = np.zeros(0, np.int64)
+        self.sorted_rows = np.zeros(0, np.int32)
+        self.offset = np.zeros(0, np.int16)
+        self.seg = np.zeros((0, n_rules), np.bool_)
+        self.ring = np.zeros((0, self.ring_width), np.int64)
+        self.last_excl = np.zeros((0, self.n_excl), np.int64)
+        self.pend_entry = np.zeros((0, n_rules), np.int64)
+        self.pend_due = np.zeros((0, n_rules), np.int64)
+        self.pend_att = np.zeros((0, n_rules), np.int8)
+        self.lf_time = np.zeros((0, n_rules), np.int64)
+        self.lf_entry = np.zeros((0, n_rules), np.int64)
+        self.lf_att = np.zeros((0, n_rules), np.int8)
+        self.cap = np.zeros((0, self.cap_width), np.int64)
+        self.update_subscribers(subscribers)
+
+    # -- subscribers ------------------------------------------------------------
+
+    _STATE = (
+        "offset", "seg", "ring", "last_excl", "pend_entry", "pend_due", "pend_att",
+        "lf_time", "lf_entry", "lf_att", "cap",
+    )
+
+    def update_subscribers(self, df: pd.DataFrame) -> None:
+        """Insert or replace the attributes of the subscribers in ``df``."""
+        ids = df.index.to_numpy(np.int64)
+        if len(np.unique(ids)) != len(ids):
+            raise TriggerIdError("subscribers: duplicate subscriber ids in the index")
+        rows = self.rows_of(ids)
+        new = rows < 0
+        n_old, n_new = len(self.ids), int(new.sum())
+        if n_new:
+            rows[new] = np.arange(n_old, n_old + n_new)
+            self.ids = np.concatenate([self.ids, ids[new]])
+            for name in self._STATE:
+                arr = getattr(self, name)
+                fill = NONE if arr.dtype == np.int64 else 0
+                ext = np.full((n_new, *arr.shape[1:]), fill, arr.dtype)
+                setattr(self, name, np.concatenate([arr, ext]))
+            start = int(self.ids[0]) if len(self.ids) else 0
+            dense = np.array_equal(self.ids, np.arange(start, start + len(self.ids)))
+            self.dense_start = start if dense else None
+            order = np.argsort(self.ids, kind="stable")
+            self.sorted_ids, self.sorted_rows = self.ids[order], order.astype(np.int32)
+        if "utc_offset_minutes" in df.columns:
+            off = df["utc_offset_minutes"].to_numpy(np.float64, na_value=np.nan)
+            self.offset[rows] = np.where(np.isnan(off), 0, off).astype(np.int16)
+        else:
+            self.offset[rows] = 0
+        for r, rule in enumerate(self.rules.rules):
+            self.seg[rows, r] = _segment_mask(df, rule.segment)
+
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """Dense rows of subscriber ``ids`` (-1 for unknown ones)."""
+        n = len(self.ids)
+        if self.dense_start is not None:
+            rows = ids - self.dense_start
+            return np.where((rows >= 0) & (rows < n), rows, -1)
+        pos = np.searchsorted(self.sorted_ids, ids)
+        pos = np.minimum(pos, max(n - 1, 0))
+        if n == 0:
+            return np.full(len(ids), -1, np.int64)
+        found = self.sorted_ids[pos] == ids
+        return np.where(found, self.sorted_rows[pos], -1).astype(np.int64)
+
+    # -- processing -------------------------------------------------------------
+
+    def _prefilter(self, batch: EventBatch) -> tuple[np.ndarray, ...]:
+        types = batch.type
+        in_registry = types < self.n_types
+        keep = self.relevant_lut[np.where(in_registry, types, 0)] & in_registry
+        idx = np.flatnonzero(keep)
+        rows = self.rows_of(batch.subscriber[idx])
+        known = rows >= 0
+        if not known.all():
+            idx, rows = idx[known], rows[known]
+        sel = batch[idx] if len(idx) != len(batch) else batch
+        bits = np.zeros(len(idx), np.int64)
+        for k, (_, cond) in enumerate(self.conds):
+            m = sel.type == self.cond_codes[k]
+            for p in cond.where:
+                m &= _event_mask(sel, p)
+            bits |= m.astype(np.int64) << k
+        return rows, sel.time, sel.type, bits
+
+    def _grow_out(self) -> None:
+        self.out = np.zeros((self.out.shape[0] * 2, 6), np.int64)
+
+    def _state_args(self) -> tuple:
+        return (
+            self.pend_entry, self.pend_due, self.pend_att, self.lf_time, self.lf_entry,
+            self.lf_att, self.cap,
+        )
+
+    def process(self, batch: EventBatch, until: int | None) -> Decisions:
+        parts: list[np.ndarray] = []
+        if len(batch):
+            rows, times, types, bits = self._prefilter(batch)
+            i = 0
+            while i < len(rows):
+                i, n = _RUN_EVENTS(
+                    rows, times, types, bits, i, self.order, self.rtab, self.ctab,
+                    self.when_lut, self.excl_lut, self.settings, self.seg, self.offset,
+                    self.ring, self.last_excl, *self._state_args(), self.out, self.stats,
+                )
+                parts.append(self.out[:n].copy())
+                if i < len(rows):
+                    self._grow_out()
+        if until is not None:
+            s = 0
+            while s < len(self.ids):
+                s, n = _RUN_UNTIL(
+                    s, np.int64(until), self.order, self.rtab, self.settings, self.offset,
+                    *self._state_args(), self.out, self.stats,
+                )
+                parts.append(self.out[:n].copy())
+                if s < len(self.ids):
+                    self._grow_out()
+        return self._decisions(parts)
+
+    def _decisions(self, parts: list[np.ndarray]) -> Decisions:
+        rows = np.concatenate(parts) if parts else np.zeros((0, 6), np.int64)
+        subs = self.ids[rows[:, 0]] if len(rows) else np.zeros(0, np.int64)
+        return Decisions(
+            subs, rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy(), rows[:, 4].copy(),
+            rows[:, 5].copy(), self.rules.ids,
+        ).sorted()
+
+    def report_failures(self, ids: list[str], now: int) -> Decisions:
+        """Semantics 5 (everything due by ``now`` must already be decided)."""
+        rows_out: list[tuple[int, int, int, int, int, int]] = []
+        retry = self.rules.settings.retry
+        rule_ids = self.rules.ids
+        for tid in ids:
+            rule_id, sub, entry = parse_trigger_id(tid)
+            if rule_id not in rule_ids:
+                raise TriggerIdError(f"trigger_id {tid!r}: unknown rule {rule_id!r}")
+            r = rule_ids.index(rule_id)
+            s = int(self.rows_of(np.array([sub], np.int64))[0])
+            if s < 0 or self.lf_time[s, r] == NONE or self.lf_entry[s, r] != entry:
+                raise TriggerIdError(
+                    f"trigger_id {tid!r}: not the latest send of rule {rule_id!r} "
+                    f"to subscriber {sub}"
+                )
+            k = int(self.lf_att[s, r])
+            if k < 0:
+                continue  # this failure was already reported
+            self.lf_att[s, r] = -k
+            if self.cap_width:
+                hit = np.flatnonzero(self.cap[s] == self.lf_time[s, r])
+                if len(hit):
+                    self.cap[s, hit[0]] = NONE
+            if k >= retry.max_attempts or self.pend_entry[s, r] != NONE:
+                rows_out.append((s, r, _CANCEL, now, entry, k))
+                self.stats[r, 1 + _CANCEL] += 1
+            else:
+                self.pend_entry[s, r] = entry
+                self.pend_due[s, r] = now + retry.backoff * k
+                self.pend_att[s, r] = k + 1
+                self.stats[r, _ST_RETRIED] += 1
+        return self._decisions([np.array(rows_out, np.int64).reshape(-1, 6)])
+
+    def count_late(self, batch: EventBatch) -> None:
+        types = batch.type[batch.type < self.n_types]
+        refs = (self.when_lut | self.excl_lut)[types]
+        self.stats[:, _ST_LATE] += refs.sum(axis=0)
+
+    def stats_array(self) -> np.ndarray:
+        return self.stats.copy()
+
+    def state_nbytes(self) -> int:
+        """Bytes of per-subscriber engine state (id map included when ids are not dense)."""
+        total = sum(getattr(self, name).nbytes for name in self._STATE) + self.ids.nbytes
+        if self.dense_start is None:
+            total += self.sorted_ids.nbytes + self.sorted_rows.nbytes
+        return int(total)

@@ -1,0 +1,256 @@
+"""The reference trigger engine: one event at a time, plain Python — the executable spec.
+
+Every rule of the contract (``engine.py``) is written out here as directly as possible;
+the fast engine (``_fast.py``) must produce exactly the same decisions. Time ordering,
+lateness and ``until`` checks are done by :class:`~policies.triggers.engine.TriggerEngine`
+before a batch reaches :meth:`ReferenceCore.process`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from policies.events import EVENT_TYPES, EventBatch, column_kind
+from policies.triggers.decisions import KINDS, Decisions, TriggerIdError, parse_trigger_id
+from policies.triggers.rules import Rule, RuleSet
+
+FIRE, CANCEL, EXPIRE, SUPPRESS = (KINDS.index(k) for k in ("fire", "cancel", "expire", "suppress"))
+STAT_NAMES = ("entered", "fired", "cancelled", "expired", "suppressed", "retried", "late")
+_KIND_STAT = {FIRE: "fired", CANCEL: "cancelled", EXPIRE: "expired", SUPPRESS: "suppressed"}
+
+
+@dataclass
+class Instance:
+    """A pending trigger instance: entered at ``entry``, to be decided at ``due``."""
+
+    entry: int
+    due: int
+    attempt: int = 1
+
+
+@dataclass
+class LastFire:
+    """The latest send of one rule to one subscriber (for cooldown and failure reports)."""
+
+    entry: int
+    attempt: int
+    time: int
+    failed: bool = False
+
+
+@dataclass
+class SubscriberState:
+    """Everything the engine remembers about one subscriber."""
+
+    recent: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    pending: dict[int, Instance] = field(default_factory=dict)
+    last_fire: dict[int, LastFire] = field(default_factory=dict)
+    sends: list[int] = field(default_factory=list)
+
+
+def local_quiet_end(t: int, offset_minutes: int, start: int, end: int) -> int:
+    """``t`` if it is outside quiet hours [start, end) local time, else the end of them.
+
+    ``start``/``end`` are minutes after midnight; the subscriber's local time is
+    ``t + 60 * offset_minutes``.
+    """
+    second_of_day = (t + 60 * offset_minutes) % 86400
+    if start < end:
+        quiet = start * 60 <= second_of_day < end * 60
+    else:
+        quiet = second_of_day >= start * 60 or second_of_day < end * 60
+    if not quiet:
+        return t
+    return t + (end * 60 - second_of_day) % 86400
+
+
+class ReferenceCore:
+    """Event-at-a-time engine over dicts; see the contract in ``engine.py``."""
+
+    def __init__(self, rules: RuleSet, subscribers: pd.DataFrame) -> None:
+        self.rules = rules
+        self.attrs: dict[int, dict[str, Any]] = {}
+        self.subs: dict[int, SubscriberState] = {}
+        self.counts = {r.id: dict.fromkeys(STAT_NAMES, 0) for r in rules.rules}
+        self.horizon = max(r.window for r in rules.rules)
+        self.relevant = {c.event for r in rules.rules for c in r.when} | {
+            e for r in rules.rules for e in r.exclude
+        }
+        self.update_subscribers(subscribers)
+
+    # -- subscribers ----------------------------------------------------------
+
+    def update_subscribers(self, df: pd.DataFrame) -> None:
+        """Insert or replace the attributes of the subscribers in ``df``."""
+        for sub, row in zip(df.index.tolist(), df.to_dict("records"), strict=True):
+            self.attrs[int(sub)] = row
+
+    def in_segment(self, sub: int, rule: Rule) -> bool:
+        attrs = self.attrs.get(sub)
+        if attrs is None:
+            return False
+        return all(p.matches(attrs.get(p.column)) for p in rule.segment)
+
+    def utc_offset(self, sub: int) -> int:
+        value = self.attrs.get(sub, {}).get("utc_offset_minutes")
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return 0
+        return int(value)
+
+    # -- processing -----------------------------------------------------------
+
+    def process(self, batch: EventBatch, until: int | None) -> Decisions:
+        out: list[tuple[int, int, int, int, int, int]] = []
+        names = EVENT_TYPES.names
+        data = {name: col.tolist() for name, col in batch.columns.items()}
+        categorical = {name for name in data if column_kind(name) == "int"}
+        for i, (sub, t, code) in enumerate(
+            zip(batch.subscriber.tolist(), batch.time.tolist(), batch.type.tolist(), strict=True)
+        ):
+            if sub not in self.attrs:
+                continue  # unknown subscribers are ignored entirely
+            values = {}
+            for name, col in data.items():
+                v = col[i]
+                missing = v == -1 if name in categorical else v != v
+                values[name] = None if missing else v
+            self.decide_due(sub, t, out)
+            self.handle_event(sub, t, names[code], values, out)
+        if until is not None:
+            for sub in list(self.subs):
+                self.decide_due(sub, until, out)
+        return self.finish(out)
+
+    def finish(self, out: list[tuple[int, int, int, int, int, int]]) -> Decisions:
+        for _, r, kind, *_rest in out:
+            self.counts[self.rules.rules[r].id][_KIND_STAT[kind]] += 1
+        return Decisions.from_rows(out, self.rules.ids).sorted()
+
+    def handle_event(
+        self, sub: int, t: int, etype: str, values: dict[str, Any], out: list
+    ) -> None:
+        """Semantics 2-3: exclusions cancel pending instances, then entries are checked."""
+        st = self.subs.setdefault(sub, SubscriberState())
+        for r, rule in enumerate(self.rules.rules):
+            if etype in rule.exclude and r in st.pending:
+                inst = st.pending.pop(r)
+                out.append((sub, r, CANCEL, t, inst.entry, inst.attempt))
+        if etype in self.relevant:
+            st.recent.append((t, etype, values))
+        st.recent = [e for e in st.recent if e[0] > t - self.horizon]
+        for r, rule in enumerate(self.rules.rules):
+            if any(c.event == etype for c in rule.when) and self.enters(sub, st, r, rule, t):
+                st.pending[r] = Instance(entry=t, due=t + rule.delay)
+                self.counts[rule.id]["entered"] += 1
+
+    def enters(self, sub: int, st: SubscriberState, r: int, rule: Rule, t: int) -> bool:
+        for cond in rule.when:
+            matching = [
+                e
+                for e in st.recent
+                if e[1] == cond.event
+                and e[0] > t - cond.within
+                and all(p.matches(e[2].get(p.column)) for p in cond.where)
+            ]
+            if len(matching) < cond.count:
+                return False
+        if any(e[1] in rule.exclude and e[0] > t - rule.window for e in st.recent):
+            return False
+        if r in st.pending or not self.in_segment(sub, rule):
+            return False
+        last = st.last_fire.get(r)
+        if rule.reentry == "once" and last is not None:
+            return False
+        if rule.reentry == "cooldown" and last is not None:
+            return t >= last.time + rule.cooldown
+        return True
+
+    def decide_due(self, sub: int, t: int, out: list) -> None:
+        """Semantics 1 and 4: decide every pending instance of ``sub`` due at or before t."""
+        st = self.subs.get(sub)
+        if st is None:
+            return
+        while st.pending:
+            due = min(inst.due for inst in st.pending.values())
+            if due > t:
+                return
+            group = [r for r, inst in st.pending.items() if inst.due == due]
+            group.sort(key=lambda r: (-self.rules.rules[r].priority, r))
+            for r in group:
+                self.decide(sub, st, r, due, out)
+
+    def decide(self, sub: int, st: SubscriberState, r: int, due: int, out: list) -> None:
+        rule = self.rules.rules[r]
+        inst = st.pending[r]
+        settings = self.rules.settings
+        send_at = due
+        if settings.quiet_hours is not None:
+            q = settings.quiet_hours
+            send_at = local_quiet_end(due, self.utc_offset(sub), q.start, q.end)
+        if send_at > inst.entry + rule.expire:
+            del st.pending[r]
+            out.append((sub, r, EXPIRE, due, inst.entry, inst.attempt))
+            return
+        if send_at > due:
+            inst.due = send_at  # postponed past quiet hours, still pending
+            return
+        cap = settings.frequency_cap
+        if cap is not None:
+            st.sends = [s for s in st.sends if s > due - cap.per]
+            if len(st.sends) >= cap.max:
+                del st.pending[r]
+                out.append((sub, r, SUPPRESS, due, inst.entry, inst.attempt))
+                return
+        del st.pending[r]
+        st.sends.append(due)
+        st.last_fire[r] = LastFire(inst.entry, inst.attempt, due)
+        out.append((sub, r, FIRE, due, inst.entry, inst.attempt))
+
+    # -- failures ---------------------------------------------------------------
+
+    def report_failures(self, ids: list[str], now: int) -> Decisions:
+        """Semantics 5 (everything due by ``now`` must already be decided)."""
+        out: list[tuple[int, int, int, int, int, int]] = []
+        retry = self.rules.settings.retry
+        for tid in ids:
+            rule_id, sub, entry = parse_trigger_id(tid)
+            if rule_id not in self.rules.ids:
+                raise TriggerIdError(f"trigger_id {tid!r}: unknown rule {rule_id!r}")
+            r = self.rules.ids.index(rule_id)
+            st = self.subs.get(sub)
+            last = st.last_fire.get(r) if st is not None else None
+            if st is None or last is None or last.entry != entry:
+                raise TriggerIdError(
+                    f"trigger_id {tid!r}: not the latest send of rule {rule_id!r} "
+                    f"to subscriber {sub}"
+                )
+            if last.failed:
+                continue  # this failure was already reported
+            last.failed = True
+            if last.time in st.sends:
+                st.sends.remove(last.time)  # a failed send does not count toward the cap
+            k = last.attempt
+            if k >= retry.max_attempts or r in st.pending:
+                out.append((sub, r, CANCEL, now, entry, k))
+            else:
+                st.pending[r] = Instance(entry=entry, due=now + retry.backoff * k, attempt=k + 1)
+                self.counts[rule_id]["retried"] += 1
+        return self.finish(out)
+
+    def count_late(self, batch: EventBatch) -> None:
+        """Count dropped late events against every rule that refers to their type."""
+        names = EVENT_TYPES.names
+        for code in batch.type.tolist():
+            for rule in self.rules.rules:
+                if names[code] in rule.exclude or any(c.event == names[code] for c in rule.when):
+                    self.counts[rule.id]["late"] += 1
+
+    def stats_array(self) -> np.ndarray:
+        return np.array(
+            [[self.counts[r.id][k] for k in STAT_NAMES] for r in self.rules.rules], np.int64
+        ).reshape(len(self.rules.rules), len(STAT_NAMES))
