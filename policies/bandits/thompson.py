@@ -1,0 +1,235 @@
+"""Thompson sampling: Beta-Bernoulli (clicks, orders) and Gaussian (revenue).
+
+Propensities of Thompson sampling have no closed form; both policies report estimates:
+
+* :class:`BetaThompson` — Monte Carlo over posterior draws. The batch's own ``n`` draws
+  (one per row) are reused and, when ``n < n_propensity_draws``, topped up with extra
+  draws, so ``M = max(n, n_propensity_draws)`` draws are used. With ``c_a`` the number
+  of draws won by arm ``a``, the estimate is ``(c_a + 1) / (M + K)`` (add-one smoothing,
+  so it is always in (0, 1) and sums to 1). Its standard error is
+  ``sqrt(p (1 - p) / M) <= 0.5 / sqrt(M)`` (0.016 at M = 1000) and its bias at most
+  ``(K + 1) / M``. :func:`beta_max_probabilities` is the exact value by numerical
+  integration, used by the tests to check the error.
+* :class:`GaussianThompson` — Gauss-Hermite quadrature of
+  ``P(a max) = E[prod_b Phi(...)]`` (see :func:`gaussian_max_probability`), normalized
+  to sum to 1 over arms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy import integrate, stats
+
+from policies.bandits._common import ArmStatsPolicy, gaussian_max_probability
+from policies.base import Policy, _check_number, check_arm_names, state_array
+
+__all__ = [
+    "BetaThompson",
+    "GaussianThompson",
+    "beta_max_probabilities",
+    "mc_propensities",
+]
+
+
+def mc_propensities(samples: np.ndarray, arms: np.ndarray, extra: np.ndarray | None,
+                    ) -> np.ndarray:
+    """Smoothed Monte Carlo probability ``(c_a + 1) / (M + K)`` of each chosen arm.
+
+    ``samples`` (n, K) are the batch's posterior draws, ``arms`` their argmax, ``extra``
+    (m, K) optional additional draws.
+    """
+    k = samples.shape[1]
+    c = np.bincount(arms, minlength=k).astype(np.float64)
+    total = samples.shape[0]
+    if extra is not None and extra.shape[0]:
+        c += np.bincount(extra.argmax(axis=1), minlength=k)
+        total += extra.shape[0]
+    p = (c + 1.0) / (total + k)
+    return p[arms]
+
+
+def beta_max_probabilities(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Exact ``P(arm a has the largest Beta draw)`` for each arm, by numerical integration.
+
+    Reference implementation (slow): ``int f_a(x) prod_{b != a} F_b(x) dx`` with
+    ``scipy.integrate.quad`` for each arm. Returns (K,) probabilities.
+    """
+    k = len(alpha)
+    out = np.empty(k)
+    for a in range(k):
+        others = [b for b in range(k) if b != a]
+
+        def f(x: float, a: int = a, others: list[int] = others) -> float:
+            val = stats.beta.pdf(x, alpha[a], beta[a])
+            for b in others:
+                val *= stats.beta.cdf(x, alpha[b], beta[b])
+            return float(val)
+
+        lo, hi = stats.beta.ppf([1e-12, 1 - 1e-12], alpha[a], beta[a])
+        mode = (alpha[a] - 1) / (alpha[a] + beta[a] - 2) if alpha[a] > 1 and beta[a] > 1 else None
+        points = [mode] if mode is not None and lo < mode < hi else None
+        out[a] = integrate.quad(f, lo, hi, points=points, limit=200, epsabs=1e-10)[0]
+    return out
+
+
+class _BetaPosterior(Policy):
+    """Beta-Bernoulli Thompson selection over ``posterior() -> (alpha, beta)``."""
+
+    exact_propensities: ClassVar[bool] = False
+    reward_type = "binary"
+    n_propensity_draws: int
+
+    def posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _select(self, contexts, rng, subscribers, n):
+        a, b = self.posterior()
+        samples = rng.beta(a, b, size=(n, self.n_arms))
+        arms = samples.argmax(axis=1).astype(np.int64)
+        extra = None
+        if n < self.n_propensity_draws:
+            extra = rng.beta(a, b, size=(self.n_propensity_draws - n, self.n_arms))
+        return arms, mc_propensities(samples, arms, extra)
+
+
+def _check_beta_prior(self: Any) -> None:
+    check_arm_names(self.arm_names)
+    _check_number("prior_alpha", self.prior_alpha, low=0.0, low_open=True)
+    _check_number("prior_beta", self.prior_beta, low=0.0, low_open=True)
+    _check_number("n_propensity_draws", self.n_propensity_draws, low=1, integer=True)
+
+
+@dataclass(eq=False)
+class BetaThompson(_BetaPosterior):
+    """Beta-Bernoulli Thompson sampling for binary rewards.
+
+    Parameters
+    ----------
+    arm_names : sequence of str
+    prior_alpha, prior_beta : float
+        Beta prior pseudo-counts (> 0) of successes and failures.
+    n_propensity_draws : int
+        Minimum number of posterior draws behind each propensity estimate (module doc).
+
+    Notes
+    -----
+    The posterior depends only on the per-arm counts, so updates commute: any batching,
+    delay or order of the same feedback gives the same state.
+    """
+
+    arm_names: Sequence[str]
+    prior_alpha: float = 1.0
+    prior_beta: float = 1.0
+    n_propensity_draws: int = 1000
+    successes: np.ndarray = field(init=False, repr=False)
+    failures: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_beta_prior(self)
+        self.reset()
+
+    def reset(self) -> None:
+        self.successes = np.zeros(self.n_arms)
+        self.failures = np.zeros(self.n_arms)
+
+    def posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior Beta parameters ``(alpha, beta)``, each (K,)."""
+        return self.prior_alpha + self.successes, self.prior_beta + self.failures
+
+    def _update(self, arms, rewards, contexts, subscribers):
+        s = np.bincount(arms, weights=rewards, minlength=self.n_arms)
+        self.successes += s
+        self.failures += np.bincount(arms, minlength=self.n_arms) - s
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"successes": self.successes, "failures": self.failures}
+
+    def _set_state(self, state: Mapping[str, Any]) -> None:
+        s = state_array(state, "successes", (self.n_arms,), nonnegative=True)
+        f = state_array(state, "failures", (self.n_arms,), nonnegative=True)
+        self.successes, self.failures = s, f
+
+
+@dataclass(eq=False)
+class GaussianThompson(ArmStatsPolicy):
+    """Gaussian Thompson sampling for real-valued rewards (revenue per send).
+
+    The posterior of each arm's mean is ``N(m_a, s2_a / (k0 + n_a))`` with
+    ``m_a = (k0 * prior_mean + sum_a) / (k0 + n_a)`` and ``s2_a`` the reward variance
+    (prior ``prior_variance`` worth ``k0 = prior_strength`` observations, pooled with
+    the sample variance).
+
+    Parameters
+    ----------
+    arm_names : sequence of str
+    prior_mean : float
+        Prior mean reward (currency units).
+    prior_variance : float
+        Prior reward variance (> 0, currency units squared).
+    prior_strength : float
+        Pseudo-observations ``k0`` behind the prior (> 0).
+    n_quadrature : int
+        Gauss-Hermite nodes of the propensity estimate.
+    """
+
+    prior_mean: float = 0.0
+    prior_variance: float = 1.0
+    prior_strength: float = 1.0
+    n_quadrature: int = 64
+    reward_type: str = "real"
+    exact_propensities: ClassVar[bool] = False
+    reward_sq_sums: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_number("prior_mean", self.prior_mean)
+        _check_number("prior_variance", self.prior_variance, low=0.0, low_open=True)
+        _check_number("prior_strength", self.prior_strength, low=0.0, low_open=True)
+        _check_number("n_quadrature", self.n_quadrature, low=2, high=200, integer=True)
+        super().__post_init__()
+
+    def reset(self) -> None:
+        super().reset()
+        self.reward_sq_sums = np.zeros(self.n_arms)
+
+    def posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation of each arm's mean reward, (K,) each."""
+        k0, n = self.prior_strength, self.counts
+        m = (k0 * self.prior_mean + self.reward_sums) / (k0 + n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xbar = np.where(n > 0, self.reward_sums / n, 0.0)
+        ss = np.maximum(self.reward_sq_sums - n * xbar**2, 0.0)
+        var = (k0 * self.prior_variance + ss + k0 * n / (k0 + n) * (xbar - self.prior_mean) ** 2
+               ) / (k0 + n)
+        return m, np.sqrt(var / (k0 + n))
+
+    def arm_probabilities(self) -> np.ndarray:
+        """Quadrature estimate of each arm's selection probability, (K,)."""
+        m, s = self.posterior()
+        k = self.n_arms
+        p = gaussian_max_probability(np.tile(m, (k, 1)), np.tile(s, (k, 1)),
+                                     np.arange(k), self.n_quadrature)
+        return p / p.sum()
+
+    def _select(self, contexts, rng, subscribers, n):
+        m, s = self.posterior()
+        samples = m + s * rng.standard_normal((n, self.n_arms))
+        arms = samples.argmax(axis=1).astype(np.int64)
+        return arms, self.arm_probabilities()[arms]
+
+    def _update(self, arms, rewards, contexts, subscribers):
+        super()._update(arms, rewards, contexts, subscribers)
+        self.reward_sq_sums += np.bincount(arms, weights=rewards**2, minlength=self.n_arms)
+
+    def _get_state(self) -> dict[str, Any]:
+        return {**super()._get_state(), "reward_sq_sums": self.reward_sq_sums}
+
+    def _set_state(self, state: Mapping[str, Any]) -> None:
+        sq = state_array(state, "reward_sq_sums", (self.n_arms,), nonnegative=True)
+        super()._set_state(state)
+        self.reward_sq_sums = sq
+
+
