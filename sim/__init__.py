@@ -1,5 +1,61 @@
 """The simulated world (pure numpy, no Ray): clock, subscriber population, organic
 behavior and the email-response model with known ground truth.
 
-Not built yet: see the simulation issue.
+Drive one shard tick by tick with :class:`World` (see :mod:`sim.world`)::
+
+    from sim import EmailBatch, Population, SimClock, World
+
+    world = World(Population.generate(10_000, seed=7), seed=7)
+    clock = SimClock(start=world.now, step=900)
+    world.send(EmailBatch.make([1, 2], clock.now, kind="campaign", subject_style="question"))
+    events = world.step(*clock.advance())
 """
+
+from sim.behavior import SessionSchedule, daily_update, realize_sessions, schedule_day
+from sim.clock import DAY, HOUR, MINUTE, SimClock
+from sim.population import DEFAULT_START_TIME, NEVER, Population
+from sim.presets import (
+    CONTENT_STRATEGIES,
+    EMAIL_KINDS,
+    LIFECYCLE_STAGES,
+    PRESETS,
+    SEGMENTS,
+    SUBJECT_STYLES,
+    Preset,
+    get_preset,
+    parameter_table,
+)
+from sim.response import EmailBatch, probabilities, sample
+from sim.rng import PURPOSES, KeyedRandom, philox4x32, philox4x32_reference
+from sim.world import World
+
+__all__ = [
+    "CONTENT_STRATEGIES",
+    "DAY",
+    "DEFAULT_START_TIME",
+    "EMAIL_KINDS",
+    "HOUR",
+    "LIFECYCLE_STAGES",
+    "MINUTE",
+    "NEVER",
+    "PRESETS",
+    "PURPOSES",
+    "SEGMENTS",
+    "SUBJECT_STYLES",
+    "EmailBatch",
+    "KeyedRandom",
+    "Population",
+    "Preset",
+    "SessionSchedule",
+    "SimClock",
+    "World",
+    "daily_update",
+    "get_preset",
+    "parameter_table",
+    "philox4x32",
+    "philox4x32_reference",
+    "probabilities",
+    "realize_sessions",
+    "sample",
+    "schedule_day",
+]

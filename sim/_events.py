@@ -1,0 +1,104 @@
+"""Internal columnar event arrays with a fixed schema (cheap to concatenate).
+
+The world keeps future events in this form; :func:`to_batch` turns them into a public
+:class:`~policies.events.EventBatch`, dropping the internal ``token`` column (the cart
+sequence number a cart-resolving event was generated for; -1 = unconditional).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from policies.events import EVENT_TYPES, EventBatch
+
+__all__ = ["COLUMNS", "T", "concat", "empty", "make", "take", "to_batch"]
+
+#: column -> (dtype, missing value)
+COLUMNS: dict[str, tuple[Any, Any]] = {
+    "subscriber": (np.int64, 0),
+    "time": (np.int64, 0),
+    "type": (np.int64, 0),
+    "product_id": (np.int64, -1),
+    "category": (np.int64, -1),
+    "price": (np.float64, np.nan),
+    "time_on_page": (np.float64, np.nan),
+    "cart_value": (np.float64, np.nan),
+    "items": (np.float64, np.nan),
+    "revenue": (np.float64, np.nan),
+    "link_type": (np.int64, -1),
+    "campaign_id": (np.int64, -1),
+    "machine": (np.int64, -1),
+    "token": (np.int64, -1),
+}
+_PUBLIC = [c for c in COLUMNS if c not in ("subscriber", "time", "type", "token")]
+
+
+class _Types:
+    product_view = EVENT_TYPES.code("product_view")
+    page_view = EVENT_TYPES.code("page_view")
+    add_to_cart = EVENT_TYPES.code("add_to_cart")
+    cart_cleared = EVENT_TYPES.code("cart_cleared")
+    checkout_started = EVENT_TYPES.code("checkout_started")
+    purchase_completed = EVENT_TYPES.code("purchase_completed")
+    email_open = EVENT_TYPES.code("email_open")
+    email_click = EVENT_TYPES.code("email_click")
+    unsubscribe = EVENT_TYPES.code("unsubscribe")
+
+
+#: Event-type codes used by the simulator.
+T = _Types
+
+Events = dict[str, np.ndarray]
+
+
+def make(subscriber: np.ndarray, time: np.ndarray, type_code: int, **cols: Any) -> Events:
+    """Events of one type; unspecified columns are missing."""
+    n = len(subscriber)
+    out: Events = {}
+    for name, (dtype, missing) in COLUMNS.items():
+        if name == "subscriber":
+            out[name] = np.asarray(subscriber, np.int64)
+        elif name == "time":
+            out[name] = np.asarray(time, np.int64)
+        elif name == "type":
+            out[name] = np.full(n, type_code, np.int64)
+        elif name in cols:
+            out[name] = np.broadcast_to(np.asarray(cols[name], dtype), (n,)).copy()
+        else:
+            out[name] = np.full(n, missing, dtype)
+    return out
+
+
+def empty() -> Events:
+    """No events."""
+    return make(np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
+
+
+def concat(parts: Sequence[Events]) -> Events:
+    """Concatenate in order."""
+    parts = [p for p in parts if len(p["time"])]
+    if not parts:
+        return empty()
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
+
+
+def take(ev: Events, idx: np.ndarray) -> Events:
+    """Rows selected by an index array or boolean mask."""
+    return {name: col[idx] for name, col in ev.items()}
+
+
+def size(ev: Events) -> int:
+    """Number of events."""
+    return len(ev["time"])
+
+
+def to_batch(ev: Events) -> EventBatch:
+    """A public EventBatch (without the internal token column)."""
+    return EventBatch(
+        ev["subscriber"], ev["time"], ev["type"], {name: ev[name] for name in _PUBLIC}
+    )

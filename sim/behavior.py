@@ -1,0 +1,381 @@
+"""Organic behavior: site sessions, carts, purchases, abandoned carts that come back.
+
+The model (all draws keyed by subscriber, day and purpose, see :mod:`sim.rng`):
+
+* **Session starts** are scheduled once per UTC day (:func:`schedule_day`): a
+  Poisson number of sessions with rate
+  ``session_rate_per_day * (0.2 + slope * engagement) * (0.5 + 1.8 * intent)``
+  (x 0.3 for lapsed subscribers), at local hours spread around the preferred hour.
+* **Session content** is drawn when the session starts (:func:`realize_sessions`),
+  from the state at that moment: a ``page_view``, 1-6 ``product_view`` events
+  (``time_on_page`` s, ``category``, ``product_id``, ``price``), with probability
+  ``cart_probability * intent`` an ``add_to_cart`` (``cart_value``, ``items``), then a
+  purchase in the same session (``checkout_started`` + ``purchase_completed`` with
+  ``revenue``) or an abandoned cart. Without emails about 70 % of carts are never
+  bought (CALIBRATION.md, Baymard).
+* An abandoned cart **comes back on its own** with probability
+  ``return_probability`` (scaled by intent) after an exponential delay, or is
+  explicitly cleared (``cart_cleared``); both carry the cart's sequence number and are
+  dropped if the cart was resolved earlier (by an email-driven purchase, say).
+* :func:`daily_update` moves intent toward its base (with noise), discounts the hidden
+  fatigue state (NPE), pulls engagement toward ``engagement_base * 2 sigmoid(NPE)``
+  and applies time-driven lifecycle transitions.
+
+Session content uses :func:`realize_sessions`; :func:`realize_sessions_reference` is
+the per-session plain-Python specification it is tested against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim import _events as E
+from sim._events import T
+from sim.clock import DAY, HOUR
+from sim.population import NEVER, Population
+from sim.presets import LIFECYCLE_STAGES
+from sim.rng import PURPOSES, KeyedRandom, normal_from_uniforms
+
+__all__ = [
+    "MAX_SESSIONS_PER_DAY",
+    "MAX_VIEWS",
+    "SessionSchedule",
+    "daily_update",
+    "realize_sessions",
+    "realize_sessions_reference",
+    "schedule_day",
+    "session_rate",
+]
+
+MAX_SESSIONS_PER_DAY = 6
+MAX_VIEWS = 6
+_STAGE = {name: i for i, name in enumerate(LIFECYCLE_STAGES)}
+_N_U = 20  # uniforms per session
+
+
+@dataclass
+class SessionSchedule:
+    """Session starts, sorted by (start, subscriber, k); arrays of shape (m,)."""
+
+    start: np.ndarray  # int64 s
+    subscriber: np.ndarray  # int64
+    k: np.ndarray  # int64: session number within its day
+    day: np.ndarray  # int64: UTC day number
+
+    @classmethod
+    def empty(cls) -> SessionSchedule:
+        z = np.zeros(0, np.int64)
+        return cls(z, z, z, z)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def take(self, sel: slice | np.ndarray) -> SessionSchedule:
+        return SessionSchedule(self.start[sel], self.subscriber[sel], self.k[sel], self.day[sel])
+
+    @classmethod
+    def concat(cls, parts: list[SessionSchedule]) -> SessionSchedule:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, f) for p in parts])
+                     for f in ("start", "subscriber", "k", "day")))
+
+
+def session_rate(pop: Population) -> np.ndarray:
+    """Expected sessions per day of every subscriber, float64 (n,)."""
+    p = pop.preset
+    eng = pop.engagement.astype(np.float64)
+    intent = pop.intent.astype(np.float64)
+    rate = p.session_rate_per_day * (0.2 + p.session_engagement_slope * eng) * (0.5 + 1.8 * intent)
+    return np.where(pop.lifecycle == _STAGE["lapsed"], 0.3 * rate, rate)
+
+
+def _poisson_inverse(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
+    """Poisson(lam) counts from uniforms by inverse CDF, truncated at kmax."""
+    pk = np.exp(-lam)
+    cdf = pk.copy()
+    count = np.zeros(len(u), np.int64)
+    for k in range(1, kmax + 1):
+        count += u > cdf
+        pk = pk * lam / k
+        cdf = cdf + pk
+    return count
+
+
+def schedule_day(pop: Population, rng: KeyedRandom, day: int, after: int) -> SessionSchedule:
+    """Session starts of UTC day ``day`` later than ``after`` (s), for all subscribers."""
+    ids = pop.ids
+    u = rng.uniforms(ids, day, PURPOSES["session_count"], k=1)[:, 0]
+    count = _poisson_inverse(u, session_rate(pop), MAX_SESSIONS_PER_DAY)
+    has = np.flatnonzero(count)
+    if len(has) == 0:
+        return SessionSchedule.empty()
+    reps = count[has]
+    rows = np.repeat(has, reps)
+    first = np.cumsum(reps) - reps
+    k = np.arange(len(rows), dtype=np.int64) - np.repeat(first, reps)
+    sub = ids[rows]
+    ut = rng.uniforms(sub, day, PURPOSES["session_time"], k=3, index=k)
+    spread = pop.preset.hour_spread_hours
+    local_hour = pop.preferred_hour[rows].astype(np.float64) + spread * normal_from_uniforms(
+        ut[:, 0], ut[:, 1]
+    )
+    local_sec = np.floor(local_hour * HOUR).astype(np.int64) % DAY
+    local_sec = (local_sec + np.floor(ut[:, 2] * 60).astype(np.int64)) % DAY
+    utc_sec = (local_sec - pop.utc_offset_minutes[rows].astype(np.int64) * 60) % DAY
+    start = day * DAY + utc_sec
+    keep = start > after
+    start, sub, k = start[keep], sub[keep], k[keep]
+    order = np.lexsort((k, sub, start))
+    return SessionSchedule(start[order], sub[order], k[order], np.full(len(order), day, np.int64))
+
+
+def _session_draws(pop: Population, rng: KeyedRandom, s: SessionSchedule) -> np.ndarray:
+    return rng.uniforms(s.subscriber, s.day, PURPOSES["session"], k=_N_U, index=s.k)
+
+
+def _return_draws(pop: Population, rng: KeyedRandom, s: SessionSchedule) -> np.ndarray:
+    return rng.uniforms(s.subscriber, s.day, PURPOSES["return"], k=4, index=s.k)
+
+
+def realize_sessions(
+    pop: Population, rng: KeyedRandom, s: SessionSchedule
+) -> E.Events:
+    """Draw the content of sessions ``s`` from the current state and update the cart.
+
+    Returns the session's events (times >= each session's start; some may lie after the
+    current tick and are buffered by the caller). Updates ``cart_*``, ``return_time``
+    and ``last_engaged`` of the subscribers in place.
+    """
+    m = len(s)
+    if m == 0:
+        return E.empty()
+    p = pop.preset
+    row = s.subscriber - pop.start
+    u = _session_draws(pop, rng, s)
+    ur = _return_draws(pop, rng, s)
+    eng = pop.engagement[row].astype(np.float64)
+    intent = pop.intent[row].astype(np.float64)
+    n_views = 1 + np.minimum(
+        np.floor(-np.log(u[:, 0]) * p.views_mean_extra * (0.5 + eng)), MAX_VIEWS - 1
+    ).astype(np.int64)
+    top = 5.0 + (-np.log(u[:, 1 : 1 + MAX_VIEWS])) * (p.time_on_page_mean_s - 5.0)
+    top = np.round(top, 1)
+    cat = np.where(
+        u[:, 7] < 0.6,
+        pop.top_category[row],
+        np.where(u[:, 7] < 0.85, pop.second_category[row],
+                 np.floor((u[:, 7] - 0.85) / 0.15 * p.n_categories).astype(np.int64)),
+    ).astype(np.int64)
+    cat = np.minimum(cat, p.n_categories - 1)
+    base_product = np.floor(u[:, 8] * 1000).astype(np.int64)
+    price = np.round(
+        p.item_price_mean
+        * np.exp(p.item_price_sigma * normal_from_uniforms(u[:, 9], u[:, 10])
+                 - 0.5 * p.item_price_sigma**2),
+        2,
+    )
+    # view j happens after the page view and the j previous views
+    view_offsets = np.concatenate(
+        [np.full((m, 1), 1.0), 1.0 + np.cumsum(np.ceil(top[:, :-1]) + 2.0, axis=1)], axis=1
+    ).astype(np.int64)
+    j = np.arange(MAX_VIEWS)
+    vmask = j[None, :] < n_views[:, None]
+    vr, vc = np.nonzero(vmask)
+    parts = [
+        E.make(s.subscriber, s.start, T.page_view, category=cat,
+               time_on_page=np.round(3.0 + 10.0 * u[:, 11], 1)),
+        E.make(
+            s.subscriber[vr], s.start[vr] + view_offsets[vr, vc], T.product_view,
+            category=cat[vr], product_id=cat[vr] * 1000 + (base_product[vr] + 37 * vc) % 1000,
+            price=price[vr], time_on_page=top[vr, vc],
+        ),
+    ]
+    last_view = s.start + view_offsets[np.arange(m), n_views - 1] + np.ceil(
+        top[np.arange(m), n_views - 1]
+    ).astype(np.int64)
+    carts = u[:, 12] < p.cart_probability * intent
+    ci = np.flatnonzero(carts)
+    if len(ci):
+        items = 1 + np.floor(u[ci, 13] * 3).astype(np.int64)
+        added = np.round(price[ci] * items * (0.8 + 0.4 * u[ci, 14]), 2)
+        crow = row[ci]
+        prev_value = pop.cart_value[crow].astype(np.float64)
+        prev_items = pop.cart_items[crow].astype(np.int64)
+        value = np.round(prev_value + added, 2)
+        n_items = np.minimum(prev_items + items, 100)
+        t_cart = last_view[ci] + 10
+        sub_c = s.subscriber[ci]
+        seq = pop.cart_seq[crow].astype(np.int64) + 1  # the new (or grown) cart
+        parts.append(E.make(sub_c, t_cart, T.add_to_cart, cart_value=value,
+                            items=n_items.astype(np.float64), category=cat[ci],
+                            product_id=cat[ci] * 1000 + base_product[ci]))
+        p_buy = np.clip(p.session_purchase_probability * (0.6 + 1.4 * intent[ci]), 0.0, 0.95)
+        buy = u[ci, 15] < p_buy
+        t_checkout = t_cart + 60 + np.floor(u[ci, 16] * 120).astype(np.int64)
+        t_purchase = t_checkout + 120 + np.floor(u[ci, 17] * 180).astype(np.int64)
+        checkout = buy | (u[ci, 18] < p.checkout_start_probability)
+        parts.append(E.make(sub_c[checkout], t_checkout[checkout], T.checkout_started,
+                            cart_value=value[checkout]))
+        parts.append(E.make(sub_c[buy], t_purchase[buy], T.purchase_completed,
+                            revenue=value[buy], cart_value=value[buy],
+                            items=n_items[buy].astype(np.float64), token=seq[buy]))
+        # abandoned carts: come back on their own, get cleared, or stay
+        ab = ~buy
+        t_ab = np.where(checkout, t_checkout, t_cart)
+        r = ur[ci]
+        p_ret = np.clip(p.return_probability * (0.4 + 2.2 * intent[ci]), 0.0, 1.0)
+        ret = ab & (r[:, 0] < p_ret)
+        delay = np.maximum(1800.0, -np.log(r[:, 1]) * p.return_delay_mean_hours * HOUR)
+        t_ret = t_ab + delay.astype(np.int64)
+        parts.append(E.make(sub_c[ret], t_ret[ret] - 240, T.product_view,
+                            category=cat[ci][ret], price=price[ci][ret],
+                            product_id=cat[ci][ret] * 1000 + base_product[ci][ret],
+                            time_on_page=np.full(int(ret.sum()), 45.0)))
+        parts.append(E.make(sub_c[ret], t_ret[ret] - 120, T.checkout_started,
+                            cart_value=value[ret]))
+        parts.append(E.make(sub_c[ret], t_ret[ret], T.purchase_completed,
+                            revenue=value[ret], cart_value=value[ret],
+                            items=n_items[ret].astype(np.float64), token=seq[ret]))
+        clear = ab & ~ret & (r[:, 2] < p.cart_clear_probability)
+        t_clear = t_ab + np.maximum(3600.0, -np.log(r[:, 3]) * 2 * DAY).astype(np.int64)
+        parts.append(E.make(sub_c[clear], t_clear[clear], T.cart_cleared,
+                            cart_value=value[clear], token=seq[clear]))
+        # state: the cart as it stands after the session (purchases clear it on emission)
+        pop.cart_value[crow] = value
+        pop.cart_items[crow] = np.minimum(n_items, 127)
+        pop.cart_time[crow] = np.where(buy, t_cart, t_ab)
+        pop.cart_seq[crow] = seq
+        pop.return_time[crow] = np.where(ret, t_ret, 0)
+    pop.last_engaged[row] = np.maximum(pop.last_engaged[row], s.start)
+    return E.concat(parts)
+
+
+def realize_sessions_reference(
+    pop: Population, rng: KeyedRandom, s: SessionSchedule
+) -> list[dict[str, float | int]]:
+    """Plain-Python specification of :func:`realize_sessions`, one session at a time.
+
+    Returns event records (dicts with the internal columns) and updates ``pop`` like the
+    fast path. Sessions are assumed to belong to distinct subscribers.
+    """
+    import math
+
+    p = pop.preset
+    U = _session_draws(pop, rng, s)
+    UR = _return_draws(pop, rng, s)
+    out: list[dict[str, float | int]] = []
+    for i in range(len(s)):
+        sub, t0, u, r = int(s.subscriber[i]), int(s.start[i]), U[i], UR[i]
+        row = sub - pop.start
+        eng, intent = float(pop.engagement[row]), float(pop.intent[row])
+        n_views = 1 + int(min(math.floor(-math.log(u[0]) * p.views_mean_extra * (0.5 + eng)),
+                              MAX_VIEWS - 1))
+        top = [round(5.0 + (-math.log(u[1 + j])) * (p.time_on_page_mean_s - 5.0), 1)
+               for j in range(MAX_VIEWS)]
+        if u[7] < 0.6:
+            cat = int(pop.top_category[row])
+        elif u[7] < 0.85:
+            cat = int(pop.second_category[row])
+        else:
+            cat = min(math.floor((u[7] - 0.85) / 0.15 * p.n_categories), p.n_categories - 1)
+        base = math.floor(u[8] * 1000)
+        z = math.sqrt(-2 * math.log(u[9])) * math.cos(2 * math.pi * u[10])
+        price = round(p.item_price_mean * math.exp(p.item_price_sigma * z
+                                                   - 0.5 * p.item_price_sigma**2), 2)
+        out.append({"subscriber": sub, "time": t0, "type": T.page_view, "category": cat,
+                    "time_on_page": round(3.0 + 10.0 * u[11], 1)})
+        offset = 1
+        for j in range(n_views):
+            if j:
+                offset += math.ceil(top[j - 1]) + 2
+            out.append({"subscriber": sub, "time": t0 + offset, "type": T.product_view,
+                        "category": cat, "product_id": cat * 1000 + (base + 37 * j) % 1000,
+                        "price": price, "time_on_page": top[j]})
+        last_view = t0 + offset + math.ceil(top[n_views - 1])
+        if u[12] < p.cart_probability * intent:
+            items = 1 + math.floor(u[13] * 3)
+            added = round(price * items * (0.8 + 0.4 * u[14]), 2)
+            value = round(float(pop.cart_value[row]) + added, 2)
+            n_items = min(int(pop.cart_items[row]) + items, 100)
+            t_cart = last_view + 10
+            seq = int(pop.cart_seq[row]) + 1
+            out.append({"subscriber": sub, "time": t_cart, "type": T.add_to_cart,
+                        "cart_value": value, "items": float(n_items), "category": cat,
+                        "product_id": cat * 1000 + base})
+            buy = u[15] < min(max(p.session_purchase_probability * (0.6 + 1.4 * intent), 0.0),
+                              0.95)
+            t_checkout = t_cart + 60 + math.floor(u[16] * 120)
+            t_purchase = t_checkout + 120 + math.floor(u[17] * 180)
+            checkout = buy or u[18] < p.checkout_start_probability
+            if checkout:
+                out.append({"subscriber": sub, "time": t_checkout,
+                            "type": T.checkout_started, "cart_value": value})
+            t_ret = 0
+            if buy:
+                out.append({"subscriber": sub, "time": t_purchase,
+                            "type": T.purchase_completed, "revenue": value,
+                            "cart_value": value, "items": float(n_items), "token": seq})
+            else:
+                t_ab = t_checkout if checkout else t_cart
+                p_ret = min(max(p.return_probability * (0.4 + 2.2 * intent), 0.0), 1.0)
+                if r[0] < p_ret:
+                    delay = max(1800.0, -math.log(r[1]) * p.return_delay_mean_hours * HOUR)
+                    t_ret = t_ab + int(delay)
+                    out.append({"subscriber": sub, "time": t_ret - 240,
+                                "type": T.product_view, "category": cat, "price": price,
+                                "product_id": cat * 1000 + base, "time_on_page": 45.0})
+                    out.append({"subscriber": sub, "time": t_ret - 120,
+                                "type": T.checkout_started, "cart_value": value})
+                    out.append({"subscriber": sub, "time": t_ret,
+                                "type": T.purchase_completed, "revenue": value,
+                                "cart_value": value, "items": float(n_items), "token": seq})
+                elif r[2] < p.cart_clear_probability:
+                    t_clear = t_ab + int(max(3600.0, -math.log(r[3]) * 2 * DAY))
+                    out.append({"subscriber": sub, "time": t_clear, "type": T.cart_cleared,
+                                "cart_value": value, "token": seq})
+            pop.cart_value[row] = value
+            pop.cart_items[row] = min(n_items, 127)
+            pop.cart_time[row] = t_cart if buy else t_ab
+            pop.cart_seq[row] = seq
+            pop.return_time[row] = t_ret
+        pop.last_engaged[row] = max(int(pop.last_engaged[row]), t0)
+    return out
+
+
+def daily_update(pop: Population, rng: KeyedRandom, day: int) -> None:
+    """Start-of-day state update for UTC day ``day`` (in place).
+
+    Intent reverts to its base with uniform noise; NPE is discounted; engagement moves
+    toward ``engagement_base * 2 sigmoid(sensitivity * NPE)``; new subscribers become
+    prospects after ``new_subscriber_days``; customers lapse after
+    ``lapse_after_days`` without a purchase; new customers become customers after 30
+    days.
+    """
+    p = pop.preset
+    now = day * DAY
+    u = rng.uniforms(pop.ids, day, PURPOSES["daily"], k=1)[:, 0]
+    intent = pop.intent + np.float32(p.intent_reversion_per_day) * (pop.intent_base - pop.intent)
+    intent += np.float32(p.intent_noise_per_day) * (2.0 * u - 1.0).astype(np.float32)
+    np.clip(intent, 0.0, 1.0, out=pop.intent)
+    pop.npe *= np.float32(p.npe_discount_per_day)
+    sat = 1.0 / (1.0 + np.exp(-p.satisfaction_sensitivity * pop.npe))
+    target = np.minimum(pop.engagement_base * (2.0 * sat), 1.0)
+    pop.engagement += np.float32(p.engagement_drift_per_day) * (target - pop.engagement)
+    np.clip(pop.engagement, 0.0, 1.0, out=pop.engagement)
+    lc = pop.lifecycle
+    since_purchase = np.where(pop.last_purchase == NEVER, np.inf,
+                              (now - pop.last_purchase) / DAY)
+    new_to_prospect = (lc == _STAGE["new_subscriber"]) & (
+        now - pop.signup_time > p.new_subscriber_days * DAY
+    )
+    lc[new_to_prospect] = _STAGE["prospect"]
+    grown = (lc == _STAGE["new_customer"]) & (since_purchase > 30)
+    lc[grown] = _STAGE["customer"]
+    lapse = ((lc == _STAGE["customer"]) | (lc == _STAGE["new_customer"])) & (
+        since_purchase > p.lapse_after_days
+    )
+    lc[lapse] = _STAGE["lapsed"]

@@ -1,0 +1,415 @@
+"""Population presets: documented parameter sets, as data.
+
+A preset is a :class:`Preset` (a frozen dataclass of numbers). Every field declares
+what it is (probability, rate, ...), its unit and where its default comes from: the
+CALIBRATION.md row it was tuned to, or ``"assumption"`` when no published figure pins
+it down (:func:`parameter_table` lists them all). Presets are picked by name
+(:data:`PRESETS`) and overridden field by field; invalid values raise
+:class:`~policies.errors.SpecError` naming the parameter, what was expected and what
+was received.
+
+Example
+-------
+>>> p = get_preset("retail", session_rate_per_day=0.3)
+>>> p.session_rate_per_day
+0.3
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from policies.errors import SpecError
+
+__all__ = [
+    "CONTENT_STRATEGIES",
+    "EMAIL_KINDS",
+    "LIFECYCLE_STAGES",
+    "PRESETS",
+    "SEGMENTS",
+    "SUBJECT_STYLES",
+    "Preset",
+    "get_preset",
+    "parameter_table",
+]
+
+#: Lifecycle stages (codes are positions).
+LIFECYCLE_STAGES: tuple[str, ...] = (
+    "new_subscriber",
+    "prospect",
+    "new_customer",
+    "customer",
+    "lapsed",
+)
+#: Subject-line styles understood by the response model (CONTRACTS.md).
+SUBJECT_STYLES: tuple[str, ...] = (
+    "plain",
+    "first_name",
+    "dont_miss",
+    "limited_time",
+    "learn",
+    "question",
+)
+#: Content strategies (CONTRACTS.md / DOMAIN.md personalization strategies).
+CONTENT_STRATEGIES: tuple[str, ...] = (
+    "onboarding_education",
+    "reengagement",
+    "conversion_focused",
+    "educational_nurturing",
+    "general_engagement",
+)
+#: What an email is: a campaign or the trigger type that sent it.
+EMAIL_KINDS: tuple[str, ...] = (
+    "campaign",
+    "cart_abandonment",
+    "browse_abandonment",
+    "engagement_momentum",
+    "welcome",
+    "reactivation",
+    "other_trigger",
+)
+#: Hidden response segments used by the variant x segment interaction tables, in
+#: priority order: new subscribers, low engagement (< 0.3), ready to convert
+#: (readiness > 0.7), educational seekers, highly engaged (> 0.7), everyone else.
+SEGMENTS: tuple[str, ...] = ("new", "low", "ready", "seeker", "engaged", "other")
+
+_CAL_OPEN = "CALIBRATION.md: campaign email open rate (15-30 %)"
+_CAL_CLICK = "CALIBRATION.md: campaign click rate per delivered (1.5-4.5 %)"
+_CAL_CTO = "CALIBRATION.md: click-to-open (8-18 %)"
+_CAL_UNSUB = "CALIBRATION.md: unsubscribe per delivered campaign email (0.1-0.5 %)"
+_CAL_FLOW_OPEN = "CALIBRATION.md: flow (triggered) email open (40-70 %)"
+_CAL_FLOW_CLICK = "CALIBRATION.md: flow click (3-13 %)"
+_CAL_FLOW_ORDER = "CALIBRATION.md: flow placed-order rate per recipient (1-6 %)"
+_CAL_CART = "CALIBRATION.md: cart abandonment (60-80 %)"
+_CAL_RPR = "CALIBRATION.md: revenue per recipient (order of magnitude)"
+_CAL_MPP = "CALIBRATION.md notes: opens inflated by mail-privacy proxies"
+_CAL_NPE = "CALIBRATION.md notes: RecSim net positive exposure"
+_ASSUME = "assumption"
+
+
+def _p(default: Any, kind: str, source: str, doc: str) -> Any:
+    return field(default=default, metadata={"kind": kind, "source": source, "doc": doc})
+
+
+def _table(rows: list[list[float]]) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(r) for r in rows)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """All numbers behind a simulated population, its behavior and its email response.
+
+    Kinds: ``probability`` in [0, 1]; ``rate`` >= 0; ``positive`` > 0; ``real`` any
+    finite number; ``mix`` a mapping lifecycle stage -> share summing to 1;
+    ``weights`` non-negative numbers, not all zero; ``matrix`` a table of finite numbers.
+    """
+
+    # -- population ---------------------------------------------------------
+    lifecycle_mix: Mapping[str, float] | tuple[tuple[str, float], ...] = _p(
+        (("new_subscriber", 0.08), ("prospect", 0.42), ("new_customer", 0.10),
+         ("customer", 0.28), ("lapsed", 0.12)),
+        "mix", _ASSUME, "share of subscribers in each lifecycle stage at generation",
+    )
+    engagement_alpha: float = _p(2.0, "positive", _CAL_OPEN, "Beta(a, b) of engagement")
+    engagement_beta: float = _p(2.6, "positive", _CAL_OPEN, "Beta(a, b) of engagement")
+    lapsed_engagement_factor: float = _p(0.5, "probability", _ASSUME,
+                                         "engagement multiplier of lapsed subscribers")
+    intent_alpha: float = _p(1.5, "positive", _CAL_CART, "Beta(a, b) of purchase intent")
+    intent_beta: float = _p(5.0, "positive", _CAL_CART, "Beta(a, b) of purchase intent")
+    educational_share: float = _p(0.25, "probability", _ASSUME,
+                                  "share of educational seekers")
+    privacy_proxy_share: float = _p(0.15, "probability", _CAL_MPP,
+                                    "share using a mail-privacy proxy (machine opens)")
+    price_sensitivity_alpha: float = _p(2.0, "positive", _ASSUME, "Beta(a, b)")
+    price_sensitivity_beta: float = _p(2.0, "positive", _ASSUME, "Beta(a, b)")
+    n_categories: int = _p(12, "positive", _ASSUME, "number of product categories")
+    preferred_hour_weights: tuple[float, ...] = _p(
+        (0.2, 0.1, 0.1, 0.1, 0.1, 0.3, 0.8, 1.5, 2.2, 2.0, 1.4, 1.2,
+         1.8, 1.4, 1.0, 0.9, 1.0, 1.3, 1.8, 2.4, 2.6, 1.9, 1.0, 0.5),
+        "weights", _ASSUME, "distribution of the preferred local hour 0..23",
+    )
+    utc_offsets_minutes: tuple[float, ...] = _p(
+        (-300.0, -360.0, -420.0, -480.0), "real", _ASSUME, "time zones (US)")
+    utc_offset_weights: tuple[float, ...] = _p(
+        (0.47, 0.29, 0.07, 0.17), "weights", _ASSUME, "population share per time zone")
+    max_signup_age_days: float = _p(730.0, "positive", _ASSUME, "oldest signup, days")
+    new_subscriber_days: float = _p(14.0, "positive", _ASSUME,
+                                    "days a new subscriber stays 'new_subscriber'")
+    lapse_after_days: float = _p(120.0, "positive", _ASSUME,
+                                 "days without purchase before a customer lapses")
+    # -- organic behavior ---------------------------------------------------
+    session_rate_per_day: float = _p(0.09, "rate", _CAL_CART,
+                                     "site sessions per subscriber-day at engagement 0.5")
+    session_engagement_slope: float = _p(1.6, "rate", _ASSUME,
+                                         "rate multiplier = 0.2 + slope * engagement")
+    hour_spread_hours: float = _p(3.0, "positive", _ASSUME,
+                                  "sd of session start hour around the preferred hour")
+    views_mean_extra: float = _p(2.2, "rate", _ASSUME, "mean extra product views per session")
+    time_on_page_mean_s: float = _p(38.0, "positive", _ASSUME, "mean time on a page, s")
+    cart_probability: float = _p(0.55, "probability", _CAL_CART,
+                                 "P(add to cart | session) at intent 1")
+    session_purchase_probability: float = _p(0.22, "probability", _CAL_CART,
+                                             "P(purchase in the session | cart)")
+    checkout_start_probability: float = _p(0.35, "probability", _ASSUME,
+                                           "P(checkout started | cart not bought)")
+    return_probability: float = _p(0.10, "probability", _CAL_CART,
+                                   "P(abandoned cart bought later with no email)")
+    return_delay_mean_hours: float = _p(30.0, "positive", _ASSUME,
+                                        "mean delay of an organic cart return, h")
+    cart_clear_probability: float = _p(0.08, "probability", _ASSUME,
+                                       "P(abandoned cart explicitly cleared later)")
+    item_price_mean: float = _p(38.0, "positive", _CAL_RPR, "mean item price, currency")
+    item_price_sigma: float = _p(0.6, "positive", _ASSUME, "log-sd of item price")
+    intent_reversion_per_day: float = _p(0.08, "probability", _ASSUME,
+                                         "daily pull of intent back to its base")
+    intent_noise_per_day: float = _p(0.04, "rate", _ASSUME,
+                                     "daily intent noise (uniform half-width)")
+    intent_after_purchase: float = _p(0.4, "probability", _ASSUME,
+                                      "intent multiplier right after a purchase")
+    engagement_drift_per_day: float = _p(0.03, "probability", _CAL_NPE,
+                                         "daily pull of engagement to its fatigue-set target")
+    engagement_open_bump: float = _p(0.01, "rate", _ASSUME, "engagement gain per human open")
+    engagement_click_bump: float = _p(0.03, "rate", _ASSUME, "engagement gain per click")
+    # -- email response -----------------------------------------------------
+    open_base_campaign: float = _p(0.14, "probability", _CAL_OPEN,
+                                   "P(human open) of a campaign at engagement 0.5")
+    open_base_triggered: float = _p(0.40, "probability", _CAL_FLOW_OPEN,
+                                    "P(human open) of a triggered email at engagement 0.5")
+    open_engagement_slope: float = _p(3.0, "real", _CAL_OPEN,
+                                      "logit change of P(open) per unit engagement")
+    machine_open_probability: float = _p(0.92, "probability", _CAL_MPP,
+                                         "P(proxy opens | proxy user)")
+    click_base_campaign: float = _p(0.17, "probability", _CAL_CTO,
+                                    "P(click | human open) of a campaign")
+    click_base_triggered: float = _p(0.16, "probability", _CAL_FLOW_CLICK,
+                                     "P(click | human open) of a triggered email")
+    click_engagement_slope: float = _p(1.2, "real", _ASSUME, "logit per unit engagement")
+    hour_match_gain: float = _p(0.45, "real", _ASSUME,
+                                "logit gain of opens sent at the preferred hour")
+    hour_match_width_hours: float = _p(2.0, "positive", _ASSUME,
+                                       "width of the send-hour match bump, h")
+    subject_open_effects: tuple[tuple[float, ...], ...] = _p(
+        _table([  # new    low   ready seeker engaged other   (SEGMENTS)
+            [0.00, 0.00, 0.00, 0.00, 0.00, 0.00],    # plain
+            [0.05, -0.30, 0.05, 0.00, 0.40, 0.10],   # first_name
+            [-0.10, 0.40, 0.00, -0.20, -0.30, -0.05],  # dont_miss
+            [-0.10, 0.00, 0.45, -0.25, -0.15, 0.00],  # limited_time
+            [0.35, -0.10, -0.20, 0.45, -0.05, -0.02],  # learn
+            [0.10, 0.10, -0.05, 0.10, 0.00, 0.12],   # question
+        ]),
+        "matrix", _ASSUME, "open logit effect of subject style (rows) x segment (cols)",
+    )
+    subject_clickbait: tuple[float, ...] = _p(
+        (0.3, 0.3, 0.8, 0.8, 0.2, 0.5), "weights", _CAL_NPE,
+        "clickbait score of each subject style, in [0, 1]",
+    )
+    kind_open_offsets: tuple[float, ...] = _p(
+        (0.0, 0.45, 0.0, 0.3, 0.3, -0.6, 0.0), "real", _CAL_FLOW_OPEN,
+        "open logit offset of each email kind (EMAIL_KINDS order)",
+    )
+    kind_click_offsets: tuple[float, ...] = _p(
+        (0.0, 0.35, 0.0, 0.5, 0.0, -0.3, 0.0), "real", _CAL_FLOW_CLICK,
+        "click logit offset of each email kind (EMAIL_KINDS order)",
+    )
+    strategy_match_click_gain: float = _p(0.35, "real", _ASSUME,
+                                          "click logit gain when content fits the segment")
+    personalization_click_gain: float = _p(0.30, "real", _ASSUME,
+                                           "click logit gain of high personalization, engaged")
+    personalization_engagement_threshold: float = _p(0.6, "probability", _ASSUME,
+                                                     "engagement above which it helps fully")
+    urgency_open_gain: float = _p(0.12, "real", _CAL_NPE, "open logit gain of urgency")
+    urgency_click_gain: float = _p(0.25, "real", _CAL_NPE, "click logit gain of urgency")
+    satisfaction_weight: float = _p(0.8, "real", _CAL_NPE,
+                                    "open logit per unit of (2 satisfaction - 1)")
+    npe_discount_per_day: float = _p(0.85, "probability", _CAL_NPE,
+                                     "daily memory discount of net positive exposure")
+    npe_email_cost: float = _p(0.12, "rate", _CAL_NPE, "NPE lost per email (frequency)")
+    npe_clickbait_cost: float = _p(0.35, "rate", _CAL_NPE,
+                                   "NPE change per email = -cost * 2 (clickbait - 0.5)")
+    npe_noise: float = _p(0.05, "rate", _CAL_NPE, "NPE noise per email (uniform half-width)")
+    satisfaction_sensitivity: float = _p(1.0, "positive", _CAL_NPE,
+                                         "satisfaction = sigmoid(sensitivity * NPE)")
+    buy_base_campaign: float = _p(0.05, "probability", _CAL_RPR,
+                                  "P(purchase | click) of a campaign at intent 0.2")
+    buy_base_triggered: float = _p(0.10, "probability", _CAL_FLOW_ORDER,
+                                   "P(purchase | click) of browse/other triggers at intent 0.2")
+    cart_buy_given_click: float = _p(0.55, "probability", _CAL_FLOW_ORDER,
+                                     "P(purchase | click) of a cart reminder, fresh cart")
+    intent_decay_hours: float = _p(24.0, "positive", _ASSUME,
+                                   "e-folding time of cart intent after abandonment, h")
+    returner_buy_boost: float = _p(0.3, "probability", _ASSUME,
+                                   "extra P(purchase | click) of would-return subscribers")
+    incentive_buy_slope: float = _p(2.5, "rate", _ASSUME,
+                                    "purchase multiplier 1 + slope * incentive * price_sens")
+    order_value_mean: float = _p(80.0, "positive", _CAL_RPR, "mean non-cart order value")
+    order_value_sigma: float = _p(0.5, "positive", _ASSUME, "log-sd of order value")
+    unsubscribe_base_campaign: float = _p(0.0022, "probability", _CAL_UNSUB,
+                                          "P(unsubscribe) per campaign email, neutral NPE")
+    unsubscribe_base_triggered: float = _p(0.0012, "probability", _ASSUME,
+                                           "P(unsubscribe) per triggered email")
+    unsubscribe_npe_beta: float = _p(0.9, "rate", _CAL_NPE,
+                                     "P(unsubscribe) multiplier exp(-beta * NPE)")
+    urgency_unsubscribe_factor: float = _p(1.4, "positive", _CAL_NPE,
+                                           "P(unsubscribe) multiplier of urgent emails")
+    open_delay_median_hours: float = _p(1.5, "positive", _ASSUME, "median human open delay")
+    click_delay_mean_s: float = _p(90.0, "positive", _ASSUME, "mean open-to-click delay, s")
+    purchase_delay_mean_s: float = _p(900.0, "positive", _ASSUME,
+                                      "mean click-to-purchase delay, s")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check(f.name, f.metadata["kind"], getattr(self, f.name), self)
+
+    def mix(self) -> dict[str, float]:
+        """The lifecycle mix as a dict stage -> share."""
+        return dict(_mix_items(self.lifecycle_mix))
+
+
+def _mix_items(value: Any) -> list[tuple[str, float]]:
+    if isinstance(value, Mapping):
+        return [(k, v) for k, v in value.items()]
+    return [(k, v) for k, v in value]
+
+
+def _finite(name: str, value: Any, expected: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(f"{name}: expected {expected}, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise SpecError(f"{name}: expected {expected}, got {value!r}")
+    return float(value)
+
+
+def _check(name: str, kind: str, value: Any, preset: Preset) -> None:
+    if kind == "probability":
+        v = _finite(name, value, "a probability in [0, 1]")
+        if not 0.0 <= v <= 1.0:
+            raise SpecError(f"{name}: expected a probability in [0, 1], got {value!r}")
+    elif kind == "rate":
+        v = _finite(name, value, "a rate >= 0")
+        if v < 0:
+            raise SpecError(f"{name}: expected a rate >= 0, got {value!r}")
+    elif kind == "positive":
+        v = _finite(name, value, "a number > 0")
+        if v <= 0:
+            raise SpecError(f"{name}: expected a number > 0, got {value!r}")
+    elif kind == "real":
+        if isinstance(value, tuple | list):
+            for i, x in enumerate(value):
+                _finite(f"{name}[{i}]", x, "a finite number")
+            if name.startswith("kind_") and len(value) != len(EMAIL_KINDS):
+                raise SpecError(
+                    f"{name}: expected {len(EMAIL_KINDS)} offsets (one per email kind), "
+                    f"got {len(value)}"
+                )
+        else:
+            _finite(name, value, "a finite number")
+    elif kind == "weights":
+        if not isinstance(value, tuple | list) or not value:
+            raise SpecError(f"{name}: expected a non-empty list of weights, got {value!r}")
+        for i, x in enumerate(value):
+            v = _finite(f"{name}[{i}]", x, "a weight >= 0")
+            if v < 0:
+                raise SpecError(f"{name}[{i}]: expected a weight >= 0, got {x!r}")
+        if sum(float(x) for x in value) <= 0:
+            raise SpecError(f"{name}: expected weights with a positive sum, got {value!r}")
+        if name == "preferred_hour_weights" and len(value) != 24:
+            raise SpecError(f"{name}: expected 24 weights (hours 0..23), got {len(value)}")
+        if name == "subject_clickbait":
+            if len(value) != len(SUBJECT_STYLES):
+                raise SpecError(
+                    f"{name}: expected {len(SUBJECT_STYLES)} scores, got {len(value)}")
+            for i, x in enumerate(value):
+                if x > 1:
+                    raise SpecError(f"{name}[{i}]: expected a score in [0, 1], got {x!r}")
+        if name == "utc_offset_weights" and len(value) != len(preset.utc_offsets_minutes):
+            raise SpecError(
+                f"{name}: expected {len(preset.utc_offsets_minutes)} weights (one per "
+                f"utc_offsets_minutes entry), got {len(value)}"
+            )
+    elif kind == "mix":
+        try:
+            items = _mix_items(value)
+        except (TypeError, ValueError):
+            raise SpecError(
+                f"{name}: expected a mapping lifecycle stage -> share, got {value!r}"
+            ) from None
+        for stage, share in items:
+            if stage not in LIFECYCLE_STAGES:
+                raise SpecError(
+                    f"{name}: unknown lifecycle stage {stage!r}; expected one of "
+                    f"{', '.join(LIFECYCLE_STAGES)}"
+                )
+            v = _finite(f"{name}[{stage!r}]", share, "a share in [0, 1]")
+            if not 0 <= v <= 1:
+                raise SpecError(f"{name}[{stage!r}]: expected a share in [0, 1], got {share!r}")
+        total = sum(float(s) for _, s in items)
+        if abs(total - 1.0) > 1e-6:
+            raise SpecError(f"{name}: expected shares summing to 1, got {total:g}")
+    elif kind == "matrix":
+        shape = (len(SUBJECT_STYLES), len(SEGMENTS))
+        if (
+            not isinstance(value, tuple | list)
+            or len(value) != shape[0]
+            or any(not isinstance(r, tuple | list) or len(r) != shape[1] for r in value)
+        ):
+            raise SpecError(f"{name}: expected a {shape[0]} x {shape[1]} table, got {value!r}")
+        for i, row in enumerate(value):
+            for j, x in enumerate(row):
+                _finite(f"{name}[{i}][{j}]", x, "a finite number")
+    if name == "n_categories" and (not isinstance(value, int) or value > 127):
+        raise SpecError(f"{name}: expected an integer in [1, 127], got {value!r}")
+
+
+#: Named presets. ``retail`` is the default calibrated population; ``low_engagement``
+#: is an older, colder list (same response model) for robustness experiments.
+PRESETS: dict[str, Preset] = {
+    "retail": Preset(),
+    "low_engagement": Preset(engagement_alpha=1.4, engagement_beta=3.6,
+                             lifecycle_mix=(("new_subscriber", 0.03), ("prospect", 0.45),
+                                            ("new_customer", 0.05), ("customer", 0.22),
+                                            ("lapsed", 0.25))),
+}
+
+
+def get_preset(preset: str | Preset | Mapping[str, Any] = "retail", **overrides: Any) -> Preset:
+    """Resolve a preset name (or a Preset, or a mapping of overrides on ``retail``).
+
+    Unknown names or fields raise :class:`SpecError`; values are validated.
+    """
+    if isinstance(preset, Preset):
+        base = preset
+    elif isinstance(preset, str):
+        if preset not in PRESETS:
+            raise SpecError(
+                f"preset: expected one of {', '.join(sorted(PRESETS))}, got {preset!r}"
+            )
+        base = PRESETS[preset]
+    elif isinstance(preset, Mapping):
+        return get_preset("retail", **{**dict(preset), **overrides})
+    else:
+        raise SpecError(f"preset: expected a name, a Preset or a mapping, got {preset!r}")
+    if not overrides:
+        return base
+    known = {f.name for f in fields(Preset)}
+    for key in overrides:
+        if key not in known:
+            raise SpecError(f"preset.{key}: unknown parameter (known: {', '.join(sorted(known))})")
+    return replace(base, **overrides)
+
+
+def parameter_table(preset: Preset | None = None) -> list[dict[str, Any]]:
+    """Rows ``{parameter, value, kind, source, doc}`` documenting every default."""
+    p = preset or PRESETS["retail"]
+    return [
+        {
+            "parameter": f.name,
+            "value": getattr(p, f.name),
+            "kind": f.metadata["kind"],
+            "source": f.metadata["source"],
+            "doc": f.metadata["doc"],
+        }
+        for f in fields(Preset)
+    ]

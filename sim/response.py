@@ -1,0 +1,547 @@
+"""Email response with known ground truth.
+
+An :class:`EmailBatch` describes emails delivered: subscriber, send time (s), a
+campaign/rule code, the email kind (campaign or trigger type) and the variant
+features (subject style, content strategy, personalization level, urgency, incentive,
+send hour). :func:`probabilities` gives the true probabilities behind every draw;
+:func:`sample` draws the events with delays (always after the send).
+
+The model, per email (logits are natural-log odds; ``seg`` is the subscriber's hidden
+segment, :data:`~sim.presets.SEGMENTS`):
+
+* **human open**: ``logit(open_base[kind]) + open_engagement_slope (eng - 0.5)
+  + subject_open_effects[style, seg] + hour match + urgency_open_gain urgency
+  + satisfaction_weight (2 sat - 1) + kind_open_offsets[kind]`` where the hour match is
+  ``hour_match_gain (exp(-dh^2 / 2 w^2) - 0.3)`` for ``dh`` hours between send hour and
+  preferred hour, and ``sat = sigmoid(satisfaction_sensitivity NPE)`` (fatigue);
+* **machine open** (mail-privacy proxies): a proxy user's mail is opened by a machine
+  with probability ``machine_open_probability`` a few minutes after delivery. The
+  observed open is the machine open if there is one (the proxy caches the message),
+  else the human open: ``P(open) = m + (1 - m) h``. Machines never click.
+* **click | human open**: ``logit(click_base[kind]) + click_engagement_slope (eng - 0.5)
+  + strategy_match_click_gain [strategy fits seg] + personalization_click_gain
+  personalization min(1, eng / threshold) + urgency_click_gain urgency
+  + kind_click_offsets[kind] + 0.5 satisfaction_weight (2 sat - 1)``;
+* **purchase | click**: for a cart reminder while a cart is open,
+  ``cart_buy_given_click (0.15 + 0.85 exp(-age / intent_decay_hours)) (0.5 + intent)``
+  plus ``returner_buy_boost`` if the subscriber would come back on their own; else
+  ``buy_base (intent / 0.2)``; both times ``1 + incentive_buy_slope incentive
+  price_sensitivity`` and capped at 0.95. Revenue is the cart value (cart reminders) or
+  a log-normal order value, less the incentive.
+* **unsubscribe**: ``unsubscribe_base[kind] exp(-unsubscribe_npe_beta NPE)
+  (1.6 - eng)``, x ``urgency_unsubscribe_factor`` if urgent.
+* **fatigue** (RecSim's net positive exposure): every delivered email changes
+  ``NPE += -npe_email_cost - npe_clickbait_cost 2 (clickbait - 0.5) + noise`` where
+  clickbait is the style's score (+0.3 if urgent). Clickbait and frequency buy opens
+  and clicks now (style and urgency effects) and cost engagement and unsubscribes later.
+
+Emails to unsubscribed subscribers are not delivered: all probabilities are 0.
+Incrementality: for a cart reminder ``p_purchase_anyway`` is 1 when the subscriber's
+cart would come back on its own (an organic return is scheduled), so
+``p_incremental_purchase = p_purchase (1 - p_purchase_anyway)`` differs from the raw
+conversion ``p_purchase``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from policies.errors import SpecError
+from policies.events import category_code
+from sim import _events as E
+from sim._events import T
+from sim.population import Population
+from sim.presets import (
+    CONTENT_STRATEGIES,
+    EMAIL_KINDS,
+    LIFECYCLE_STAGES,
+    SUBJECT_STYLES,
+)
+from sim.rng import PURPOSES, KeyedRandom, normal_from_uniforms
+
+__all__ = [
+    "EmailBatch",
+    "npe_update",
+    "probabilities",
+    "sample",
+    "sample_reference",
+    "segments",
+]
+
+_STAGE = {name: i for i, name in enumerate(LIFECYCLE_STAGES)}
+#: natural content strategy of each segment (new, low, ready, seeker, engaged, other)
+_NATURAL_STRATEGY = np.array([0, 1, 2, 3, 4, 4], np.int64)
+_CART = EMAIL_KINDS.index("cart_abandonment")
+_LINK_PRODUCT = category_code("link_type", "product")
+_LINK_CATEGORY = category_code("link_type", "category")
+_LINK_CONTENT = category_code("link_type", "content")
+_LINK_CART = category_code("link_type", "cart")
+_N_U = 20
+
+
+def _codes(name: str, values: Any, vocab: Sequence[str], n: int, allow_none: bool = False
+           ) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "US" or arr.dtype == object:
+        lookup = {v: i for i, v in enumerate(vocab)}
+        flat = np.atleast_1d(arr).ravel()
+        out = np.empty(len(flat), np.int64)
+        for i, v in enumerate(flat):
+            if v is None and allow_none:
+                out[i] = -1
+            elif v in lookup:
+                out[i] = lookup[v]
+            else:
+                raise SpecError(f"{name}: expected one of {', '.join(vocab)}, got {v!r}")
+        arr = out.reshape(arr.shape)
+    arr = np.broadcast_to(np.asarray(arr, np.int64), (n,)).copy()
+    lo = -1 if allow_none else 0
+    if n and (arr.min() < lo or arr.max() >= len(vocab)):
+        bad = arr[(arr < lo) | (arr >= len(vocab))][0]
+        raise SpecError(f"{name}: expected codes in [{lo}, {len(vocab)}), got {int(bad)}")
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class EmailBatch:
+    """Emails delivered, one row per email (arrays of shape (n,)).
+
+    Parameters
+    ----------
+    subscriber : int64
+    time : int64
+        Delivery time, seconds since the epoch (UTC).
+    campaign : int64
+        Campaign or rule code (>= 0); copied to ``campaign_id`` of response events.
+        Its low 16 bits key the email's random numbers.
+    kind : int64
+        Code into :data:`~sim.presets.EMAIL_KINDS`.
+    subject_style : int64
+        Code into :data:`~sim.presets.SUBJECT_STYLES`.
+    strategy : int64
+        Code into :data:`~sim.presets.CONTENT_STRATEGIES`, -1 for none.
+    personalization : int64
+        0 standard, 1 high.
+    urgency : bool
+    incentive : float64
+        Discount fraction in [0, 1).
+    send_hour : int64
+        Local delivery hour 0..23, or -1 to derive it from ``time`` and the subscriber's
+        UTC offset.
+
+    Use :meth:`make` to build one from names with broadcasting.
+    """
+
+    subscriber: np.ndarray
+    time: np.ndarray
+    campaign: np.ndarray
+    kind: np.ndarray
+    subject_style: np.ndarray
+    strategy: np.ndarray
+    personalization: np.ndarray
+    urgency: np.ndarray
+    incentive: np.ndarray
+    send_hour: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(np.atleast_1d(self.subscriber))
+        sub = np.ascontiguousarray(np.atleast_1d(self.subscriber), np.int64)
+        object.__setattr__(self, "subscriber", sub)
+        for name, dtype in (("time", np.int64), ("campaign", np.int64), ("kind", np.int64),
+                            ("subject_style", np.int64), ("strategy", np.int64),
+                            ("personalization", np.int64), ("urgency", bool),
+                            ("incentive", np.float64), ("send_hour", np.int64)):
+            arr = np.asarray(getattr(self, name))
+            if arr.ndim == 0:
+                arr = np.broadcast_to(arr, (n,))
+            if len(arr) != n:
+                raise SpecError(f"EmailBatch.{name}: expected length {n}, got {len(arr)}")
+            object.__setattr__(self, name, np.ascontiguousarray(arr, dtype))
+        checks = (
+            ("campaign", self.campaign.min() < 0 if n else False, "codes >= 0"),
+            ("kind", n and (self.kind.min() < 0 or self.kind.max() >= len(EMAIL_KINDS)),
+             f"codes in [0, {len(EMAIL_KINDS)})"),
+            ("subject_style",
+             n and (self.subject_style.min() < 0
+                    or self.subject_style.max() >= len(SUBJECT_STYLES)),
+             f"codes in [0, {len(SUBJECT_STYLES)})"),
+            ("strategy",
+             n and (self.strategy.min() < -1
+                    or self.strategy.max() >= len(CONTENT_STRATEGIES)),
+             f"codes in [-1, {len(CONTENT_STRATEGIES)})"),
+            ("personalization", n and not np.isin(self.personalization, (0, 1)).all(), "0 or 1"),
+            ("incentive",
+             n and not ((self.incentive >= 0) & (self.incentive < 1)).all(), "values in [0, 1)"),
+            ("send_hour", n and (self.send_hour.min() < -1 or self.send_hour.max() > 23),
+             "hours in 0..23 or -1"),
+        )
+        for name, bad, expected in checks:
+            if bad:
+                raise SpecError(f"EmailBatch.{name}: expected {expected}, got "
+                                f"{getattr(self, name)[:5].tolist()}...")
+
+    @classmethod
+    def make(
+        cls,
+        subscriber: Any,
+        time: Any,
+        *,
+        campaign: Any = 0,
+        kind: Any = "campaign",
+        subject_style: Any = "plain",
+        strategy: Any = None,
+        personalization: Any = 0,
+        urgency: Any = False,
+        incentive: Any = 0.0,
+        send_hour: Any = -1,
+    ) -> EmailBatch:
+        """Build a batch; names or codes; scalars broadcast to every email."""
+        sub = np.atleast_1d(np.asarray(subscriber, np.int64))
+        n = len(sub)
+        if strategy is None:
+            strategy_codes = np.full(n, -1, np.int64)
+        else:
+            strategy_codes = _codes("strategy", strategy, CONTENT_STRATEGIES, n,
+                                    allow_none=True)
+        return cls(
+            subscriber=sub,
+            time=np.broadcast_to(np.asarray(time, np.int64), (n,)),
+            campaign=np.broadcast_to(np.asarray(campaign, np.int64), (n,)),
+            kind=_codes("kind", kind, EMAIL_KINDS, n),
+            subject_style=_codes("subject_style", subject_style, SUBJECT_STYLES, n),
+            strategy=strategy_codes,
+            personalization=np.broadcast_to(np.asarray(personalization, np.int64), (n,)),
+            urgency=np.broadcast_to(np.asarray(urgency, bool), (n,)),
+            incentive=np.broadcast_to(np.asarray(incentive, np.float64), (n,)),
+            send_hour=np.broadcast_to(np.asarray(send_hour, np.int64), (n,)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.subscriber)
+
+    def take(self, idx: Any) -> EmailBatch:
+        """Rows selected by an index array, slice or mask."""
+        return EmailBatch(**{f: getattr(self, f)[idx] for f in _FIELDS})
+
+    @classmethod
+    def concat(cls, parts: Sequence[EmailBatch]) -> EmailBatch:
+        """Concatenate batches."""
+        if not parts:
+            return cls.make(np.zeros(0, np.int64), 0)
+        return EmailBatch(**{f: np.concatenate([getattr(p, f) for p in parts])
+                             for f in _FIELDS})
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The batch as a DataFrame with names for kind, style and strategy."""
+        df = pd.DataFrame({f: getattr(self, f) for f in _FIELDS})
+        df["kind"] = np.array(EMAIL_KINDS, dtype=object)[self.kind]
+        df["subject_style"] = np.array(SUBJECT_STYLES, dtype=object)[self.subject_style]
+        df["strategy"] = np.array([*CONTENT_STRATEGIES, None], dtype=object)[self.strategy]
+        return df
+
+
+_FIELDS = ("subscriber", "time", "campaign", "kind", "subject_style", "strategy",
+           "personalization", "urgency", "incentive", "send_hour")
+
+
+def segments(pop: Population, row: np.ndarray) -> np.ndarray:
+    """Hidden response segment (index into SEGMENTS) of population rows, int64."""
+    eng = pop.engagement[row]
+    ready = np.clip(1.6 * pop.intent[row] + 0.25 * (pop.cart_value[row] > 0), 0.0, 1.0)
+    return np.select(
+        [
+            pop.lifecycle[row] == _STAGE["new_subscriber"],
+            eng < 0.3,
+            ready > 0.7,
+            pop.educational_seeker[row],
+            eng > 0.7,
+        ],
+        [0, 1, 2, 3, 4],
+        default=5,
+    ).astype(np.int64)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def _local_hour(pop: Population, row: np.ndarray, emails: EmailBatch) -> np.ndarray:
+    derived = ((emails.time + pop.utc_offset_minutes[row].astype(np.int64) * 60) // 3600) % 24
+    return np.where(emails.send_hour >= 0, emails.send_hour, derived)
+
+
+def probabilities(pop: Population, emails: EmailBatch) -> dict[str, np.ndarray]:
+    """The true probabilities behind every draw, from the current state.
+
+    Returns float64 arrays of shape (n,): ``p_open`` (observed: machine or human),
+    ``p_human_open``, ``p_machine_open``, ``p_click_given_open`` (given a human open),
+    ``p_click``, ``p_purchase_given_click``, ``p_purchase``, ``order_value`` (currency,
+    if bought), ``expected_revenue``, ``p_unsubscribe``, ``p_purchase_anyway``,
+    ``p_incremental_purchase``, plus ``segment`` (int64) and ``hour_distance`` (hours).
+    """
+    p = pop.preset
+    row = pop.index_of(emails.subscriber)
+    eng = pop.engagement[row].astype(np.float64)
+    intent = pop.intent[row].astype(np.float64)
+    npe = pop.npe[row].astype(np.float64)
+    live = pop.subscribed[row].astype(np.float64)
+    seg = segments(pop, row)
+    kind = emails.kind
+    triggered = kind != 0
+    hour = _local_hour(pop, row, emails)
+    dh = np.abs(hour - pop.preferred_hour[row].astype(np.int64))
+    dh = np.minimum(dh, 24 - dh).astype(np.float64)
+    hour_term = p.hour_match_gain * (np.exp(-(dh**2) / (2 * p.hour_match_width_hours**2)) - 0.3)
+    sat = _sigmoid(p.satisfaction_sensitivity * npe)
+    subj = np.asarray(p.subject_open_effects, np.float64)[emails.subject_style, seg]
+    urg = emails.urgency.astype(np.float64)
+    open_logit = (
+        np.where(triggered, _logit(p.open_base_triggered), _logit(p.open_base_campaign))
+        + p.open_engagement_slope * (eng - 0.5)
+        + subj
+        + hour_term
+        + p.urgency_open_gain * urg
+        + p.satisfaction_weight * (2 * sat - 1)
+        + np.asarray(p.kind_open_offsets, np.float64)[kind]
+    )
+    p_human = _sigmoid(open_logit) * live
+    p_machine = pop.privacy_proxy[row] * p.machine_open_probability * live
+    match = (emails.strategy >= 0) & (emails.strategy == _NATURAL_STRATEGY[seg])
+    pers = emails.personalization * np.minimum(1.0, eng / p.personalization_engagement_threshold)
+    click_logit = (
+        np.where(triggered, _logit(p.click_base_triggered), _logit(p.click_base_campaign))
+        + p.click_engagement_slope * (eng - 0.5)
+        + p.strategy_match_click_gain * match
+        + p.personalization_click_gain * pers
+        + p.urgency_click_gain * urg
+        + np.asarray(p.kind_click_offsets, np.float64)[kind]
+        + 0.5 * p.satisfaction_weight * (2 * sat - 1)
+    )
+    p_ctr = _sigmoid(click_logit)
+    cart_value = pop.cart_value[row].astype(np.float64)
+    cart_open = (kind == _CART) & (cart_value > 0)
+    age_h = np.maximum(emails.time - pop.cart_time[row], 0) / 3600.0
+    decay = np.exp(-age_h / p.intent_decay_hours)
+    returner = (pop.return_time[row] > emails.time).astype(np.float64)
+    incentive_mult = 1.0 + p.incentive_buy_slope * emails.incentive * pop.price_sensitivity[row]
+    q_cart = p.cart_buy_given_click * (0.15 + 0.85 * decay) * (0.5 + intent) + (
+        p.returner_buy_boost * returner
+    )
+    q_other = np.where(triggered, p.buy_base_triggered, p.buy_base_campaign) * (intent / 0.2)
+    q = np.minimum(np.where(cart_open, q_cart, q_other) * incentive_mult, 0.95)
+    value = np.where(cart_open, cart_value, p.order_value_mean) * (1.0 - emails.incentive)
+    p_click = p_human * p_ctr
+    p_purchase = p_click * q
+    unsub_base = np.where(triggered, p.unsubscribe_base_triggered, p.unsubscribe_base_campaign)
+    p_unsub = np.minimum(
+        unsub_base * np.exp(-p.unsubscribe_npe_beta * npe) * (1.6 - eng)
+        * np.where(emails.urgency, p.urgency_unsubscribe_factor, 1.0),
+        0.5,
+    ) * live
+    anyway = np.where(cart_open, returner, 0.0)
+    return {
+        "p_open": p_machine + (1.0 - p_machine) * p_human,
+        "p_human_open": p_human,
+        "p_machine_open": p_machine.astype(np.float64),
+        "p_click_given_open": p_ctr,
+        "p_click": p_click,
+        "p_purchase_given_click": q,
+        "p_purchase": p_purchase,
+        "order_value": value,
+        "expected_revenue": p_purchase * value,
+        "p_unsubscribe": p_unsub,
+        "p_purchase_anyway": anyway,
+        "p_incremental_purchase": p_purchase * (1.0 - anyway),
+        "segment": seg,
+        "hour_distance": dh,
+        "cart_open": cart_open,
+    }
+
+
+def _email_uniforms(rng: KeyedRandom, emails: EmailBatch) -> np.ndarray:
+    # duplicates of (subscriber, time, campaign) get distinct draws via an occurrence index
+    n = len(emails)
+    occ = np.zeros(n, np.int64)
+    if n > 1:
+        keys = np.stack([emails.subscriber, emails.time, emails.campaign & 0xFFFF], axis=1)
+        order = np.lexsort(keys.T[::-1])
+        sk = keys[order]
+        same = np.all(sk[1:] == sk[:-1], axis=1)
+        if same.any():
+            run = np.zeros(n, np.int64)
+            for i in range(1, n):
+                run[i] = run[i - 1] + 1 if same[i - 1] else 0
+            occ[order] = run
+    index = ((emails.campaign & 0xFFFF) << 8) | (occ & 0xFF)
+    return rng.uniforms(emails.subscriber, emails.time, PURPOSES["email"], k=_N_U, index=index)
+
+
+def npe_update(pop: Population, emails: EmailBatch, u: np.ndarray) -> None:
+    """Apply the fatigue (NPE) change of delivered emails in place."""
+    p = pop.preset
+    row = pop.index_of(emails.subscriber)
+    live = pop.subscribed[row]
+    cb = np.clip(np.asarray(p.subject_clickbait, np.float64)[emails.subject_style]
+                 + 0.3 * emails.urgency, 0.0, 1.0)
+    delta = (-p.npe_email_cost - p.npe_clickbait_cost * 2.0 * (cb - 0.5)
+             + p.npe_noise * (2.0 * u[:, 19] - 1.0)) * live
+    np.add.at(pop.npe, row, delta.astype(np.float32))
+
+
+def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.ndarray
+          ) -> dict[str, np.ndarray]:
+    """All outcome variables of every email (vectorized); shared by fast and reference."""
+    p = pop.preset
+    row = pop.index_of(emails.subscriber)
+    t = emails.time
+    machine = u[:, 0] < pr["p_machine_open"]
+    human = u[:, 1] < pr["p_human_open"]
+    spread = np.exp(0.9 * normal_from_uniforms(u[:, 2], u[:, 3]))
+    delay = p.open_delay_median_hours * 3600.0 * spread * (1.0 + pr["hour_distance"] / 6.0)
+    t_human = t + np.maximum(60.0, delay).astype(np.int64)
+    t_machine = t + 30 + np.floor(u[:, 4] * 570).astype(np.int64)
+    click = human & (u[:, 5] < pr["p_click_given_open"])
+    t_click = t_human + np.maximum(5.0, -np.log(u[:, 6]) * p.click_delay_mean_s).astype(np.int64)
+    link = np.where(
+        pr["cart_open"],
+        _LINK_CART,
+        np.where((emails.subject_style == SUBJECT_STYLES.index("learn"))
+                 | (emails.strategy == CONTENT_STRATEGIES.index("educational_nurturing")),
+                 _LINK_CONTENT,
+                 np.where(u[:, 7] < 0.85, _LINK_PRODUCT, _LINK_CATEGORY)),
+    )
+    t_view = t_click + 20 + np.floor(u[:, 8] * 60).astype(np.int64)
+    view_top = np.round(30.0 + (-np.log(u[:, 9])) * p.time_on_page_mean_s, 1)
+    cat = pop.top_category[row].astype(np.int64)
+    product = cat * 1000 + np.floor(u[:, 10] * 1000).astype(np.int64)
+    buy = click & (u[:, 11] < pr["p_purchase_given_click"])
+    t_buy = t_view + 60 + (-np.log(u[:, 12]) * p.purchase_delay_mean_s).astype(np.int64)
+    z = normal_from_uniforms(u[:, 13], u[:, 14])
+    lognorm = np.exp(p.order_value_sigma * z - 0.5 * p.order_value_sigma**2)
+    revenue = np.round(np.where(pr["cart_open"], pr["order_value"],
+                                pr["order_value"] * lognorm), 2)
+    unsub = u[:, 15] < pr["p_unsubscribe"]
+    t_unsub = np.where(human, t_human, t + 3600) + 30 + np.floor(u[:, 16] * 270).astype(np.int64)
+    token = np.where(pr["cart_open"], pop.cart_seq[row].astype(np.int64), -1)
+    return {"machine": machine, "human": human, "t_human": t_human, "t_machine": t_machine,
+            "click": click, "t_click": t_click, "link": link, "t_view": t_view,
+            "view_top": view_top, "category": cat, "product": product, "buy": buy,
+            "t_buy": t_buy, "revenue": revenue, "unsub": unsub, "t_unsub": t_unsub,
+            "token": token}
+
+
+def sample(
+    pop: Population, emails: EmailBatch, rng: KeyedRandom
+) -> tuple[E.Events, dict[str, np.ndarray], np.ndarray]:
+    """Draw the response events of ``emails`` (all strictly after their send time).
+
+    Returns ``(events, probabilities, uniforms)``; state is not changed (see
+    :func:`npe_update` and :mod:`sim.state`).
+    """
+    pr = probabilities(pop, emails)
+    u = _email_uniforms(rng, emails)
+    d = _draw(pop, emails, pr, u)
+    sub, camp = emails.subscriber, emails.campaign
+    opened = d["machine"] | d["human"]
+    t_open = np.where(d["machine"], d["t_machine"], d["t_human"])
+    c, b, x = d["click"], d["buy"], d["unsub"]
+    cart = pr["cart_open"]
+    other_buy = b & ~cart
+    parts = [
+        E.make(sub[opened], t_open[opened], T.email_open, campaign_id=camp[opened],
+               machine=d["machine"][opened].astype(np.int64)),
+        E.make(sub[c], d["t_click"][c], T.email_click, campaign_id=camp[c],
+               link_type=d["link"][c]),
+        E.make(sub[c], d["t_view"][c], T.product_view, campaign_id=camp[c],
+               category=d["category"][c], product_id=d["product"][c],
+               time_on_page=d["view_top"][c]),
+        E.make(sub[other_buy], d["t_buy"][other_buy] - 90, T.add_to_cart,
+               campaign_id=camp[other_buy], cart_value=d["revenue"][other_buy],
+               items=1.0, category=d["category"][other_buy]),
+        E.make(sub[b], d["t_buy"][b] - 30, T.checkout_started, campaign_id=camp[b],
+               cart_value=d["revenue"][b]),
+        E.make(sub[b], d["t_buy"][b], T.purchase_completed, campaign_id=camp[b],
+               revenue=d["revenue"][b], cart_value=d["revenue"][b], token=d["token"][b]),
+        E.make(sub[x], d["t_unsub"][x], T.unsubscribe, campaign_id=camp[x]),
+    ]
+    return E.concat(parts), pr, u
+
+
+def sample_reference(
+    pop: Population, emails: EmailBatch, rng: KeyedRandom
+) -> list[dict[str, Any]]:
+    """Plain-Python specification of :func:`sample`: one email at a time, scalar math."""
+    p = pop.preset
+    pr = probabilities(pop, emails)
+    u = _email_uniforms(rng, emails)
+    out: list[dict[str, Any]] = []
+    learn = SUBJECT_STYLES.index("learn")
+    edu = CONTENT_STRATEGIES.index("educational_nurturing")
+    for i in range(len(emails)):
+        sub, t, camp = int(emails.subscriber[i]), int(emails.time[i]), int(emails.campaign[i])
+        row = sub - pop.start
+        ui = u[i]
+        machine = ui[0] < pr["p_machine_open"][i]
+        human = ui[1] < pr["p_human_open"][i]
+        z = math.sqrt(-2 * math.log(ui[2])) * math.cos(2 * math.pi * ui[3])
+        delay = (p.open_delay_median_hours * 3600.0 * math.exp(0.9 * z)
+                 * (1.0 + pr["hour_distance"][i] / 6.0))
+        t_human = t + int(max(60.0, delay))
+        if machine:
+            out.append({"subscriber": sub, "time": t + 30 + math.floor(ui[4] * 570),
+                        "type": T.email_open, "campaign_id": camp, "machine": 1})
+        elif human:
+            out.append({"subscriber": sub, "time": t_human, "type": T.email_open,
+                        "campaign_id": camp, "machine": 0})
+        if human and ui[5] < pr["p_click_given_open"][i]:
+            t_click = t_human + int(max(5.0, -math.log(ui[6]) * p.click_delay_mean_s))
+            cart = bool(pr["cart_open"][i])
+            if cart:
+                link = _LINK_CART
+            elif emails.subject_style[i] == learn or emails.strategy[i] == edu:
+                link = _LINK_CONTENT
+            else:
+                link = _LINK_PRODUCT if ui[7] < 0.85 else _LINK_CATEGORY
+            out.append({"subscriber": sub, "time": t_click, "type": T.email_click,
+                        "campaign_id": camp, "link_type": link})
+            t_view = t_click + 20 + math.floor(ui[8] * 60)
+            cat = int(pop.top_category[row])
+            out.append({"subscriber": sub, "time": t_view, "type": T.product_view,
+                        "campaign_id": camp, "category": cat,
+                        "product_id": cat * 1000 + math.floor(ui[10] * 1000),
+                        "time_on_page": round(30.0 + (-math.log(ui[9])) * p.time_on_page_mean_s,
+                                              1)})
+            if ui[11] < pr["p_purchase_given_click"][i]:
+                t_buy = t_view + 60 + int(-math.log(ui[12]) * p.purchase_delay_mean_s)
+                zz = math.sqrt(-2 * math.log(ui[13])) * math.cos(2 * math.pi * ui[14])
+                if cart:
+                    revenue = round(float(pr["order_value"][i]), 2)
+                    token = int(pop.cart_seq[row])
+                else:
+                    revenue = round(float(pr["order_value"][i]) * math.exp(
+                        p.order_value_sigma * zz - 0.5 * p.order_value_sigma**2), 2)
+                    token = -1
+                    out.append({"subscriber": sub, "time": t_buy - 90, "type": T.add_to_cart,
+                                "campaign_id": camp, "cart_value": revenue, "items": 1.0,
+                                "category": cat})
+                out.append({"subscriber": sub, "time": t_buy - 30,
+                            "type": T.checkout_started, "campaign_id": camp,
+                            "cart_value": revenue})
+                out.append({"subscriber": sub, "time": t_buy, "type": T.purchase_completed,
+                            "campaign_id": camp, "revenue": revenue, "cart_value": revenue,
+                            "token": token})
+        if ui[15] < pr["p_unsubscribe"][i]:
+            base_t = t_human if human else t + 3600
+            out.append({"subscriber": sub, "time": base_t + 30 + math.floor(ui[16] * 270),
+                        "type": T.unsubscribe, "campaign_id": camp})
+    return out
