@@ -6,13 +6,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import math
+
+import numba
 import numpy as np
 from scipy.special import ndtr
 
 from policies.base import Policy, check_arm_names, state_array
 from policies.errors import PolicyError
 
-__all__ = ["ArmStatsPolicy", "gaussian_max_probability"]
+__all__ = ["ArmStatsPolicy", "gaussian_max_probability", "gaussian_max_probability_reference"]
 
 
 @dataclass(eq=False)
@@ -69,9 +72,62 @@ def _gh(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     return t * np.sqrt(2.0), w / np.sqrt(np.pi)
 
 
+@numba.njit(cache=True, nogil=True)
+def _gmp_kernel(means: np.ndarray, sds: np.ndarray, arms: np.ndarray, z: np.ndarray,
+                w: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    n, k = means.shape
+    nq = z.shape[0]
+    out = np.empty(n)
+    prod = np.empty(nq)
+    inv_sqrt2 = 1.0 / math.sqrt(2.0)
+    z_lo, z_hi = z.min(), z.max()
+    for i in range(n):
+        a = arms[i]
+        ma, sa = means[i, a], sds[i, a]
+        prod[:] = 1.0
+        for b in range(k):
+            if b == a:
+                continue
+            # u is increasing in z: if even the lowest node gives Phi(u) = 1, skip arm b
+            if (ma + sa * z_lo - means[i, b]) / sds[i, b] >= 8.5:
+                continue
+            if (ma + sa * z_hi - means[i, b]) / sds[i, b] < -38.5:  # Phi(u) = 0 everywhere
+                prod[:] = 0.0
+                break
+            for q in range(nq):
+                if prod[q] == 0.0:
+                    continue
+                u = (ma + sa * z[q] - means[i, b]) / sds[i, b]
+                if u < 8.5:  # Phi(8.5) = 1 - 1e-17
+                    prod[q] *= 0.5 * math.erfc(-u * inv_sqrt2)
+        total = 0.0
+        for q in range(nq):
+            total += w[q] * prod[q]
+        out[i] = min(max(total, 1e-12), 1.0)
+    return out
+
+
 def gaussian_max_probability(means: np.ndarray, sds: np.ndarray, arms: np.ndarray,
                              n_nodes: int = 32) -> np.ndarray:
     """P(score of ``arms[i]`` is the largest) for independent Gaussian scores.
+
+    Compiled (numba) loop over rows, arms and nodes that skips factors equal to 1 in
+    double precision (arms far below the chosen one cost nothing); it agrees with :func:`gaussian_max_probability_reference` to
+    1e-10 (hypothesis test; nodes of weight < 1e-13 are dropped). Arguments and result as in the reference.
+    """
+    z, w = _gh(n_nodes)
+    keep = w > 1e-13          # nodes whose weight cannot change the result above 1e-11
+    z, w = z[keep], w[keep]
+    return _gmp_kernel(np.ascontiguousarray(means, dtype=np.float64),
+                       np.ascontiguousarray(sds, dtype=np.float64),
+                       np.ascontiguousarray(arms, dtype=np.int64), z, w)
+
+
+def gaussian_max_probability_reference(means: np.ndarray, sds: np.ndarray, arms: np.ndarray,
+                             n_nodes: int = 32) -> np.ndarray:
+    """Reference (numpy, all nodes and arms) of :func:`gaussian_max_probability`.
+
+    P(score of ``arms[i]`` is the largest) for independent Gaussian scores.
 
     Parameters
     ----------
