@@ -1,12 +1,11 @@
-"""Shared pieces of the bandit policies: per-arm reward statistics, Gaussian max-probabilities."""
+"""Shared pieces of the bandit policies: per-arm reward statistics, Gaussian max-probability."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import math
 
 import numba
 import numpy as np
@@ -112,8 +111,9 @@ def gaussian_max_probability(means: np.ndarray, sds: np.ndarray, arms: np.ndarra
     """P(score of ``arms[i]`` is the largest) for independent Gaussian scores.
 
     Compiled (numba) loop over rows, arms and nodes that skips factors equal to 1 in
-    double precision (arms far below the chosen one cost nothing); it agrees with :func:`gaussian_max_probability_reference` to
-    1e-10 (hypothesis test; nodes of weight < 1e-13 are dropped). Arguments and result as in the reference.
+    double precision (arms far below the chosen one cost nothing); it agrees with
+    :func:`gaussian_max_probability_reference` to 1e-10 (hypothesis test; nodes of
+    weight < 1e-13 are dropped). Arguments and result as in the reference.
     """
     z, w = _gh(n_nodes)
     keep = w > 1e-13          # nodes whose weight cannot change the result above 1e-11
