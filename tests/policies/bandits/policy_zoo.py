@@ -1,0 +1,49 @@
+"""One instance of every policy, for the conformance check (imported by tests)."""
+
+from __future__ import annotations
+
+from policies.ab import ABTest
+from policies.bandits import (
+    EXP3,
+    UCB1,
+    BetaThompson,
+    DiscountedThompson,
+    EpsilonGreedy,
+    GaussianThompson,
+    LinearThompson,
+    LinUCB,
+    LogisticThompson,
+    SlidingWindowThompson,
+    Softmax,
+)
+from policies.personalization import (
+    ContentStrategyPolicy,
+    FixedHourPolicy,
+    LearnedSubjectPicker,
+    SendTimeOptimizer,
+    SubjectRulePolicy,
+)
+
+ARMS = ("a", "b", "c")
+
+POLICIES = [
+    EpsilonGreedy(ARMS, epsilon=0.2),
+    EpsilonGreedy(["x", "y"], epsilon=0.0, reward_type="real"),
+    UCB1(ARMS),
+    BetaThompson(ARMS),
+    GaussianThompson(ARMS),
+    Softmax(ARMS, temperature=0.5),
+    EXP3(ARMS, gamma=0.2),
+    DiscountedThompson(ARMS, discount=0.99),
+    SlidingWindowThompson(ARMS, window=50),
+    LinUCB(ARMS, n_features=5),
+    LinearThompson(ARMS, n_features=5),
+    LogisticThompson(ARMS, n_features=5),
+    ABTest(["control", "treatment"], salt="exp-1"),
+    ABTest(["c", "t", "u"], salt="exp-2", weights=[1, 2, 3], holdout=0.1),
+    ContentStrategyPolicy(),
+    SubjectRulePolicy(),
+    LearnedSubjectPicker(),
+    SendTimeOptimizer(),
+    FixedHourPolicy(),
+]
