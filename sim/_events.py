@@ -14,7 +14,7 @@ import numpy as np
 
 from policies.events import EVENT_TYPES, EventBatch
 
-__all__ = ["COLUMNS", "T", "concat", "empty", "make", "take", "to_batch"]
+__all__ = ["COLUMNS", "T", "Events", "concat", "empty", "make", "size", "take", "to_batch"]
 
 #: column -> (dtype, missing value)
 COLUMNS: dict[str, tuple[Any, Any]] = {
@@ -33,6 +33,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "machine": (np.int64, -1),
     "token": (np.int64, -1),
 }
+_DATA = {k: v for k, v in COLUMNS.items() if k not in ("subscriber", "time", "type")}
 _PUBLIC = [c for c in COLUMNS if c not in ("subscriber", "time", "type", "token")]
 
 
@@ -55,20 +56,21 @@ Events = dict[str, np.ndarray]
 
 
 def make(subscriber: np.ndarray, time: np.ndarray, type_code: int, **cols: Any) -> Events:
-    """Events of one type; unspecified columns are missing."""
+    """Events of one type; unspecified columns are missing, scalars are broadcast."""
     n = len(subscriber)
-    out: Events = {}
-    for name, (dtype, missing) in COLUMNS.items():
-        if name == "subscriber":
-            out[name] = np.asarray(subscriber, np.int64)
-        elif name == "time":
-            out[name] = np.asarray(time, np.int64)
-        elif name == "type":
-            out[name] = np.full(n, type_code, np.int64)
-        elif name in cols:
-            out[name] = np.broadcast_to(np.asarray(cols[name], dtype), (n,)).copy()
-        else:
+    out: Events = {
+        "subscriber": np.asarray(subscriber, np.int64),
+        "time": np.asarray(time, np.int64),
+        "type": np.full(n, type_code, np.int64),
+    }
+    for name, (dtype, missing) in _DATA.items():
+        value = cols.get(name)
+        if value is None:
             out[name] = np.full(n, missing, dtype)
+        elif np.ndim(value) == 0:
+            out[name] = np.full(n, value, dtype)
+        else:
+            out[name] = np.asarray(value, dtype)
     return out
 
 

@@ -151,11 +151,11 @@ class Preset:
     time_on_page_mean_s: float = _p(38.0, "positive", _ASSUME, "mean time on a page, s")
     cart_probability: float = _p(0.55, "probability", _CAL_CART,
                                  "P(add to cart | session) at intent 1")
-    session_purchase_probability: float = _p(0.22, "probability", _CAL_CART,
+    session_purchase_probability: float = _p(0.14, "probability", _CAL_CART,
                                              "P(purchase in the session | cart)")
     checkout_start_probability: float = _p(0.35, "probability", _ASSUME,
                                            "P(checkout started | cart not bought)")
-    return_probability: float = _p(0.10, "probability", _CAL_CART,
+    return_probability: float = _p(0.08, "probability", _CAL_CART,
                                    "P(abandoned cart bought later with no email)")
     return_delay_mean_hours: float = _p(30.0, "positive", _ASSUME,
                                         "mean delay of an organic cart return, h")
@@ -176,7 +176,7 @@ class Preset:
     # -- email response -----------------------------------------------------
     open_base_campaign: float = _p(0.14, "probability", _CAL_OPEN,
                                    "P(human open) of a campaign at engagement 0.5")
-    open_base_triggered: float = _p(0.40, "probability", _CAL_FLOW_OPEN,
+    open_base_triggered: float = _p(0.35, "probability", _CAL_FLOW_OPEN,
                                     "P(human open) of a triggered email at engagement 0.5")
     open_engagement_slope: float = _p(3.0, "real", _CAL_OPEN,
                                       "logit change of P(open) per unit engagement")
@@ -184,7 +184,7 @@ class Preset:
                                          "P(proxy opens | proxy user)")
     click_base_campaign: float = _p(0.17, "probability", _CAL_CTO,
                                     "P(click | human open) of a campaign")
-    click_base_triggered: float = _p(0.16, "probability", _CAL_FLOW_CLICK,
+    click_base_triggered: float = _p(0.085, "probability", _CAL_FLOW_CLICK,
                                      "P(click | human open) of a triggered email")
     click_engagement_slope: float = _p(1.2, "real", _ASSUME, "logit per unit engagement")
     hour_match_gain: float = _p(0.45, "real", _ASSUME,
@@ -234,9 +234,9 @@ class Preset:
                                          "satisfaction = sigmoid(sensitivity * NPE)")
     buy_base_campaign: float = _p(0.05, "probability", _CAL_RPR,
                                   "P(purchase | click) of a campaign at intent 0.2")
-    buy_base_triggered: float = _p(0.10, "probability", _CAL_FLOW_ORDER,
+    buy_base_triggered: float = _p(0.18, "probability", _CAL_FLOW_ORDER,
                                    "P(purchase | click) of browse/other triggers at intent 0.2")
-    cart_buy_given_click: float = _p(0.55, "probability", _CAL_FLOW_ORDER,
+    cart_buy_given_click: float = _p(0.75, "probability", _CAL_FLOW_ORDER,
                                      "P(purchase | click) of a cart reminder, fresh cart")
     intent_decay_hours: float = _p(24.0, "positive", _ASSUME,
                                    "e-folding time of cart intent after abandonment, h")

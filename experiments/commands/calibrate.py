@@ -1,0 +1,61 @@
+"""``triggerlab calibrate``: simulate the default population and compare with CALIBRATION.md.
+
+Prints one row per published range: the simulated rate, the published figure, the
+range a default run must land in, a check mark and the row's source. Exits with
+status 1 if any row is outside its range.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--subscribers", type=int, default=30_000,
+                        help="population size (default 30000)")
+    parser.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
+    parser.add_argument("--seed", type=int, default=2024, help="random seed (default 2024)")
+    parser.add_argument("--preset", default="retail", help="population preset (default retail)")
+    parser.add_argument("--engine", default="fast", choices=("fast", "reference"),
+                        help="trigger engine implementation (default fast)")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f} %"
+
+
+def format_table(table, color: bool = False) -> str:  # type: ignore[no-untyped-def]
+    """Render the calibration table as aligned text with ✔/✘ marks (ANSI colors optional)."""
+    rows = [("metric", "simulated", "published", "range", "", "source")]
+    for r in table.itertuples():
+        rows.append((r.metric, _pct(r.simulated), r.published,
+                     f"{_pct(r.low)} - {_pct(r.high)}", "✔" if r.ok else "✘", r.source))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    green, red, reset = ("\033[32m", "\033[31m", "\033[0m") if color else ("", "", "")
+    lines = []
+    for k, row in enumerate(rows):
+        cells = [str(c).ljust(w) for c, w in zip(row, widths, strict=True)]
+        line = "  ".join(cells).rstrip()
+        if k and row[4] == "✔":
+            line = green + line + reset
+        elif k:
+            line = red + line + reset
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from experiments.calibration import calibration_table, run_calibration
+
+    result = run_calibration(args.subscribers, seed=args.seed, days=args.days,
+                             preset=args.preset, engine=args.engine)
+    table = calibration_table(result)
+    print(f"calibration: {args.subscribers:,} subscribers, {args.days} days, preset "
+          f"{args.preset!r}, weekly campaign + reference trigger rules, seed {args.seed}")
+    print(format_table(table, color=sys.stdout.isatty()))
+    n_ok = int(table.ok.sum())
+    print(f"{n_ok}/{len(table)} rows inside the published ranges")
+    sys.stdout.flush()
+    return 0 if n_ok == len(table) else 1
