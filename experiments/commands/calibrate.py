@@ -52,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
     result = run_calibration(args.subscribers, seed=args.seed, days=args.days,
                              preset=args.preset, engine=args.engine)
     table = calibration_table(result)
-    print(f"calibration: {args.subscribers:,} subscribers, {args.days} days, preset "
-          f"{args.preset!r}, weekly campaign + reference trigger rules, seed {args.seed}")
-    print(format_table(table, color=sys.stdout.isatty()))
+    out = sys.stdout
+    out.write(f"calibration: {args.subscribers:,} subscribers, {args.days} days, preset "
+              f"{args.preset!r}, weekly campaign + reference trigger rules, seed {args.seed}\n")
+    out.write(format_table(table, color=out.isatty()) + "\n")
     n_ok = int(table.ok.sum())
-    print(f"{n_ok}/{len(table)} rows inside the published ranges")
+    out.write(f"{n_ok}/{len(table)} rows inside the published ranges\n")
     sys.stdout.flush()
     return 0 if n_ok == len(table) else 1
