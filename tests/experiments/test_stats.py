@@ -534,3 +534,15 @@ def test_invalid_inputs(call, message) -> None:
     with pytest.raises(StatsInputError, match=message) as info:
         call()
     assert isinstance(info.value, ValueError) and isinstance(info.value, TriggerLabError)
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import experiments.stats.bayes as bayes
+    import experiments.stats.frequentist as freq
+    import experiments.stats.power as power
+
+    for module in (bayes, freq, power):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
