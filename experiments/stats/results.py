@@ -2,7 +2,8 @@
 
 Fields holding numbers are Python floats when every input was a scalar and numpy arrays
 (broadcast shape of the inputs) otherwise. Differences are always treatment ``b`` minus
-control ``a``.
+control ``a``. Records that can hold arrays compare by identity (``eq=False``): compare
+their fields instead.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 FloatOrArray = Any  # float, or np.ndarray of float64 when the inputs were arrays
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ProportionsTestResult:
     """Two-proportion z-test (see :func:`experiments.stats.proportions_ztest`).
 
@@ -84,7 +85,7 @@ class TTestResult:
     alternative: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BootstrapResult:
     """Bootstrap interval (see :func:`experiments.stats.bootstrap_ci`).
 
@@ -106,7 +107,7 @@ class BootstrapResult:
     method: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SRMResult:
     """Sample-ratio-mismatch check (see :func:`experiments.stats.srm_test`).
 
@@ -128,7 +129,7 @@ class SRMResult:
     threshold: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MSPRTResult:
     """Mixture sequential probability ratio test (see :func:`experiments.stats.msprt`).
 

@@ -289,6 +289,15 @@ def test_adjust_matches_statsmodels(method, sm, seed) -> None:
                                rtol=1e-12)
 
 
+@pytest.mark.parametrize("method,sm", [("holm", "holm"), ("bh", "fdr_bh")])
+def test_adjust_many_hypotheses_matches_statsmodels(method, sm) -> None:
+    g = np.random.default_rng(99)
+    p = np.concatenate([g.uniform(0, 1, 20_000), g.uniform(0, 1e-5, 200)])
+    g.shuffle(p)
+    np.testing.assert_allclose(adjust_pvalues(p, method), multipletests(p, method=sm)[1],
+                               rtol=1e-12)
+
+
 def test_adjust_hand_example_order_preserved() -> None:
     p = [0.04, 0.01, 0.03]
     np.testing.assert_allclose(adjust_pvalues(p, "holm"), [0.06, 0.03, 0.06])
@@ -375,7 +384,7 @@ def _lambda_by_integration(theta_hat, v, tau2, theta0=0.0):
 def test_msprt_lambda_matches_numerical_mixture_known_variance() -> None:
     g = np.random.default_rng(4)
     a, b = g.normal(0, 1.5, 300), g.normal(0.2, 2.0, 250)
-    looks = np.array([[10, 12], [50, 40], [300, 250]])
+    looks = np.array([[1, 1], [10, 12], [50, 40], [300, 250]])
     r = msprt(a, b, tau2=0.04, sigma2_a=2.25, sigma2_b=4.0, looks=looks, theta0=0.05)
     for k, (na, nb) in enumerate(looks):
         th = b[:nb].mean() - a[:na].mean()
@@ -455,6 +464,21 @@ def test_cuped_matches_hand_adjustment_and_reduces_variance() -> None:
     assert r.variance_reduction == pytest.approx(rho2, abs=0.02)
     assert r.unadjusted.ci_high - r.unadjusted.effect > 1.5 * (r.ci_high - r.effect) > 0
     assert r.ci_low < 1.0 < r.ci_high
+
+
+def test_cuped_tiny_sample_by_hand() -> None:
+    ya, xa = [1.0, 3.0, 2.0], [0.0, 2.0, 1.0]
+    yb, xb = [4.0, 3.0, 6.0], [2.0, 1.0, 3.0]
+    # pooled x = [0,2,1,2,1,3], mean 1.5; y = [1,3,2,4,3,6], mean 19/6
+    x, y = np.array(xa + xb), np.array(ya + yb)
+    theta = np.sum((x - 1.5) * (y - 19 / 6)) / np.sum((x - 1.5) ** 2)
+    assert theta == pytest.approx(8.5 / 5.5)
+    r = cuped(ya, xa, yb, xb)
+    assert r.theta == pytest.approx(theta)
+    adj_a = np.array(ya) - theta * (np.array(xa) - 1.5)
+    adj_b = np.array(yb) - theta * (np.array(xb) - 1.5)
+    assert r.effect == pytest.approx(adj_b.mean() - adj_a.mean())
+    assert r.statistic == pytest.approx(sst.ttest_ind(adj_b, adj_a, equal_var=False).statistic)
 
 
 def test_cuped_fixed_theta_zero_is_plain_welch() -> None:
