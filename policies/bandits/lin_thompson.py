@@ -28,19 +28,19 @@ class LinearThompson(RidgeArmsPolicy):
         Posterior scale (> 0); larger explores more.
     ridge : float
     reward_type : {"binary", "real"}
-    n_quadrature : int
-        Gauss-Hermite nodes of the propensity estimate: the probability that the
-        chosen arm's Gaussian score is the largest (error documented in
-        :func:`~policies.bandits._common.gaussian_max_probability`).
+    quadrature_step : float
+        Largest trapezoid spacing (in standard deviations, (0, 1]) of the propensity
+        estimate, see :func:`~policies.bandits.gaussian_max_probability`.
     """
 
     v: float = 0.5
-    n_quadrature: int = 32
+    quadrature_step: float = 0.5
     exact_propensities: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         _check_number("v", self.v, low=0.0, low_open=True)
-        _check_number("n_quadrature", self.n_quadrature, low=2, high=200, integer=True)
+        _check_number("quadrature_step", self.quadrature_step, low=0.0, high=1.0,
+                      low_open=True)
         super().__post_init__()
 
     def _select(self, contexts, rng, subscribers, n):
@@ -48,4 +48,4 @@ class LinearThompson(RidgeArmsPolicy):
         sd = self.v * width + 1e-12
         samples = mean + sd * rng.standard_normal(mean.shape)
         arms = samples.argmax(axis=1)
-        return arms, gaussian_max_probability(mean, sd, arms, self.n_quadrature)
+        return arms, gaussian_max_probability(mean, sd, arms, self.quadrature_step)

@@ -29,7 +29,7 @@ class LogisticThompson(Policy):
 
     Selection samples the score ``x . w_a ~ N(x . m_a, v^2 x^T P_a^-1 x)`` per row and
     arm (the sigmoid is monotone, so the arg max of scores is the arg max of click
-    probabilities); propensities use Gauss-Hermite quadrature as in
+    probabilities); propensities use the quadrature of
     :class:`~policies.bandits.LinearThompson`.
 
     Parameters
@@ -42,7 +42,9 @@ class LogisticThompson(Policy):
         Posterior scale (> 0) at selection.
     newton_steps : int
         Maximum Newton iterations per update batch.
-    n_quadrature : int
+    quadrature_step : float
+        Largest trapezoid spacing (in standard deviations, (0, 1]) of the propensity
+        estimate, see :func:`~policies.bandits.gaussian_max_probability`.
     """
 
     arm_names: Sequence[str]
@@ -50,7 +52,7 @@ class LogisticThompson(Policy):
     prior_precision: float = 1.0
     v: float = 1.0
     newton_steps: int = 20
-    n_quadrature: int = 32
+    quadrature_step: float = 0.5
     reward_type = "binary"
     exact_propensities: ClassVar[bool] = False
     mean: np.ndarray = field(init=False, repr=False)
@@ -63,7 +65,8 @@ class LogisticThompson(Policy):
         _check_number("prior_precision", self.prior_precision, low=0.0, low_open=True)
         _check_number("v", self.v, low=0.0, low_open=True)
         _check_number("newton_steps", self.newton_steps, low=1, integer=True)
-        _check_number("n_quadrature", self.n_quadrature, low=2, high=200, integer=True)
+        _check_number("quadrature_step", self.quadrature_step, low=0.0, high=1.0,
+                      low_open=True)
         self.reset()
 
     def reset(self) -> None:
@@ -88,7 +91,7 @@ class LogisticThompson(Policy):
         sd = self.v * np.sqrt(np.maximum(width, 0.0)) + 1e-12
         samples = mean + sd * rng.standard_normal(mean.shape)
         arms = samples.argmax(axis=1)
-        return arms, gaussian_max_probability(mean, sd, arms, self.n_quadrature)
+        return arms, gaussian_max_probability(mean, sd, arms, self.quadrature_step)
 
     def _update(self, arms, rewards, contexts, subscribers):
         assert contexts is not None

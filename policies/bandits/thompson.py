@@ -10,7 +10,7 @@ Propensities of Thompson sampling have no closed form; both policies report esti
   ``sqrt(p (1 - p) / M) <= 0.5 / sqrt(M)`` (0.016 at M = 1000) and its bias at most
   ``(K + 1) / M``. :func:`beta_max_probabilities` is the exact value by numerical
   integration, used by the tests to check the error.
-* :class:`GaussianThompson` — Gauss-Hermite quadrature of
+* :class:`GaussianThompson` — trapezoidal quadrature of
   ``P(a max) = E[prod_b Phi(...)]`` (see :func:`gaussian_max_probability`), normalized
   to sum to 1 over arms.
 """
@@ -172,14 +172,15 @@ class GaussianThompson(ArmStatsPolicy):
         Prior reward variance (> 0, currency units squared).
     prior_strength : float
         Pseudo-observations ``k0`` behind the prior (> 0).
-    n_quadrature : int
-        Gauss-Hermite nodes of the propensity estimate.
+    quadrature_step : float
+        Largest trapezoid spacing (in standard deviations, (0, 1]) of the propensity
+        estimate, see :func:`~policies.bandits.gaussian_max_probability`.
     """
 
     prior_mean: float = 0.0
     prior_variance: float = 1.0
     prior_strength: float = 1.0
-    n_quadrature: int = 64
+    quadrature_step: float = 0.5
     reward_type: str = "real"
     exact_propensities: ClassVar[bool] = False
     reward_sq_sums: np.ndarray = field(init=False, repr=False)
@@ -188,7 +189,8 @@ class GaussianThompson(ArmStatsPolicy):
         _check_number("prior_mean", self.prior_mean)
         _check_number("prior_variance", self.prior_variance, low=0.0, low_open=True)
         _check_number("prior_strength", self.prior_strength, low=0.0, low_open=True)
-        _check_number("n_quadrature", self.n_quadrature, low=2, high=200, integer=True)
+        _check_number("quadrature_step", self.quadrature_step, low=0.0, high=1.0,
+                      low_open=True)
         super().__post_init__()
 
     def reset(self) -> None:
@@ -211,7 +213,7 @@ class GaussianThompson(ArmStatsPolicy):
         m, s = self.posterior()
         k = self.n_arms
         p = gaussian_max_probability(np.tile(m, (k, 1)), np.tile(s, (k, 1)),
-                                     np.arange(k), self.n_quadrature)
+                                     np.arange(k), self.quadrature_step)
         return p / p.sum()
 
     def _select(self, contexts, rng, subscribers, n):

@@ -1,0 +1,93 @@
+"""Thompson-sampling propensity estimates: documented error bounds, fast path = reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.special import ndtr
+
+from policies.bandits import BetaThompson, LinearThompson, beta_max_probabilities
+from policies.bandits._common import (
+    gaussian_max_probability,
+    gaussian_max_probability_reference,
+)
+
+
+def test_beta_max_probabilities_exact_two_arm_closed_form() -> None:
+    # P(Beta(1,1) > Beta(1,1)) = 1/2; P(Beta(2,1) > Beta(1,1)) = 2/3
+    np.testing.assert_allclose(beta_max_probabilities(np.array([1.0, 1.0]), np.array([1.0, 1.0])),
+                               [0.5, 0.5], atol=1e-8)
+    np.testing.assert_allclose(beta_max_probabilities(np.array([2.0, 1.0]), np.array([1.0, 1.0])),
+                               [2 / 3, 1 / 3], atol=1e-8)
+
+
+def test_beta_thompson_propensity_error_within_documented_bound() -> None:
+    """MC estimate vs numerical integration: |error| <= 4 * 0.5/sqrt(M) + (K + 1)/M."""
+    pol = BetaThompson([f"a{i}" for i in range(5)], n_propensity_draws=1000)
+    pol.update(np.repeat(np.arange(5), 400),
+               np.concatenate([np.r_[np.ones(k), np.zeros(400 - k)] for k in (8, 10, 12, 14, 16)]))
+    exact = beta_max_probabilities(*pol.posterior())
+    assert abs(exact.sum() - 1) < 1e-6
+    bound = 4 * 0.5 / np.sqrt(1000) + 6 / 1000
+    errors = []
+    for seed in range(20):
+        for n in (1, 10, 1000, 3000):
+            arms, props = pol.select(None, np.random.default_rng(seed), n=n)
+            err = np.abs(props - exact[arms])
+            assert err.max() <= bound, (n, err.max())
+            errors.append(err.mean())
+    # on average the estimate is close to the exact probability
+    assert np.mean(errors) < 0.02
+
+
+@given(n=st.integers(1, 30), k=st.integers(2, 6), step=st.sampled_from([0.25, 0.5, 1.0]),
+       seed=st.integers(0, 10_000), spread=st.floats(0.0, 3.0),
+       log_sd=st.floats(-3.0, 1.0))
+def test_gaussian_max_probability_fast_equals_reference(n, k, step, seed, spread,
+                                                        log_sd) -> None:
+    rng = np.random.default_rng(seed)
+    means = rng.normal(0.0, spread + 1e-3, (n, k))
+    sds = np.exp(rng.uniform(log_sd, 1.0, (n, k)))
+    arms = rng.integers(0, k, n)
+    np.testing.assert_allclose(gaussian_max_probability(means, sds, arms, step),
+                               gaussian_max_probability_reference(means, sds, arms, step),
+                               rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.3, 0.1, 0.03, 0.01, 10.0, 100.0])
+@pytest.mark.parametrize("gap", [-2.0, 0.0, 0.7, 3.0])
+def test_gaussian_max_probability_two_arm_closed_form(ratio: float, gap: float) -> None:
+    """P(N(gap, 1) > N(0, ratio^2)) = Phi(gap / sqrt(1 + ratio^2)), to 1e-9."""
+    means, sds = np.array([[gap, 0.0]]), np.array([[1.0, ratio]])
+    for arm, exact in ((0, ndtr(gap / np.hypot(1, ratio))),
+                       (1, ndtr(-gap / np.hypot(1, ratio)))):
+        got = gaussian_max_probability(means, sds, np.array([arm]))[0]
+        assert abs(got - max(exact, 1e-12)) < 1e-9
+
+
+def test_gaussian_max_probability_against_monte_carlo() -> None:
+    """Within 5 standard errors of a 200,000-draw Monte Carlo; sums to 1 over arms."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        k = int(rng.integers(2, 8))
+        m = rng.normal(0.0, 1.0, k)
+        s = np.exp(rng.uniform(-3.0, 0.0, k))         # sd ratios up to e^3 = 20
+        draws = m + s * rng.standard_normal((200_000, k))
+        mc = np.bincount(draws.argmax(1), minlength=k) / 200_000
+        quad = gaussian_max_probability(np.tile(m, (k, 1)), np.tile(s, (k, 1)), np.arange(k))
+        np.testing.assert_allclose(quad, mc, atol=5 * 0.5 / np.sqrt(200_000))
+        assert abs(quad.sum() - 1.0) < 1e-8
+
+
+def test_linear_thompson_propensities_match_choice_frequencies() -> None:
+    pol = LinearThompson(["a", "b", "c"], n_features=3, v=1.0, reward_type="real")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 3))
+    pol.update(rng.integers(0, 3, 300), rng.normal(size=300), x)
+    row = np.repeat(x[:1], 50_000, axis=0)
+    arms, props = pol.select(row, np.random.default_rng(2))
+    assert len(np.unique(arms)) >= 2
+    for a in np.unique(arms):
+        assert abs((arms == a).mean() - props[arms == a][0]) < 5 * 0.5 / np.sqrt(50_000)
