@@ -210,24 +210,25 @@ def _rule_weights(pairs: pd.DataFrame, model: str, half_life: float,
     return np.where(k == 1, 1.0, w)
 
 
-def journeys(touches: pd.DataFrame, conversions: pd.DataFrame, *, window: float = 5 * 86400,
-             require: str = "none", channel: str = "channel") -> pd.DataFrame:
-    """Converting and non-converting journeys (see the module docstring).
+@dataclass(frozen=True)
+class _Journeys:
+    """Journeys as flat arrays: journey ``j`` is ``codes[starts[j]:starts[j] + lengths[j]]``."""
 
-    Returns
-    -------
-    pandas.DataFrame
-        One row per journey: ``subscriber``, ``path`` (tuple of channels in time order),
-        ``converted`` (bool) and ``value`` (0 for non-converting journeys).
-    """
-    pairs = eligible_touches(touches, conversions, window=window, require=require,
-                             channel=channel)
-    conv = pairs.groupby("conversion", sort=True).agg(
-        path=("channel", tuple), value=("value", "first"))
-    subs = np.asarray(conversions["subscriber"])
-    conv_rows = pd.DataFrame({"subscriber": subs[conv.index.to_numpy()],
-                              "path": conv["path"].to_numpy(), "converted": True,
-                              "value": conv["value"].to_numpy()})
+    labels: list[Any]  # channel of each code, sorted by str
+    codes: np.ndarray  # int64 channel codes of all journeys, concatenated
+    lengths: np.ndarray  # int64 per journey, each >= 1
+    converted: np.ndarray  # bool per journey
+    value: np.ndarray  # float per journey (0 for non-converting)
+    subscriber: np.ndarray  # per journey
+
+    @property
+    def starts(self) -> np.ndarray:
+        return np.cumsum(self.lengths) - self.lengths
+
+
+def _journey_arrays(touches: pd.DataFrame, conversions: pd.DataFrame, pairs: pd.DataFrame,
+                    require: str, channel: str) -> _Journeys:
+    conv_ids, conv_len = np.unique(pairs["conversion"].to_numpy(), return_counts=True)
     flags = {"none": [], "opened": ["opened", "clicked"], "clicked": ["clicked"]}[require]
     keep = np.ones(len(touches), bool)
     if flags:
@@ -238,10 +239,39 @@ def journeys(touches: pd.DataFrame, conversions: pd.DataFrame, *, window: float 
                          "channel": np.asarray(touches[channel])[keep],
                          "touch": np.flatnonzero(keep)})
     rest = rest.sort_values(["subscriber", "time", "touch"], kind="stable")
-    null = rest.groupby("subscriber", sort=True)["channel"].agg(tuple)
-    null_rows = pd.DataFrame({"subscriber": null.index.to_numpy(), "path": null.to_numpy(),
-                              "converted": False, "value": 0.0})
-    return pd.concat([conv_rows, null_rows], ignore_index=True)
+    null_subs, null_len = np.unique(rest["subscriber"].to_numpy(), return_counts=True)
+    channels = np.concatenate([pairs["channel"].to_numpy(), rest["channel"].to_numpy()])
+    labels = sorted(pd.unique(channels), key=str)
+    codes = pd.Index(labels).get_indexer(channels).astype(np.int64)
+    n_conv = len(conv_ids)
+    return _Journeys(
+        labels=labels, codes=codes,
+        lengths=np.concatenate([conv_len, null_len]).astype(np.int64),
+        converted=np.concatenate([np.ones(n_conv, bool), np.zeros(len(null_len), bool)]),
+        value=np.concatenate([np.asarray(conversions["value"], np.float64)[conv_ids],
+                              np.zeros(len(null_len))]),
+        subscriber=np.concatenate([np.asarray(conversions["subscriber"])[conv_ids], null_subs]),
+    )
+
+
+def journeys(touches: pd.DataFrame, conversions: pd.DataFrame, *, window: float = 5 * 86400,
+             require: str = "none", channel: str = "channel") -> pd.DataFrame:
+    """Converting and non-converting journeys (see the module docstring).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per journey, converting journeys first (in conversion order), then
+        non-converting ones (by subscriber): ``subscriber``, ``path`` (tuple of channels in
+        time order), ``converted`` (bool) and ``value`` (0 for non-converting journeys).
+    """
+    pairs = eligible_touches(touches, conversions, window=window, require=require,
+                             channel=channel)
+    j = _journey_arrays(touches, conversions, pairs, require, channel)
+    names = np.array(j.labels, dtype=object)[j.codes]
+    paths = [tuple(names[s:s + n]) for s, n in zip(j.starts, j.lengths, strict=True)]
+    return pd.DataFrame({"subscriber": j.subscriber, "path": paths, "converted": j.converted,
+                         "value": j.value})
 
 
 def _absorb(p: np.ndarray, n_transient: int, conv: int) -> float:
@@ -250,6 +280,37 @@ def _absorb(p: np.ndarray, n_transient: int, conv: int) -> float:
     rhs = p[:n_transient, conv]
     x = np.linalg.solve(np.eye(n_transient) - qt, rhs)
     return float(x[0])
+
+
+def _markov_effects(codes: np.ndarray, lengths: np.ndarray, converted: np.ndarray,
+                    n_ch: int) -> np.ndarray:
+    """Removal effects from flat journey arrays (codes in ``[0, n_ch)``, lengths >= 1)."""
+    if not converted.any():
+        raise StatsInputError("paths: expected at least one converting journey with a touch")
+    states = codes + 1  # 0 = start
+    conv_state, null_state = n_ch + 1, n_ch + 2
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    # Each journey: start -> c_1 -> ... -> c_k -> (conv | null).
+    src = np.concatenate([np.zeros(len(lengths), np.int64), states])
+    nxt = np.empty_like(states)
+    nxt[:-1] = states[1:]
+    nxt[ends - 1] = np.where(converted, conv_state, null_state)
+    dst = np.concatenate([states[starts], nxt])
+    counts = np.zeros((n_ch + 3, n_ch + 3))
+    np.add.at(counts, (src, dst), 1.0)
+    n_tr = n_ch + 1
+    rows = counts[:n_tr].sum(axis=1, keepdims=True)
+    p = np.zeros_like(counts)
+    p[:n_tr] = counts[:n_tr] / np.where(rows > 0, rows, 1.0)
+    base = _absorb(p, n_tr, conv_state)
+    effects = np.empty(n_ch)
+    for i in range(1, n_ch + 1):
+        q = p.copy()
+        q[:, null_state] += q[:, i]
+        q[:, i] = 0.0
+        effects[i - 1] = 1.0 - _absorb(q, n_tr, conv_state) / base
+    return effects
 
 
 def markov_removal_effects(paths: list[tuple] | pd.Series, converted: Any) -> pd.Series:
@@ -267,51 +328,58 @@ def markov_removal_effects(paths: list[tuple] | pd.Series, converted: Any) -> pd
     pandas.Series
         :math:`RE_c = 1 - P_{-c}(\text{conv}) / P(\text{conv})`, indexed by channel (sorted).
     """
-    paths = list(paths)
+    paths = [tuple(p) for p in paths]
     conv_flags = np.asarray(converted, dtype=bool)
     if conv_flags.shape != (len(paths),):
         raise StatsInputError(
             f"converted: expected shape ({len(paths)},) like paths, got {conv_flags.shape}")
     lengths = np.array([len(p) for p in paths], dtype=np.int64)
-    nonempty = lengths > 0
     flat = [c for p in paths for c in p]
-    channels = sorted(set(flat), key=str)
-    if not channels or not conv_flags[nonempty].any():
+    labels = sorted(set(flat), key=str)
+    codes = pd.Index(labels).get_indexer(flat).astype(np.int64) if flat else np.zeros(0, int)
+    nonempty = lengths > 0
+    if not labels or not conv_flags[nonempty].any():
         raise StatsInputError("paths: expected at least one converting journey with a touch")
-    index = {c: i + 1 for i, c in enumerate(channels)}  # 0 = start
-    n_ch = len(channels)
-    conv_state, null_state = n_ch + 1, n_ch + 2
-    codes = np.fromiter((index[c] for c in flat), dtype=np.int64, count=len(flat))
-    lengths, conv_flags = lengths[nonempty], conv_flags[nonempty]
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    # Each journey: start -> c_1 -> ... -> c_k -> (conv | null).
-    src = np.concatenate([np.zeros(len(lengths), np.int64), codes])
-    nxt = np.empty_like(codes)
-    nxt[:-1] = codes[1:]
-    nxt[ends - 1] = np.where(conv_flags, conv_state, null_state)
-    dst = np.concatenate([codes[starts], nxt])
-    counts = np.zeros((n_ch + 3, n_ch + 3))
-    np.add.at(counts, (src, dst), 1.0)
-    n_tr = n_ch + 1
-    rows = counts[:n_tr].sum(axis=1, keepdims=True)
-    p = np.zeros_like(counts)
-    p[:n_tr] = counts[:n_tr] / rows
-    base = _absorb(p, n_tr, conv_state)
-    effects = np.empty(n_ch)
-    for i in range(1, n_ch + 1):
-        q = p.copy()
-        q[:, null_state] += q[:, i]
-        q[:, i] = 0.0
-        effects[i - 1] = 1.0 - _absorb(q, n_tr, conv_state) / base
-    return pd.Series(effects, index=pd.Index(channels, name="channel"), name="removal_effect")
+    effects = _markov_effects(codes, lengths[nonempty], conv_flags[nonempty], len(labels))
+    return pd.Series(effects, index=pd.Index(labels, name="channel"), name="removal_effect")
 
 
-def _shapley_phi(sets: pd.Series, weights: np.ndarray) -> pd.Series:
-    r""":math:`\phi_c = \sum_{T \ni c} R(T)/|T|` from per-set values ``weights``."""
-    size = sets.map(len).to_numpy()
-    exploded = pd.DataFrame({"set": sets.to_numpy(), "w": weights / size}).explode("set")
-    return exploded.groupby("set")["w"].sum()
+def _shapley_fast(j: _Journeys, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`\phi_c = \sum_{T \ni c} R(T)/|T|` with channel sets as 64-bit masks.
+
+    Returns ``(phi, phi_value)`` over ``j.labels``; needs at most 63 channels.
+    """
+    n_ch = len(j.labels)
+    bits = np.left_shift(np.uint64(1), j.codes.astype(np.uint64))
+    masks = np.bitwise_or.reduceat(bits, j.starts) if len(bits) else bits
+    uniq, inv = np.unique(masks, return_inverse=True)
+    conv = np.bincount(inv, weights=j.converted.astype(float), minlength=len(uniq))
+    val = np.bincount(inv, weights=j.value, minlength=len(uniq))
+    if mode == "rate":
+        n = np.bincount(inv, minlength=len(uniq)).astype(float)
+        conv, val = conv / n, val / n
+    member = ((uniq[:, None] >> np.arange(n_ch, dtype=np.uint64)) & np.uint64(1)).astype(bool)
+    size = member.sum(axis=1)
+    return (conv / size) @ member, (val / size) @ member
+
+
+def _shapley_reference(j: _Journeys, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Same as :func:`_shapley_fast` with Python sets (any number of channels)."""
+    agg: dict[frozenset, list[float]] = {}
+    for s, n, ok, v in zip(j.starts, j.lengths, j.converted, j.value, strict=True):
+        key = frozenset(j.codes[s:s + n].tolist())
+        row = agg.setdefault(key, [0.0, 0.0, 0.0])
+        row[0] += float(ok)
+        row[1] += float(v)
+        row[2] += 1.0
+    phi, phi_v = np.zeros(len(j.labels)), np.zeros(len(j.labels))
+    for key, (conv, val, n) in agg.items():
+        if mode == "rate":
+            conv, val = conv / n, val / n
+        for c in key:
+            phi[c] += conv / len(key)
+            phi_v[c] += val / len(key)
+    return phi, phi_v
 
 
 def attribute(touches: pd.DataFrame, conversions: pd.DataFrame, model: str = "last_touch", *,
@@ -343,6 +411,14 @@ def attribute(touches: pd.DataFrame, conversions: pd.DataFrame, model: str = "la
     Returns
     -------
     AttributionResult
+
+    Examples
+    --------
+    >>> touches = pd.DataFrame({"subscriber": [1, 1], "time": [0, 3600],
+    ...                         "channel": ["welcome", "cart"]})
+    >>> conversions = pd.DataFrame({"subscriber": [1], "time": [7200], "value": [40.0]})
+    >>> attribute(touches, conversions, "linear").credits["value"].to_dict()
+    {'cart': 20.0, 'welcome': 20.0}
     """
     if model not in ATTRIBUTION_MODELS:
         raise StatsInputError(
@@ -373,45 +449,34 @@ def attribute(touches: pd.DataFrame, conversions: pd.DataFrame, model: str = "la
     attributed[pairs["conversion"].to_numpy()] = True
     n_attr = int(attributed.sum())
     attr_value = float(values[attributed].sum())
-    extra: dict[str, pd.Series] = {}
+    extra: dict[str, np.ndarray] = {}
     if model in ("markov", "shapley"):
         if n_attr == 0:
             raise StatsInputError(
                 "conversions: expected at least one conversion with an eligible touch for a "
                 "data-driven model, got none")
-        j = journeys(touches, conversions, window=window, require=require, channel=channel)
+        j = _journey_arrays(touches, conversions, pairs, require, channel)
         if model == "markov":
-            re = markov_removal_effects(j["path"], j["converted"])
-            share = re / re.sum() if re.sum() > 0 else re * 0.0
-            credit = pd.DataFrame({"conversions": share * n_attr, "value": share * attr_value})
-            extra["removal_effect"] = re
+            score = score_v = _markov_effects(j.codes, j.lengths, j.converted, len(j.labels))
+            extra["removal_effect"] = score
         else:
-            sets = j["path"].map(lambda p: tuple(sorted(set(p), key=str)))
-            grp = pd.DataFrame({"set": sets, "conv": j["converted"].astype(float),
-                                "value": j["value"], "n": 1.0}).groupby("set", sort=False).sum()
-            keys = pd.Series(list(grp.index))
-            if shapley_value == "conversions":
-                rc, rv = grp["conv"].to_numpy(), grp["value"].to_numpy()
-            else:
-                rc = (grp["conv"] / grp["n"]).to_numpy()
-                rv = (grp["value"] / grp["n"]).to_numpy()
-            phi = _shapley_phi(keys, rc)
-            phi_v = _shapley_phi(keys, rv)
-            credit = pd.DataFrame({
-                "conversions": phi / phi.sum() * n_attr if phi.sum() > 0 else phi * 0.0,
-                "value": phi_v / phi_v.sum() * attr_value if phi_v.sum() > 0 else phi_v * 0.0,
-            })
-            extra["shapley_value"] = phi
+            fn = _shapley_fast if len(j.labels) <= 63 else _shapley_reference
+            score, score_v = fn(j, shapley_value)
+            extra["shapley_value"] = score
+        share = score / score.sum() if score.sum() > 0 else np.zeros_like(score)
+        share_v = score_v / score_v.sum() if score_v.sum() > 0 else np.zeros_like(score_v)
+        credit = pd.DataFrame({"conversions": share * n_attr, "value": share_v * attr_value},
+                              index=pd.Index(j.labels, name="channel"))
     else:
         w = _rule_weights(pairs, model, hl, pw)
         credit = pd.DataFrame({"channel": pairs["channel"].to_numpy(), "conversions": w,
                                "value": w * pairs["value"].to_numpy()}).groupby(
             "channel", sort=False)[["conversions", "value"]].sum()
-    credit = credit.sort_index(key=lambda idx: idx.map(str))
+        credit = credit.sort_index(key=lambda idx: idx.map(str))
     credit.index.name = "channel"
     credit["share"] = credit["conversions"] / n_attr if n_attr else 0.0
-    for name, series in extra.items():
-        credit[name] = series.reindex(credit.index).to_numpy()
+    for name, arr in extra.items():
+        credit[name] = arr
     return AttributionResult(
         model=model, credits=credit, n_conversions=n_conv, attributed_conversions=n_attr,
         unattributed_conversions=n_conv - n_attr,

@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 
 from experiments.attribution import (
     ATTRIBUTION_MODELS,
+    _journey_arrays,
+    _shapley_fast,
+    _shapley_reference,
     attribute,
     eligible_touches,
     journeys,
@@ -188,6 +191,40 @@ def test_shapley_closed_form_equals_permutation_definition(data, mode) -> None:
         {k: x / total * len(conv) for k, x in phi.items()}, abs=1e-9)
 
 
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 40), st.integers(0, 9),
+                          st.booleans()), min_size=1, max_size=25),
+       st.lists(st.tuples(st.integers(0, 6), st.integers(0, 50), st.floats(0, 100)),
+                min_size=1, max_size=6),
+       st.sampled_from(["conversions", "rate"]), st.sampled_from(["none", "opened"]))
+def test_shapley_bitmask_fast_path_equals_set_reference(tch, cnv, mode, require) -> None:
+    touches = pd.DataFrame(tch, columns=["subscriber", "time", "channel", "opened"]).assign(
+        clicked=False)
+    conversions = pd.DataFrame(cnv, columns=["subscriber", "time", "value"])
+    pairs = eligible_touches(touches, conversions, window=20, require=require)
+    j = _journey_arrays(touches, conversions, pairs, require, "channel")
+    fast, ref = _shapley_fast(j, mode), _shapley_reference(j, mode)
+    np.testing.assert_allclose(fast[0], ref[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fast[1], ref[1], rtol=1e-12, atol=1e-12)
+
+
+def test_shapley_with_more_than_63_channels_uses_reference_path() -> None:
+    n = 70  # campaign-level attribution can have many "channels"
+    touches = pd.DataFrame({"subscriber": np.repeat(np.arange(n), 2),
+                            "time": np.tile([0, 10], n),
+                            "channel": [f"c{i:02d}" for i in range(n)] + ["c00"] * n})
+    conv = pd.DataFrame({"subscriber": np.arange(n), "time": 20, "value": 1.0})
+    r = attribute(touches, conv, "shapley")
+    # subscribers 0-34 get two distinct campaigns each, 35-69 get c00 twice
+    j = journeys(touches, conv)
+    expected: dict[str, float] = {}
+    for path in j["path"]:
+        chans = set(path)
+        for c in chans:
+            expected[c] = expected.get(c, 0.0) + 1 / len(chans)
+    assert r.credits["conversions"].to_dict() == pytest.approx(expected)
+    assert len(r.credits) > 63
+
+
 def test_shapley_rate_uses_non_converting_journeys() -> None:
     # {A}: 1 of 1 converts; {B}: 1 of 4 converts; {A,B}: 1 of 1.
     # R = {A}:1, {B}:0.25, {A,B}:1 -> phi_A = 1 + 1/2 = 1.5, phi_B = 0.25 + 0.5 = 0.75.
@@ -356,6 +393,15 @@ def test_markov_invalid() -> None:
         markov_removal_effects([("A",), ("B",)], [True])
     with pytest.raises(StatsInputError, match=r"^paths: expected at least one converting"):
         markov_removal_effects([("A",), ("B",)], [False, False])
+
+
+def test_docstring_example_runs() -> None:
+    import doctest
+
+    import experiments.attribution as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_every_model_is_covered() -> None:
