@@ -70,6 +70,7 @@ def subject_features(subjects: Sequence[str], engagement: np.ndarray | Sequence[
     ``length`` in characters, ``word_count`` in words, ratios are fractions of the
     characters, ``promo_words``/``urgency_words`` are counts of DOMAIN.md's word lists,
     ``engagement`` is the subscriber's engagement score (probability-like, [0, 1]).
+    ``is_question`` is 1 when the subject contains a question mark.
 
     >>> subject_features(["Don't Miss: sale!"], [0.2])[0, :2].tolist()
     [17.0, 3.0]
@@ -86,7 +87,7 @@ def subject_features(subjects: Sequence[str], engagement: np.ndarray | Sequence[
             sum(c in string.punctuation for c in s) / n, sum(ord(c) > 127 for c in s) / n,
             float(bool(first_name) and first_name.lower() in s.lower()), e[i],
             sum(w in PROMO_WORDS for w in words), sum(w in URGENCY_WORDS for w in words),
-            float(s.rstrip().endswith("?")),
+            float("?" in s),
         )
     return out
 
