@@ -5,6 +5,8 @@ or does I/O beyond reading a rules file it is handed: this package is what ships
 production, and the same code runs under simulated time.
 """
 
+from policies.ab import ABTest
+from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES, Policy
 from policies.errors import (
     InvalidEventError,
     LateEventError,
@@ -20,17 +22,26 @@ from policies.events import (
     register_categories,
     register_event_type,
 )
+from policies.features import FEATURE_NAMES, subscriber_features
+from policies.testing import check_policy
 
 __all__ = [
+    "CONTENT_STRATEGIES",
     "EVENT_TYPES",
+    "FEATURE_NAMES",
+    "SUBJECT_STYLES",
+    "ABTest",
     "EventBatch",
     "EventTypeRegistry",
     "InvalidEventError",
     "LateEventError",
+    "Policy",
     "PolicyError",
     "RuleError",
     "SpecError",
     "TriggerLabError",
+    "check_policy",
     "register_categories",
     "register_event_type",
+    "subscriber_features",
 ]
