@@ -226,7 +226,7 @@ class Preset:
                                     "open logit per unit of (2 satisfaction - 1)")
     npe_discount_per_day: float = _p(0.85, "probability", _CAL_NPE,
                                      "daily memory discount of net positive exposure")
-    npe_email_cost: float = _p(0.12, "rate", _CAL_NPE, "NPE lost per email (frequency)")
+    npe_email_cost: float = _p(0.2, "rate", _CAL_NPE, "NPE lost per email (frequency)")
     npe_clickbait_cost: float = _p(0.35, "rate", _CAL_NPE,
                                    "NPE change per email = -cost * 2 (clickbait - 0.5)")
     npe_noise: float = _p(0.05, "rate", _CAL_NPE, "NPE noise per email (uniform half-width)")

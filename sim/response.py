@@ -85,6 +85,13 @@ _LINK_CART = category_code("link_type", "cart")
 _N_U = 20
 
 
+def _bcast(name: str, value: Any, n: int, dtype: Any) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.ndim and arr.shape != (n,):
+        raise SpecError(f"EmailBatch.{name}: expected length {n}, got {len(arr)}")
+    return np.broadcast_to(arr.astype(dtype), (n,))
+
+
 def _codes(name: str, values: Any, vocab: Sequence[str], n: int, allow_none: bool = False
            ) -> np.ndarray:
     arr = np.asarray(values)
@@ -100,7 +107,7 @@ def _codes(name: str, values: Any, vocab: Sequence[str], n: int, allow_none: boo
             else:
                 raise SpecError(f"{name}: expected one of {', '.join(vocab)}, got {v!r}")
         arr = out.reshape(arr.shape)
-    arr = np.broadcast_to(np.asarray(arr, np.int64), (n,)).copy()
+    arr = _bcast(name, arr, n, np.int64).copy()
     lo = -1 if allow_none else 0
     if n and (arr.min() < lo or arr.max() >= len(vocab)):
         bad = arr[(arr < lo) | (arr >= len(vocab))][0]
@@ -211,15 +218,15 @@ class EmailBatch:
                                     allow_none=True)
         return cls(
             subscriber=sub,
-            time=np.broadcast_to(np.asarray(time, np.int64), (n,)),
-            campaign=np.broadcast_to(np.asarray(campaign, np.int64), (n,)),
+            time=_bcast("time", time, n, np.int64),
+            campaign=_bcast("campaign", campaign, n, np.int64),
             kind=_codes("kind", kind, EMAIL_KINDS, n),
             subject_style=_codes("subject_style", subject_style, SUBJECT_STYLES, n),
             strategy=strategy_codes,
-            personalization=np.broadcast_to(np.asarray(personalization, np.int64), (n,)),
-            urgency=np.broadcast_to(np.asarray(urgency, bool), (n,)),
-            incentive=np.broadcast_to(np.asarray(incentive, np.float64), (n,)),
-            send_hour=np.broadcast_to(np.asarray(send_hour, np.int64), (n,)),
+            personalization=_bcast("personalization", personalization, n, np.int64),
+            urgency=_bcast("urgency", urgency, n, bool),
+            incentive=_bcast("incentive", incentive, n, np.float64),
+            send_hour=_bcast("send_hour", send_hour, n, np.int64),
         )
 
     def __len__(self) -> int:

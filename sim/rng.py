@@ -108,14 +108,20 @@ def philox4x32(
     -------
     Four uint64 arrays of shape (n,) holding the 32-bit output words.
     """
+    return _philox_inplace(
+        np.array(c0, np.uint64), np.array(c1, np.uint64), np.array(c2, np.uint64),
+        np.array(c3, np.uint64), key,
+    )
+
+
+def _philox_inplace(
+    x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, x3: np.ndarray, key: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Philox4x32-10 overwriting its four fresh uint64 counter arrays."""
     m0 = np.uint64(_PHILOX_M0)
     m1 = np.uint64(_PHILOX_M1)
     mask = np.uint64(_M32)
     s32 = np.uint64(32)
-    x0 = np.array(c0, np.uint64)
-    x1 = np.array(c1, np.uint64)
-    x2 = np.array(c2, np.uint64)
-    x3 = np.array(c3, np.uint64)
     k0, k1 = int(key[0]) & _M32, int(key[1]) & _M32
     p0 = np.empty_like(x0)
     p1 = np.empty_like(x0)
@@ -167,18 +173,17 @@ class KeyedRandom:
         """The 64-bit Philox key as two 32-bit words."""
         return self._key
 
-    def bits(
+    def _words(
         self,
         subscriber: np.ndarray,
         step: int | np.ndarray,
         purpose: int,
-        k: int = 4,
-        index: int | np.ndarray = 0,
-    ) -> np.ndarray:
-        """Raw 32-bit words, shape (n, k), dtype uint64 (values < 2**32)."""
+        groups: int,
+        index: int | np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Output words, each of shape (n * groups,) laid out subscriber-major."""
         sub = np.asarray(subscriber, np.int64)
         n = sub.shape[0]
-        groups = max(1, -(-int(k) // 4))
         su = sub.astype(np.uint64)
         c0 = su & np.uint64(_M32)
         c1 = ((su >> np.uint64(32)) & np.uint64(0xFFFF)) | np.uint64((purpose & 0xFFFF) << 16)
@@ -187,14 +192,34 @@ class KeyedRandom:
         c3 = (idx & np.uint64(0xFFFFFF)) << np.uint64(8)
         if groups > 1:
             g = np.arange(groups, dtype=np.uint64)
-            c0 = np.tile(c0, groups)
-            c1 = np.tile(c1, groups)
-            c2 = np.tile(c2, groups)
-            c3 = (np.tile(c3, groups).reshape(groups, n) | g[:, None]).ravel()
-        out = philox4x32(c0, c1, c2, c3, self._key)
-        # out[w][g * n + i] -> result[i, 4 g + w]
-        stacked = np.stack(out, axis=0).reshape(4, groups, n)
-        return stacked.transpose(2, 1, 0).reshape(n, 4 * groups)[:, :k]
+            c0 = np.repeat(c0, groups)
+            c1 = np.repeat(c1, groups)
+            c2 = np.repeat(c2, groups)
+            c3 = (c3[:, None] | g[None, :]).ravel()
+        else:
+            c2 = c2.copy()
+            c1 = c1.copy() if c1.base is not None else c1
+        return _philox_inplace(c0, c1, c2, c3, self._key)
+
+    def bits(
+        self,
+        subscriber: np.ndarray,
+        step: int | np.ndarray,
+        purpose: int,
+        k: int = 4,
+        index: int | np.ndarray = 0,
+    ) -> np.ndarray:
+        """Raw 32-bit words, shape (n, k), dtype uint64 (values < 2**32).
+
+        Row ``i``, column ``4 g + w`` is output word ``w`` of the counter with group ``g``.
+        """
+        n = len(subscriber)
+        groups = max(1, -(-int(k) // 4))
+        words = self._words(subscriber, step, purpose, groups, index)
+        out = np.empty((n, groups, 4), np.uint64)
+        for w in range(4):
+            out[:, :, w] = words[w].reshape(n, groups)
+        return out.reshape(n, 4 * groups)[:, :k]
 
     def uniforms(
         self,
@@ -205,6 +230,8 @@ class KeyedRandom:
         index: int | np.ndarray = 0,
     ) -> np.ndarray:
         """Uniforms in the open interval (0, 1), shape (n, k), float64.
+
+        ``(word + 0.5) / 2**32`` of the words of :meth:`bits`.
 
         Parameters
         ----------
@@ -218,8 +245,16 @@ class KeyedRandom:
         index : int or ndarray (n,)
             A further key (session number, campaign code); only its low 24 bits count.
         """
-        raw = self.bits(subscriber, step, purpose, k, index)
-        return (raw.astype(np.float64) + 0.5) * (1.0 / 4294967296.0)
+        n = len(subscriber)
+        groups = max(1, -(-int(k) // 4))
+        words = self._words(subscriber, step, purpose, groups, index)
+        out = np.empty((n, groups, 4), np.float64)
+        for w in range(4):
+            out[:, :, w] = words[w].reshape(n, groups)
+        out += 0.5
+        out *= 1.0 / 4294967296.0
+        flat = out.reshape(n, 4 * groups)
+        return flat if k == 4 * groups else flat[:, :k]
 
 
 def normal_from_uniforms(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:

@@ -75,10 +75,13 @@ def apply_events(pop: Population, ev: E.Events) -> None:
     human_open = (typ == T.email_open) & (ev["machine"] == 0)
     click = typ == T.email_click
     if human_open.any() or click.any():
-        bump = np.zeros(len(pop), np.float32)
-        np.add.at(bump, row[human_open], np.float32(p.engagement_open_bump))
-        np.add.at(bump, row[click], np.float32(p.engagement_click_bump))
-        np.minimum(pop.engagement + bump, 1.0, out=pop.engagement)
+        rows = np.concatenate([row[human_open], row[click]])
+        bumps = np.concatenate([
+            np.full(int(human_open.sum()), p.engagement_open_bump, np.float32),
+            np.full(int(click.sum()), p.engagement_click_bump, np.float32),
+        ])
+        np.add.at(pop.engagement, rows, bumps)
+        pop.engagement[rows] = np.minimum(pop.engagement[rows], np.float32(1.0))
     unsub = typ == T.unsubscribe
     if unsub.any():
         pop.subscribed[row[unsub]] = False
