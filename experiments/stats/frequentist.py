@@ -152,11 +152,12 @@ def welch_ttest(a: Any, b: Any, alpha: float = 0.05,
     if se > 0:
         df = float((va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1)))
         stat = effect / se
-        p, lo, hi = _p_and_ci(np.asarray(stat), np.asarray(effect), np.asarray(se), alpha,
-                              alternative, _st.t(df))
+        pa, loa, hia = _p_and_ci(np.asarray(stat), np.asarray(effect), np.asarray(se), alpha,
+                                 alternative, _st.t(df))
+        p, lo, hi = float(pa), float(loa), float(hia)
     else:
         df = stat = float("nan")
-        p, lo, hi = np.nan, effect, effect
+        p, lo, hi = float("nan"), effect, effect
     return TTestResult(
         statistic=float(stat), p_value=float(p), effect=effect, ci_low=float(lo),
         ci_high=float(hi), df=df, mean_a=ma, mean_b=mb, standard_error=se,
