@@ -14,7 +14,7 @@ import numpy as np
 
 from policies.events import EVENT_TYPES, EventBatch
 
-__all__ = ["COLUMNS", "T", "Events", "concat", "empty", "make", "size", "take", "to_batch"]
+__all__ = ["COLUMNS", "Events", "T", "concat", "empty", "make", "size", "take", "to_batch"]
 
 #: column -> (dtype, missing value)
 COLUMNS: dict[str, tuple[Any, Any]] = {

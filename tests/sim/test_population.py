@@ -88,7 +88,8 @@ def test_every_default_names_its_source() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"cart_probability": 1.5}, r"cart_probability: expected a probability in \[0, 1\], got 1.5"),
+        ({"cart_probability": 1.5},
+         r"cart_probability: expected a probability in \[0, 1\], got 1.5"),
         ({"privacy_proxy_share": -0.1},
          r"privacy_proxy_share: expected a probability in \[0, 1\], got -0.1"),
         ({"machine_open_probability": float("nan")},

@@ -94,7 +94,7 @@ def _hits(emails: EmailBatch, ev: E.Events, type_name: str, **where) -> np.ndarr
     ],
 )
 def test_sampled_frequencies_match_the_ground_truth(big, type_name, prob, where) -> None:
-    pop, emails, pr, ev = big
+    _pop, emails, pr, ev = big
     _, idx = np.unique(emails.subscriber * 100_003 + emails.campaign, return_index=True)
     hit = _hits(emails, ev, type_name, **where)[idx]
     p = pr[prob][idx]
@@ -104,7 +104,7 @@ def test_sampled_frequencies_match_the_ground_truth(big, type_name, prob, where)
 
 
 def test_revenue_matches_expected_revenue(big) -> None:
-    pop, emails, pr, ev = big
+    _pop, _emails, pr, ev = big
     buys = ev["type"] == CODE["purchase_completed"]
     total = ev["revenue"][buys].sum()
     expected = pr["expected_revenue"].sum()

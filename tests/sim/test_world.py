@@ -1,0 +1,188 @@
+"""The shard loop: sharding bit for bit, common random numbers, ordering, pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from policies.errors import LateEventError, SpecError
+from policies.events import EVENT_TYPES, EventBatch
+from sim import DAY, EmailBatch, Population, SimClock, World
+
+CODE = {n: EVENT_TYPES.code(n) for n in EVENT_TYPES.names}
+SEED = 77
+
+
+def _emails(world: World, now: int) -> EmailBatch | None:
+    """A deterministic per-subscriber sending policy: a campaign at 15:00 UTC on day 1
+    (styles by id), and a cart reminder 1-2 h after a cart was left."""
+    p = world.population
+    parts = []
+    if now % DAY == 15 * 3600 and (now - p.time) // DAY == 1:
+        ids = p.ids[p.subscribed]
+        parts.append(EmailBatch.make(ids, now, campaign=1, subject_style=ids % 6,
+                                     urgency=ids % 5 == 0, personalization=ids % 2))
+    age = now - p.cart_time
+    due = p.subscribed & (p.cart_value > 0) & (age > 3600) & (age <= 3600 + 900)
+    if due.any():
+        parts.append(EmailBatch.make(p.ids[due], now, campaign=100 + (now - p.time) // DAY,
+                                     kind="cart_abandonment"))
+    return EmailBatch.concat(parts) if parts else None
+
+
+def _run(worlds: list[World], days: float, tick: int = 900) -> list[list[EventBatch]]:
+    clock = SimClock(worlds[0].now, tick)
+    out: list[list[EventBatch]] = [[] for _ in worlds]
+    for _ in range(int(days * DAY / tick)):
+        for w in worlds:
+            e = _emails(w, clock.now)
+            if e is not None:
+                w.send(e)
+        t0, t1 = clock.advance()
+        for w, acc in zip(worlds, out, strict=True):
+            acc.append(w.step(t0, t1))
+    return out
+
+
+def _canonical(batches: list[EventBatch]) -> EventBatch:
+    b = EventBatch.concat(batches)
+    return b[np.lexsort((b.subscriber, b.time))]
+
+
+def test_sharding_is_bit_for_bit() -> None:
+    n = 3001
+    whole = World(Population.generate(n, seed=SEED), seed=SEED)
+    left = World(Population.generate(n // 2, seed=SEED), seed=SEED)
+    right = World(Population.generate(n - n // 2, seed=SEED, start=n // 2), seed=SEED)
+    w, a, b = _run([whole, left, right], days=3)
+    n_events = 0
+    for tick, (x, y, z) in enumerate(zip(w, a, b, strict=True)):
+        merged = _canonical([y, z])
+        assert merged.equals(x), f"tick {tick}"
+        n_events += len(x)
+    assert n_events > 3000
+    assert Population.concat([left.population, right.population]).equals(whole.population)
+    all_events = EventBatch.concat(w)
+    types = set(all_events.type_names())
+    assert {"email_open", "email_click", "add_to_cart", "purchase_completed",
+            "product_view"} <= types
+    assert whole.stats()["emails_sent"] == left.stats()["emails_sent"] + \
+        right.stats()["emails_sent"] > 1000
+
+
+def test_events_are_in_order_across_steps_and_in_their_interval() -> None:
+    world = World(Population.generate(2000, seed=3), seed=3)
+    clock = SimClock(world.now, 600)  # a different step length works too
+    last = -1
+    for _ in range(3 * 144):
+        e = _emails(world, clock.now)
+        if e is not None:
+            world.send(e)
+        t0, t1 = clock.advance()
+        ev = world.step(t0, t1)
+        assert ((ev.time > t0) & (ev.time <= t1)).all()
+        if len(ev):
+            assert ev.time[0] >= last
+            assert np.all(np.diff(ev.time) >= 0)
+            last = int(ev.time[-1])
+    assert world.pending() > 0  # organic returns and late responses are still buffered
+
+
+def test_common_random_numbers() -> None:
+    """Same seed, emails only in run B: organic behavior is identical up to the first
+    divergence an email causes, and stays close afterwards."""
+    n = 4000
+    a = World(Population.generate(n, seed=SEED), seed=SEED)
+    b = World(Population.generate(n, seed=SEED), seed=SEED)
+    targets = np.arange(0, n, 3)
+    send_at = a.now + DAY + 15 * 3600
+    clock = SimClock(a.now, 900)
+    ev_a, ev_b = [], []
+    for _ in range(6 * 96):
+        if clock.now == send_at:
+            b.send(EmailBatch.make(targets, send_at, campaign=5, subject_style="dont_miss",
+                                   urgency=True))
+        t0, t1 = clock.advance()
+        ev_a.append(a.step(t0, t1))
+        ev_b.append(b.step(t0, t1))
+    A, B = EventBatch.concat(ev_a), EventBatch.concat(ev_b)
+    assert (A.column("campaign_id") == -1).all()
+    emailed = np.isin(B.subscriber, targets)
+    # never-emailed subscribers: identical streams, bit for bit
+    assert A[~np.isin(A.subscriber, targets)].equals(B[~emailed])
+    # emailed subscribers: identical until their first response (or the next midnight,
+    # when the fatigue change reaches the daily update)
+    resp = B[emailed & (B.column("campaign_id") >= 0)]
+    first = {int(s): int(t) for s, t in zip(resp.subscriber[::-1], resp.time[::-1],
+                                             strict=True)}
+    cutoff_default = send_at - send_at % DAY + DAY
+    def before(batch: EventBatch) -> EventBatch:
+        cut = np.array([min(first.get(int(s), cutoff_default), cutoff_default)
+                        for s in batch.subscriber], np.int64)
+        keep = np.isin(batch.subscriber, targets) & (batch.time < cut)
+        return batch[keep & (batch.column("campaign_id") == -1)]
+    pa, pb = before(A), before(B)
+    assert len(pa) > 500
+    assert pa.equals(pb)
+    # afterwards the organic streams stay close (shared random numbers, low variance)
+    after_a = A[np.isin(A.subscriber, targets) & (A.time >= cutoff_default)]
+    after_b = B[emailed & (B.time >= cutoff_default) & (B.column("campaign_id") == -1)]
+    views_a = int((after_a.type == CODE["page_view"]).sum())
+    views_b = int((after_b.type == CODE["page_view"]).sum())
+    assert abs(views_a - views_b) < 0.05 * views_a
+
+
+def test_pickle_round_trip_continues_identically() -> None:
+    world = World(Population.generate(3000, seed=4), seed=4)
+    _run([world], days=1.5)
+    blob = pickle.dumps(world)
+    assert len(blob) / 3000 <= 300
+    clone = pickle.loads(blob)
+    x, y = _run([world, clone], days=1)
+    for p, q in zip(x, y, strict=True):
+        assert p.equals(q)
+    assert world.population.equals(clone.population)
+
+
+def test_expected_is_the_truth_and_draws_nothing() -> None:
+    world = World(Population.generate(2000, seed=6), seed=6)
+    _run([world], days=1)
+    before = world.population.copy()
+    emails = EmailBatch.make(np.arange(2000), world.now, kind="campaign")
+    truth = world.expected(emails)
+    assert world.population.equals(before)
+    assert list(truth.columns[:3]) == ["subscriber", "time", "campaign"]
+    for col in ("p_open", "p_click", "p_purchase", "p_unsubscribe", "p_machine_open"):
+        assert truth[col].between(0, 1).all()
+    assert (truth.p_click <= truth.p_open).all() and (truth.p_purchase <= truth.p_click).all()
+    assert 0.15 < truth.p_open.mean() < 0.35
+    np.testing.assert_allclose(truth.expected_revenue, truth.p_purchase * truth.order_value)
+    subs = world.subscribers()
+    assert subs.index.name == "subscriber" and len(subs) == 2000
+
+
+@pytest.mark.parametrize(
+    ("action", "error", "message"),
+    [
+        (lambda w: w.step(w.now + 1, w.now + 900), LateEventError,
+         r"t0: expected the end of the previous step"),
+        (lambda w: w.step(w.now, w.now), SpecError, r"t1: expected a time after t0"),
+        (lambda w: w.step(float(w.now), w.now + 900), SpecError,
+         r"t0: expected int seconds since the epoch"),
+        (lambda w: w.send(EmailBatch.make([1], w.now - 1)), LateEventError,
+         r"emails.time: expected times >= now=\d+, got \d+"),
+        (lambda w: w.send(EmailBatch.make([5000], w.now)), SpecError,
+         r"subscriber: expected ids in \[0, 100\), got 5000"),
+        (lambda w: w.send([1, 2]), SpecError, r"emails: expected an EmailBatch, got list"),
+        (lambda w: World(object(), seed=1), SpecError,  # type: ignore[arg-type]
+         r"population: expected a Population, got object"),
+        (lambda w: World(Population.generate(3, seed=1), seed=1, bucket_seconds=0),
+         SpecError, r"bucket_seconds: expected an int > 0, got 0"),
+    ],
+)
+def test_bad_calls(action, error, message) -> None:
+    world = World(Population.generate(100, seed=1), seed=1)
+    with pytest.raises(error, match=message):
+        action(world)
