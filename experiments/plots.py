@@ -1,0 +1,261 @@
+"""PNG plots of an experiment (matplotlib, Agg backend, no display needed).
+
+* ``metric_over_time.png`` -- the primary metric per day and cumulated to date, per arm;
+* ``lift.png`` -- lift vs control with confidence intervals per metric, truth marked;
+* ``allocation.png`` -- share of emails per policy variant per day (arms with a policy);
+* ``regret.png`` -- cumulative expected regret per day (arms with a policy);
+* ``funnel.png`` -- sends, opens, clicks and orders per 1,000 subscribers, per arm.
+
+Each function takes :class:`~experiments.results.Results` and returns a matplotlib
+Figure (or None when it does not apply); :func:`write_plots` saves them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments.results import Results, metric_counts
+from experiments.spec import METRICS
+
+__all__ = ["PLOT_FILES", "allocation", "daily_regret", "funnel", "lift", "metric_over_time",
+           "regret", "write_plots"]
+
+PLOT_FILES = ("metric_over_time.png", "lift.png", "allocation.png", "regret.png", "funnel.png")
+_DPI = 110
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _scale(metric: str) -> tuple[float, str]:
+    m = METRICS[metric]
+    if m.kind == "proportion" and m.denominator == "sends":
+        return 100.0, "%"
+    if m.denominator == "subscribers" and "revenue" not in metric:
+        return 1000.0, " per 1,000 subscribers"
+    return 1.0, ""
+
+
+def _ylabel(metric: str) -> str:
+    m = METRICS[metric]
+    _factor, suffix = _scale(metric)
+    if suffix == "%":
+        return f"{m.label} (% of emails sent)"
+    if suffix:
+        return f"{m.label.replace(' per subscriber', '')}{suffix}"
+    return f"{m.label} (currency units per subscriber)"
+
+
+def metric_over_time(res: Results, metric: str | None = None) -> Any:
+    """The metric per day and cumulated to date, one line per arm (pooled replications)."""
+    plt = _plt()
+    metric = metric or res.spec.primary
+    c = metric_counts(res.metrics, res.spec, metric, by_day=True)
+    g = c.groupby(["arm", "day"], sort=True)[["numerator", "denominator"]].sum()
+    factor, _ = _scale(metric)
+    per_subscriber = METRICS[metric].denominator == "subscribers"
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=_DPI)
+    for arm in res.arms:
+        if arm not in g.index.get_level_values(0):
+            continue
+        a = g.loc[arm]
+        days = a.index.to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            daily = a["numerator"] / a["denominator"] * factor
+            cum_den = a["denominator"] if per_subscriber else a["denominator"].cumsum()
+            cum = a["numerator"].cumsum() / cum_den * factor
+        style = "--" if arm == res.spec.control_arm else "-"
+        axes[0].plot(days, daily.to_numpy(), style, marker="o", ms=3, label=arm)
+        axes[1].plot(days, cum.to_numpy(), style, marker="o", ms=3, label=arm)
+    ylabel = _ylabel(metric)
+    axes[0].set_title(f"{METRICS[metric].label}: per day")
+    axes[1].set_title(f"{METRICS[metric].label}: "
+                      + ("cumulative to date" if per_subscriber else "to date"))
+    for ax in axes:
+        ax.set_xlabel("day of the experiment (simulated days)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[1].legend(title="arm (dashed: control)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def lift(res: Results, summary: pd.DataFrame | None = None) -> Any:
+    """Lift vs control (%) with confidence intervals, one panel per metric."""
+    plt = _plt()
+    if summary is None:
+        summary = res.summary()
+    metrics = list(res.spec.metrics)
+    others = [a for a in res.arms if a != res.spec.control_arm]
+    n = len(metrics)
+    cols = min(n, 2)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 0.6 + 0.55 * len(others) * rows
+                                                  + 1.4 * rows), dpi=_DPI, squeeze=False)
+    alpha = res.spec.alpha
+    for k, metric in enumerate(metrics):
+        ax = axes[k // cols][k % cols]
+        s = summary[(summary["metric"] == metric) & (~summary["is_control"])].set_index("arm")
+        y = np.arange(len(others))
+        est = 100 * s.reindex(others)["lift"].to_numpy(float)
+        lo = 100 * s.reindex(others)["lift_ci_low"].to_numpy(float)
+        hi = 100 * s.reindex(others)["lift_ci_high"].to_numpy(float)
+        tl = 100 * s.reindex(others)["true_lift"].to_numpy(float)
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        ax.errorbar(est[ok], y[ok], xerr=[est[ok] - lo[ok], hi[ok] - est[ok]], fmt="o",
+                    capsize=4, color="tab:blue", label=f"estimate, {100 * (1 - alpha):.0f}% CI")
+        if (~ok).any():
+            ax.plot(est[~ok], y[~ok], "o", color="tab:gray", label="estimate (no CI)")
+        if np.isfinite(tl).any():
+            ax.plot(tl, y, "x", color="tab:red", ms=9, mew=2, label="simulator truth")
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y)
+        ax.set_yticklabels(others)
+        ax.set_ylim(-0.7, len(others) - 0.3)
+        ax.set_xlabel(f"lift vs {res.spec.control_arm} (%)")
+        ax.set_title(METRICS[metric].label)
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def _email_rows(res: Results) -> pd.DataFrame:
+    mt = res.metrics
+    e = mt[(mt["source"] != "site") & (mt["group"] == "treatment")]
+    if res.spec.sources:
+        e = e[e["source"].isin(list(res.spec.sources))]
+    return e
+
+
+def allocation(res: Results) -> Any:
+    """Share of emails per policy variant per day, one panel per arm with a policy."""
+    plt = _plt()
+    pol = [a for a in res.spec.arms if a.policy is not None]
+    if not pol:
+        return None
+    e = _email_rows(res)
+    e = e[e["metric"] == "sends"]
+    fig, axes = plt.subplots(1, len(pol), figsize=(5.2 * len(pol), 4), dpi=_DPI, squeeze=False)
+    for ax, arm in zip(axes[0], pol, strict=True):
+        a = e[(e["arm"] == arm.name) & (e["variant"] != "")]
+        tab = a.pivot_table(index="day", columns="variant", values="value", aggfunc="sum",
+                            fill_value=0.0)
+        total = tab.sum(axis=1).replace(0, np.nan)
+        share = (tab.div(total, axis=0) * 100).fillna(0.0)
+        if share.shape[1]:
+            ax.stackplot(share.index.to_numpy(), share.to_numpy().T,
+                         labels=list(share.columns), alpha=0.85)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("day of the experiment (simulated days)")
+        ax.set_ylabel("share of emails sent (%)")
+        ax.set_title(f"{arm.name}: {arm.policy.name} ({arm.policy.decides})")
+        ax.legend(title="variant", fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def daily_regret(res: Results) -> pd.DataFrame | None:
+    """Expected regret per replication x arm x day (arms with a policy).
+
+    From the ``expected_regret`` rows of the metrics table (the runner derives them from
+    the decision log of every policy arm). None when there are none.
+    """
+    mt = res.metrics
+    pol = [a.name for a in res.spec.arms if a.policy is not None]
+    if not pol:
+        return None
+    r = mt[(mt["metric"] == "expected_regret") & mt["arm"].isin(pol)]
+    if len(r):
+        return (r.groupby(["replication", "arm", "day"])["value"].sum().rename("regret")
+                .reset_index())
+    return None
+
+
+def regret(res: Results) -> Any:
+    """Cumulative expected regret per day, one line per arm with a policy."""
+    plt = _plt()
+    dr = daily_regret(res)
+    if dr is None or not len(dr):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=_DPI)
+    reps = res.spec.replications
+    for arm, a in dr.groupby("arm", sort=False):
+        per_day = a.groupby("day")["regret"].sum().sort_index() / reps
+        days = np.arange(int(per_day.index.max()) + 1)
+        per_day = per_day.reindex(days, fill_value=0.0)
+        ax.plot(days, per_day.cumsum().to_numpy(), marker="o", ms=3, label=str(arm))
+    unit = {"click": "clicks", "order": "orders", "revenue": "currency units"}[res.spec.reward]
+    ax.set_xlabel("day of the experiment (simulated days)")
+    ax.set_ylabel(f"cumulative expected regret ({unit} lost)")
+    ax.set_title("Regret vs always sending the true best variant")
+    ax.grid(alpha=0.3)
+    ax.legend(title="arm", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def funnel(res: Results) -> Any:
+    """Sends, opens, clicks and attributed orders per 1,000 subscribers, per arm."""
+    plt = _plt()
+    e = _email_rows(res)
+    stages = ["sends", "opens", "clicks", "orders"]
+    tot = e[e["metric"].isin(stages)].groupby(["arm", "metric"])["value"].sum()
+    subs = metric_counts(res.metrics, res.spec, "orders").groupby("arm")["denominator"].sum()
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(res.arms) + 3), 4.4), dpi=_DPI)
+    width = 0.8 / len(stages)
+    x = np.arange(len(res.arms))
+    for k, stage in enumerate(stages):
+        vals = np.array([float(tot.get((arm, stage), 0.0)) / subs.get(arm, np.nan) * 1000
+                         if subs.get(arm, 0) else np.nan for arm in res.arms])
+        bars = ax.bar(x + (k - (len(stages) - 1) / 2) * width, np.where(vals > 0, vals, np.nan),
+                      width, label=stage)
+        for rect, v in zip(bars, vals, strict=True):
+            if np.isfinite(v) and v > 0:
+                ax.annotate(f"{v:.3g}", (rect.get_x() + rect.get_width() / 2, v),
+                            ha="center", va="bottom", fontsize=6)
+    ax.set_yscale("log")
+    ax.set_xticks(x)
+    ax.set_xticklabels(res.arms, rotation=15 if len(res.arms) > 4 else 0)
+    ax.set_xlabel("arm")
+    ax.set_ylabel("per 1,000 subscribers (log scale)")
+    ax.set_title("Email funnel per arm (attributed within the reward window)")
+    ax.grid(axis="y", alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def write_plots(res: Results, out: str | Path, summary: pd.DataFrame | None = None
+                ) -> list[Path]:
+    """Save every applicable plot as PNG into ``out``; returns the paths written."""
+    plt = _plt()
+    out = Path(out)
+    figs = {
+        "metric_over_time.png": metric_over_time(res),
+        "lift.png": lift(res, summary),
+        "allocation.png": allocation(res),
+        "regret.png": regret(res),
+        "funnel.png": funnel(res),
+    }
+    written = []
+    for name, fig in figs.items():
+        if fig is None:
+            continue
+        path = out / name
+        fig.savefig(path, format="png", metadata={"Software": None})
+        plt.close(fig)
+        written.append(path)
+    return written

@@ -1,0 +1,364 @@
+"""The experiment runner: replications x arms over the executor, into a run folder.
+
+``experiments.run(spec)`` builds one :class:`actors.SimulationConfig` per (replication,
+arm) -- every arm of replication ``r`` gets the seed ``spec.seed + r``, so arms share
+the population and the random numbers (common random numbers) -- runs them with
+:func:`actors.run_simulation` on the spec's executor, and gathers the tidy tables into
+:class:`~experiments.results.Results`. With ``out=`` it writes the run folder::
+
+    spec.yaml          the spec as run (rules inline, seeds, package versions)
+    metrics.parquet    replication x arm x day x source x variant x group x metric
+    truth.parquet      the simulator's ground truth per replication x arm x source x variant
+    decisions.parquet  per-email log with propensities (record.decisions)
+    events.parquet     event log (record.events)
+    summary.csv        per arm x metric: estimate, CI, lift, p-values, truth
+    report.md, report.html, *.png
+    timing.json        wall-clock seconds per run (the only non-reproducible file)
+
+The folder is written into a temporary sibling directory and renamed into place at the
+end, so a failure never leaves a half-written ``out``. Re-running an identical spec
+gives byte-identical files except ``timing.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from experiments.results import Results
+from experiments.spec import ArmSpec, ExperimentSpec, arm_rules, load_spec
+from policies.errors import SpecError
+
+__all__ = ["Progress", "run", "simulation_config", "write_run"]
+
+#: Run-folder file names in the order they are written.
+DATA_FILES = ("spec.yaml", "metrics.parquet", "truth.parquet", "decisions.parquet",
+              "events.parquet", "summary.csv")
+
+
+def simulation_config(spec: ExperimentSpec, arm: ArmSpec | str, replication: int,
+                      *, record_decisions: bool | None = None) -> Any:
+    """The :class:`actors.SimulationConfig` of one (arm, replication).
+
+    Parameters
+    ----------
+    spec : ExperimentSpec
+    arm : ArmSpec or str
+        The arm (or its name).
+    replication : int
+        0-based; the seed is ``spec.seed + replication`` for every arm.
+    record_decisions : bool, optional
+        Override the spec's ``record.decisions``.
+    """
+    from actors.config import CampaignConfig, PolicyConfig, SimulationConfig
+    from policies.triggers import load_rules
+
+    if isinstance(arm, str):
+        arm = spec.arm(arm)
+    rules_data = arm_rules(spec.rules, arm)
+    campaign_spec = spec.campaign if arm.campaign == "inherit" else arm.campaign
+    campaign = None
+    if campaign_spec is not None:
+        campaign = CampaignConfig(every_days=campaign_spec.every_days,  # type: ignore[union-attr]
+                                  local_hour=campaign_spec.local_hour,  # type: ignore[union-attr]
+                                  subject_style=campaign_spec.subject_style)  # type: ignore[union-attr]
+    policy = None
+    if arm.policy is not None:
+        policy = PolicyConfig(name=arm.policy.name, params=dict(arm.policy.params),
+                              decides=arm.policy.decides, scope=arm.policy.scope)
+    return SimulationConfig(
+        seed=spec.replication_seed(replication),
+        subscribers=spec.subscribers,
+        preset=spec.preset,
+        preset_overrides=dict(spec.preset_overrides),
+        days=float(spec.days),
+        tick_seconds=int(spec.tick_seconds),
+        rules=load_rules(rules_data) if rules_data is not None else None,
+        campaign=campaign,
+        policy=policy,
+        holdout_fraction=float(arm.holdout),
+        reward=spec.reward,
+        reward_window_seconds=int(spec.reward_window_seconds),
+        record_decisions=spec.record_decisions if record_decisions is None else record_decisions,
+        record_events=spec.record_events,
+    )
+
+
+class Progress:
+    """A one-line text progress bar on a stream (stderr by default).
+
+    ``enabled=None`` shows it only when the stream is a terminal.
+    """
+
+    def __init__(self, total: int, *, enabled: bool | None = None, stream: Any = None,
+                 width: int = 28) -> None:
+        self.total = max(int(total), 1)
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", lambda: False)
+        self.enabled = bool(isatty()) if enabled is None else bool(enabled)
+        self.width = width
+        self.done = 0
+
+    def update(self, label: str) -> None:
+        """Mark one more unit done and redraw with ``label``."""
+        self.done += 1
+        if not self.enabled:
+            return
+        filled = round(self.width * self.done / self.total)
+        bar = "#" * filled + "-" * (self.width - filled)
+        end = "\n" if self.done >= self.total else ""
+        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {label:<40.40}{end}")
+        self.stream.flush()
+
+    def start(self, label: str) -> None:
+        """Redraw with ``label`` without advancing (work on the next unit began)."""
+        if not self.enabled:
+            return
+        filled = round(self.width * self.done / self.total)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {label:<40.40}")
+        self.stream.flush()
+
+
+def _simulate() -> Callable[..., Any]:
+    from actors import run_simulation
+
+    return run_simulation
+
+
+def _with_keys(df: pd.DataFrame, replication: int, arm: str) -> pd.DataFrame:
+    """Prefix the experiment keys; the runtime's ``arm`` (policy arm) becomes ``variant``."""
+    out = df.rename(columns={"arm": "variant"}).copy()
+    out.insert(0, "arm", arm)
+    out.insert(0, "replication", replication)
+    return out
+
+
+def _regret_rows(decisions: pd.DataFrame | None, replication: int, arm: str,
+                 start: int) -> pd.DataFrame:
+    """Daily expected regret (metric ``expected_regret``) from a decision log.
+
+    Per email: the best arm's expected reward minus the chosen arm's (columns
+    ``expected_reward__<arm>`` and ``expected_reward``), summed per day, source, variant.
+    """
+    cols = ["replication", "arm", "day", "source", "variant", "group", "metric", "value"]
+    if decisions is None or not len(decisions):
+        return pd.DataFrame(columns=cols)
+    per_arm = [c for c in decisions.columns if c.startswith("expected_reward__")]
+    best = decisions[per_arm].to_numpy(float).max(axis=1)
+    loss = best - decisions["expected_reward"].to_numpy(float)
+    df = pd.DataFrame({
+        "day": (decisions["time"].to_numpy("int64") - start) // 86400,
+        "source": decisions["source"].astype(str).to_numpy(),
+        "variant": decisions["arm"].astype(str).to_numpy(),
+        "value": loss,
+    })
+    g = df.groupby(["day", "source", "variant"], sort=True)["value"].sum().reset_index()
+    g.insert(0, "arm", arm)
+    g.insert(0, "replication", replication)
+    g["group"] = "treatment"
+    g["metric"] = "expected_regret"
+    return g[cols]
+
+
+def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Path | None = None,
+        executor: str | None = None, shards: int | None = None, address: str | None = None,
+        progress: bool | None = None, overwrite: bool = True, plots: bool = True) -> Results:
+    """Run every (replication, arm) of an experiment and return its :class:`Results`.
+
+    Parameters
+    ----------
+    spec : ExperimentSpec, path, YAML text or mapping
+        Loaded with :func:`~experiments.spec.load_spec`.
+    out : path, optional
+        Write the run folder there (see the module docstring).
+    executor : {"inline", "ray"}, optional
+        Overrides the spec's executor.
+    shards : int, optional
+        Overrides the spec's shard count.
+    address : str, optional
+        Ray cluster address (``executor="ray"``); default a local cluster.
+    progress : bool, optional
+        Show a progress bar over runs; default only on a terminal.
+    overwrite : bool
+        Replace an existing run folder at ``out`` (only one holding a ``spec.yaml``; any
+        other non-empty directory is refused).
+    plots : bool
+        Write the PNG plots (with ``out``).
+
+    Returns
+    -------
+    Results
+        In-memory tables (and ``run_dir`` when ``out`` was given).
+    """
+    spec = load_spec(spec)
+    if executor is not None or shards is not None:
+        import dataclasses
+
+        spec = dataclasses.replace(
+            spec,
+            executor=executor if executor is not None else spec.executor,
+            shards=shards if shards is not None else spec.shards,
+        )
+    if out is not None:
+        _check_out(Path(out), overwrite)
+    simulate = _simulate()
+    runs = [(r, arm) for r in range(spec.replications) for arm in spec.arms]
+    bar = Progress(len(runs), enabled=progress)
+    metrics, truth, decisions, events, timing = [], [], [], [], []
+    policy_states: dict[str, Any] = {}
+    for r, arm in runs:
+        label = f"replication {r} arm {arm.name}"
+        bar.start(label)
+        # arms with a policy always log decisions: the daily regret curve comes from them
+        need_log = arm.policy is not None
+        config = simulation_config(spec, arm, r,
+                                   record_decisions=spec.record_decisions or need_log)
+        t0 = time.perf_counter()
+        res = simulate(config, executor=spec.executor, shards=spec.shards, address=address,
+                       progress=False)
+        timing.append({"replication": r, "arm": arm.name,
+                       "wall_s": round(time.perf_counter() - t0, 3)})
+        m = _with_keys(res.metrics, r, arm.name)
+        if need_log and "expected_regret" not in set(res.metrics["metric"]):
+            m = pd.concat([m, _regret_rows(res.decisions, r, arm.name, config.start)],
+                          ignore_index=True)
+        metrics.append(m)
+        truth.append(_with_keys(res.truth, r, arm.name))
+        if res.decisions is not None and spec.record_decisions:
+            decisions.append(_with_keys(res.decisions, r, arm.name))
+        if res.events is not None:
+            events.append(_with_keys(res.events, r, arm.name))
+        if res.policy_state is not None:
+            policy_states[f"{r}/{arm.name}"] = res.policy_state
+        bar.update(label)
+    results = Results(
+        spec=spec,
+        metrics=_tidy_metrics(pd.concat(metrics, ignore_index=True)),
+        truth=_tidy_truth(pd.concat(truth, ignore_index=True)),
+        decisions=pd.concat(decisions, ignore_index=True) if decisions else None,
+        events=pd.concat(events, ignore_index=True) if events else None,
+        timing=pd.DataFrame(timing),
+    )
+    if out is not None:
+        results = write_run(results, Path(out), plots=plots, overwrite=overwrite)
+    return results
+
+
+def _tidy_metrics(df: pd.DataFrame) -> pd.DataFrame:
+    keys = ["replication", "arm", "day", "source", "variant", "group", "metric"]
+    df = df[[*keys, "value"]].copy()
+    df["replication"] = df["replication"].astype("int64")
+    df["day"] = df["day"].astype("int64")
+    df["value"] = df["value"].astype("float64")
+    for c in ("arm", "source", "variant", "group", "metric"):
+        df[c] = df[c].astype(str)
+    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _tidy_truth(df: pd.DataFrame) -> pd.DataFrame:
+    keys = ["replication", "arm", "source", "variant", "group"]
+    df = df.copy()
+    for c in ("arm", "source", "variant", "group"):
+        df[c] = df[c].astype(str)
+    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise SpecError(f"--out: expected a directory, got the file {out}")
+        if any(out.iterdir()):
+            if not (out / "spec.yaml").exists():
+                raise SpecError(f"--out: {out} is a non-empty directory that is not a run "
+                                "folder; choose another path")
+            if not overwrite:
+                raise SpecError(f"--out: {out} already holds a run; pass overwrite")
+
+
+def _versions() -> dict[str, str]:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import numpy
+    import pyarrow
+
+    try:
+        tl = version("triggerlab")
+    except PackageNotFoundError:  # pragma: no cover - not installed
+        tl = "unknown"
+    return {"triggerlab": tl, "python": platform.python_version(), "numpy": numpy.__version__,
+            "pandas": pd.__version__, "pyarrow": pyarrow.__version__}
+
+
+def _spec_as_run(spec: ExperimentSpec) -> str:
+    import yaml
+
+    data = spec.to_dict()
+    data["run"] = {
+        "seeds": [spec.replication_seed(r) for r in range(spec.replications)],
+        "common_random_numbers": "every arm of a replication uses that replication's seed",
+        "versions": _versions(),
+    }
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    df.to_parquet(path, index=False, compression="zstd")
+
+
+def write_run(results: Results, out: Path, *, plots: bool = True,
+              overwrite: bool = True) -> Results:
+    """Write ``results`` as a run folder at ``out`` (atomically: temp dir, then rename).
+
+    Returns the same results with ``run_dir`` set.
+    """
+    from experiments import report as report_mod
+
+    out = Path(out)
+    _check_out(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        (tmp / "spec.yaml").write_text(_spec_as_run(results.spec), encoding="utf-8")
+        _write_parquet(results.metrics, tmp / "metrics.parquet")
+        _write_parquet(results.truth, tmp / "truth.parquet")
+        if results.decisions is not None:
+            _write_parquet(results.decisions, tmp / "decisions.parquet")
+        if results.events is not None:
+            _write_parquet(results.events, tmp / "events.parquet")
+        summary = report_mod.summarize(results)
+        summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
+        if plots:
+            from experiments import plots as plots_mod
+
+            plots_mod.write_plots(results, tmp, summary)
+        report_mod.write_report(results, tmp, summary=summary)
+        if results.timing is not None:
+            (tmp / "timing.json").write_text(
+                json.dumps({"runs": results.timing.to_dict(orient="records"),
+                            "total_wall_s": round(float(results.timing["wall_s"].sum()), 3)},
+                           indent=1) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            old.rmdir()
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    results.run_dir = out
+    return results
