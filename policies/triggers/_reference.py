@@ -112,8 +112,8 @@ class ReferenceCore:
         for i, (sub, t, code) in enumerate(
             zip(batch.subscriber.tolist(), batch.time.tolist(), batch.type.tolist(), strict=True)
         ):
-            if sub not in self.attrs:
-                continue  # unknown subscribers are ignored entirely
+            if sub not in self.attrs or names[code] not in self.relevant:
+                continue  # unknown subscribers and event types no rule mentions: ignored
             values = {}
             for name, col in data.items():
                 v = col[i]

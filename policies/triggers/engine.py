@@ -27,7 +27,8 @@ into :meth:`TriggerEngine.process` calls):
    ``(t - W, t]`` (W: the rule's largest ``within``), the subscriber matches ``segment``
    (unknown subscriber or missing attribute: no match), has no pending instance of the
    rule, and ``reentry`` allows it (``once``: never fired before; ``cooldown``: counted
-   from the last fire). Events of subscribers missing from the table are ignored.
+   from the last fire). Events of subscribers missing from the table, and events of
+   types no rule mentions, are ignored (they only move the clock).
 3. The instance is due at entry + ``delay``. An ``exclude`` event after entry and before
    the send cancels it.
 4. At the due time: quiet hours (subscriber local time, ``utc_offset_minutes``, missing
