@@ -6,6 +6,7 @@ tables, event streams and cuts into ``process`` calls (with ``until`` between ev
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -178,8 +179,7 @@ def test_the_generators_exercise_every_kind() -> None:
     subs = generate_subscribers(1500, rng)
     stream = generate_events(subs, rng, days=6)
     edges = np.linspace(0, len(stream), 9).astype(int)
-    chunks = [(stream[a:b], int(stream.time[b - 1])) for a, b in zip(edges[:-1], edges[1:],
-                                                                    strict=True)]
+    chunks = [(stream[a:b], int(stream.time[b - 1])) for a, b in itertools.pairwise(edges)]
     chunks.append((EventBatch.empty(), int(stream.time[-1]) + 4 * 86400))
     results = {}
     for name in ("reference", "fast"):
@@ -259,13 +259,13 @@ def test_seeded_fuzz_engines_and_cuts_agree_on_busy_cases() -> None:
             for ti in t
         ])
         end = int(t[-1]) + 3 * 86400
-        ref, expected = _run(spec, subs, "reference", [(batch, None), (batch[:0], end)])
+        _ref, expected = _run(spec, subs, "reference", [(batch, None), (batch[:0], end)])
         _, fast = _run(spec, subs, "fast", [(batch, None), (batch[:0], end)])
         assert fast.equals(expected), spec
         cut = sorted(rng.choice(n, 3, replace=False).tolist())
         bounds = [0, *cut, n]
         chunks = [(batch[a:b], int(batch.time[b - 1]) if b > a else None)
-                  for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                  for a, b in itertools.pairwise(bounds)]
         chunks.append((batch[:0], end))
         ref_f, got_ref = _run(spec, subs, "reference", chunks, fail=[True, False])
         fast_f, got_fast = _run(spec, subs, "fast", chunks, fail=[True, False])
