@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import integrate, stats
+from scipy import integrate, special, stats
 
 from policies.bandits._common import ArmStatsPolicy, gaussian_max_probability
 from policies.base import Policy, _check_number, check_arm_names, state_array
@@ -31,22 +31,88 @@ __all__ = [
     "BetaThompson",
     "GaussianThompson",
     "beta_max_probabilities",
+    "beta_thompson_argmax",
+    "beta_thompson_argmax_reference",
     "mc_propensities",
 ]
 
+#: Probability that the leading arm's draw falls below the pruning threshold ``t``.
+_LEAD_QUANTILE = 1e-3
+#: An arm is "weak" when its draw exceeds ``t`` with probability below this.
+_WEAK_TAIL = 1e-3
 
-def mc_propensities(samples: np.ndarray, arms: np.ndarray, extra: np.ndarray | None,
-                    ) -> np.ndarray:
+
+def _beta_split(alpha: np.ndarray, beta: np.ndarray
+                ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Threshold ``t``, ``F_b(t)`` per arm, and the strong / weak arm indices."""
+    lead = int(np.argmax(alpha / (alpha + beta)))
+    t = float(special.betaincinv(alpha[lead], beta[lead], _LEAD_QUANTILE))
+    c = special.betainc(alpha, beta, t)
+    weak = c >= 1.0 - _WEAK_TAIL
+    weak[lead] = False
+    return t, c, np.flatnonzero(~weak), np.flatnonzero(weak)
+
+
+def beta_thompson_argmax(alpha: np.ndarray, beta: np.ndarray, n: int,
+                         rng: np.random.Generator) -> np.ndarray:
+    """Arm of the largest of ``n`` independent draws from each ``Beta(alpha, beta)`` (K,).
+
+    Fast exact sampler. Arms that beat a threshold ``t`` (the 0.1 % quantile of the
+    leading arm) with probability below 0.1 % are *weak*: instead of a Beta draw they
+    get a uniform ``u`` and their draw is defined by inversion, ``X = F^-1(u)``. Since
+    ``X <= t`` exactly when ``u <= F(t)``, and the row maximum of the other arms is
+    usually above ``t``, the inverse CDF is only evaluated for the rare rows where a
+    weak arm might win. The result is identical to
+    :func:`beta_thompson_argmax_reference`, which evaluates every weak draw (hypothesis
+    test), and each arm's draw is exactly Beta-distributed.
+
+    Returns
+    -------
+    int64 ndarray (n,)
+    """
+    t, c, strong, weak = _beta_split(alpha, beta)
+    xs = rng.beta(alpha[strong], beta[strong], size=(n, strong.size))
+    j = xs.argmax(axis=1)
+    arms = strong[j]
+    if weak.size == 0:
+        return arms.astype(np.int64)
+    u = rng.random((n, weak.size))
+    rows = np.arange(n)
+    m = xs[rows, j]
+    need = (u > c[weak]) | (m < t)[:, None]
+    if need.any():
+        r, col = np.nonzero(need)
+        xw = np.full((n, weak.size), -np.inf)
+        xw[r, col] = special.betaincinv(alpha[weak][col], beta[weak][col], u[r, col])
+        jw = xw.argmax(axis=1)
+        better = xw[rows, jw] > m
+        arms = np.where(better, weak[jw], arms)
+    return arms.astype(np.int64)
+
+
+def beta_thompson_argmax_reference(alpha: np.ndarray, beta: np.ndarray, n: int,
+                                   rng: np.random.Generator) -> np.ndarray:
+    """Reference of :func:`beta_thompson_argmax`: same draws, every weak draw inverted."""
+    _, _, strong, weak = _beta_split(alpha, beta)
+    x = np.empty((n, len(alpha)))
+    x[:, strong] = rng.beta(alpha[strong], beta[strong], size=(n, strong.size))
+    if weak.size:
+        u = rng.random((n, weak.size))
+        x[:, weak] = special.betaincinv(alpha[weak], beta[weak], u)
+    return x.argmax(axis=1).astype(np.int64)
+
+
+def mc_propensities(arms: np.ndarray, k: int, extra: np.ndarray | None) -> np.ndarray:
     """Smoothed Monte Carlo probability ``(c_a + 1) / (M + K)`` of each chosen arm.
 
-    ``samples`` (n, K) are the batch's posterior draws, ``arms`` their argmax, ``extra``
-    (m, K) optional additional draws.
+    ``arms`` (n,) are the batch's Thompson choices (the arg max of one posterior draw
+    each), ``extra`` (m,) optional further arg maxes of independent draws, ``k`` the
+    number of arms; ``c_a`` counts arm ``a`` among all ``M = n + m`` of them.
     """
-    k = samples.shape[1]
     c = np.bincount(arms, minlength=k).astype(np.float64)
-    total = samples.shape[0]
+    total = arms.shape[0]
     if extra is not None and extra.shape[0]:
-        c += np.bincount(extra.argmax(axis=1), minlength=k)
+        c += np.bincount(extra, minlength=k)
         total += extra.shape[0]
     p = (c + 1.0) / (total + k)
     return p[arms]
@@ -88,12 +154,11 @@ class _BetaPosterior(Policy):
 
     def _select(self, contexts, rng, subscribers, n):
         a, b = self.posterior()
-        samples = rng.beta(a, b, size=(n, self.n_arms))
-        arms = samples.argmax(axis=1).astype(np.int64)
+        arms = beta_thompson_argmax(a, b, n, rng)
         extra = None
         if n < self.n_propensity_draws:
-            extra = rng.beta(a, b, size=(self.n_propensity_draws - n, self.n_arms))
-        return arms, mc_propensities(samples, arms, extra)
+            extra = beta_thompson_argmax(a, b, self.n_propensity_draws - n, rng)
+        return arms, mc_propensities(arms, self.n_arms, extra)
 
 
 def _check_beta_prior(self: Any) -> None:

@@ -9,6 +9,11 @@ from hypothesis import strategies as st
 from scipy.special import ndtr
 
 from policies.bandits import BetaThompson, LinearThompson, beta_max_probabilities
+from policies.bandits.thompson import (
+    _beta_split,
+    beta_thompson_argmax,
+    beta_thompson_argmax_reference,
+)
 from policies.bandits._common import (
     gaussian_max_probability,
     gaussian_max_probability_reference,
@@ -91,3 +96,29 @@ def test_linear_thompson_propensities_match_choice_frequencies() -> None:
     assert len(np.unique(arms)) >= 2
     for a in np.unique(arms):
         assert abs((arms == a).mean() - props[arms == a][0]) < 5 * 0.5 / np.sqrt(50_000)
+
+
+@given(k=st.integers(2, 8), n=st.integers(1, 300), seed=st.integers(0, 10_000),
+       scale=st.sampled_from([1.0, 30.0, 1000.0, 50_000.0]))
+def test_fast_beta_sampler_equals_reference(k, n, seed, scale) -> None:
+    """Pruned sampler (weak arms by inversion only when they might win) == full inversion."""
+    rng = np.random.default_rng(seed)
+    means = rng.uniform(0.005, 0.2, k)
+    alpha = 1.0 + means * scale * rng.uniform(0.1, 1.0, k)
+    beta = 1.0 + (1 - means) * scale * rng.uniform(0.1, 1.0, k)
+    fast = beta_thompson_argmax(alpha, beta, n, np.random.default_rng(seed + 1))
+    ref = beta_thompson_argmax_reference(alpha, beta, n, np.random.default_rng(seed + 1))
+    np.testing.assert_array_equal(fast, ref)
+
+
+def test_fast_beta_sampler_has_thompson_probabilities() -> None:
+    """Choice frequencies of 200,000 draws match the exact P(arm is max), including a
+    posterior where most arms are pruned as weak."""
+    n = np.array([200.0, 3_000.0, 20_000.0, 40_000.0, 30_000.0])
+    p = np.array([0.03, 0.02, 0.0495, 0.05, 0.0497])
+    alpha, beta = 1 + n * p, 1 + n * (1 - p)
+    assert 0 < len(_beta_split(alpha, beta)[3]) < 5           # some arms pruned
+    exact = beta_max_probabilities(alpha, beta)
+    arms = beta_thompson_argmax(alpha, beta, 200_000, np.random.default_rng(3))
+    freq = np.bincount(arms, minlength=5) / 200_000
+    np.testing.assert_allclose(freq, exact, atol=5 * 0.5 / np.sqrt(200_000))
