@@ -9,14 +9,14 @@ from hypothesis import strategies as st
 from scipy.special import ndtr
 
 from policies.bandits import BetaThompson, LinearThompson, beta_max_probabilities
+from policies.bandits._common import (
+    gaussian_max_probability,
+    gaussian_max_probability_reference,
+)
 from policies.bandits.thompson import (
     _beta_split,
     beta_thompson_argmax,
     beta_thompson_argmax_reference,
-)
-from policies.bandits._common import (
-    gaussian_max_probability,
-    gaussian_max_probability_reference,
 )
 
 
