@@ -1,0 +1,79 @@
+"""Ray actor wrappers of :class:`~actors.shard.ShardCore` and
+:class:`~actors.learner.LearnerCore` (imported only by the Ray executor).
+
+Construction is lazy (``init``) so that an error while building a shard (bad rules
+reaching a worker, say) is a task error carrying its message, not a dead actor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+from actors.config import SimulationConfig
+from actors.learner import LearnerCore
+from actors.shard import ShardCore
+
+__all__ = ["LearnerActor", "ShardActor"]
+
+
+@ray.remote
+class ShardActor:
+    """A :class:`ShardCore` in its own process."""
+
+    def __init__(self) -> None:
+        self.core: ShardCore | None = None
+
+    def init(self, config: SimulationConfig, start: int, stop: int,
+             checkpoint: bytes | None) -> int:
+        self.core = (ShardCore(config, start, stop) if checkpoint is None
+                     else ShardCore.restore(checkpoint))
+        return self.core.position
+
+    def step(self, tick: int, arms: dict[str, Any] | None) -> dict[str, Any]:
+        assert self.core is not None
+        return self.core.step(tick, arms)
+
+    def checkpoint(self) -> bytes:
+        assert self.core is not None
+        return self.core.checkpoint()
+
+    def position(self) -> int:
+        return -1 if self.core is None else self.core.position
+
+    def finish(self) -> dict[str, Any]:
+        assert self.core is not None
+        return self.core.finish()
+
+    def node(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+
+@ray.remote
+class LearnerActor:
+    """A :class:`LearnerCore` in its own process."""
+
+    def __init__(self) -> None:
+        self.core: LearnerCore | None = None
+
+    def init(self, config: SimulationConfig, state: dict[str, Any] | None) -> int:
+        self.core = LearnerCore(config)
+        if state is not None:
+            self.core.restore(state)
+        return self.core.position
+
+    def decide(self, tick: int, *outputs: dict[str, Any]) -> dict[str, Any]:
+        assert self.core is not None
+        return self.core.decide(tick, outputs)
+
+    def checkpoint(self) -> dict[str, Any]:
+        assert self.core is not None
+        return self.core.checkpoint()
+
+    def position(self) -> int:
+        return -1 if self.core is None else self.core.position
+
+    def policy_state(self) -> dict[str, Any]:
+        assert self.core is not None
+        return self.core.policy.state_dict()

@@ -1,0 +1,258 @@
+"""The driver: advances simulated time tick by tick, keeps checkpoints, recovers.
+
+Per tick ``k`` the driver submits one ``step`` to every shard (with the learner's arms of
+tick ``k - 1``) and one ``decide`` to the learner (with the shards' outputs of tick
+``k``): a few remote calls per tick, never one per event or subscriber. With the Ray
+executor these are object references, so up to ``max_in_flight`` ticks are submitted
+ahead (backpressure: never more) and Ray runs them as their inputs become ready.
+
+Checkpoints and recovery (Ray): every ``checkpoint_every`` ticks each shard and the
+learner hand the driver their state (bytes held in the driver's memory, so losing a
+node does not lose them). Since the last checkpoint the driver also logs the arms the
+learner sent and the shards' outputs it consumed. When an actor or one of its results
+is lost, the driver waits for the ticks in flight to settle, recreates the lost actors,
+rolls back every actor that is not exactly at the first unfinished tick to the
+checkpoint, and replays the logged ticks (the learner's replayed arms are checked
+against the log). Shards keep their counters in their state, so a replay counts nothing
+twice and the run ends with exactly the results of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from actors.config import SimulationConfig
+from actors.executors import ActorLost, RayExecutor, ShardError, make_executor
+from actors.plan import RunPlan
+from actors.progress import ProgressBar
+from actors.result import RunResult, merge_results
+from policies.errors import SpecError
+
+__all__ = ["Driver", "run_simulation", "split_ranges"]
+
+
+def split_ranges(n: int, shards: int) -> list[tuple[int, int]]:
+    """``shards`` contiguous id ranges covering ``0 .. n-1`` (sizes differ by <= 1)."""
+    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
+        raise SpecError(f"shards: expected an integer >= 1, got {shards!r}")
+    if shards > n:
+        raise SpecError(f"shards: expected at most one shard per subscriber ({n}), "
+                        f"got {shards}")
+    cuts = [n * i // shards for i in range(shards + 1)]
+    return list(itertools.pairwise(cuts))
+
+
+@dataclass
+class _Checkpoint:
+    position: int = 0
+    shards: list[bytes | None] = field(default_factory=list)
+    learner: dict[str, Any] | None = None
+
+
+class Driver:
+    """Runs one simulation (use :func:`run_simulation`).
+
+    Parameters
+    ----------
+    config : SimulationConfig
+    executor : {"inline", "ray"} or an executor object
+    shards : int
+    address : str, optional
+        Ray cluster address (``ray`` executor only).
+    progress : bool or None
+        Progress bar; None = only on a terminal.
+    max_in_flight : int
+        Ticks submitted ahead of the last finished one (>= 1).
+    max_recoveries : int
+        Actor losses tolerated before the run fails.
+    tick_timeout : float
+        Seconds to wait for one tick's results before failing (no hang).
+    on_tick : callable, optional
+        ``on_tick(driver, tick)`` after each finished tick (tests inject faults here).
+    """
+
+    def __init__(self, config: SimulationConfig, executor: Any = "inline", shards: int = 1,
+                 address: str | None = None, progress: bool | None = None,
+                 max_in_flight: int = 4, max_recoveries: int = 5,
+                 tick_timeout: float = 900.0,
+                 on_tick: Callable[[Driver, int], None] | None = None) -> None:
+        if not isinstance(config, SimulationConfig):
+            raise SpecError(f"config: expected a SimulationConfig, got {type(config).__name__}")
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or (
+                max_in_flight < 1):
+            raise SpecError(f"max_in_flight: expected an integer >= 1, got {max_in_flight!r}")
+        self.config = config
+        self.ranges = split_ranges(config.subscribers, shards)
+        self.executor = (make_executor(executor, address) if isinstance(executor, str)
+                         else executor)
+        self.plan = RunPlan.from_config(config)
+        self.has_learner = config.policy is not None
+        self.progress = progress
+        self.max_in_flight = max_in_flight
+        self.max_recoveries = max_recoveries
+        self.tick_timeout = tick_timeout
+        self.on_tick = on_tick
+        self.recoveries = 0
+        self.max_seen_in_flight = 0
+        self._pending: dict[int, tuple[list[Any], Any, list[Any]]] = {}
+        self._arms_log: dict[int, Any] = {}
+        self._out_log: dict[int, list[dict[str, Any]]] = {}
+        self._ckpt = _Checkpoint(0, [None] * len(self.ranges), None)
+
+    @property
+    def recovering(self) -> bool:
+        """Whether faults are recoverable (Ray executor with checkpoints)."""
+        return isinstance(self.executor, RayExecutor)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        cfg = self.config
+        t_start = time.perf_counter()
+        ex = self.executor
+        ex.start(cfg, self.ranges, self.has_learner)
+        bar = ProgressBar(cfg.n_ticks, self.progress)
+        try:
+            done, nxt = 0, 0
+            while done < cfg.n_ticks:
+                while nxt < cfg.n_ticks and nxt - done < self.max_in_flight:
+                    self._submit(nxt)
+                    nxt += 1
+                self.max_seen_in_flight = max(self.max_seen_in_flight, nxt - done)
+                try:
+                    n_events = self._collect(done)
+                except ActorLost:
+                    if not self.recovering:
+                        raise
+                    self._recover(done)
+                    nxt = done
+                    continue
+                bar.update(done, cfg.tick_bounds(done)[1], n_events)
+                if self.on_tick is not None:
+                    self.on_tick(self, done)
+                done += 1
+            parts, pstate = ex.finish()
+        finally:
+            bar.close()
+            ex.shutdown()
+        info = {"wall_s": time.perf_counter() - t_start, "ticks": cfg.n_ticks,
+                "shards": len(self.ranges), "executor": ex.name, "seed": cfg.seed,
+                "recoveries": self.recoveries, "max_in_flight": self.max_seen_in_flight}
+        return merge_results(self.plan.layout, parts, pstate, info, cfg.record_decisions,
+                             cfg.record_events)
+
+    def _arms_input(self, tick: int) -> Any:
+        if tick == 0 or not self.has_learner:
+            return None
+        if tick - 1 in self._arms_log:
+            return self._arms_log[tick - 1]
+        return self._pending[tick - 1][1]
+
+    def _submit(self, tick: int) -> None:
+        ex = self.executor
+        arms = self._arms_input(tick)
+        outs = [ex.step(i, tick, arms) for i in range(len(self.ranges))]
+        arms_ref = ex.decide(tick, outs) if self.has_learner else None
+        ckpts: list[Any] = []
+        every = self.config.checkpoint_every
+        if (self.recovering and every and (tick + 1) % every == 0
+                and tick + 1 < self.config.n_ticks):
+            ckpts = [ex.checkpoint_shard(i) for i in range(len(self.ranges))]
+            if self.has_learner:
+                ckpts.append(ex.checkpoint_learner())
+        self._pending[tick] = (outs, arms_ref, ckpts)
+
+    def _get(self, handle: Any, who: int | None, what: str) -> Any:
+        ex = self.executor
+        if isinstance(ex, RayExecutor):
+            return ex.get(handle, timeout=self.tick_timeout, who=who, what=what)
+        return ex.get(handle)
+
+    def _collect(self, tick: int) -> int:
+        outs, arms_ref, ckpts = self._pending[tick]
+        values = [self._get(o, i, f"tick {tick}") for i, o in enumerate(outs)]
+        arms = self._get(arms_ref, None, f"tick {tick}") if arms_ref is not None else None
+        n = len(self.ranges)
+        states = [self._get(c, i if i < n else None, "checkpoint") for i, c in enumerate(ckpts)]
+        del self._pending[tick]
+        if self.recovering:
+            if self.has_learner:
+                self._arms_log[tick] = arms
+                self._out_log[tick] = [{"choices": v["choices"], "rewards": v["rewards"]}
+                                       for v in values]
+            if states:
+                self._ckpt = _Checkpoint(tick + 1, list(states[:n]),
+                                         states[n] if self.has_learner else None)
+                self._arms_log = {k: v for k, v in self._arms_log.items() if k >= tick}
+                self._out_log = {k: v for k, v in self._out_log.items() if k > tick}
+        elif self.has_learner:
+            self._arms_log = {tick: arms}
+        return int(sum(v["n_events"] for v in values))
+
+    # -- recovery ---------------------------------------------------------------------------------
+
+    def _recover(self, first: int) -> None:
+        """Bring every actor to position ``first`` (the first unfinished tick)."""
+        self.recoveries += 1
+        if self.recoveries > self.max_recoveries:
+            raise ShardError(f"run failed: more than {self.max_recoveries} actor losses "
+                             f"(last at tick {first})")
+        ex = self.executor
+        assert isinstance(ex, RayExecutor)
+        handles = [h for outs, a, c in self._pending.values() for h in
+                   [*outs, *([a] if a is not None else []), *c]]
+        ex.settle(handles, timeout=min(self.tick_timeout, 120.0))
+        self._pending.clear()
+        ck = self._ckpt
+        shard_pos, learner_pos = ex.positions()
+        replay: list[Any] = []
+        for i, pos in enumerate(shard_pos):
+            if pos == first:
+                continue
+            ex.restore_shard(i, ck.shards[i])
+            for k in range(ck.position, first):
+                arms = self._arms_log.get(k - 1) if self.has_learner and k > 0 else None
+                replay.append((i, k, ex.step(i, k, arms)))
+        if self.has_learner and learner_pos != first:
+            ex.restore_learner(ck.learner)
+            for k in range(ck.position, first):
+                ref = ex.decide(k, self._out_log[k])
+                arms = self._get(ref, None, f"replay of tick {k}")
+                if not _same_arms(arms, self._arms_log[k]):
+                    raise ShardError(f"policy learner: replay of tick {k} chose different "
+                                     "arms than the original run (non-deterministic policy?)")
+        for i, k, ref in replay:
+            self._get(ref, i, f"replay of tick {k}")
+
+
+def _same_arms(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    return all(np.array_equal(a[k], b[k]) for k in ("email_id", "arm", "propensity"))
+
+
+def run_simulation(config: SimulationConfig, executor: str = "inline", shards: int = 1,
+                   address: str | None = None, progress: bool | None = None) -> RunResult:
+    """Run ``config`` and return its :class:`~actors.result.RunResult`.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+    executor : {"inline", "ray"}
+        ``inline``: one process, no Ray. ``ray``: shards and the learner as Ray actors
+        (local Ray, started once per process, or the cluster at ``address``).
+    shards : int
+        Number of subscriber shards (contiguous id ranges).
+    address : str, optional
+        Address of an existing Ray cluster (``"auto"``, ``"ray://host:10001"``, ...).
+    progress : bool or None
+        Progress bar (ticks, simulated date, events/s); None = only on a terminal.
+
+    Same config => identical tables whatever the executor and number of shards.
+    """
+    return Driver(config, executor, shards, address=address, progress=progress).run()
+

@@ -1,0 +1,282 @@
+"""Two executors behind one interface: ``inline`` (one process, no Ray) and ``ray``.
+
+The driver talks to shards and the learner only through these methods, which return
+*handles*; :meth:`get` turns a handle into its value or raises. Inline handles are the
+values themselves (computed when submitted); Ray handles are object references, so
+the driver can keep a bounded number of ticks in flight while Ray resolves the
+dependencies between them (a shard's tick ``k + 1`` waits for the learner's arms of
+tick ``k``, which wait for every shard's tick ``k``).
+
+Errors: an exception raised inside a shard or the learner becomes :class:`ShardError`
+(its message names the shard, the tick and the original error). The loss of an actor or
+of its results (actor killed, node removed) becomes :class:`ActorLost`, which the
+driver recovers from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from actors.config import SimulationConfig
+from actors.learner import LearnerCore
+from actors.shard import ShardCore
+from policies.errors import TriggerLabError
+
+__all__ = ["EXECUTORS", "ActorLost", "InlineExecutor", "RayExecutor", "ShardError",
+           "make_executor"]
+
+#: Executor names accepted by :func:`actors.run_simulation`.
+EXECUTORS: tuple[str, ...] = ("inline", "ray")
+
+
+class ShardError(TriggerLabError, RuntimeError):
+    """A shard or the learner raised; the run stops with its message."""
+
+
+class ActorLost(TriggerLabError, RuntimeError):
+    """An actor or one of its results was lost (recoverable from a checkpoint)."""
+
+
+@dataclass
+class _Failed:
+    error: BaseException
+
+
+def _who(i: int | None, ranges: Sequence[tuple[int, int]]) -> str:
+    if i is None:
+        return "policy learner"
+    a, b = ranges[i]
+    return f"shard {i} (subscribers [{a}, {b}))"
+
+
+class InlineExecutor:
+    """Runs every shard and the learner in this process, one after the other."""
+
+    name = "inline"
+
+    def start(self, config: SimulationConfig, ranges: Sequence[tuple[int, int]],
+              learner: bool) -> None:
+        self.config = config
+        self.ranges = list(ranges)
+        self.shards = [ShardCore(config, a, b) for a, b in self.ranges]
+        self.learner = LearnerCore(config) if learner else None
+
+    def _call(self, who: int | None, what: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            return _Failed(ShardError(f"{_who(who, self.ranges)} failed in {what}: "
+                                      f"{type(exc).__name__}: {exc}").with_traceback(
+                                          exc.__traceback__))
+
+    def step(self, i: int, tick: int, arms: Any) -> Any:
+        arms = self.get(arms) if arms is not None else None
+        return self._call(i, f"tick {tick}", self.shards[i].step, tick, arms)
+
+    def decide(self, tick: int, outputs: Sequence[Any]) -> Any:
+        assert self.learner is not None
+        values = [self.get(o) for o in outputs]
+        return self._call(None, f"tick {tick}", self.learner.decide, tick, values)
+
+    def checkpoint_shard(self, i: int) -> Any:
+        return self._call(i, "checkpoint", self.shards[i].checkpoint)
+
+    def checkpoint_learner(self) -> Any:
+        assert self.learner is not None
+        return self._call(None, "checkpoint", self.learner.checkpoint)
+
+    def get(self, handle: Any, timeout: float | None = None) -> Any:
+        if isinstance(handle, _Failed):
+            raise handle.error
+        return handle
+
+    def positions(self) -> tuple[list[int | None], int | None]:
+        lp = None if self.learner is None else self.learner.position
+        return [s.position for s in self.shards], lp
+
+    def restore_shard(self, i: int, data: bytes | None) -> None:
+        a, b = self.ranges[i]
+        self.shards[i] = ShardCore(self.config, a, b) if data is None else ShardCore.restore(data)
+
+    def restore_learner(self, state: dict[str, Any] | None) -> None:
+        self.learner = LearnerCore(self.config)
+        if state is not None:
+            self.learner.restore(state)
+
+    def settle(self, handles: Sequence[Any], timeout: float) -> None:
+        return None
+
+    def finish(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        parts = [s.finish() for s in self.shards]
+        pstate = None if self.learner is None else self.learner.policy.state_dict()
+        return parts, pstate
+
+    def shutdown(self) -> None:
+        self.shards = []
+
+
+class RayExecutor:
+    """Shards and the learner as Ray actors (local Ray by default, or ``address``).
+
+    Ray is started once per process (``ray.init`` only if it is not running) and left
+    running for the next run. Shards are spread over the cluster's nodes
+    (``scheduling_strategy="SPREAD"``) and request ``shard_cpus`` CPUs each (default:
+    the cluster's CPUs divided by the number of shards, at most 1); the learner requests
+    none. Actors are not restarted by Ray: the driver recreates them from its own
+    checkpoint (see :mod:`actors.driver`).
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, shard_cpus: float | None = None) -> None:
+        self.address = address
+        self.shard_cpus = shard_cpus
+
+    def start(self, config: SimulationConfig, ranges: Sequence[tuple[int, int]],
+              learner: bool) -> None:
+        import ray
+
+        from actors._ray_actors import LearnerActor, ShardActor
+
+        if not ray.is_initialized():
+            ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+        self._ray = ray
+        self.ranges = list(ranges)
+        self.config_ref = ray.put(config)
+        cpus = self.shard_cpus
+        if cpus is None:
+            total = float(ray.cluster_resources().get("CPU", 1.0))
+            cpus = min(1.0, total / max(1, len(self.ranges)) * 0.5)
+        self._shard_cls = ShardActor.options(num_cpus=cpus, scheduling_strategy="SPREAD",
+                                             max_restarts=0, max_task_retries=0)
+        self._learner_cls = LearnerActor.options(num_cpus=0, max_restarts=0,
+                                                 max_task_retries=0)
+        self.shards = [self._new_shard(i, None) for i in range(len(self.ranges))]
+        self.learner = self._new_learner(None) if learner else None
+
+    def _new_shard(self, i: int, data: bytes | None) -> Any:
+        a, b = self.ranges[i]
+        actor = self._shard_cls.remote()
+        actor.init.remote(self.config_ref, a, b, None if data is None else self._ray.put(data))
+        return actor
+
+    def _new_learner(self, state: dict[str, Any] | None) -> Any:
+        actor = self._learner_cls.remote()
+        actor.init.remote(self.config_ref, state)
+        return actor
+
+    def step(self, i: int, tick: int, arms: Any) -> Any:
+        return self.shards[i].step.remote(tick, arms)
+
+    def decide(self, tick: int, outputs: Sequence[Any]) -> Any:
+        assert self.learner is not None
+        return self.learner.decide.remote(tick, *outputs)
+
+    def checkpoint_shard(self, i: int) -> Any:
+        return self.shards[i].checkpoint.remote()
+
+    def checkpoint_learner(self) -> Any:
+        assert self.learner is not None
+        return self.learner.checkpoint.remote()
+
+    def get(self, handle: Any, timeout: float | None = None, who: int | None = -1,
+            what: str = "") -> Any:
+        from ray import exceptions as rex
+
+        try:
+            return self._ray.get(handle, timeout=timeout)
+        except rex.GetTimeoutError:
+            raise ShardError(f"{self._label(who)} did not answer within {timeout} s "
+                             f"({what})") from None
+        except rex.RayTaskError as exc:
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            if isinstance(cause, rex.RayError) and not isinstance(cause, rex.RayTaskError):
+                raise ActorLost(f"{self._label(who)}: {type(cause).__name__}") from exc
+            raise ShardError(f"{self._label(who)} failed in {what}: "
+                             f"{type(cause).__name__}: {cause}") from exc
+        except rex.RayError as exc:
+            raise ActorLost(f"{self._label(who)}: {type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+
+    def _label(self, who: int | None) -> str:
+        if who == -1:
+            return "a Ray actor"
+        return _who(who, self.ranges)
+
+    def settle(self, handles: Sequence[Any], timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until every handle is finished or failed."""
+        if handles:
+            self._ray.wait(list(handles), num_returns=len(handles), timeout=timeout)
+
+    def positions(self) -> tuple[list[int | None], int | None]:
+        from ray import exceptions as rex
+
+        def pos(actor: Any) -> int | None:
+            try:
+                return int(self._ray.get(actor.position.remote(), timeout=60))
+            except (rex.RayError, ShardError):
+                return None
+
+        lp = None if self.learner is None else pos(self.learner)
+        return [pos(a) for a in self.shards], lp
+
+    def restore_shard(self, i: int, data: bytes | None) -> None:
+        from ray import exceptions as rex
+
+        try:
+            self._ray.get(self.shards[i].position.remote(), timeout=60)
+            a, b = self.ranges[i]
+            ref = self.shards[i].init.remote(self.config_ref, a, b,
+                                             None if data is None else self._ray.put(data))
+            self.get(ref, timeout=600, who=i, what="restore")
+        except (rex.RayError, ActorLost):
+            self._ray.kill(self.shards[i], no_restart=True)
+            self.shards[i] = self._new_shard(i, data)
+
+    def restore_learner(self, state: dict[str, Any] | None) -> None:
+        from ray import exceptions as rex
+
+        assert self.learner is not None
+        try:
+            self.get(self.learner.init.remote(self.config_ref, state), timeout=600,
+                     who=None, what="restore")
+        except (rex.RayError, ActorLost):
+            self._ray.kill(self.learner, no_restart=True)
+            self.learner = self._new_learner(state)
+
+    def node_of(self, i: int) -> str:
+        """Ray node id hosting shard ``i``."""
+        return str(self._ray.get(self.shards[i].node.remote(), timeout=60))
+
+    def finish(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        parts = [self.get(a.finish.remote(), timeout=600, who=i, what="finish")
+                 for i, a in enumerate(self.shards)]
+        pstate = None
+        if self.learner is not None:
+            pstate = self.get(self.learner.policy_state.remote(), timeout=600, who=None,
+                              what="finish")
+        return parts, pstate
+
+    def shutdown(self) -> None:
+        for a in [*self.shards, *([self.learner] if self.learner is not None else [])]:
+            try:
+                self._ray.kill(a, no_restart=True)
+            except Exception:
+                pass
+        self.shards, self.learner = [], None
+
+
+def make_executor(name: str, address: str | None = None) -> InlineExecutor | RayExecutor:
+    """The executor called ``name`` (``inline`` or ``ray``)."""
+    from policies.errors import SpecError
+
+    if name == "inline":
+        if address is not None:
+            raise SpecError(f"address: only the ray executor connects to a cluster, "
+                            f"got address={address!r} with executor='inline'")
+        return InlineExecutor()
+    if name == "ray":
+        return RayExecutor(address)
+    raise SpecError(f"executor: expected one of {', '.join(EXECUTORS)}, got {name!r}")
