@@ -108,7 +108,7 @@ def _poisson_inverse(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
 def schedule_day(pop: Population, rng: KeyedRandom, day: int, after: int) -> SessionSchedule:
     """Session starts of UTC day ``day`` later than ``after`` (s), for all subscribers."""
     ids = pop.ids
-    u = rng.uniforms(ids, day, PURPOSES["session_count"], k=1)[:, 0]
+    u = rng.dense_uniforms(pop.start, pop.stop, day, PURPOSES["session_count"], k=1)[:, 0]
     count = _poisson_inverse(u, session_rate(pop), MAX_SESSIONS_PER_DAY)
     has = np.flatnonzero(count)
     if len(has) == 0:
@@ -357,7 +357,7 @@ def daily_update(pop: Population, rng: KeyedRandom, day: int) -> None:
     """
     p = pop.preset
     now = day * DAY
-    u = rng.uniforms(pop.ids, day, PURPOSES["daily"], k=1)[:, 0]
+    u = rng.dense_uniforms(pop.start, pop.stop, day, PURPOSES["daily"], k=1)[:, 0]
     intent = pop.intent + np.float32(p.intent_reversion_per_day) * (pop.intent_base - pop.intent)
     intent += np.float32(p.intent_noise_per_day) * (2.0 * u - 1.0).astype(np.float32)
     np.clip(intent, 0.0, 1.0, out=pop.intent)

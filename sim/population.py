@@ -1,7 +1,7 @@
 """The subscriber population: a struct of arrays, one row per subscriber.
 
 :meth:`Population.generate` draws every subscriber's traits from keyed random numbers
-(:class:`~sim.rng.KeyedRandom`, purpose ``population``), so subscriber ``i`` gets the
+(:meth:`~sim.rng.KeyedRandom.dense_uniforms`, purpose ``population``), so subscriber ``i`` gets the
 same traits whether the population is generated whole or in shards
 (``generate(n, seed=s, start=k)`` makes ids ``k .. k+n-1``). The arrays hold both
 traits (fixed) and state (evolving during a run: engagement, intent, fatigue, cart,
@@ -133,8 +133,7 @@ class Population:
         for name, value in (("n", n), ("start", start)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
                 raise SpecError(f"{name}: expected an integer >= 0, got {value!r}")
-        ids = np.arange(start, start + n, dtype=np.int64)
-        u = KeyedRandom(seed).uniforms(ids, step=0, purpose=PURPOSES["population"], k=16)
+        u = KeyedRandom(seed).dense_uniforms(start, start + n, 0, PURPOSES["population"], k=16)
         mix = p.mix()
         stage_w = [float(mix.get(s, 0.0)) for s in LIFECYCLE_STAGES]
         lifecycle = _categorical(u[:, 0], stage_w).astype(np.int8)

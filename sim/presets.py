@@ -182,7 +182,7 @@ class Preset:
                                       "logit change of P(open) per unit engagement")
     machine_open_probability: float = _p(0.92, "probability", _CAL_MPP,
                                          "P(proxy opens | proxy user)")
-    click_base_campaign: float = _p(0.17, "probability", _CAL_CTO,
+    click_base_campaign: float = _p(0.20, "probability", _CAL_CTO,
                                     "P(click | human open) of a campaign")
     click_base_triggered: float = _p(0.085, "probability", _CAL_FLOW_CLICK,
                                      "P(click | human open) of a triggered email")

@@ -12,6 +12,11 @@ or process asks, or on how many other subscribers are simulated alongside, so
 * two runs that differ only in the emails they send draw the same organic randomness
   (common random numbers).
 
+Draws that every subscriber needs at every step (daily session counts, state noise,
+traits) use :meth:`KeyedRandom.dense_uniforms`: numpy's C Philox4x64 generator keyed by
+``(seed, block of 4096 subscribers, step, purpose)``, whole blocks generated and sliced,
+so they too are independent of the shard boundaries.
+
 :func:`philox4x32` is the vectorized fast path (numpy ``uint64`` arithmetic);
 :func:`philox4x32_reference` is the plain-Python specification it is tested against,
 together with the published known-answer vectors of Random123.
@@ -33,6 +38,7 @@ import numpy as np
 from policies.errors import SpecError
 
 __all__ = [
+    "BLOCK",
     "PURPOSES",
     "KeyedRandom",
     "check_seed",
@@ -173,6 +179,35 @@ class KeyedRandom:
         """The 64-bit Philox key as two 32-bit words."""
         return self._key
 
+    def dense_uniforms(self, start: int, stop: int, step: int, purpose: int, k: int = 1
+                       ) -> np.ndarray:
+        """Uniforms in (0, 1) for every subscriber of ``[start, stop)``, shape (n, k).
+
+        The bulk path for draws that every subscriber needs each step (daily session
+        counts, state noise, traits): numpy's Philox4x64 bit generator keyed by
+        ``(seed, subscriber block of BLOCK ids, step, purpose)`` fills whole blocks, and
+        the rows of ``[start, stop)`` are sliced out, so the result for a subscriber does
+        not depend on the range asked for. Subscriber ids must be below ``2**24 * BLOCK``.
+        """
+        n = stop - start
+        out = np.empty((max(n, 0), k), np.float64)
+        if n <= 0:
+            return out
+        first, last = start // BLOCK, (stop - 1) // BLOCK
+        tail = (int(step) & _M32) | ((int(purpose) & 0xFF) << 32)
+        for b in range(first, last + 1):
+            key = np.array([self._key64, tail | ((b & 0xFFFFFF) << 40)], np.uint64)
+            g = np.random.Generator(np.random.Philox(key=key))
+            lo, hi = max(start, b * BLOCK), min(stop, (b + 1) * BLOCK)
+            block = g.random((hi - b * BLOCK, k))
+            out[lo - start : hi - start] = block[lo - b * BLOCK :]
+        out += 2.0**-54  # multiples of 2**-53 in [0, 1) -> open interval (0, 1)
+        return out
+
+    @property
+    def _key64(self) -> int:
+        return self._key[0] | (self._key[1] << 32)
+
     def _words(
         self,
         subscriber: np.ndarray,
@@ -255,6 +290,10 @@ class KeyedRandom:
         out *= 1.0 / 4294967296.0
         flat = out.reshape(n, 4 * groups)
         return flat if k == 4 * groups else flat[:, :k]
+
+
+#: Subscribers per block of :meth:`KeyedRandom.dense_uniforms`.
+BLOCK = 4096
 
 
 def normal_from_uniforms(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:

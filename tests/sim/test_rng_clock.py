@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.errors import SpecError
@@ -109,3 +109,24 @@ def test_clock_now_is_read_only_and_advances_by_step() -> None:
 def test_clock_bad_input(kwargs, message) -> None:
     with pytest.raises(SpecError, match=message):
         SimClock(**kwargs)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**62), lo=st.integers(0, 20_000), width=st.integers(0, 9000),
+       step=st.integers(0, 2**32 - 1), k=st.integers(1, 5))
+def test_dense_uniforms_do_not_depend_on_the_range_asked(seed, lo, width, step, k) -> None:
+    rng = KeyedRandom(seed)
+    whole = rng.dense_uniforms(0, 30_000, step, PURPOSES["daily"], k)
+    part = rng.dense_uniforms(lo, lo + width, step, PURPOSES["daily"], k)
+    np.testing.assert_array_equal(part, whole[lo : lo + width])
+    assert ((whole > 0) & (whole < 1)).all()
+
+
+def test_dense_uniforms_are_keyed_by_step_purpose_and_seed() -> None:
+    rng = KeyedRandom(5)
+    base = rng.dense_uniforms(100, 9000, 7, PURPOSES["daily"], 2)
+    assert abs(base.mean() - 0.5) < 0.01
+    for other in (rng.dense_uniforms(100, 9000, 8, PURPOSES["daily"], 2),
+                  rng.dense_uniforms(100, 9000, 7, PURPOSES["session_count"], 2),
+                  KeyedRandom(6).dense_uniforms(100, 9000, 7, PURPOSES["daily"], 2)):
+        assert abs(np.corrcoef(base.ravel(), other.ravel())[0, 1]) < 0.03
