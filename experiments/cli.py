@@ -16,6 +16,7 @@ import sys
 #: subcommand -> (module, one-line help)
 #: Modules must keep heavy imports (numpy, ray, ...) inside ``run``.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("experiments.commands.demo", "run the reference trigger rules over a generated week"),
     "calibrate": ("experiments.commands.calibrate", "30-day run of the default population vs published benchmarks (CALIBRATION.md)"),
 }
 

@@ -476,6 +476,9 @@ class FastCore:
         refs = (self.when_lut | self.excl_lut)[types]
         self.stats[:, _ST_LATE] += refs.sum(axis=0)
 
+    def n_pending(self) -> int:
+        return int(np.count_nonzero(self.pend_entry != NONE))
+
     def stats_array(self) -> np.ndarray:
         return self.stats.copy()
 

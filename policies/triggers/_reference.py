@@ -250,6 +250,9 @@ class ReferenceCore:
                 if names[code] in rule.exclude or any(c.event == names[code] for c in rule.when):
                     self.counts[rule.id]["late"] += 1
 
+    def n_pending(self) -> int:
+        return sum(len(st.pending) for st in self.subs.values())
+
     def stats_array(self) -> np.ndarray:
         return np.array(
             [[self.counts[r.id][k] for k in STAT_NAMES] for r in self.rules.rules], np.int64

@@ -229,6 +229,10 @@ class TriggerEngine:
             columns=list(STAT_NAMES),
         )
 
+    def n_pending(self) -> int:
+        """Number of trigger instances waiting to be decided (retries included)."""
+        return self._core.n_pending()
+
     def state_nbytes(self) -> int:
         """Bytes of engine state (fast: array sizes; reference: pickled size)."""
         if isinstance(self._core, FastCore):
