@@ -186,3 +186,13 @@ def test_bad_calls(action, error, message) -> None:
     world = World(Population.generate(100, seed=1), seed=1)
     with pytest.raises(error, match=message):
         action(world)
+
+
+def test_bucketed_buffer_equals_a_single_sorted_buffer() -> None:
+    """The time-bucketed future-event buffer (fast path) behaves like one big buffer."""
+    worlds = [World(Population.generate(1500, seed=12), seed=12, bucket_seconds=b)
+              for b in (60, 3600, 10**9)]
+    runs = _run(worlds, days=2.5)
+    for x, y, z in zip(*runs, strict=True):
+        assert x.equals(z) and y.equals(z)
+    assert sum(len(b) for b in runs[0]) > 1000
