@@ -57,7 +57,7 @@ def test_demo_is_deterministic_and_engines_agree() -> None:
     b = run_demo(subscribers=400, days=2, seed=11, engine="reference")
     assert a.stats.equals(b.stats)
     assert a.decisions.sorted().equals(b.decisions.sorted())
-    assert a.n_events > 3000
+    assert a.n_events > 2000 and len(a.decisions) > 30
 
 
 def test_demo_rejects_bad_options(capsys) -> None:
