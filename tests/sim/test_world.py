@@ -196,3 +196,48 @@ def test_bucketed_buffer_equals_a_single_sorted_buffer() -> None:
     for x, y, z in zip(*runs, strict=True):
         assert x.equals(z) and y.equals(z)
     assert sum(len(b) for b in runs[0]) > 1000
+
+
+def test_cart_reminders_raw_conversion_exceeds_incremental_conversion() -> None:
+    """Subscribers whose cart would come back anyway convert on the reminder (raw
+    conversion) without buying more (no incremental purchase); the rest buy more."""
+    preset = {"return_probability": 0.3}
+    n = 40_000
+    a = World(Population.generate(n, seed=31, preset=preset), seed=31)
+    b = World(Population.generate(n, seed=31, preset=preset), seed=31)
+    clock = SimClock(a.now, 900)
+    for _ in range(int(1.5 * 96)):
+        t0, t1 = clock.advance()
+        assert a.step(t0, t1).equals(b.step(t0, t1))
+    p = b.population
+    now = clock.now
+    has_cart = p.subscribed & (p.cart_value > 0) & (now - p.cart_time < 30 * 3600)
+    returner = has_cart & (p.return_time > now)
+    other = has_cart & ~returner
+    assert returner.sum() > 100 and other.sum() > 300
+    b.send(EmailBatch.make(p.ids[has_cart], now, campaign=9, kind="cart_abandonment",
+                           incentive=0.1))
+    ev_a, ev_b = [], []
+    for _ in range(6 * 96):
+        t0, t1 = clock.advance()
+        ev_a.append(a.step(t0, t1))
+        ev_b.append(b.step(t0, t1))
+    A, B = EventBatch.concat(ev_a), EventBatch.concat(ev_b)
+
+    def bought(batch: EventBatch, group: np.ndarray) -> np.ndarray:
+        sel = batch.type == CODE["purchase_completed"]
+        return np.isin(np.flatnonzero(group), batch.subscriber[sel])
+
+    email_buy = B.subscriber[(B.type == CODE["purchase_completed"])
+                             & (B.column("campaign_id") == 9)]
+    raw_r = np.isin(np.flatnonzero(returner), email_buy).mean()
+    inc_r = bought(B, returner).mean() - bought(A, returner).mean()
+    inc_o = bought(B, other).mean() - bought(A, other).mean()
+    assert raw_r > 0.03                    # the reminder "converts" would-be returners...
+    assert abs(inc_r) < 0.5 * raw_r        # ...who would have bought anyway
+    assert inc_o > max(0.01, inc_r + 0.01)  # it does add purchases among the others
+    # no cart is bought twice: an email purchase cancels the organic return
+    buys = B[(B.type == CODE["purchase_completed"]) & np.isin(B.subscriber,
+                                                               np.flatnonzero(returner))]
+    per_sub = np.bincount(buys.subscriber - 0, minlength=n)[np.flatnonzero(returner)]
+    assert (per_sub <= 2).all()
