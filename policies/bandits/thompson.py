@@ -6,8 +6,9 @@ Propensities of Thompson sampling have no closed form; both policies report esti
   choices (one posterior draw per row) are reused and, when ``n < n_propensity_draws``,
   topped up with extra draws, so ``M = max(n, n_propensity_draws)`` draws are used.
   With ``c_a`` the number of draws won by arm ``a``, the estimate is
-  ``(c_a + 1) / (M + K)`` (add-one smoothing, so it is always in (0, 1) and sums to 1). Its standard error is
-  ``sqrt(p (1 - p) / M) <= 0.5 / sqrt(M)`` (0.016 at M = 1000) and its bias at most
+  ``(c_a + 1) / (M + K)`` (add-one smoothing, so it is always in (0, 1) and sums to 1).
+  Its standard error is ``sqrt(p (1 - p) / M) <= 0.5 / sqrt(M)`` (0.016 at M = 1000)
+  and its bias at most
   ``(K + 1) / M``. :func:`beta_max_probabilities` is the exact value by numerical
   integration, used by the tests to check the error.
   Draws come from :func:`beta_thompson_argmax`, an exact sampler that gives arms which
