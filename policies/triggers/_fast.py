@@ -30,6 +30,7 @@ from policies.triggers.decisions import Decisions, TriggerIdError, parse_trigger
 from policies.triggers.rules import Predicate, RuleSet
 
 NONE = np.int64(-(2**62))
+FAR = np.int64(2**62)
 _FIRE, _CANCEL, _EXPIRE, _SUPPRESS = 0, 1, 2, 3
 # stats columns, in STAT_NAMES order: entered, fired, cancelled, expired, suppressed, ...
 _ST_ENTERED, _ST_RETRIED, _ST_LATE = 0, 5, 6
@@ -55,15 +56,16 @@ def _quiet_end(t, offset_minutes, q_start, q_end):  # pragma: no cover - compile
 @numba.njit(cache=True, nogil=True)
 def _decide_due(
     s, t, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
-    lf_time, lf_entry, lf_att, cap, out, n_out, stats,
+    lf_time, lf_entry, lf_att, cap, next_due, out, n_out, stats,
 ):  # pragma: no cover - compiled
     n_rules = order.shape[0]
     while True:
-        d = np.int64(2**62)
+        d = FAR
         for r in range(n_rules):
             if pend_entry[s, r] != NONE and pend_due[s, r] < d:
                 d = pend_due[s, r]
         if d > t:
+            next_due[s] = d
             return n_out
         for k in range(n_rules):
             r = order[k]
@@ -113,7 +115,7 @@ def _decide_due(
 def _run_events(
     ev_row, ev_time, ev_type, ev_bits, start, order, rtab, ctab, when_lut, excl_lut,
     settings, seg, offset, ring, last_excl, pend_entry, pend_due, pend_att,
-    lf_time, lf_entry, lf_att, cap, out, stats,
+    lf_time, lf_entry, lf_att, cap, next_due, out, stats,
 ):  # pragma: no cover - compiled
     n_rules = order.shape[0]
     n_cond = ctab.shape[0]
@@ -127,7 +129,7 @@ def _run_events(
         y = ev_type[i]
         n_out = _decide_due(
             s, t, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
-            lf_time, lf_entry, lf_att, cap, out, n_out, stats,
+            lf_time, lf_entry, lf_att, cap, next_due, out, n_out, stats,
         )
         # 3. exclusion events cancel pending instances (and block entry for a window)
         for r in range(n_rules):
@@ -182,6 +184,8 @@ def _run_events(
                 pend_entry[s, r] = t
                 pend_due[s, r] = t + rtab[r, _R_DELAY]
                 pend_att[s, r] = 1
+                if pend_due[s, r] < next_due[s]:
+                    next_due[s] = pend_due[s, r]
                 stats[r, _ST_ENTERED] += 1
     return ev_row.shape[0], n_out
 
@@ -189,23 +193,19 @@ def _run_events(
 @numba.njit(cache=True, nogil=True)
 def _run_until(
     start, until, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
-    lf_time, lf_entry, lf_att, cap, out, stats,
+    lf_time, lf_entry, lf_att, cap, next_due, out, stats,
 ):  # pragma: no cover - compiled
     n_rules = order.shape[0]
     n_out = 0
     room = out.shape[0] - n_rules
     for s in range(start, pend_entry.shape[0]):
-        due = False
-        for r in range(n_rules):
-            if pend_entry[s, r] != NONE and pend_due[s, r] <= until:
-                due = True
-        if not due:
+        if next_due[s] > until:  # a lower bound of the subscriber's earliest due time
             continue
         if n_out > room:
             return s, n_out
         n_out = _decide_due(
             s, until, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
-            lf_time, lf_entry, lf_att, cap, out, n_out, stats,
+            lf_time, lf_entry, lf_att, cap, next_due, out, n_out, stats,
         )
     return pend_entry.shape[0], n_out
 
@@ -230,6 +230,11 @@ def _segment_mask(df: pd.DataFrame, predicates: tuple[Predicate, ...]) -> np.nda
             nums = [float(v) for v in wanted if not isinstance(v, str)]
             values = col.to_numpy(np.float64, na_value=np.nan)
             ok = np.isin(values, np.array(nums, np.float64)) if nums else np.zeros(len(df), bool)
+        elif p.op in ("equals", "in") and all(
+            isinstance(v, str) for v in (p.value if p.op == "in" else (p.value,))
+        ):
+            wanted = list(p.value) if p.op == "in" else [p.value]
+            ok = (col.isin(wanted) & col.notna()).to_numpy(bool)
         else:
             ok = np.fromiter((p.matches(v) for v in col.tolist()), bool, len(df))
         mask &= ok
@@ -323,13 +328,14 @@ class FastCore:
         self.lf_entry = np.zeros((0, n_rules), np.int64)
         self.lf_att = np.zeros((0, n_rules), np.int8)
         self.cap = np.zeros((0, self.cap_width), np.int64)
+        self.next_due = np.zeros(0, np.int64)  # per row: <= its earliest pending due time
         self.update_subscribers(subscribers)
 
     # -- subscribers ------------------------------------------------------------
 
     _STATE = (
         "offset", "seg", "ring", "last_excl", "pend_entry", "pend_due", "pend_att",
-        "lf_time", "lf_entry", "lf_att", "cap",
+        "lf_time", "lf_entry", "lf_att", "cap", "next_due",
     )
 
     def update_subscribers(self, df: pd.DataFrame) -> None:
@@ -345,7 +351,7 @@ class FastCore:
             self.ids = np.concatenate([self.ids, ids[new]])
             for name in self._STATE:
                 arr = getattr(self, name)
-                fill = NONE if arr.dtype == np.int64 else 0
+                fill = FAR if name == "next_due" else NONE if arr.dtype == np.int64 else 0
                 ext = np.full((n_new, *arr.shape[1:]), fill, arr.dtype)
                 setattr(self, name, np.concatenate([arr, ext]))
             start = int(self.ids[0]) if len(self.ids) else 0
@@ -400,7 +406,7 @@ class FastCore:
     def _state_args(self) -> tuple:
         return (
             self.pend_entry, self.pend_due, self.pend_att, self.lf_time, self.lf_entry,
-            self.lf_att, self.cap,
+            self.lf_att, self.cap, self.next_due,
         )
 
     def process(self, batch: EventBatch, until: int | None) -> Decisions:
@@ -468,6 +474,7 @@ class FastCore:
                 self.pend_entry[s, r] = entry
                 self.pend_due[s, r] = now + retry.backoff * k
                 self.pend_att[s, r] = k + 1
+                self.next_due[s] = min(self.next_due[s], self.pend_due[s, r])
                 self.stats[r, _ST_RETRIED] += 1
         return self._decisions([np.array(rows_out, np.int64).reshape(-1, 6)])
 
