@@ -5,7 +5,9 @@ Generates a population, then steps one :class:`~sim.World` over ``--days`` days 
 daily cart reminder (kind ``cart_abandonment``) to subscribers whose cart was
 abandoned 24-48 h earlier (a state scan standing in for the trigger engine, which
 has its own benchmark). Prints simulated subscriber-days per second, events per
-second, pickled state bytes per subscriber and peak memory.
+second, pickled state bytes per subscriber and peak memory. The machine is shared, so
+the rate is also given per CPU second of this process (``time.process_time``), the
+single-core figure that does not depend on what else runs.
 """
 
 from __future__ import annotations
@@ -84,8 +86,9 @@ def main(argv: list[str]) -> int:
         "peak_rss_mb": round(peak_rss_bytes() / 2**20, 1),
         "targets": ">= 1e6 subscriber-days/s, <= 300 bytes/subscriber",
     }
-    ok = figures["subscriber_days_per_s"] >= 1e6 and state_bytes / n <= 300
-    figures["targets_met"] = "yes" if ok else "no"
+    small = state_bytes / n <= 300
+    figures["targets_met_wall"] = "yes" if small and n * args.days / loop_s >= 1e6 else "no"
+    figures["targets_met_cpu"] = "yes" if small and n * args.days / cpu_s >= 1e6 else "no"
     emit("sim", ["sim", *argv][1:], figures, as_json=args.json, record=args.record,
          title="sim: population + behavior + response, one process")
     return 0
