@@ -16,8 +16,19 @@ import sys
 #: subcommand -> (module, one-line help)
 #: Modules must keep heavy imports (numpy, ray, ...) inside ``run``.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("experiments.commands.demo", "run the reference trigger rules over a generated week"),
+    "run": ("experiments.commands.run",
+            "run an experiment spec and write its run folder (report, plots, tables)"),
+    "validate": ("experiments.commands.validate",
+                 "check experiment spec files; errors name the field path"),
+    "demo": ("experiments.commands.demo",
+             "small real comparison: cart reminder timing, Thompson sampling vs A/B"),
+    "ope": ("experiments.commands.ope",
+            "off-policy estimate of a new policy from a run's decision log, vs ground truth"),
+    "report": ("experiments.commands.report",
+               "re-render a run folder's report, summary and plots"),
     "calibrate": ("experiments.commands.calibrate", "30-day run of the default population vs published benchmarks (CALIBRATION.md)"),
+    "loadtest": ("experiments.commands.loadtest",
+                 "load-test trigger rules on Ray engine shards: throughput, latency, memory, check"),
 }
 
 

@@ -7,19 +7,22 @@ to every estimate, and a recommendation in plain words.
 
 Statistics (``alpha`` and the correction come from the spec's ``analysis``):
 
-* **proportion metrics** (opens, clicks, attributed orders per email; orders and
-  unsubscribes per subscriber): counts pooled over replications. Per arm a Wilson
-  interval; vs control the two-proportion z-test (:func:`experiments.stats.proportions_ztest`:
-  difference with a Wald interval, relative lift with the Katz log-ratio interval) and
-  the Beta-Binomial posterior probability of beating control
-  (:func:`experiments.stats.prob_beat_control`, uniform priors). Arms share the
-  population and the random numbers, so these unpaired tests are conservative.
-* **rate metrics** (revenue per subscriber, incremental orders vs the arm's holdout):
-  per replication values. With 2 or more replications: t intervals over replications
-  and, vs control, the paired t-test on the per-replication differences (common random
-  numbers pair them); P(beat) is the Student-t posterior of the mean difference (flat
-  prior). Incremental orders with a single replication use Poisson variances of the
-  counts; revenue with a single replication has no interval (reported as such).
+* **per-email metrics** (opens, clicks, attributed orders per email sent): counts pooled
+  over replications; per arm a Wilson interval; vs control the two-proportion z-test
+  (:func:`experiments.stats.proportions_ztest`: difference with a Wald interval,
+  relative lift with the Katz log-ratio interval) and the Beta-Binomial probability of
+  beating control (:func:`experiments.stats.prob_beat_control`, uniform priors). Arms
+  send different emails, so these comparisons are unpaired.
+* **per-subscriber metrics** (orders, revenue, unsubscribes per subscriber): every arm
+  of a replication simulates the same subscribers with the same random numbers, so the
+  arm-minus-control difference of each (replication, day) block is a paired
+  observation. The difference over the run is ``days x mean(block differences)`` with a
+  t interval on ``blocks - 1`` degrees of freedom; P(beat control) is its Student-t
+  posterior (flat prior). This assumes day blocks are roughly independent (an email's
+  effect lands within a day or two); per-arm levels use a Wilson interval for counts
+  and the same block t interval for revenue.
+* **incremental orders vs a holdout**: treatment minus holdout orders per subscriber,
+  Poisson variances of the counts.
 * p-values of all (arm, metric) comparisons are adjusted together (Holm by default).
 * **ground truth** (from the simulator's expected values of the emails actually sent):
   per-email rates are ``expected_* / sends``; orders per subscriber compare the
@@ -43,8 +46,8 @@ from scipy import stats as st
 from experiments.results import Results, metric_counts
 from experiments.spec import METRICS, ExperimentSpec
 
-__all__ = ["LOWER_IS_BETTER", "recommendation", "render_html", "render_markdown",
-           "srm_checks", "summarize", "write_report"]
+__all__ = ["LOWER_IS_BETTER", "analysis_kind", "headline", "recommendation", "render_html",
+           "render_markdown", "rerender", "srm_checks", "summarize", "write_report"]
 
 #: Metrics where a decrease is an improvement.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"unsubscribes"})
@@ -66,18 +69,6 @@ def _wilson(x: float, n: float, alpha: float) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(max(p * (1 - p) / n + z * z / (4 * n * n), 0.0)) / den
     return (centre - half, centre + half)
-
-
-def _t_interval(values: np.ndarray, alpha: float) -> tuple[float, float, float]:
-    """mean, lo, hi of a t interval; NaNs when fewer than 2 values."""
-    v = values[np.isfinite(values)]
-    if len(v) < 2:
-        m = float(v.mean()) if len(v) else math.nan
-        return m, math.nan, math.nan
-    m = float(v.mean())
-    se = float(v.std(ddof=1) / math.sqrt(len(v)))
-    q = st.t.ppf(1 - alpha / 2, len(v) - 1)
-    return m, m - q * se, m + q * se
 
 
 def _truth_table(res: Results) -> pd.DataFrame:
@@ -130,46 +121,80 @@ def _true_values(res: Results, counts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def analysis_kind(metric: str) -> str:
+    """``"per_email"`` (z-test on pooled counts), ``"paired"`` (per-subscriber metric,
+    paired over replication x day blocks) or ``"holdout"`` (Poisson difference)."""
+    m = METRICS[metric]
+    if m.scope == "holdout":
+        return "holdout"
+    return "per_email" if m.denominator == "sends" else "paired"
+
+
 def summarize(res: Results) -> pd.DataFrame:
     """One row per (metric, arm): the numbers of the report (and of ``summary.csv``).
 
     Columns: ``metric, arm, is_control, estimate, ci_low, ci_high, numerator,
-    denominator`` (pooled over replications; the estimate is their ratio, or the mean over
-    replications for rate metrics), ``diff, diff_ci_low, diff_ci_high`` (arm minus
-    control, metric units), ``lift, lift_ci_low, lift_ci_high`` (relative to control),
-    ``p_value, p_adjusted, significant, prob_beat_control`` (probability the arm is
-    better than control, in the metric's good direction), ``true_value, true_diff,
-    true_lift, ci_covers_truth`` (simulator ground truth), ``regret`` (expected reward
-    lost by the arm's policy per replication), ``method``.
+    denominator`` (summed over replications; the estimate is numerator / denominator),
+    ``diff, diff_ci_low, diff_ci_high`` (arm minus control, metric units), ``lift,
+    lift_ci_low, lift_ci_high`` (diff relative to control's estimate), ``p_value,
+    p_adjusted, significant, prob_beat_control`` (probability that the arm is better than
+    control in the metric's good direction), ``true_value, true_diff, true_lift,
+    ci_covers_truth`` (simulator ground truth), ``regret`` (expected reward lost by the
+    arm's policy per replication), ``method``.
+
+    Methods (see the module docstring): per-email metrics use the two-proportion z-test
+    on pooled counts; per-subscriber metrics compare arms on the same subscribers
+    (common random numbers), so the arm-minus-control difference of each (replication,
+    day) block is a paired observation: ``diff = days x mean(block differences)`` with
+    a t interval on ``B - 1`` degrees of freedom (``B`` blocks), P(beat) its Student-t
+    posterior; incremental orders vs a holdout use Poisson variances of the four counts.
     """
     spec = res.spec
     alpha = spec.alpha
     control = spec.control_arm
     counts = metric_counts(res.metrics, spec)
+    daily = metric_counts(res.metrics, spec, by_day=True)
     truth = _true_values(res, counts).set_index(["metric", "arm"])
     rows: list[dict[str, Any]] = []
     for name in spec.metrics:
-        m = METRICS[name]
+        kind = analysis_kind(name)
         sign = -1.0 if name in LOWER_IS_BETTER else 1.0
         c = counts[counts["metric"] == name]
-        per_arm = {a: c[c["arm"] == a].sort_values("replication") for a in res.arms}
-        ctrl = per_arm[control]
+        dd = daily[daily["metric"] == name]
+        ctrl = c[c["arm"] == control]
+        xc, nc = float(ctrl["numerator"].sum()), float(ctrl["denominator"].sum())
         for arm in res.arms:
-            a = per_arm[arm]
+            a = c[c["arm"] == arm]
             x, n = float(a["numerator"].sum()), float(a["denominator"].sum())
-            xc, nc = float(ctrl["numerator"].sum()), float(ctrl["denominator"].sum())
             row: dict[str, Any] = {"metric": name, "arm": arm, "is_control": arm == control,
-                                   "numerator": x, "denominator": n}
-            if m.kind == "proportion":
-                row["estimate"] = x / n if n > 0 else math.nan
+                                   "numerator": x, "denominator": n,
+                                   "estimate": x / n if n > 0 else math.nan}
+            if kind == "per_email":
                 row["ci_low"], row["ci_high"] = _wilson(x, n, alpha)
-                row["method"] = "two-proportion z-test (pooled replications)"
+                row["method"] = "two-proportion z-test on pooled counts (unpaired)"
                 if arm != control:
                     row.update(_compare_proportions(xc, nc, x, n, alpha, sign))
-            else:
-                row.update(_rate_arm(a, alpha, name))
+            elif kind == "paired":
+                if "revenue" in name:
+                    row["ci_low"], row["ci_high"] = _block_interval(dd[dd["arm"] == arm], alpha)
+                else:
+                    row["ci_low"], row["ci_high"] = _wilson(min(x, n), n, alpha)
+                row["method"] = ("paired t-test over replication x day blocks (common random "
+                                 "numbers)")
                 if arm != control:
-                    row.update(_compare_rates(ctrl, a, alpha, sign, name))
+                    row.update(_compare_paired(dd[dd["arm"] == control], dd[dd["arm"] == arm],
+                                               alpha, sign, row_estimate(rows, name, control)))
+            else:
+                hx = float(a["holdout_numerator"].sum())
+                hn = float(a["holdout_denominator"].sum())
+                row["estimate"] = (x / n - hx / hn) if n > 0 and hn > 0 else math.nan
+                se = _poisson_se_incremental(a)
+                z = st.norm.ppf(1 - alpha / 2)
+                row["ci_low"], row["ci_high"] = row["estimate"] - z * se, row["estimate"] + z * se
+                row["method"] = "treatment minus holdout, Poisson variances of the counts"
+                if arm != control:
+                    row.update(_compare_holdout(ctrl, a, alpha, sign,
+                                                row_estimate(rows, name, control)))
             t = truth.loc[(name, arm)]
             tc = truth.loc[(name, control)]
             row["true_value"] = t["true_value"]
@@ -219,31 +244,56 @@ def _compare_proportions(xc: float, nc: float, x: float, n: float, alpha: float,
     out: dict[str, Any] = {}
     if nc <= 0 or n <= 0 or (xc + x) <= 0 or (xc + x) >= (nc + n):
         return out
-    # guard: pooled counts can exceed the denominator for per-subscriber counts
-    xc_, x_ = min(xc, nc), min(x, n)
-    r = proportions_ztest(xc_, nc, x_, n, alpha=alpha)
+    r = proportions_ztest(xc, nc, x, n, alpha=alpha)
     out.update(diff=r.effect, diff_ci_low=r.ci_low, diff_ci_high=r.ci_high,
                lift=r.relative_lift, lift_ci_low=r.lift_ci_low, lift_ci_high=r.lift_ci_high,
                p_value=r.p_value)
-    pb = float(prob_beat_control(round(xc_), round(nc), round(x_), round(n)))
+    pb = float(prob_beat_control(round(xc), round(nc), round(x), round(n)))
     out["prob_beat_control"] = pb if sign > 0 else 1.0 - pb
     return out
 
 
-def _rate_arm(a: pd.DataFrame, alpha: float, name: str) -> dict[str, Any]:
-    vals = a["value"].to_numpy(dtype=float)
-    if len(vals) >= 2:
-        m, lo, hi = _t_interval(vals, alpha)
-        return {"estimate": m, "ci_low": lo, "ci_high": hi,
-                "method": f"t over {len(vals)} replications (paired vs control)"}
-    m = float(vals[0]) if len(vals) else math.nan
-    if name == "incremental_orders":
-        se = _poisson_se_incremental(a)
-        z = st.norm.ppf(1 - alpha / 2)
-        return {"estimate": m, "ci_low": m - z * se, "ci_high": m + z * se,
-                "method": "Poisson counts (1 replication)"}
-    return {"estimate": m, "ci_low": math.nan, "ci_high": math.nan,
-            "method": "no interval: needs 2+ replications"}
+def _blocks_of(d: pd.DataFrame) -> pd.Series:
+    return d.set_index(["replication", "day"])["value"].sort_index()
+
+
+def _block_interval(d: pd.DataFrame, alpha: float) -> tuple[float, float]:
+    """t interval of ``days x mean(block values)`` (a per-subscriber level)."""
+    y = _blocks_of(d).dropna()
+    b = len(y)
+    if b < 2:
+        return (math.nan, math.nan)
+    days = y.groupby(level=0).size().max()
+    est = float(y.groupby(level=0).sum().mean())
+    se = float(days * y.std(ddof=1) / math.sqrt(b))
+    q = st.t.ppf(1 - alpha / 2, b - 1)
+    return (est - q * se, est + q * se)
+
+
+def _compare_paired(ctrl: pd.DataFrame, arm: pd.DataFrame, alpha: float, sign: float,
+                    control_estimate: float) -> dict[str, Any]:
+    d = (_blocks_of(arm) - _blocks_of(ctrl)).dropna()
+    b = len(d)
+    if b < 2:
+        return {}
+    days = d.groupby(level=0).size().max()
+    diff = float(d.groupby(level=0).sum().mean())
+    se = float(days * d.std(ddof=1) / math.sqrt(b))
+    q = st.t.ppf(1 - alpha / 2, b - 1)
+    lo, hi = diff - q * se, diff + q * se
+    if se > 0:
+        tstat = diff / se
+        p = float(2 * st.t.sf(abs(tstat), b - 1))
+        pb = float(st.t.cdf(sign * tstat, b - 1))
+    else:
+        p = 1.0 if diff == 0 else 0.0
+        pb = 0.5 if diff == 0 else float(sign * diff > 0)
+    out: dict[str, Any] = {"diff": diff, "diff_ci_low": lo, "diff_ci_high": hi, "p_value": p,
+                           "prob_beat_control": pb}
+    if control_estimate and control_estimate > 0:
+        out.update(lift=diff / control_estimate, lift_ci_low=lo / control_estimate,
+                   lift_ci_high=hi / control_estimate)
+    return out
 
 
 def _poisson_se_incremental(a: pd.DataFrame) -> float:
@@ -254,36 +304,26 @@ def _poisson_se_incremental(a: pd.DataFrame) -> float:
     return math.sqrt(x / n**2 + xh / nh**2)
 
 
-def _compare_rates(ctrl: pd.DataFrame, a: pd.DataFrame, alpha: float, sign: float,
-                   name: str) -> dict[str, Any]:
-    vc, vb = ctrl["value"].to_numpy(float), a["value"].to_numpy(float)
-    mc = float(np.nanmean(vc)) if len(vc) else math.nan
-    out: dict[str, Any] = {}
-    if len(vb) >= 2 and len(vb) == len(vc):
-        d = vb - vc
-        md, lo, hi = _t_interval(d, alpha)
-        k = int(np.isfinite(d).sum())
-        se = float(np.nanstd(d, ddof=1) / math.sqrt(k))
-        if se > 0:
-            tstat = md / se
-            p = float(2 * st.t.sf(abs(tstat), k - 1))
-            pb = float(st.t.cdf(sign * tstat, k - 1))
-        else:
-            p = 0.0 if md != 0 else 1.0
-            pb = 1.0 if sign * md > 0 else (0.0 if sign * md < 0 else 0.5)
-    elif name == "incremental_orders":
-        md = float(np.nanmean(vb) - mc)
-        se = math.hypot(_poisson_se_incremental(a), _poisson_se_incremental(ctrl))
-        z = st.norm.ppf(1 - alpha / 2)
-        lo, hi = md - z * se, md + z * se
-        p = float(2 * st.norm.sf(abs(md / se))) if se > 0 else math.nan
-        pb = float(st.norm.cdf(sign * md / se)) if se > 0 else math.nan
-    else:
-        md = float(np.nanmean(vb) - mc)
-        lo = hi = p = pb = math.nan
-    out.update(diff=md, diff_ci_low=lo, diff_ci_high=hi, p_value=p, prob_beat_control=pb)
-    if mc and mc > 0:
-        out.update(lift=md / mc, lift_ci_low=lo / mc, lift_ci_high=hi / mc)
+def _compare_holdout(ctrl: pd.DataFrame, a: pd.DataFrame, alpha: float, sign: float,
+                     control_estimate: float) -> dict[str, Any]:
+    def est(df: pd.DataFrame) -> float:
+        n, hn = float(df["denominator"].sum()), float(df["holdout_denominator"].sum())
+        if n <= 0 or hn <= 0:
+            return math.nan
+        return float(df["numerator"].sum()) / n - float(df["holdout_numerator"].sum()) / hn
+
+    diff = est(a) - est(ctrl)
+    se = math.hypot(_poisson_se_incremental(a), _poisson_se_incremental(ctrl))
+    if not (np.isfinite(diff) and np.isfinite(se) and se > 0):
+        return {}
+    z = st.norm.ppf(1 - alpha / 2)
+    lo, hi = diff - z * se, diff + z * se
+    out: dict[str, Any] = {"diff": diff, "diff_ci_low": lo, "diff_ci_high": hi,
+                           "p_value": float(2 * st.norm.sf(abs(diff / se))),
+                           "prob_beat_control": float(st.norm.cdf(sign * diff / se))}
+    if control_estimate and control_estimate > 0:
+        out.update(lift=diff / control_estimate, lift_ci_low=lo / control_estimate,
+                   lift_ci_high=hi / control_estimate)
     return out
 
 
@@ -629,3 +669,56 @@ def write_report(res: Results, run_dir: str | Path, *, summary: pd.DataFrame | N
     md.write_text(render_markdown(blocks), encoding="utf-8")
     page.write_text(render_html(blocks, f"Experiment: {res.spec.name}"), encoding="utf-8")
     return md, page
+
+
+def headline(res: Results, summary: pd.DataFrame | None = None) -> list[str]:
+    """Plain-text lines for a terminal: the experiment, the recommendation, the truth check
+    and the primary metric per arm."""
+    if summary is None:
+        summary = summarize(res)
+    spec = res.spec
+    lines = [f"{spec.name}: {len(spec.arms)} arms x {spec.replications} replication(s), "
+             f"{spec.subscribers:,} subscribers, {spec.days:g} days"]
+    lines += [s.replace("**", "") for s in recommendation(summary, spec)]
+    metric = spec.primary
+    s = summary[summary["metric"] == metric]
+    lines.append(f"{METRICS[metric].label} per arm (estimate [CI], lift vs control, truth):")
+    for _, r in s.iterrows():
+        ci = (f"[{_fmt_value(metric, r['ci_low'])}, {_fmt_value(metric, r['ci_high'])}]"
+              if np.isfinite(r["ci_low"]) else "[n/a]")
+        lift = "control" if r["is_control"] else f"lift {_pct(r['lift'])}"
+        lines.append(f"  {r['arm']:<18} {_fmt_value(metric, r['estimate']):>9} {ci:<22} "
+                     f"{lift:<14} truth {_fmt_value(metric, r['true_value'])}")
+    return lines
+
+
+def rerender(res: Results, *, plots: bool = True) -> pd.DataFrame:
+    """Rewrite summary.csv, report.md/html (and the PNGs) of a loaded run folder.
+
+    Files are written to a temporary directory inside the run folder and moved into
+    place one by one, so an error leaves the previous files intact.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    if res.run_dir is None:
+        raise ValueError("run_dir: expected results loaded from a run folder, got None")
+    d = Path(res.run_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=".rerender-", dir=d))
+    try:
+        summary = summarize(res)
+        summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
+        if plots:
+            from experiments.plots import PLOT_FILES, write_plots
+
+            for name in PLOT_FILES:
+                if (d / name).exists():
+                    shutil.copy2(d / name, tmp / name)
+            write_plots(res, tmp, summary)
+        write_report(res, tmp, summary=summary)
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, d / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summary
