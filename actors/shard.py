@@ -25,6 +25,7 @@ shard's state, so a checkpoint holds it and a replay cannot count anything twice
 from __future__ import annotations
 
 import pickle
+import resource
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,8 @@ class ShardCore:
             None if camp is None
             else camp.local_hour * 3600 - pop.utc_offset_minutes.astype(np.int64) * 60
         )
+        self._camp_range = ((0, 0) if self._camp_offset is None else
+                            (int(self._camp_offset.min()), int(self._camp_offset.max())))
         k = len(self.plan.arm_names)
         store_cols: dict[str, tuple[Any, tuple[int, ...]]] = {
             "email_id": (np.int64, ()), "subscriber": (np.int64, ()), "time": (np.int64, ()),
@@ -337,21 +340,29 @@ class ShardCore:
 
     def _add_truth(self, go: dict[str, np.ndarray], row: np.ndarray, batch: EmailBatch,
                    now: int) -> None:
+        """Ground truth of delivered emails: true probabilities of the chosen variant and
+        the expected reward of every arm (one response-model call on the stacked batch)."""
         cfg = self.config
         pop = self.world.population
         key = REWARD_PROBABILITY[cfg.reward]
-        pr = probabilities(pop, batch)
         m = len(row)
         k = len(self.plan.arm_names)
-        chosen = pr[key]
         decided = go["arm"] >= 0
-        per_arm = np.zeros((m, k))
-        if k and decided.any():
-            idx = np.flatnonzero(decided)
+        idx = np.flatnonzero(decided) if k else np.zeros(0, np.int64)
+        parts = [batch]
+        if len(idx):
             sub = {name: v[idx] for name, v in go.items()}
-            for a in range(k):
-                alt = self._email_batch(sub, row[idx], np.full(len(idx), a, np.int64), now)
-                per_arm[idx, a] = probabilities(pop, alt)[key]
+            rows_k = np.tile(row[idx], k)
+            sub_k = {name: np.tile(v, k) if v.ndim == 1 else np.tile(v, (k, 1))
+                     for name, v in sub.items()}
+            arms_k = np.repeat(np.arange(k, dtype=np.int64), len(idx))
+            parts.append(self._email_batch(sub_k, rows_k, arms_k, now))
+        pr = probabilities(pop, EmailBatch.concat(parts) if len(parts) > 1 else batch)
+        chosen = pr[key][:m]
+        per_arm = np.zeros((m, k))
+        if len(idx):
+            per_arm[idx] = pr[key][m:].reshape(k, len(idx)).T
+        pr = {name: v[:m] for name, v in pr.items()}
         regret = np.where(decided, per_arm.max(axis=1) - chosen if k else 0.0, 0.0)
         cols = np.column_stack([
             np.ones(m, np.int64), to_fixed(pr["p_open"]), to_fixed(pr["p_click"]),
@@ -452,10 +463,11 @@ class ShardCore:
         assert camp is not None and self._camp_offset is not None
         off = self._camp_offset
         first_day = cfg.start // DAY
-        lo_day = (t0 - int(off.max())) // DAY - 1
-        hi_day = (t1 - int(off.min())) // DAY + 1
-        for d in range(max(lo_day, first_day), hi_day + 1):
-            if (d - first_day) % camp.every_days:
+        lo_off, hi_off = self._camp_range
+        for d in range((t0 - hi_off) // DAY, (t1 - lo_off) // DAY + 1):
+            if d < first_day or (d - first_day) % camp.every_days:
+                continue
+            if d * DAY + hi_off <= t0 or d * DAY + lo_off > t1:
                 continue
             times = d * DAY + off
             due = (times > t0) & (times <= t1) & (times >= cfg.start)
@@ -545,4 +557,5 @@ class ShardCore:
         return {"start": self.start, "stop": self.stop, "counts": self.counts,
                 "truth": self.truth, "decisions": decisions, "events": events,
                 "n_events": self.n_events, "n_emails": self.n_emails,
+                "peak_rss": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
                 "engine_stats": None if self.engine is None else self.engine.stats()}
