@@ -29,8 +29,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("experiments.commands.calibrate", "30-day run of the default population vs published benchmarks (CALIBRATION.md)"),
     "loadtest": ("experiments.commands.loadtest",
                  "load-test trigger rules on Ray engine shards: throughput, latency, memory, check"),
-    "loadtest": ("experiments.commands.loadtest",
-                 "load-test trigger rules on Ray engine shards: throughput, latency, memory, check"),
 }
 
 
