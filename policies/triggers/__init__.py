@@ -29,6 +29,7 @@ from policies.triggers.rules import (
     Settings,
     default_rules,
     load_rules,
+    segment_mask,
 )
 
 __all__ = [
@@ -54,5 +55,6 @@ __all__ = [
     "parse_clock",
     "parse_duration",
     "parse_trigger_id",
+    "segment_mask",
     "trigger_id",
 ]

@@ -28,6 +28,7 @@ import pandas as pd
 from policies.events import EVENT_TYPES, EventBatch, column_kind
 from policies.triggers.decisions import Decisions, TriggerIdError, parse_trigger_id
 from policies.triggers.rules import Predicate, RuleSet
+from policies.triggers.rules import segment_mask as _segment_mask
 
 NONE = np.int64(-(2**62))
 FAR = np.int64(2**62)
@@ -212,33 +213,6 @@ def _run_until(
 
 _RUN_EVENTS: Any = _run_events
 _RUN_UNTIL: Any = _run_until
-
-
-def _segment_mask(df: pd.DataFrame, predicates: tuple[Predicate, ...]) -> np.ndarray:
-    """Vectorized segment test over a subscriber table (missing values never match)."""
-    mask = np.ones(len(df), bool)
-    for p in predicates:
-        if p.column not in df.columns:
-            return np.zeros(len(df), bool)
-        col = df[p.column]
-        if p.op in ("min", "max") and (col.dtype.kind in "biuf"):
-            values = col.to_numpy(np.float64, na_value=np.nan)
-            with np.errstate(invalid="ignore"):
-                ok = values >= p.value if p.op == "min" else values <= p.value
-        elif p.op in ("equals", "in") and col.dtype.kind in "biuf":
-            wanted = p.value if p.op == "in" else (p.value,)
-            nums = [float(v) for v in wanted if not isinstance(v, str)]
-            values = col.to_numpy(np.float64, na_value=np.nan)
-            ok = np.isin(values, np.array(nums, np.float64)) if nums else np.zeros(len(df), bool)
-        elif p.op in ("equals", "in") and all(
-            isinstance(v, str) for v in (p.value if p.op == "in" else (p.value,))
-        ):
-            wanted = list(p.value) if p.op == "in" else [p.value]
-            ok = (col.isin(wanted) & col.notna()).to_numpy(bool)
-        else:
-            ok = np.fromiter((p.matches(v) for v in col.tolist()), bool, len(df))
-        mask &= ok
-    return mask
 
 
 def _event_mask(batch: EventBatch, p: Predicate) -> np.ndarray:

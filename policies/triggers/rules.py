@@ -40,6 +40,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from policies.errors import InvalidEventError, RuleError
@@ -59,6 +61,7 @@ __all__ = [
     "Settings",
     "default_rules",
     "load_rules",
+    "segment_mask",
 ]
 
 #: Trigger types of DOMAIN.md.
@@ -401,6 +404,41 @@ class RuleSet:
     def content(self, rule_id: str) -> Mapping[str, bool]:
         """The personalization config of ``rule_id`` (for the runtime to pass to content)."""
         return self[rule_id].content
+
+
+def segment_mask(df: pd.DataFrame, predicates: Sequence[Predicate]) -> np.ndarray:
+    """Which rows of a subscriber table pass all ``predicates`` (a rule's ``segment``).
+
+    Vectorized equivalent of ``all(p.matches(row[p.column]) for p in predicates)``:
+    a missing column or value never matches.
+
+    Returns
+    -------
+    ndarray of bool, shape (len(df),)
+    """
+    mask = np.ones(len(df), bool)
+    for p in predicates:
+        if p.column not in df.columns:
+            return np.zeros(len(df), bool)
+        col = df[p.column]
+        if p.op in ("min", "max") and (col.dtype.kind in "biuf"):
+            values = col.to_numpy(np.float64, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                ok = values >= p.value if p.op == "min" else values <= p.value
+        elif p.op in ("equals", "in") and col.dtype.kind in "biuf":
+            wanted = p.value if p.op == "in" else (p.value,)
+            nums = [float(v) for v in wanted if not isinstance(v, str)]
+            values = col.to_numpy(np.float64, na_value=np.nan)
+            ok = np.isin(values, np.array(nums, np.float64)) if nums else np.zeros(len(df), bool)
+        elif p.op in ("equals", "in") and all(
+            isinstance(v, str) for v in (p.value if p.op == "in" else (p.value,))
+        ):
+            wanted = list(p.value) if p.op == "in" else [p.value]
+            ok = (col.isin(wanted) & col.notna()).to_numpy(bool)
+        else:
+            ok = np.fromiter((p.matches(v) for v in col.tolist()), bool, len(df))
+        mask &= ok
+    return mask
 
 
 # ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import pickle
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from trigger_helpers import DAY, HOUR, T0, both_engines, events, rows, subscribers
 
@@ -355,3 +356,38 @@ def test_engine_stores_parameters_unchanged():
     e = TriggerEngine(rules, subscribers=subs, engine="reference")
     assert e.rules is rules and e.subscribers is subs
     assert rules == {"rules": [CART]}
+
+
+@both_engines
+def test_engine_object_pickles_mid_stream(engine_name):
+    e = engine(engine_name, CART)
+    e.process(events((1, NOON, "add_to_cart", {"cart_value": 40.0})), until=NOON + 60)
+    clone = pickle.loads(pickle.dumps(e))
+    rest = events((2, NOON + 120, "add_to_cart", {"cart_value": 40.0}))
+    assert rows(clone.process(rest, until=NOON + DAY)) == rows(e.process(rest, until=NOON + DAY))
+    assert clone.n_pending() == e.n_pending() == 0
+
+
+def test_segment_mask_matches_predicate_semantics():
+    from policies.triggers import Predicate, segment_mask
+
+    df = pd.DataFrame(
+        {
+            "stage": ["a", "b", None, "a", 3],
+            "score": [0.2, 0.5, 0.9, float("nan"), 0.5],
+            "flag": [True, False, True, True, False],
+            "n": [1, 2, 3, 4, 5],
+        },
+        index=pd.Index([10, 11, 12, 13, 14], name="subscriber"),
+    )
+    preds = [
+        Predicate("stage", "in", ("a", "b")), Predicate("stage", "equals", "a"),
+        Predicate("score", "min", 0.5), Predicate("score", "max", 0.5),
+        Predicate("score", "equals", 0.5), Predicate("flag", "equals", True),
+        Predicate("n", "in", (2, 5)), Predicate("n", "equals", "2"),
+        Predicate("stage", "min", 1), Predicate("missing", "equals", 1),
+    ]
+    for p in preds:
+        expected = [p.matches(v) for v in (df[p.column] if p.column in df else [None] * 5)]
+        assert segment_mask(df, [p]).tolist() == expected, p
+    assert segment_mask(df, [preds[0], preds[2]]).tolist() == [False, True, False, False, False]
