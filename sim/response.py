@@ -375,8 +375,21 @@ def probabilities(pop: Population, emails: EmailBatch) -> dict[str, np.ndarray]:
     }
 
 
-def _email_uniforms(rng: KeyedRandom, emails: EmailBatch) -> np.ndarray:
-    # duplicates of (subscriber, time, campaign) get distinct draws via an occurrence index
+#: columns of the (n, 20) draw table filled for every email (stage 1) and only for
+#: emails that are clicked or unsubscribe from (stage 2, purpose ``email_detail``)
+_STAGE1 = np.array([0, 1, 2, 3, 4, 5, 15, 19])
+_STAGE2 = np.array([6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18])
+
+
+def _email_uniforms(rng: KeyedRandom, emails: EmailBatch, pr: dict[str, np.ndarray]
+                    ) -> np.ndarray:
+    """The (n, 20) uniforms behind every email's outcomes.
+
+    Keyed by (subscriber, send time, campaign & 0xFFFF, occurrence of that key in the
+    batch). Detail draws (click delay, link, purchase, revenue, unsubscribe time) are made
+    only for emails whose stage-1 draws say they are clicked or unsubscribed from; the
+    other rows hold 0.5 there and are never read.
+    """
     n = len(emails)
     occ = np.zeros(n, np.int64)
     if n > 1:
@@ -390,7 +403,19 @@ def _email_uniforms(rng: KeyedRandom, emails: EmailBatch) -> np.ndarray:
                 run[i] = run[i - 1] + 1 if same[i - 1] else 0
             occ[order] = run
     index = ((emails.campaign & 0xFFFF) << 8) | (occ & 0xFF)
-    return rng.uniforms(emails.subscriber, emails.time, PURPOSES["email"], k=_N_U, index=index)
+    u = np.full((n, _N_U), 0.5)
+    u[:, _STAGE1] = rng.uniforms(emails.subscriber, emails.time, PURPOSES["email"], k=8,
+                                 index=index)
+    need = ((u[:, 1] < pr["p_human_open"]) & (u[:, 5] < pr["p_click_given_open"])) | (
+        u[:, 15] < pr["p_unsubscribe"]
+    )
+    if need.any():
+        rows = np.flatnonzero(need)
+        u[np.ix_(rows, _STAGE2)] = rng.uniforms(
+            emails.subscriber[rows], emails.time[rows], PURPOSES["email_detail"], k=12,
+            index=index[rows],
+        )
+    return u
 
 
 def npe_update(pop: Population, emails: EmailBatch, u: np.ndarray) -> None:
@@ -456,7 +481,7 @@ def sample(
     :func:`npe_update` and :mod:`sim.state`).
     """
     pr = probabilities(pop, emails)
-    u = _email_uniforms(rng, emails)
+    u = _email_uniforms(rng, emails, pr)
     d = _draw(pop, emails, pr, u)
     sub, camp = emails.subscriber, emails.campaign
     opened = d["machine"] | d["human"]
@@ -490,7 +515,7 @@ def sample_reference(
     """Plain-Python specification of :func:`sample`: one email at a time, scalar math."""
     p = pop.preset
     pr = probabilities(pop, emails)
-    u = _email_uniforms(rng, emails)
+    u = _email_uniforms(rng, emails, pr)
     out: list[dict[str, Any]] = []
     learn = SUBJECT_STYLES.index("learn")
     edu = CONTENT_STRATEGIES.index("educational_nurturing")

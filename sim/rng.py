@@ -63,6 +63,7 @@ PURPOSES: dict[str, int] = {
     "session": 5,
     "email": 6,
     "return": 7,
+    "email_detail": 8,
 }
 
 
