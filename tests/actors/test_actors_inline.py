@@ -1,0 +1,252 @@
+"""Inline executor: determinism across shard counts, metrics against a reference
+recomputation from the logs, checkpoints, and the learner's canonical order."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pandas.testing as pdt
+import pytest
+from conftest import small_config
+
+from actors import (
+    EMAIL_METRICS,
+    PolicyConfig,
+    RunResult,
+    ShardCore,
+    ShardError,
+    run_simulation,
+    split_ranges,
+)
+from actors.emails import email_id_of
+from actors.learner import LearnerCore
+from actors.progress import ProgressBar
+from actors.shard import holdout_groups
+
+
+def assert_same(a: RunResult, b: RunResult) -> None:
+    pdt.assert_frame_equal(a.metrics, b.metrics)
+    pdt.assert_frame_equal(a.truth, b.truth)
+    pdt.assert_frame_equal(a.decisions, b.decisions)
+    pdt.assert_frame_equal(a.events, b.events)
+    assert a.policy_state == b.policy_state
+    for key in ("events", "emails", "ticks"):
+        assert a.info[key] == b.info[key]
+
+
+@pytest.mark.parametrize("shards", [2, 3, 8])
+def test_same_results_on_any_number_of_shards(small_inline_result, shards):
+    other = run_simulation(small_config(), executor="inline", shards=shards)
+    assert other.info["shards"] == shards
+    assert_same(small_inline_result, other)
+
+
+def test_run_produces_mail_clicks_and_learning(small_inline_result):
+    r = small_inline_result
+    tot = r.metrics.groupby("metric")["value"].sum()
+    assert tot["sends"] > 2000          # a daily campaign to ~2,500 subscribers + triggers
+    assert tot["opens"] > 100 and tot["clicks"] > 5
+    assert tot["opens"] == tot["human_opens"] + tot["machine_opens"]
+    assert tot["fires"] > 0
+    assert tot["subscribers"] == 2500   # group sizes on the single day
+    # the learner saw every policy email whose reward window closed before the end
+    st = r.policy_state["state"]
+    learned = sum(st["successes"]) + sum(st["failures"])
+    d = r.decisions
+    end = small_config().end
+    assert learned == int(((d["arm_index"] >= 0) & (d["time"] <= end - 6 * 3600)).sum()) > 100
+    assert r.info["emails"] == int(tot["sends"]) == len(r.decisions)
+
+
+def test_holdout_receives_no_triggered_mail(small_inline_result):
+    m = small_inline_result.metrics
+    hold = m[(m.group == "holdout") & (m.metric == "sends")]
+    assert hold[hold.source != "campaign"]["value"].sum() == 0
+    assert hold[hold.source == "campaign"]["value"].sum() > 0
+    assert m[(m.group == "holdout") & (m.metric == "fires")]["value"].sum() > 0
+    ids = np.arange(2500)
+    groups = holdout_groups(ids, 11, 0.2)
+    sizes = m[(m.source == "site") & (m.metric == "subscribers")].set_index("group")["value"]
+    assert sizes["holdout"] == groups.sum() and sizes["treatment"] == 2500 - groups.sum()
+    assert 0.15 < groups.mean() < 0.25
+
+
+def _reference_metrics(r: RunResult, window: int) -> pd.DataFrame:
+    """Email metrics recomputed from the event and decision logs (plain pandas)."""
+    ev = r.events
+    resp = ev[ev["campaign_id"] >= 0].copy()
+    resp["email_id"] = email_id_of(resp["subscriber"].to_numpy(), resp["campaign_id"].to_numpy())
+    d = r.decisions[["email_id", "time", "source", "arm"]].rename(columns={"time": "sent"})
+    j = resp.merge(d, on="email_id", how="inner")
+    j = j[j["time"] <= j["sent"] + window]
+    rows = []
+    for (src, arm), g in j.groupby(["source", "arm"]):
+        rows.append({"source": src, "arm": arm,
+                     "opens": (g.type == "email_open").sum(),
+                     "machine_opens": ((g.type == "email_open") & (g.machine == 1)).sum(),
+                     "clicks": (g.type == "email_click").sum(),
+                     "orders": (g.type == "purchase_completed").sum(),
+                     "revenue": round(g.loc[g.type == "purchase_completed", "revenue"].sum(), 2),
+                     "unsubscribes": (g.type == "unsubscribe").sum()})
+    sends = d.groupby(["source", "arm"]).size().rename("sends").reset_index()
+    out = sends.merge(pd.DataFrame(rows), on=["source", "arm"], how="left").fillna(0)
+    return out.set_index(["source", "arm"]).sort_index()
+
+
+def test_email_metrics_match_reference_recomputation(small_inline_result):
+    r = small_inline_result
+    ref = _reference_metrics(r, 6 * 3600)
+    tot = (r.metrics[r.metrics.metric.isin(EMAIL_METRICS)]
+           .groupby(["source", "arm", "metric"])["value"].sum().unstack("metric"))
+    tot = tot[tot["sends"] > 0]
+    for col in ["sends", "opens", "machine_opens", "clicks", "orders", "unsubscribes"]:
+        np.testing.assert_array_equal(tot.loc[ref.index, col].to_numpy(),
+                                      ref[col].to_numpy(np.float64), err_msg=col)
+    np.testing.assert_allclose(tot.loc[ref.index, "revenue"], ref["revenue"], atol=1e-6)
+    assert ref["opens"].sum() > 100
+
+
+def test_site_orders_match_event_log(small_inline_result):
+    r = small_inline_result
+    buys = r.events[r.events.type == "purchase_completed"]
+    m = r.metrics
+    assert m[m.metric == "orders_all"]["value"].sum() == len(buys)
+    assert m[m.metric == "revenue_all"]["value"].sum() == pytest.approx(buys["revenue"].sum())
+
+
+def test_truth_is_consistent_with_decision_log(small_inline_result):
+    r = small_inline_result
+    t = r.truth.set_index(["source", "arm", "group"])
+    d = r.decisions
+    assert t["sends"].sum() == len(d)
+    # expected clicks of the chosen arm, summed, equal the truth table (reward = click)
+    np.testing.assert_allclose(t["expected_clicks"].sum(), d["expected_reward"].sum(),
+                               rtol=1e-9)
+    arms = ["plain", "question", "dont_miss"]
+    best = d[[f"expected_reward__{a}" for a in arms]].max(axis=1)
+    np.testing.assert_allclose(t["expected_regret"].sum(), (best - d["expected_reward"]).sum(),
+                               rtol=1e-9, atol=1e-6)
+    assert (t["expected_regret"] >= -1e-9).all()
+    assert set(t["best_arm"]) <= set(arms)
+    assert ((d["propensity"] > 0) & (d["propensity"] <= 1)).all()
+
+
+def test_no_policy_no_rules_runs_campaign_only():
+    cfg = small_config(policy=None, rules=None, holdout_fraction=0.0, record_events=False)
+    r = run_simulation(cfg)
+    assert set(r.metrics["source"]) == {"campaign", "site"}
+    assert set(r.metrics["arm"]) == {""}
+    assert r.policy_state is None and r.events is None
+    assert (r.decisions["arm_index"] == -1).all() and (r.decisions["propensity"] == 1).all()
+    assert r.truth["best_arm"].tolist() == [""]
+
+
+@pytest.mark.parametrize("decides,arms", [
+    ("send_hour", ["h09", "h13", "h19"]),
+    ("strategy", ["conversion_focused", "general_engagement:high"]),
+])
+def test_other_decisions_are_deterministic_across_shards(decides, arms):
+    cfg = small_config(subscribers=600, days=2.0, record_events=False,
+                       policy=PolicyConfig(name="epsilon_greedy",
+                                           params={"arm_names": arms, "epsilon": 0.3},
+                                           decides=decides, scope="campaign"))
+    a = run_simulation(cfg, shards=1)
+    b = run_simulation(cfg, shards=3)
+    pdt.assert_frame_equal(a.metrics, b.metrics)
+    pdt.assert_frame_equal(a.decisions, b.decisions)
+    camp = a.decisions[a.decisions.source == "campaign"]
+    assert set(camp["arm"]) == set(arms)
+    assert (a.decisions[a.decisions.source != "campaign"]["arm"] == "").all()
+    if decides == "send_hour":  # delivered at the chosen local hour
+        from sim import Population
+
+        pop = Population.generate(600, seed=11, time=cfg.start)
+        off = pop.utc_offset_minutes[camp["subscriber"].to_numpy()].astype(np.int64) * 60
+        local = ((camp["time"].to_numpy() + off) // 3600) % 24
+        np.testing.assert_array_equal(local, camp["arm"].str[1:].astype(int).to_numpy())
+
+
+def test_checkpoint_restore_continues_identically():
+    cfg = small_config(subscribers=800, record_events=False)
+    a = ShardCore(cfg, 0, 800)
+    b = ShardCore(cfg, 0, 800)
+    learner = LearnerCore(cfg)
+    arms = None
+    for k in range(30):
+        out = a.step(k, arms)
+        b.step(k, arms)
+        arms = learner.decide(k, [out])
+    c = ShardCore.restore(b.checkpoint())
+    for k in range(30, cfg.n_ticks):
+        out_a = a.step(k, arms)
+        out_c = c.step(k, arms)
+        for part in ("choices", "rewards"):
+            for key in out_a[part]:
+                np.testing.assert_array_equal(out_a[part][key], out_c[part][key])
+        arms = learner.decide(k, [out_a])
+    fa, fc = a.finish(), c.finish()
+    np.testing.assert_array_equal(fa["counts"], fc["counts"])
+    np.testing.assert_array_equal(fa["truth"], fc["truth"])
+    assert fa["counts"].sum() > 0
+
+
+def test_learner_order_does_not_depend_on_split():
+    cfg = small_config(subscribers=1000)
+    rng = np.random.default_rng(5)
+    n = 300
+    sub = rng.integers(0, 1000, n)
+    choices = {"email_id": (sub << 24) | np.arange(n), "subscriber": sub,
+               "due": rng.integers(0, 900, n), "source": rng.integers(0, 3, n)}
+    rewards = {"email_id": (sub[:50] << 24) | 7, "subscriber": sub[:50],
+               "time": rng.integers(0, 900, 50), "arm": rng.integers(0, 3, 50),
+               "reward": rng.integers(0, 2, 50).astype(float)}
+
+    def part(mask_c, mask_r):
+        return {"choices": {k: v[mask_c] for k, v in choices.items()},
+                "rewards": {k: v[mask_r] for k, v in rewards.items()}}
+
+    learner = LearnerCore(cfg)
+    one = learner.decide(0, [part(np.ones(n, bool), np.ones(50, bool))])
+    assert learner.n_updates == 50 and learner.n_choices == n
+    cut_c, cut_r = sub < 400, sub[:50] < 400
+    two = LearnerCore(cfg).decide(0, [part(~cut_c, ~cut_r), part(cut_c, cut_r)])
+    for k in one:
+        np.testing.assert_array_equal(one[k], two[k])
+    assert len(set(one["arm"].tolist())) >= 2
+
+
+def test_split_ranges_cover_ids():
+    assert split_ranges(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert split_ranges(5, 1) == [(0, 5)]
+
+
+def test_shard_rejects_out_of_order_tick():
+    core = ShardCore(small_config(subscribers=300, campaign=None), 0, 300)
+    with pytest.raises(Exception, match=r"tick: expected 0 .*got 3"):
+        core.step(3, None)
+
+
+def test_progress_bar_draws_only_when_enabled():
+    out = io.StringIO()
+    bar = ProgressBar(4, enabled=True, stream=out, every=0.0)
+    bar.update(0, 1_767_571_200 + 900, 1000)
+    bar.update(0, 1_767_571_200 + 900, 1000)  # replayed tick: not counted twice
+    assert "tick 1/4" in out.getvalue() and "2026-01-05 00:15" in out.getvalue()
+    assert bar.events == 1000
+    quiet = io.StringIO()
+    ProgressBar(4, stream=quiet).update(0, 0, 5)
+    assert quiet.getvalue() == ""
+
+
+def test_inline_error_fails_with_shard_message(monkeypatch):
+    cfg = small_config(subscribers=300, record_events=False)
+
+    def boom(self, events):
+        raise ValueError("boom in attribution")
+
+    monkeypatch.setattr(ShardCore, "_attribute", boom)
+    msg = r"shard 0 \(subscribers \[0, 150\)\) failed in tick 0: ValueError: boom"
+    with pytest.raises(ShardError, match=msg):
+        run_simulation(cfg, shards=2)
