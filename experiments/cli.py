@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("experiments.commands.report",
                "re-render a run folder's report, summary and plots"),
     "calibrate": ("experiments.commands.calibrate", "30-day run of the default population vs published benchmarks (CALIBRATION.md)"),
+    "trigger-demo": ("experiments.commands.trigger_demo",
+                     "trigger rules over a generated event stream (no simulator): counts per rule"),
     "loadtest": ("experiments.commands.loadtest",
                  "load-test trigger rules on Ray engine shards: throughput, latency, memory, check"),
 }

@@ -1,4 +1,4 @@
-"""``triggerlab demo`` (interim: reference rules over a generated week) prints numbers
+"""``triggerlab trigger-demo`` (reference rules over a generated week) prints numbers
 that agree with the engine's own counts and decisions."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from experiments.cli import main
-from experiments.commands.demo import COLUMNS, run_demo
+from experiments.commands.trigger_demo import COLUMNS, run_demo
 
 ARGS = ["--subscribers", "1500", "--days", "4", "--seed", "3"]
 
@@ -23,7 +23,7 @@ def _table(text: str) -> dict[str, list[int]]:
 
 
 def test_demo_prints_per_rule_counts_consistent_with_the_engine(capsys) -> None:
-    assert main(["demo", *ARGS]) == 0
+    assert main(["trigger-demo", *ARGS]) == 0
     out = capsys.readouterr().out
     assert "1,500 subscribers" in out
     table = _table(out)
@@ -61,5 +61,5 @@ def test_demo_is_deterministic_and_engines_agree() -> None:
 
 
 def test_demo_rejects_bad_options(capsys) -> None:
-    assert main(["demo", "--subscribers", "0"]) == 2
+    assert main(["trigger-demo", "--subscribers", "0"]) == 2
     assert "--subscribers and --days must be positive" in capsys.readouterr().err
