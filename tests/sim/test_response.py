@@ -126,8 +126,8 @@ def test_responses_come_after_the_send_and_machines_do_not_click(big) -> None:
     # unsubscribed subscribers get nothing delivered
     dead = ~pop.subscribed[emails.subscriber - pop.start]
     assert (pr["p_open"][dead] == 0).all() and (pr["p_unsubscribe"][dead] == 0).all()
-    assert not np.isin(ev["subscriber"], emails.subscriber[dead]).any() or \
-        np.isin(ev["subscriber"], emails.subscriber[~dead]).all()
+    assert dead.sum() > 1000
+    assert pop.subscribed[ev["subscriber"] - pop.start].all()
     # clicks carry a link type; each click is followed by a product view of the same email
     clicks = ev["type"] == CODE["email_click"]
     assert (ev["link_type"][clicks] >= 0).all()
