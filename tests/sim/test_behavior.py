@@ -149,3 +149,16 @@ def test_daily_update_fatigue_lowers_engagement() -> None:
     assert abs(pop.engagement[1000:].mean() - base[1000:].mean()) < 0.02
     np.testing.assert_allclose(pop.npe[:1000], -3.0 * 0.85, rtol=1e-6)  # discounted daily
     assert pop.intent.min() >= 0 and pop.intent.max() <= 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(lam=st.floats(0.0, 3.0), seed=st.integers(0, 2**32 - 1))
+def test_poisson_inverse_matches_scipy(lam: float, seed: int) -> None:
+    from scipy.stats import poisson
+
+    from sim.behavior import _poisson_inverse
+
+    u = np.random.default_rng(seed).random(500)
+    u = u[np.abs(poisson.cdf(np.floor(poisson.ppf(u, lam)), lam) - u) > 1e-9]  # no ties
+    got = _poisson_inverse(u, np.full(len(u), lam), 6)
+    np.testing.assert_array_equal(got, np.minimum(poisson.ppf(u, lam), 6).astype(np.int64))
