@@ -153,19 +153,25 @@ class RayExecutor:
                                              max_restarts=0, max_task_retries=0)
         self._learner_cls = LearnerActor.options(num_cpus=0, max_restarts=0,
                                                  max_task_retries=0)
-        self.shards = [self._new_shard(i, None) for i in range(len(self.ranges))]
-        self.learner = self._new_learner(None) if learner else None
+        self.shards, self.learner = [], None
+        made = [self._new_shard(i, None) for i in range(len(self.ranges))]
+        self.shards = [a for a, _ in made]
+        if learner:
+            self.learner, lref = self._new_learner(None)
+            self.get(lref, timeout=600, who=None, what="init")
+        for i, (_, ref) in enumerate(made):
+            self.get(ref, timeout=600, who=i, what="init")
 
-    def _new_shard(self, i: int, data: bytes | None) -> Any:
+    def _new_shard(self, i: int, data: bytes | None) -> tuple[Any, Any]:
         a, b = self.ranges[i]
         actor = self._shard_cls.remote()
-        actor.init.remote(self.config_ref, a, b, None if data is None else self._ray.put(data))
-        return actor
+        ref = actor.init.remote(self.config_ref, a, b,
+                                None if data is None else self._ray.put(data))
+        return actor, ref
 
-    def _new_learner(self, state: dict[str, Any] | None) -> Any:
+    def _new_learner(self, state: dict[str, Any] | None) -> tuple[Any, Any]:
         actor = self._learner_cls.remote()
-        actor.init.remote(self.config_ref, state)
-        return actor
+        return actor, actor.init.remote(self.config_ref, state)
 
     def step(self, i: int, tick: int, arms: Any) -> Any:
         return self.shards[i].step.remote(tick, arms)
@@ -233,7 +239,8 @@ class RayExecutor:
             self.get(ref, timeout=600, who=i, what="restore")
         except (rex.RayError, ActorLost):
             self._ray.kill(self.shards[i], no_restart=True)
-            self.shards[i] = self._new_shard(i, data)
+            self.shards[i], ref = self._new_shard(i, data)
+            self.get(ref, timeout=600, who=i, what="restore")
 
     def restore_learner(self, state: dict[str, Any] | None) -> None:
         from ray import exceptions as rex
@@ -244,7 +251,8 @@ class RayExecutor:
                      who=None, what="restore")
         except (rex.RayError, ActorLost):
             self._ray.kill(self.learner, no_restart=True)
-            self.learner = self._new_learner(state)
+            self.learner, ref = self._new_learner(state)
+            self.get(ref, timeout=600, who=None, what="restore")
 
     def node_of(self, i: int) -> str:
         """Ray node id hosting shard ``i``."""

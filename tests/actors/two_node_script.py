@@ -1,0 +1,62 @@
+"""Run by test_actors_ray.py in a subprocess: two Ray nodes on this machine, shards spread
+over both, the worker node removed mid-run; prints a JSON report on its last line."""
+
+from __future__ import annotations
+
+import json
+
+import pandas.testing as pdt
+import ray
+from ray.cluster_utils import Cluster
+
+from actors import (
+    DEFAULT_START,
+    CampaignConfig,
+    Driver,
+    PolicyConfig,
+    SimulationConfig,
+    run_simulation,
+)
+from policies.triggers import default_rules
+
+
+def main() -> None:
+    cfg = SimulationConfig(
+        seed=5, subscribers=1500, days=0.5, start=DEFAULT_START + 12 * 3600, rules=default_rules(),
+        campaign=CampaignConfig(every_days=1, local_hour=10),
+        policy=PolicyConfig(name="thompson", params={"arm_names": ["plain", "question"]}),
+        reward_window_seconds=3 * 3600, record_decisions=True, checkpoint_every=8)
+    reference = run_simulation(cfg, executor="inline", shards=1)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    worker = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+    state = {"nodes": set(), "removed": -1}
+
+    def fault(driver: Driver, tick: int) -> None:
+        if tick == 0:
+            state["nodes"] = {driver.executor.node_of(i) for i in range(2)}
+        if tick == 14 and state["removed"] < 0:
+            cluster.remove_node(worker)
+            state["removed"] = tick
+
+    try:
+        result = Driver(cfg, "ray", 2, on_tick=fault).run()
+        same = True
+        try:
+            pdt.assert_frame_equal(reference.metrics, result.metrics)
+            pdt.assert_frame_equal(reference.truth, result.truth)
+            pdt.assert_frame_equal(reference.decisions, result.decisions)
+        except AssertionError:
+            same = False
+        print(json.dumps({"nodes_used": len(state["nodes"]), "removed_at_tick": state["removed"],
+                          "recoveries": result.info["recoveries"], "identical": same,
+                          "sends": float(result.metrics.query("metric == 'sends'")
+                                         ["value"].sum())}))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main()
