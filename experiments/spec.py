@@ -409,6 +409,10 @@ class ExperimentSpec:
         _integer("population.subscribers", self.subscribers, 10)
         _number("duration.days", self.days, low=0, low_open=True)
         _integer("duration.tick", self.tick_seconds, 1)
+        total = float(self.days) * 86400
+        if total != round(total) or round(total) % int(self.tick_seconds):
+            raise SpecError(f"duration.days: expected a whole number of ticks of "
+                            f"{format_duration(int(self.tick_seconds))}, got {self.days!r}")
         _string("reward", self.reward, REWARDS)
         _integer("reward_window", self.reward_window_seconds, 1)
         _integer("replications", self.replications, 1)
@@ -766,7 +770,8 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
     try:
         get_preset(preset, **overrides)
     except SpecError as exc:
-        raise SpecError(f"population.{exc}") from None
+        raise SpecError(f"population.overrides.{exc}".replace(
+            "population.overrides.preset: ", "population.preset: ")) from None
     dur = _mapping("duration", raw.get("duration") or {}, _DURATION_KEYS)
     days = _number("duration.days", dur.get("days", 14.0), low=0, low_open=True)
     tick = _duration("duration.tick", dur.get("tick", "15m"))

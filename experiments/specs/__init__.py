@@ -1,0 +1,1 @@
+"""Built-in experiment specs (YAML), run with ``triggerlab run experiments/specs/NAME.yaml``."""
