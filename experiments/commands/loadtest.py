@@ -49,8 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=parse_seconds, default=60.0,
                    help="seconds of offered load, e.g. 60s (default 60s)")
     p.add_argument("--shards", type=int, default=2, help="engine shards / Ray actors (2)")
-    p.add_argument("--partition", choices=("hash", "range"), default="hash",
-                   help="split subscribers by id hash (default) or id range")
+    p.add_argument("--partition", choices=("range", "hash"), default="range",
+                   help="split subscribers into contiguous id ranges of equal size (default: "
+                        "the engine then needs no id map) or by id hash")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--source", choices=("sim", "synthetic"), default="sim",
                      help="behavior model of a generated stream (default: the simulator)")
@@ -66,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pool-events", type=lambda v: int(parse_count(v, "pool-events")),
                    default=None, help=f"events pre-generated before the clock starts and "
                    f"offered again if the run needs more (default min(rate x duration, "
-                   f"{DEFAULT_POOL:,}))")
+                   f"{DEFAULT_POOL:,}); with --max min(20 x subscribers, {DEFAULT_POOL:,}))")
     p.add_argument("--batch-window", type=lambda v: parse_seconds(v, "batch-window"),
                    default=0.02, help="arrivals per batch and shard (default 20ms)")
     p.add_argument("--batch-size", type=int, default=None,
@@ -76,6 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kill-shard-at", type=lambda v: parse_seconds(v, "kill-shard-at"),
                    default=None, help="kill a shard this far into the run, e.g. 30s")
     p.add_argument("--kill-shard", type=int, default=0, help="which shard to kill (0)")
+    p.add_argument("--cold-restart", action="store_true",
+                   help="after a kill start a new actor process instead of the warm standby")
     p.add_argument("--check-events", type=lambda v: int(parse_count(v, "check-events")),
                    default=300_000, help="events checked against the reference engine "
                    "(the subscriber sample is sized to it; default 300k)")
@@ -117,7 +120,7 @@ def _stream(args: argparse.Namespace, rules: Any, rate: float | None) -> Any:
         return replay_stream(args.replay, subscribers=table, seed=args.seed, columns=columns)
     pool = args.pool_events
     if pool is None:
-        want = DEFAULT_POOL if rate is None else int(rate * args.duration)
+        want = 20 * args.subscribers if rate is None else int(rate * args.duration)
         pool = max(1, min(want, DEFAULT_POOL))
     if args.mix is not None:
         return mix_stream(args.subscribers, pool, parse_mix(args.mix), seed=args.seed,
@@ -151,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
         window=args.batch_window,
         max_batch=args.batch_size or 50_000,
         checkpoint_every=args.checkpoint_every, kill_at=args.kill_shard_at,
-        kill_shard=args.kill_shard, check_events=args.check_events, speedup=args.speedup,
+        kill_shard=args.kill_shard, standby=not args.cold_restart,
+        check_events=args.check_events, speedup=args.speedup,
     )
     import ray
 

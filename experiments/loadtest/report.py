@@ -53,8 +53,8 @@ def summary_table(result: LoadTestResult, *, p99_target_ms: float | None = None)
     ]
     if r is not None:
         lines.append(
-            f"  kill shard {r['shard']}       at {r['killed_at_s']:.1f} s: restored from "
-            f"checkpoint (batch {r['checkpoint_seq']}) in {r['restore_s']:.2f} s, replayed "
+            f"  kill shard {r['shard']}       at {r['killed_at_s']:.1f} s: {r['restart']} restored "
+            f"from checkpoint (batch {r['checkpoint_seq']}) in {r['restore_s']:.2f} s, replayed "
             f"{r['replayed_batches']} batches ({r['replayed_events']:,} events), caught up "
             f"after {r['recovery_s']:.2f} s; "
             + ("nothing lost" if r["nothing_lost"] else "DECISIONS LOST OR CHANGED")

@@ -51,8 +51,9 @@ class LoadTestConfig:
         Offered events per second; None = as fast as possible (``--max``).
     duration : float
         Seconds of offered load.
-    partition : {"hash", "range"}
-        How subscribers are split over shards.
+    partition : {"range", "hash"}
+        How subscribers are split over shards: contiguous id ranges of equal size (the
+        engine of a shard then holds dense ids and no id map) or a hash of the id.
     window : float
         Arrivals collected into one batch per shard (rate / replay mode).
     max_batch : int
@@ -67,6 +68,10 @@ class LoadTestConfig:
         Seconds between checkpoints of each shard.
     kill_at : float or None
         Kill shard ``kill_shard`` this many seconds into the run.
+    standby : bool
+        With a kill: keep one warm spare actor (started and warmed up before the clock)
+        that takes over the killed shard's checkpoint; otherwise start a new actor
+        process at the kill (cold restart: adds the process start to the recovery).
     check_events : int
         Budget of events for the offline reference check (the subscriber sample is
         sized to it); the whole stream is checked when it is smaller.
@@ -81,7 +86,7 @@ class LoadTestConfig:
     shards: int = 2
     rate: float | None = 100_000.0
     duration: float = 10.0
-    partition: str = "hash"
+    partition: str = "range"
     window: float = 0.02
     max_batch: int = 50_000
     max_inflight: int = 3
@@ -89,6 +94,7 @@ class LoadTestConfig:
     checkpoint_every: float = 10.0
     kill_at: float | None = None
     kill_shard: int = 0
+    standby: bool = True
     check_events: int = 300_000
     speedup: float | None = None
     engine: str = "fast"
@@ -219,7 +225,13 @@ class _Driver:
             refs = [ray.put(pool[int(lo):int(hi)]) for lo, hi in p.bounds[j]]
             last = pool.time[np.maximum(p.bounds[j][:, 1] - 1, 0)] if len(pool) else np.zeros(0)
             self.shards.append(_Shard(j, actor, refs, np.asarray(last, np.int64)))
-        ray.get([s.actor.warmup.remote() for s in self.shards])
+        self.spare = None
+        if self.cfg.kill_at is not None and self.cfg.standby:
+            self.spare = cls.remote(self.rules, subs.iloc[:0], shard=-1, engine=self.cfg.engine)
+        warm = [s.actor.warmup.remote() for s in self.shards]
+        if self.spare is not None:
+            warm.append(self.spare.warmup.remote())
+        ray.get(warm)
         ckpts = [s.actor.checkpoint.remote() for s in self.shards]
         ray.wait(ckpts, num_returns=len(ckpts))
         for s, ref in zip(self.shards, ckpts, strict=True):
@@ -319,8 +331,11 @@ class _Driver:
             "shard": s.j, "killed_at": t_kill, "checkpoint_seq": ckpt_seq,
             "next_k": s.next_k, "in_flight_lost": len(lost),
         }
-        empty = self.stream.subscribers.iloc[:0]
-        s.actor = self.cls.remote(self.rules, empty, shard=s.j, engine=self.cfg.engine)
+        if self.spare is not None:
+            s.actor, self.spare = self.spare, None
+        else:
+            empty = self.stream.subscribers.iloc[:0]
+            s.actor = self.cls.remote(self.rules, empty, shard=s.j, engine=self.cfg.engine)
         s.inflight.append(("restore", ckpt_seq, s.actor.restore.remote(ckpt_ref), now))
         s.alive = True
         for k in range(ckpt_seq + 1, s.next_k):
@@ -475,6 +490,7 @@ class _Driver:
             r = self._recovering
             recovery = {
                 "shard": r["shard"],
+                "restart": "warm standby" if cfg.standby else "cold (new actor process)",
                 "killed_at_s": r["killed_at"],
                 "checkpoint_seq": r["checkpoint_seq"],
                 "replayed_batches": r["replayed_batches"],
@@ -633,4 +649,6 @@ def run_loadtest(stream: Stream, rules: RuleSet, config: LoadTestConfig) -> Load
     finally:
         for s in driver.shards:
             ray.kill(s.actor, no_restart=True)
+        if getattr(driver, "spare", None) is not None:
+            ray.kill(driver.spare, no_restart=True)
 

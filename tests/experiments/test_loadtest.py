@@ -1,0 +1,298 @@
+"""Load testing: generator/plan, percentiles, the engine shard, and end-to-end runs on Ray."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors.engine_shard import EngineShard, SequenceError
+from experiments.commands.loadtest import parse_count, parse_seconds
+from experiments.loadtest import (
+    LoadTestConfig,
+    behavior_stream,
+    mix_stream,
+    parse_mix,
+    partition,
+    plan,
+    rule_columns,
+    sample_mask,
+    weighted_percentiles,
+)
+from policies.errors import SpecError
+from policies.events import EventBatch
+from policies.triggers import Decisions, TriggerEngine, default_rules
+
+RULES = default_rules()
+
+# ---------------------------------------------------------------------------
+# invalid input
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "message"),
+    [
+        (lambda: parse_seconds("soon"), SpecError, r"duration: expected a duration like '60s'"),
+        (lambda: parse_seconds("5 parsecs"), SpecError, r"got '5 parsecs'"),
+        (lambda: parse_count("-3", "rate"), SpecError, r"rate: expected a positive number"),
+        (lambda: parse_count("0"), SpecError, r"got '0'"),
+        (lambda: parse_mix("product_view"), SpecError, r"mix: expected TYPE=WEIGHT"),
+        (lambda: parse_mix("teleport=1"), SpecError, r"mix: unknown event type 'teleport'"),
+        (lambda: parse_mix("add_to_cart=lots"), SpecError, r"add_to_cart: expected a number"),
+        (lambda: parse_mix("add_to_cart=-1"), SpecError, r"expected a weight >= 0"),
+        (lambda: parse_mix("add_to_cart=0"), SpecError, r"at least one positive weight"),
+        (lambda: partition(np.arange(3), 0), SpecError, r"shards: expected an int >= 1"),
+        (lambda: partition(np.arange(3), 2, "modulo"), SpecError, r"'hash' or 'range'"),
+        (lambda: partition(np.arange(3), 2, "range"), SpecError, r"needs the known"),
+        (lambda: LoadTestConfig(shards=0), SpecError, r"shards: expected an int >= 1"),
+        (lambda: LoadTestConfig(rate=-5.0), SpecError, r"rate: expected events per second"),
+        (lambda: LoadTestConfig(duration=0), SpecError, r"duration: expected seconds > 0"),
+        (lambda: LoadTestConfig(kill_shard=2), SpecError, r"kill_shard: expected 0..1"),
+        (lambda: behavior_stream(10, 10, seed=1, source="dice"), SpecError, r"source: expected"),
+        (lambda: behavior_stream(0, 10, seed=1), SpecError, r"subscribers: expected an int"),
+    ],
+)
+def test_invalid_input(call, exc, message) -> None:
+    with pytest.raises(exc, match=message):
+        call()
+
+
+def test_parsers() -> None:
+    assert parse_seconds("60s") == 60.0
+    assert parse_seconds("20ms") == pytest.approx(0.02)
+    assert parse_seconds("2m") == 120.0
+    assert parse_seconds("1.5") == 1.5
+    assert parse_count("500k") == 500_000.0
+    assert parse_count("2M") == 2_000_000.0
+    assert parse_count("2e6") == 2_000_000.0
+    assert parse_mix("product_view=3,add_to_cart=1") == {"product_view": 0.75,
+                                                         "add_to_cart": 0.25}
+
+
+# ---------------------------------------------------------------------------
+# partition, sample, plan
+
+
+def test_partitions_are_deterministic_and_balanced() -> None:
+    ids = np.arange(1000, 41000, dtype=np.int64)
+    h = partition(ids, 4, "hash")
+    assert np.array_equal(h, partition(ids[::-1], 4, "hash")[::-1])
+    counts = np.bincount(h, minlength=4)
+    assert counts.min() > 0.95 * 10_000 and counts.max() < 1.05 * 10_000
+    r = partition(ids, 4, "range", ids=ids)
+    assert np.bincount(r).tolist() == [10_000] * 4
+    assert np.all(np.diff(r) >= 0)  # contiguous ranges
+    # an id outside the known set still gets a shard
+    assert partition(np.array([0, 10**9]), 4, "range", ids=ids).tolist() == [0, 3]
+
+
+def test_sample_mask_fraction() -> None:
+    ids = np.arange(200_000, dtype=np.int64)
+    m = sample_mask(ids, 0.1)
+    assert abs(m.mean() - 0.1) < 0.005
+    assert np.array_equal(m, sample_mask(ids, 0.1))
+    assert sample_mask(ids, 1.0).all()
+    assert not (sample_mask(ids, 0.05) & ~m).any()  # nested samples
+
+
+@pytest.fixture(scope="module")
+def small_stream():
+    return mix_stream(
+        2_000, 30_000,
+        parse_mix("product_view=0.5,page_view=0.2,add_to_cart=0.15,purchase_completed=0.05,"
+                  "email_click=0.1"),
+        seed=3, columns=rule_columns(RULES),
+    )
+
+
+def test_mix_stream_follows_the_mix(small_stream) -> None:
+    ev = small_stream.events
+    assert len(ev) == 30_000
+    assert np.all(np.diff(ev.time) >= 0)
+    share = np.mean(np.array(ev.type_names()) == "add_to_cart")
+    assert abs(share - 0.15) < 0.01
+    assert sorted(ev.columns) == ["cart_value", "link_type", "time_on_page"]
+    assert ev.subscriber.min() >= 0 and ev.subscriber.max() < 2_000
+
+
+def test_rate_plan_is_open_loop_and_covers_the_run(small_stream) -> None:
+    ids = small_stream.subscribers.index.to_numpy()
+    shard_of = partition(small_stream.events.subscriber, 2, "range", ids=ids)
+    p = plan(small_stream, shard_of, 2, rate=10_000, duration=7.0, window=0.05)
+    # 70,000 events offered = 2 full passes over the 30,000-event pool and a third partial
+    assert p.offered_events() == 70_000
+    assert p.rate == 10_000 and p.duration == pytest.approx(7.0)
+    for j in range(2):
+        arr, cyc = p.arrival[j], p.cycle[j]
+        assert np.all(np.diff(arr) > 0)
+        assert set(np.unique(cyc)) == {0, 1, 2}
+        # one pass: every event of the shard in exactly one batch
+        b = p.bounds[j]
+        assert b[0, 0] == 0 and b[-1, 1] == len(p.pools[j])
+        assert np.array_equal(b[1:, 0], b[:-1, 1])
+        # a batch holds arrivals of one 50 ms window only
+        win = np.floor(p.samples[j] / 0.05 - 1e-9)
+        spread = np.nanmax(win, axis=1) - np.nanmin(win, axis=1)
+        assert spread.max() == 0
+        # later passes are the same batches, later in wall time by a whole pass
+        first = arr[cyc == 0]
+        assert arr[cyc == 1][:5] == pytest.approx(first[:5] + 3.0)
+        assert np.all(p.shift % 86_400 == 0) and p.shift > 0
+
+
+def test_max_plan_uses_batch_size(small_stream) -> None:
+    shard_of = np.zeros(len(small_stream.events), np.int64)
+    p = plan(small_stream, shard_of, 1, rate=None, duration=1.0, max_batch=4_000)
+    assert p.rate is None and len(p.arrival[0]) == 0
+    assert (p.bounds[0][:, 1] - p.bounds[0][:, 0]).tolist() == [4_000] * 7 + [2_000]
+
+
+@settings(max_examples=40)
+@given(
+    st.lists(st.tuples(st.integers(0, 50), st.integers(1, 5)), min_size=1, max_size=30),
+    st.sampled_from([0, 1, 25, 50, 90, 99, 100]),
+)
+def test_weighted_percentiles_match_numpy(pairs, q) -> None:
+    values = np.array([v for v, _ in pairs], float)
+    weights = np.array([w for _, w in pairs], float)
+    expected = np.percentile(np.repeat(values, weights.astype(int)), q, method="inverted_cdf")
+    assert weighted_percentiles(values, weights, (q,))[0] == expected
+
+
+# ---------------------------------------------------------------------------
+# the engine shard, inline
+
+
+def _rows(d: Decisions) -> pd.DataFrame:
+    return pd.DataFrame({c: getattr(d, c) for c in
+                         ("subscriber", "rule", "kind", "time", "entered_at", "attempt")})
+
+
+def test_shard_checkpoint_restore_replays_to_the_same_decisions(small_stream) -> None:
+    ev, subs = small_stream.events, small_stream.subscribers
+    cuts = np.linspace(0, len(ev), 7).astype(int)
+    whole = EngineShard(RULES, subs, shard=3)
+    replies = [whole.process(ev[a:b], seq=k, until=int(ev.time[b - 1]))
+               for k, (a, b) in enumerate(itertools.pairwise(cuts))]
+    assert sum(r.n_events for r in replies) == len(ev)
+    got = Decisions.concat([r.decisions for r in replies])
+    assert len(got) > 100
+    assert sum(int(r.counts.sum()) for r in replies) == len(got)
+    # same decisions as a single reference-engine pass
+    ref = TriggerEngine(RULES, subscribers=subs, engine="reference").process(
+        ev, until=int(ev.time[-1]))
+    pd.testing.assert_frame_equal(_rows(got.sorted()), _rows(ref.sorted()))
+
+    # checkpoint after batch 2, go on, then restore and replay batches 3.. again
+    shard = EngineShard(RULES, subs, shard=3)
+    for k in range(3):
+        a, b = cuts[k], cuts[k + 1]
+        shard.process(ev[a:b], seq=k, until=int(ev.time[b - 1]))
+    ckpt = shard.checkpoint()
+    assert ckpt.seq == 2 and ckpt.shard == 3
+    restored = EngineShard.from_checkpoint(ckpt)
+    later = [restored.process(ev[a:b], seq=k, until=int(ev.time[b - 1]))
+             for k, (a, b) in enumerate(itertools.pairwise(cuts)) if k >= 3]
+    for mine, orig in zip(later, replies[3:], strict=True):
+        pd.testing.assert_frame_equal(_rows(mine.decisions), _rows(orig.decisions))
+    assert restored.stats().equals(whole.stats())
+    mem = restored.memory()
+    assert mem["subscribers"] == len(subs)
+    assert 150 * len(subs) < mem["state_bytes"] < 260 * len(subs)
+
+
+def test_shard_time_offset_shifts_events(small_stream) -> None:
+    ev, subs = small_stream.events[:5_000], small_stream.subscribers
+    a = EngineShard(RULES, subs).process(ev, seq=0, until=int(ev.time[-1]) + 86_400,
+                                         time_offset=86_400)
+    shifted = EventBatch(ev.subscriber, ev.time + 86_400, ev.type, ev.columns)
+    b = EngineShard(RULES, subs).process(shifted, seq=0, until=int(ev.time[-1]) + 86_400)
+    pd.testing.assert_frame_equal(_rows(a.decisions), _rows(b.decisions))
+    assert a.clock == int(ev.time[-1]) + 86_400
+
+
+@pytest.mark.parametrize(
+    ("seqs", "message"),
+    [((1,), r"expected batch 0, got 1"), ((0, 0), r"expected batch 1, got 0"),
+     ((0, 2), r"expected batch 1, got 2")],
+)
+def test_shard_rejects_out_of_sequence_batches(small_stream, seqs, message) -> None:
+    shard = EngineShard(RULES, small_stream.subscribers, shard=1)
+    batch = small_stream.events[:10]
+    with pytest.raises(SequenceError, match=re.escape("shard 1 ") + message):
+        for s in seqs:
+            shard.process(batch, seq=s)
+
+
+# ---------------------------------------------------------------------------
+# end to end on Ray (the `triggerlab loadtest` command)
+
+
+@pytest.mark.ray
+def test_loadtest_end_to_end_with_a_killed_shard(ray_session, tmp_path, capsys) -> None:
+    from experiments.cli import main
+
+    out = tmp_path / "lt"
+    status = main([
+        "loadtest", "--rules", "reference", "--subscribers", "5000", "--rate", "20000",
+        "--duration", "3s", "--shards", "2", "--source", "synthetic",
+        "--kill-shard-at", "1.5s", "--checkpoint-every", "0.5s", "--out", str(out),
+    ])
+    text = capsys.readouterr().out
+    assert status == 0, text
+    assert "PASS" in text and "nothing lost" in text
+    report = json.loads((out / "loadtest.json").read_text())
+    s, c, r = report["summary"], report["check"], report["recovery"]
+    assert report["passed"] is True and report["exit_status"] == 0
+    assert s["events_offered"] == s["events_processed"] == 60_000
+    assert s["sustained"] is True
+    assert 0 < s["latency_p50_ms"] <= s["latency_p99_ms"] <= s["latency_max_ms"]
+    assert s["decisions_fire"] > 0 and s["decisions_cancel"] > 0
+    # whole stream checked against the reference engine; nothing lost or duplicated
+    assert c["sample_fraction"] == 1.0 and c["sample_events"] == 60_000
+    assert c["missing"] == c["extra"] == c["duplicate_trigger_ids"] == 0
+    assert c["counter_mismatch"] == 0
+    assert c["reference_decisions"] == c["loadtest_decisions_in_sample"] > 0
+    # the kill: a checkpoint was used, batches were replayed, all identical
+    assert r["shard"] == 0 and r["checkpoint_seq"] >= 0 and r["replayed_batches"] > 0
+    assert r["replayed_events"] > 0 and r["replay_mismatches"] == 0 and r["nothing_lost"]
+    assert 0 < r["restore_s"] <= r["recovery_s"] < 30
+    per_second = pd.read_csv(out / "per_second.csv")
+    assert per_second["offered"].sum() == per_second["processed"].sum() == 60_000
+    assert per_second["backlog"].iloc[-1] == 0
+    for png in ("throughput.png", "latency.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.ray
+def test_loadtest_replay_and_failing_exit_status(ray_session, tmp_path, capsys) -> None:
+    from experiments.cli import main
+
+    stream = mix_stream(1_000, 8_000, parse_mix("product_view=0.6,add_to_cart=0.3,"
+                                                "purchase_completed=0.1"), seed=5)
+    log = tmp_path / "events.csv"
+    stream.events.to_pandas().to_csv(log, index=False)
+    span = int(stream.events.time[-1] - stream.events.time[0])
+    speedup = span / 2.0  # the recorded log replays in about 2 s
+    status = main(["loadtest", "--rules", "reference", "--replay", str(log),
+                   "--speedup", str(speedup), "--partition", "hash",
+                   "--out", str(tmp_path / "r")])
+    text = capsys.readouterr().out
+    assert status == 0, text
+    report = json.loads((tmp_path / "r" / "loadtest.json").read_text())
+    assert report["summary"]["mode"] == "replay"
+    assert report["summary"]["events_processed"] == 8_000
+    assert report["check"]["passed"] and report["check"]["sample_events"] == 8_000
+    # an impossible latency target makes the command fail (exit status 1)
+    status = main(["loadtest", "--rules", "reference", "--subscribers", "2000", "--max",
+                   "--duration", "1s", "--source", "synthetic", "--pool-events", "100k",
+                   "--p99-target", "0.000001"])
+    text = capsys.readouterr().out
+    assert status == 1
+    assert "FAIL (p99 over target)" in text and "check              PASSED" in text
