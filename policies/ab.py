@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from policies.base import Policy, _check_number, check_arm_names, state_array
+from policies.base import Policy, check_arm_names, check_number, state_array
 from policies.errors import PolicyError
 
 __all__ = ["ABTest", "hash_unit", "hash_unit_reference", "salt_key"]
@@ -103,7 +103,7 @@ class ABTest(Policy):
         names = check_arm_names(self.arms, "arms")
         if not isinstance(self.salt, str) or not self.salt:
             raise PolicyError(f"salt: expected a non-empty string, got {self.salt!r}")
-        _check_number("holdout", self.holdout, low=0.0, high=1.0, high_open=True)
+        check_number("holdout", self.holdout, low=0.0, high=1.0, high_open=True)
         if self.reward_type not in ("binary", "real"):
             raise PolicyError(
                 f"reward_type: expected 'binary' or 'real', got {self.reward_type!r}")
@@ -116,7 +116,7 @@ class ABTest(Policy):
                     or len(w) != len(names)):
                 raise PolicyError(f"weights: expected {len(names)} numbers, got {w!r}")
             for i, v in enumerate(w):
-                _check_number(f"weights[{i}]", v, low=0.0, low_open=True)
+                check_number(f"weights[{i}]", v, low=0.0, low_open=True)
         self.reset()
 
     @property

@@ -33,7 +33,10 @@ __all__ = [
     "REWARD_TYPES",
     "SUBJECT_STYLES",
     "Policy",
+    "argmax_random_ties",
     "check_arm_names",
+    "check_number",
+    "state_array",
 ]
 
 #: Subject-line styles (arm names of subject-line policies and of the response model).
@@ -73,10 +76,14 @@ def check_arm_names(arm_names: Any, name: str = "arm_names") -> tuple[str, ...]:
     return names
 
 
-def _check_number(name: str, value: Any, *, low: float | None = None,
+def check_number(name: str, value: Any, *, low: float | None = None,
                   high: float | None = None, low_open: bool = False,
                   high_open: bool = False, integer: bool = False) -> None:
-    """Validate a scalar hyperparameter (finite, in range); raise PolicyError otherwise."""
+    """Validate a scalar hyperparameter (finite, in range); raise PolicyError otherwise.
+
+    ``low``/``high`` bound the value (open bounds with ``low_open``/``high_open``);
+    ``integer`` requires an int. The message names ``name`` and the accepted range.
+    """
     kind = "an integer" if integer else "a number"
     ok_type = isinstance(value, int | np.integer) if integer else isinstance(
         value, int | float | np.integer | np.floating)

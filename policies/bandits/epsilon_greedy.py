@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from policies.bandits._common import ArmStatsPolicy
-from policies.base import _check_number
+from policies.base import check_number
 
 __all__ = ["EpsilonGreedy", "epsilon_greedy_reference"]
 
@@ -33,7 +33,7 @@ class EpsilonGreedy(ArmStatsPolicy):
     epsilon: float = 0.1
 
     def __post_init__(self) -> None:
-        _check_number("epsilon", self.epsilon, low=0.0, high=1.0)
+        check_number("epsilon", self.epsilon, low=0.0, high=1.0)
         super().__post_init__()
 
     def arm_probabilities(self) -> np.ndarray:

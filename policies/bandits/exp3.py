@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from policies.bandits._common import ArmStatsPolicy
-from policies.base import Policy, _check_number, check_arm_names, state_array
+from policies.base import Policy, check_arm_names, check_number, state_array
 from policies.errors import PolicyError
 
 __all__ = ["EXP3", "Softmax", "sample_categorical"]
@@ -47,8 +47,8 @@ class Softmax(ArmStatsPolicy):
     initial_value: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_number("temperature", self.temperature, low=0.0, low_open=True)
-        _check_number("initial_value", self.initial_value)
+        check_number("temperature", self.temperature, low=0.0, low_open=True)
+        check_number("initial_value", self.initial_value)
         super().__post_init__()
 
     def arm_probabilities(self) -> np.ndarray:
@@ -90,7 +90,7 @@ class EXP3(Policy):
 
     def __post_init__(self) -> None:
         check_arm_names(self.arm_names)
-        _check_number("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        check_number("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
         if self.reward_type not in ("binary", "real"):
             raise PolicyError(
                 f"reward_type: expected 'binary' or 'real', got {self.reward_type!r}")

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from policies.bandits._common import gaussian_max_probability
 from policies.bandits._linear import RidgeArmsPolicy
-from policies.base import _check_number
+from policies.base import check_number
 
 __all__ = ["LinearThompson"]
 
@@ -38,8 +38,8 @@ class LinearThompson(RidgeArmsPolicy):
     exact_propensities: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        _check_number("v", self.v, low=0.0, low_open=True)
-        _check_number("quadrature_step", self.quadrature_step, low=0.0, high=1.0,
+        check_number("v", self.v, low=0.0, low_open=True)
+        check_number("quadrature_step", self.quadrature_step, low=0.0, high=1.0,
                       low_open=True)
         super().__post_init__()
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from policies.bandits._linear import RidgeArmsPolicy
-from policies.base import _check_number, argmax_random_ties
+from policies.base import argmax_random_ties, check_number
 
 __all__ = ["LinUCB", "linucb_scores_reference"]
 
@@ -36,7 +36,7 @@ class LinUCB(RidgeArmsPolicy):
     alpha: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_number("alpha", self.alpha, low=0.0)
+        check_number("alpha", self.alpha, low=0.0)
         super().__post_init__()
 
     def scores(self, contexts: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 from scipy.special import expit
 
 from policies.bandits._common import gaussian_max_probability
-from policies.base import Policy, _check_number, check_arm_names, state_array
+from policies.base import Policy, check_arm_names, check_number, state_array
 from policies.errors import PolicyError
 
 __all__ = ["LogisticThompson"]
@@ -61,11 +61,11 @@ class LogisticThompson(Policy):
 
     def __post_init__(self) -> None:
         check_arm_names(self.arm_names)
-        _check_number("n_features", self.n_features, low=1, integer=True)
-        _check_number("prior_precision", self.prior_precision, low=0.0, low_open=True)
-        _check_number("v", self.v, low=0.0, low_open=True)
-        _check_number("newton_steps", self.newton_steps, low=1, integer=True)
-        _check_number("quadrature_step", self.quadrature_step, low=0.0, high=1.0,
+        check_number("n_features", self.n_features, low=1, integer=True)
+        check_number("prior_precision", self.prior_precision, low=0.0, low_open=True)
+        check_number("v", self.v, low=0.0, low_open=True)
+        check_number("newton_steps", self.newton_steps, low=1, integer=True)
+        check_number("quadrature_step", self.quadrature_step, low=0.0, high=1.0,
                       low_open=True)
         self.reset()
 

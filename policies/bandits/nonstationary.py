@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from policies.bandits.thompson import _BetaPosterior, _check_beta_prior
-from policies.base import _check_number, state_array
+from policies.base import check_number, state_array
 from policies.errors import PolicyError
 
 __all__ = ["DiscountedThompson", "SlidingWindowThompson"]
@@ -46,7 +46,7 @@ class DiscountedThompson(_BetaPosterior):
 
     def __post_init__(self) -> None:
         _check_beta_prior(self)
-        _check_number("discount", self.discount, low=0.0, high=1.0, low_open=True)
+        check_number("discount", self.discount, low=0.0, high=1.0, low_open=True)
         self.reset()
 
     def reset(self) -> None:
@@ -104,7 +104,7 @@ class SlidingWindowThompson(_BetaPosterior):
 
     def __post_init__(self) -> None:
         _check_beta_prior(self)
-        _check_number("window", self.window, low=1, integer=True)
+        check_number("window", self.window, low=1, integer=True)
         self.reset()
 
     def reset(self) -> None:
@@ -152,7 +152,7 @@ class SlidingWindowThompson(_BetaPosterior):
         arms = state_array(state, "buffer_arms", (w,), nonnegative=True, dtype=np.int64)
         rewards = state_array(state, "buffer_rewards", (w,))
         for key in ("filled", "position"):
-            _check_number(f"state['{key}']", state.get(key), low=0, high=w, integer=True)
+            check_number(f"state['{key}']", state.get(key), low=0, high=w, integer=True)
         if (arms >= self.n_arms).any():
             raise PolicyError(f"state['buffer_arms']: expected indices < {self.n_arms}")
         self.buffer_arms, self.buffer_rewards = arms, rewards

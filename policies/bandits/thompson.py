@@ -29,7 +29,7 @@ import numpy as np
 from scipy import integrate, special, stats
 
 from policies.bandits._common import ArmStatsPolicy, gaussian_max_probability
-from policies.base import Policy, _check_number, check_arm_names, state_array
+from policies.base import Policy, check_arm_names, check_number, state_array
 
 __all__ = [
     "BetaThompson",
@@ -167,9 +167,9 @@ class _BetaPosterior(Policy):
 
 def _check_beta_prior(self: Any) -> None:
     check_arm_names(self.arm_names)
-    _check_number("prior_alpha", self.prior_alpha, low=0.0, low_open=True)
-    _check_number("prior_beta", self.prior_beta, low=0.0, low_open=True)
-    _check_number("n_propensity_draws", self.n_propensity_draws, low=1, integer=True)
+    check_number("prior_alpha", self.prior_alpha, low=0.0, low_open=True)
+    check_number("prior_beta", self.prior_beta, low=0.0, low_open=True)
+    check_number("n_propensity_draws", self.n_propensity_draws, low=1, integer=True)
 
 
 @dataclass(eq=False)
@@ -255,10 +255,10 @@ class GaussianThompson(ArmStatsPolicy):
     reward_sq_sums: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check_number("prior_mean", self.prior_mean)
-        _check_number("prior_variance", self.prior_variance, low=0.0, low_open=True)
-        _check_number("prior_strength", self.prior_strength, low=0.0, low_open=True)
-        _check_number("quadrature_step", self.quadrature_step, low=0.0, high=1.0,
+        check_number("prior_mean", self.prior_mean)
+        check_number("prior_variance", self.prior_variance, low=0.0, low_open=True)
+        check_number("prior_strength", self.prior_strength, low=0.0, low_open=True)
+        check_number("quadrature_step", self.quadrature_step, low=0.0, high=1.0,
                       low_open=True)
         super().__post_init__()
 

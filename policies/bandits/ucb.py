@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from policies.bandits._common import ArmStatsPolicy
-from policies.base import _check_number, argmax_random_ties
+from policies.base import argmax_random_ties, check_number
 
 __all__ = ["UCB1", "ucb1_reference"]
 
@@ -34,7 +34,7 @@ class UCB1(ArmStatsPolicy):
     c: float = float(np.sqrt(2.0))
 
     def __post_init__(self) -> None:
-        _check_number("c", self.c, low=0.0, low_open=True)
+        check_number("c", self.c, low=0.0, low_open=True)
         super().__post_init__()
 
     def index(self) -> np.ndarray:

@@ -20,8 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from policies.base import (
     SUBJECT_STYLES,
     Policy,
-    _check_number,
     check_arm_names,
+    check_number,
     state_array,
 )
 from policies.errors import PolicyError
@@ -133,9 +133,9 @@ class LearnedSubjectPicker(Policy):
         if unknown:
             raise PolicyError(f"arm_names: expected styles in {list(SUBJECT_TEMPLATES)}, "
                               f"got {unknown}")
-        _check_number("epsilon", self.epsilon, low=0.0, high=1.0, low_open=True)
-        _check_number("n_bins", self.n_bins, low=1, integer=True)
-        _check_number("C", self.C, low=0.0, low_open=True)
+        check_number("epsilon", self.epsilon, low=0.0, high=1.0, low_open=True)
+        check_number("n_bins", self.n_bins, low=1, integer=True)
+        check_number("C", self.C, low=0.0, low_open=True)
         if not isinstance(self.topic, str):
             raise PolicyError(f"topic: expected a string, got {self.topic!r}")
         self.reset()
