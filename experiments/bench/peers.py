@@ -15,7 +15,8 @@ P = 0.02 and views a product with P = 0.01, emitted as events.
   run on ``--mesa-subscribers`` x ``--mesa-hours`` (smaller) and reported per
   subscriber-hour, i.e. scaled linearly (Mesa's cost is linear in agents x steps).
 
-Prints subscriber-hours per second for each and the ratio triggerlab / mesa.
+Prints subscriber-hours per second (wall and per CPU-second of this process, the
+figure that does not depend on other load) for each and the ratio triggerlab / mesa.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ P_VIEW = 0.01
 T0 = 1_704_067_200
 
 
-def run_triggerlab(n: int, hours: int, seed: int) -> tuple[float, int]:
+def run_triggerlab(n: int, hours: int, seed: int) -> tuple[float, float, int]:
     from policies.events import EVENT_TYPES, EventBatch
     from sim.rng import KeyedRandom
 
@@ -41,7 +42,7 @@ def run_triggerlab(n: int, hours: int, seed: int) -> tuple[float, int]:
     ids = np.arange(n, dtype=np.int64)
     open_code, view_code = EVENT_TYPES.code("email_open"), EVENT_TYPES.code("product_view")
     events = 0
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for h in range(hours):
         u = rng.dense_uniforms(0, n, h, purpose=50, k=2)
         o = np.flatnonzero(u[:, 0] < P_OPEN)
@@ -53,22 +54,22 @@ def run_triggerlab(n: int, hours: int, seed: int) -> tuple[float, int]:
             np.concatenate([np.full(len(o), open_code), np.full(len(v), view_code)]),
         )
         events += len(batch)
-    return time.perf_counter() - t, events
+    return time.perf_counter() - t, time.process_time() - c, events
 
 
-def run_numpy(n: int, hours: int, seed: int) -> tuple[float, int]:
+def run_numpy(n: int, hours: int, seed: int) -> tuple[float, float, int]:
     g = np.random.default_rng(seed)
     events = 0
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(hours):
         u = g.random((2, n))
         o = np.flatnonzero(u[0] < P_OPEN)
         v = np.flatnonzero(u[1] < P_VIEW)
         events += len(o) + len(v)
-    return time.perf_counter() - t, events
+    return time.perf_counter() - t, time.process_time() - c, events
 
 
-def run_mesa(n: int, hours: int, seed: int) -> tuple[float, int]:
+def run_mesa(n: int, hours: int, seed: int) -> tuple[float, float, int]:
     import mesa
 
     class Subscriber(mesa.Agent):  # type: ignore[misc]
@@ -93,10 +94,10 @@ def run_mesa(n: int, hours: int, seed: int) -> tuple[float, int]:
             self.agents.do("step")
 
     model = Toy(n, seed)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(hours):
         model.step()
-    return time.perf_counter() - t, len(model.log)
+    return time.perf_counter() - t, time.process_time() - c, len(model.log)
 
 
 def main(argv: list[str]) -> int:
@@ -111,25 +112,26 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     n, h = args.subscribers, args.hours
-    ours_s, ours_events = run_triggerlab(n, h, args.seed)
-    np_s, _np_events = run_numpy(n, h, args.seed)
+    ours_s, ours_cpu, ours_events = run_triggerlab(n, h, args.seed)
+    np_s, np_cpu, _ = run_numpy(n, h, args.seed)
     mn, mh = args.mesa_subscribers, args.mesa_hours
-    mesa_s, mesa_events = run_mesa(mn, mh, args.seed)
-    ours = n * h / ours_s
-    plain = n * h / np_s
-    mesa_rate = mn * mh / mesa_s
-    expected = (P_OPEN + P_VIEW)
+    mesa_s, mesa_cpu, mesa_events = run_mesa(mn, mh, args.seed)
+    ours, ours_c = n * h / ours_s, n * h / ours_cpu
+    mesa_rate, mesa_c = mn * mh / mesa_s, mn * mh / mesa_cpu
     figures = {
         "toy_model": f"{n:,} subscribers x {h} h, P(open)={P_OPEN}, P(view)={P_VIEW}",
         "triggerlab_subscriber_hours_per_s": ours,
+        "triggerlab_subscriber_hours_per_cpu_s": ours_c,
         "triggerlab_events_per_subscriber_hour": ours_events / (n * h),
-        "numpy_generator_subscriber_hours_per_s": plain,
+        "numpy_generator_subscriber_hours_per_s": n * h / np_s,
+        "numpy_generator_subscriber_hours_per_cpu_s": n * h / np_cpu,
         "mesa_run": f"{mn:,} agents x {mh} h (scaled per subscriber-hour)",
         "mesa_subscriber_hours_per_s": mesa_rate,
+        "mesa_subscriber_hours_per_cpu_s": mesa_c,
         "mesa_events_per_subscriber_hour": mesa_events / (mn * mh),
-        "expected_events_per_subscriber_hour": expected,
+        "expected_events_per_subscriber_hour": P_OPEN + P_VIEW,
         "ratio_triggerlab_over_mesa": ours / mesa_rate,
-        "ratio_numpy_over_triggerlab": plain / ours,
+        "ratio_triggerlab_over_mesa_cpu": ours_c / mesa_c,
     }
     emit("peers", ["peers", *argv][1:], figures, as_json=args.json, record=args.record,
          title="peers: toy email model, this project vs Mesa 3")
