@@ -75,7 +75,8 @@ def metric_over_time(res: Results, metric: str | None = None) -> Any:
             cum_den = a["denominator"] if per_subscriber else a["denominator"].cumsum()
             cum = a["numerator"].cumsum() / cum_den * factor
         style = "--" if arm == res.spec.control_arm else "-"
-        axes[0].plot(days, daily.to_numpy(), style, marker="o", ms=3, label=arm)
+        ok = np.isfinite(daily.to_numpy())
+        axes[0].plot(days[ok], daily.to_numpy()[ok], style, marker="o", ms=3, label=arm)
         axes[1].plot(days, cum.to_numpy(), style, marker="o", ms=3, label=arm)
     ylabel = _ylabel(metric)
     axes[0].set_title(f"{METRICS[metric].label}: per day")
@@ -114,8 +115,9 @@ def lift(res: Results, summary: pd.DataFrame | None = None) -> Any:
         ok = np.isfinite(lo) & np.isfinite(hi)
         ax.errorbar(est[ok], y[ok], xerr=[est[ok] - lo[ok], hi[ok] - est[ok]], fmt="o",
                     capsize=4, color="tab:blue", label=f"estimate, {100 * (1 - alpha):.0f}% CI")
-        if (~ok).any():
-            ax.plot(est[~ok], y[~ok], "o", color="tab:gray", label="estimate (no CI)")
+        no_ci = ~ok & np.isfinite(est)
+        if no_ci.any():
+            ax.plot(est[no_ci], y[no_ci], "o", color="tab:gray", label="estimate (no CI)")
         if np.isfinite(tl).any():
             ax.plot(tl, y, "x", color="tab:red", ms=9, mew=2, label="simulator truth")
         ax.axvline(0, color="black", lw=0.8)
@@ -141,7 +143,8 @@ def _email_rows(res: Results) -> pd.DataFrame:
 
 
 def allocation(res: Results) -> Any:
-    """Share of emails per policy variant per day, one panel per arm with a policy."""
+    """Share of each day's emails per policy variant (days with sends), one panel per arm
+    with a policy."""
     plt = _plt()
     pol = [a for a in res.spec.arms if a.policy is not None]
     if not pol:
@@ -153,15 +156,25 @@ def allocation(res: Results) -> Any:
         a = e[(e["arm"] == arm.name) & (e["variant"] != "")]
         tab = a.pivot_table(index="day", columns="variant", values="value", aggfunc="sum",
                             fill_value=0.0)
-        total = tab.sum(axis=1).replace(0, np.nan)
-        share = (tab.div(total, axis=0) * 100).fillna(0.0)
-        if share.shape[1]:
-            ax.stackplot(share.index.to_numpy(), share.to_numpy().T,
-                         labels=list(share.columns), alpha=0.85)
+        tab = tab[tab.sum(axis=1) > 0]
+        share = tab.div(tab.sum(axis=1), axis=0) * 100
+        bottom = np.zeros(len(share))
+        for variant in share.columns:
+            vals = share[variant].to_numpy()
+            ax.bar(share.index.to_numpy(), vals, 0.8, bottom=bottom, label=variant)
+            bottom += vals
         ax.set_ylim(0, 100)
         ax.set_xlabel("day of the experiment (simulated days)")
-        ax.set_ylabel("share of emails sent (%)")
+        ax.set_ylabel("share of the day's emails (%)")
         ax.set_title(f"{arm.name}: {arm.policy.name} ({arm.policy.decides})")
+        if len(share.columns) > 8:
+            handles, labels = ax.get_legend_handles_labels()
+            top = share.sum().sort_values(ascending=False).index[:8]
+            keep = [i for i, lab in enumerate(labels) if lab in set(top)]
+            ax.legend([handles[i] for i in keep], [labels[i] for i in keep],
+                      title="variant (top 8)", fontsize=7, loc="upper left",
+                      bbox_to_anchor=(1.0, 1.0))
+            continue
         ax.legend(title="variant", fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
@@ -224,7 +237,8 @@ def funnel(res: Results) -> Any:
                       width, label=stage)
         for rect, v in zip(bars, vals, strict=True):
             if np.isfinite(v) and v > 0:
-                ax.annotate(f"{v:.3g}", (rect.get_x() + rect.get_width() / 2, v),
+                ax.annotate(f"{v:,.0f}" if v >= 100 else f"{v:.3g}",
+                            (rect.get_x() + rect.get_width() / 2, v),
                             ha="center", va="bottom", fontsize=6)
     ax.set_yscale("log")
     ax.set_xticks(x)

@@ -69,33 +69,38 @@ def action_distribution(policy: Any, contexts: Any, subscribers: Any, arm_names:
 
     Context-free policies with ``arm_probabilities()`` give it directly; a policy whose
     choices all have propensity 1 (deterministic) gives one-hot rows; otherwise the
-    frequencies of ``draws`` independent selections.
+    frequencies of ``draws`` independent selections. Raises SpecError when the policy
+    would choose a variant the log never sent (no overlap).
     """
     import numpy as np
 
     from policies.errors import SpecError
 
     names = list(arm_names)
-    missing = [a for a in policy.arm_names if a not in names]
-    if missing:
-        raise SpecError(f"policy.arm_names: the log has no emails with {missing}; the new "
-                        f"policy must choose among the logged variants {names}")
-    col = np.array([names.index(a) for a in policy.arm_names])
+    k = len(policy.arm_names)
     n = len(contexts)
-    dist = np.zeros((n, len(names)))
     subs = subscribers if getattr(policy, "requires_subscribers", False) else None
+    full = np.zeros((n, k))
     if hasattr(policy, "arm_probabilities"):
-        dist[:, col] = np.asarray(policy.arm_probabilities())[None, :]
-        return dist
-    arms, props = policy.select(contexts, rng, subscribers=subs)
-    if np.all(props == 1.0):
-        dist[np.arange(n), col[arms]] = 1.0
-        return dist
-    counts = np.zeros((n, len(names)))
-    for _ in range(draws):
-        a, _p = policy.select(contexts, rng, subscribers=subs)
-        counts[np.arange(n), col[a]] += 1
-    return counts / draws
+        full[:] = np.asarray(policy.arm_probabilities())[None, :]
+    else:
+        arms, props = policy.select(contexts, rng, subscribers=subs)
+        if np.all(props == 1.0):
+            full[np.arange(n), arms] = 1.0
+        else:
+            for _ in range(draws):
+                a, _p = policy.select(contexts, rng, subscribers=subs)
+                full[np.arange(n), a] += 1.0 / draws
+    unlogged = [a for j, a in enumerate(policy.arm_names)
+                if a not in names and full[:, j].max() > 0]
+    if unlogged:
+        raise SpecError(f"policy: it would send {unlogged}, which the log never sent "
+                        f"(logged variants: {names}); off-policy estimates need overlap")
+    dist = np.zeros((n, len(names)))
+    for j, a in enumerate(policy.arm_names):
+        if a in names:
+            dist[:, names.index(a)] += full[:, j]
+    return dist
 
 
 def evaluate(run_dir: str, policy_path: str, *, arm: str | None = None, alpha: float = 0.05,

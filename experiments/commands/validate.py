@@ -24,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             spec = load_spec(Path(name))
         except SpecError as exc:
+            if str(Path(name)) in str(exc):
+                raise
             raise SpecError(f"{name}: {exc}") from exc
         print(f"ok: {name}: {spec.name!r}, {len(spec.arms)} arms "
               f"({', '.join(a.name for a in spec.arms)}), control {spec.control_arm!r}, "
