@@ -94,6 +94,22 @@ class EmailStore:
         self.cols, self._cap = new, cap
         self.head, self.tail = 0, live
 
+    def __getstate__(self) -> dict[str, Any]:
+        # only live rows; the id -> row index is rebuilt on load
+        return {"spec": self._spec, "base": self.base + self.head,
+                "cols": {k: col[self.head:self.tail].copy() for k, col in self.cols.items()}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._spec = state["spec"]
+        live = len(state["cols"]["email_id"])
+        self._cap = max(1024, 2 * live)
+        self.cols = {k: np.zeros((self._cap, *tail), dt) for k, (dt, tail) in self._spec.items()}
+        for k, col in state["cols"].items():
+            self.cols[k][:live] = col
+        self.head, self.tail, self.base = 0, live, state["base"]
+        ids = self.cols["email_id"][:live].tolist()
+        self.index = dict(zip(ids, range(self.base, self.base + live), strict=True))
+
     def positions(self, ids: np.ndarray) -> np.ndarray:
         """Positions (into :attr:`cols`) of live emails ``ids``; -1 when unknown."""
         get = self.index.get

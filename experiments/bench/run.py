@@ -23,7 +23,7 @@ from experiments.bench._common import emit, peak_rss_bytes
 NAME = "run"
 
 
-def _config(subscribers: int, days: float, seed: int) -> Any:
+def _config(subscribers: int, days: float, seed: int, checkpoint_every: int = 96) -> Any:
     from actors import PolicyConfig, SimulationConfig
     from policies.triggers import default_rules
 
@@ -33,6 +33,7 @@ def _config(subscribers: int, days: float, seed: int) -> Any:
         policy=PolicyConfig(name="thompson",
                             params={"arm_names": ["plain", "question", "dont_miss"]},
                             decides="subject_style", scope="all"),
+        checkpoint_every=checkpoint_every,
     )
 
 
@@ -57,6 +58,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--days", type=float, default=30.0)
     ap.add_argument("--shards", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--checkpoint-every", type=int, default=96,
+                    help="ticks between checkpoints of the Ray runs (0 = none)")
     ap.add_argument("--scaling", default="1,2,4",
                     help="comma-separated shard counts for the Ray scaling table ('' = none)")
     ap.add_argument("--scaling-subscribers", type=int, default=None,
@@ -70,10 +73,11 @@ def main(argv: list[str]) -> int:
 
     if not ray.is_initialized():
         ray.init(log_to_driver=False, configure_logging=False, include_dashboard=False)
-    config = _config(args.subscribers, args.days, args.seed)
+    config = _config(args.subscribers, args.days, args.seed, args.checkpoint_every)
     ray_run = _one(config, "ray", args.shards)
     figures: dict[str, Any] = {
         "subscribers": args.subscribers, "days": args.days, "shards": args.shards,
+        "checkpoint_every": args.checkpoint_every,
         "ticks": config.n_ticks, "events": ray_run["events"], "emails": ray_run["emails"],
         "ray_wall_s": ray_run["wall_s"], "ray_events_per_s": ray_run["events_per_s"],
         "ray_subscriber_days_per_s": ray_run["subscriber_days_per_s"],
@@ -93,7 +97,7 @@ def main(argv: list[str]) -> int:
     counts = [int(s) for s in args.scaling.split(",") if s.strip()]
     if counts:
         n = args.scaling_subscribers or args.subscribers
-        cfg = _config(n, args.days, args.seed)
+        cfg = _config(n, args.days, args.seed, args.checkpoint_every)
         lines.append(f"scaling (ray, {n:,} subscribers x {args.days:g} days)")
         lines.append(f"{'shards':>6} {'wall_s':>9} {'events/s':>12} {'sub-days/s':>12} "
                      f"{'peak MB/shard':>14}")
