@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
         "max: throughput events/s (target >= 2,000,000)": round(fs["throughput_eps"]),
         "max: events processed": fs["events_processed"],
         "max: load average before": round(load_max, 2),
-        f"rate {args.rate:,.0f}/s: sustained": ps["sustained"],
+        f"rate {args.rate:,.0f}/s: sustained": "yes" if ps["sustained"] else "no",
         f"rate {args.rate:,.0f}/s: p50 ms": round(ps["latency_p50_ms"], 1),
         f"rate {args.rate:,.0f}/s: p99 ms (target <= 250)": round(ps["latency_p99_ms"], 1),
         f"rate {args.rate:,.0f}/s: max ms": round(ps["latency_max_ms"], 1),
