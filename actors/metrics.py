@@ -180,7 +180,8 @@ class MetricsLayout:
 
     def truth_frame(self, truth: np.ndarray) -> pd.DataFrame:
         """One row per (source, arm, group) with sends > 0: sends, expected sums,
-        expected_regret and best_arm (highest total expected reward; "" without a policy)."""
+        expected_regret and best_arm (the arm with the highest total expected reward over
+        the row's emails; "" for emails no policy decided)."""
         rows = []
         k = len(self.arm_names)
         width = len(TRUTH_COLUMNS)
@@ -195,7 +196,8 @@ class MetricsLayout:
                     for j, name in enumerate(TRUTH_COLUMNS[1:], start=1):
                         row[name] = cell[j] / FIXED_SCALE
                     per_arm = cell[width:width + k]
-                    row["best_arm"] = self.arm_names[int(np.argmax(per_arm))] if k else ""
+                    decided = a > 0 and k > 0  # only policy-decided emails have arms
+                    row["best_arm"] = self.arm_names[int(np.argmax(per_arm))] if decided else ""
                     rows.append(row)
         cols = ["source", "arm", "group", *TRUTH_COLUMNS, "best_arm"]
         return pd.DataFrame(rows, columns=cols)

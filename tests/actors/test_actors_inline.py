@@ -159,6 +159,10 @@ def test_other_decisions_are_deterministic_across_shards(decides, arms):
     camp = a.decisions[a.decisions.source == "campaign"]
     assert set(camp["arm"]) == set(arms)
     assert (a.decisions[a.decisions.source != "campaign"]["arm"] == "").all()
+    undecided = a.truth[a.truth.arm == ""]
+    assert len(undecided) > 0 and (undecided["best_arm"] == "").all()
+    assert (undecided["expected_regret"] == 0).all()
+    assert set(a.truth[a.truth.arm != ""]["best_arm"]) <= set(arms)
     if decides == "send_hour":  # delivered at the chosen local hour
         from sim import Population
 
