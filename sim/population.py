@@ -12,7 +12,7 @@ Example
 -------
 >>> pop = Population.generate(1000, seed=1)
 >>> df = pop.to_pandas()
->>> len(df), df.index[0], sorted(set(df.lifecycle_stage))[:2]
+>>> len(df), int(df.index[0]), sorted(set(df.lifecycle_stage))[:2]
 (1000, 0, ['customer', 'lapsed'])
 """
 
