@@ -689,6 +689,12 @@ def headline(res: Results, summary: pd.DataFrame | None = None) -> list[str]:
         lift = "control" if r["is_control"] else f"lift {_pct(r['lift'])}"
         lines.append(f"  {r['arm']:<18} {_fmt_value(metric, r['estimate']):>9} {ci:<22} "
                      f"{lift:<14} truth {_fmt_value(metric, r['true_value'])}")
+    pol = [a.name for a in spec.arms if a.policy is not None]
+    if pol:
+        unit = {"click": "clicks", "order": "orders", "revenue": "currency units"}[spec.reward]
+        regret = s.set_index("arm")["regret"]
+        lines.append(f"expected regret ({unit} lost vs always the true best variant, per "
+                     "replication): " + ", ".join(f"{a} {regret[a]:.1f}" for a in pol))
     return lines
 
 
