@@ -120,6 +120,9 @@ def lift(res: Results, summary: pd.DataFrame | None = None) -> Any:
             ax.plot(est[no_ci], y[no_ci], "o", color="tab:gray", label="estimate (no CI)")
         if np.isfinite(tl).any():
             ax.plot(tl, y, "x", color="tab:red", ms=9, mew=2, label="simulator truth")
+        for yi in y[~np.isfinite(est)]:
+            ax.annotate("no data (no emails)", (0, yi), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=7, color="gray")
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(y)
         ax.set_yticklabels(others)
@@ -240,6 +243,10 @@ def funnel(res: Results) -> Any:
                 ax.annotate(f"{v:,.0f}" if v >= 100 else f"{v:.3g}",
                             (rect.get_x() + rect.get_width() / 2, v),
                             ha="center", va="bottom", fontsize=6)
+    for xi, arm in zip(x, res.arms, strict=True):
+        if not any(float(tot.get((arm, stage), 0.0)) > 0 for stage in stages):
+            ax.annotate("no emails sent", (xi, 0.5), xycoords=("data", "axes fraction"),
+                        ha="center", fontsize=8, color="gray")
     ax.set_yscale("log")
     ax.set_xticks(x)
     ax.set_xticklabels(res.arms, rotation=15 if len(res.arms) > 4 else 0)

@@ -208,3 +208,15 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("name: x\narms: {a: [\n", encoding="utf-8")
     with pytest.raises(SpecError, match=r"^spec: malformed YAML in .*bad\.yaml at line \d+"):
         load_spec(bad)
+
+
+def test_readme_spec_example_is_valid() -> None:
+    import re
+
+    text = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Experiment spec", 1)[1].split("\n## ", 1)[0]
+    example = re.search(r"```yaml\n(.+?)\n```", section, re.S).group(1)
+    spec = load_spec(example)
+    assert [a.name for a in spec.arms] == ["reminder_24h", "reminder_1h", "no_reminder",
+                                           "capped", "bandit"]
+    assert spec.arm("capped").holdout == 0.1 and spec.sources == ("cart_abandonment_24h",)
