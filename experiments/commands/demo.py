@@ -46,7 +46,7 @@ def demo_specs(scale: float = 1.0, seed: int | None = None) -> list:  # type: ig
     for name, subscribers, days, reps in DEMO_RUNS:
         path = resources.files("experiments").joinpath("specs", f"{name}.yaml")
         spec = load_spec(str(path))
-        spec = dataclasses.replace(spec, subscribers=max(100, int(round(subscribers * scale))),
+        spec = dataclasses.replace(spec, subscribers=max(100, round(subscribers * scale)),
                                    days=days, replications=reps,
                                    seed=spec.seed if seed is None else seed)
         specs.append(spec)
