@@ -1,0 +1,261 @@
+"""Small plotting and table helpers for the notebooks in ``notebooks/``.
+
+They complement :mod:`experiments.plots` (the run-folder plots) with the views an
+analysis notebook needs: cumulative regret with its spread over replications,
+estimates with confidence intervals next to the simulator's truth, per-segment
+tables from a decision log, and load-test runs side by side. Every plotting function
+returns a matplotlib Figure (Agg backend, like :mod:`experiments.plots`); display it
+with ``IPython.display.display(fig)``.
+
+>>> import pandas as pd
+>>> t = pd.DataFrame({"arm": ["a", "b"], "est": [1.0, 2.0], "lo": [0.5, 1.5],
+...                   "hi": [1.5, 2.5]})
+>>> fig = plot_intervals(t, estimate="est", low="lo", high="hi", xlabel="value")
+>>> len(fig.axes)
+1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "cumulative_regret",
+    "plot_cumulative_regret",
+    "plot_intervals",
+    "plot_loadtests",
+    "plot_segments",
+    "segment_summary",
+]
+
+_DPI = 100
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def cumulative_regret(res: Any) -> pd.DataFrame:
+    """Cumulative expected regret per arm and day, averaged over replications.
+
+    Parameters
+    ----------
+    res : experiments.Results
+        A run whose policy arms logged decisions (the runner does that for every arm
+        with a policy).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``arm, day, mean, low, high``: the mean, minimum and maximum over
+        replications of the regret accumulated up to the end of ``day`` (0-based), in
+        reward units (clicks, orders or currency, as the spec's ``reward``). Empty when
+        no arm has a policy.
+    """
+    from experiments.plots import daily_regret
+
+    dr = daily_regret(res)
+    if dr is None or not len(dr):
+        return pd.DataFrame(columns=["arm", "day", "mean", "low", "high"])
+    days = np.arange(int(dr["day"].max()) + 1)
+    reps = range(res.spec.replications)
+    rows = []
+    for arm, a in dr.groupby("arm", sort=False):
+        table = (a.pivot_table(index="day", columns="replication", values="regret",
+                               aggfunc="sum")
+                 .reindex(index=days, columns=list(reps)).fillna(0.0).cumsum())
+        rows.append(pd.DataFrame({"arm": arm, "day": days, "mean": table.mean(axis=1).to_numpy(),
+                                  "low": table.min(axis=1).to_numpy(),
+                                  "high": table.max(axis=1).to_numpy()}))
+    out = pd.concat(rows, ignore_index=True)
+    order = {name: i for i, name in enumerate(res.arms)}
+    out["_o"] = out["arm"].map(order)
+    return out.sort_values(["_o", "day"]).drop(columns="_o").reset_index(drop=True)
+
+
+def plot_cumulative_regret(res: Any, *, title: str | None = None) -> Any:
+    """Cumulative expected regret per arm (mean line, min-max band over replications)."""
+    plt = _plt()
+    cr = cumulative_regret(res)
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=_DPI)
+    for arm, a in cr.groupby("arm", sort=False):
+        x = a["day"].to_numpy() + 1
+        line, = ax.plot(x, a["mean"], marker="o", ms=3, label=str(arm))
+        if res.spec.replications > 1:
+            ax.fill_between(x, a["low"], a["high"], color=line.get_color(), alpha=0.15)
+    unit = {"click": "clicks", "order": "orders", "revenue": "currency units"}[res.spec.reward]
+    ax.set_xlabel("days since the start")
+    ax.set_ylabel(f"cumulative regret ({unit} lost)")
+    ax.set_title(title or "Expected reward lost against the best variant for each email")
+    ax.grid(alpha=0.3)
+    ax.legend(title="policy" + (" (band: min-max over replications)"
+                                if res.spec.replications > 1 else ""), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_intervals(table: pd.DataFrame, *, estimate: str, low: str, high: str,
+                   label: str = "arm", truth: str | None = None,
+                   reference: float | None = None, reference_label: str = "",
+                   lines: Mapping[str, float] | None = None, xlabel: str = "",
+                   title: str = "", scale: float = 1.0) -> Any:
+    """Estimates with confidence intervals as dots and whiskers, one row per ``label``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per item; ``estimate``, ``low``, ``high`` name its columns (NaN bounds:
+        the dot is drawn without whiskers).
+    truth : str, optional
+        Column with the simulator's true value, drawn as a red cross.
+    reference : float, optional
+        A vertical line (e.g. 0, or the control's value) labelled ``reference_label``.
+    lines : mapping, optional
+        More vertical lines, ``{label: x}``, drawn dashed.
+    scale : float
+        Multiply every value (e.g. 100 for percent, 1000 for per 1,000 subscribers).
+    """
+    plt = _plt()
+    t = table.reset_index(drop=True)
+    y = np.arange(len(t))[::-1]
+    est = t[estimate].to_numpy(float) * scale
+    lo = t[low].to_numpy(float) * scale
+    hi = t[high].to_numpy(float) * scale
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.55 * len(t)), dpi=_DPI)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    ax.errorbar(est[ok], y[ok], xerr=[est[ok] - lo[ok], hi[ok] - est[ok]], fmt="o",
+                capsize=4, color="tab:blue", label="estimate, 95% CI")
+    if (~ok).any():
+        ax.plot(est[~ok], y[~ok], "o", color="tab:blue")
+    if truth is not None:
+        ax.plot(t[truth].to_numpy(float) * scale, y, "x", color="tab:red", ms=9, mew=2,
+                label="simulator truth")
+    if reference is not None:
+        ax.axvline(reference * scale, color="black", lw=0.8, label=reference_label or None)
+    styles = iter(["--", ":", "-."])
+    for name, x in (lines or {}).items():
+        ax.axvline(x * scale, color="gray", ls=next(styles, "--"), lw=1.2, label=name)
+    ax.set_yticks(y)
+    ax.set_yticklabels(t[label].astype(str))
+    ax.set_ylim(-0.7, len(t) - 0.3)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def segment_summary(decisions: pd.DataFrame, segment: Sequence[Any] | np.ndarray | pd.Series,
+                    *, by: str = "arm") -> pd.DataFrame:
+    """Per segment and arm: emails, observed reward rate and true expected reward rate.
+
+    Parameters
+    ----------
+    decisions : DataFrame
+        A decision log (``Results.decisions``): columns ``reward`` (observed, per email)
+        and ``expected_reward`` (the simulator's expected reward of the chosen variant).
+    segment : array_like, shape (len(decisions),)
+        The segment of each row.
+    by : str
+        Column of ``decisions`` to compare within segments (default ``arm``).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``segment, <by>``: ``emails``, ``observed`` (mean reward),
+        ``truth`` (mean expected reward), ``se`` (binomial standard error of
+        ``observed``).
+    """
+    seg = np.asarray(segment)
+    if len(seg) != len(decisions):
+        raise ValueError(f"segment: expected {len(decisions)} values, got {len(seg)}")
+    d = pd.DataFrame({"segment": seg, by: decisions[by].to_numpy(),
+                      "reward": decisions["reward"].to_numpy(float),
+                      "expected_reward": decisions["expected_reward"].to_numpy(float)})
+    g = d.groupby(["segment", by], sort=True)
+    out = pd.DataFrame({"emails": g.size(), "observed": g["reward"].mean(),
+                        "truth": g["expected_reward"].mean()})
+    p = out["observed"].clip(0, 1)
+    out["se"] = np.sqrt(p * (1 - p) / out["emails"])
+    return out
+
+
+def plot_segments(table: pd.DataFrame, *, value: str = "truth", title: str = "",
+                  ylabel: str = "", scale: float = 100.0, errors: str | None = None) -> Any:
+    """Grouped bars: one group per segment, one bar per arm (from :func:`segment_summary`).
+
+    ``value`` is the column drawn (``truth`` or ``observed``); ``errors`` an optional
+    column of standard errors drawn as 95 % whiskers; values are multiplied by
+    ``scale`` (100: percent).
+    """
+    plt = _plt()
+    wide = table[value].unstack()
+    err = table[errors].unstack() * 1.96 if errors else None
+    segs, arms = list(wide.index), list(wide.columns)
+    x = np.arange(len(segs))
+    width = 0.8 / max(len(arms), 1)
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.5 * len(segs) + 2), 4.2), dpi=_DPI)
+    for k, arm in enumerate(arms):
+        ax.bar(x + (k - (len(arms) - 1) / 2) * width, wide[arm].to_numpy() * scale, width,
+               yerr=None if err is None else err[arm].to_numpy() * scale, capsize=2,
+               label=str(arm))
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(s) for s in segs], rotation=12 if len(segs) > 4 else 0)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_loadtests(results: Mapping[str, Any]) -> Any:
+    """Load-test runs side by side: processed events/s, backlog and p99 latency per second.
+
+    Parameters
+    ----------
+    results : mapping of name -> experiments.loadtest.LoadTestResult
+        The runs to compare (their ``per_second`` tables); a killed shard is marked with
+        a dashed vertical line.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(3, 1, figsize=(8, 8), dpi=_DPI, sharex=True)
+    for name, r in results.items():
+        df = r.per_second
+        x = df.index.to_numpy() + 0.5
+        line, = axes[0].plot(x, df["processed"] / 1e3, drawstyle="steps-mid",
+                             label=f"{name}: processed")
+        if r.summary["target_rate"]:
+            axes[0].plot(x, df["offered"] / 1e3, drawstyle="steps-mid", ls=":",
+                         color=line.get_color(), label=f"{name}: offered")
+        axes[1].plot(x, df["backlog"] / 1e3, drawstyle="steps-mid", color=line.get_color(),
+                     label=name)
+        axes[2].plot(x, df["p99_ms"], marker=".", color=line.get_color(), label=f"{name} p99")
+        axes[2].plot(x, df["p50_ms"], ls="--", color=line.get_color(), alpha=0.6,
+                     label=f"{name} p50")
+        if r.recovery is not None:
+            for ax in axes:
+                ax.axvline(r.recovery["killed_at_s"], color=line.get_color(), ls="--", lw=1)
+    axes[0].set_ylabel("thousand events / s")
+    axes[0].set_title("Throughput per second (dotted: offered load)")
+    axes[1].set_ylabel("backlog, thousand events")
+    axes[1].set_title("Events offered but not yet processed")
+    axes[2].set_ylabel("latency, ms (log)")
+    axes[2].set_yscale("log")
+    axes[2].set_title("Decision latency per second: p99 (solid) and p50 (dashed)")
+    axes[2].set_xlabel("seconds since the start of the run")
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
