@@ -23,6 +23,9 @@ from experiments.loadtest.generator import (
 from experiments.loadtest.runner import (
     LoadTestConfig,
     LoadTestResult,
+    compare_decisions,
+    counter_mismatch_count,
+    duplicate_instances,
     run_loadtest,
     weighted_percentiles,
 )
@@ -34,6 +37,9 @@ __all__ = [
     "Plan",
     "Stream",
     "behavior_stream",
+    "compare_decisions",
+    "counter_mismatch_count",
+    "duplicate_instances",
     "mix_stream",
     "parse_mix",
     "partition",

@@ -32,9 +32,17 @@ from actors.engine_shard import ShardReply, remote_engine_shard
 from experiments.loadtest.generator import Plan, Stream, partition, plan, sample_mask
 from policies.errors import SpecError
 from policies.events import EventBatch
-from policies.triggers import KINDS, Decisions, RuleSet, TriggerEngine
+from policies.triggers import KINDS, STAT_NAMES, Decisions, RuleSet, TriggerEngine
 
-__all__ = ["LoadTestConfig", "LoadTestResult", "run_loadtest", "weighted_percentiles"]
+__all__ = [
+    "LoadTestConfig",
+    "LoadTestResult",
+    "compare_decisions",
+    "counter_mismatch_count",
+    "duplicate_instances",
+    "run_loadtest",
+    "weighted_percentiles",
+]
 
 _DECISION_COLS = ("subscriber", "rule", "kind", "time", "entered_at", "attempt")
 
@@ -410,8 +418,18 @@ class _Driver:
                 finals.append(s.actor.process.remote(
                     EventBatch.empty(), seq=s.next_k, until=final_until))
         final_replies: list[ShardReply] = ray.get(finals)
-        memory = ray.get([s.actor.memory.remote() for s in self.shards])
-        stats = ray.get([s.actor.stats.remote() for s in self.shards])
+        if self.timed_out:
+            # the shards' mailboxes still hold unprocessed batches: do not wait for them
+            for s in self.shards:
+                ray.kill(s.actor, no_restart=True)
+            memory = [{"state_bytes": 0, "subscribers": int((self.sub_shard == s.j).sum()),
+                       "rss": 0, "peak_rss": 0} for s in self.shards]
+            stats = [pd.DataFrame(0, index=pd.Index(self.rules.ids, name="rule"),
+                                  columns=list(STAT_NAMES))
+                     for _ in self.shards]
+        else:
+            memory = ray.get([s.actor.memory.remote() for s in self.shards])
+            stats = ray.get([s.actor.stats.remote() for s in self.shards])
         # per-second table
         per_second = self._per_second()
         done = np.array(self.log_done)
@@ -451,6 +469,7 @@ class _Driver:
             "elapsed_s": elapsed,
             "drain_s": drain,
             "sustained": bool(sustained),
+            "timed_out": bool(self.timed_out),
             "latency_p50_ms": 1000 * p50,
             "latency_p95_ms": 1000 * p95,
             "latency_p99_ms": 1000 * p99,
@@ -552,21 +571,8 @@ class _Driver:
         p, cfg = self.plan, self.cfg
         got = Decisions.concat(decisions, self.rules.ids) if decisions else Decisions.empty(
             self.rules.ids)
-        # 1. no trigger instance decided twice (no failures are reported in a load test)
-        key = pd.DataFrame({"r": got.rule, "s": got.subscriber, "e": got.entered_at})
-        duplicates = int(key.duplicated().sum())
-        # 2. decisions received == the shards' own counters (nothing lost in transport)
-        counted = pd.crosstab(
-            pd.Categorical(np.asarray(self.rules.ids)[got.rule], categories=self.rules.ids),
-            pd.Categorical(np.asarray(KINDS)[got.kind], categories=KINDS), dropna=False,
-        ) if len(got) else pd.DataFrame(0, index=list(self.rules.ids), columns=list(KINDS))
-        engine_counts = stats.groupby(level="rule").sum().reindex(list(self.rules.ids))
-        col = {"fire": "fired", "cancel": "cancelled", "expire": "expired",
-               "suppress": "suppressed"}
-        counter_mismatch = int(sum(
-            abs(int(counted.loc[r, k]) - int(engine_counts.loc[r, col[k]]))
-            for r in self.rules.ids for k in KINDS
-        ))
+        duplicates = duplicate_instances(got)
+        counter_mismatch = counter_mismatch_count(got, stats)
         # 3. the reference engine, offline, over the events offered to a sample
         offered = sum(int(self._offered_sizes(s).sum()) for s in self.shards)
         fraction = min(1.0, cfg.check_events / max(offered, 1))
@@ -591,11 +597,7 @@ class _Driver:
             events, until=final_until)
         ref_seconds = time.perf_counter() - t
         mine = got[np.isin(got.subscriber, sample_ids)]
-        a, b = _frame(ref), _frame(mine)
-        merged = a.value_counts().rename("ref").to_frame().join(
-            b.value_counts().rename("got"), how="outer").fillna(0)
-        missing = int((merged["ref"] - merged["got"]).clip(lower=0).sum())
-        extra = int((merged["got"] - merged["ref"]).clip(lower=0).sum())
+        missing, extra = compare_decisions(ref, mine)
         passed = duplicates == 0 and counter_mismatch == 0 and missing == 0 and extra == 0
         return {
             "passed": bool(passed and not self.timed_out),
@@ -620,6 +622,46 @@ class _Driver:
 
 def _frame(d: Decisions) -> pd.DataFrame:
     return pd.DataFrame({c: getattr(d, c) for c in _DECISION_COLS})
+
+
+def duplicate_instances(decisions: Decisions) -> int:
+    """Rows deciding a (rule, subscriber, entered_at) instance already decided before.
+
+    Without failure reports every trigger instance gets exactly one decision, so any
+    count above zero is a duplicated decision (the same ``trigger_id`` twice).
+    """
+    d = decisions
+    order = np.lexsort((d.entered_at, d.subscriber, d.rule))
+    same = np.ones(max(len(order) - 1, 0), bool)
+    for col in (d.rule, d.subscriber, d.entered_at):
+        c = col[order]
+        same &= c[1:] == c[:-1]
+    return int(same.sum())
+
+
+def counter_mismatch_count(decisions: Decisions, stats: pd.DataFrame) -> int:
+    """Sum over rules and kinds of |decisions received - the engines' own counters|.
+
+    ``stats``: :meth:`TriggerEngine.stats` rows (one per rule, or per shard and rule).
+    """
+    rule_ids = list(decisions.rule_ids)
+    n_kinds = len(KINDS)
+    got = np.bincount(decisions.rule * n_kinds + decisions.kind,
+                      minlength=len(rule_ids) * n_kinds).reshape(len(rule_ids), n_kinds)
+    per_rule = stats.groupby(level="rule").sum().reindex(rule_ids).fillna(0)
+    engine = per_rule[["fired", "cancelled", "expired", "suppressed"]].to_numpy(np.int64)
+    return int(np.abs(got - engine).sum())
+
+
+def compare_decisions(reference: Decisions, got: Decisions) -> tuple[int, int]:
+    """``(missing, extra)``: rows of ``reference`` absent from ``got`` and vice versa
+    (as multisets of all decision columns)."""
+    a, b = _frame(reference), _frame(got)
+    merged = a.value_counts().rename("ref").to_frame().join(
+        b.value_counts().rename("got"), how="outer").fillna(0)
+    missing = int((merged["ref"] - merged["got"]).clip(lower=0).sum())
+    extra = int((merged["got"] - merged["ref"]).clip(lower=0).sum())
+    return missing, extra
 
 
 def _same(a: Decisions, b: Decisions) -> bool:

@@ -17,6 +17,9 @@ from experiments.commands.loadtest import parse_count, parse_seconds
 from experiments.loadtest import (
     LoadTestConfig,
     behavior_stream,
+    compare_decisions,
+    counter_mismatch_count,
+    duplicate_instances,
     mix_stream,
     parse_mix,
     partition,
@@ -215,6 +218,28 @@ def test_shard_time_offset_shifts_events(small_stream) -> None:
     b = EngineShard(RULES, subs).process(shifted, seq=0, until=int(ev.time[-1]) + 86_400)
     pd.testing.assert_frame_equal(_rows(a.decisions), _rows(b.decisions))
     assert a.clock == int(ev.time[-1]) + 86_400
+
+
+def test_checks_detect_lost_duplicated_and_changed_decisions(small_stream) -> None:
+    ev, subs = small_stream.events, small_stream.subscribers
+    engine = TriggerEngine(RULES, subscribers=subs)
+    good = engine.process(ev, until=int(ev.time[-1]))
+    stats = engine.stats()
+    assert len(good) > 50
+    assert duplicate_instances(good) == 0
+    assert counter_mismatch_count(good, stats) == 0
+    assert compare_decisions(good, good) == (0, 0)
+    lost = good[np.arange(1, len(good))]
+    assert compare_decisions(good, lost) == (1, 0)
+    assert counter_mismatch_count(lost, stats) == 1
+    doubled = Decisions.concat([good, good[np.array([0, 5])]])
+    assert duplicate_instances(doubled) == 2
+    assert compare_decisions(good, doubled) == (0, 2)
+    assert counter_mismatch_count(doubled, stats) == 2
+    moved = Decisions(good.subscriber, good.rule, good.kind, good.time + (good.kind == 0),
+                      good.entered_at, good.attempt, good.rule_ids)
+    n_fires = int((good.kind == 0).sum())
+    assert compare_decisions(good, moved) == (n_fires, n_fires)
 
 
 @pytest.mark.parametrize(
