@@ -143,6 +143,34 @@ def _with_keys(df: pd.DataFrame, replication: int, arm: str) -> pd.DataFrame:
     return out
 
 
+def _run_inline(config: Any) -> tuple[Any, float]:
+    """One whole run on the inline executor (the body of a Ray task)."""
+    t0 = time.perf_counter()
+    res = _simulate()(config, executor="inline", shards=1, address=None, progress=False)
+    return res, round(time.perf_counter() - t0, 3)
+
+
+def _fan_out_ray(configs: list[Any], runs: list[tuple[int, ArmSpec]], bar: Progress,
+                 address: str | None) -> list[tuple[Any, float]]:
+    """Run every (replication, arm) as its own Ray task (inline executor inside; one CPU
+    each), so a cluster runs them in parallel. Results come back in submission order;
+    a task lost with its worker is retried, which is safe because runs are
+    deterministic."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    task = ray.remote(num_cpus=1, max_retries=3)(_run_inline)
+    refs = [task.remote(c) for c in configs]
+    label = {ref: f"replication {r} arm {arm.name}" for ref, (r, arm) in zip(refs, runs,
+                                                                              strict=True)}
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        bar.update(label[done[0]])
+    return ray.get(refs)
+
+
 def _regret_rows(decisions: pd.DataFrame | None, replication: int, arm: str,
                  start: int) -> pd.DataFrame:
     """Daily expected regret (metric ``expected_regret``) from a decision log.
@@ -182,7 +210,9 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
     out : path, optional
         Write the run folder there (see the module docstring).
     executor : {"inline", "ray"}, optional
-        Overrides the spec's executor.
+        Overrides the spec's executor. With ``ray`` and one shard, every (replication,
+        arm) runs as its own Ray task in parallel; with more shards the runs go one after
+        the other, each spread over ``shards`` Ray actors.
     shards : int, optional
         Overrides the spec's shard count.
     address : str, optional
@@ -211,25 +241,30 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
         )
     if out is not None:
         _check_out(Path(out), overwrite)
-    simulate = _simulate()
     runs = [(r, arm) for r in range(spec.replications) for arm in spec.arms]
     bar = Progress(len(runs), enabled=progress)
+    # arms with a policy always log decisions: the daily regret curve comes from them
+    configs = [simulation_config(spec, arm, r,
+                                 record_decisions=spec.record_decisions or arm.policy is not None)
+               for r, arm in runs]
+    if spec.executor == "ray" and spec.shards == 1:
+        outputs = _fan_out_ray(configs, runs, bar, address)
+    else:
+        simulate = _simulate()
+        outputs = []
+        for (r, arm), config in zip(runs, configs, strict=True):
+            label = f"replication {r} arm {arm.name}"
+            bar.start(label)
+            t0 = time.perf_counter()
+            res = simulate(config, executor=spec.executor, shards=spec.shards,
+                           address=address, progress=False)
+            outputs.append((res, round(time.perf_counter() - t0, 3)))
+            bar.update(label)
     metrics, truth, decisions, events, timing = [], [], [], [], []
-    policy_states: dict[str, Any] = {}
-    for r, arm in runs:
-        label = f"replication {r} arm {arm.name}"
-        bar.start(label)
-        # arms with a policy always log decisions: the daily regret curve comes from them
-        need_log = arm.policy is not None
-        config = simulation_config(spec, arm, r,
-                                   record_decisions=spec.record_decisions or need_log)
-        t0 = time.perf_counter()
-        res = simulate(config, executor=spec.executor, shards=spec.shards, address=address,
-                       progress=False)
-        timing.append({"replication": r, "arm": arm.name,
-                       "wall_s": round(time.perf_counter() - t0, 3)})
+    for (r, arm), config, (res, wall) in zip(runs, configs, outputs, strict=True):
+        timing.append({"replication": r, "arm": arm.name, "wall_s": wall})
         m = _with_keys(res.metrics, r, arm.name)
-        if need_log and "expected_regret" not in set(res.metrics["metric"]):
+        if arm.policy is not None and "expected_regret" not in set(res.metrics["metric"]):
             m = pd.concat([m, _regret_rows(res.decisions, r, arm.name, config.start)],
                           ignore_index=True)
         metrics.append(m)
@@ -238,9 +273,6 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
             decisions.append(_with_keys(res.decisions, r, arm.name))
         if res.events is not None:
             events.append(_with_keys(res.events, r, arm.name))
-        if res.policy_state is not None:
-            policy_states[f"{r}/{arm.name}"] = res.policy_state
-        bar.update(label)
     results = Results(
         spec=spec,
         metrics=_tidy_metrics(pd.concat(metrics, ignore_index=True)),

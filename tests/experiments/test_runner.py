@@ -181,3 +181,17 @@ def test_progress_bar_draws_on_request() -> None:
     quiet = io.StringIO()
     Progress(2, stream=quiet).update("x")  # not a terminal: silent by default
     assert quiet.getvalue() == ""
+
+
+@pytest.mark.ray
+def test_ray_fan_out_gives_the_inline_files(ray_session, tiny_run: Results,  # type: ignore[no-untyped-def]
+                                            tmp_path: Path) -> None:
+    """executor ray: every (replication, arm) is a Ray task; the run folder is identical
+    to the inline one except the executor line of spec.yaml and the wall times."""
+    on_ray = run(TINY, out=tmp_path / "ray", executor="ray", progress=False)
+    for name in sorted(FILES - {"timing.json", "spec.yaml"}):
+        assert (on_ray.run_dir / name).read_bytes() == (tiny_run.run_dir / name).read_bytes()
+    spec_text = (on_ray.run_dir / "spec.yaml").read_text()
+    assert "executor: ray" in spec_text
+    assert spec_text.replace("executor: ray", "executor: inline") == (
+        tiny_run.run_dir / "spec.yaml").read_text()
