@@ -130,7 +130,7 @@ def plot_intervals(table: pd.DataFrame, *, estimate: str, low: str, high: str,
     est = t[estimate].to_numpy(float) * scale
     lo = t[low].to_numpy(float) * scale
     hi = t[high].to_numpy(float) * scale
-    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.55 * len(t)), dpi=_DPI)
+    fig, ax = plt.subplots(figsize=(9.0, 0.9 + 0.55 * len(t)), dpi=_DPI)
     ok = np.isfinite(lo) & np.isfinite(hi)
     ax.errorbar(est[ok], y[ok], xerr=[est[ok] - lo[ok], hi[ok] - est[ok]], fmt="o",
                 capsize=4, color="tab:blue", label="estimate, 95% CI")
@@ -150,7 +150,7 @@ def plot_intervals(table: pd.DataFrame, *, estimate: str, low: str, high: str,
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
