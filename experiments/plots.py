@@ -56,6 +56,12 @@ def _ylabel(metric: str) -> str:
     return f"{m.label} (currency units per subscriber)"
 
 
+def _integer_days(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def metric_over_time(res: Results, metric: str | None = None) -> Any:
     """The metric per day and cumulated to date, one line per arm (pooled replications)."""
     plt = _plt()
@@ -86,6 +92,7 @@ def metric_over_time(res: Results, metric: str | None = None) -> Any:
         ax.set_xlabel("day of the experiment (simulated days)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
+        _integer_days(ax)
     axes[1].legend(title="arm (dashed: control)", fontsize=8)
     fig.tight_layout()
     return fig
@@ -160,12 +167,19 @@ def allocation(res: Results) -> Any:
         tab = a.pivot_table(index="day", columns="variant", values="value", aggfunc="sum",
                             fill_value=0.0)
         tab = tab[tab.sum(axis=1) > 0]
+        tab = tab.loc[:, tab.sum(axis=0) > 0]
         share = tab.div(tab.sum(axis=1), axis=0) * 100
         bottom = np.zeros(len(share))
-        for variant in share.columns:
+        hours = arm.policy.decides == "send_hour"
+        cmap = plt.get_cmap("twilight" if hours else "tab10")
+        for k, variant in enumerate(share.columns):
             vals = share[variant].to_numpy()
-            ax.bar(share.index.to_numpy(), vals, 0.8, bottom=bottom, label=variant)
+            color = (cmap(int(str(variant).lstrip("h")) / 24.0) if hours
+                     else cmap(k % 10))
+            ax.bar(share.index.to_numpy(), vals, 0.8, bottom=bottom, label=variant,
+                   color=color, edgecolor="white", linewidth=0.3)
             bottom += vals
+        _integer_days(ax)
         ax.set_ylim(0, 100)
         ax.set_xlabel("day of the experiment (simulated days)")
         ax.set_ylabel("share of the day's emails (%)")
@@ -216,6 +230,7 @@ def regret(res: Results) -> Any:
     unit = {"click": "clicks", "order": "orders", "revenue": "currency units"}[res.spec.reward]
     ax.set_xlabel("day of the experiment (simulated days)")
     ax.set_ylabel(f"cumulative expected regret ({unit} lost)")
+    _integer_days(ax)
     ax.set_title("Regret vs always sending the true best variant")
     ax.grid(alpha=0.3)
     ax.legend(title="arm", fontsize=8)
