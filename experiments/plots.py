@@ -267,7 +267,10 @@ def funnel(res: Results) -> Any:
     ax.set_xticklabels(res.arms, rotation=15 if len(res.arms) > 4 else 0)
     ax.set_xlabel("arm")
     ax.set_ylabel("per 1,000 subscribers (log scale)")
-    ax.set_title("Email funnel per arm (attributed within the reward window)")
+    which = ", ".join(res.spec.sources) + " emails" if res.spec.sources else "all emails"
+    ax.set_title(f"Email funnel per arm\n({which}; responses attributed within the reward "
+                 "window)", fontsize=10)
+    ax.set_xlim(-0.6, len(res.arms) - 0.4)
     ax.grid(axis="y", alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
