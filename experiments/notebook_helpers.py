@@ -105,6 +105,7 @@ def plot_cumulative_regret(res: Any, *, title: str | None = None) -> Any:
 
 def plot_intervals(table: pd.DataFrame, *, estimate: str, low: str, high: str,
                    label: str = "arm", truth: str | None = None,
+                   truth_label: str = "simulator truth",
                    reference: float | None = None, reference_label: str = "",
                    lines: Mapping[str, float] | None = None, xlabel: str = "",
                    title: str = "", scale: float = 1.0) -> Any:
@@ -116,7 +117,8 @@ def plot_intervals(table: pd.DataFrame, *, estimate: str, low: str, high: str,
         One row per item; ``estimate``, ``low``, ``high`` name its columns (NaN bounds:
         the dot is drawn without whiskers).
     truth : str, optional
-        Column with the simulator's true value, drawn as a red cross.
+        Column with the simulator's true value, drawn as a red cross labelled
+        ``truth_label``.
     reference : float, optional
         A vertical line (e.g. 0, or the control's value) labelled ``reference_label``.
     lines : mapping, optional
@@ -138,7 +140,7 @@ def plot_intervals(table: pd.DataFrame, *, estimate: str, low: str, high: str,
         ax.plot(est[~ok], y[~ok], "o", color="tab:blue")
     if truth is not None:
         ax.plot(t[truth].to_numpy(float) * scale, y, "x", color="tab:red", ms=9, mew=2,
-                label="simulator truth")
+                label=truth_label)
     if reference is not None:
         ax.axvline(reference * scale, color="black", lw=0.8, label=reference_label or None)
     styles = iter(["--", ":", "-."])
