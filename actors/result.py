@@ -93,6 +93,7 @@ def merge_results(layout: MetricsLayout, parts: Sequence[dict[str, Any]],
         events = events.reset_index(drop=True)
     info = {**info, "events": int(sum(p["n_events"] for p in parts)),
             "emails": int(sum(p["n_emails"] for p in parts)),
-            "peak_rss_bytes": [int(p["peak_rss"]) for p in parts]}
+            "peak_rss_bytes": [int(p["peak_rss"]) for p in parts],
+            "cpu_s": [float(p["cpu_s"]) for p in parts]}
     return RunResult(metrics=layout.metrics_frame(counts), truth=layout.truth_frame(truth),
                      decisions=decisions, events=events, policy_state=policy_state, info=info)

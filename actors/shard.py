@@ -61,6 +61,12 @@ EVENT_CODES = {name: EVENT_TYPES.code(name) for name in (
     "purchase_completed", "email_open", "email_click", "unsubscribe")}
 
 
+def _cpu_seconds() -> float:
+    """CPU time (user + system, s) of this process so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return float(ru.ru_utime + ru.ru_stime)
+
+
 def holdout_groups(ids: np.ndarray, seed: int, fraction: float) -> np.ndarray:
     """Group code (0 treatment, 1 holdout) of subscriber ids, int64 (n,)."""
     if fraction <= 0:
@@ -82,6 +88,7 @@ class ShardCore:
         if not 0 <= start < stop <= config.subscribers:
             raise SpecError(f"shard: expected 0 <= start < stop <= {config.subscribers}, "
                             f"got [{start}, {stop})")
+        self._cpu0 = _cpu_seconds()
         self.config = config
         self.plan = RunPlan.from_config(config)
         self.start, self.stop = int(start), int(stop)
@@ -147,6 +154,7 @@ class ShardCore:
         if engine is not None:
             state["engine"] = TriggerEngine.from_state_dict(engine)
         self.__dict__.update(state)
+        self._cpu0 = _cpu_seconds()  # CPU of this process only (restored shards undercount)
 
     def checkpoint(self) -> bytes:
         """The whole shard state as bytes (restore with :meth:`restore`)."""
@@ -558,4 +566,5 @@ class ShardCore:
                 "truth": self.truth, "decisions": decisions, "events": events,
                 "n_events": self.n_events, "n_emails": self.n_emails,
                 "peak_rss": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
+                "cpu_s": _cpu_seconds() - self._cpu0,
                 "engine_stats": None if self.engine is None else self.engine.stats()}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 from typing import Any
 
@@ -40,15 +41,24 @@ def _config(subscribers: int, days: float, seed: int, checkpoint_every: int = 96
 def _one(config: Any, executor: str, shards: int) -> dict[str, Any]:
     from actors import run_simulation
 
+    cpu0 = _self_cpu_s()
     t = time.perf_counter()
     result = run_simulation(config, executor=executor, shards=shards, progress=False)
     wall = time.perf_counter() - t
     info = result.info
+    # CPU seconds of the busiest shard process (inline: of this process, for this run)
+    cpu = _self_cpu_s() - cpu0 if executor == "inline" else max(info["cpu_s"])
     return {"wall_s": wall, "events": info["events"], "emails": info["emails"],
             "events_per_s": info["events"] / wall,
             "subscriber_days_per_s": config.subscribers * float(config.days) / wall,
             "peak_rss_shard_mb": max(info["peak_rss_bytes"]) / 2**20,
+            "max_shard_cpu_s": cpu,
             "sends": float(result.metrics.query("metric == 'sends'")["value"].sum())}
+
+
+def _self_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return float(ru.ru_utime + ru.ru_stime)
 
 
 def main(argv: list[str]) -> int:
@@ -82,6 +92,7 @@ def main(argv: list[str]) -> int:
         "ray_wall_s": ray_run["wall_s"], "ray_events_per_s": ray_run["events_per_s"],
         "ray_subscriber_days_per_s": ray_run["subscriber_days_per_s"],
         "ray_peak_rss_per_shard_mb": ray_run["peak_rss_shard_mb"],
+        "ray_max_shard_cpu_s": ray_run["max_shard_cpu_s"],
     }
     if not args.skip_inline:
         inline = _one(config, "inline", 1)
@@ -91,7 +102,10 @@ def main(argv: list[str]) -> int:
             "inline_wall_s": inline["wall_s"], "inline_events_per_s": inline["events_per_s"],
             "inline_subscriber_days_per_s": inline["subscriber_days_per_s"],
             "inline_peak_rss_mb": inline["peak_rss_shard_mb"],
+            "inline_cpu_s": inline["max_shard_cpu_s"],
             "ray_speedup_vs_inline": inline["wall_s"] / ray_run["wall_s"],
+            # what idle cores would give: inline CPU over the busiest shard's CPU
+            "cpu_bound_speedup": inline["max_shard_cpu_s"] / ray_run["max_shard_cpu_s"],
         })
     lines = []
     counts = [int(s) for s in args.scaling.split(",") if s.strip()]
@@ -100,11 +114,12 @@ def main(argv: list[str]) -> int:
         cfg = _config(n, args.days, args.seed, args.checkpoint_every)
         lines.append(f"scaling (ray, {n:,} subscribers x {args.days:g} days)")
         lines.append(f"{'shards':>6} {'wall_s':>9} {'events/s':>12} {'sub-days/s':>12} "
-                     f"{'peak MB/shard':>14}")
+                     f"{'peak MB/shard':>14} {'max shard CPU s':>16}")
         for s in counts:
             r = ray_run if (s == args.shards and n == args.subscribers) else _one(cfg, "ray", s)
             lines.append(f"{s:>6} {r['wall_s']:>9.1f} {r['events_per_s']:>12,.0f} "
-                         f"{r['subscriber_days_per_s']:>12,.0f} {r['peak_rss_shard_mb']:>14,.0f}")
+                         f"{r['subscriber_days_per_s']:>12,.0f} {r['peak_rss_shard_mb']:>14,.0f} "
+                         f"{r['max_shard_cpu_s']:>16,.1f}")
             figures[f"scaling_{s}_shards_wall_s"] = r["wall_s"]
     figures["driver_peak_rss_mb"] = peak_rss_bytes() / 2**20
     figures["load_avg_1m"] = os.getloadavg()[0]
