@@ -158,7 +158,7 @@ def plot_intervals(table: pd.DataFrame, *, estimate: str, low: str, high: str,
 
 
 def segment_summary(decisions: pd.DataFrame, segment: Sequence[Any] | np.ndarray | pd.Series,
-                    *, by: str = "arm") -> pd.DataFrame:
+                    *, by: str = "arm", order: Sequence[str] | None = None) -> pd.DataFrame:
     """Per segment and arm: emails, observed reward rate and true expected reward rate.
 
     Parameters
@@ -168,8 +168,11 @@ def segment_summary(decisions: pd.DataFrame, segment: Sequence[Any] | np.ndarray
         and ``expected_reward`` (the simulator's expected reward of the chosen variant).
     segment : array_like, shape (len(decisions),)
         The segment of each row.
+        A pandas Categorical keeps its category order in the result.
     by : str
         Column of ``decisions`` to compare within segments (default ``arm``).
+    order : sequence of str, optional
+        Order of the ``by`` values in the result (e.g. ``Results.arms``).
 
     Returns
     -------
@@ -178,13 +181,18 @@ def segment_summary(decisions: pd.DataFrame, segment: Sequence[Any] | np.ndarray
         ``truth`` (mean expected reward), ``se`` (binomial standard error of
         ``observed``).
     """
-    seg = np.asarray(segment)
+    if isinstance(segment, pd.Series):
+        segment = segment.to_numpy() if not isinstance(segment.dtype, pd.CategoricalDtype) \
+            else pd.Categorical(segment)
+    seg = segment if isinstance(segment, pd.Categorical) else np.asarray(segment)
     if len(seg) != len(decisions):
         raise ValueError(f"segment: expected {len(decisions)} values, got {len(seg)}")
-    d = pd.DataFrame({"segment": seg, by: decisions[by].to_numpy(),
+    key = decisions[by].to_numpy()
+    d = pd.DataFrame({"segment": seg,
+                      by: pd.Categorical(key, categories=list(order)) if order else key,
                       "reward": decisions["reward"].to_numpy(float),
                       "expected_reward": decisions["expected_reward"].to_numpy(float)})
-    g = d.groupby(["segment", by], sort=True)
+    g = d.groupby(["segment", by], sort=True, observed=True)
     out = pd.DataFrame({"emails": g.size(), "observed": g["reward"].mean(),
                         "truth": g["expected_reward"].mean()})
     p = out["observed"].clip(0, 1)
@@ -248,9 +256,11 @@ def plot_loadtests(results: Mapping[str, Any]) -> Any:
         if r.recovery is not None:
             for ax in axes:
                 ax.axvline(r.recovery["killed_at_s"], color=line.get_color(), ls="--", lw=1)
-    axes[0].set_ylabel("thousand events / s")
+    axes[0].set_ylabel("thousand events / s (log)")
+    axes[0].set_yscale("log")
     axes[0].set_title("Throughput per second (dotted: offered load)")
-    axes[1].set_ylabel("backlog, thousand events")
+    axes[1].set_ylabel("backlog, thousand events (symlog)")
+    axes[1].set_yscale("symlog", linthresh=1.0)
     axes[1].set_title("Events offered but not yet processed")
     axes[2].set_ylabel("latency, ms (log)")
     axes[2].set_yscale("log")
