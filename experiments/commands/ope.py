@@ -120,10 +120,13 @@ def evaluate(run_dir: str, policy_path: str, *, arm: str | None = None, alpha: f
     if d is None or not len(d):
         raise SpecError(f"--logs: {run_dir} has no decisions.parquet; run the spec with "
                         "record: {decisions: true}")
-    logged_arms = [a for a in res.arms if (d["arm"] == a).any()]
+    logged_arms = [a.name for a in res.spec.arms
+                   if a.policy is not None and (d["arm"] == a.name).any()]
+    if not logged_arms:
+        raise SpecError(f"--logs: {run_dir} logged no policy decisions (no arm has a policy)")
     arm = arm or logged_arms[0]
     if arm not in logged_arms:
-        raise SpecError(f"--arm: expected one of the arms with logged decisions "
+        raise SpecError(f"--arm: expected one of the policy arms with logged decisions "
                         f"{logged_arms}, got {arm!r}")
     arm_spec = res.spec.arm(arm)
     log = d[d["arm"] == arm].reset_index(drop=True)

@@ -28,7 +28,7 @@ def test_demo_specs_are_the_builtin_specs_at_demo_scale() -> None:
 
 
 def test_demo_prints_recommendations_that_match_the_reports(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    assert main(["demo", "--scale", "0.08", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert main(["demo", "--scale", "0.05", "--out", str(tmp_path), "--no-progress"]) == 0
     out = capsys.readouterr().out
     sections = out.split("\n\n")
     assert len(sections) == 3
@@ -36,7 +36,7 @@ def test_demo_prints_recommendations_that_match_the_reports(tmp_path: Path, caps
         d = tmp_path / name
         assert (d / "report.md").exists() and (d / "report.html").exists()
         assert f"report: {d / 'report.md'}" in out
-        assert f"{name}: " in out and f"{round(subscribers * 0.08):,} subscribers" in out
+        assert f"{name}: " in out and f"{round(subscribers * 0.05):,} subscribers" in out
         summary = pd.read_csv(d / "summary.csv")
         primary = {"trigger_timing": "orders", "ab_vs_bandit": "clicks"}[name]
         for _, r in summary[summary["metric"] == primary].iterrows():
