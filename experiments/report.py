@@ -179,8 +179,9 @@ def summarize(res: Results) -> pd.DataFrame:
                     row["ci_low"], row["ci_high"] = _block_interval(dd[dd["arm"] == arm], alpha)
                 else:
                     row["ci_low"], row["ci_high"] = _wilson(min(x, n), n, alpha)
-                row["method"] = ("paired t-test over replication x day blocks (common random "
-                                 "numbers)")
+                row["method"] = ("paired t-test over replication x day blocks ("
+                                 + ("common random numbers)" if spec.common_random_numbers
+                                    else "independent worlds per arm: paired by day only)"))
                 if arm != control:
                     row.update(_compare_paired(dd[dd["arm"] == control], dd[dd["arm"] == arm],
                                                alpha, sign, row_estimate(rows, name, control)))
@@ -479,7 +480,10 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str]) -> list[t
         f"Duration: {spec.days:g} simulated days, tick {spec.tick_seconds} s; "
         f"{spec.replications} replication(s), seeds "
         f"{', '.join(str(spec.replication_seed(r)) for r in range(spec.replications))} "
-        "(every arm of a replication shares its seed: common random numbers)",
+        + ("(every arm of a replication shares its seed: common random numbers)"
+           if spec.common_random_numbers else
+           "for the first arm; the other arms have independent seeds (no common random "
+           "numbers, so per-subscriber comparisons are paired by day only)"),
         f"Control arm: `{spec.control_arm}`; primary metric: {METRICS[spec.primary].unit}",
         f"Tests: two-sided, alpha = {spec.alpha:g}, p-values adjusted with "
         f"{spec.correction} across all {int(summary['p_value'].notna().sum())} comparisons",

@@ -55,7 +55,8 @@ def simulation_config(spec: ExperimentSpec, arm: ArmSpec | str, replication: int
     arm : ArmSpec or str
         The arm (or its name).
     replication : int
-        0-based; the seed is ``spec.seed + replication`` for every arm.
+        0-based; the seed is ``spec.seed + replication`` for every arm (common random
+        numbers) unless the spec turns them off.
     record_decisions : bool, optional
         Override the spec's ``record.decisions``.
     """
@@ -76,7 +77,7 @@ def simulation_config(spec: ExperimentSpec, arm: ArmSpec | str, replication: int
         policy = PolicyConfig(name=arm.policy.name, params=dict(arm.policy.params),
                               decides=arm.policy.decides, scope=arm.policy.scope)
     return SimulationConfig(
-        seed=spec.replication_seed(replication),
+        seed=spec.replication_seed(replication, [a.name for a in spec.arms].index(arm.name)),
         subscribers=spec.subscribers,
         preset=spec.preset,
         preset_overrides=dict(spec.preset_overrides),
@@ -337,8 +338,8 @@ def _spec_as_run(spec: ExperimentSpec) -> str:
 
     data = spec.to_dict()
     data["run"] = {
-        "seeds": [spec.replication_seed(r) for r in range(spec.replications)],
-        "common_random_numbers": "every arm of a replication uses that replication's seed",
+        "seeds": {a.name: [spec.replication_seed(r, i) for r in range(spec.replications)]
+                  for i, a in enumerate(spec.arms)},
         "versions": _versions(),
     }
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

@@ -67,7 +67,7 @@ __all__ = [
 SPEC_KEYS = (
     "name", "description", "seed", "population", "duration", "rules", "campaign", "reward",
     "reward_window", "arms", "control", "metrics", "primary_metric", "sources",
-    "replications", "executor", "shards", "record", "analysis",
+    "replications", "common_random_numbers", "executor", "shards", "record", "analysis",
 )
 ARM_KEYS = ("name", "description", "rules", "disable", "settings", "policy", "holdout",
             "campaign")
@@ -365,6 +365,10 @@ class ExperimentSpec:
     sources : tuple of str
         Email sources (rule ids, ``campaign``) counted by email metrics; empty = all.
     replications : int
+    common_random_numbers : bool
+        True (default): every arm of replication ``r`` uses seed ``seed + r`` (same
+        population, same random numbers: paired comparisons). False: each arm gets its
+        own seed (independent worlds), for checking what pairing buys.
     executor : {"inline", "ray"}
     shards : int
     record_decisions, record_events : bool
@@ -393,6 +397,7 @@ class ExperimentSpec:
     primary_metric: str = ""
     sources: tuple[str, ...] = ()
     replications: int = 1
+    common_random_numbers: bool = True
     executor: str = "inline"
     shards: int = 1
     record_decisions: bool = False
@@ -418,6 +423,7 @@ class ExperimentSpec:
         _integer("replications", self.replications, 1)
         _string("executor", self.executor, EXECUTORS)
         _integer("shards", self.shards, 1)
+        _bool("common_random_numbers", self.common_random_numbers)
         _bool("record.decisions", self.record_decisions)
         _bool("record.events", self.record_events)
         a = _number("analysis.alpha", self.alpha, low=0, high=0.5, low_open=True)
@@ -468,9 +474,16 @@ class ExperimentSpec:
                 return a
         raise SpecError(f"arm: expected one of {[a.name for a in self.arms]}, got {name!r}")
 
-    def replication_seed(self, replication: int) -> int:
-        """Seed of replication ``replication`` (shared by every arm: common random numbers)."""
-        return int(self.seed) + int(replication)
+    def replication_seed(self, replication: int, arm: int = 0) -> int:
+        """Seed of (replication, arm index): ``seed + replication`` for every arm with
+        common random numbers, else an independent seed per arm (arm 0 keeps
+        ``seed + replication``)."""
+        base = int(self.seed) + int(replication)
+        if self.common_random_numbers or arm == 0:
+            return base
+        import numpy as np
+
+        return int(np.random.SeedSequence([base, int(arm)]).generate_state(1)[0] >> 1)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain YAML-able data (rules inline); ``load_spec`` reads it back."""
@@ -516,6 +529,7 @@ class ExperimentSpec:
             "primary_metric": self.primary,
             "sources": list(self.sources),
             "replications": int(self.replications),
+            "common_random_numbers": self.common_random_numbers,
             "executor": self.executor,
             "shards": int(self.shards),
             "record": {"decisions": self.record_decisions, "events": self.record_events},
@@ -805,6 +819,8 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
                            if "primary_metric" in raw else ""),  # resolved below
         "sources": _names("sources", raw.get("sources") or []),
         "replications": _integer("replications", raw.get("replications", 1), 1),
+        "common_random_numbers": _bool("common_random_numbers",
+                                       raw.get("common_random_numbers", True)),
         "executor": _string("executor", raw.get("executor", "inline"), EXECUTORS),
         "shards": _integer("shards", raw.get("shards", 1), 1),
         "record_decisions": _bool("record.decisions", record.get("decisions", False)),

@@ -61,7 +61,8 @@ def test_run_folder_contents(tiny_run: Results) -> None:
         dec.columns)
     assert ((dec["propensity"] > 0) & (dec["propensity"] <= 1)).all()
     text = (d / "spec.yaml").read_text()
-    assert "seeds:\n  - 21\n  - 22\n" in text and "versions:" in text and "numpy:" in text
+    assert "seeds:\n    base:\n    - 21\n    - 22\n    same_as_base:\n    - 21\n    - 22\n" in text
+    assert "versions:" in text and "numpy:" in text
     # the spec as run reloads to the same spec
     assert Results.load(d).spec == tiny_run.spec
 
@@ -79,6 +80,22 @@ def test_arms_share_random_numbers_per_replication(tiny_run: Results) -> None:
     subs = m[(m["metric"] == "subscribers") & (m["day"] == 0)].groupby(
         ["replication", "arm"])["value"].sum()
     assert subs.nunique() == 1 and subs.iloc[0] == 600
+
+
+def test_common_random_numbers_can_be_turned_off() -> None:
+    spec = load_spec({**TINY, "common_random_numbers": False})
+    seeds = [[simulation_config(spec, a.name, r).seed for a in spec.arms] for r in (0, 1)]
+    assert seeds[0][0] == 21 and seeds[1][0] == 22
+    assert len({s for row in seeds for s in row}) == 8  # all distinct
+    assert seeds == [[simulation_config(spec, a.name, r).seed for a in spec.arms]
+                     for r in (0, 1)]  # deterministic
+    small = {**TINY, "common_random_numbers": False, "replications": 1,
+             "arms": TINY["arms"][:2], "population": {"subscribers": 300},
+             "record": {"decisions": False}}
+    m = run(small, progress=False).metrics
+    a = m[m["arm"] == "base"]["value"].to_numpy()
+    b = m[m["arm"] == "same_as_base"]["value"].to_numpy()
+    assert len(a) == len(b) and not np.array_equal(a, b)
 
 
 def test_simulation_config_per_arm() -> None:
