@@ -106,8 +106,10 @@ candidates = {
     "rule_based": np.eye(K)[rule_arms],
     "always_first_name": np.eye(K)[np.full(len(X), SUBJECT_STYLES.index("first_name"))],
 }
+weight_mean = {}
 for name, dist in candidates.items():
     w = dist[np.arange(len(X)), action] / pscore
+    weight_mean[name] = float(w.mean())
     print(f"{name:18s} agrees with the logged variant on {(w > 0).mean():5.1%} of emails; "
           f"importance weights: mean {w.mean():.3f} (should be near 1), max {w.max():.1f}")
 
@@ -207,6 +209,7 @@ key_numbers = {
     "logging_truth": logging_truth,
     "logging_observed": float(reward.mean()),
     "logged_emails": len(log),
+    "weight_mean": weight_mean,
     "winner": winner,
     "runtime_s": time.perf_counter() - started,
 }
