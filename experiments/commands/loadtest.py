@@ -37,16 +37,29 @@ def parse_count(text: str, name: str = "rate") -> float:
     return float(m.group(1)) * {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, None: 1.0}[m.group(2)]
 
 
+def _arg(fn: Any, name: str) -> Any:
+    """An argparse ``type`` that reports :class:`SpecError` messages as they are."""
+
+    def convert(text: str) -> Any:
+        try:
+            return fn(text, name)
+        except SpecError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name
+    return convert
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rules", required=True,
                    help="rule set YAML file ('reference' = the three reference rules)")
-    p.add_argument("--subscribers", type=lambda v: int(parse_count(v, "subscribers")),
+    p.add_argument("--subscribers", type=_arg(lambda v, n: int(parse_count(v, n)), "subscribers"),
                    default=1_000_000, help="subscribers of a generated stream (default 1M)")
     load = p.add_mutually_exclusive_group()
-    load.add_argument("--rate", type=lambda v: parse_count(v, "rate"), default=None,
+    load.add_argument("--rate", type=_arg(parse_count, "rate"), default=None,
                       help="offered events per second, open loop (default 500k)")
     load.add_argument("--max", action="store_true", help="offer as fast as the shards take")
-    p.add_argument("--duration", type=parse_seconds, default=60.0,
+    p.add_argument("--duration", type=_arg(parse_seconds, "duration"), default=60.0,
                    help="seconds of offered load, e.g. 60s (default 60s)")
     p.add_argument("--shards", type=int, default=2, help="engine shards / Ray actors (2)")
     p.add_argument("--partition", choices=("range", "hash"), default="range",
@@ -64,25 +77,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subscriber-table", type=Path, default=None,
                    help="with --replay: subscriber table (Parquet/CSV with a subscriber "
                         "column); default: generated attributes for the ids in the log")
-    p.add_argument("--pool-events", type=lambda v: int(parse_count(v, "pool-events")),
+    p.add_argument("--pool-events", type=_arg(lambda v, n: int(parse_count(v, n)), "pool-events"),
                    default=None, help=f"events pre-generated before the clock starts and "
                    f"offered again if the run needs more (default min(rate x duration, "
                    f"{DEFAULT_POOL:,}); with --max min(20 x subscribers, {DEFAULT_POOL:,}))")
-    p.add_argument("--batch-window", type=lambda v: parse_seconds(v, "batch-window"),
+    p.add_argument("--batch-window", type=_arg(parse_seconds, "batch-window"),
                    default=0.02, help="arrivals per batch and shard (default 20ms)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="events per batch at most (default 50000; with --max the batch size)")
-    p.add_argument("--checkpoint-every", type=lambda v: parse_seconds(v, "checkpoint-every"),
+    p.add_argument("--checkpoint-every", type=_arg(parse_seconds, "checkpoint-every"),
                    default=10.0, help="seconds between shard checkpoints (default 10s)")
-    p.add_argument("--kill-shard-at", type=lambda v: parse_seconds(v, "kill-shard-at"),
+    p.add_argument("--kill-shard-at", type=_arg(parse_seconds, "kill-shard-at"),
                    default=None, help="kill a shard this far into the run, e.g. 30s")
     p.add_argument("--kill-shard", type=int, default=0, help="which shard to kill (0)")
     p.add_argument("--cold-restart", action="store_true",
                    help="after a kill start a new actor process instead of the warm standby")
-    p.add_argument("--check-events", type=lambda v: int(parse_count(v, "check-events")),
+    p.add_argument("--check-events", type=_arg(lambda v, n: int(parse_count(v, n)), "check-events"),
                    default=300_000, help="events checked against the reference engine "
                    "(the subscriber sample is sized to it; default 300k)")
-    p.add_argument("--p99-target", type=lambda v: parse_seconds(v, "p99-target"),
+    p.add_argument("--p99-target", type=_arg(parse_seconds, "p99-target"),
                    default=None, help="also require p99 latency <= this, e.g. 250ms")
     p.add_argument("--seed", type=int, default=1, help="seed of the generated stream (1)")
     p.add_argument("--out", type=Path, default=None,
@@ -144,11 +157,6 @@ def run(args: argparse.Namespace) -> int:
     if args.speedup is not None and (args.rate is not None or args.max):
         raise SpecError("speedup: the replay's timestamps set the rate; drop --rate/--max")
     rate = None if args.max or args.speedup is not None else (args.rate or 500_000.0)
-    rules = _rules(args.rules)
-    t = time.perf_counter()
-    stream = _stream(args, rules, rate)
-    say(f"pre-generated {len(stream.events):,} events for {len(stream.subscribers):,} "
-        f"subscribers ({stream.source}) in {time.perf_counter() - t:.1f} s")
     config = LoadTestConfig(
         shards=args.shards, rate=rate, duration=args.duration, partition=args.partition,
         window=args.batch_window,
@@ -157,6 +165,11 @@ def run(args: argparse.Namespace) -> int:
         kill_shard=args.kill_shard, standby=not args.cold_restart,
         check_events=args.check_events, speedup=args.speedup,
     )
+    rules = _rules(args.rules)
+    t = time.perf_counter()
+    stream = _stream(args, rules, rate)
+    say(f"pre-generated {len(stream.events):,} events for {len(stream.subscribers):,} "
+        f"subscribers ({stream.source}) in {time.perf_counter() - t:.1f} s")
     import ray
 
     if not ray.is_initialized():
@@ -169,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
                       else 1000 * args.p99_target))
     ok = result.passed and p99_ok
     if args.out is not None:
-        paths = write_outputs(result, args.out, command=" ".join(sys.argv), exit_status=int(
+        paths = write_outputs(result, args.out, argv=sys.argv, exit_status=int(
             not ok))
         say(f"wrote {', '.join(str(p) for p in paths)}")
     if args.record:

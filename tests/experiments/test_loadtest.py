@@ -66,6 +66,46 @@ def test_invalid_input(call, exc, message) -> None:
         call()
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--duration", "soon"], r"argument --duration: duration: expected a duration"),
+        (["--rate", "-5"], r"argument --rate: rate: expected a positive number"),
+        (["--rate", "1M", "--max"], r"not allowed with argument"),
+        (["--mix", "a=1", "--replay", "x.csv"], r"not allowed with argument"),
+        (["--partition", "zigzag"], r"invalid choice: 'zigzag'"),
+    ],
+)
+def test_cli_rejects_bad_arguments(argv, message, capsys) -> None:
+    from experiments.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["loadtest", "--rules", "reference", *argv])
+    assert info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--speedup", "10"], r"speedup: only with --replay"),
+        (["--subscriber-table", "t.csv"], r"subscriber-table: only with --replay"),
+        (["--shards", "0"], r"shards: expected an int >= 1, got 0"),
+        (["--kill-shard", "5"], r"kill_shard: expected 0..1, got 5"),
+        (["--rules", "missing.yaml"], r"rules: no such file 'missing.yaml'"),
+        (["--replay", "events.json"], r"replay: expected a .parquet or .csv file"),
+    ],
+)
+def test_cli_reports_bad_input_in_one_line(argv, message, capsys) -> None:
+    from experiments.cli import main
+
+    status = main(["loadtest", "--rules", "reference", "--subscribers", "100", *argv])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("triggerlab loadtest: error: ") and err.count("\n") == 1
+    assert re.search(message, err)
+
+
 def test_parsers() -> None:
     assert parse_seconds("60s") == 60.0
     assert parse_seconds("20ms") == pytest.approx(0.02)
