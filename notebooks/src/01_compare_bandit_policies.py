@@ -1,5 +1,7 @@
 # Source of notebooks/01_compare_bandit_policies.ipynb -- edit here, then run
 # `python notebooks/_build.py` (tests/notebooks checks that the two agree).
+# ruff: noqa: E402, B018  (a notebook: imports after the parameters cell, cells end
+# with the expression they display)
 
 # %% [markdown]
 # # Which subject-line policy should run our campaigns?
@@ -18,7 +20,7 @@
 # | `ab_split` | fixed equal split (an A/B/C test), the status quo and control |
 # | `epsilon_greedy` | best variant so far, a random one 10 % of the time |
 # | `thompson` | Thompson sampling (Beta posteriors per variant) |
-# | `linucb` | LinUCB, a *contextual* bandit over the subscriber features (engagement, lifecycle stage, ...) |
+# | `linucb` | LinUCB, a *contextual* bandit over the subscriber features |
 #
 # Because this is a simulation, we also know the **truth**: the expected click
 # probability of every variant for every email. *Regret* is the expected clicks lost
@@ -84,7 +86,8 @@ spec = {
     "metrics": ["clicks", "revenue_per_recipient", "orders", "unsubscribes"],
     "replications": REPLICATIONS,
 }
-checked = experiments.load_spec(spec)   # validates; errors name the field, e.g. arms[1].policy.epsilon
+# load_spec validates; errors name the field, e.g. arms[1].policy.epsilon
+checked = experiments.load_spec(spec)
 print(f"{checked.name}: arms {[a.name for a in checked.arms]}, control {checked.control_arm}")
 
 # %% [markdown]
@@ -128,9 +131,10 @@ display(plots.allocation(res))
 #
 # Click rate per email: pooled counts, Wilson intervals; the red cross is the simulator's
 # expected click rate of the emails each arm actually sent (observed clicks are counted
-# within the 1-day reward window; the printed ratio shows how close they come). Revenue per recipient (all
-# orders of the subscriber, organic ones included) is compared *with the control* on the
-# same subscribers: the per-day differences are paired under common random numbers,
+# within the 1-day reward window; the printed ratio shows how close they come). Revenue
+# per recipient (all orders of the subscriber, organic ones included) is compared *with
+# the control* on the same subscribers: the per-day differences are paired under common
+# random numbers,
 # which makes the interval much narrower than comparing two independent groups.
 
 # %%
@@ -144,7 +148,8 @@ rpr = summary[(summary["metric"] == "revenue_per_recipient") & ~summary["is_cont
 display(plot_intervals(rpr, estimate="diff", low="diff_ci_low", high="diff_ci_high",
                        truth="true_diff", reference=0.0, reference_label="no difference",
                        xlabel="revenue per recipient vs ab_split (currency units per subscriber)",
-                       title=f"Revenue per recipient over {DAYS:g} days, difference to the A/B split"))
+                       title=f"Revenue per recipient over {DAYS:g} days, "
+                             "difference to the A/B split"))
 rpr[["arm", "diff", "diff_ci_low", "diff_ci_high", "p_adjusted", "true_diff", "ci_covers_truth"]]
 
 # %% [markdown]

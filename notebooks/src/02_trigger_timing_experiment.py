@@ -1,5 +1,7 @@
 # Source of notebooks/02_trigger_timing_experiment.ipynb -- edit here, then run
 # `python notebooks/_build.py` (tests/notebooks checks that the two agree).
+# ruff: noqa: E402, B018  (a notebook: imports after the parameters cell, cells end
+# with the expression they display)
 
 # %% [markdown]
 # # When should the cart-abandonment reminder go out?
@@ -40,7 +42,6 @@ from IPython.display import Markdown, display
 from scipy import stats
 
 import experiments
-from experiments import Results
 from experiments.notebook_helpers import plot_intervals
 from experiments.stats import (
     mde_for_sample_size,
@@ -259,7 +260,8 @@ display(Markdown(
     f"- Against the holdout (two-proportion z-test), {n_sig} of {len(vs_holdout)} arms differ "
     f"at the 5 % level (p-values "
     + ", ".join(f"{a} {v:.2f}" for a, v in vs_holdout["p_value"].items())
-    + f"); {overlap}. Detecting the 1 h reminder's true lift of {rel_lift['reminder_1h']:.1%} needs "
+    + f"); {overlap}. Detecting the 1 h reminder's true lift of "
+    f"{rel_lift['reminder_1h']:.1%} needs "
     f"about {n_needed.get('reminder_1h', 0):,} subscribers per arm with an even split "
     f"({total_needed.get('reminder_1h', 0):,} in total with a {HOLDOUT:.0%} holdout); this "
     f"holdout could only detect lifts above {mde:.0%}.\n"
@@ -274,9 +276,11 @@ display(Markdown(
 # %%
 key_numbers = {
     "true_incremental_orders": {a: float(v) for a, v in true_inc.items()},
-    "estimated_incremental_orders": {a: float(v) for a, v in inc.set_index("arm")["estimate"].items()},
+    "estimated_incremental_orders": {a: float(v) for a, v in
+                                     inc.set_index("arm")["estimate"].items()},
     "attributed_order_rate": {a: float(v) for a, v in att_rate.items()},
-    "true_attributed_order_rate": {a: float(v) for a, v in att.set_index("arm")["true_value"].items()},
+    "true_attributed_order_rate": {a: float(v) for a, v in
+                                   att.set_index("arm")["true_value"].items()},
     "holdout_p_value": {a: float(v) for a, v in vs_holdout["p_value"].items()},
     "paired_orders_diff": {a: float(v) for a, v in paired_orders["diff"].items()},
     "paired_orders_ci_low": {a: float(v) for a, v in paired_orders["diff_ci_low"].items()},

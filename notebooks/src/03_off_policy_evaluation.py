@@ -1,5 +1,7 @@
 # Source of notebooks/03_off_policy_evaluation.ipynb -- edit here, then run
 # `python notebooks/_build.py` (tests/notebooks checks that the two agree).
+# ruff: noqa: E402, B018  (a notebook: imports after the parameters cell, cells end
+# with the expression they display)
 
 # %% [markdown]
 # # Would a new subject-line policy beat the bandit we run? Ask the logs first
@@ -20,9 +22,9 @@
 #
 # | estimator | idea | trade-off |
 # |---|---|---|
-# | IPS | re-weight logged clicks by `pi_new(a given x) / p` | unbiased, high variance when weights are large |
+# | IPS | weight logged clicks by `pi_new(a given x) / p` | unbiased; noisy if weights are large |
 # | SNIPS | IPS divided by the mean weight | a little biased, less variance |
-# | DM | a reward model predicts every variant's click probability | low variance, biased if the model is wrong |
+# | DM | a reward model predicts each variant's click rate | precise; biased if the model is wrong |
 # | DR | DM plus an IPS correction of the model's error | unbiased if either part is right |
 
 # %% tags=["parameters"]
@@ -161,7 +163,7 @@ for name in candidates:
         xlabel="click rate per email (%)",
         title=f"Off-policy estimates of '{name}' from the Thompson-sampling log"))
 pd.DataFrame({"offline truth": pd.Series(offline_truth), "online truth": online_truth,
-              "online observed": observed}).loc[list(candidates) + ["logging_thompson"]]
+              "online observed": observed}).loc[[*candidates, "logging_thompson"]]
 
 # %% [markdown]
 # ## Conclusion

@@ -1,5 +1,7 @@
 # Source of notebooks/04_load_test_triggers.ipynb -- edit here, then run
 # `python notebooks/_build.py` (tests/notebooks checks that the two agree).
+# ruff: noqa: E402, B018  (a notebook: imports after the parameters cell, cells end
+# with the expression they display)
 
 # %% [markdown]
 # # Can the trigger engine keep up? A small load test, and how to read it

@@ -1,5 +1,7 @@
 # Source of notebooks/05_personalization_and_send_time.ipynb -- edit here, then run
 # `python notebooks/_build.py` (tests/notebooks checks that the two agree).
+# ruff: noqa: E402, B018  (a notebook: imports after the parameters cell, cells end
+# with the expression they display)
 
 # %% [markdown]
 # # Personalize the content and the send time, or find one global winner?
@@ -144,9 +146,10 @@ display(plot_segments(by_hour, value="truth", ylabel="true click rate (%)",
 sent_hour = d2["variant"].str[1:].astype(int)
 miss = np.minimum((preferred - sent_hour) % 24, (sent_hour - preferred) % 24)
 late = d2["time"] >= d2["time"].min() + (DAYS - 3) * 86400
+arm_late = d2["arm"][late]
 display(pd.DataFrame({
-    "hours from preferred (last 3 days)": miss[late].groupby(d2["arm"][late]).mean(),
-    "share within 1 h of preferred (last 3 days)": (miss[late] <= 1).groupby(d2["arm"][late]).mean(),
+    "hours from preferred (last 3 days)": miss[late].groupby(arm_late).mean(),
+    "share within 1 h of preferred (last 3 days)": (miss[late] <= 1).groupby(arm_late).mean(),
 }).loc[send_time.arms])
 send_summary = send_time.summary()
 send_summary.query("metric in ['clicks', 'opens']")[
@@ -175,7 +178,7 @@ display(Markdown(
     f"'{content_table['lift'].idxmax()}' ({content_table['lift'].max():+.0%}).\n"
     f"- **Send time:** true click rates "
     + ", ".join(f"{a} {100 * v:.2f} %" for a, v in send_true.items())
-    + f"; true open rates "
+    + "; true open rates "
     + ", ".join(f"{a} {100 * v:.1f} %" for a, v in send_opens.items())
     + f". Best: `{best_send}`.\n"
     f"- By segment, the best send-time arm is: "
