@@ -170,7 +170,9 @@ def allocation(res: Results) -> Any:
         tab = tab.loc[:, tab.sum(axis=0) > 0]
         share = tab.div(tab.sum(axis=1), axis=0) * 100
         bottom = np.zeros(len(share))
-        hours = arm.policy.decides == "send_hour"
+        policy = arm.policy
+        assert policy is not None
+        hours = policy.decides == "send_hour"
         cmap = plt.get_cmap("twilight" if hours else "tab10")
         for k, variant in enumerate(share.columns):
             vals = share[variant].to_numpy()
@@ -183,7 +185,7 @@ def allocation(res: Results) -> Any:
         ax.set_ylim(0, 100)
         ax.set_xlabel("day of the experiment (simulated days)")
         ax.set_ylabel("share of the day's emails (%)")
-        ax.set_title(f"{arm.name}: {arm.policy.name} ({arm.policy.decides})")
+        ax.set_title(f"{arm.name}: {policy.name} ({policy.decides})")
         if len(share.columns) > 8:
             handles, labels = ax.get_legend_handles_labels()
             top = share.sum().sort_values(ascending=False).index[:8]

@@ -532,7 +532,8 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str]) -> list[t
         rows = []
         truth = res.truth[(res.truth["group"] == "treatment") & (res.truth["source"] != "site")]
         for a in pol:
-            t = truth[truth["arm"] == a.name]
+            assert a.policy is not None
+            t = truth[(truth["arm"] == a.name) & (truth["variant"] != "")]
             regret = float(t["expected_regret"].sum()) / spec.replications \
                 if "expected_regret" in t else math.nan
             sends = float(t["sends"].sum()) / spec.replications if "sends" in t else math.nan

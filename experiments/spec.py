@@ -568,7 +568,7 @@ def build_policy(policy: PolicySpec, path: str = "policy", *, reward: str = "cli
         cls = policy_class(policy.name, policy.decides)
     except SpecError as exc:
         raise SpecError(f"{path}.{exc}".replace(f"{path}.policy.", f"{path}.")) from None
-    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    known = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     for key in policy.params:
         if key not in known:
             raise SpecError(f"{path}.{key}: unknown parameter of {policy.name}; expected one "
@@ -653,7 +653,8 @@ def _campaign(path: str, value: Any) -> CampaignSpec | None:
     raw = _mapping(path, value, _CAMPAIGN_KEYS)
     every = _integer(f"{path}.every_days", raw.get("every_days", 7), 1)
     hour = raw.get("local_hour", 10)
-    if isinstance(hour, bool) or not isinstance(hour, numbers.Integral) or not 0 <= hour <= 23:
+    if isinstance(hour, bool) or not isinstance(hour, numbers.Integral) \
+            or not 0 <= int(hour) <= 23:
         raise SpecError(f"{path}.local_hour: expected an integer in [0, 23], got {_show(hour)}")
     style = _string(f"{path}.subject_style", raw.get("subject_style", "plain"), _SUBJECT_STYLES)
     return CampaignSpec(every_days=every, local_hour=int(hour), subject_style=style)
@@ -851,7 +852,7 @@ def _preset_fields() -> tuple[str, ...]:
     return tuple(f.name for f in dc_fields(Preset))
 
 
-def load_spec(source: str | Path | Mapping[str, Any]) -> ExperimentSpec:
+def load_spec(source: ExperimentSpec | str | Path | Mapping[str, Any]) -> ExperimentSpec:
     """Load and validate an experiment spec from a YAML file, YAML text or a mapping.
 
     Parameters
