@@ -40,6 +40,7 @@ from policies.events import EVENT_TYPES, EventBatch
 from policies.triggers import KINDS, Decisions, RuleSet, TriggerEngine
 
 __all__ = [
+    "SHARD_ENV_VARS",
     "EngineShard",
     "SequenceError",
     "ShardCheckpoint",
@@ -233,13 +234,27 @@ class EngineShard:
         }
 
 
+#: glibc malloc settings for shard processes: arrays up to 32 MiB come from the heap and
+#: freed memory is kept, so the deep copy a checkpoint makes reuses warm pages instead of
+#: page-faulting ~200 bytes x subscribers of fresh memory each time (measured: checkpoint
+#: of 500k subscribers 40-110 ms instead of 65-350 ms, for ~200 MB more resident memory).
+SHARD_ENV_VARS: dict[str, str] = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
+    "MALLOC_TRIM_THRESHOLD_": str(4 * 2**30),
+    "MALLOC_TOP_PAD_": str(256 * 2**20),
+}
+
+
 def remote_engine_shard(**options: Any) -> Any:
     """:class:`EngineShard` as a Ray actor class, with ``options`` applied.
 
-    The default ``num_cpus=0`` lets shards be placed on a busy local cluster; pass
-    ``num_cpus=1`` to reserve a core per shard.
+    Defaults: ``num_cpus=0`` (shards can be placed on a busy local cluster; pass
+    ``num_cpus=1`` to reserve a core per shard), no automatic restarts (recovery is the
+    caller's: restore a checkpoint and replay), and :data:`SHARD_ENV_VARS` in the
+    ``runtime_env`` (pass ``runtime_env={}`` to run with the process defaults).
     """
     import ray
 
-    opts = {"num_cpus": 0, "max_restarts": 0, **options}
+    opts = {"num_cpus": 0, "max_restarts": 0,
+            "runtime_env": {"env_vars": dict(SHARD_ENV_VARS)}, **options}
     return ray.remote(EngineShard).options(**opts)

@@ -113,6 +113,7 @@ class ShardCore:
             self.engine = TriggerEngine(config.rules, subscribers=self.table)
             self._seg_numeric = self._numeric_segments(self.table)
         self._engagement = self.table["engagement_score"].to_numpy(np.float64)
+        self.table = self._slim(self.table)
         camp = config.campaign
         self._camp_offset = (
             None if camp is None
@@ -544,8 +545,16 @@ class ShardCore:
             self._seg_numeric = numeric
             if changed.any():
                 self.engine.update_subscribers(new.iloc[np.flatnonzero(changed)])
-        self.table = new
+        self.table = self._slim(new)
         self._engagement = new["engagement_score"].to_numpy(np.float64)
+
+    def _slim(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The columns the shard reads later: all (contexts) or the segments' text ones."""
+        if self.plan.store_contexts:
+            return table
+        rules = self.config.rules.rules if self.config.rules is not None else ()
+        keep = sorted({p.column for r in rules for p in r.segment if p.column in table.columns})
+        return table[keep]
 
     # -- results --------
 

@@ -133,6 +133,15 @@ def test_truth_is_consistent_with_decision_log(small_inline_result):
     assert ((d["propensity"] > 0) & (d["propensity"] <= 1)).all()
 
 
+def test_lean_run_is_deterministic_too():
+    # no logs, context-free policy: shards keep a slim subscriber table
+    cfg = small_config(record_decisions=False, record_events=False)
+    a, b = run_simulation(cfg, shards=1), run_simulation(cfg, shards=2)
+    pdt.assert_frame_equal(a.metrics, b.metrics)
+    pdt.assert_frame_equal(a.truth, b.truth)
+    assert a.decisions is None and a.policy_state == b.policy_state
+
+
 def test_no_policy_no_rules_runs_campaign_only():
     cfg = small_config(policy=None, rules=None, holdout_fraction=0.0, record_events=False)
     r = run_simulation(cfg)
@@ -172,8 +181,10 @@ def test_other_decisions_are_deterministic_across_shards(decides, arms):
         np.testing.assert_array_equal(local, camp["arm"].str[1:].astype(int).to_numpy())
 
 
-def test_checkpoint_restore_continues_identically():
-    cfg = small_config(subscribers=800, record_events=False)
+@pytest.mark.parametrize("record_decisions", [True, False])
+def test_checkpoint_restore_continues_identically(record_decisions):
+    cfg = small_config(subscribers=800, record_events=False,
+                       record_decisions=record_decisions)
     a = ShardCore(cfg, 0, 800)
     b = ShardCore(cfg, 0, 800)
     learner = LearnerCore(cfg)
