@@ -239,7 +239,7 @@ def plot_loadtests(results: Mapping[str, Any]) -> Any:
         a dashed vertical line.
     """
     plt = _plt()
-    fig, axes = plt.subplots(3, 1, figsize=(8, 8), dpi=_DPI, sharex=True)
+    fig, axes = plt.subplots(3, 1, figsize=(10, 8), dpi=_DPI, sharex=True)
     for name, r in results.items():
         df = r.per_second
         x = df.index.to_numpy() + 0.5
@@ -261,6 +261,7 @@ def plot_loadtests(results: Mapping[str, Any]) -> Any:
     axes[0].set_title("Throughput per second (dotted: offered load)")
     axes[1].set_ylabel("backlog, thousand events (symlog)")
     axes[1].set_yscale("symlog", linthresh=1.0)
+    axes[1].set_ylim(bottom=0)
     axes[1].set_title("Events offered but not yet processed")
     axes[2].set_ylabel("latency, ms (log)")
     axes[2].set_yscale("log")
@@ -268,6 +269,6 @@ def plot_loadtests(results: Mapping[str, Any]) -> Any:
     axes[2].set_xlabel("seconds since the start of the run")
     for ax in axes:
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
