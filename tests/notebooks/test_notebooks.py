@@ -81,10 +81,14 @@ def run_notebook(name: str, params: dict[str, object], workdir: Path) -> dict:
 
 @pytest.fixture
 def kernel_env(monkeypatch):
-    """Make the kernel spec's ``python`` the interpreter running the tests (a venv's)."""
+    """Make the kernel spec's ``python`` the interpreter running the tests (a venv's,
+    even when the venv is not activated) and let it import this checkout."""
     bindir = str(Path(sys.executable).parent)
     monkeypatch.setenv("PATH", bindir + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # the kernel imports this checkout, whatever is installed
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     from jupyter_client.kernelspec import KernelSpecManager
 
     assert KERNEL in KernelSpecManager().find_kernel_specs(), \
