@@ -198,11 +198,20 @@ class Driver:
     # -- recovery ---------------------------------------------------------------------------------
 
     def _recover(self, first: int) -> None:
-        """Bring every actor to position ``first`` (the first unfinished tick)."""
-        self.recoveries += 1
-        if self.recoveries > self.max_recoveries:
-            raise ShardError(f"run failed: more than {self.max_recoveries} actor losses "
-                             f"(last at tick {first})")
+        """Bring every actor to position ``first`` (the first unfinished tick); an actor
+        lost during the recovery itself starts the recovery again."""
+        while True:
+            self.recoveries += 1
+            if self.recoveries > self.max_recoveries:
+                raise ShardError(f"run failed: more than {self.max_recoveries} actor losses "
+                                 f"(last at tick {first})")
+            try:
+                self._recover_once(first)
+                return
+            except ActorLost:
+                continue
+
+    def _recover_once(self, first: int) -> None:
         ex = self.executor
         assert isinstance(ex, RayExecutor)
         handles = [h for outs, a, c in self._pending.values() for h in
