@@ -249,7 +249,8 @@ common_point = vs_holdout["ci_low"].max() <= vs_holdout["ci_high"].min()
 overlap = ("all their intervals overlap, so these estimates alone do not rank the arms"
            if common_point else "some of their intervals do not overlap")
 display(Markdown(
-    f"- **Send sooner.** The simulator's truth: `{best}` causes "
+    f"- **{'Send sooner' if best == 'reminder_1h' else 'Best: ' + best}.** The simulator's "
+    f"truth: `{best}` causes "
     f"{1000 * true_inc[best]:.2f} incremental orders per 1,000 subscribers in {DAYS:g} days, "
     f"vs {1000 * true_inc['reminder_4h']:.2f} for 4 h and "
     f"{1000 * true_inc['reminder_24h']:.2f} for 24 h.\n"
@@ -257,8 +258,8 @@ display(Markdown(
     + ", ".join(f"{a} {100 * v:.2f} %" for a, v in att_rate.items())
     + "), but attribution is not causation: it also counts shoppers who would have "
     f"returned anyway.\n"
-    f"- Against the holdout (two-proportion z-test), {n_sig} of {len(vs_holdout)} arms differ "
-    f"at the 5 % level (p-values "
+    f"- Against the holdout (two-proportion z-test), arms significant at the 5 % level: "
+    f"{n_sig} of {len(vs_holdout)} (p-values "
     + ", ".join(f"{a} {v:.2f}" for a, v in vs_holdout["p_value"].items())
     + f"); {overlap}. Detecting the 1 h reminder's true lift of "
     f"{rel_lift['reminder_1h']:.1%} needs "

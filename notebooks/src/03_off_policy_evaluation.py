@@ -180,6 +180,7 @@ for name in candidates:
         f"offline truth {100 * offline_truth[name]:.2f} %, online truth "
         f"{100 * online_truth[name]:.2f} %.")
 n_cover = int(estimates.query("method != 'dm'")["covers"].sum())
+clickbait = float(log["variant"].isin(["dont_miss", "limited_time"]).mean())
 n_dm = int(dm["covers"].sum())
 lines += [
     f"- The logging bandit's true click rate: {100 * logging_truth:.2f} %. From the logs alone "
@@ -192,9 +193,9 @@ lines += [
     "correction.",
     "- Run for real, the candidates do better than their offline truth ("
     + ", ".join(f"`{n}` {online_truth[n] / offline_truth[n] - 1:+.0%}" for n in candidates)
-    + "): the history differs. The bandit keeps exploring clickbait-style subjects, which in "
-    "this simulator wear subscribers out, and OPE evaluates each decision on the logged "
-    "history.",
+    + f"): the history differs. The logging bandit sent {clickbait:.0%} of its emails with "
+    "clickbait-style subjects ('Don't Miss', 'Limited Time'), which in this simulator build "
+    "fatigue that lowers later responses; OPE evaluates each decision on the logged history.",
     "- Offline estimates answer 'what if this policy had chosen these emails'; a long-run "
     "effect (fatigue, unsubscribes) still needs an online test, but OPE tells you which "
     "candidates deserve one.",
