@@ -26,18 +26,18 @@ class ShardActor:
         self.core: ShardCore | None = None
 
     def init(self, config: SimulationConfig, start: int, stop: int,
-             checkpoint: bytes | None) -> int:
+             checkpoint: dict[str, Any] | None) -> int:
         self.core = (ShardCore(config, start, stop) if checkpoint is None
-                     else ShardCore.restore(checkpoint))
+                     else ShardCore.from_state(checkpoint))
         return self.core.position
 
     def step(self, tick: int, arms: dict[str, Any] | None) -> dict[str, Any]:
         assert self.core is not None
         return self.core.step(tick, arms)
 
-    def checkpoint(self) -> bytes:
+    def checkpoint(self) -> dict[str, Any]:
         assert self.core is not None
-        return self.core.checkpoint()
+        return self.core.state()
 
     def position(self) -> int:
         return -1 if self.core is None else self.core.position

@@ -63,7 +63,7 @@ class EmailStore:
         self.head = 0  # first live position
         self.tail = 0  # one past the last position
         self.base = 0  # absolute row of position 0
-        self.index: dict[int, int] = {}
+        self._index = {}
 
     def __len__(self) -> int:
         return self.tail - self.head
@@ -107,8 +107,16 @@ class EmailStore:
         for k, col in state["cols"].items():
             self.cols[k][:live] = col
         self.head, self.tail, self.base = 0, live, state["base"]
-        ids = self.cols["email_id"][:live].tolist()
-        self.index = dict(zip(ids, range(self.base, self.base + live), strict=True))
+        self._index: dict[int, int] | None = None  # rebuilt on first use
+
+    @property
+    def index(self) -> dict[int, int]:
+        """Email id -> absolute row of the live emails."""
+        if self._index is None:
+            ids = self.cols["email_id"][self.head:self.tail].tolist()
+            start = self.base + self.head
+            self._index = dict(zip(ids, range(start, start + len(ids)), strict=True))
+        return self._index
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
         """Positions (into :attr:`cols`) of live emails ``ids``; -1 when unknown."""

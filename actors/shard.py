@@ -24,6 +24,7 @@ shard's state, so a checkpoint holds it and a replay cannot count anything twice
 
 from __future__ import annotations
 
+import copy
 import pickle
 import resource
 from typing import Any
@@ -156,6 +157,22 @@ class ShardCore:
             state["engine"] = TriggerEngine.from_state_dict(engine)
         self.__dict__.update(state)
         self._cpu0 = _cpu_seconds()  # CPU of this process only (restored shards undercount)
+
+    def state(self) -> dict[str, Any]:
+        """The shard state as plain objects and numpy arrays, not copied into bytes (Ray
+        ships the arrays out of band); :meth:`from_state` continues from it."""
+        return self.__getstate__()
+
+    @staticmethod
+    def from_state(state: dict[str, Any]) -> ShardCore:
+        """A shard continuing from :meth:`state` (arrays are copied: they may be
+        read-only views of Ray's object store)."""
+        if not isinstance(state, dict) or "world" not in state:
+            raise SpecError(f"checkpoint: expected a ShardCore.state() dict, got "
+                            f"{type(state).__name__}")
+        core = ShardCore.__new__(ShardCore)
+        core.__setstate__(copy.deepcopy(state))
+        return core
 
     def checkpoint(self) -> bytes:
         """The whole shard state as bytes (restore with :meth:`restore`)."""

@@ -181,8 +181,20 @@ def test_other_decisions_are_deterministic_across_shards(decides, arms):
         np.testing.assert_array_equal(local, camp["arm"].str[1:].astype(int).to_numpy())
 
 
-@pytest.mark.parametrize("record_decisions", [True, False])
-def test_checkpoint_restore_continues_identically(record_decisions):
+def _via_state(core: ShardCore) -> ShardCore:
+    """Round trip through state() like Ray does: arrays arrive as read-only views."""
+    import pickle
+
+    state = pickle.loads(pickle.dumps(core.state(), protocol=5))
+    pop = state["world"].population
+    for name in pop.array_fields():
+        getattr(pop, name).flags.writeable = False
+    return ShardCore.from_state(state)
+
+
+@pytest.mark.parametrize("record_decisions,via", [(True, "bytes"), (False, "bytes"),
+                                                  (False, "state")])
+def test_checkpoint_restore_continues_identically(record_decisions, via):
     cfg = small_config(subscribers=800, record_events=False,
                        record_decisions=record_decisions)
     a = ShardCore(cfg, 0, 800)
@@ -193,7 +205,7 @@ def test_checkpoint_restore_continues_identically(record_decisions):
         out = a.step(k, arms)
         b.step(k, arms)
         arms = learner.decide(k, [out])
-    c = ShardCore.restore(b.checkpoint())
+    c = ShardCore.restore(b.checkpoint()) if via == "bytes" else _via_state(b)
     for k in range(30, cfg.n_ticks):
         out_a = a.step(k, arms)
         out_c = c.step(k, arms)
