@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from policies.base import Policy, check_arm_names, check_number, state_array
+from policies.base import Policy, check_arm_names, check_number, check_reward_type, state_array
 from policies.errors import PolicyError
 
 __all__ = ["ABTest", "hash_unit", "hash_unit_reference", "salt_key"]
@@ -104,9 +104,7 @@ class ABTest(Policy):
         if not isinstance(self.salt, str) or not self.salt:
             raise PolicyError(f"salt: expected a non-empty string, got {self.salt!r}")
         check_number("holdout", self.holdout, low=0.0, high=1.0, high_open=True)
-        if self.reward_type not in ("binary", "real"):
-            raise PolicyError(
-                f"reward_type: expected 'binary' or 'real', got {self.reward_type!r}")
+        check_reward_type(self.reward_type)
         if self.holdout > 0 and self.holdout_name in names:
             raise PolicyError(
                 f"holdout_name: expected a name not in arms, got {self.holdout_name!r}")

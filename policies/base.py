@@ -36,6 +36,7 @@ __all__ = [
     "argmax_random_ties",
     "check_arm_names",
     "check_number",
+    "check_reward_type",
     "state_array",
 ]
 
@@ -98,6 +99,12 @@ def check_number(name: str, value: Any, *, low: float | None = None,
         lo = lo or "(-inf"
         hi = hi or "inf)"
         raise PolicyError(f"{name}: expected a value in {lo}, {hi}, got {value!r}")
+
+
+def check_reward_type(reward_type: Any) -> None:
+    """Raise :class:`PolicyError` unless ``reward_type`` is ``"binary"`` or ``"real"``."""
+    if reward_type not in ("binary", "real"):
+        raise PolicyError(f"reward_type: expected 'binary' or 'real', got {reward_type!r}")
 
 
 class Policy:

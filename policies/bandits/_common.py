@@ -11,8 +11,7 @@ import numba
 import numpy as np
 from scipy.special import ndtr
 
-from policies.base import Policy, check_arm_names, state_array
-from policies.errors import PolicyError
+from policies.base import Policy, check_arm_names, check_reward_type, state_array
 
 __all__ = ["ArmStatsPolicy", "gaussian_max_probability", "gaussian_max_probability_reference"]
 
@@ -36,9 +35,7 @@ class ArmStatsPolicy(Policy):
 
     def __post_init__(self) -> None:
         check_arm_names(self.arm_names)
-        if self.reward_type not in ("binary", "real"):
-            raise PolicyError(
-                f"reward_type: expected 'binary' or 'real', got {self.reward_type!r}")
+        check_reward_type(self.reward_type)
         self.reset()
 
     def reset(self) -> None:

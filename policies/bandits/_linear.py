@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from policies.base import Policy, check_arm_names, check_number, state_array
+from policies.base import Policy, check_arm_names, check_number, check_reward_type, state_array
 from policies.errors import PolicyError
 
 __all__ = ["RidgeArmsPolicy"]
@@ -41,9 +41,7 @@ class RidgeArmsPolicy(Policy):
         check_arm_names(self.arm_names)
         check_number("n_features", self.n_features, low=1, integer=True)
         check_number("ridge", self.ridge, low=0.0, low_open=True)
-        if self.reward_type not in ("binary", "real"):
-            raise PolicyError(
-                f"reward_type: expected 'binary' or 'real', got {self.reward_type!r}")
+        check_reward_type(self.reward_type)
         self.reset()
 
     def reset(self) -> None:

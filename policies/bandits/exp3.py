@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from policies.bandits._common import ArmStatsPolicy
-from policies.base import Policy, check_arm_names, check_number, state_array
+from policies.base import Policy, check_arm_names, check_number, check_reward_type, state_array
 from policies.errors import PolicyError
 
 __all__ = ["EXP3", "Softmax", "sample_categorical"]
@@ -91,9 +91,7 @@ class EXP3(Policy):
     def __post_init__(self) -> None:
         check_arm_names(self.arm_names)
         check_number("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
-        if self.reward_type not in ("binary", "real"):
-            raise PolicyError(
-                f"reward_type: expected 'binary' or 'real', got {self.reward_type!r}")
+        check_reward_type(self.reward_type)
         self.reset()
 
     def reset(self) -> None:

@@ -22,8 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES, Policy, state_array
-from policies.errors import PolicyError
+from policies.base import (
+    CONTENT_STRATEGIES,
+    SUBJECT_STYLES,
+    Policy,
+    check_reward_type,
+    state_array,
+)
 from policies.features import FEATURE_NAMES, feature_index
 
 __all__ = [
@@ -104,9 +109,7 @@ class _RulePolicy(Policy):
     reward_sums: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.reward_type not in ("binary", "real"):
-            raise PolicyError(
-                f"reward_type: expected 'binary' or 'real', got {self.reward_type!r}")
+        check_reward_type(self.reward_type)
         self.reset()
 
     @property

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from policies.base import Policy, check_number, state_array
+from policies.base import Policy, check_number, check_reward_type, state_array
 from policies.errors import PolicyError
 
 __all__ = ["HOUR_NAMES", "FixedHourPolicy", "SendTimeOptimizer"]
@@ -66,9 +66,7 @@ class SendTimeOptimizer(Policy):
         check_number("epsilon", self.epsilon, low=0.0, high=1.0, low_open=True)
         check_number("prior_strength", self.prior_strength, low=0.0, low_open=True)
         check_number("bandwidth", self.bandwidth, low=0.0, high=12.0)
-        if self.reward_type not in ("binary", "real"):
-            raise PolicyError(
-                f"reward_type: expected 'binary' or 'real', got {self.reward_type!r}")
+        check_reward_type(self.reward_type)
         self.reset()
 
     @property
@@ -154,9 +152,7 @@ class FixedHourPolicy(Policy):
 
     def __post_init__(self) -> None:
         check_number("hour", self.hour, low=0, high=23, integer=True)
-        if self.reward_type not in ("binary", "real"):
-            raise PolicyError(
-                f"reward_type: expected 'binary' or 'real', got {self.reward_type!r}")
+        check_reward_type(self.reward_type)
         self.reset()
 
     @property
