@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from policies.bandits.thompson import _BetaPosterior, _check_beta_prior
+from policies.bandits.thompson import _BetaCounts, _BetaPosterior, _check_beta_prior
 from policies.base import check_number, state_array
 from policies.errors import PolicyError
 
@@ -16,7 +16,7 @@ __all__ = ["DiscountedThompson", "SlidingWindowThompson"]
 
 
 @dataclass(eq=False)
-class DiscountedThompson(_BetaPosterior):
+class DiscountedThompson(_BetaCounts):
     """Beta-Bernoulli Thompson sampling whose evidence decays geometrically.
 
     Each observation received multiplies all earlier evidence by ``discount``
@@ -49,27 +49,11 @@ class DiscountedThompson(_BetaPosterior):
         check_number("discount", self.discount, low=0.0, high=1.0, low_open=True)
         self.reset()
 
-    def reset(self) -> None:
-        self.successes = np.zeros(self.n_arms)
-        self.failures = np.zeros(self.n_arms)
-
-    def posterior(self) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior Beta parameters ``(alpha, beta)``, each (K,)."""
-        return self.prior_alpha + self.successes, self.prior_beta + self.failures
-
     def _update(self, arms, rewards, contexts, subscribers):
         decay = float(self.discount) ** len(arms)
         s = np.bincount(arms, weights=rewards, minlength=self.n_arms)
         self.successes = decay * self.successes + s
         self.failures = decay * self.failures + np.bincount(arms, minlength=self.n_arms) - s
-
-    def _get_state(self) -> dict[str, Any]:
-        return {"successes": self.successes, "failures": self.failures}
-
-    def _set_state(self, state: Mapping[str, Any]) -> None:
-        s = state_array(state, "successes", (self.n_arms,), nonnegative=True)
-        f = state_array(state, "failures", (self.n_arms,), nonnegative=True)
-        self.successes, self.failures = s, f
 
 
 @dataclass(eq=False)

@@ -165,6 +165,35 @@ class _BetaPosterior(Policy):
         return arms, mc_propensities(arms, self.n_arms, extra)
 
 
+class _BetaCounts(_BetaPosterior):
+    """Beta posterior from per-arm ``successes`` and ``failures`` added to the prior.
+
+    The state of :class:`BetaThompson` and
+    :class:`~policies.bandits.DiscountedThompson`, which differ only in ``_update``.
+    """
+
+    prior_alpha: float
+    prior_beta: float
+    successes: np.ndarray
+    failures: np.ndarray
+
+    def reset(self) -> None:
+        self.successes = np.zeros(self.n_arms)
+        self.failures = np.zeros(self.n_arms)
+
+    def posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior Beta parameters ``(alpha, beta)``, each (K,)."""
+        return self.prior_alpha + self.successes, self.prior_beta + self.failures
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"successes": self.successes, "failures": self.failures}
+
+    def _set_state(self, state: Mapping[str, Any]) -> None:
+        s = state_array(state, "successes", (self.n_arms,), nonnegative=True)
+        f = state_array(state, "failures", (self.n_arms,), nonnegative=True)
+        self.successes, self.failures = s, f
+
+
 def _check_beta_prior(self: Any) -> None:
     check_arm_names(self.arm_names)
     check_number("prior_alpha", self.prior_alpha, low=0.0, low_open=True)
@@ -173,7 +202,7 @@ def _check_beta_prior(self: Any) -> None:
 
 
 @dataclass(eq=False)
-class BetaThompson(_BetaPosterior):
+class BetaThompson(_BetaCounts):
     """Beta-Bernoulli Thompson sampling for binary rewards.
 
     Parameters
@@ -201,26 +230,10 @@ class BetaThompson(_BetaPosterior):
         _check_beta_prior(self)
         self.reset()
 
-    def reset(self) -> None:
-        self.successes = np.zeros(self.n_arms)
-        self.failures = np.zeros(self.n_arms)
-
-    def posterior(self) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior Beta parameters ``(alpha, beta)``, each (K,)."""
-        return self.prior_alpha + self.successes, self.prior_beta + self.failures
-
     def _update(self, arms, rewards, contexts, subscribers):
         s = np.bincount(arms, weights=rewards, minlength=self.n_arms)
         self.successes += s
         self.failures += np.bincount(arms, minlength=self.n_arms) - s
-
-    def _get_state(self) -> dict[str, Any]:
-        return {"successes": self.successes, "failures": self.failures}
-
-    def _set_state(self, state: Mapping[str, Any]) -> None:
-        s = state_array(state, "successes", (self.n_arms,), nonnegative=True)
-        f = state_array(state, "failures", (self.n_arms,), nonnegative=True)
-        self.successes, self.failures = s, f
 
 
 @dataclass(eq=False)
