@@ -12,13 +12,12 @@ Python reference the vectorized :func:`hash_unit` is tested against.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from policies.base import Policy, check_arm_names, check_number, check_reward_type, state_array
+from policies.base import ArmTallyPolicy, check_arm_names, check_number, check_reward_type
 from policies.errors import PolicyError
 
 __all__ = ["ABTest", "hash_unit", "hash_unit_reference", "salt_key"]
@@ -63,7 +62,7 @@ def hash_unit(subscribers: np.ndarray, salt: str) -> np.ndarray:
 
 
 @dataclass(eq=False)
-class ABTest(Policy):
+class ABTest(ArmTallyPolicy):
     """A fixed A/B (or multi-arm) split with an optional holdout group.
 
     Parameters
@@ -147,20 +146,3 @@ class ABTest(Policy):
         assert subscribers is not None
         arms = self.assign(subscribers)
         return arms, self.probabilities()[arms]
-
-    def _update(self, arms: np.ndarray, rewards: np.ndarray, contexts: np.ndarray | None,
-                subscribers: np.ndarray | None) -> None:
-        self.counts += np.bincount(arms, minlength=self.n_arms)
-        self.reward_sums += np.bincount(arms, weights=rewards, minlength=self.n_arms)
-
-    def reset(self) -> None:
-        self.counts = np.zeros(self.n_arms, dtype=np.int64)
-        self.reward_sums = np.zeros(self.n_arms)
-
-    def _get_state(self) -> dict[str, Any]:
-        return {"counts": self.counts, "reward_sums": self.reward_sums}
-
-    def _set_state(self, state: Mapping[str, Any]) -> None:
-        counts = state_array(state, "counts", (self.n_arms,), nonnegative=True, dtype=np.int64)
-        sums = state_array(state, "reward_sums", (self.n_arms,))
-        self.counts, self.reward_sums = counts, sums

@@ -32,6 +32,7 @@ __all__ = [
     "CONTENT_STRATEGIES",
     "REWARD_TYPES",
     "SUBJECT_STYLES",
+    "ArmTallyPolicy",
     "Policy",
     "argmax_random_ties",
     "check_arm_names",
@@ -310,6 +311,35 @@ class Policy:
             bad = r[(r != 0) & (r != 1)][:3].tolist()
             raise PolicyError(f"rewards: expected binary rewards 0 or 1, got {bad}")
         return r
+
+
+class ArmTallyPolicy(Policy):
+    """A policy that does not learn from feedback, only tallies it per arm for reporting.
+
+    State: ``counts`` (int64, (K,)) observations and ``reward_sums`` (float64, (K,)) per
+    arm. Used by :class:`~policies.ab.ABTest` and the rule-based personalization
+    policies; subclasses implement ``_select`` and declare both as ``field(init=False)``.
+    """
+
+    counts: np.ndarray
+    reward_sums: np.ndarray
+
+    def _update(self, arms: np.ndarray, rewards: np.ndarray, contexts: np.ndarray | None,
+                subscribers: np.ndarray | None) -> None:
+        self.counts += np.bincount(arms, minlength=self.n_arms)
+        self.reward_sums += np.bincount(arms, weights=rewards, minlength=self.n_arms)
+
+    def reset(self) -> None:
+        self.counts = np.zeros(self.n_arms, dtype=np.int64)
+        self.reward_sums = np.zeros(self.n_arms)
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"counts": self.counts, "reward_sums": self.reward_sums}
+
+    def _set_state(self, state: Mapping[str, Any]) -> None:
+        counts = state_array(state, "counts", (self.n_arms,), nonnegative=True, dtype=np.int64)
+        sums = state_array(state, "reward_sums", (self.n_arms,))
+        self.counts, self.reward_sums = counts, sums
 
 
 def _to_jsonable(obj: Any) -> Any:

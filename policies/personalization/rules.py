@@ -25,9 +25,8 @@ import numpy as np
 from policies.base import (
     CONTENT_STRATEGIES,
     SUBJECT_STYLES,
-    Policy,
+    ArmTallyPolicy,
     check_reward_type,
-    state_array,
 )
 from policies.features import FEATURE_NAMES, feature_index
 
@@ -101,7 +100,7 @@ def subject_style_reference(subscriber: Mapping[str, Any]) -> str:
 
 
 @dataclass(eq=False)
-class _RulePolicy(Policy):
+class _RulePolicy(ArmTallyPolicy):
     """A deterministic rule over the standard context matrix; propensity 1."""
 
     reward_type: str = "binary"
@@ -123,21 +122,6 @@ class _RulePolicy(Policy):
     def _select(self, contexts, rng, subscribers, n):
         arms = self._rule(contexts)
         return arms, np.ones(n)
-
-    def _update(self, arms, rewards, contexts, subscribers):
-        self.counts += np.bincount(arms, minlength=self.n_arms)
-        self.reward_sums += np.bincount(arms, weights=rewards, minlength=self.n_arms)
-
-    def reset(self) -> None:
-        self.counts = np.zeros(self.n_arms, dtype=np.int64)
-        self.reward_sums = np.zeros(self.n_arms)
-
-    def _get_state(self) -> dict[str, Any]:
-        return {"counts": self.counts, "reward_sums": self.reward_sums}
-
-    def _set_state(self, state: Mapping[str, Any]) -> None:
-        c = state_array(state, "counts", (self.n_arms,), nonnegative=True, dtype=np.int64)
-        self.counts, self.reward_sums = c, state_array(state, "reward_sums", (self.n_arms,))
 
 
 @dataclass(eq=False)
