@@ -237,6 +237,27 @@ class KeyedRandom:
             c1 = c1.copy() if c1.base is not None else c1
         return _philox_inplace(c0, c1, c2, c3, self._key)
 
+    def _word_table(
+        self,
+        subscriber: np.ndarray,
+        step: int | np.ndarray,
+        purpose: int,
+        k: int,
+        index: int | np.ndarray,
+        dtype: type[np.generic],
+    ) -> np.ndarray:
+        """The words of ``ceil(k / 4)`` counters per row as ``dtype``, shape (n, 4 * groups).
+
+        Row ``i``, column ``4 g + w`` is output word ``w`` of the counter with group ``g``.
+        """
+        n = len(subscriber)
+        groups = max(1, -(-int(k) // 4))
+        words = self._words(subscriber, step, purpose, groups, index)
+        out = np.empty((n, groups, 4), dtype)
+        for w in range(4):
+            out[:, :, w] = words[w].reshape(n, groups)
+        return out.reshape(n, 4 * groups)
+
     def bits(
         self,
         subscriber: np.ndarray,
@@ -249,13 +270,7 @@ class KeyedRandom:
 
         Row ``i``, column ``4 g + w`` is output word ``w`` of the counter with group ``g``.
         """
-        n = len(subscriber)
-        groups = max(1, -(-int(k) // 4))
-        words = self._words(subscriber, step, purpose, groups, index)
-        out = np.empty((n, groups, 4), np.uint64)
-        for w in range(4):
-            out[:, :, w] = words[w].reshape(n, groups)
-        return out.reshape(n, 4 * groups)[:, :k]
+        return self._word_table(subscriber, step, purpose, k, index, np.uint64)[:, :k]
 
     def uniforms(
         self,
@@ -281,16 +296,10 @@ class KeyedRandom:
         index : int or ndarray (n,)
             A further key (session number, campaign code); only its low 24 bits count.
         """
-        n = len(subscriber)
-        groups = max(1, -(-int(k) // 4))
-        words = self._words(subscriber, step, purpose, groups, index)
-        out = np.empty((n, groups, 4), np.float64)
-        for w in range(4):
-            out[:, :, w] = words[w].reshape(n, groups)
-        out += 0.5
-        out *= 1.0 / 4294967296.0
-        flat = out.reshape(n, 4 * groups)
-        return flat if k == 4 * groups else flat[:, :k]
+        flat = self._word_table(subscriber, step, purpose, k, index, np.float64)
+        flat += 0.5
+        flat *= 1.0 / 4294967296.0
+        return flat if k == flat.shape[1] else flat[:, :k]
 
 
 #: Subscribers per block of :meth:`KeyedRandom.dense_uniforms`.
