@@ -105,6 +105,21 @@ def successes_trials(x: Any, n: Any, x_name: str, n_name: str,
     return xa, na
 
 
+def two_arm_counts(x_a: Any, n_a: Any, x_b: Any, n_b: Any, allow_empty: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate (successes, trials) of arms ``a`` and ``b`` and broadcast all four."""
+    xa, na = successes_trials(x_a, n_a, "x_a", "n_a", allow_empty=allow_empty)
+    xb, nb = successes_trials(x_b, n_b, "x_b", "n_b", allow_empty=allow_empty)
+    try:
+        xa, na, xb, nb = np.broadcast_arrays(xa, na, xb, nb)
+    except ValueError:
+        raise StatsInputError(
+            f"x_a, n_a, x_b, n_b: expected shapes that broadcast, got {np.shape(xa)} and "
+            f"{np.shape(xb)}"
+        ) from None
+    return xa, na, xb, nb
+
+
 def scalar_or_array(arr: np.ndarray) -> Any:
     """Return a Python float for 0-d input, the array otherwise."""
     arr = np.asarray(arr)

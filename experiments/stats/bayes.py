@@ -18,7 +18,7 @@ from scipy import integrate as _int
 from scipy import special as _sp
 from scipy import stats as _st
 
-from experiments.stats._validate import _short, check_choice, scalar_or_array, successes_trials
+from experiments.stats._validate import _short, check_choice, scalar_or_array, two_arm_counts
 from policies.errors import StatsInputError
 
 __all__ = ["expected_loss", "prob_beat_control"]
@@ -83,15 +83,7 @@ def _posteriors(x_a: Any, n_a: Any, x_b: Any, n_b: Any, prior: Any):
         raise StatsInputError(
             f"prior: expected a pair (alpha, beta) of positive numbers, got {_short(prior)}"
         )
-    xa, na = successes_trials(x_a, n_a, "x_a", "n_a", allow_empty=True)
-    xb, nb = successes_trials(x_b, n_b, "x_b", "n_b", allow_empty=True)
-    try:
-        xa, na, xb, nb = np.broadcast_arrays(xa, na, xb, nb)
-    except ValueError:
-        raise StatsInputError(
-            f"x_a, n_a, x_b, n_b: expected shapes that broadcast, got {np.shape(xa)} and "
-            f"{np.shape(xb)}"
-        ) from None
+    xa, na, xb, nb = two_arm_counts(x_a, n_a, x_b, n_b, allow_empty=True)
     return a0 + xa, b0 + na - xa, a0 + xb, b0 + nb - xb
 
 

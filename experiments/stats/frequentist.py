@@ -19,7 +19,7 @@ from experiments.stats._validate import (
     counts,
     sample,
     scalar_or_array,
-    successes_trials,
+    two_arm_counts,
 )
 from experiments.stats.results import ProportionsTestResult, SRMResult, TTestResult
 from policies.errors import StatsInputError
@@ -79,15 +79,7 @@ def proportions_ztest(x_a: Any, n_a: Any, x_b: Any, n_b: Any, pooled: bool = Tru
     """
     alpha = check_alpha(alpha)
     alternative = check_alternative(alternative)
-    xa, na = successes_trials(x_a, n_a, "x_a", "n_a")
-    xb, nb = successes_trials(x_b, n_b, "x_b", "n_b")
-    try:
-        xa, na, xb, nb = np.broadcast_arrays(xa, na, xb, nb)
-    except ValueError:
-        raise StatsInputError(
-            f"x_a, n_a, x_b, n_b: expected shapes that broadcast, got {np.shape(xa)} and "
-            f"{np.shape(xb)}"
-        ) from None
+    xa, na, xb, nb = two_arm_counts(x_a, n_a, x_b, n_b)
     pa, pb = xa / na, xb / nb
     effect = pb - pa
     se_wald = np.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb)
