@@ -49,6 +49,11 @@ def _is_real(value: Any) -> bool:
             and math.isfinite(float(value)))
 
 
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SpecError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class CampaignConfig:
     """A recurring newsletter sent to every subscribed subscriber.
@@ -74,9 +79,7 @@ class CampaignConfig:
         if not _is_int(self.local_hour) or not 0 <= self.local_hour <= 23:
             raise SpecError(f"campaign.local_hour: expected an hour 0..23, "
                             f"got {self.local_hour!r}")
-        if self.subject_style not in SUBJECT_STYLES:
-            raise SpecError(f"campaign.subject_style: expected one of "
-                            f"{', '.join(SUBJECT_STYLES)}, got {self.subject_style!r}")
+        _check_choice("campaign.subject_style", self.subject_style, SUBJECT_STYLES)
 
 
 @dataclass(frozen=True)
@@ -109,12 +112,8 @@ class PolicyConfig:
                             f"got {self.name!r}")
         if not isinstance(self.params, Mapping):
             raise SpecError(f"policy.params: expected a mapping, got {self.params!r}")
-        if self.decides not in DECIDES:
-            raise SpecError(f"policy.decides: expected one of {', '.join(DECIDES)}, "
-                            f"got {self.decides!r}")
-        if self.scope not in SCOPES:
-            raise SpecError(f"policy.scope: expected one of {', '.join(SCOPES)}, "
-                            f"got {self.scope!r}")
+        _check_choice("policy.decides", self.decides, DECIDES)
+        _check_choice("policy.scope", self.scope, SCOPES)
 
 
 @dataclass(frozen=True)
@@ -206,9 +205,7 @@ class SimulationConfig:
         if not _is_real(self.holdout_fraction) or not 0 <= self.holdout_fraction < 1:
             raise SpecError(f"holdout_fraction: expected a fraction in [0, 1), got "
                             f"{self.holdout_fraction!r}")
-        if self.reward not in REWARDS:
-            raise SpecError(f"reward: expected one of {', '.join(REWARDS)}, got "
-                            f"{self.reward!r}")
+        _check_choice("reward", self.reward, REWARDS)
         if not _is_int(self.reward_window_seconds) or self.reward_window_seconds < 1:
             raise SpecError(f"reward_window_seconds: expected an integer >= 1, got "
                             f"{self.reward_window_seconds!r}")
