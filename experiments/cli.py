@@ -26,11 +26,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
             "off-policy estimate of a new policy from a run's decision log, vs ground truth"),
     "report": ("experiments.commands.report",
                "re-render a run folder's report, summary and plots"),
-    "calibrate": ("experiments.commands.calibrate", "30-day run of the default population vs published benchmarks (CALIBRATION.md)"),
+    "calibrate": ("experiments.commands.calibrate",
+                  "30-day run of the default population vs published benchmarks (CALIBRATION.md)"),
     "trigger-demo": ("experiments.commands.trigger_demo",
-                     "trigger rules over a generated event stream (no simulator): counts per rule"),
+                     "trigger rules over a generated stream (no simulator): counts per rule"),
     "loadtest": ("experiments.commands.loadtest",
-                 "load-test trigger rules on Ray engine shards: throughput, latency, memory, check"),
+                 "load-test trigger rules on Ray engine shards: throughput, latency, memory"),
 }
 
 
