@@ -687,13 +687,16 @@ def headline(res: Results, summary: pd.DataFrame | None = None) -> list[str]:
     lines += [s.replace("**", "") for s in recommendation(summary, spec)]
     metric = spec.primary
     s = summary[summary["metric"] == metric]
-    lines.append(f"{METRICS[metric].label} per arm (estimate [CI], lift vs control, truth):")
+    # for site-wide metrics the simulator knows only the email-caused part exactly
+    truth_label = "true email-caused part" if METRICS[metric].scope == "site" else "truth"
+    lines.append(f"{METRICS[metric].label} per arm (estimate [CI], lift vs control, "
+                 f"{truth_label}):")
     for _, r in s.iterrows():
         ci = (f"[{_fmt_value(metric, r['ci_low'])}, {_fmt_value(metric, r['ci_high'])}]"
               if np.isfinite(r["ci_low"]) else "[n/a]")
         lift = "control" if r["is_control"] else f"lift {_pct(r['lift'])}"
         lines.append(f"  {r['arm']:<18} {_fmt_value(metric, r['estimate']):>9} {ci:<22} "
-                     f"{lift:<14} truth {_fmt_value(metric, r['true_value'])}")
+                     f"{lift:<14} {truth_label} {_fmt_value(metric, r['true_value'])}")
     pol = [a.name for a in spec.arms if a.policy is not None]
     if pol:
         unit = {"click": "clicks", "order": "orders", "revenue": "currency units"}[spec.reward]
