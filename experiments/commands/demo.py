@@ -9,7 +9,7 @@ Runs two built-in experiments from ``experiments/specs/`` at demo scale:
    the same four subject styles on the campaign.
 
 Prints each experiment's recommendation with the simulator's ground truth beside it and
-where the reports are (``--out``, default ``runs/demo``). Takes 30-90 s here (2 shared
+where the reports are (``--out``, default ``runs/demo``). Takes 15-90 s here (2 shared
 cores).
 """
 
