@@ -40,8 +40,7 @@ from policies.ab import hash_unit
 from policies.errors import SpecError
 from policies.events import EVENT_TYPES, EventBatch
 from policies.features import FEATURE_NAMES, subscriber_features
-from policies.triggers import KINDS, TriggerEngine
-from policies.triggers._fast import _segment_mask
+from policies.triggers import KINDS, TriggerEngine, segment_mask
 from sim.clock import DAY
 from sim.population import Population
 from sim.presets import SUBJECT_STYLES, get_preset
@@ -543,7 +542,7 @@ class ShardCore:
         for rule in self.config.rules.rules:
             preds = tuple(p for p in rule.segment
                           if p.column in table.columns and table[p.column].dtype.kind in "biuf")
-            out.append(_segment_mask(table, preds))
+            out.append(segment_mask(table, preds))
         return out
 
     def _refresh_table(self, now: int) -> None:

@@ -27,8 +27,7 @@ import pandas as pd
 
 from policies.events import EVENT_TYPES, EventBatch, column_kind
 from policies.triggers.decisions import Decisions, TriggerIdError, parse_trigger_id
-from policies.triggers.rules import Predicate, RuleSet
-from policies.triggers.rules import segment_mask as _segment_mask
+from policies.triggers.rules import Predicate, RuleSet, segment_mask
 
 NONE = np.int64(-(2**62))
 FAR = np.int64(2**62)
@@ -339,7 +338,7 @@ class FastCore:
         else:
             self.offset[rows] = 0
         for r, rule in enumerate(self.rules.rules):
-            self.seg[rows, r] = _segment_mask(df, rule.segment)
+            self.seg[rows, r] = segment_mask(df, rule.segment)
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """Dense rows of subscriber ``ids`` (-1 for unknown ones)."""
