@@ -6,9 +6,21 @@ policy; rounds/s counts only the time inside ``select`` + ``update`` and cumulat
 (pseudo-)regret is ``sum(p_best - p_arm)``, both the mean of 3 seeds. The same problem
 runs through MABWiser (benchmark-only dependency, ``bench`` extra) side by side; its
 rounds/s is measured over ``--mabwiser-rounds`` rounds (default: all) and the regret of
-both libraries is compared on that same horizon. ``*_regret_se`` is the standard error
-of the mean regret over the seeds: with 3 seeds, Thompson-sampling regret differences
-of +-30 % between two implementations of the same algorithm are noise.
+both libraries is compared on that same horizon (MABWiser's first ``fit`` on one round
+per arm counts as K of those rounds).
+
+Rewards come from a reward tape (:mod:`experiments.bench._reward_tape`, common random
+numbers): for seed ``s`` the ``k``-th pull of arm ``a`` gets the ``k``-th outcome of
+arm ``a``'s pre-drawn Bernoulli sequence, the same for every policy and for MABWiser.
+Different seeds give independent tapes, so the seeds are independent replicates and
+``ours - MABWiser`` per seed is a paired difference. Reported per policy:
+``*_regret_per_seed``, ``*_regret_se`` (standard error of the mean over seeds) and, for
+policies also run through MABWiser, ``{name}_regret_diff_vs_mabwiser`` (mean over seeds
+of ours minus MABWiser's regret at the MABWiser horizon), ``{name}_regret_diff_se``
+(its paired standard error) and ``{name}_regret_corr_vs_mabwiser`` (correlation of the
+two libraries' per-seed regrets). The selection randomness is still each library's own
+(``default_rng([seed, 1])`` for ours, ``MAB(seed=seed)``), so the pairing removes the
+reward noise only.
 
 Contextual problem: LinUCB, linear and logistic Thompson sampling with d = 20 features,
 10 arms, logistic click model, ``--contextual-rounds`` rounds in batches of 1,000 (the
@@ -25,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from experiments.bench._common import emit
+from experiments.bench._reward_tape import RewardTape
 from policies.bandits import (
     EXP3,
     UCB1,
@@ -63,14 +76,14 @@ def _run_ours(make: Callable[[], Policy], seed: int, rounds: int, batch: int,
     """(policy seconds, regret at ``rounds``, regret at ``checkpoint``)."""
     policy = make()
     rng = np.random.default_rng([seed, 1])
-    env = np.random.default_rng([seed, 2])
+    tape = RewardTape(PROBS, seed)
     gap = PROBS.max() - PROBS
     spent, regret, at_checkpoint = 0.0, 0.0, float("nan")
     for start in range(0, rounds, batch):
         t0 = time.perf_counter()
         arms, _ = policy.select(None, rng, n=batch)
         t1 = time.perf_counter()
-        rewards = (env.random(batch) < PROBS[arms]).astype(np.float64)
+        rewards = tape.rewards(arms)
         t2 = time.perf_counter()
         policy.update(arms, rewards)
         spent += (t1 - t0) + (time.perf_counter() - t2)
@@ -78,6 +91,13 @@ def _run_ours(make: Callable[[], Policy], seed: int, rounds: int, batch: int,
         if start + batch == checkpoint:
             at_checkpoint = regret
     return spent, regret, at_checkpoint
+
+
+def _se(values: list[float]) -> float:
+    """Standard error of the mean of ``values`` (0 for a single value)."""
+    if len(values) < 2:
+        return 0.0
+    return float(np.std(values, ddof=1) / np.sqrt(len(values)))
 
 
 def _mabwiser_policies() -> dict[str, Any]:
@@ -93,24 +113,27 @@ def _mabwiser_policies() -> dict[str, Any]:
 
 def _run_mabwiser(learning_policy: Any, seed: int, rounds: int, batch: int
                   ) -> tuple[float, float]:
+    """(MABWiser seconds, regret over exactly ``rounds`` rounds)."""
     from mabwiser.mab import MAB
 
     mab = MAB(list(range(K)), learning_policy, seed=seed)
-    env = np.random.default_rng([seed, 2])
+    tape = RewardTape(PROBS, seed)
     gap = PROBS.max() - PROBS
     dummy = np.zeros((batch, 1))
     spent, regret = 0.0, 0.0
-    # MABWiser needs a first fit before predicting: one round per arm (counted in regret)
+    # MABWiser needs a first fit before predicting: one round per arm (counted in the
+    # rounds and the regret); the last batch is K rounds short so the horizon is `rounds`
     first = np.arange(K)
     t0 = time.perf_counter()
-    mab.fit(first, (env.random(K) < PROBS[first]).astype(np.int64))
+    mab.fit(first, tape.rewards(first).astype(np.int64))
     spent += time.perf_counter() - t0
     regret += float(gap[first].sum())
-    for _ in range(0, rounds - K, batch):
+    for start in range(K, rounds, batch):
+        m = min(batch, rounds - start)
         t0 = time.perf_counter()
-        arms = np.asarray(mab.predict(dummy), dtype=np.int64)
+        arms = np.asarray(mab.predict(dummy[:m]), dtype=np.int64).reshape(m)
         t1 = time.perf_counter()
-        rewards = (env.random(batch) < PROBS[arms]).astype(np.int64)
+        rewards = tape.rewards(arms).astype(np.int64)
         t2 = time.perf_counter()
         mab.partial_fit(arms, rewards)
         spent += (t1 - t0) + (time.perf_counter() - t2)
@@ -173,33 +196,46 @@ def main(argv: list[str]) -> int:
                                "mabwiser_rounds": mab_rounds,
                                "uniform_random_regret": float(rounds * (PROBS.max()
                                                                         - PROBS.mean()))}
-    lines = [f"{'policy':<18} {'rounds/s':>12} {'regret':>9} {'regret@mab':>11} "
-             f"{'mabwiser r/s':>13} {'mab regret':>11} {'speed x':>8} {'regret x':>9}"]
+    lines = [f"{'policy':<18} {'rounds/s':>12} {'regret':>9} {'+-se':>6} {'regret@mab':>11} "
+             f"{'mabwiser r/s':>13} {'mab regret':>11} {'+-se':>6} {'speed x':>8} "
+             f"{'regret x':>9} {'diff':>7} {'+-se':>6}"]
     mab = {} if args.no_mabwiser else _mabwiser_policies()
     for name in names:
         runs = [_run_ours(CONTEXT_FREE[name], s, rounds, batch, mab_rounds) for s in seeds]
         rps = rounds * len(runs) / sum(r[0] for r in runs)
-        regret = float(np.mean([r[1] for r in runs]))
+        per_seed = [r[1] for r in runs]
+        regret, regret_se = float(np.mean(per_seed)), _se(per_seed)
         regret_at = float(np.mean([r[2] for r in runs]))
         figures[f"{name}_rounds_per_s"] = rps
         figures[f"{name}_regret"] = regret
-        figures[f"{name}_regret_se"] = float(np.std([r[1] for r in runs], ddof=1)
-                                             / np.sqrt(len(runs))) if len(runs) > 1 else 0.0
-        row = f"{name:<18} {rps:>12,.0f} {regret:>9,.0f} {regret_at:>11,.0f}"
+        figures[f"{name}_regret_se"] = regret_se
+        figures[f"{name}_regret_per_seed"] = [round(r, 3) for r in per_seed]
+        row = f"{name:<18} {rps:>12,.0f} {regret:>9,.0f} {regret_se:>6,.0f} {regret_at:>11,.0f}"
         if name in mab:
             mruns = [_run_mabwiser(mab[name], s, mab_rounds, batch) for s in seeds]
             mrps = mab_rounds * len(mruns) / sum(r[0] for r in mruns)
-            mregret = float(np.mean([r[1] for r in mruns]))
+            mper_seed = [r[1] for r in mruns]
+            mregret, mregret_se = float(np.mean(mper_seed)), _se(mper_seed)
+            # paired over seeds (same reward tape), both at the MABWiser horizon
+            diffs = [r[2] - m for r, m in zip(runs, mper_seed, strict=True)]
+            diff, diff_se = float(np.mean(diffs)), _se(diffs)
             figures[f"mabwiser_{name}_rounds_per_s"] = mrps
             figures[f"mabwiser_{name}_regret"] = mregret
-            figures[f"mabwiser_{name}_regret_se"] = float(
-                np.std([r[1] for r in mruns], ddof=1) / np.sqrt(len(mruns))
-            ) if len(mruns) > 1 else 0.0
+            figures[f"mabwiser_{name}_regret_se"] = mregret_se
+            figures[f"mabwiser_{name}_regret_per_seed"] = [round(r, 3) for r in mper_seed]
             figures[f"{name}_speedup_vs_mabwiser"] = rps / mrps
             figures[f"{name}_regret_ratio_vs_mabwiser"] = regret_at / mregret
-            row += (f" {mrps:>13,.0f} {mregret:>11,.0f} {rps / mrps:>8.2f}"
-                    f" {regret_at / mregret:>9.2f}")
+            figures[f"{name}_regret_diff_vs_mabwiser"] = diff
+            figures[f"{name}_regret_diff_se"] = diff_se
+            figures[f"{name}_regret_corr_vs_mabwiser"] = (
+                float(np.corrcoef([r[2] for r in runs], mper_seed)[0, 1])
+                if len(runs) > 1 else float("nan"))
+            row += (f" {mrps:>13,.0f} {mregret:>11,.0f} {mregret_se:>6,.0f} {rps / mrps:>8.2f}"
+                    f" {regret_at / mregret:>9.2f} {diff:>+7,.0f} {diff_se:>6,.0f}")
         lines.append(row)
+    if mab and any(n in mab for n in names):
+        lines.append("diff = ours - MABWiser regret at the MABWiser horizon, mean over seeds "
+                     "with paired s.e. (same reward tape per seed)")
 
     contextual: dict[str, Callable[[], Policy]] = {
         "linucb": lambda: LinUCB(ARMS, n_features=args.features, alpha=0.5),

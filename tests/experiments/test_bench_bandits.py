@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from experiments.bench import bandits
+from experiments.bench._reward_tape import RewardTape, reward_tape_reference
 
 
 def test_bandits_benchmark_small(capsys: pytest.CaptureFixture[str]) -> None:
@@ -23,6 +25,49 @@ def test_bandits_benchmark_small(capsys: pytest.CaptureFixture[str]) -> None:
             figures[f"{name}_rounds_per_s"] / figures[f"mabwiser_{name}_rounds_per_s"])
     for name in ("linucb", "linear_ts", "logistic_ts"):
         assert figures[f"{name}_d20_regret"] < figures[f"{name}_d20_random_regret"]
+    # paired comparison figures: per-seed regrets, their mean, s.e. and paired difference
+    for name in ("beta_ts", "epsilon_greedy"):
+        ours = np.array(figures[f"{name}_regret_per_seed"])
+        theirs = np.array(figures[f"mabwiser_{name}_regret_per_seed"])
+        assert ours.shape == theirs.shape == (2,)
+        assert figures[f"{name}_regret"] == pytest.approx(ours.mean(), abs=1e-3)
+        assert figures[f"mabwiser_{name}_regret"] == pytest.approx(theirs.mean(), abs=1e-3)
+        assert figures[f"{name}_regret_se"] == pytest.approx(ours.std(ddof=1) / np.sqrt(2),
+                                                             abs=1e-3)
+        d = ours - theirs
+        assert figures[f"{name}_regret_diff_vs_mabwiser"] == pytest.approx(d.mean(), abs=1e-3)
+        assert figures[f"{name}_regret_diff_se"] == pytest.approx(d.std(ddof=1) / np.sqrt(2),
+                                                                  abs=1e-3)
+
+
+def test_bandits_benchmark_both_libraries_pull_exactly_the_horizon_from_one_tape(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ours and MABWiser (K first-fit rounds + a short last batch) pull ``rounds`` times,
+    and each arm's rewards in both runs are a prefix of that seed's tape."""
+    mabwiser = pytest.importorskip("mabwiser.mab")
+    logs: list[list[tuple[np.ndarray, np.ndarray]]] = []
+
+    class Recording(RewardTape):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            logs.append([])
+
+        def rewards(self, arms: np.ndarray) -> np.ndarray:
+            out = super().rewards(arms)
+            logs[-1].append((np.asarray(arms).copy(), out.copy()))
+            return out
+
+    monkeypatch.setattr(bandits, "RewardTape", Recording)
+    bandits._run_ours(bandits.CONTEXT_FREE["beta_ts"], 3, 5000, 1000, 5000)
+    bandits._run_mabwiser(mabwiser.LearningPolicy.ThompsonSampling(), 3, 5000, 1000)
+    assert len(logs) == 2
+    for log in logs:
+        arms = np.concatenate([a for a, _ in log])
+        rewards = np.concatenate([r for _, r in log])
+        assert arms.size == 5000
+        np.testing.assert_array_equal(
+            rewards, reward_tape_reference(bandits.PROBS, 3, arms))
+    assert [len(log) for log in logs] == [5, 6]      # MABWiser: first fit + 5 batches
 
 
 def test_bandits_benchmark_rejects_unknown_policy() -> None:
