@@ -134,8 +134,15 @@ class SimulationConfig:
     days : float
         Simulated duration in days; ``days * 86400`` must be a multiple of ``tick_seconds``.
     tick_seconds : int
-        Length of one tick (s); emails that become due during a tick are delivered at its
-        end, and the policy learns at tick boundaries.
+        Length of one tick (s); the policy learns at tick boundaries.
+    decision_lag_ticks : int
+        Ticks between the tick in which an email becomes due and the tick boundary at
+        which it is delivered (>= 1). With 1, emails due in tick ``k`` are delivered at the
+        end of ``k``, so every shard's tick ``k + 1`` waits for the learner's choices of
+        tick ``k``. With 2 (the default: a 15-30 minute send queue, as in an ESP), the
+        learner's choices for tick ``k`` are needed only at the end of ``k + 1``, so on
+        Ray the learner works while the shards run their next tick. Every email, decided
+        by the policy or not, waits the same number of ticks.
     rules : RuleSet or None
         Trigger rules (None: no triggered emails).
     campaign : CampaignConfig or None
@@ -161,6 +168,7 @@ class SimulationConfig:
     start: int = DEFAULT_START
     days: float = 14.0
     tick_seconds: int = 900
+    decision_lag_ticks: int = 2
     rules: RuleSet | None = None
     campaign: CampaignConfig | None = field(default_factory=CampaignConfig)
     policy: PolicyConfig | None = None
@@ -187,6 +195,9 @@ class SimulationConfig:
         if not _is_int(self.tick_seconds) or self.tick_seconds < 60:
             raise SpecError(f"tick_seconds: expected an integer >= 60, got "
                             f"{self.tick_seconds!r}")
+        if not _is_int(self.decision_lag_ticks) or not 1 <= self.decision_lag_ticks <= 96:
+            raise SpecError(f"decision_lag_ticks: expected an integer in [1, 96], got "
+                            f"{self.decision_lag_ticks!r}")
         if not _is_real(self.days) or self.days <= 0:
             raise SpecError(f"days: expected a number > 0, got {self.days!r}")
         total = float(self.days) * DAY

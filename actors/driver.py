@@ -1,10 +1,12 @@
 """The driver: advances simulated time tick by tick, keeps checkpoints, recovers.
 
 Per tick ``k`` the driver submits one ``step`` to every shard (with the learner's arms of
-tick ``k - 1``) and one ``decide`` to the learner (with the shards' outputs of tick
-``k``): a few remote calls per tick, never one per event or subscriber. With the Ray
-executor these are object references, so up to ``max_in_flight`` ticks are submitted
-ahead (backpressure: never more) and Ray runs them as their inputs become ready.
+tick ``k - L``, ``L = config.decision_lag_ticks``) and one ``decide`` to the learner (with
+the shards' outputs of tick ``k``): a few remote calls per tick, never one per event or
+subscriber. With the Ray executor these are object references, so up to
+``max_in_flight`` ticks are submitted ahead (backpressure: never more) and Ray runs them
+as their inputs become ready; with ``L >= 2`` the learner's ``decide(k)`` runs while the
+shards run tick ``k + 1``.
 
 Checkpoints and recovery (Ray): every ``checkpoint_every`` ticks each shard and the
 learner hand the driver their state (bytes held in the driver's memory, so losing a
@@ -148,11 +150,12 @@ class Driver:
                              cfg.record_events)
 
     def _arms_input(self, tick: int) -> Any:
-        if tick == 0 or not self.has_learner:
+        src = tick - self.config.decision_lag_ticks
+        if src < 0 or not self.has_learner:
             return None
-        if tick - 1 in self._arms_log:
-            return self._arms_log[tick - 1]
-        return self._pending[tick - 1][1]
+        if src in self._arms_log:
+            return self._arms_log[src]
+        return self._pending[src][1]
 
     def _submit(self, tick: int) -> None:
         ex = self.executor
@@ -189,10 +192,12 @@ class Driver:
             if states:
                 self._ckpt = _Checkpoint(tick + 1, list(states[:n]),
                                          states[n] if self.has_learner else None)
-                self._arms_log = {k: v for k, v in self._arms_log.items() if k >= tick}
+                keep = tick + 1 - self.config.decision_lag_ticks
+                self._arms_log = {k: v for k, v in self._arms_log.items() if k >= keep}
                 self._out_log = {k: v for k, v in self._out_log.items() if k > tick}
         elif self.has_learner:
-            self._arms_log = {tick: arms}
+            self._arms_log[tick] = arms
+            self._arms_log.pop(tick - self.config.decision_lag_ticks, None)
         return int(sum(v["n_events"] for v in values))
 
     # -- recovery ---------------------------------------------------------------------------------
@@ -226,7 +231,8 @@ class Driver:
                 continue
             ex.restore_shard(i, ck.shards[i])
             for k in range(ck.position, first):
-                arms = self._arms_log.get(k - 1) if self.has_learner and k > 0 else None
+                src = k - self.config.decision_lag_ticks
+                arms = self._arms_log.get(src) if self.has_learner and src >= 0 else None
                 replay.append((i, k, ex.step(i, k, arms)))
         if self.has_learner and learner_pos != first:
             ex.restore_learner(ck.learner)

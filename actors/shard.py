@@ -3,10 +3,12 @@
 :class:`ShardCore` is plain Python (no Ray); the inline executor calls it directly and
 the Ray executor wraps it in an actor. One :meth:`ShardCore.step` per tick:
 
-1. emails that became due in the previous tick get their arms (the learner's answer)
-   and are delivered at the tick boundary ``t0`` (``send_hour`` arms defer delivery to
-   the first boundary at or after the chosen local hour); the ground truth of each
-   delivered email (true probabilities for the chosen arm and for every arm) is added;
+1. emails that became due ``L = config.decision_lag_ticks`` ticks ago get their arms
+   (the learner's answer for that tick) and, with the emails of that tick that the
+   policy does not decide, are delivered at the tick boundary ``t0`` (``send_hour``
+   arms defer delivery to the first boundary at or after the chosen local hour); the
+   ground truth of each delivered email (true probabilities for the chosen arm and for
+   every arm) is added;
 2. the world steps ``(t0, t1]``; response events are attributed to their email (via
    ``campaign_id``, :mod:`actors.emails`) within the reward window; organic orders
    are counted per group;
@@ -136,6 +138,7 @@ class ShardCore:
         self.sent = EmailStore(store_cols)
         self.outbox = self._empty_outbox()
         self.awaiting = np.zeros(0, bool)  # outbox rows waiting for the learner's arms
+        self.lag = int(config.decision_lag_ticks)
         self.position = 0
         self.decision_log: list[dict[str, np.ndarray]] = []
         self.event_log: list[EventBatch] = []
@@ -188,14 +191,15 @@ class ShardCore:
     # -- the tick --------
 
     def step(self, tick: int, arms: dict[str, np.ndarray] | None) -> dict[str, Any]:
-        """Run ``tick`` (see the module docstring); ``arms`` answers the previous tick's
-        choices (the learner's output, all shards' emails in canonical order)."""
+        """Run ``tick`` (see the module docstring); ``arms`` answers the choices of tick
+        ``tick - decision_lag_ticks`` (the learner's output, all shards' emails in
+        canonical order; None before that tick exists)."""
         if tick != self.position:
             raise SpecError(f"tick: expected {self.position} (shard [{self.start}, "
                             f"{self.stop}) position), got {tick}")
         cfg = self.config
         t0, t1 = cfg.tick_bounds(tick)
-        self._apply_arms(arms, t0)
+        self._apply_arms(arms, tick - self.lag, t0)
         n_sent = self._deliver(t0)
         events = self.world.step(t0, t1)
         self.n_events += len(events)
@@ -220,7 +224,7 @@ class ShardCore:
     def _empty_outbox(self) -> dict[str, np.ndarray]:
         z = np.zeros(0, np.int64)
         box = {"email_id": z, "subscriber": z, "due": z, "source": z, "arm": z,
-               "propensity": np.zeros(0), "deliver_at": z}
+               "propensity": np.zeros(0), "deliver_at": z, "due_tick": z}
         if self.plan.store_contexts:
             box["context"] = np.zeros((0, _D))
         return box
@@ -248,7 +252,8 @@ class ShardCore:
         np.add.at(self.seq, row, 1)
         new = {"email_id": email_id(subscriber, seq), "subscriber": subscriber, "due": due,
                "source": source, "arm": np.full(m, -1, np.int64),
-               "propensity": np.ones(m), "deliver_at": np.full(m, -1, np.int64)}
+               "propensity": np.ones(m), "deliver_at": np.full(m, -1, np.int64),
+               "due_tick": np.full(m, self.position, np.int64)}
         if self.plan.store_contexts:
             new["context"] = self._contexts(row)
         self.outbox = {k: np.concatenate([self.outbox[k], new[k]]) for k in self.outbox}
@@ -258,15 +263,18 @@ class ShardCore:
         return subscriber_features(self.table.iloc[row])
 
     def _choices(self) -> dict[str, np.ndarray]:
-        sel = self.awaiting
+        sel = self.awaiting & (self.outbox["due_tick"] == self.position)
         out = {k: self.outbox[k][sel] for k in ("email_id", "subscriber", "due", "source")}
         if self.plan.policy_contexts:
             out["context"] = self.outbox["context"][sel]
         return out
 
-    def _apply_arms(self, arms: dict[str, np.ndarray] | None, t0: int) -> None:
+    def _apply_arms(self, arms: dict[str, np.ndarray] | None, due_tick: int,
+                    t0: int) -> None:
+        """Set the learner's arms (for the emails offered in ``due_tick``) and their
+        delivery time (``t0``, or the ``send_hour`` arm's hour)."""
         box = self.outbox
-        need = np.flatnonzero(self.awaiting)
+        need = np.flatnonzero(self.awaiting & (box["due_tick"] == due_tick))
         if len(need) == 0:
             return
         if arms is None:
@@ -292,16 +300,18 @@ class ShardCore:
             local = (t0 + off) % DAY
             deliver = t0 + (hours * 3600 - local) % DAY
         box["deliver_at"][need] = deliver
-        self.awaiting = np.zeros(len(self.awaiting), bool)
+        self.awaiting[need] = False
 
     def _deliver(self, now: int) -> int:
-        """Send outbox emails due for delivery at ``now``; returns the number sent."""
+        """Send outbox emails due for delivery at ``now`` (the emails the policy does not
+        decide once ``decision_lag_ticks`` have passed); returns the number sent."""
         box = self.outbox
         if len(box["email_id"]) == 0:
             return 0
-        fixed = box["deliver_at"] < 0
+        fixed = ((box["deliver_at"] < 0) & ~self.awaiting
+                 & (box["due_tick"] <= self.position - self.lag))
         box["deliver_at"][fixed] = now
-        ready = box["deliver_at"] <= now
+        ready = (box["deliver_at"] >= 0) & (box["deliver_at"] <= now)
         if not ready.any():
             return 0
         go = {k: v[ready] for k, v in box.items()}
