@@ -29,6 +29,7 @@ Guarantees:
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -258,6 +259,33 @@ class World:
                 out.append(E.take(ev, due))
                 self._buffer[k] = [E.take(ev, ~due)]
         return E.concat(out)
+
+    # -- pickling ------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """State with the future-event buffer packed into one set of columns.
+
+        The buffer holds one chunk per :meth:`send` / session batch and bucket, so a
+        day's worth is thousands of small arrays; a checkpoint ships
+        ``(bucket per event, columns)`` instead (cheap to pickle out of band). Within a
+        bucket the chunks keep their order, so a restored world emits the same events.
+        """
+        state = self.__dict__.copy()
+        keys = sorted(self._buffer)
+        chunks = [ev for k in keys for ev in self._buffer[k]]
+        bucket = np.repeat(np.array([k for k in keys for _ in self._buffer[k]], np.int64),
+                           [E.size(ev) for ev in chunks]).astype(np.int64)
+        state["_buffer"] = (bucket, E.concat(chunks))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        bucket, ev = state["_buffer"]
+        buffer: dict[int, list[E.Events]] = {}
+        if len(bucket):
+            cuts = np.flatnonzero(bucket[1:] != bucket[:-1]) + 1
+            for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(bucket)], strict=True):
+                buffer[int(bucket[lo])] = [{c: v[lo:hi] for c, v in ev.items()}]
+        self.__dict__.update({**state, "_buffer": buffer})
 
     def __repr__(self) -> str:
         return (f"World(subscribers=[{self.start}, {self.stop}), now={self._now}, "
