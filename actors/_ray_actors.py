@@ -31,9 +31,12 @@ class ShardActor:
                      else ShardCore.from_state(checkpoint))
         return self.core.position
 
-    def step(self, tick: int, arms: dict[str, Any] | None) -> dict[str, Any]:
+    @ray.method(num_returns=2)
+    def step(self, tick: int, arms: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
+        """The tick's output (for the learner) and its number of events (for the driver)."""
         assert self.core is not None
-        return self.core.step(tick, arms)
+        out = self.core.step(tick, arms)
+        return out, out["n_events"]
 
     def checkpoint(self) -> dict[str, Any]:
         assert self.core is not None

@@ -8,15 +8,19 @@ subscriber. With the Ray executor these are object references, so up to
 as their inputs become ready; with ``L >= 2`` the learner's ``decide(k)`` runs while the
 shards run tick ``k + 1``.
 
+The driver fetches only a count per shard and tick (events, for the progress bar), the
+learner's arms (so a learner error is reported as such) and, at checkpoints, the
+states; the shards' outputs go from shard to learner without passing through it.
+
 Checkpoints and recovery (Ray): every ``checkpoint_every`` ticks each shard and the
-learner hand the driver their state (bytes held in the driver's memory, so losing a
-node does not lose them). Since the last checkpoint the driver also logs the arms the
-learner sent and the shards' outputs it consumed. When an actor or one of its results
-is lost, the driver waits for the ticks in flight to settle, recreates the lost actors,
-rolls back every actor that is not exactly at the first unfinished tick to the
-checkpoint, and replays the logged ticks (the learner's replayed arms are checked
-against the log). Shards keep their counters in their state, so a replay counts nothing
-twice and the run ends with exactly the results of an uninterrupted run.
+learner hand the driver their state (arrays held in the driver's memory, so losing a
+node does not lose them), together with the arms of the last ``L`` ticks, which the
+shards still await. When an actor or one of its results is lost, the driver waits for
+the ticks in flight to settle, restores every actor (recreating the lost ones) from the
+last checkpoint and runs again from there: the run is deterministic, and shards keep
+their counters in their state, so nothing is lost or counted twice and the run ends
+with exactly the results of an uninterrupted run. ``on_tick`` is called again for the
+ticks run again.
 """
 
 from __future__ import annotations
@@ -26,8 +30,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from actors.config import SimulationConfig
 from actors.executors import ActorLost, RayExecutor, ShardError, make_executor
@@ -52,9 +54,13 @@ def split_ranges(n: int, shards: int) -> list[tuple[int, int]]:
 
 @dataclass
 class _Checkpoint:
+    """Actor states at the start of tick ``position``, and the arms of the ticks before it
+    that shards still await (tick -> learner output)."""
+
     position: int = 0
-    shards: list[bytes | None] = field(default_factory=list)
+    shards: list[Any] = field(default_factory=list)
     learner: dict[str, Any] | None = None
+    arms: dict[int, Any] = field(default_factory=dict)
 
 
 class Driver:
@@ -102,10 +108,9 @@ class Driver:
         self.on_tick = on_tick
         self.recoveries = 0
         self.max_seen_in_flight = 0
-        self._pending: dict[int, tuple[list[Any], Any, list[Any]]] = {}
+        self._pending: dict[int, tuple[list[Any], list[Any], Any, list[Any]]] = {}
         self._arms_log: dict[int, Any] = {}
-        self._out_log: dict[int, list[dict[str, Any]]] = {}
-        self._ckpt = _Checkpoint(0, [None] * len(self.ranges), None)
+        self._ckpt = _Checkpoint(0, [None] * len(self.ranges), None, {})
 
     @property
     def recovering(self) -> bool:
@@ -132,8 +137,7 @@ class Driver:
                 except ActorLost:
                     if not self.recovering:
                         raise
-                    self._recover(done)
-                    nxt = done
+                    done = nxt = self._recover(done)
                     continue
                 bar.update(done, cfg.tick_bounds(done)[1], n_events)
                 if self.on_tick is not None:
@@ -155,12 +159,13 @@ class Driver:
             return None
         if src in self._arms_log:
             return self._arms_log[src]
-        return self._pending[src][1]
+        return self._pending[src][2]
 
     def _submit(self, tick: int) -> None:
         ex = self.executor
         arms = self._arms_input(tick)
-        outs = [ex.step(i, tick, arms) for i in range(len(self.ranges))]
+        steps = [ex.step(i, tick, arms) for i in range(len(self.ranges))]
+        outs = [o for o, _ in steps]
         arms_ref = ex.decide(tick, outs) if self.has_learner else None
         ckpts: list[Any] = []
         every = self.config.checkpoint_every
@@ -169,7 +174,7 @@ class Driver:
             ckpts = [ex.checkpoint_shard(i) for i in range(len(self.ranges))]
             if self.has_learner:
                 ckpts.append(ex.checkpoint_learner())
-        self._pending[tick] = (outs, arms_ref, ckpts)
+        self._pending[tick] = ([c for _, c in steps], outs, arms_ref, ckpts)
 
     def _get(self, handle: Any, who: int | None, what: str) -> Any:
         ex = self.executor
@@ -178,76 +183,53 @@ class Driver:
         return ex.get(handle)
 
     def _collect(self, tick: int) -> int:
-        outs, arms_ref, ckpts = self._pending[tick]
-        values = [self._get(o, i, f"tick {tick}") for i, o in enumerate(outs)]
-        arms = self._get(arms_ref, None, f"tick {tick}") if arms_ref is not None else None
+        counts, _, arms_ref, ckpts = self._pending[tick]
+        n_events = sum(int(self._get(c, i, f"tick {tick}")) for i, c in enumerate(counts))
+        if arms_ref is not None:
+            self._get(arms_ref, None, f"tick {tick}")   # raises the learner's error
         n = len(self.ranges)
         states = [self._get(c, i if i < n else None, "checkpoint") for i, c in enumerate(ckpts)]
         del self._pending[tick]
-        if self.recovering:
-            if self.has_learner:
-                self._arms_log[tick] = arms
-                self._out_log[tick] = [{"choices": v["choices"], "rewards": v["rewards"]}
-                                       for v in values]
-            if states:
-                self._ckpt = _Checkpoint(tick + 1, list(states[:n]),
-                                         states[n] if self.has_learner else None)
-                keep = tick + 1 - self.config.decision_lag_ticks
-                self._arms_log = {k: v for k, v in self._arms_log.items() if k >= keep}
-                self._out_log = {k: v for k, v in self._out_log.items() if k > tick}
-        elif self.has_learner:
-            self._arms_log[tick] = arms
-            self._arms_log.pop(tick - self.config.decision_lag_ticks, None)
-        return int(sum(v["n_events"] for v in values))
+        lag = self.config.decision_lag_ticks
+        if self.has_learner:
+            self._arms_log[tick] = arms_ref
+            self._arms_log.pop(tick - lag, None)
+        if states:
+            arms = {k: self._get(v, None, "checkpoint") for k, v in self._arms_log.items()}
+            self._ckpt = _Checkpoint(tick + 1, list(states[:n]),
+                                     states[n] if self.has_learner else None, arms)
+        return n_events
 
     # -- recovery ---------------------------------------------------------------------------------
 
-    def _recover(self, first: int) -> None:
-        """Bring every actor to position ``first`` (the first unfinished tick); an actor
-        lost during the recovery itself starts the recovery again."""
+    def _recover(self, first: int) -> int:
+        """Restore every actor from the last checkpoint (taken at or before ``first``, the
+        first unfinished tick) and return its position; an actor lost during the
+        recovery itself starts the recovery again."""
         while True:
             self.recoveries += 1
             if self.recoveries > self.max_recoveries:
                 raise ShardError(f"run failed: more than {self.max_recoveries} actor losses "
                                  f"(last at tick {first})")
             try:
-                self._recover_once(first)
-                return
+                return self._recover_once()
             except ActorLost:
                 continue
 
-    def _recover_once(self, first: int) -> None:
+    def _recover_once(self) -> int:
         ex = self.executor
         assert isinstance(ex, RayExecutor)
-        handles = [h for outs, a, c in self._pending.values() for h in
-                   [*outs, *([a] if a is not None else []), *c]]
+        handles = [h for counts, outs, a, c in self._pending.values() for h in
+                   [*counts, *outs, *([a] if a is not None else []), *c]]
         ex.settle(handles, timeout=min(self.tick_timeout, 120.0))
         self._pending.clear()
         ck = self._ckpt
-        shard_pos, learner_pos = ex.positions()
-        replay: list[Any] = []
-        for i, pos in enumerate(shard_pos):
-            if pos == first:
-                continue
+        for i in range(len(self.ranges)):
             ex.restore_shard(i, ck.shards[i])
-            for k in range(ck.position, first):
-                src = k - self.config.decision_lag_ticks
-                arms = self._arms_log.get(src) if self.has_learner and src >= 0 else None
-                replay.append((i, k, ex.step(i, k, arms)))
-        if self.has_learner and learner_pos != first:
+        if self.has_learner:
             ex.restore_learner(ck.learner)
-            for k in range(ck.position, first):
-                ref = ex.decide(k, self._out_log[k])
-                arms = self._get(ref, None, f"replay of tick {k}")
-                if not _same_arms(arms, self._arms_log[k]):
-                    raise ShardError(f"policy learner: replay of tick {k} chose different "
-                                     "arms than the original run (non-deterministic policy?)")
-        for i, k, ref in replay:
-            self._get(ref, i, f"replay of tick {k}")
-
-
-def _same_arms(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
-    return all(np.array_equal(a[k], b[k]) for k in ("email_id", "arm", "propensity"))
+        self._arms_log = {k: ex.put(v) for k, v in ck.arms.items()}
+        return ck.position
 
 
 def run_simulation(config: SimulationConfig, executor: str = "inline", shards: int = 1,

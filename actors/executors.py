@@ -71,9 +71,11 @@ class InlineExecutor:
                                       f"{type(exc).__name__}: {exc}").with_traceback(
                                           exc.__traceback__))
 
-    def step(self, i: int, tick: int, arms: Any) -> Any:
+    def step(self, i: int, tick: int, arms: Any) -> tuple[Any, Any]:
+        """``(output, number of events)`` of shard ``i``'s tick."""
         arms = self.get(arms) if arms is not None else None
-        return self._call(i, f"tick {tick}", self.shards[i].step, tick, arms)
+        out = self._call(i, f"tick {tick}", self.shards[i].step, tick, arms)
+        return out, (out if isinstance(out, _Failed) else out["n_events"])
 
     def decide(self, tick: int, outputs: Sequence[Any]) -> Any:
         assert self.learner is not None
@@ -92,9 +94,8 @@ class InlineExecutor:
             raise handle.error
         return handle
 
-    def positions(self) -> tuple[list[int | None], int | None]:
-        lp = None if self.learner is None else self.learner.position
-        return [s.position for s in self.shards], lp
+    def put(self, value: Any) -> Any:
+        return value
 
     def restore_shard(self, i: int, data: bytes | None) -> None:
         a, b = self.ranges[i]
@@ -173,8 +174,13 @@ class RayExecutor:
         actor = self._learner_cls.remote()
         return actor, actor.init.remote(self.config_ref, state)
 
-    def step(self, i: int, tick: int, arms: Any) -> Any:
-        return self.shards[i].step.remote(tick, arms)
+    def step(self, i: int, tick: int, arms: Any) -> tuple[Any, Any]:
+        """References to ``(output, number of events)`` of shard ``i``'s tick."""
+        out, count = self.shards[i].step.remote(tick, arms)
+        return out, count
+
+    def put(self, value: Any) -> Any:
+        return self._ray.put(value)
 
     def decide(self, tick: int, outputs: Sequence[Any]) -> Any:
         assert self.learner is not None
@@ -215,18 +221,6 @@ class RayExecutor:
         """Wait (at most ``timeout`` s) until every handle is finished or failed."""
         if handles:
             self._ray.wait(list(handles), num_returns=len(handles), timeout=timeout)
-
-    def positions(self) -> tuple[list[int | None], int | None]:
-        from ray import exceptions as rex
-
-        def pos(actor: Any) -> int | None:
-            try:
-                return int(self._ray.get(actor.position.remote(), timeout=60))
-            except (rex.RayError, ShardError):
-                return None
-
-        lp = None if self.learner is None else pos(self.learner)
-        return [pos(a) for a in self.shards], lp
 
     def restore_shard(self, i: int, data: bytes | None) -> None:
         from ray import exceptions as rex
