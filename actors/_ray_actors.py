@@ -32,11 +32,13 @@ class ShardActor:
         return self.core.position
 
     @ray.method(num_returns=2)
-    def step(self, tick: int, arms: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
-        """The tick's output (for the learner) and its number of events (for the driver)."""
+    def steps(self, first: int, count: int, arms: list[dict[str, Any] | None] | None
+              ) -> tuple[list[dict[str, Any]], int]:
+        """The ticks' outputs (for the learner) and their number of events (for the
+        driver)."""
         assert self.core is not None
-        out = self.core.step(tick, arms)
-        return out, out["n_events"]
+        out = self.core.steps(first, count, arms)
+        return out, sum(o["n_events"] for o in out)
 
     def checkpoint(self) -> dict[str, Any]:
         assert self.core is not None
@@ -66,9 +68,10 @@ class LearnerActor:
             self.core.restore(state)
         return self.core.position
 
-    def decide(self, tick: int, *outputs: dict[str, Any]) -> dict[str, Any]:
+    def decide_block(self, first: int, count: int, *outputs: list[dict[str, Any]]
+                     ) -> list[dict[str, Any]]:
         assert self.core is not None
-        return self.core.decide(tick, outputs)
+        return self.core.decide_block(first, count, outputs)
 
     def checkpoint(self) -> dict[str, Any]:
         assert self.core is not None

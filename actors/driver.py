@@ -54,8 +54,8 @@ def split_ranges(n: int, shards: int) -> list[tuple[int, int]]:
 
 @dataclass
 class _Checkpoint:
-    """Actor states at the start of tick ``position``, and the arms of the ticks before it
-    that shards still await (tick -> learner output)."""
+    """Actor states at the start of block ``position``, and the learner's outputs of the
+    blocks before it that shards still await (block -> arms per tick)."""
 
     position: int = 0
     shards: list[Any] = field(default_factory=list)
@@ -76,7 +76,13 @@ class Driver:
     progress : bool or None
         Progress bar; None = only on a terminal.
     max_in_flight : int
-        Ticks submitted ahead of the last finished one (>= 1).
+        Blocks of ticks submitted ahead of the last finished one (>= 1).
+    ticks_per_call : int
+        Ticks each shard and the learner run per remote call (a block; >= 1, dividing
+        ``config.decision_lag_ticks`` and ``config.checkpoint_every``). Results do not
+        depend on it. With ``decision_lag_ticks / ticks_per_call >= 2`` the learner works
+        on one block while the shards run the next; with 1 they take turns, but there
+        are fewer calls per tick (each Ray call costs ~1-2 ms of CPU here).
     max_recoveries : int
         Actor losses tolerated before the run fails.
     tick_timeout : float
@@ -89,12 +95,23 @@ class Driver:
                  address: str | None = None, progress: bool | None = None,
                  max_in_flight: int = 4, max_recoveries: int = 5,
                  tick_timeout: float = 900.0,
-                 on_tick: Callable[[Driver, int], None] | None = None) -> None:
+                 on_tick: Callable[[Driver, int], None] | None = None,
+                 ticks_per_call: int = 1) -> None:
         if not isinstance(config, SimulationConfig):
             raise SpecError(f"config: expected a SimulationConfig, got {type(config).__name__}")
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or (
                 max_in_flight < 1):
             raise SpecError(f"max_in_flight: expected an integer >= 1, got {max_in_flight!r}")
+        b = ticks_per_call
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+            raise SpecError(f"ticks_per_call: expected an integer >= 1, got {b!r}")
+        if config.decision_lag_ticks % b or config.checkpoint_every % b:
+            raise SpecError(f"ticks_per_call: expected a divisor of decision_lag_ticks "
+                            f"({config.decision_lag_ticks}) and checkpoint_every "
+                            f"({config.checkpoint_every}), got {b}")
+        self.block = b
+        self.n_blocks = -(-config.n_ticks // b)
+        self.lag_blocks = config.decision_lag_ticks // b
         self.config = config
         self.ranges = split_ranges(config.subscribers, shards)
         self.executor = (make_executor(executor, address) if isinstance(executor, str)
@@ -127,8 +144,8 @@ class Driver:
         bar = ProgressBar(cfg.n_ticks, self.progress)
         try:
             done, nxt = 0, 0
-            while done < cfg.n_ticks:
-                while nxt < cfg.n_ticks and nxt - done < self.max_in_flight:
+            while done < self.n_blocks:
+                while nxt < self.n_blocks and nxt - done < self.max_in_flight:
                     self._submit(nxt)
                     nxt += 1
                 self.max_seen_in_flight = max(self.max_seen_in_flight, nxt - done)
@@ -139,9 +156,12 @@ class Driver:
                         raise
                     done = nxt = self._recover(done)
                     continue
-                bar.update(done, cfg.tick_bounds(done)[1], n_events)
+                first, count = self._ticks(done)
+                last = first + count - 1
+                bar.update(last, cfg.tick_bounds(last)[1], n_events)
                 if self.on_tick is not None:
-                    self.on_tick(self, done)
+                    for tick in range(first, last + 1):
+                        self.on_tick(self, tick)
                 done += 1
             parts, pstate = ex.finish()
         finally:
@@ -149,32 +169,41 @@ class Driver:
             ex.shutdown()
         info = {"wall_s": time.perf_counter() - t_start, "ticks": cfg.n_ticks,
                 "shards": len(self.ranges), "executor": ex.name, "seed": cfg.seed,
-                "recoveries": self.recoveries, "max_in_flight": self.max_seen_in_flight}
+                "recoveries": self.recoveries, "max_in_flight": self.max_seen_in_flight,
+                "ticks_per_call": self.block}
         return merge_results(self.plan.layout, parts, pstate, info, cfg.record_decisions,
                              cfg.record_events)
 
-    def _arms_input(self, tick: int) -> Any:
-        src = tick - self.config.decision_lag_ticks
+    def _ticks(self, block: int) -> tuple[int, int]:
+        """First tick and number of ticks of ``block``."""
+        first = block * self.block
+        return first, min(self.block, self.config.n_ticks - first)
+
+    def _arms_input(self, block: int) -> Any:
+        """The learner's output (arms per tick) that shards need in ``block``: that of
+        block ``block - decision_lag_ticks / ticks_per_call``."""
+        src = block - self.lag_blocks
         if src < 0 or not self.has_learner:
             return None
         if src in self._arms_log:
             return self._arms_log[src]
         return self._pending[src][2]
 
-    def _submit(self, tick: int) -> None:
+    def _submit(self, block: int) -> None:
         ex = self.executor
-        arms = self._arms_input(tick)
-        steps = [ex.step(i, tick, arms) for i in range(len(self.ranges))]
+        first, count = self._ticks(block)
+        arms = self._arms_input(block)
+        steps = [ex.step(i, first, count, arms) for i in range(len(self.ranges))]
         outs = [o for o, _ in steps]
-        arms_ref = ex.decide(tick, outs) if self.has_learner else None
+        arms_ref = ex.decide(first, count, outs) if self.has_learner else None
         ckpts: list[Any] = []
         every = self.config.checkpoint_every
-        if (self.recovering and every and (tick + 1) % every == 0
-                and tick + 1 < self.config.n_ticks):
+        end = first + count
+        if self.recovering and every and end % every == 0 and end < self.config.n_ticks:
             ckpts = [ex.checkpoint_shard(i) for i in range(len(self.ranges))]
             if self.has_learner:
                 ckpts.append(ex.checkpoint_learner())
-        self._pending[tick] = ([c for _, c in steps], outs, arms_ref, ckpts)
+        self._pending[block] = ([c for _, c in steps], outs, arms_ref, ckpts)
 
     def _get(self, handle: Any, who: int | None, what: str) -> Any:
         ex = self.executor
@@ -182,21 +211,22 @@ class Driver:
             return ex.get(handle, timeout=self.tick_timeout, who=who, what=what)
         return ex.get(handle)
 
-    def _collect(self, tick: int) -> int:
-        counts, _, arms_ref, ckpts = self._pending[tick]
-        n_events = sum(int(self._get(c, i, f"tick {tick}")) for i, c in enumerate(counts))
+    def _collect(self, block: int) -> int:
+        counts, _, arms_ref, ckpts = self._pending[block]
+        first, count = self._ticks(block)
+        what = f"tick {first}" if count == 1 else f"ticks {first}-{first + count - 1}"
+        n_events = sum(int(self._get(c, i, what)) for i, c in enumerate(counts))
         if arms_ref is not None:
-            self._get(arms_ref, None, f"tick {tick}")   # raises the learner's error
+            self._get(arms_ref, None, what)   # raises the learner's error
         n = len(self.ranges)
         states = [self._get(c, i if i < n else None, "checkpoint") for i, c in enumerate(ckpts)]
-        del self._pending[tick]
-        lag = self.config.decision_lag_ticks
+        del self._pending[block]
         if self.has_learner:
-            self._arms_log[tick] = arms_ref
-            self._arms_log.pop(tick - lag, None)
+            self._arms_log[block] = arms_ref
+            self._arms_log.pop(block - self.lag_blocks, None)
         if states:
             arms = {k: self._get(v, None, "checkpoint") for k, v in self._arms_log.items()}
-            self._ckpt = _Checkpoint(tick + 1, list(states[:n]),
+            self._ckpt = _Checkpoint(block + 1, list(states[:n]),
                                      states[n] if self.has_learner else None, arms)
         return n_events
 
@@ -204,13 +234,13 @@ class Driver:
 
     def _recover(self, first: int) -> int:
         """Restore every actor from the last checkpoint (taken at or before ``first``, the
-        first unfinished tick) and return its position; an actor lost during the
+        first unfinished block) and return its position; an actor lost during the
         recovery itself starts the recovery again."""
         while True:
             self.recoveries += 1
             if self.recoveries > self.max_recoveries:
                 raise ShardError(f"run failed: more than {self.max_recoveries} actor losses "
-                                 f"(last at tick {first})")
+                                 f"(last at tick {self._ticks(first)[0]})")
             try:
                 return self._recover_once()
             except ActorLost:
@@ -233,7 +263,8 @@ class Driver:
 
 
 def run_simulation(config: SimulationConfig, executor: str = "inline", shards: int = 1,
-                   address: str | None = None, progress: bool | None = None) -> RunResult:
+                   address: str | None = None, progress: bool | None = None,
+                   ticks_per_call: int = 1) -> RunResult:
     """Run ``config`` and return its :class:`~actors.result.RunResult`.
 
     Parameters
@@ -248,8 +279,11 @@ def run_simulation(config: SimulationConfig, executor: str = "inline", shards: i
         Address of an existing Ray cluster (``"auto"``, ``"ray://host:10001"``, ...).
     progress : bool or None
         Progress bar (ticks, simulated date, events/s); None = only on a terminal.
+    ticks_per_call : int
+        Ticks per remote call (see :class:`Driver`); does not change results.
 
     Same config => identical tables whatever the executor and number of shards.
     """
-    return Driver(config, executor, shards, address=address, progress=progress).run()
+    return Driver(config, executor, shards, address=address, progress=progress,
+                  ticks_per_call=ticks_per_call).run()
 

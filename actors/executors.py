@@ -44,6 +44,10 @@ class _Failed:
     error: BaseException
 
 
+def _ticks_label(first: int, count: int) -> str:
+    return f"tick {first}" if count == 1 else f"ticks {first}-{first + count - 1}"
+
+
 def _who(i: int | None, ranges: Sequence[tuple[int, int]]) -> str:
     if i is None:
         return "policy learner"
@@ -71,16 +75,19 @@ class InlineExecutor:
                                       f"{type(exc).__name__}: {exc}").with_traceback(
                                           exc.__traceback__))
 
-    def step(self, i: int, tick: int, arms: Any) -> tuple[Any, Any]:
-        """``(output, number of events)`` of shard ``i``'s tick."""
+    def step(self, i: int, first: int, count: int, arms: Any) -> tuple[Any, Any]:
+        """``(outputs, number of events)`` of shard ``i``'s ticks ``first ..
+        first + count - 1``; ``arms``: the learner's outputs they need (or None)."""
         arms = self.get(arms) if arms is not None else None
-        out = self._call(i, f"tick {tick}", self.shards[i].step, tick, arms)
-        return out, (out if isinstance(out, _Failed) else out["n_events"])
+        out = self._call(i, _ticks_label(first, count), self.shards[i].steps, first, count,
+                         arms)
+        return out, (out if isinstance(out, _Failed) else sum(o["n_events"] for o in out))
 
-    def decide(self, tick: int, outputs: Sequence[Any]) -> Any:
+    def decide(self, first: int, count: int, outputs: Sequence[Any]) -> Any:
         assert self.learner is not None
         values = [self.get(o) for o in outputs]
-        return self._call(None, f"tick {tick}", self.learner.decide, tick, values)
+        return self._call(None, _ticks_label(first, count), self.learner.decide_block,
+                          first, count, values)
 
     def checkpoint_shard(self, i: int) -> Any:
         return self._call(i, "checkpoint", self.shards[i].checkpoint)
@@ -174,17 +181,17 @@ class RayExecutor:
         actor = self._learner_cls.remote()
         return actor, actor.init.remote(self.config_ref, state)
 
-    def step(self, i: int, tick: int, arms: Any) -> tuple[Any, Any]:
-        """References to ``(output, number of events)`` of shard ``i``'s tick."""
-        out, count = self.shards[i].step.remote(tick, arms)
-        return out, count
+    def step(self, i: int, first: int, count: int, arms: Any) -> tuple[Any, Any]:
+        """References to ``(outputs, number of events)`` of shard ``i``'s ticks."""
+        out, n_events = self.shards[i].steps.remote(first, count, arms)
+        return out, n_events
 
     def put(self, value: Any) -> Any:
         return self._ray.put(value)
 
-    def decide(self, tick: int, outputs: Sequence[Any]) -> Any:
+    def decide(self, first: int, count: int, outputs: Sequence[Any]) -> Any:
         assert self.learner is not None
-        return self.learner.decide.remote(tick, *outputs)
+        return self.learner.decide_block.remote(first, count, *outputs)
 
     def checkpoint_shard(self, i: int) -> Any:
         return self.shards[i].checkpoint.remote()

@@ -84,6 +84,15 @@ class LearnerCore:
         return {"email_id": ch["email_id"][order], "arm": np.asarray(arms, np.int64),
                 "propensity": np.asarray(props, np.float64)}
 
+    def decide_block(self, first: int, count: int,
+                     outputs: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, np.ndarray]]:
+        """:meth:`decide` for ticks ``first .. first + count - 1``; ``outputs[i][j]`` is
+        shard ``i``'s output of tick ``first + j``. Returns the arms of each tick."""
+        for i, out in enumerate(outputs):
+            if len(out) != count:
+                raise SpecError(f"outputs[{i}]: expected {count} ticks, got {len(out)}")
+        return [self.decide(first + j, [out[j] for out in outputs]) for j in range(count)]
+
     def checkpoint(self) -> dict[str, Any]:
         """Picklable learner state."""
         return {"position": self.position, "policy": self.policy.state_dict(),

@@ -219,6 +219,14 @@ class ShardCore:
         return {"tick": tick, "choices": choices, "rewards": rewards,
                 "n_events": len(events), "n_sent": n_sent}
 
+    def steps(self, first: int, count: int,
+              arms: list[dict[str, np.ndarray] | None] | None) -> list[dict[str, Any]]:
+        """Run ticks ``first .. first + count - 1``; ``arms[j]`` (or None) answers the
+        choices of tick ``first + j - decision_lag_ticks`` (see :meth:`step`)."""
+        if arms is not None and len(arms) != count:
+            raise SpecError(f"arms: expected {count} learner outputs, got {len(arms)}")
+        return [self.step(first + j, None if arms is None else arms[j]) for j in range(count)]
+
     # -- outbox --------
 
     def _empty_outbox(self) -> dict[str, np.ndarray]:

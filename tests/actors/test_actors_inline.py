@@ -317,3 +317,31 @@ def test_decision_lag_must_be_a_small_positive_integer(value):
 
     with pytest.raises(SpecError, match=r"decision_lag_ticks: expected an integer in \[1, 96\]"):
         SimulationConfig(seed=1, decision_lag_ticks=value)
+
+
+@pytest.mark.parametrize("lag,ticks_per_call,shards", [(2, 2, 3), (4, 2, 2), (4, 4, 1)])
+def test_ticks_per_call_does_not_change_results(small_inline_result, lag, ticks_per_call,
+                                                shards):
+    from actors import Driver
+
+    base = (small_inline_result if lag == 2 else
+            run_simulation(small_config(decision_lag_ticks=lag), shards=1))
+    cfg = small_config(decision_lag_ticks=lag)
+    other = Driver(cfg, "inline", shards, ticks_per_call=ticks_per_call).run()
+    assert other.info["ticks_per_call"] == ticks_per_call
+    assert_same(base, other)
+
+
+@pytest.mark.parametrize("value,match", [
+    (0, r"ticks_per_call: expected an integer >= 1, got 0"),
+    (True, r"ticks_per_call: expected an integer >= 1, got True"),
+    (3, r"ticks_per_call: expected a divisor of decision_lag_ticks \(2\) and "
+        r"checkpoint_every \(12\), got 3"),
+    (4, r"expected a divisor of decision_lag_ticks"),
+])
+def test_ticks_per_call_is_validated(value, match):
+    from actors import Driver
+    from policies.errors import SpecError
+
+    with pytest.raises(SpecError, match=match):
+        Driver(small_config(), "inline", 1, ticks_per_call=value)

@@ -36,9 +36,12 @@ def _same(a, b) -> None:
     assert a.policy_state == b.policy_state
 
 
-def test_ray_equals_inline(ray_session, reference):
-    result = run_simulation(small_config(days=RAY_DAYS, start=NOON), executor="ray", shards=2)
+@pytest.mark.parametrize("ticks_per_call", [1, 2])
+def test_ray_equals_inline(ray_session, reference, ticks_per_call):
+    result = run_simulation(small_config(days=RAY_DAYS, start=NOON), executor="ray", shards=2,
+                            ticks_per_call=ticks_per_call)
     assert result.info["executor"] == "ray" and result.info["shards"] == 2
+    assert result.info["ticks_per_call"] == ticks_per_call
     assert result.info["recoveries"] == 0
     assert 1 <= result.info["max_in_flight"] <= 4  # backpressure bound
     assert result.metrics.query("metric == 'sends'")["value"].sum() > 500
@@ -56,7 +59,8 @@ def test_killed_shard_and_learner_recover_exactly(ray_session, reference):
             ray_session.kill(driver.executor.learner)
             kills.append(tick)
 
-    result = Driver(small_config(days=RAY_DAYS, start=NOON), "ray", 2, on_tick=fault).run()
+    result = Driver(small_config(days=RAY_DAYS, start=NOON), "ray", 2, on_tick=fault,
+                    ticks_per_call=2).run()
     assert kills == [17, 30]
     assert result.info["recoveries"] == 2
     _same(reference, result)
