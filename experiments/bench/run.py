@@ -24,7 +24,8 @@ from experiments.bench._common import emit, peak_rss_bytes
 NAME = "run"
 
 
-def _config(subscribers: int, days: float, seed: int, checkpoint_every: int = 96) -> Any:
+def _config(subscribers: int, days: float, seed: int, checkpoint_every: int = 96,
+            decision_lag_ticks: int = 2) -> Any:
     from actors import PolicyConfig, SimulationConfig
     from policies.triggers import default_rules
 
@@ -34,16 +35,17 @@ def _config(subscribers: int, days: float, seed: int, checkpoint_every: int = 96
         policy=PolicyConfig(name="thompson",
                             params={"arm_names": ["plain", "question", "dont_miss"]},
                             decides="subject_style", scope="all"),
-        checkpoint_every=checkpoint_every,
+        checkpoint_every=checkpoint_every, decision_lag_ticks=decision_lag_ticks,
     )
 
 
-def _one(config: Any, executor: str, shards: int) -> dict[str, Any]:
+def _one(config: Any, executor: str, shards: int, ticks_per_call: int = 1) -> dict[str, Any]:
     from actors import run_simulation
 
     cpu0 = _self_cpu_s()
     t = time.perf_counter()
-    result = run_simulation(config, executor=executor, shards=shards, progress=False)
+    result = run_simulation(config, executor=executor, shards=shards, progress=False,
+                            ticks_per_call=ticks_per_call)
     wall = time.perf_counter() - t
     info = result.info
     # CPU seconds of the busiest shard process (inline: of this process, for this run)
@@ -70,6 +72,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--checkpoint-every", type=int, default=96,
                     help="ticks between checkpoints of the Ray runs (0 = none)")
+    ap.add_argument("--decision-lag-ticks", type=int, default=2,
+                    help="ticks from an email becoming due to its delivery (changes results)")
+    ap.add_argument("--ticks-per-call", type=int, default=1,
+                    help="ticks per remote call on Ray (does not change results)")
     ap.add_argument("--scaling", default="1,2,4",
                     help="comma-separated shard counts for the Ray scaling table ('' = none)")
     ap.add_argument("--scaling-subscribers", type=int, default=None,
@@ -83,11 +89,13 @@ def main(argv: list[str]) -> int:
 
     if not ray.is_initialized():
         ray.init(log_to_driver=False, configure_logging=False, include_dashboard=False)
-    config = _config(args.subscribers, args.days, args.seed, args.checkpoint_every)
-    ray_run = _one(config, "ray", args.shards)
+    config = _config(args.subscribers, args.days, args.seed, args.checkpoint_every,
+                     args.decision_lag_ticks)
+    ray_run = _one(config, "ray", args.shards, args.ticks_per_call)
     figures: dict[str, Any] = {
         "subscribers": args.subscribers, "days": args.days, "shards": args.shards,
         "checkpoint_every": args.checkpoint_every,
+        "decision_lag_ticks": args.decision_lag_ticks, "ticks_per_call": args.ticks_per_call,
         "ticks": config.n_ticks, "events": ray_run["events"], "emails": ray_run["emails"],
         "ray_wall_s": ray_run["wall_s"], "ray_events_per_s": ray_run["events_per_s"],
         "ray_subscriber_days_per_s": ray_run["subscriber_days_per_s"],
@@ -111,12 +119,13 @@ def main(argv: list[str]) -> int:
     counts = [int(s) for s in args.scaling.split(",") if s.strip()]
     if counts:
         n = args.scaling_subscribers or args.subscribers
-        cfg = _config(n, args.days, args.seed, args.checkpoint_every)
+        cfg = _config(n, args.days, args.seed, args.checkpoint_every, args.decision_lag_ticks)
         lines.append(f"scaling (ray, {n:,} subscribers x {args.days:g} days)")
         lines.append(f"{'shards':>6} {'wall_s':>9} {'events/s':>12} {'sub-days/s':>12} "
                      f"{'peak MB/shard':>14} {'max shard CPU s':>16}")
         for s in counts:
-            r = ray_run if (s == args.shards and n == args.subscribers) else _one(cfg, "ray", s)
+            r = (ray_run if (s == args.shards and n == args.subscribers)
+                 else _one(cfg, "ray", s, args.ticks_per_call))
             lines.append(f"{s:>6} {r['wall_s']:>9.1f} {r['events_per_s']:>12,.0f} "
                          f"{r['subscriber_days_per_s']:>12,.0f} {r['peak_rss_shard_mb']:>14,.0f} "
                          f"{r['max_shard_cpu_s']:>16,.1f}")
