@@ -137,12 +137,13 @@ class SimulationConfig:
         Length of one tick (s); the policy learns at tick boundaries.
     decision_lag_ticks : int
         Ticks between the tick in which an email becomes due and the tick boundary at
-        which it is delivered (>= 1). With 1, emails due in tick ``k`` are delivered at the
-        end of ``k``, so every shard's tick ``k + 1`` waits for the learner's choices of
-        tick ``k``. With 2 (the default: a 15-30 minute send queue, as in an ESP), the
-        learner's choices for tick ``k`` are needed only at the end of ``k + 1``, so on
-        Ray the learner works while the shards run their next tick. Every email, decided
-        by the policy or not, waits the same number of ticks.
+        which it is delivered (>= 1; changes results). With 1 (the default), emails due in
+        tick ``k`` are delivered at the end of ``k``, so every shard's tick ``k + 1`` waits
+        for the learner's choices of tick ``k``. With 2 (with 15-minute ticks: a 15-30
+        minute send queue, as in an ESP), those choices are needed only at the end of
+        ``k + 1``, so on Ray the learner works while the shards run their next tick
+        (faster). Every email, decided by the policy or not, waits the same number of
+        ticks.
     rules : RuleSet or None
         Trigger rules (None: no triggered emails).
     campaign : CampaignConfig or None
@@ -168,7 +169,7 @@ class SimulationConfig:
     start: int = DEFAULT_START
     days: float = 14.0
     tick_seconds: int = 900
-    decision_lag_ticks: int = 2
+    decision_lag_ticks: int = 1
     rules: RuleSet | None = None
     campaign: CampaignConfig | None = field(default_factory=CampaignConfig)
     policy: PolicyConfig | None = None

@@ -25,7 +25,7 @@ NAME = "run"
 
 
 def _config(subscribers: int, days: float, seed: int, checkpoint_every: int = 96,
-            decision_lag_ticks: int = 2) -> Any:
+            decision_lag_ticks: int = 1) -> Any:
     from actors import PolicyConfig, SimulationConfig
     from policies.triggers import default_rules
 
@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--checkpoint-every", type=int, default=96,
                     help="ticks between checkpoints of the Ray runs (0 = none)")
-    ap.add_argument("--decision-lag-ticks", type=int, default=2,
+    ap.add_argument("--decision-lag-ticks", type=int, default=1,
                     help="ticks from an email becoming due to its delivery (changes results)")
     ap.add_argument("--ticks-per-call", type=int, default=1,
                     help="ticks per remote call on Ray (does not change results)")

@@ -320,12 +320,10 @@ def test_decision_lag_must_be_a_small_positive_integer(value):
 
 
 @pytest.mark.parametrize("lag,ticks_per_call,shards", [(2, 2, 3), (4, 2, 2), (4, 4, 1)])
-def test_ticks_per_call_does_not_change_results(small_inline_result, lag, ticks_per_call,
-                                                shards):
+def test_ticks_per_call_does_not_change_results(lag, ticks_per_call, shards):
     from actors import Driver
 
-    base = (small_inline_result if lag == 2 else
-            run_simulation(small_config(decision_lag_ticks=lag), shards=1))
+    base = run_simulation(small_config(decision_lag_ticks=lag), shards=1)
     cfg = small_config(decision_lag_ticks=lag)
     other = Driver(cfg, "inline", shards, ticks_per_call=ticks_per_call).run()
     assert other.info["ticks_per_call"] == ticks_per_call
@@ -344,4 +342,4 @@ def test_ticks_per_call_is_validated(value, match):
     from policies.errors import SpecError
 
     with pytest.raises(SpecError, match=match):
-        Driver(small_config(), "inline", 1, ticks_per_call=value)
+        Driver(small_config(decision_lag_ticks=2), "inline", 1, ticks_per_call=value)

@@ -28,6 +28,13 @@ def reference():
     return run_simulation(small_config(days=RAY_DAYS, start=NOON), executor="inline", shards=1)
 
 
+@pytest.fixture(scope="module")
+def reference_lag2():
+    """Emails sent two ticks after they became due (the learner overlaps the shards)."""
+    return run_simulation(small_config(days=RAY_DAYS, start=NOON, decision_lag_ticks=2),
+                          executor="inline", shards=1)
+
+
 def _same(a, b) -> None:
     pdt.assert_frame_equal(a.metrics, b.metrics)
     pdt.assert_frame_equal(a.truth, b.truth)
@@ -36,19 +43,25 @@ def _same(a, b) -> None:
     assert a.policy_state == b.policy_state
 
 
-@pytest.mark.parametrize("ticks_per_call", [1, 2])
-def test_ray_equals_inline(ray_session, reference, ticks_per_call):
-    result = run_simulation(small_config(days=RAY_DAYS, start=NOON), executor="ray", shards=2,
-                            ticks_per_call=ticks_per_call)
+def test_ray_equals_inline(ray_session, reference):
+    result = run_simulation(small_config(days=RAY_DAYS, start=NOON), executor="ray", shards=2)
     assert result.info["executor"] == "ray" and result.info["shards"] == 2
-    assert result.info["ticks_per_call"] == ticks_per_call
+    assert result.info["ticks_per_call"] == 1
     assert result.info["recoveries"] == 0
     assert 1 <= result.info["max_in_flight"] <= 4  # backpressure bound
     assert result.metrics.query("metric == 'sends'")["value"].sum() > 500
     _same(reference, result)
 
 
-def test_killed_shard_and_learner_recover_exactly(ray_session, reference):
+@pytest.mark.parametrize("ticks_per_call", [1, 2])
+def test_ray_with_a_send_lag_equals_inline(ray_session, reference_lag2, ticks_per_call):
+    cfg = small_config(days=RAY_DAYS, start=NOON, decision_lag_ticks=2)
+    result = run_simulation(cfg, executor="ray", shards=3, ticks_per_call=ticks_per_call)
+    assert result.info["ticks_per_call"] == ticks_per_call
+    _same(reference_lag2, result)
+
+
+def test_killed_shard_and_learner_recover_exactly(ray_session, reference_lag2):
     kills = []
 
     def fault(driver, tick):
@@ -59,11 +72,11 @@ def test_killed_shard_and_learner_recover_exactly(ray_session, reference):
             ray_session.kill(driver.executor.learner)
             kills.append(tick)
 
-    result = Driver(small_config(days=RAY_DAYS, start=NOON), "ray", 2, on_tick=fault,
-                    ticks_per_call=2).run()
+    result = Driver(small_config(days=RAY_DAYS, start=NOON, decision_lag_ticks=2), "ray", 2,
+                    on_tick=fault, ticks_per_call=2).run()
     assert kills == [17, 30]
     assert result.info["recoveries"] == 2
-    _same(reference, result)
+    _same(reference_lag2, result)
 
 
 def test_shard_error_fails_run_with_its_message(ray_session):
