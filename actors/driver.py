@@ -211,13 +211,27 @@ class Driver:
             return ex.get(handle, timeout=self.tick_timeout, who=who, what=what)
         return ex.get(handle)
 
+    def _get_all(self, handles: list[Any], whos: list[int | None], what: str) -> list[Any]:
+        """Values of ``handles`` (one Ray call); on failure, the error of the first failed
+        handle, attributed to its shard (``whos[i]``) or the learner (None)."""
+        ex = self.executor
+        if not isinstance(ex, RayExecutor):
+            return [ex.get(h) for h in handles]
+        try:
+            return list(ex.get(handles, timeout=self.tick_timeout, what=what))
+        except (ShardError, ActorLost) as exc:
+            for h, who in zip(handles, whos, strict=False):   # finished ones answer at once
+                ex.get(h, timeout=1.0, who=who, what=what)
+            raise exc
+
     def _collect(self, block: int) -> int:
         counts, _, arms_ref, ckpts = self._pending[block]
         first, count = self._ticks(block)
         what = f"tick {first}" if count == 1 else f"ticks {first}-{first + count - 1}"
-        n_events = sum(int(self._get(c, i, what)) for i, c in enumerate(counts))
-        if arms_ref is not None:
-            self._get(arms_ref, None, what)   # raises the learner's error
+        # the counts and the arms (which raises the learner's error) in one call
+        handles = [*counts, *([arms_ref] if arms_ref is not None else [])]
+        whos: list[int | None] = [*range(len(counts)), None]
+        n_events = sum(int(v) for v in self._get_all(handles, whos, what)[:len(counts)])
         n = len(self.ranges)
         states = [self._get(c, i if i < n else None, "checkpoint") for i, c in enumerate(ckpts)]
         del self._pending[block]
