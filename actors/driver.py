@@ -220,8 +220,9 @@ class Driver:
         try:
             return list(ex.get(handles, timeout=self.tick_timeout, what=what))
         except (ShardError, ActorLost) as exc:
-            for h, who in zip(handles, whos, strict=False):   # finished ones answer at once
-                ex.get(h, timeout=1.0, who=who, what=what)
+            for h, who in zip(handles, whos, strict=False):
+                if ex.ready(h):                      # a failed one raises, attributed
+                    self._get(h, who, what)
             raise exc
 
     def _collect(self, block: int) -> int:

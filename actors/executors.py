@@ -189,6 +189,11 @@ class RayExecutor:
     def put(self, value: Any) -> Any:
         return self._ray.put(value)
 
+    def ready(self, handle: Any) -> bool:
+        """Whether ``handle`` has finished (with a value or an error)."""
+        done, _ = self._ray.wait([handle], timeout=0)
+        return bool(done)
+
     def decide(self, first: int, count: int, outputs: Sequence[Any]) -> Any:
         assert self.learner is not None
         return self.learner.decide_block.remote(first, count, *outputs)

@@ -343,3 +343,32 @@ def test_ticks_per_call_is_validated(value, match):
 
     with pytest.raises(SpecError, match=match):
         Driver(small_config(decision_lag_ticks=2), "inline", 1, ticks_per_call=value)
+
+
+def test_batched_get_attributes_a_failure_to_its_shard_or_the_learner():
+    """One Ray get per tick for counts and arms; a failure is re-read from the failed
+    handle so the error names the shard or the learner, not 'a Ray actor'."""
+    from actors import Driver
+    from actors.executors import RayExecutor
+
+    class FakeRay(RayExecutor):
+        def __init__(self) -> None:
+            self.ranges = [(0, 5), (5, 10)]
+
+        def get(self, handle, timeout=None, who=-1, what=""):
+            if isinstance(handle, list):
+                return [self.get(h, timeout, -1, what) for h in handle]
+            if handle == "bad":
+                raise ShardError(f"{self._label(who)} failed in {what}: boom")
+            return handle
+
+        def ready(self, handle):
+            return handle != "pending"
+
+    driver = Driver(small_config(), "inline", 2)
+    driver.executor = FakeRay()
+    assert driver._get_all([3, 4, 7], [0, 1, None], "tick 2") == [3, 4, 7]
+    with pytest.raises(ShardError, match=r"^policy learner failed in tick 2: boom"):
+        driver._get_all([3, 4, "bad"], [0, 1, None], "tick 2")
+    with pytest.raises(ShardError, match=r"^shard 1 \(subscribers \[5, 10\)\) failed in tick 2"):
+        driver._get_all(["pending", "bad", 7], [0, 1, None], "tick 2")
