@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.config import SimulationConfig
-from actors.executors import ActorLost, RayExecutor, ShardError, make_executor
+from actors.executors import ActorLost, RayExecutor, ShardError, make_executor, ticks_label
 from actors.plan import RunPlan
 from actors.progress import ProgressBar
 from actors.result import RunResult, merge_results
@@ -228,7 +228,7 @@ class Driver:
     def _collect(self, block: int) -> int:
         counts, _, arms_ref, ckpts = self._pending[block]
         first, count = self._ticks(block)
-        what = f"tick {first}" if count == 1 else f"ticks {first}-{first + count - 1}"
+        what = ticks_label(first, count)
         # the counts and the arms (which raises the learner's error) in one call
         handles = [*counts, *([arms_ref] if arms_ref is not None else [])]
         whos: list[int | None] = [*range(len(counts)), None]

@@ -44,7 +44,8 @@ class _Failed:
     error: BaseException
 
 
-def _ticks_label(first: int, count: int) -> str:
+def ticks_label(first: int, count: int) -> str:
+    """``"tick 7"`` or ``"ticks 6-7"``: the ticks of one call, for error messages."""
     return f"tick {first}" if count == 1 else f"ticks {first}-{first + count - 1}"
 
 
@@ -79,14 +80,14 @@ class InlineExecutor:
         """``(outputs, number of events)`` of shard ``i``'s ticks ``first ..
         first + count - 1``; ``arms``: the learner's outputs they need (or None)."""
         arms = self.get(arms) if arms is not None else None
-        out = self._call(i, _ticks_label(first, count), self.shards[i].steps, first, count,
+        out = self._call(i, ticks_label(first, count), self.shards[i].steps, first, count,
                          arms)
         return out, (out if isinstance(out, _Failed) else sum(o["n_events"] for o in out))
 
     def decide(self, first: int, count: int, outputs: Sequence[Any]) -> Any:
         assert self.learner is not None
         values = [self.get(o) for o in outputs]
-        return self._call(None, _ticks_label(first, count), self.learner.decide_block,
+        return self._call(None, ticks_label(first, count), self.learner.decide_block,
                           first, count, values)
 
     def checkpoint_shard(self, i: int) -> Any:

@@ -138,7 +138,6 @@ class ShardCore:
         self.sent = EmailStore(store_cols)
         self.outbox = self._empty_outbox()
         self.awaiting = np.zeros(0, bool)  # outbox rows waiting for the learner's arms
-        self.lag = int(config.decision_lag_ticks)
         self.position = 0
         self.decision_log: list[dict[str, np.ndarray]] = []
         self.event_log: list[EventBatch] = []
@@ -199,7 +198,7 @@ class ShardCore:
                             f"{self.stop}) position), got {tick}")
         cfg = self.config
         t0, t1 = cfg.tick_bounds(tick)
-        self._apply_arms(arms, tick - self.lag, t0)
+        self._apply_arms(arms, tick - self.config.decision_lag_ticks, t0)
         n_sent = self._deliver(t0)
         events = self.world.step(t0, t1)
         self.n_events += len(events)
@@ -317,7 +316,7 @@ class ShardCore:
         if len(box["email_id"]) == 0:
             return 0
         fixed = ((box["deliver_at"] < 0) & ~self.awaiting
-                 & (box["due_tick"] <= self.position - self.lag))
+                 & (box["due_tick"] <= self.position - self.config.decision_lag_ticks))
         box["deliver_at"][fixed] = now
         ready = (box["deliver_at"] >= 0) & (box["deliver_at"] <= now)
         if not ready.any():
