@@ -40,9 +40,12 @@ class ShardActor:
         out = self.core.steps(first, count, arms)
         return out, sum(o["n_events"] for o in out)
 
-    def checkpoint(self) -> dict[str, Any]:
+    @ray.method(num_returns=2)
+    def checkpoint(self) -> tuple[dict[str, Any], int]:
+        """The shard's state and its position (a small second result, which the driver
+        reads to learn that the checkpoint succeeded without fetching the state)."""
         assert self.core is not None
-        return self.core.state()
+        return self.core.state(), self.core.position
 
     def position(self) -> int:
         return -1 if self.core is None else self.core.position

@@ -8,14 +8,15 @@ subscriber. With the Ray executor these are object references, so up to
 as their inputs become ready; with ``L >= 2`` the learner's ``decide(k)`` runs while the
 shards run tick ``k + 1``.
 
-The driver fetches only a count per shard and tick (events, for the progress bar), the
-learner's arms (so a learner error is reported as such) and, at checkpoints, the
-states; the shards' outputs go from shard to learner without passing through it.
+The driver fetches only a count per shard and tick (events, for the progress bar) and
+the learner's arms (so a learner error is reported as such); the shards' outputs go
+from shard to learner without passing through it.
 
 Checkpoints and recovery (Ray): every ``checkpoint_every`` ticks each shard and the
-learner hand the driver their state (arrays held in the driver's memory, so losing a
-node does not lose them), together with the arms of the last ``L`` ticks, which the
-shards still await. When an actor or one of its results is lost, the driver waits for
+learner hand the driver their state, together with the arms of the last ``L`` ticks,
+which the shards still await. States of shards on the driver's node stay in that node's
+object store (the driver keeps the reference); others are fetched to it, so losing a
+node does not lose them. When an actor or one of its results is lost, the driver waits for
 the ticks in flight to settle, restores every actor (recreating the lost ones) from the
 last checkpoint and runs again from there: the run is deterministic, and shards keep
 their counters in their state, so nothing is lost or counted twice and the run ends
@@ -211,6 +212,13 @@ class Driver:
             return ex.get(handle, timeout=self.tick_timeout, who=who, what=what)
         return ex.get(handle)
 
+    def _keep(self, handle: Any, who: int | None) -> Any:
+        """The part of checkpoint ``handle`` the driver keeps (see the executor)."""
+        ex = self.executor
+        if isinstance(ex, RayExecutor):
+            return ex.keep_checkpoint(who, handle)
+        return ex.get(handle)
+
     def _get_all(self, handles: list[Any], whos: list[int | None], what: str) -> list[Any]:
         """Values of ``handles`` (one Ray call); on failure, the error of the first failed
         handle, attributed to its shard (``whos[i]``) or the learner (None)."""
@@ -234,7 +242,7 @@ class Driver:
         whos: list[int | None] = [*range(len(counts)), None]
         n_events = sum(int(v) for v in self._get_all(handles, whos, what)[:len(counts)])
         n = len(self.ranges)
-        states = [self._get(c, i if i < n else None, "checkpoint") for i, c in enumerate(ckpts)]
+        states = [self._keep(c, i if i < n else None) for i, c in enumerate(ckpts)]
         del self._pending[block]
         if self.has_learner:
             self._arms_log[block] = arms_ref
@@ -265,7 +273,8 @@ class Driver:
         ex = self.executor
         assert isinstance(ex, RayExecutor)
         handles = [h for counts, outs, a, c in self._pending.values() for h in
-                   [*counts, *outs, *([a] if a is not None else []), *c]]
+                   [*counts, *outs, *([a] if a is not None else []),
+                    *(x for h in c for x in (h if isinstance(h, tuple) else (h,)))]]
         ex.settle(handles, timeout=min(self.tick_timeout, 120.0))
         self._pending.clear()
         ck = self._ckpt

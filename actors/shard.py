@@ -148,8 +148,8 @@ class ShardCore:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        if self.engine is not None:
-            state["engine"] = self.engine.state_dict()
+        if self.engine is not None:  # live arrays: pickled or shipped before the next step
+            state["engine"] = self.engine.state_dict(deep=False)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import integrate, special, stats
+from scipy import special
 
 from policies.bandits._common import ArmStatsPolicy, gaussian_max_probability
 from policies.base import Policy, check_arm_names, check_number, state_array
@@ -128,6 +128,8 @@ def beta_max_probabilities(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
     Reference implementation (slow): ``int f_a(x) prod_{b != a} F_b(x) dx`` with
     ``scipy.integrate.quad`` for each arm. Returns (K,) probabilities.
     """
+    from scipy import integrate, stats  # slow to import (~0.4 s); only this reference uses them
+
     k = len(alpha)
     out = np.empty(k)
     for a in range(k):

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from policies.base import (
     SUBJECT_STYLES,
@@ -183,6 +182,8 @@ class LearnedSubjectPicker(Policy):
                 xx = np.vstack([x[keep_s], x[keep_f]])
                 yy = np.r_[np.ones(keep_s.sum()), np.zeros(keep_f.sum())]
                 ww = np.r_[s[keep_s], (t - s)[keep_f]]
+                from sklearn.linear_model import LogisticRegression  # slow import: only here
+
                 model = LogisticRegression(C=float(self.C), max_iter=500)
                 model.fit(xx, yy, sample_weight=ww / ww.mean())
                 # round so that numerically equal predictions tie exactly

@@ -323,6 +323,28 @@ def test_checkpoint_restore_continues_like_uninterrupted(engine_name, rng):
 
 
 @both_engines
+def test_shallow_state_dict_is_live_and_restores_when_pickled_at_once(engine_name, rng):
+    from experiments.synthetic import generate_events, generate_subscribers
+
+    subs = generate_subscribers(200, rng, start_id=10_000)
+    stream = generate_events(subs, rng, days=3)
+    end = int(stream.time[-1]) + 2 * DAY
+    half = len(stream) // 2
+    e = TriggerEngine(default_rules(), subscribers=subs, engine=engine_name)
+    e.process(stream[:half], until=int(stream.time[half - 1]))
+    deep, shallow = e.state_dict(), e.state_dict(deep=False)
+    pickled = pickle.dumps(shallow)                    # what a checkpoint does
+    expected = e.process(stream[half:], until=end)
+    restored = TriggerEngine.from_state_dict(pickle.loads(pickled))
+    assert restored.process(stream[half:], until=end).equals(expected)
+    assert TriggerEngine.from_state_dict(deep).stats().equals(
+        TriggerEngine.from_state_dict(pickle.loads(pickled)).stats())
+    # the shallow state moved on with the engine; the deep copy did not
+    assert pickle.dumps(shallow["core"]) != pickle.dumps(deep["core"])
+    assert pickle.loads(pickled)["core"].keys() == deep["core"].keys()
+
+
+@both_engines
 def test_sparse_int64_ids(engine_name):
     ids = [-5, 3, 2**40, 17]
     subs = subscribers({i: {"stage": "x"} for i in ids})
