@@ -66,6 +66,9 @@ def test_killed_shard_and_learner_recover_exactly(ray_session, reference_lag2):
 
     def fault(driver, tick):
         if tick == 17 and not kills:       # between checkpoints 12 and 24
+            # the driver holds the same-node checkpoints by reference: they must outlive
+            # the actor that made them
+            assert all(isinstance(c, ray_session.ObjectRef) for c in driver._ckpt.shards)
             ray_session.kill(driver.executor.shards[1])
             kills.append(tick)
         elif tick == 30 and len(kills) == 1:
@@ -105,4 +108,5 @@ def test_two_node_cluster_survives_node_removal(tmp_path):
     assert report["removed_at_tick"] >= 0
     assert report["recoveries"] >= 1
     assert report["identical"] is True
+    assert report["checkpoints_kept"] == ["ObjectRef", "dict"]
     assert report["sends"] > 300

@@ -31,12 +31,15 @@ def main() -> None:
     worker = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
-    state = {"nodes": set(), "removed": -1}
+    state: dict = {"nodes": set(), "removed": -1, "kept": []}
 
     def fault(driver: Driver, tick: int) -> None:
         if tick == 0:
             state["nodes"] = {driver.executor.node_of(i) for i in range(2)}
         if tick == 14 and state["removed"] < 0:
+            # checkpoints: a reference for the shard on the driver's node, the value
+            # (fetched to the driver's node) for the shard on the node about to go
+            state["kept"] = sorted(type(c).__name__ for c in driver._ckpt.shards)
             cluster.remove_node(worker)
             state["removed"] = tick
 
@@ -51,6 +54,7 @@ def main() -> None:
             same = False
         print(json.dumps({"nodes_used": len(state["nodes"]), "removed_at_tick": state["removed"],
                           "recoveries": result.info["recoveries"], "identical": same,
+                          "checkpoints_kept": state["kept"],
                           "sends": float(result.metrics.query("metric == 'sends'")
                                          ["value"].sum())}))
     finally:
