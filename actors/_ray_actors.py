@@ -13,7 +13,7 @@ import ray
 
 from actors.config import SimulationConfig
 from actors.learner import LearnerCore
-from actors.shard import ShardCore
+from actors.shard import ShardCore, _cpu_seconds
 
 __all__ = ["LearnerActor", "ShardActor"]
 
@@ -86,3 +86,7 @@ class LearnerActor:
     def policy_state(self) -> dict[str, Any]:
         assert self.core is not None
         return self.core.policy.state_dict()
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) of this actor's process so far."""
+        return _cpu_seconds()

@@ -139,7 +139,7 @@ class Driver:
 
     def run(self) -> RunResult:
         cfg = self.config
-        t_start = time.perf_counter()
+        t_start, cpu_start = time.perf_counter(), time.process_time()
         ex = self.executor
         ex.start(cfg, self.ranges, self.has_learner)
         bar = ProgressBar(cfg.n_ticks, self.progress)
@@ -171,7 +171,10 @@ class Driver:
         info = {"wall_s": time.perf_counter() - t_start, "ticks": cfg.n_ticks,
                 "shards": len(self.ranges), "executor": ex.name, "seed": cfg.seed,
                 "recoveries": self.recoveries, "max_in_flight": self.max_seen_in_flight,
-                "ticks_per_call": self.block}
+                "ticks_per_call": self.block,
+                # this process (inline: the whole run); Ray: the learner's process
+                "driver_cpu_s": time.process_time() - cpu_start,
+                "learner_cpu_s": getattr(ex, "learner_cpu_s", None)}
         return merge_results(self.plan.layout, parts, pstate, info, cfg.record_decisions,
                              cfg.record_events)
 

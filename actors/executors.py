@@ -146,6 +146,9 @@ class RayExecutor:
     def __init__(self, address: str | None = None, shard_cpus: float | None = None) -> None:
         self.address = address
         self.shard_cpus = shard_cpus
+        #: CPU seconds of the learner's process (restored learners: since restart),
+        #: set by :meth:`finish`.
+        self.learner_cpu_s: float | None = None
 
     def start(self, config: SimulationConfig, ranges: Sequence[tuple[int, int]],
               learner: bool) -> None:
@@ -301,8 +304,9 @@ class RayExecutor:
                  for i, a in enumerate(self.shards)]
         pstate = None
         if self.learner is not None:
-            pstate = self.get(self.learner.policy_state.remote(), timeout=600, who=None,
-                              what="finish")
+            pstate, self.learner_cpu_s = self.get(
+                [self.learner.policy_state.remote(), self.learner.cpu_s.remote()],
+                timeout=600, who=None, what="finish")
         return parts, pstate
 
     def shutdown(self) -> None:

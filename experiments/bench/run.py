@@ -50,11 +50,15 @@ def _one(config: Any, executor: str, shards: int, ticks_per_call: int = 1) -> di
     info = result.info
     # CPU seconds of the busiest shard process (inline: of this process, for this run)
     cpu = _self_cpu_s() - cpu0 if executor == "inline" else max(info["cpu_s"])
+    # every process of the run: shards, learner, driver (inline: this process)
+    total = (cpu if executor == "inline" else
+             sum(info["cpu_s"]) + (info["learner_cpu_s"] or 0.0) + info["driver_cpu_s"])
     return {"wall_s": wall, "events": info["events"], "emails": info["emails"],
             "events_per_s": info["events"] / wall,
             "subscriber_days_per_s": config.subscribers * float(config.days) / wall,
             "peak_rss_shard_mb": max(info["peak_rss_bytes"]) / 2**20,
-            "max_shard_cpu_s": cpu,
+            "max_shard_cpu_s": cpu, "total_cpu_s": total,
+            "learner_cpu_s": info["learner_cpu_s"], "driver_cpu_s": info["driver_cpu_s"],
             "sends": float(result.metrics.query("metric == 'sends'")["value"].sum())}
 
 
@@ -101,6 +105,9 @@ def main(argv: list[str]) -> int:
         "ray_subscriber_days_per_s": ray_run["subscriber_days_per_s"],
         "ray_peak_rss_per_shard_mb": ray_run["peak_rss_shard_mb"],
         "ray_max_shard_cpu_s": ray_run["max_shard_cpu_s"],
+        "ray_learner_cpu_s": ray_run["learner_cpu_s"],
+        "ray_driver_cpu_s": ray_run["driver_cpu_s"],
+        "ray_total_cpu_s": ray_run["total_cpu_s"],
     }
     if not args.skip_inline:
         inline = _one(config, "inline", 1)
@@ -114,6 +121,10 @@ def main(argv: list[str]) -> int:
             "ray_speedup_vs_inline": inline["wall_s"] / ray_run["wall_s"],
             # what idle cores would give: inline CPU over the busiest shard's CPU
             "cpu_bound_speedup": inline["max_shard_cpu_s"] / ray_run["max_shard_cpu_s"],
+            # the best ratio this machine allows for the Ray run's CPU: all its processes'
+            # CPU spread perfectly over the cores (and no shard faster than its own CPU)
+            "ratio_cpu_bound_on_this_machine": inline["max_shard_cpu_s"] / max(
+                ray_run["max_shard_cpu_s"], ray_run["total_cpu_s"] / (os.cpu_count() or 1)),
         })
     lines = []
     counts = [int(s) for s in args.scaling.split(",") if s.strip()]

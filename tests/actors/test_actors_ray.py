@@ -49,6 +49,7 @@ def test_ray_equals_inline(ray_session, reference):
     assert result.info["ticks_per_call"] == 1
     assert result.info["recoveries"] == 0
     assert 1 <= result.info["max_in_flight"] <= 4  # backpressure bound
+    assert result.info["learner_cpu_s"] > 0 and result.info["driver_cpu_s"] > 0
     assert result.metrics.query("metric == 'sends'")["value"].sum() > 500
     _same(reference, result)
 
