@@ -9,6 +9,12 @@ for Ray (``--shards``) and inline, the ray/inline speed ratio, and a scaling tab
 Ray runs on 1, 2 and 4 shards (``--scaling``; ``--scaling-subscribers`` to make it
 smaller). Targets (2 cores): 1M subscribers x 30 days <= 120 s on Ray with 2 shards;
 Ray on 2 shards >= 1.5x faster than inline.
+
+It also prints the CPU seconds of every process of the Ray run (shards, learner, driver)
+and two bounds on the ratio: ``cpu_bound_speedup`` (inline CPU over the busiest shard's:
+what idle cores for the learner and the driver would give) and
+``ratio_cpu_bound_on_this_machine`` (the Ray run's total CPU spread perfectly over this
+machine's cores). When the second is below a target, no scheduling can reach it.
 """
 
 from __future__ import annotations
