@@ -13,7 +13,7 @@ import ray
 
 from actors.config import SimulationConfig
 from actors.learner import LearnerCore
-from actors.shard import ShardCore, _cpu_seconds
+from actors.shard import ShardCore, process_cpu_seconds
 
 __all__ = ["LearnerActor", "ShardActor"]
 
@@ -89,4 +89,4 @@ class LearnerActor:
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system) of this actor's process so far."""
-        return _cpu_seconds()
+        return process_cpu_seconds()

@@ -172,8 +172,9 @@ class Driver:
                 "shards": len(self.ranges), "executor": ex.name, "seed": cfg.seed,
                 "recoveries": self.recoveries, "max_in_flight": self.max_seen_in_flight,
                 "ticks_per_call": self.block,
-                # this process (inline: the whole run); Ray: the learner's process
+                # CPU of this process (inline: the whole run)
                 "driver_cpu_s": time.process_time() - cpu_start,
+                # CPU of the learner's process (Ray only)
                 "learner_cpu_s": getattr(ex, "learner_cpu_s", None)}
         return merge_results(self.plan.layout, parts, pstate, info, cfg.record_decisions,
                              cfg.record_events)

@@ -49,7 +49,7 @@ from sim.presets import SUBJECT_STYLES, get_preset
 from sim.response import EmailBatch, probabilities
 from sim.world import World
 
-__all__ = ["HOLDOUT_SALT", "ShardCore"]
+__all__ = ["HOLDOUT_SALT", "ShardCore", "process_cpu_seconds"]
 
 #: Salt of the holdout hash (with the seed): ``hash_unit(id, f"{HOLDOUT_SALT}-{seed}")``.
 HOLDOUT_SALT = "triggerlab-holdout"
@@ -63,7 +63,7 @@ EVENT_CODES = {name: EVENT_TYPES.code(name) for name in (
     "purchase_completed", "email_open", "email_click", "unsubscribe")}
 
 
-def _cpu_seconds() -> float:
+def process_cpu_seconds() -> float:
     """CPU time (user + system, s) of this process so far."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return float(ru.ru_utime + ru.ru_stime)
@@ -90,7 +90,7 @@ class ShardCore:
         if not 0 <= start < stop <= config.subscribers:
             raise SpecError(f"shard: expected 0 <= start < stop <= {config.subscribers}, "
                             f"got [{start}, {stop})")
-        self._cpu0 = _cpu_seconds()
+        self._cpu0 = process_cpu_seconds()
         self.config = config
         self.plan = RunPlan.from_config(config)
         self.start, self.stop = int(start), int(stop)
@@ -157,7 +157,7 @@ class ShardCore:
         if engine is not None:
             state["engine"] = TriggerEngine.from_state_dict(engine)
         self.__dict__.update(state)
-        self._cpu0 = _cpu_seconds()  # CPU of this process only (restored shards undercount)
+        self._cpu0 = process_cpu_seconds()  # CPU of this process only (restored shards undercount)
 
     def state(self) -> dict[str, Any]:
         """The shard state as plain objects and numpy arrays, not copied into bytes (Ray
@@ -608,5 +608,5 @@ class ShardCore:
                 "truth": self.truth, "decisions": decisions, "events": events,
                 "n_events": self.n_events, "n_emails": self.n_emails,
                 "peak_rss": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
-                "cpu_s": _cpu_seconds() - self._cpu0,
+                "cpu_s": process_cpu_seconds() - self._cpu0,
                 "engine_stats": None if self.engine is None else self.engine.stats()}
