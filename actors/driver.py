@@ -216,13 +216,6 @@ class Driver:
             return ex.get(handle, timeout=self.tick_timeout, who=who, what=what)
         return ex.get(handle)
 
-    def _keep(self, handle: Any, who: int | None) -> Any:
-        """The part of checkpoint ``handle`` the driver keeps (see the executor)."""
-        ex = self.executor
-        if isinstance(ex, RayExecutor):
-            return ex.keep_checkpoint(who, handle)
-        return ex.get(handle)
-
     def _get_all(self, handles: list[Any], whos: list[int | None], what: str) -> list[Any]:
         """Values of ``handles`` (one Ray call); on failure, the error of the first failed
         handle, attributed to its shard (``whos[i]``) or the learner (None)."""
@@ -246,7 +239,8 @@ class Driver:
         whos: list[int | None] = [*range(len(counts)), None]
         n_events = sum(int(v) for v in self._get_all(handles, whos, what)[:len(counts)])
         n = len(self.ranges)
-        states = [self._keep(c, i if i < n else None) for i, c in enumerate(ckpts)]
+        states = [self.executor.keep_checkpoint(i if i < n else None, c)
+                  for i, c in enumerate(ckpts)]
         del self._pending[block]
         if self.has_learner:
             self._arms_log[block] = arms_ref

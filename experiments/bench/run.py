@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import time
 from typing import Any
 
@@ -47,15 +46,16 @@ def _config(subscribers: int, days: float, seed: int, checkpoint_every: int = 96
 
 def _one(config: Any, executor: str, shards: int, ticks_per_call: int = 1) -> dict[str, Any]:
     from actors import run_simulation
+    from actors.shard import process_cpu_seconds
 
-    cpu0 = _self_cpu_s()
+    cpu0 = process_cpu_seconds()
     t = time.perf_counter()
     result = run_simulation(config, executor=executor, shards=shards, progress=False,
                             ticks_per_call=ticks_per_call)
     wall = time.perf_counter() - t
     info = result.info
     # CPU seconds of the busiest shard process (inline: of this process, for this run)
-    cpu = _self_cpu_s() - cpu0 if executor == "inline" else max(info["cpu_s"])
+    cpu = process_cpu_seconds() - cpu0 if executor == "inline" else max(info["cpu_s"])
     # every process of the run: shards, learner, driver (inline: this process)
     total = (cpu if executor == "inline" else
              sum(info["cpu_s"]) + (info["learner_cpu_s"] or 0.0) + info["driver_cpu_s"])
@@ -66,11 +66,6 @@ def _one(config: Any, executor: str, shards: int, ticks_per_call: int = 1) -> di
             "max_shard_cpu_s": cpu, "total_cpu_s": total,
             "learner_cpu_s": info["learner_cpu_s"], "driver_cpu_s": info["driver_cpu_s"],
             "sends": float(result.metrics.query("metric == 'sends'")["value"].sum())}
-
-
-def _self_cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return float(ru.ru_utime + ru.ru_stime)
 
 
 def main(argv: list[str]) -> int:
