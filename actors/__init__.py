@@ -24,6 +24,7 @@ from actors.metrics import EMAIL_METRICS, GROUPS, METRICS, RULE_METRICS, SITE_ME
 from actors.registry import POLICIES, make_policy
 from actors.result import RunResult
 from actors.shard import ShardCore
+from policies._version import __version__ as __version__
 
 __all__ = [
     "DECIDES",

@@ -14,6 +14,10 @@ _LAZY = {
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    if name == "__version__":
+        from policies._version import __version__
+
+        return __version__
     if name in _LAZY:
         import importlib
 

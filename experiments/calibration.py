@@ -1,11 +1,11 @@
-"""The 30-day calibration run: the default population against CALIBRATION.md.
+"""The 30-day calibration run: the default population against docs/calibration.md.
 
 :func:`run_calibration` simulates the default (``retail``) preset for 30 days on
 15-minute ticks with a weekly campaign (every subscribed subscriber, plain subject,
 Tuesday-style send at 15:00 UTC) and the three reference trigger rules driven through
 the real :class:`~policies.triggers.TriggerEngine`; fired triggers are delivered at
 the next tick boundary. :func:`calibration_table` compares the measured rates with the
-published ranges, one row per CALIBRATION.md range, with the source of each row.
+published ranges, one row per range of docs/calibration.md, with the source of each row.
 
 Measured as a mailbox provider would: opens and clicks are unique per email
 (machine opens included, as in the published figures), unsubscribe and placed-order
@@ -33,7 +33,7 @@ __all__ = ["CALIBRATION_ROWS", "CalibrationRun", "calibration_table", "run_calib
 _KLAVIYO = "Klaviyo 2024 Benchmark Report (2023 data)"
 _MAILCHIMP = "Mailchimp benchmarks page, data updated Oct 2019"
 
-#: (metric key, label, published figure, low, high, source) -- CALIBRATION.md rows.
+#: (metric key, label, published figure, low, high, source) -- the rows of docs/calibration.md.
 CALIBRATION_ROWS: tuple[tuple[str, str, str, float, float, str], ...] = (
     ("campaign_open", "campaign email open rate", "22.71 %", 0.15, 0.30, _MAILCHIMP),
     ("campaign_click", "campaign click rate per delivered", "2.91 %", 0.015, 0.045,
@@ -195,7 +195,7 @@ def run_calibration(
 
 
 def calibration_table(run: CalibrationRun) -> pd.DataFrame:
-    """One row per CALIBRATION.md range: simulated vs published, with its source."""
+    """One row per range of docs/calibration.md: simulated vs published, with its source."""
     m = run.metrics()
     rows = []
     for key, label, figure, low, high, source in CALIBRATION_ROWS:

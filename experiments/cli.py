@@ -4,7 +4,8 @@ Each subcommand lives in ``experiments/commands/NAME.py`` with
 ``add_arguments(parser)`` and ``run(args) -> int``; they are imported lazily so that
 ``triggerlab --help`` stays fast. A :class:`~policies.errors.TriggerLabError` (or any
 ``ValueError``/``OSError`` from bad input) prints one line and exits with status 2;
-``--debug`` shows the traceback instead.
+``--debug`` shows the traceback instead. Any other exception is a bug and keeps its
+traceback (a ``KeyError`` is not taken for bad input: commands check their inputs).
 """
 
 from __future__ import annotations
@@ -27,12 +28,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("experiments.commands.report",
                "re-render a run folder's report, summary and plots"),
     "calibrate": ("experiments.commands.calibrate",
-                  "30-day run of the default population vs published benchmarks (CALIBRATION.md)"),
+                  "30-day run of the default population vs published benchmarks "
+                  "(docs/calibration.md)"),
     "trigger-demo": ("experiments.commands.trigger_demo",
                      "trigger rules over a generated stream (no simulator): counts per rule"),
     "loadtest": ("experiments.commands.loadtest",
                  "load-test trigger rules on Ray engine shards: throughput, latency, memory"),
 }
+
+
+class _PrintVersion(argparse.Action):
+    """``--version``: print the installed version (read only when asked: keeps --help fast)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from policies._version import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate, compare and load-test behavioral email triggers and policies.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action=_PrintVersion)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -62,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("triggerlab: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, KeyError) as exc:
+    except (ValueError, OSError) as exc:
         if args.debug:
             raise
         print(f"triggerlab {args.command}: error: {exc}", file=sys.stderr)

@@ -36,7 +36,7 @@ _MEAN_EVENTS = 5.0  # about the mean number of events per generated session
 def generate_subscribers(
     n: int, rng: np.random.Generator, *, start_id: int = 0, now: int = DEFAULT_START
 ) -> pd.DataFrame:
-    """A subscriber table with the columns of CONTRACTS.md, indexed by ``subscriber``.
+    """A subscriber table with the columns of docs/domain.md, indexed by ``subscriber``.
 
     Parameters
     ----------

@@ -5,6 +5,7 @@ or does I/O beyond reading a rules file it is handed: this package is what ships
 production, and the same code runs under simulated time.
 """
 
+from policies._version import __version__ as __version__
 from policies.ab import ABTest
 from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES, Policy
 from policies.errors import (

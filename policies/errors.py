@@ -16,6 +16,7 @@ __all__ = [
     "SpecError",
     "StatsInputError",
     "TriggerLabError",
+    "TriggerLabValueError",
 ]
 
 
@@ -48,3 +49,7 @@ class StatsInputError(TriggerLabError, ValueError):
 
     The message names the argument, what was expected and what was received.
     """
+
+
+class TriggerLabValueError(TriggerLabError, ValueError):
+    """A bad argument to a library call (unknown engine name, bad state dict, ...)."""

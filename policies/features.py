@@ -69,7 +69,7 @@ def subscriber_features(df: pd.DataFrame) -> np.ndarray:
     Parameters
     ----------
     df : pandas.DataFrame
-        The subscriber table (CONTRACTS.md); needs :data:`REQUIRED_COLUMNS`. Rows keep
+        The subscriber table (docs/domain.md); needs :data:`REQUIRED_COLUMNS`. Rows keep
         their order.
 
     Returns

@@ -11,6 +11,7 @@ Drive one shard tick by tick with :class:`World` (see :mod:`sim.world`)::
     events = world.step(*clock.advance())
 """
 
+from policies._version import __version__ as __version__
 from sim.behavior import SessionSchedule, daily_update, realize_sessions, schedule_day
 from sim.clock import DAY, HOUR, MINUTE, SimClock
 from sim.population import DEFAULT_START_TIME, NEVER, Population

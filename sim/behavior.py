@@ -12,7 +12,7 @@ The model (all draws keyed by subscriber, day and purpose, see :mod:`sim.rng`):
   ``cart_probability * intent`` an ``add_to_cart`` (``cart_value``, ``items``), then a
   purchase in the same session (``checkout_started`` + ``purchase_completed`` with
   ``revenue``) or an abandoned cart. Without emails about 70 % of carts are never
-  bought (CALIBRATION.md, Baymard).
+  bought (docs/calibration.md, Baymard).
 * An abandoned cart **comes back on its own** with probability
   ``return_probability`` (scaled by intent) after an exponential delay, or is
   explicitly cleared (``cart_cleared``); both carry the cart's sequence number and are

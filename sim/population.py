@@ -6,7 +6,7 @@ same traits whether the population is generated whole or in shards
 (``generate(n, seed=s, start=k)`` makes ids ``k .. k+n-1``). The arrays hold both
 traits (fixed) and state (evolving during a run: engagement, intent, fatigue, cart,
 lifecycle, subscription). :meth:`Population.to_pandas` gives the ``subscribers`` table
-of CONTRACTS.md.
+of docs/domain.md.
 
 Example
 -------
@@ -294,7 +294,7 @@ class Population:
         )
 
     def to_pandas(self, now: int | None = None) -> pd.DataFrame:
-        """The ``subscribers`` table (CONTRACTS.md), indexed by ``subscriber``.
+        """The ``subscribers`` table (docs/domain.md), indexed by ``subscriber``.
 
         Parameters
         ----------

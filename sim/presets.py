@@ -2,7 +2,7 @@
 
 A preset is a :class:`Preset` (a frozen dataclass of numbers). Every field declares
 what it is (probability, rate, ...), its unit and where its default comes from: the
-CALIBRATION.md row it was tuned to, or ``"assumption"`` when no published figure pins
+row of docs/calibration.md it was tuned to, or ``"assumption"`` when no published figure pins
 it down (:func:`parameter_table` lists them all). Presets are picked by name
 (:data:`PRESETS`) and overridden field by field; invalid values raise
 :class:`~policies.errors.SpecError` naming the parameter, what was expected and what
@@ -76,17 +76,17 @@ EMAIL_KINDS: tuple[str, ...] = (
 #: (readiness > 0.7), educational seekers, highly engaged (> 0.7), everyone else.
 SEGMENTS: tuple[str, ...] = ("new", "low", "ready", "seeker", "engaged", "other")
 
-_CAL_OPEN = "CALIBRATION.md: campaign email open rate (15-30 %)"
-_CAL_CLICK = "CALIBRATION.md: campaign click rate per delivered (1.5-4.5 %)"
-_CAL_CTO = "CALIBRATION.md: click-to-open (8-18 %)"
-_CAL_UNSUB = "CALIBRATION.md: unsubscribe per delivered campaign email (0.1-0.5 %)"
-_CAL_FLOW_OPEN = "CALIBRATION.md: flow (triggered) email open (40-70 %)"
-_CAL_FLOW_CLICK = "CALIBRATION.md: flow click (3-13 %)"
-_CAL_FLOW_ORDER = "CALIBRATION.md: flow placed-order rate per recipient (1-6 %)"
-_CAL_CART = "CALIBRATION.md: cart abandonment (60-80 %)"
-_CAL_RPR = "CALIBRATION.md: revenue per recipient (order of magnitude)"
-_CAL_MPP = "CALIBRATION.md notes: opens inflated by mail-privacy proxies"
-_CAL_NPE = "CALIBRATION.md notes: RecSim net positive exposure"
+_CAL_OPEN = "docs/calibration.md: campaign email open rate (15-30 %)"
+_CAL_CLICK = "docs/calibration.md: campaign click rate per delivered (1.5-4.5 %)"
+_CAL_CTO = "docs/calibration.md: click-to-open (8-18 %)"
+_CAL_UNSUB = "docs/calibration.md: unsubscribe per delivered campaign email (0.1-0.5 %)"
+_CAL_FLOW_OPEN = "docs/calibration.md: flow (triggered) email open (40-70 %)"
+_CAL_FLOW_CLICK = "docs/calibration.md: flow click (3-13 %)"
+_CAL_FLOW_ORDER = "docs/calibration.md: flow placed-order rate per recipient (1-6 %)"
+_CAL_CART = "docs/calibration.md: cart abandonment (60-80 %)"
+_CAL_RPR = "docs/calibration.md: revenue per recipient (order of magnitude)"
+_CAL_MPP = "docs/calibration.md notes: opens inflated by mail-privacy proxies"
+_CAL_NPE = "docs/calibration.md notes: RecSim net positive exposure"
 _ASSUME = "assumption"
 
 

@@ -130,7 +130,7 @@ class World:
                 "events_pending": self.pending(), "sessions_pending": len(self._sessions)}
 
     def subscribers(self, now: int | None = None) -> pd.DataFrame:
-        """The ``subscribers`` table (CONTRACTS.md) at ``now`` (default: :attr:`now`)."""
+        """The ``subscribers`` table (docs/domain.md) at ``now`` (default: :attr:`now`)."""
         return self._pop.to_pandas(self._now if now is None else now)
 
     # -- the loop ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``triggerlab calibrate``: simulate the default population and compare with CALIBRATION.md.
+"""``triggerlab calibrate``: simulate the default population and compare with docs/calibration.md.
 
 Prints one row per published range: the simulated rate, the published figure, the
 range a default run must land in, a check mark and the row's source. Exits with

@@ -1,4 +1,5 @@
-"""DOMAIN.md's personalization strategies as policies: content, subject line, send time."""
+"""The personalization strategies of docs/domain.md as policies: content, subject line,
+send time."""
 
 from policies.personalization.rules import (
     ContentStrategyPolicy,

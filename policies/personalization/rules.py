@@ -1,7 +1,7 @@
-"""Rule-based personalization of DOMAIN.md: content strategy, level and subject style.
+"""Rule-based personalization of docs/domain.md: content strategy, level and subject style.
 
 All functions take the standard context matrix of :func:`policies.features.subscriber_features`
-(n, d) and return one code per row. The rules (DOMAIN.md, "Personalization strategies"):
+(n, d) and return one code per row. The rules (docs/domain.md, "Personalization strategies"):
 
 * content strategy, first match wins: ``onboarding_education`` for new subscribers;
   ``reengagement`` when engagement < 0.3; ``conversion_focused`` when conversion

@@ -1,6 +1,6 @@
 """Subject-line features and a learned subject-variant picker.
 
-:func:`subject_features` computes DOMAIN.md's subject features; the
+:func:`subject_features` computes the subject features of docs/domain.md; the
 :class:`LearnedSubjectPicker` fits a scikit-learn logistic regression on logged
 outcomes over those features (plus their interaction with subscriber engagement) and
 picks the variant with the best predicted engagement, exploring with probability
@@ -64,10 +64,10 @@ def render_subject(style: str, topic: str = "new arrivals picked for you",
 
 def subject_features(subjects: Sequence[str], engagement: np.ndarray | Sequence[float],
                      first_name: str = "Alex") -> np.ndarray:
-    """DOMAIN.md's subject features, (n, 10) float64, columns SUBJECT_FEATURE_NAMES.
+    """The subject features of docs/domain.md, (n, 10) float64, columns SUBJECT_FEATURE_NAMES.
 
     ``length`` in characters, ``word_count`` in words, ratios are fractions of the
-    characters, ``promo_words``/``urgency_words`` are counts of DOMAIN.md's word lists,
+    characters, ``promo_words``/``urgency_words`` are counts of the word lists in docs/domain.md,
     ``engagement`` is the subscriber's engagement score (probability-like, [0, 1]).
     ``is_question`` is 1 when the subject contains a question mark.
 

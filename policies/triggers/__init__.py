@@ -1,7 +1,7 @@
 """Behavioral trigger rules (YAML schema, validation) and the trigger engine.
 
 * :func:`load_rules` / :func:`default_rules` -- rule sets from YAML or dicts
-  (``reference_rules.yaml`` holds the three reference rules of DOMAIN.md);
+  (``reference_rules.yaml`` holds the three reference rules of docs/domain.md);
 * :class:`TriggerEngine` -- decides fires, cancellations, expiries and suppressions
   from event batches, with a ``reference`` and a ``fast`` implementation;
 * :class:`Decisions` -- the engine's columnar output.

@@ -58,7 +58,7 @@ from typing import Any
 
 import pandas as pd
 
-from policies.errors import InvalidEventError, LateEventError, TriggerLabError
+from policies.errors import InvalidEventError, LateEventError, TriggerLabValueError
 from policies.events import EventBatch
 from policies.triggers._fast import FastCore
 from policies.triggers._reference import STAT_NAMES, ReferenceCore
@@ -286,10 +286,6 @@ class TriggerEngine:
             f"TriggerEngine(rules={list(self._ruleset.ids)}, engine={self.engine!r}, "
             f"clock={self._clock})"
         )
-
-
-class TriggerLabValueError(TriggerLabError, ValueError):
-    """A bad argument to the engine (unknown engine name, bad state dict, ...)."""
 
 
 def _check_table(df: Any) -> None:

@@ -1,4 +1,4 @@
-"""The 30-day calibration run lands inside every CALIBRATION.md range."""
+"""The 30-day calibration run lands inside every range of docs/calibration.md."""
 
 from __future__ import annotations
 

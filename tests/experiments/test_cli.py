@@ -148,3 +148,28 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert res.returncode != 0 and res.returncode != 2
     assert "Traceback" in res.stderr and "SpecError: " in res.stderr
     assert "seed: expected an integer >= 0, got -1" in res.stderr
+
+
+def test_version_flag_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    import policies
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"triggerlab {version('triggerlab')}"
+    assert policies.__version__ == version("triggerlab")
+
+
+def test_a_bug_is_not_reported_as_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only bad input (ValueError/OSError) becomes a one-line error; a KeyError is a bug
+    and keeps its traceback."""
+    import experiments.commands.validate as validate
+
+    def broken(args: object) -> int:
+        raise KeyError("internal")
+
+    monkeypatch.setattr(validate, "run", broken)
+    with pytest.raises(KeyError):
+        main(["validate", str(SPECS / "ab_vs_bandit.yaml")])

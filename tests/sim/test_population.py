@@ -76,9 +76,9 @@ def test_generation_is_keyed_by_subscriber_not_by_shard() -> None:
 def test_every_default_names_its_source() -> None:
     rows = parameter_table()
     assert len(rows) == len(fields(Preset))
-    calibrated = [r for r in rows if r["source"].startswith("CALIBRATION.md")]
+    calibrated = [r for r in rows if r["source"].startswith("docs/calibration.md")]
     assert len(calibrated) >= 15
-    assert all(r["source"] in ("assumption",) or r["source"].startswith("CALIBRATION.md")
+    assert all(r["source"] in ("assumption",) or r["source"].startswith("docs/calibration.md")
                for r in rows)
     names = {r["parameter"]: r["source"] for r in rows}
     assert "open rate" in names["open_base_campaign"]

@@ -1,4 +1,4 @@
-"""Rule-based content strategy and subject style (DOMAIN.md) match the plain-Python rules."""
+"""Rule-based content strategy and subject style (docs/domain.md) match the plain-Python rules."""
 
 from __future__ import annotations
 
