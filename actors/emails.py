@@ -63,7 +63,7 @@ class EmailStore:
         self.head = 0  # first live position
         self.tail = 0  # one past the last position
         self.base = 0  # absolute row of position 0
-        self._index = {}
+        self._index: dict[int, int] | None = {}
 
     def __len__(self) -> int:
         return self.tail - self.head
@@ -107,7 +107,7 @@ class EmailStore:
         for k, col in state["cols"].items():
             self.cols[k][:live] = col
         self.head, self.tail, self.base = 0, live, state["base"]
-        self._index: dict[int, int] | None = None  # rebuilt on first use
+        self._index = None  # rebuilt on first use
 
     @property
     def index(self) -> dict[int, int]:

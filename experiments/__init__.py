@@ -13,7 +13,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> object:
     if name == "__version__":
         from policies._version import __version__
 

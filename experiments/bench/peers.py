@@ -72,7 +72,7 @@ def run_numpy(n: int, hours: int, seed: int) -> tuple[float, float, int]:
 def run_mesa(n: int, hours: int, seed: int) -> tuple[float, float, int]:
     import mesa
 
-    class Subscriber(mesa.Agent):  # type: ignore[misc]
+    class Subscriber(mesa.Agent):  # type: ignore[misc, unused-ignore]  # Any without mesa
         def step(self) -> None:
             model: Any = self.model
             r = model.random
@@ -81,7 +81,7 @@ def run_mesa(n: int, hours: int, seed: int) -> tuple[float, float, int]:
             if r.random() < P_VIEW:
                 model.log.append((self.unique_id, model.now, "product_view"))
 
-    class Toy(mesa.Model):  # type: ignore[misc]
+    class Toy(mesa.Model):  # type: ignore[misc, unused-ignore]  # Any without mesa
         def __init__(self, n: int, seed: int) -> None:
             super().__init__(seed=seed)
             self.now = T0

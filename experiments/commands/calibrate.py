@@ -8,6 +8,10 @@ status 1 if any row is outside its range.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +28,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
 
 
-def format_table(table, color: bool = False) -> str:  # type: ignore[no-untyped-def]
+def format_table(table: pd.DataFrame, color: bool = False) -> str:
     """Render the calibration table as aligned text with ✔/✘ marks (ANSI colors optional)."""
     rows = [("metric", "simulated", "published", "range", "", "source")]
     for r in table.itertuples():

@@ -16,6 +16,10 @@ cores).
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from experiments.spec import ExperimentSpec
 
 #: (spec file, subscribers, days, replications) at demo scale.
 DEMO_RUNS: tuple[tuple[str, int, float, int], ...] = (
@@ -35,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="progress bar (default: only on a terminal)")
 
 
-def demo_specs(scale: float = 1.0, seed: int | None = None) -> list:  # type: ignore[type-arg]
+def demo_specs(scale: float = 1.0, seed: int | None = None) -> list[ExperimentSpec]:
     """The demo's experiment specs (built-in specs at demo scale)."""
     import dataclasses
     from importlib import resources

@@ -9,6 +9,10 @@ left behind when the run fails).
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from experiments.results import Results
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="progress bar (default: only on a terminal)")
 
 
-def print_outcome(results, seconds: float | None = None) -> None:  # type: ignore[no-untyped-def]
+def print_outcome(results: Results, seconds: float | None = None) -> None:
     """Print the headline, the key table and the report location."""
     from experiments.report import headline
 
