@@ -32,7 +32,6 @@ their arguments.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,9 +43,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from policies.checks import (
+    check_duration,
+    check_int,
+    check_mapping,
+    expected,
+    is_missing,
+    is_real,
+)
 from policies.errors import InvalidEventError, RuleError
 from policies.events import EVENT_TYPES, category_code, column_kind
-from policies.triggers.durations import parse_clock, parse_duration
+from policies.triggers.durations import parse_clock
 
 __all__ = [
     "CONTENT_KEYS",
@@ -64,7 +71,7 @@ __all__ = [
     "segment_mask",
 ]
 
-#: Trigger types of DOMAIN.md.
+#: Trigger types (docs/domain.md).
 TRIGGER_TYPES: tuple[str, ...] = (
     "cart_abandonment",
     "browse_abandonment",
@@ -76,7 +83,7 @@ TRIGGER_TYPES: tuple[str, ...] = (
     "inventory_alert",
 )
 
-#: Personalization switches a rule may hand to content (DOMAIN.md), all booleans.
+#: Personalization switches a rule may hand to content (docs/domain.md), all booleans.
 CONTENT_KEYS: tuple[str, ...] = (
     "include_cart_items",
     "include_viewed_products",
@@ -94,19 +101,6 @@ _RULE_KEYS = (
     "content",
 )
 _CONDITION_KEYS = ("event", "where", "within", "count")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # NaN, pd.NA-safe enough for scalars
-    except (TypeError, ValueError):
-        return True
 
 
 # ---------------------------------------------------------------------------
@@ -137,17 +131,13 @@ class Predicate:
         if not isinstance(self.column, str) or not self.column.isidentifier():
             raise RuleError(f"expected a column name, got {self.column!r}")
         if self.op not in _OPS:
-            raise RuleError(f"{self.column}: expected one of min, max, equals, in, got {self.op!r}")
+            raise expected(RuleError, f"{self.column}", "one of min, max, equals, in", self.op)
         if self.op in ("min", "max"):
-            if not _is_number(self.value) or not math.isfinite(self.value):
-                raise RuleError(
-                    f"{self.column}.{self.op}: expected a number, got {self.value!r}"
-                )
+            if not is_real(self.value):
+                raise expected(RuleError, f"{self.column}.{self.op}", "a number", self.value)
         elif self.op == "in":
             if not isinstance(self.value, tuple) or not self.value:
-                raise RuleError(
-                    f"{self.column}.in: expected a non-empty list, got {self.value!r}"
-                )
+                raise expected(RuleError, f"{self.column}.in", "a non-empty list", self.value)
             for v in self.value:
                 _check_scalar(f"{self.column}.in", v)
         else:
@@ -155,7 +145,7 @@ class Predicate:
 
     def matches(self, value: Any) -> bool:
         """Whether one scalar ``value`` passes (missing values never do)."""
-        if _is_missing(value):
+        if is_missing(value):
             return False
         if self.op == "min":
             return _is_number_like(value) and value >= self.value
@@ -171,9 +161,9 @@ def _is_number_like(value: Any) -> bool:
 
 
 def _check_scalar(path: str, value: Any) -> None:
-    if isinstance(value, str | bool) or (_is_number(value) and math.isfinite(value)):
+    if isinstance(value, str | bool) or is_real(value):
         return
-    raise RuleError(f"{path}: expected a number, string or boolean, got {value!r}")
+    raise expected(RuleError, path, "a number, string or boolean", value)
 
 
 @dataclass(frozen=True)
@@ -203,14 +193,14 @@ class Condition:
                 f"event: unknown event type {self.event!r}; known: {', '.join(EVENT_TYPES.names)}"
             )
         if not isinstance(self.within, int) or isinstance(self.within, bool) or self.within <= 0:
-            raise RuleError(f"within: expected a positive duration, got {self.within!r}")
+            raise expected(RuleError, "within", "a positive duration", self.within)
         if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1:
-            raise RuleError(f"count: expected an integer >= 1, got {self.count!r}")
+            raise expected(RuleError, "count", "an integer >= 1", self.count)
         if self.count > 64:
-            raise RuleError(f"count: expected at most 64, got {self.count!r}")
+            raise expected(RuleError, "count", "at most 64", self.count)
         for p in self.where:
             if not isinstance(p, Predicate):
-                raise RuleError(f"where: expected Predicate objects, got {p!r}")
+                raise expected(RuleError, "where", "Predicate objects", p)
 
 
 @dataclass(frozen=True)
@@ -259,22 +249,20 @@ class Rule:
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id.isidentifier():
-            raise RuleError(
-                f"id: expected an identifier like 'cart_abandonment_24h', got {self.id!r}"
-            )
+            raise expected(RuleError, "id", "an identifier like 'cart_abandonment_24h'", self.id)
         if self.type not in TRIGGER_TYPES:
-            raise RuleError(f"type: expected one of {', '.join(TRIGGER_TYPES)}, got {self.type!r}")
+            raise expected(RuleError, "type", f"one of {', '.join(TRIGGER_TYPES)}", self.type)
         if not self.when:
             raise RuleError("when: expected at least one condition, got none")
         for c in self.when:
             if not isinstance(c, Condition):
-                raise RuleError(f"when: expected Condition objects, got {c!r}")
+                raise expected(RuleError, "when", "Condition objects", c)
         for name in ("delay", "expire", "priority", "cooldown"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool):
-                raise RuleError(f"{name}: expected an integer, got {v!r}")
+                raise expected(RuleError, name, "an integer", v)
         if self.delay < 0:
-            raise RuleError(f"delay: expected a duration >= 0, got {self.delay!r}")
+            raise expected(RuleError, "delay", "a duration >= 0", self.delay)
         if self.expire < self.delay:
             raise RuleError(
                 f"expire: expected at least the delay ({self.delay} s), got {self.expire} s"
@@ -290,20 +278,17 @@ class Rule:
         if len(set(self.exclude)) != len(self.exclude):
             raise RuleError(f"exclude: duplicate event types in {list(self.exclude)}")
         if self.reentry not in _REENTRY:
-            raise RuleError(
-                f"reentry: expected 'always', 'once' or {{cooldown: 7d}}, got {self.reentry!r}"
-            )
+            raise expected(RuleError, "reentry", "'always', 'once' or {cooldown: 7d}", self.reentry)
         if (self.reentry == "cooldown") != (self.cooldown > 0) or self.cooldown < 0:
-            raise RuleError(
-                f"cooldown: expected > 0 exactly when reentry is 'cooldown', got {self.cooldown!r}"
-            )
+            raise expected(RuleError, "cooldown", "> 0 exactly when reentry is 'cooldown'",
+                           self.cooldown)
         for key, value in self.content.items():
             if key not in CONTENT_KEYS:
                 raise RuleError(
                     f"content.{key}: unknown key; expected one of {', '.join(CONTENT_KEYS)}"
                 )
             if not isinstance(value, bool):
-                raise RuleError(f"content.{key}: expected true or false, got {value!r}")
+                raise expected(RuleError, f"content.{key}", "true or false", value)
 
     @property
     def window(self) -> int:
@@ -320,9 +305,9 @@ class FrequencyCap:
 
     def __post_init__(self) -> None:
         if not isinstance(self.max, int) or isinstance(self.max, bool) or not 1 <= self.max <= 64:
-            raise RuleError(f"max: expected an integer in 1..64, got {self.max!r}")
+            raise expected(RuleError, "max", "an integer in 1..64", self.max)
         if not isinstance(self.per, int) or self.per <= 0:
-            raise RuleError(f"per: expected a positive duration, got {self.per!r}")
+            raise expected(RuleError, "per", "a positive duration", self.per)
 
 
 @dataclass(frozen=True)
@@ -339,9 +324,9 @@ class QuietHours:
         for name in ("start", "end"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1440:
-                raise RuleError(f"{name}: expected minutes after midnight in 0..1439, got {v!r}")
+                raise expected(RuleError, name, "minutes after midnight in 0..1439", v)
         if self.start == self.end:
-            raise RuleError(f"end: expected a time different from start, got {self.end!r}")
+            raise expected(RuleError, "end", "a time different from start", self.end)
 
 
 @dataclass(frozen=True)
@@ -353,11 +338,9 @@ class Retry:
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_attempts, int) or not 1 <= self.max_attempts <= 100:
-            raise RuleError(
-                f"max_attempts: expected an integer in 1..100, got {self.max_attempts!r}"
-            )
+            raise expected(RuleError, "max_attempts", "an integer in 1..100", self.max_attempts)
         if not isinstance(self.backoff, int) or self.backoff <= 0:
-            raise RuleError(f"backoff: expected a positive duration, got {self.backoff!r}")
+            raise expected(RuleError, "backoff", "a positive duration", self.backoff)
 
 
 @dataclass(frozen=True)
@@ -380,7 +363,7 @@ class RuleSet:
         seen: set[str] = set()
         for i, r in enumerate(self.rules):
             if not isinstance(r, Rule):
-                raise RuleError(f"rules[{i}]: expected a Rule, got {r!r}")
+                raise expected(RuleError, f"rules[{i}]", "a Rule", r)
             if r.id in seen:
                 raise RuleError(f"rules[{i}].id: duplicate rule id {r.id!r}")
             seen.add(r.id)
@@ -477,7 +460,7 @@ def load_rules(source: str | Path | Mapping[str, Any]) -> RuleSet:
         elif isinstance(source, str):
             text = source
         else:
-            raise RuleError(f"source: expected a path, YAML text or a dict, got {source!r}")
+            raise expected(RuleError, "source", "a path, YAML text or a dict", source)
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -486,7 +469,7 @@ def load_rules(source: str | Path | Mapping[str, Any]) -> RuleSet:
 
 
 def default_rules() -> RuleSet:
-    """The three reference rules of DOMAIN.md (``reference_rules.yaml``)."""
+    """The three reference rules of docs/domain.md (``reference_rules.yaml``)."""
     text = resources.files("policies.triggers").joinpath("reference_rules.yaml").read_text(
         encoding="utf-8"
     )
@@ -494,19 +477,7 @@ def default_rules() -> RuleSet:
 
 
 def _mapping(path: str, value: Any, allowed: Sequence[str], required: Sequence[str] = ()) -> dict:
-    if not isinstance(value, Mapping):
-        raise RuleError(f"{path}: expected a mapping, got {value!r}")
-    for key in value:
-        if key not in allowed:
-            raise RuleError(
-                f"{path}.{key}: unknown key; expected one of {', '.join(allowed)}"
-                if path
-                else f"{key}: unknown key; expected one of {', '.join(allowed)}"
-            )
-    for key in required:
-        if key not in value:
-            raise RuleError(f"{path}.{key}: missing" if path else f"{key}: missing")
-    return dict(value)
+    return check_mapping(path, value, allowed, required, error=RuleError)
 
 
 def _build(path: str, cls: Any, **kwargs: Any) -> Any:
@@ -517,23 +488,20 @@ def _build(path: str, cls: Any, **kwargs: Any) -> Any:
 
 
 def _duration(path: str, value: Any) -> int:
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise RuleError(f"{path}: {exc}") from None
+    return check_duration(path, value, error=RuleError)
 
 
 def _int(path: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RuleError(f"{path}: expected an integer, got {value!r}")
-    return value
+    if not isinstance(value, int):  # a plain int: rule files are YAML
+        raise expected(RuleError, path, "an integer", value)
+    return check_int(path, value, error=RuleError)
 
 
 def _parse_ruleset(data: Any) -> RuleSet:
     top = _mapping("", data, ("rules", "settings"), ("rules",))
     rules_raw = top["rules"]
     if not isinstance(rules_raw, list) or not rules_raw:
-        raise RuleError(f"rules: expected a non-empty list of rules, got {rules_raw!r}")
+        raise expected(RuleError, "rules", "a non-empty list of rules", rules_raw)
     rules = tuple(_parse_rule(f"rules[{i}]", r) for i, r in enumerate(rules_raw))
     settings = _parse_settings("settings", top.get("settings") or {})
     try:
@@ -546,13 +514,13 @@ def _parse_rule(path: str, raw: Any) -> Rule:
     d = _mapping(path, raw, _RULE_KEYS, ("id", "type", "when", "delay", "expire"))
     when_raw = d["when"]
     if not isinstance(when_raw, list) or not when_raw:
-        raise RuleError(f"{path}.when: expected a non-empty list of conditions, got {when_raw!r}")
+        raise expected(RuleError, f"{path}.when", "a non-empty list of conditions", when_raw)
     when = tuple(_parse_condition(f"{path}.when[{i}]", c) for i, c in enumerate(when_raw))
     exclude_raw = d.get("exclude", [])
     if exclude_raw is None:
         exclude_raw = []
     if not isinstance(exclude_raw, list):
-        raise RuleError(f"{path}.exclude: expected a list of event types, got {exclude_raw!r}")
+        raise expected(RuleError, f"{path}.exclude", "a list of event types", exclude_raw)
     for i, name in enumerate(exclude_raw):
         if not isinstance(name, str) or name not in EVENT_TYPES:
             raise RuleError(
@@ -562,7 +530,7 @@ def _parse_rule(path: str, raw: Any) -> Rule:
     reentry, cooldown = _parse_reentry(f"{path}.reentry", d.get("reentry", "always"))
     content = d.get("content", {}) or {}
     if not isinstance(content, Mapping):
-        raise RuleError(f"{path}.content: expected a mapping, got {content!r}")
+        raise expected(RuleError, f"{path}.content", "a mapping", content)
     return _build(
         path,
         Rule,
@@ -587,9 +555,9 @@ def _parse_reentry(path: str, raw: Any) -> tuple[str, int]:
         d = _mapping(path, raw, ("cooldown",), ("cooldown",))
         seconds = _duration(f"{path}.cooldown", d["cooldown"])
         if seconds <= 0:
-            raise RuleError(f"{path}.cooldown: expected a positive duration, got {d['cooldown']!r}")
+            raise expected(RuleError, f"{path}.cooldown", "a positive duration", d['cooldown'])
         return "cooldown", seconds
-    raise RuleError(f"{path}: expected 'always', 'once' or {{cooldown: 7d}}, got {raw!r}")
+    raise expected(RuleError, path, "'always', 'once' or {cooldown: 7d}", raw)
 
 
 def _parse_condition(path: str, raw: Any) -> Condition:
@@ -607,7 +575,7 @@ def _parse_condition(path: str, raw: Any) -> Condition:
 
 def _parse_predicates(path: str, raw: Any, *, event: bool) -> tuple[Predicate, ...]:
     if not isinstance(raw, Mapping):
-        raise RuleError(f"{path}: expected a mapping of column to test, got {raw!r}")
+        raise expected(RuleError, path, "a mapping of column to test", raw)
     out: list[Predicate] = []
     for column, spec in raw.items():
         cpath = f"{path}.{column}"
@@ -627,12 +595,12 @@ def _parse_predicates(path: str, raw: Any, *, event: bool) -> tuple[Predicate, .
 
 def _predicate_value(path: str, column: str, op: str, value: Any, *, event: bool) -> Any:
     if op in ("min", "max"):
-        if not _is_number(value) or not math.isfinite(value):
-            raise RuleError(f"{path}: expected a number, got {value!r}")
+        if not is_real(value):
+            raise expected(RuleError, path, "a number", value)
         return value
     if op == "in":
         if not isinstance(value, list) or not value:
-            raise RuleError(f"{path}: expected a non-empty list, got {value!r}")
+            raise expected(RuleError, path, "a non-empty list", value)
         return tuple(
             _scalar(f"{path}[{i}]", column, v, event=event) for i, v in enumerate(value)
         )
@@ -641,18 +609,18 @@ def _predicate_value(path: str, column: str, op: str, value: Any, *, event: bool
 
 def _scalar(path: str, column: str, value: Any, *, event: bool) -> Any:
     if not event:
-        if isinstance(value, str | bool) or (_is_number(value) and math.isfinite(value)):
+        if isinstance(value, str | bool) or is_real(value):
             return value
-        raise RuleError(f"{path}: expected a number, string or boolean, got {value!r}")
+        raise expected(RuleError, path, "a number, string or boolean", value)
     if column_kind(column) == "int":
         if isinstance(value, bool):
-            raise RuleError(f"{path}: expected a category of {column}, got {value!r}")
+            raise expected(RuleError, path, f"a category of {column}", value)
         try:
             return category_code(column, value)
         except InvalidEventError as exc:
             raise RuleError(f"{path}: {str(exc).removeprefix(f'{column}: ')}") from None
-    if not _is_number(value) or not math.isfinite(value):
-        raise RuleError(f"{path}: expected a number, got {value!r}")
+    if not is_real(value):
+        raise expected(RuleError, path, "a number", value)
     return value
 
 
