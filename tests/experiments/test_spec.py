@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from actors.config import PolicyConfig
 from experiments.spec import (
     ArmSpec,
     ExperimentSpec,
-    PolicySpec,
     arm_rules,
     build_policy,
     load_spec,
@@ -57,9 +57,9 @@ def test_defaults_and_resolution() -> None:
     assert spec.tick_seconds == 3600 and spec.days == 2.0
     assert spec.replication_seed(0) == 1 and spec.replication_seed(3) == 4
     assert spec.rules is not None and len(spec.rules["rules"]) == 3
-    assert spec.arm("c").policy == PolicySpec("epsilon_greedy", "subject_style", "all",
-                                              {"arm_names": ["plain", "question"],
-                                               "epsilon": 0.1})
+    assert spec.arm("c").policy == PolicyConfig("epsilon_greedy",
+                                                {"arm_names": ["plain", "question"],
+                                                 "epsilon": 0.1}, "subject_style", "all")
 
 
 def test_arm_rules_apply_overrides_disable_and_settings() -> None:
@@ -100,12 +100,12 @@ def test_python_built_specs_are_validated_too() -> None:
         ExperimentSpec(name="x", seed=1, arms=(ArmSpec("a"),))
     with pytest.raises(SpecError, match=r"^arms\[1\]\.policy\.epsilon: expected a value in "
                                         r"\[0, 1\], got 1\.5$"):
-        ExperimentSpec(name="x", seed=1, arms=(ArmSpec("a"), ArmSpec("b", policy=PolicySpec(
+        ExperimentSpec(name="x", seed=1, arms=(ArmSpec("a"), ArmSpec("b", policy=PolicyConfig(
             "epsilon_greedy", params={"arm_names": ["plain", "learn"], "epsilon": 1.5}))))
     spec = ExperimentSpec(name="x", seed=1, arms=(ArmSpec("a"), ArmSpec("b")))
     with pytest.raises(SpecError, match=r"^metrics\[0\]: expected one of"):
         dataclasses.replace(spec, metrics=("bogus",))
-    pol = build_policy(PolicySpec("linucb", params={"arm_names": ["plain", "learn"]}))
+    pol = build_policy(PolicyConfig("linucb", params={"arm_names": ["plain", "learn"]}))
     assert pol.n_features == 15
 
 
