@@ -2,7 +2,7 @@
 
 A preset is a :class:`Preset` (a frozen dataclass of numbers). Every field declares
 what it is (probability, rate, ...), its unit and where its default comes from: the
-CALIBRATION.md row it was tuned to, or ``"assumption"`` when no published figure pins
+docs/calibration.md row it was tuned to, or ``"assumption"`` when no published figure pins
 it down (:func:`parameter_table` lists them all). Presets are picked by name
 (:data:`PRESETS`) and overridden field by field; invalid values raise
 :class:`~policies.errors.SpecError` naming the parameter, what was expected and what
@@ -22,12 +22,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+# Subject styles and content strategies are the policies' vocabulary (defined once in
+# policies.base): their positions are the codes emails carry from policy to simulator.
+from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES
 from policies.errors import SpecError
 
 __all__ = [
     "CONTENT_STRATEGIES",
     "EMAIL_KINDS",
     "LIFECYCLE_STAGES",
+    "NATURAL_STRATEGY",
     "PRESETS",
     "SEGMENTS",
     "SUBJECT_STYLES",
@@ -44,23 +48,6 @@ LIFECYCLE_STAGES: tuple[str, ...] = (
     "customer",
     "lapsed",
 )
-#: Subject-line styles understood by the response model (CONTRACTS.md).
-SUBJECT_STYLES: tuple[str, ...] = (
-    "plain",
-    "first_name",
-    "dont_miss",
-    "limited_time",
-    "learn",
-    "question",
-)
-#: Content strategies (CONTRACTS.md / DOMAIN.md personalization strategies).
-CONTENT_STRATEGIES: tuple[str, ...] = (
-    "onboarding_education",
-    "reengagement",
-    "conversion_focused",
-    "educational_nurturing",
-    "general_engagement",
-)
 #: What an email is: a campaign or the trigger type that sent it.
 EMAIL_KINDS: tuple[str, ...] = (
     "campaign",
@@ -75,6 +62,16 @@ EMAIL_KINDS: tuple[str, ...] = (
 #: priority order: new subscribers, low engagement (< 0.3), ready to convert
 #: (readiness > 0.7), educational seekers, highly engaged (> 0.7), everyone else.
 SEGMENTS: tuple[str, ...] = ("new", "low", "ready", "seeker", "engaged", "other")
+#: The content strategy that fits each segment (the rule-based personalization's choice,
+#: docs/domain.md): it earns the response model's ``strategy_match_click_gain``.
+NATURAL_STRATEGY: dict[str, str] = {
+    "new": "onboarding_education",
+    "low": "reengagement",
+    "ready": "conversion_focused",
+    "seeker": "educational_nurturing",
+    "engaged": "general_engagement",
+    "other": "general_engagement",
+}
 
 _CAL_OPEN = "CALIBRATION.md: campaign email open rate (15-30 %)"
 _CAL_CLICK = "CALIBRATION.md: campaign click rate per delivered (1.5-4.5 %)"

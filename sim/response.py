@@ -61,6 +61,8 @@ from sim.presets import (
     CONTENT_STRATEGIES,
     EMAIL_KINDS,
     LIFECYCLE_STAGES,
+    NATURAL_STRATEGY,
+    SEGMENTS,
     SUBJECT_STYLES,
 )
 from sim.rng import PURPOSES, KeyedRandom, normal_from_uniforms
@@ -75,8 +77,9 @@ __all__ = [
 ]
 
 _STAGE = {name: i for i, name in enumerate(LIFECYCLE_STAGES)}
-#: natural content strategy of each segment (new, low, ready, seeker, engaged, other)
-_NATURAL_STRATEGY = np.array([0, 1, 2, 3, 4, 4], np.int64)
+#: code of the natural content strategy of each segment code (SEGMENTS order)
+_NATURAL_STRATEGY = np.array([CONTENT_STRATEGIES.index(NATURAL_STRATEGY[s]) for s in SEGMENTS],
+                             np.int64)
 _CART = EMAIL_KINDS.index("cart_abandonment")
 _LINK_PRODUCT = category_code("link_type", "product")
 _LINK_CATEGORY = category_code("link_type", "category")
