@@ -61,13 +61,13 @@ from sim.presets import (
     CONTENT_STRATEGIES,
     EMAIL_KINDS,
     LIFECYCLE_STAGES,
-    NATURAL_STRATEGY,
     SEGMENTS,
     SUBJECT_STYLES,
 )
 from sim.rng import PURPOSES, KeyedRandom, normal_from_uniforms
 
 __all__ = [
+    "NATURAL_STRATEGY",
     "EmailBatch",
     "npe_update",
     "probabilities",
@@ -77,6 +77,16 @@ __all__ = [
 ]
 
 _STAGE = {name: i for i, name in enumerate(LIFECYCLE_STAGES)}
+#: The content strategy that fits each response segment (the rule-based personalization's
+#: choice, docs/domain.md): an email with it earns ``strategy_match_click_gain``.
+NATURAL_STRATEGY: dict[str, str] = {
+    "new": "onboarding_education",
+    "low": "reengagement",
+    "ready": "conversion_focused",
+    "seeker": "educational_nurturing",
+    "engaged": "general_engagement",
+    "other": "general_engagement",
+}
 #: code of the natural content strategy of each segment code (SEGMENTS order)
 _NATURAL_STRATEGY = np.array([CONTENT_STRATEGIES.index(NATURAL_STRATEGY[s]) for s in SEGMENTS],
                              np.int64)

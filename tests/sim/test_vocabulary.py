@@ -62,7 +62,7 @@ def test_preset_per_style_parameters_follow_the_style_order() -> None:
 
 
 def test_natural_strategy_of_each_segment() -> None:
-    assert tuple(presets.NATURAL_STRATEGY) == presets.SEGMENTS
-    assert set(presets.NATURAL_STRATEGY.values()) == set(CONTENT_STRATEGIES)
+    assert tuple(response.NATURAL_STRATEGY) == presets.SEGMENTS
+    assert set(response.NATURAL_STRATEGY.values()) == set(CONTENT_STRATEGIES)
     decoded = [CONTENT_STRATEGIES[c] for c in response._NATURAL_STRATEGY]
-    assert decoded == [presets.NATURAL_STRATEGY[s] for s in presets.SEGMENTS]
+    assert decoded == [response.NATURAL_STRATEGY[s] for s in presets.SEGMENTS]
