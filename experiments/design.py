@@ -111,7 +111,7 @@ class ArmSpec:
 
 @dataclass(frozen=True)
 class ExperimentSpec:
-    """A complete experiment (see the module docstring for the YAML form).
+    """A complete experiment (:mod:`experiments.spec` documents the YAML form).
 
     Parameters
     ----------
