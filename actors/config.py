@@ -10,15 +10,16 @@ shard through the object store.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from policies.base import SUBJECT_STYLES
+from policies.checks import check_bool, check_choice, check_int, check_number, expected
 from policies.errors import SpecError
 from policies.triggers import RuleSet
 from sim.clock import DAY
-from sim.presets import PRESETS, SUBJECT_STYLES
+from sim.presets import PRESETS
 
 __all__ = [
     "DECIDES",
@@ -40,20 +41,6 @@ SCOPES: tuple[str, ...] = ("triggers", "campaign", "all")
 REWARDS: tuple[str, ...] = ("click", "order", "revenue")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(float(value)))
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise SpecError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
-
-
 @dataclass(frozen=True)
 class CampaignConfig:
     """A recurring newsletter sent to every subscribed subscriber.
@@ -73,13 +60,11 @@ class CampaignConfig:
     subject_style: str = "plain"
 
     def __post_init__(self) -> None:
-        if not _is_int(self.every_days) or self.every_days < 1:
-            raise SpecError(f"campaign.every_days: expected an integer >= 1, "
-                            f"got {self.every_days!r}")
-        if not _is_int(self.local_hour) or not 0 <= self.local_hour <= 23:
-            raise SpecError(f"campaign.local_hour: expected an hour 0..23, "
-                            f"got {self.local_hour!r}")
-        _check_choice("campaign.subject_style", self.subject_style, SUBJECT_STYLES)
+        check_int("campaign.every_days", self.every_days, low=1, error=SpecError)
+        check_int("campaign.local_hour", self.local_hour, low=0, high=23,
+                  what="an hour 0..23", error=SpecError)
+        check_choice("campaign.subject_style", self.subject_style, SUBJECT_STYLES,
+                     error=SpecError)
 
 
 @dataclass(frozen=True)
@@ -107,13 +92,11 @@ class PolicyConfig:
     def __post_init__(self) -> None:
         from actors.registry import POLICIES  # registry imports this module's types
 
-        if self.name not in POLICIES:
-            raise SpecError(f"policy.name: expected one of {', '.join(sorted(POLICIES))}, "
-                            f"got {self.name!r}")
+        check_choice("policy.name", self.name, sorted(POLICIES), error=SpecError)
         if not isinstance(self.params, Mapping):
-            raise SpecError(f"policy.params: expected a mapping, got {self.params!r}")
-        _check_choice("policy.decides", self.decides, DECIDES)
-        _check_choice("policy.scope", self.scope, SCOPES)
+            raise expected(SpecError, "policy.params", "a mapping", self.params)
+        check_choice("policy.decides", self.decides, DECIDES, error=SpecError)
+        check_choice("policy.scope", self.scope, SCOPES, error=SpecError)
 
 
 @dataclass(frozen=True)
@@ -181,26 +164,17 @@ class SimulationConfig:
     checkpoint_every: int = 96
 
     def __post_init__(self) -> None:
-        if not _is_int(self.seed) or self.seed < 0:
-            raise SpecError(f"seed: expected an integer >= 0 (required), got {self.seed!r}")
-        if not _is_int(self.subscribers) or self.subscribers < 1:
-            raise SpecError(f"subscribers: expected an integer >= 1, got {self.subscribers!r}")
-        if self.preset not in PRESETS:
-            raise SpecError(f"preset: expected one of {', '.join(sorted(PRESETS))}, "
-                            f"got {self.preset!r}")
+        check_int("seed", self.seed, low=0, what="an integer >= 0 (required)", error=SpecError)
+        check_int("subscribers", self.subscribers, low=1, error=SpecError)
+        check_choice("preset", self.preset, sorted(PRESETS), error=SpecError)
         if not isinstance(self.preset_overrides, Mapping):
-            raise SpecError(f"preset_overrides: expected a mapping, got "
-                            f"{self.preset_overrides!r}")
-        if not _is_int(self.start) or self.start < 0:
-            raise SpecError(f"start: expected int seconds since the epoch, got {self.start!r}")
-        if not _is_int(self.tick_seconds) or self.tick_seconds < 60:
-            raise SpecError(f"tick_seconds: expected an integer >= 60, got "
-                            f"{self.tick_seconds!r}")
-        if not _is_int(self.decision_lag_ticks) or not 1 <= self.decision_lag_ticks <= 96:
-            raise SpecError(f"decision_lag_ticks: expected an integer in [1, 96], got "
-                            f"{self.decision_lag_ticks!r}")
-        if not _is_real(self.days) or self.days <= 0:
-            raise SpecError(f"days: expected a number > 0, got {self.days!r}")
+            raise expected(SpecError, "preset_overrides", "a mapping", self.preset_overrides)
+        check_int("start", self.start, low=0, what="int seconds since the epoch",
+                  error=SpecError)
+        check_int("tick_seconds", self.tick_seconds, low=60, error=SpecError)
+        check_int("decision_lag_ticks", self.decision_lag_ticks, low=1, high=96,
+                  error=SpecError)
+        check_number("days", self.days, low=0, low_open=True, error=SpecError)
         total = float(self.days) * DAY
         if total != round(total) or round(total) % self.tick_seconds:
             raise SpecError(f"days: expected a whole number of ticks of {self.tick_seconds} s, "
@@ -214,19 +188,14 @@ class SimulationConfig:
         if self.policy is not None and not isinstance(self.policy, PolicyConfig):
             raise SpecError(f"policy: expected a PolicyConfig or None, got "
                             f"{type(self.policy).__name__}")
-        if not _is_real(self.holdout_fraction) or not 0 <= self.holdout_fraction < 1:
-            raise SpecError(f"holdout_fraction: expected a fraction in [0, 1), got "
-                            f"{self.holdout_fraction!r}")
-        _check_choice("reward", self.reward, REWARDS)
-        if not _is_int(self.reward_window_seconds) or self.reward_window_seconds < 1:
-            raise SpecError(f"reward_window_seconds: expected an integer >= 1, got "
-                            f"{self.reward_window_seconds!r}")
+        check_number("holdout_fraction", self.holdout_fraction, low=0, high=1, high_open=True,
+                     what="a fraction in [0, 1)", error=SpecError)
+        check_choice("reward", self.reward, REWARDS, error=SpecError)
+        check_int("reward_window_seconds", self.reward_window_seconds, low=1, error=SpecError)
         for name in ("record_decisions", "record_events"):
-            if not isinstance(getattr(self, name), bool):
-                raise SpecError(f"{name}: expected True or False, got {getattr(self, name)!r}")
-        if not _is_int(self.checkpoint_every) or self.checkpoint_every < 0:
-            raise SpecError(f"checkpoint_every: expected an integer >= 0 (ticks), got "
-                            f"{self.checkpoint_every!r}")
+            check_bool(name, getattr(self, name), what="True or False", error=SpecError)
+        check_int("checkpoint_every", self.checkpoint_every, low=0,
+                  what="an integer >= 0 (ticks)", error=SpecError)
         if self.rules is not None and len(self.rules) > 250:
             raise SpecError(f"rules: at most 250 rules, got {len(self.rules)}")
 

@@ -32,7 +32,7 @@ from policies.bandits import (
     SlidingWindowThompson,
     Softmax,
 )
-from policies.base import Policy
+from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES, Policy
 from policies.errors import PolicyError, SpecError
 from policies.features import FEATURE_NAMES
 from policies.personalization import (
@@ -42,9 +42,8 @@ from policies.personalization import (
     SendTimeOptimizer,
     SubjectRulePolicy,
 )
-from sim.presets import CONTENT_STRATEGIES, SUBJECT_STYLES
 
-__all__ = ["POLICIES", "ArmVariants", "make_policy", "policy_class"]
+__all__ = ["POLICIES", "ArmVariants", "make_policy", "policy_class", "policy_parameters"]
 
 
 def _rule_based(decides: str) -> type[Policy]:
@@ -90,6 +89,11 @@ def policy_class(name: str, decides: str) -> type[Policy]:
     return entry(decides)
 
 
+def policy_parameters(cls: type[Policy]) -> frozenset[str]:
+    """Names of the constructor parameters of a policy class (its ``init`` fields)."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.init)  # type: ignore[arg-type]
+
+
 def make_policy(name: str, params: Mapping[str, Any], *, decides: str, reward: str,
                 seed: int) -> Policy:
     """Build the policy of a :class:`~actors.config.PolicyConfig`.
@@ -101,11 +105,12 @@ def make_policy(name: str, params: Mapping[str, Any], *, decides: str, reward: s
     Raises
     ------
     SpecError
-        Unknown name, bad parameters (the policy's own message), or a binary policy
-        asked to learn from revenue.
+        Unknown name, bad parameters (the policy's own message; the policy's
+        :class:`~policies.errors.PolicyError` or ``TypeError`` is the ``__cause__``), or
+        a binary policy asked to learn from revenue.
     """
     cls = policy_class(name, decides)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    names = policy_parameters(cls)
     kw = dict(params)
     if "n_features" in names and "n_features" not in kw:
         kw["n_features"] = len(FEATURE_NAMES)

@@ -60,22 +60,13 @@ def simulation_config(spec: ExperimentSpec, arm: ArmSpec | str, replication: int
     record_decisions : bool, optional
         Override the spec's ``record.decisions``.
     """
-    from actors.config import CampaignConfig, PolicyConfig, SimulationConfig
+    from actors.config import SimulationConfig
     from policies.triggers import load_rules
 
     if isinstance(arm, str):
         arm = spec.arm(arm)
     rules_data = arm_rules(spec.rules, arm)
-    campaign_spec = spec.campaign if arm.campaign == "inherit" else arm.campaign
-    campaign = None
-    if campaign_spec is not None:
-        campaign = CampaignConfig(every_days=campaign_spec.every_days,  # type: ignore[union-attr]
-                                  local_hour=campaign_spec.local_hour,  # type: ignore[union-attr]
-                                  subject_style=campaign_spec.subject_style)  # type: ignore[union-attr]
-    policy = None
-    if arm.policy is not None:
-        policy = PolicyConfig(name=arm.policy.name, params=dict(arm.policy.params),
-                              decides=arm.policy.decides, scope=arm.policy.scope)
+    campaign = spec.campaign if isinstance(arm.campaign, str) else arm.campaign  # "inherit"
     return SimulationConfig(
         seed=spec.replication_seed(replication, [a.name for a in spec.arms].index(arm.name)),
         subscribers=spec.subscribers,
@@ -85,7 +76,7 @@ def simulation_config(spec: ExperimentSpec, arm: ArmSpec | str, replication: int
         tick_seconds=int(spec.tick_seconds),
         rules=load_rules(rules_data) if rules_data is not None else None,
         campaign=campaign,
-        policy=policy,
+        policy=arm.policy,
         holdout_fraction=float(arm.holdout),
         reward=spec.reward,
         reward_window_seconds=int(spec.reward_window_seconds),

@@ -41,11 +41,16 @@ __all__ = [
     "state_array",
 ]
 
+# The email vocabulary shared across the policy/simulator boundary, defined only here:
+# an email carries the *position* of its subject style / content strategy as an integer
+# code (actors.registry.ArmVariants), which the simulator's response model decodes
+# (sim.presets re-exports these tuples; its per-style tables follow this order).
+
 #: Subject-line styles (arm names of subject-line policies and of the response model).
 SUBJECT_STYLES: tuple[str, ...] = (
     "plain", "first_name", "dont_miss", "limited_time", "learn", "question",
 )
-#: Content strategies of the rule-based personalization (DOMAIN.md).
+#: Content strategies of the rule-based personalization (docs/domain.md).
 CONTENT_STRATEGIES: tuple[str, ...] = (
     "onboarding_education", "reengagement", "conversion_focused",
     "educational_nurturing", "general_engagement",

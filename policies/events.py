@@ -37,6 +37,7 @@ from typing import Any, Literal, overload
 import numpy as np
 import pandas as pd
 
+from policies.checks import is_missing
 from policies.errors import InvalidEventError
 
 __all__ = [
@@ -52,7 +53,7 @@ __all__ = [
     "register_event_type",
 ]
 
-#: Event types of DOMAIN.md, in code order (code = position).
+#: Event types (docs/domain.md), in code order (code = position).
 BUILTIN_EVENT_TYPES: tuple[str, ...] = (
     "product_view",
     "product_click",
@@ -502,7 +503,7 @@ class EventBatch:
                         f"register_categories({name!r}, [...])"
                     )
                 cols[name] = np.array(
-                    [-1 if _is_missing(v) else category_code(name, v) for v in series], np.int64
+                    [-1 if is_missing(v) else category_code(name, v) for v in series], np.int64
                 )
             elif kind == "int":
                 values = series.to_numpy(np.float64, na_value=np.nan)
@@ -640,10 +641,6 @@ class _RecordError(Exception):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
 def _kind_of(parts: Sequence[EventBatch], name: str) -> str:

@@ -2,7 +2,7 @@
 
 A preset is a :class:`Preset` (a frozen dataclass of numbers). Every field declares
 what it is (probability, rate, ...), its unit and where its default comes from: the
-row of docs/calibration.md it was tuned to, or ``"assumption"`` when no published figure pins
+docs/calibration.md row it was tuned to, or ``"assumption"`` when no published figure pins
 it down (:func:`parameter_table` lists them all). Presets are picked by name
 (:data:`PRESETS`) and overridden field by field; invalid values raise
 :class:`~policies.errors.SpecError` naming the parameter, what was expected and what
@@ -17,11 +17,14 @@ Example
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+# Subject styles and content strategies are the policies' vocabulary (defined once in
+# policies.base): their positions are the codes emails carry from policy to simulator.
+from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES
+from policies.checks import expected, is_real
 from policies.errors import SpecError
 
 __all__ = [
@@ -43,23 +46,6 @@ LIFECYCLE_STAGES: tuple[str, ...] = (
     "new_customer",
     "customer",
     "lapsed",
-)
-#: Subject-line styles understood by the response model (CONTRACTS.md).
-SUBJECT_STYLES: tuple[str, ...] = (
-    "plain",
-    "first_name",
-    "dont_miss",
-    "limited_time",
-    "learn",
-    "question",
-)
-#: Content strategies (CONTRACTS.md / DOMAIN.md personalization strategies).
-CONTENT_STRATEGIES: tuple[str, ...] = (
-    "onboarding_education",
-    "reengagement",
-    "conversion_focused",
-    "educational_nurturing",
-    "general_engagement",
 )
 #: What an email is: a campaign or the trigger type that sent it.
 EMAIL_KINDS: tuple[str, ...] = (
@@ -274,11 +260,9 @@ def _mix_items(value: Any) -> list[tuple[str, float]]:
     return [(k, v) for k, v in value]
 
 
-def _finite(name: str, value: Any, expected: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(f"{name}: expected {expected}, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise SpecError(f"{name}: expected {expected}, got {value!r}")
+def _finite(name: str, value: Any, what: str) -> float:
+    if not isinstance(value, int | float) or not is_real(value):  # Python numbers only
+        raise expected(SpecError, name, what, value)
     return float(value)
 
 
@@ -286,15 +270,15 @@ def _check(name: str, kind: str, value: Any, preset: Preset) -> None:
     if kind == "probability":
         v = _finite(name, value, "a probability in [0, 1]")
         if not 0.0 <= v <= 1.0:
-            raise SpecError(f"{name}: expected a probability in [0, 1], got {value!r}")
+            raise expected(SpecError, name, "a probability in [0, 1]", value)
     elif kind == "rate":
         v = _finite(name, value, "a rate >= 0")
         if v < 0:
-            raise SpecError(f"{name}: expected a rate >= 0, got {value!r}")
+            raise expected(SpecError, name, "a rate >= 0", value)
     elif kind == "positive":
         v = _finite(name, value, "a number > 0")
         if v <= 0:
-            raise SpecError(f"{name}: expected a number > 0, got {value!r}")
+            raise expected(SpecError, name, "a number > 0", value)
     elif kind == "real":
         if isinstance(value, tuple | list):
             for i, x in enumerate(value):
@@ -308,13 +292,13 @@ def _check(name: str, kind: str, value: Any, preset: Preset) -> None:
             _finite(name, value, "a finite number")
     elif kind == "weights":
         if not isinstance(value, tuple | list) or not value:
-            raise SpecError(f"{name}: expected a non-empty list of weights, got {value!r}")
+            raise expected(SpecError, name, "a non-empty list of weights", value)
         for i, x in enumerate(value):
             v = _finite(f"{name}[{i}]", x, "a weight >= 0")
             if v < 0:
-                raise SpecError(f"{name}[{i}]: expected a weight >= 0, got {x!r}")
+                raise expected(SpecError, f"{name}[{i}]", "a weight >= 0", x)
         if sum(float(x) for x in value) <= 0:
-            raise SpecError(f"{name}: expected weights with a positive sum, got {value!r}")
+            raise expected(SpecError, name, "weights with a positive sum", value)
         if name == "preferred_hour_weights" and len(value) != 24:
             raise SpecError(f"{name}: expected 24 weights (hours 0..23), got {len(value)}")
         if name == "subject_clickbait":
@@ -323,7 +307,7 @@ def _check(name: str, kind: str, value: Any, preset: Preset) -> None:
                     f"{name}: expected {len(SUBJECT_STYLES)} scores, got {len(value)}")
             for i, x in enumerate(value):
                 if x > 1:
-                    raise SpecError(f"{name}[{i}]: expected a score in [0, 1], got {x!r}")
+                    raise expected(SpecError, f"{name}[{i}]", "a score in [0, 1]", x)
         if name == "utc_offset_weights" and len(value) != len(preset.utc_offsets_minutes):
             raise SpecError(
                 f"{name}: expected {len(preset.utc_offsets_minutes)} weights (one per "
@@ -333,9 +317,7 @@ def _check(name: str, kind: str, value: Any, preset: Preset) -> None:
         try:
             items = _mix_items(value)
         except (TypeError, ValueError):
-            raise SpecError(
-                f"{name}: expected a mapping lifecycle stage -> share, got {value!r}"
-            ) from None
+            raise expected(SpecError, name, "a mapping lifecycle stage -> share", value) from None
         for stage, share in items:
             if stage not in LIFECYCLE_STAGES:
                 raise SpecError(
@@ -344,7 +326,7 @@ def _check(name: str, kind: str, value: Any, preset: Preset) -> None:
                 )
             v = _finite(f"{name}[{stage!r}]", share, "a share in [0, 1]")
             if not 0 <= v <= 1:
-                raise SpecError(f"{name}[{stage!r}]: expected a share in [0, 1], got {share!r}")
+                raise expected(SpecError, f"{name}[{stage!r}]", "a share in [0, 1]", share)
         total = sum(float(s) for _, s in items)
         if abs(total - 1.0) > 1e-6:
             raise SpecError(f"{name}: expected shares summing to 1, got {total:g}")
@@ -355,12 +337,12 @@ def _check(name: str, kind: str, value: Any, preset: Preset) -> None:
             or len(value) != shape[0]
             or any(not isinstance(r, tuple | list) or len(r) != shape[1] for r in value)
         ):
-            raise SpecError(f"{name}: expected a {shape[0]} x {shape[1]} table, got {value!r}")
+            raise expected(SpecError, name, f"a {shape[0]} x {shape[1]} table", value)
         for i, row in enumerate(value):
             for j, x in enumerate(row):
                 _finite(f"{name}[{i}][{j}]", x, "a finite number")
     if name == "n_categories" and (not isinstance(value, int) or value > 127):
-        raise SpecError(f"{name}: expected an integer in [1, 127], got {value!r}")
+        raise expected(SpecError, name, "an integer in [1, 127]", value)
 
 
 #: Named presets. ``retail`` is the default calibrated population; ``low_engagement``
@@ -383,14 +365,12 @@ def get_preset(preset: str | Preset | Mapping[str, Any] = "retail", **overrides:
         base = preset
     elif isinstance(preset, str):
         if preset not in PRESETS:
-            raise SpecError(
-                f"preset: expected one of {', '.join(sorted(PRESETS))}, got {preset!r}"
-            )
+            raise expected(SpecError, "preset", f"one of {', '.join(sorted(PRESETS))}", preset)
         base = PRESETS[preset]
     elif isinstance(preset, Mapping):
         return get_preset("retail", **{**dict(preset), **overrides})
     else:
-        raise SpecError(f"preset: expected a name, a Preset or a mapping, got {preset!r}")
+        raise expected(SpecError, "preset", "a name, a Preset or a mapping", preset)
     if not overrides:
         return base
     known = {f.name for f in fields(Preset)}

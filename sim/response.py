@@ -61,11 +61,13 @@ from sim.presets import (
     CONTENT_STRATEGIES,
     EMAIL_KINDS,
     LIFECYCLE_STAGES,
+    SEGMENTS,
     SUBJECT_STYLES,
 )
 from sim.rng import PURPOSES, KeyedRandom, normal_from_uniforms
 
 __all__ = [
+    "NATURAL_STRATEGY",
     "EmailBatch",
     "npe_update",
     "probabilities",
@@ -75,8 +77,19 @@ __all__ = [
 ]
 
 _STAGE = {name: i for i, name in enumerate(LIFECYCLE_STAGES)}
-#: natural content strategy of each segment (new, low, ready, seeker, engaged, other)
-_NATURAL_STRATEGY = np.array([0, 1, 2, 3, 4, 4], np.int64)
+#: The content strategy that fits each response segment (the rule-based personalization's
+#: choice, docs/domain.md): an email with it earns ``strategy_match_click_gain``.
+NATURAL_STRATEGY: dict[str, str] = {
+    "new": "onboarding_education",
+    "low": "reengagement",
+    "ready": "conversion_focused",
+    "seeker": "educational_nurturing",
+    "engaged": "general_engagement",
+    "other": "general_engagement",
+}
+#: code of the natural content strategy of each segment code (SEGMENTS order)
+_NATURAL_STRATEGY = np.array([CONTENT_STRATEGIES.index(NATURAL_STRATEGY[s]) for s in SEGMENTS],
+                             np.int64)
 _CART = EMAIL_KINDS.index("cart_abandonment")
 _LINK_PRODUCT = category_code("link_type", "product")
 _LINK_CATEGORY = category_code("link_type", "category")

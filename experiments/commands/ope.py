@@ -43,10 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load_policy(path: str, arm_policy: Any, reward: str, seed: int) -> Any:
     from pathlib import Path
 
-    from experiments.spec import _policy, _read_yaml, build_policy
+    from experiments.spec import build_policy, parse_policy, read_yaml
 
-    data = _read_yaml(Path(path), "policy")
-    spec = _policy("policy", data)
+    data = read_yaml(Path(path), "policy")
+    spec = parse_policy(data, "policy")
     if spec is None:
         from policies.errors import SpecError
 

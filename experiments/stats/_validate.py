@@ -1,7 +1,9 @@
-"""Input checks shared by the statistics functions.
+"""Input checks shared by the statistics functions, on top of :mod:`policies.checks`.
 
 Every check raises :class:`policies.errors.StatsInputError` with a message that names the
-argument, what was expected and what was received.
+argument, what was expected and what was received (``{name}: expected {what}, got
+{value!r}``, the value's repr cut to 60 characters). Choices are listed as a Python list
+(``expected one of ['holm', 'bh', 'bonferroni']``), the statistics API's own style.
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from policies.checks import check_choice as _check_choice
+from policies.checks import expected, show
 from policies.errors import StatsInputError
 
 ALTERNATIVES = ("two-sided", "larger", "smaller")
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+#: The value's repr cut to 60 characters (:func:`policies.checks.show`).
+_short = show
 
 
 def check_alpha(alpha: Any, name: str = "alpha") -> float:
@@ -25,27 +28,20 @@ def check_alpha(alpha: Any, name: str = "alpha") -> float:
     try:
         a = float(alpha)
     except (TypeError, ValueError):
-        raise StatsInputError(
-            f"{name}: expected a probability in (0, 1), got {_short(alpha)}"
-        ) from None
+        raise expected(StatsInputError, name, "a probability in (0, 1)", alpha) from None
     if not 0.0 < a < 1.0:
-        raise StatsInputError(f"{name}: expected a probability in (0, 1), got {_short(alpha)}")
+        raise expected(StatsInputError, name, "a probability in (0, 1)", alpha)
     return a
 
 
 def check_alternative(alternative: Any) -> str:
     """Return ``alternative`` if it is one of ``two-sided``, ``larger``, ``smaller``."""
-    if alternative not in ALTERNATIVES:
-        raise StatsInputError(
-            f"alternative: expected one of {list(ALTERNATIVES)}, got {_short(alternative)}"
-        )
-    return str(alternative)
+    return check_choice(alternative, "alternative", ALTERNATIVES)
 
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``."""
-    if value not in choices:
-        raise StatsInputError(f"{name}: expected one of {list(choices)}, got {_short(value)}")
+    _check_choice(name, value, choices, what=f"one of {list(choices)}", error=StatsInputError)
     return str(value)
 
 
@@ -54,9 +50,9 @@ def as_float_array(value: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise StatsInputError(f"{name}: expected numbers, got {_short(value)}") from None
+        raise expected(StatsInputError, name, "numbers", value) from None
     if not np.all(np.isfinite(arr)):
-        raise StatsInputError(f"{name}: expected finite numbers, got {_short(value)}")
+        raise expected(StatsInputError, name, "finite numbers", value)
     return arr
 
 
@@ -78,9 +74,9 @@ def counts(value: Any, name: str) -> np.ndarray:
     """Non-negative whole-number counts (any shape), as float64."""
     arr = as_float_array(value, name)
     if np.any(arr < 0):
-        raise StatsInputError(f"{name}: expected non-negative counts, got {_short(value)}")
+        raise expected(StatsInputError, name, "non-negative counts", value)
     if np.any(arr != np.round(arr)):
-        raise StatsInputError(f"{name}: expected whole-number counts, got {_short(value)}")
+        raise expected(StatsInputError, name, "whole-number counts", value)
     return arr
 
 
@@ -97,7 +93,7 @@ def successes_trials(x: Any, n: Any, x_name: str, n_name: str,
             f"and {np.shape(na)}"
         ) from None
     if not allow_empty and np.any(na <= 0):
-        raise StatsInputError(f"{n_name}: expected a positive number of trials, got {_short(n)}")
+        raise expected(StatsInputError, n_name, "a positive number of trials", n)
     if np.any(xa > na):
         raise StatsInputError(
             f"{x_name}: expected successes <= {n_name} ({_short(n)}), got {_short(x)}"

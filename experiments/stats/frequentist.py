@@ -24,7 +24,7 @@ from experiments.stats._validate import (
 from experiments.stats.results import ProportionsTestResult, SRMResult, TTestResult
 from policies.errors import StatsInputError
 
-__all__ = ["adjust_pvalues", "proportions_ztest", "srm_test", "welch_ttest"]
+__all__ = ["ADJUST_METHODS", "adjust_pvalues", "proportions_ztest", "srm_test", "welch_ttest"]
 
 
 def _p_and_ci(stat: np.ndarray, effect: np.ndarray, se: np.ndarray, alpha: float,
@@ -209,7 +209,9 @@ def srm_test(observed_counts: Any, expected_ratios: Any = None,
                      mismatch=bool(p < threshold), threshold=threshold)
 
 
-_ADJUST_METHODS = ("holm", "bh", "bonferroni")
+#: Multiple-testing corrections of :func:`adjust_pvalues` (an experiment's
+#: ``analysis.correction``).
+ADJUST_METHODS: tuple[str, ...] = ("holm", "bh", "bonferroni")
 
 
 def adjust_pvalues(p_values: Any, method: str = "holm") -> np.ndarray:
@@ -232,7 +234,7 @@ def adjust_pvalues(p_values: Any, method: str = "holm") -> np.ndarray:
     numpy.ndarray, shape (m,)
         Adjusted p-values; reject hypothesis ``i`` at level ``q`` when ``adjusted[i] <= q``.
     """
-    method = check_choice(method, "method", _ADJUST_METHODS)
+    method = check_choice(method, "method", ADJUST_METHODS)
     p = np.asarray(p_values, dtype=np.float64) if not isinstance(p_values, str) else None
     if p is None or p.ndim != 1 or p.size == 0:
         raise StatsInputError(

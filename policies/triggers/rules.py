@@ -1,4 +1,5 @@
-"""Trigger rules: immutable dataclasses and the YAML/dict loader with path-named errors.
+"""Trigger rules: the YAML/dict loader with path-named errors (the dataclasses it builds
+live in :mod:`policies.triggers.ruleset` and are re-exported here).
 
 A rule file looks like this (every key is validated; unknown keys are errors)::
 
@@ -32,21 +33,37 @@ their arguments.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import yaml
 
+from policies.checks import (
+    check_duration,
+    check_int,
+    check_mapping,
+    expected,
+    is_real,
+)
 from policies.errors import InvalidEventError, RuleError
 from policies.events import EVENT_TYPES, category_code, column_kind
-from policies.triggers.durations import parse_clock, parse_duration
+from policies.triggers.durations import parse_clock
+from policies.triggers.ruleset import (
+    CONTENT_KEYS,
+    PREDICATE_OPS,
+    TRIGGER_TYPES,
+    Condition,
+    FrequencyCap,
+    Predicate,
+    QuietHours,
+    Retry,
+    Rule,
+    RuleSet,
+    Settings,
+    segment_mask,
+)
 
 __all__ = [
     "CONTENT_KEYS",
@@ -64,381 +81,11 @@ __all__ = [
     "segment_mask",
 ]
 
-#: Trigger types of DOMAIN.md.
-TRIGGER_TYPES: tuple[str, ...] = (
-    "cart_abandonment",
-    "browse_abandonment",
-    "engagement_momentum",
-    "reactivation",
-    "cross_sell",
-    "lifecycle_transition",
-    "price_drop",
-    "inventory_alert",
-)
-
-#: Personalization switches a rule may hand to content (DOMAIN.md), all booleans.
-CONTENT_KEYS: tuple[str, ...] = (
-    "include_cart_items",
-    "include_viewed_products",
-    "include_similar_products",
-    "show_recommendations",
-    "show_social_proof",
-    "show_limited_time_offer",
-    "apply_urgency",
-)
-
-_OPS = ("min", "max", "equals", "in")
-_REENTRY = ("always", "once", "cooldown")
 _RULE_KEYS = (
     "id", "type", "when", "exclude", "delay", "expire", "priority", "segment", "reentry",
     "content",
 )
 _CONDITION_KEYS = ("event", "where", "within", "count")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # NaN, pd.NA-safe enough for scalars
-    except (TypeError, ValueError):
-        return True
-
-
-# ---------------------------------------------------------------------------
-# dataclasses
-
-
-@dataclass(frozen=True)
-class Predicate:
-    """One test on a value: ``value >= x`` (min), ``<= x`` (max), ``== x`` (equals), in.
-
-    Parameters
-    ----------
-    column : str
-        Event data column (in ``where``) or subscriber attribute (in ``segment``).
-    op : {"min", "max", "equals", "in"}
-    value : float, int, str, bool or tuple
-        The bound (a number for min/max), the value (equals) or a non-empty tuple (in).
-        In ``where`` on categorical columns, values are integer codes.
-
-    A missing value (None, NaN, or -1 in a categorical event column) never matches.
-    """
-
-    column: str
-    op: str
-    value: Any
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.column, str) or not self.column.isidentifier():
-            raise RuleError(f"expected a column name, got {self.column!r}")
-        if self.op not in _OPS:
-            raise RuleError(f"{self.column}: expected one of min, max, equals, in, got {self.op!r}")
-        if self.op in ("min", "max"):
-            if not _is_number(self.value) or not math.isfinite(self.value):
-                raise RuleError(
-                    f"{self.column}.{self.op}: expected a number, got {self.value!r}"
-                )
-        elif self.op == "in":
-            if not isinstance(self.value, tuple) or not self.value:
-                raise RuleError(
-                    f"{self.column}.in: expected a non-empty list, got {self.value!r}"
-                )
-            for v in self.value:
-                _check_scalar(f"{self.column}.in", v)
-        else:
-            _check_scalar(f"{self.column}.equals", self.value)
-
-    def matches(self, value: Any) -> bool:
-        """Whether one scalar ``value`` passes (missing values never do)."""
-        if _is_missing(value):
-            return False
-        if self.op == "min":
-            return _is_number_like(value) and value >= self.value
-        if self.op == "max":
-            return _is_number_like(value) and value <= self.value
-        if self.op == "equals":
-            return bool(value == self.value)
-        return any(bool(value == v) for v in self.value)
-
-
-def _is_number_like(value: Any) -> bool:
-    return isinstance(value, numbers.Real)
-
-
-def _check_scalar(path: str, value: Any) -> None:
-    if isinstance(value, str | bool) or (_is_number(value) and math.isfinite(value)):
-        return
-    raise RuleError(f"{path}: expected a number, string or boolean, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Condition:
-    """At least ``count`` events of type ``event`` passing ``where`` in the last ``within`` s.
-
-    Parameters
-    ----------
-    event : str
-        A registered event type.
-    within : int
-        Window length in seconds (> 0): events in ``(t - within, t]`` count.
-    count : int
-        Required number of matching events (>= 1).
-    where : tuple of Predicate
-        All must hold for an event to match.
-    """
-
-    event: str
-    within: int
-    count: int = 1
-    where: tuple[Predicate, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.event not in EVENT_TYPES:
-            raise RuleError(
-                f"event: unknown event type {self.event!r}; known: {', '.join(EVENT_TYPES.names)}"
-            )
-        if not isinstance(self.within, int) or isinstance(self.within, bool) or self.within <= 0:
-            raise RuleError(f"within: expected a positive duration, got {self.within!r}")
-        if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1:
-            raise RuleError(f"count: expected an integer >= 1, got {self.count!r}")
-        if self.count > 64:
-            raise RuleError(f"count: expected at most 64, got {self.count!r}")
-        for p in self.where:
-            if not isinstance(p, Predicate):
-                raise RuleError(f"where: expected Predicate objects, got {p!r}")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One behavioral trigger rule (see the module docstring for the YAML form).
-
-    Parameters
-    ----------
-    id : str
-        Unique identifier (a Python identifier).
-    type : str
-        One of :data:`TRIGGER_TYPES`.
-    when : tuple of Condition
-        All must hold at an event of one of their types for a subscriber to enter.
-    delay : int
-        Seconds from entry to the scheduled send (>= 0).
-    expire : int
-        Seconds after entry after which the send may no longer go out (>= delay).
-    exclude : tuple of str
-        Event types that block entry (within the largest ``within``) and cancel a
-        pending instance.
-    priority : int
-        Higher goes first among sends due at the same time under the frequency cap.
-    segment : tuple of Predicate
-        Tests on subscriber attributes, all must hold at entry.
-    reentry : {"always", "once", "cooldown"}
-        ``once``: never re-enter after a fire; ``cooldown``: re-enter only ``cooldown``
-        seconds after the last fire.
-    cooldown : int
-        Seconds (> 0 exactly when ``reentry == "cooldown"``).
-    content : mapping of str to bool
-        Personalization switches handed to content (keys in :data:`CONTENT_KEYS`).
-    """
-
-    id: str
-    type: str
-    when: tuple[Condition, ...]
-    delay: int
-    expire: int
-    exclude: tuple[str, ...] = ()
-    priority: int = 0
-    segment: tuple[Predicate, ...] = ()
-    reentry: str = "always"
-    cooldown: int = 0
-    content: Mapping[str, bool] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id.isidentifier():
-            raise RuleError(
-                f"id: expected an identifier like 'cart_abandonment_24h', got {self.id!r}"
-            )
-        if self.type not in TRIGGER_TYPES:
-            raise RuleError(f"type: expected one of {', '.join(TRIGGER_TYPES)}, got {self.type!r}")
-        if not self.when:
-            raise RuleError("when: expected at least one condition, got none")
-        for c in self.when:
-            if not isinstance(c, Condition):
-                raise RuleError(f"when: expected Condition objects, got {c!r}")
-        for name in ("delay", "expire", "priority", "cooldown"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise RuleError(f"{name}: expected an integer, got {v!r}")
-        if self.delay < 0:
-            raise RuleError(f"delay: expected a duration >= 0, got {self.delay!r}")
-        if self.expire < self.delay:
-            raise RuleError(
-                f"expire: expected at least the delay ({self.delay} s), got {self.expire} s"
-            )
-        when_types = {c.event for c in self.when}
-        for i, name in enumerate(self.exclude):
-            if name not in EVENT_TYPES:
-                raise RuleError(f"exclude[{i}]: unknown event type {name!r}")
-            if name in when_types:
-                raise RuleError(
-                    f"exclude[{i}]: {name!r} is also a 'when' event, the rule could never fire"
-                )
-        if len(set(self.exclude)) != len(self.exclude):
-            raise RuleError(f"exclude: duplicate event types in {list(self.exclude)}")
-        if self.reentry not in _REENTRY:
-            raise RuleError(
-                f"reentry: expected 'always', 'once' or {{cooldown: 7d}}, got {self.reentry!r}"
-            )
-        if (self.reentry == "cooldown") != (self.cooldown > 0) or self.cooldown < 0:
-            raise RuleError(
-                f"cooldown: expected > 0 exactly when reentry is 'cooldown', got {self.cooldown!r}"
-            )
-        for key, value in self.content.items():
-            if key not in CONTENT_KEYS:
-                raise RuleError(
-                    f"content.{key}: unknown key; expected one of {', '.join(CONTENT_KEYS)}"
-                )
-            if not isinstance(value, bool):
-                raise RuleError(f"content.{key}: expected true or false, got {value!r}")
-
-    @property
-    def window(self) -> int:
-        """The largest ``within`` of the rule's conditions, in seconds (exclusion window)."""
-        return max(c.within for c in self.when)
-
-
-@dataclass(frozen=True)
-class FrequencyCap:
-    """At most ``max`` sends per subscriber in any rolling ``per`` seconds, over all rules."""
-
-    max: int
-    per: int
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.max, int) or isinstance(self.max, bool) or not 1 <= self.max <= 64:
-            raise RuleError(f"max: expected an integer in 1..64, got {self.max!r}")
-        if not isinstance(self.per, int) or self.per <= 0:
-            raise RuleError(f"per: expected a positive duration, got {self.per!r}")
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    """No sends from ``start`` to ``end`` (minutes after midnight, subscriber local time).
-
-    ``start > end`` wraps midnight (22:00-08:00). A send due inside is postponed to ``end``.
-    """
-
-    start: int
-    end: int
-
-    def __post_init__(self) -> None:
-        for name in ("start", "end"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1440:
-                raise RuleError(f"{name}: expected minutes after midnight in 0..1439, got {v!r}")
-        if self.start == self.end:
-            raise RuleError(f"end: expected a time different from start, got {self.end!r}")
-
-
-@dataclass(frozen=True)
-class Retry:
-    """A failed send is retried ``backoff`` x attempt seconds later, at most ``max_attempts``."""
-
-    max_attempts: int = 3
-    backoff: int = 1800
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or not 1 <= self.max_attempts <= 100:
-            raise RuleError(
-                f"max_attempts: expected an integer in 1..100, got {self.max_attempts!r}"
-            )
-        if not isinstance(self.backoff, int) or self.backoff <= 0:
-            raise RuleError(f"backoff: expected a positive duration, got {self.backoff!r}")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Engine-wide settings: optional frequency cap and quiet hours, and the retry policy."""
-
-    frequency_cap: FrequencyCap | None = None
-    quiet_hours: QuietHours | None = None
-    retry: Retry = field(default_factory=Retry)
-
-
-@dataclass(frozen=True)
-class RuleSet:
-    """An ordered collection of rules (rule order breaks priority ties) plus settings."""
-
-    rules: tuple[Rule, ...]
-    settings: Settings = field(default_factory=Settings)
-
-    def __post_init__(self) -> None:
-        seen: set[str] = set()
-        for i, r in enumerate(self.rules):
-            if not isinstance(r, Rule):
-                raise RuleError(f"rules[{i}]: expected a Rule, got {r!r}")
-            if r.id in seen:
-                raise RuleError(f"rules[{i}].id: duplicate rule id {r.id!r}")
-            seen.add(r.id)
-        if len(self.rules) > 64:
-            raise RuleError(f"rules: at most 64 rules, got {len(self.rules)}")
-
-    @property
-    def ids(self) -> tuple[str, ...]:
-        """Rule ids in rule order."""
-        return tuple(r.id for r in self.rules)
-
-    def __getitem__(self, rule_id: str) -> Rule:
-        for r in self.rules:
-            if r.id == rule_id:
-                return r
-        raise KeyError(rule_id)
-
-    def __len__(self) -> int:
-        return len(self.rules)
-
-    def content(self, rule_id: str) -> Mapping[str, bool]:
-        """The personalization config of ``rule_id`` (for the runtime to pass to content)."""
-        return self[rule_id].content
-
-
-def segment_mask(df: pd.DataFrame, predicates: Sequence[Predicate]) -> np.ndarray:
-    """Which rows of a subscriber table pass all ``predicates`` (a rule's ``segment``).
-
-    Vectorized equivalent of ``all(p.matches(row[p.column]) for p in predicates)``:
-    a missing column or value never matches.
-
-    Returns
-    -------
-    ndarray of bool, shape (len(df),)
-    """
-    mask = np.ones(len(df), bool)
-    for p in predicates:
-        if p.column not in df.columns:
-            return np.zeros(len(df), bool)
-        col = df[p.column]
-        if p.op in ("min", "max") and (col.dtype.kind in "biuf"):
-            values = col.to_numpy(np.float64, na_value=np.nan)
-            with np.errstate(invalid="ignore"):
-                ok = values >= p.value if p.op == "min" else values <= p.value
-        elif p.op in ("equals", "in") and col.dtype.kind in "biuf":
-            wanted = p.value if p.op == "in" else (p.value,)
-            nums = [float(v) for v in wanted if not isinstance(v, str)]
-            values = col.to_numpy(np.float64, na_value=np.nan)
-            ok = np.isin(values, np.array(nums, np.float64)) if nums else np.zeros(len(df), bool)
-        elif p.op in ("equals", "in") and all(
-            isinstance(v, str) for v in (p.value if p.op == "in" else (p.value,))
-        ):
-            wanted = list(p.value) if p.op == "in" else [p.value]
-            ok = (col.isin(wanted) & col.notna()).to_numpy(bool)
-        else:
-            ok = np.fromiter((p.matches(v) for v in col.tolist()), bool, len(df))
-        mask &= ok
-    return mask
 
 
 # ---------------------------------------------------------------------------
@@ -477,7 +124,7 @@ def load_rules(source: str | Path | Mapping[str, Any]) -> RuleSet:
         elif isinstance(source, str):
             text = source
         else:
-            raise RuleError(f"source: expected a path, YAML text or a dict, got {source!r}")
+            raise expected(RuleError, "source", "a path, YAML text or a dict", source)
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -486,7 +133,7 @@ def load_rules(source: str | Path | Mapping[str, Any]) -> RuleSet:
 
 
 def default_rules() -> RuleSet:
-    """The three reference rules of DOMAIN.md (``reference_rules.yaml``)."""
+    """The three reference rules of docs/domain.md (``reference_rules.yaml``)."""
     text = resources.files("policies.triggers").joinpath("reference_rules.yaml").read_text(
         encoding="utf-8"
     )
@@ -494,19 +141,7 @@ def default_rules() -> RuleSet:
 
 
 def _mapping(path: str, value: Any, allowed: Sequence[str], required: Sequence[str] = ()) -> dict:
-    if not isinstance(value, Mapping):
-        raise RuleError(f"{path}: expected a mapping, got {value!r}")
-    for key in value:
-        if key not in allowed:
-            raise RuleError(
-                f"{path}.{key}: unknown key; expected one of {', '.join(allowed)}"
-                if path
-                else f"{key}: unknown key; expected one of {', '.join(allowed)}"
-            )
-    for key in required:
-        if key not in value:
-            raise RuleError(f"{path}.{key}: missing" if path else f"{key}: missing")
-    return dict(value)
+    return check_mapping(path, value, allowed, required, error=RuleError)
 
 
 def _build(path: str, cls: Any, **kwargs: Any) -> Any:
@@ -517,23 +152,20 @@ def _build(path: str, cls: Any, **kwargs: Any) -> Any:
 
 
 def _duration(path: str, value: Any) -> int:
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise RuleError(f"{path}: {exc}") from None
+    return check_duration(path, value, error=RuleError)
 
 
 def _int(path: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RuleError(f"{path}: expected an integer, got {value!r}")
-    return value
+    if not isinstance(value, int):  # a plain int: rule files are YAML
+        raise expected(RuleError, path, "an integer", value)
+    return check_int(path, value, error=RuleError)
 
 
 def _parse_ruleset(data: Any) -> RuleSet:
     top = _mapping("", data, ("rules", "settings"), ("rules",))
     rules_raw = top["rules"]
     if not isinstance(rules_raw, list) or not rules_raw:
-        raise RuleError(f"rules: expected a non-empty list of rules, got {rules_raw!r}")
+        raise expected(RuleError, "rules", "a non-empty list of rules", rules_raw)
     rules = tuple(_parse_rule(f"rules[{i}]", r) for i, r in enumerate(rules_raw))
     settings = _parse_settings("settings", top.get("settings") or {})
     try:
@@ -546,13 +178,13 @@ def _parse_rule(path: str, raw: Any) -> Rule:
     d = _mapping(path, raw, _RULE_KEYS, ("id", "type", "when", "delay", "expire"))
     when_raw = d["when"]
     if not isinstance(when_raw, list) or not when_raw:
-        raise RuleError(f"{path}.when: expected a non-empty list of conditions, got {when_raw!r}")
+        raise expected(RuleError, f"{path}.when", "a non-empty list of conditions", when_raw)
     when = tuple(_parse_condition(f"{path}.when[{i}]", c) for i, c in enumerate(when_raw))
     exclude_raw = d.get("exclude", [])
     if exclude_raw is None:
         exclude_raw = []
     if not isinstance(exclude_raw, list):
-        raise RuleError(f"{path}.exclude: expected a list of event types, got {exclude_raw!r}")
+        raise expected(RuleError, f"{path}.exclude", "a list of event types", exclude_raw)
     for i, name in enumerate(exclude_raw):
         if not isinstance(name, str) or name not in EVENT_TYPES:
             raise RuleError(
@@ -562,7 +194,7 @@ def _parse_rule(path: str, raw: Any) -> Rule:
     reentry, cooldown = _parse_reentry(f"{path}.reentry", d.get("reentry", "always"))
     content = d.get("content", {}) or {}
     if not isinstance(content, Mapping):
-        raise RuleError(f"{path}.content: expected a mapping, got {content!r}")
+        raise expected(RuleError, f"{path}.content", "a mapping", content)
     return _build(
         path,
         Rule,
@@ -587,9 +219,9 @@ def _parse_reentry(path: str, raw: Any) -> tuple[str, int]:
         d = _mapping(path, raw, ("cooldown",), ("cooldown",))
         seconds = _duration(f"{path}.cooldown", d["cooldown"])
         if seconds <= 0:
-            raise RuleError(f"{path}.cooldown: expected a positive duration, got {d['cooldown']!r}")
+            raise expected(RuleError, f"{path}.cooldown", "a positive duration", d['cooldown'])
         return "cooldown", seconds
-    raise RuleError(f"{path}: expected 'always', 'once' or {{cooldown: 7d}}, got {raw!r}")
+    raise expected(RuleError, path, "'always', 'once' or {cooldown: 7d}", raw)
 
 
 def _parse_condition(path: str, raw: Any) -> Condition:
@@ -607,7 +239,7 @@ def _parse_condition(path: str, raw: Any) -> Condition:
 
 def _parse_predicates(path: str, raw: Any, *, event: bool) -> tuple[Predicate, ...]:
     if not isinstance(raw, Mapping):
-        raise RuleError(f"{path}: expected a mapping of column to test, got {raw!r}")
+        raise expected(RuleError, path, "a mapping of column to test", raw)
     out: list[Predicate] = []
     for column, spec in raw.items():
         cpath = f"{path}.{column}"
@@ -615,7 +247,8 @@ def _parse_predicates(path: str, raw: Any, *, event: bool) -> tuple[Predicate, .
             raise RuleError(f"{cpath}: expected a column name")
         if event and column in ("subscriber", "time", "type"):
             raise RuleError(f"{cpath}: core column, not a data column")
-        ops = _mapping(cpath, spec, _OPS) if isinstance(spec, Mapping) else {"equals": spec}
+        ops = (_mapping(cpath, spec, PREDICATE_OPS) if isinstance(spec, Mapping)
+               else {"equals": spec})
         if not ops:
             raise RuleError(f"{cpath}: expected one of min, max, equals, in")
         for op, value in ops.items():
@@ -627,12 +260,12 @@ def _parse_predicates(path: str, raw: Any, *, event: bool) -> tuple[Predicate, .
 
 def _predicate_value(path: str, column: str, op: str, value: Any, *, event: bool) -> Any:
     if op in ("min", "max"):
-        if not _is_number(value) or not math.isfinite(value):
-            raise RuleError(f"{path}: expected a number, got {value!r}")
+        if not is_real(value):
+            raise expected(RuleError, path, "a number", value)
         return value
     if op == "in":
         if not isinstance(value, list) or not value:
-            raise RuleError(f"{path}: expected a non-empty list, got {value!r}")
+            raise expected(RuleError, path, "a non-empty list", value)
         return tuple(
             _scalar(f"{path}[{i}]", column, v, event=event) for i, v in enumerate(value)
         )
@@ -641,18 +274,18 @@ def _predicate_value(path: str, column: str, op: str, value: Any, *, event: bool
 
 def _scalar(path: str, column: str, value: Any, *, event: bool) -> Any:
     if not event:
-        if isinstance(value, str | bool) or (_is_number(value) and math.isfinite(value)):
+        if isinstance(value, str | bool) or is_real(value):
             return value
-        raise RuleError(f"{path}: expected a number, string or boolean, got {value!r}")
+        raise expected(RuleError, path, "a number, string or boolean", value)
     if column_kind(column) == "int":
         if isinstance(value, bool):
-            raise RuleError(f"{path}: expected a category of {column}, got {value!r}")
+            raise expected(RuleError, path, f"a category of {column}", value)
         try:
             return category_code(column, value)
         except InvalidEventError as exc:
             raise RuleError(f"{path}: {str(exc).removeprefix(f'{column}: ')}") from None
-    if not _is_number(value) or not math.isfinite(value):
-        raise RuleError(f"{path}: expected a number, got {value!r}")
+    if not is_real(value):
+        raise expected(RuleError, path, "a number", value)
     return value
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from actors.config import PolicyConfig
 from experiments.spec import (
     ArmSpec,
     ExperimentSpec,
-    PolicySpec,
     arm_rules,
     build_policy,
     load_spec,
@@ -57,9 +57,9 @@ def test_defaults_and_resolution() -> None:
     assert spec.tick_seconds == 3600 and spec.days == 2.0
     assert spec.replication_seed(0) == 1 and spec.replication_seed(3) == 4
     assert spec.rules is not None and len(spec.rules["rules"]) == 3
-    assert spec.arm("c").policy == PolicySpec("epsilon_greedy", "subject_style", "all",
-                                              {"arm_names": ["plain", "question"],
-                                               "epsilon": 0.1})
+    assert spec.arm("c").policy == PolicyConfig("epsilon_greedy",
+                                                {"arm_names": ["plain", "question"],
+                                                 "epsilon": 0.1}, "subject_style", "all")
 
 
 def test_arm_rules_apply_overrides_disable_and_settings() -> None:
@@ -100,12 +100,12 @@ def test_python_built_specs_are_validated_too() -> None:
         ExperimentSpec(name="x", seed=1, arms=(ArmSpec("a"),))
     with pytest.raises(SpecError, match=r"^arms\[1\]\.policy\.epsilon: expected a value in "
                                         r"\[0, 1\], got 1\.5$"):
-        ExperimentSpec(name="x", seed=1, arms=(ArmSpec("a"), ArmSpec("b", policy=PolicySpec(
+        ExperimentSpec(name="x", seed=1, arms=(ArmSpec("a"), ArmSpec("b", policy=PolicyConfig(
             "epsilon_greedy", params={"arm_names": ["plain", "learn"], "epsilon": 1.5}))))
     spec = ExperimentSpec(name="x", seed=1, arms=(ArmSpec("a"), ArmSpec("b")))
     with pytest.raises(SpecError, match=r"^metrics\[0\]: expected one of"):
         dataclasses.replace(spec, metrics=("bogus",))
-    pol = build_policy(PolicySpec("linucb", params={"arm_names": ["plain", "learn"]}))
+    pol = build_policy(PolicyConfig("linucb", params={"arm_names": ["plain", "learn"]}))
     assert pol.n_features == 15
 
 
@@ -220,3 +220,80 @@ def test_readme_spec_example_is_valid() -> None:
     assert [a.name for a in spec.arms] == ["reminder_24h", "reminder_1h", "no_reminder",
                                            "capped", "bandit"]
     assert spec.arm("capped").holdout == 0.1 and spec.sources == ("cart_abandonment_24h",)
+
+
+def test_spec_holds_the_runtime_configs_and_names() -> None:
+    import actors
+    from actors.config import CampaignConfig
+    from experiments import spec as spec_module
+    from policies.base import SUBJECT_STYLES
+
+    spec = load_spec({**BASE, "campaign": {"every_days": 3, "subject_style": "question"}})
+    assert spec.campaign == CampaignConfig(every_days=3, local_hour=10, subject_style="question")
+    assert isinstance(spec.arm("c").policy, PolicyConfig)
+    assert spec_module.REWARDS is actors.REWARDS
+    assert spec_module.POLICY_DECIDES is actors.DECIDES
+    assert spec_module.POLICY_SCOPES is actors.SCOPES
+    assert spec_module.policy_names() == tuple(actors.POLICIES)
+    with pytest.raises(SpecError, match=r"^campaign\.subject_style: expected one of "
+                                        + ", ".join(SUBJECT_STYLES) + ", got 'shout'$"):
+        load_spec({**BASE, "campaign": {"subject_style": "shout"}})
+
+
+def test_simulation_config_passes_the_configs_through() -> None:
+    from experiments.runner import simulation_config
+
+    spec = load_spec({**BASE, "campaign": {"every_days": 3}})
+    config = simulation_config(spec, "c", 0)
+    assert config.policy is spec.arm("c").policy
+    assert config.campaign is spec.campaign
+    assert simulation_config(spec, "a", 0).policy is None
+
+
+@pytest.mark.parametrize(("name", "params", "reward", "field", "value"), [
+    ("ab", {"arms": ["plain", "question"]}, "click", "salt", "triggerlab-3"),
+    ("linucb", {"arm_names": ["plain", "learn"]}, "click", "n_features", 15),
+    ("gaussian_thompson", {"arm_names": ["plain", "learn"]}, "revenue", "reward_type", "real"),
+])
+def test_build_policy_is_the_runtime_factory(name, params, reward, field, value) -> None:  # type: ignore[no-untyped-def]
+    from actors import make_policy
+
+    built = build_policy(PolicyConfig(name, params), reward=reward, seed=3)
+    made = make_policy(name, params, decides="subject_style", reward=reward, seed=3)
+    assert type(built) is type(made)
+    assert getattr(built, field) == getattr(made, field) == value
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("none", None),
+    ({"name": "thompson", "arm_names": ["plain", "learn"]},
+     PolicyConfig("thompson", {"arm_names": ["plain", "learn"]})),
+    ({"name": "thompson", "scope": "campaign", "params": {"arm_names": ["a", "b"]}, "x": 1},
+     PolicyConfig("thompson", {"arm_names": ["a", "b"], "x": 1}, scope="campaign")),
+])
+def test_parse_policy(value, expected) -> None:  # type: ignore[no-untyped-def]
+    from experiments.spec import parse_policy
+
+    assert parse_policy(value) == expected
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (["thompson"], r"^policy: expected a mapping with a name, got \['thompson'\]$"),
+    ({"decides": "send_hour"}, r"^policy\.name: missing$"),
+    ({"name": "oracle"}, r"^policy\.name: expected one of ab, epsilon_greedy, "),
+    ({"name": "ab", "scope": "some"}, r"^policy\.scope: expected one of triggers, campaign, all"),
+])
+def test_parse_policy_rejects(value, message) -> None:  # type: ignore[no-untyped-def]
+    from experiments.spec import parse_policy
+
+    with pytest.raises(SpecError, match=message):
+        parse_policy(value)
+
+
+def test_read_yaml(tmp_path: Path) -> None:
+    from experiments.spec import read_yaml
+
+    (tmp_path / "p.yaml").write_text("name: ab\n", encoding="utf-8")
+    assert read_yaml(tmp_path / "p.yaml", "policy") == {"name": "ab"}
+    with pytest.raises(SpecError, match=r"^policy: file not found: .*q\.yaml$"):
+        read_yaml(tmp_path / "q.yaml", "policy")

@@ -1,0 +1,392 @@
+"""An experiment's design: its arms (:class:`ArmSpec`) and the whole :class:`ExperimentSpec`.
+
+The dataclasses validate their fields in ``__post_init__`` (so a spec built in Python is
+checked like a loaded one) and hold the runtime's own configuration objects: an arm's
+policy is an :class:`actors.config.PolicyConfig`, a campaign an
+:class:`actors.config.CampaignConfig`, and every allowed name (rewards, what a policy
+decides, its scope, executors, subject styles, corrections) comes from the module that
+owns it. :mod:`experiments.spec` reads them from YAML (see its docstring for the file
+format); :meth:`ExperimentSpec.to_dict` writes them back.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from actors import EXECUTORS
+from actors.config import REWARDS, CampaignConfig, PolicyConfig
+from experiments.metrics import METRICS
+from policies.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_string,
+    expected,
+)
+from policies.errors import PolicyError, SpecError
+from policies.triggers import format_duration
+
+__all__ = ["ArmSpec", "ExperimentSpec", "arm_rules", "build_policy", "corrections",
+           "policy_dict", "policy_names"]
+
+
+def policy_names() -> tuple[str, ...]:
+    """Policy names a spec may use (``arms[i].policy.name``): the runtime's registry."""
+    from actors.registry import POLICIES
+
+    return tuple(POLICIES)
+
+
+def corrections() -> tuple[str, ...]:
+    """Multiple-testing corrections (``analysis.correction``): the statistics module's."""
+    from experiments.stats.frequentist import ADJUST_METHODS
+
+    return ADJUST_METHODS
+
+
+def policy_dict(policy: PolicyConfig) -> dict[str, Any]:
+    """A policy as a spec writes it: ``name``, ``decides``, ``scope``, then its parameters."""
+    return {"name": policy.name, "decides": policy.decides, "scope": policy.scope,
+            **copy.deepcopy(dict(policy.params))}
+
+
+def _choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
+    check_string(path, value, error=SpecError)
+    return str(check_choice(path, value, choices, error=SpecError))
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    """One arm: the experiment's world changed by these settings.
+
+    Parameters
+    ----------
+    name : str
+    rules : mapping
+        Per-rule overrides ``{rule_id: {delay: 1h, ...}}`` (keys of a rule in a rules file).
+    disable : tuple of str
+        Rule ids switched off in this arm.
+    settings : mapping
+        Overrides of the rules' engine settings (``frequency_cap``, ``quiet_hours``,
+        ``retry``); ``None`` as a value removes the setting.
+    policy : PolicyConfig or None
+        The policy choosing each email's variant; ``None``: fixed variants (the
+        campaign's subject style, rules' content).
+    holdout : float
+        Fraction in [0, 1) of subscribers who get no triggered email in this arm.
+    campaign : CampaignConfig, None or "inherit"
+        The arm's campaign; ``"inherit"`` (default) keeps the experiment's.
+    description : str
+    """
+
+    name: str
+    rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    disable: tuple[str, ...] = ()
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    policy: PolicyConfig | None = None
+    holdout: float = 0.0
+    campaign: CampaignConfig | str | None = "inherit"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_string("name", self.name, error=SpecError)
+        if not isinstance(self.disable, tuple):
+            raise expected(SpecError, "disable", "a tuple of rule ids", self.disable)
+        check_number("holdout", self.holdout, low=0.0, high=1.0, error=SpecError)
+        if self.holdout >= 1.0:
+            raise expected(SpecError, "holdout", "a number in [0, 1)", self.holdout)
+        if self.policy is not None and not isinstance(self.policy, PolicyConfig):
+            raise expected(SpecError, "policy", "a PolicyConfig or None", self.policy)
+        if not (self.campaign is None or self.campaign == "inherit"
+                or isinstance(self.campaign, CampaignConfig)):
+            raise expected(SpecError, "campaign", "a CampaignConfig, None or 'inherit'",
+                           self.campaign)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """A complete experiment (:mod:`experiments.spec` documents the YAML form).
+
+    Parameters
+    ----------
+    name : str
+    seed : int
+        Replication ``r`` runs with seed ``seed + r``; every arm of a replication uses it.
+    arms : tuple of ArmSpec
+        At least two, distinct names.
+    subscribers : int
+        Population size.
+    preset : str
+        Simulator preset (``retail``, ``low_engagement``); ``preset_overrides`` change fields.
+    days : float
+        Simulated duration in days.
+    tick_seconds : int
+        Simulated seconds per step.
+    rules : mapping or None
+        The rules file's content (``{"rules": [...], "settings": {...}}``), or None.
+    campaign : CampaignConfig or None
+    reward : {"click", "order", "revenue"}
+        What learning policies are fed.
+    reward_window_seconds : int
+    control : str
+        Name of the control arm (default: the first).
+    metrics : tuple of str
+        Keys of :data:`METRICS`; ``primary_metric`` (default the first) drives the
+        recommendation.
+    sources : tuple of str
+        Email sources (rule ids, ``campaign``) counted by email metrics; empty = all.
+    replications : int
+    common_random_numbers : bool
+        True (default): every arm of replication ``r`` uses seed ``seed + r`` (same
+        population, same random numbers: paired comparisons). False: each arm gets its
+        own seed (independent worlds), for checking what pairing buys.
+    executor : {"inline", "ray"}
+    shards : int
+    record_decisions, record_events : bool
+        Write ``decisions.parquet`` / ``events.parquet`` (replication 0 only... all).
+    alpha : float
+        Two-sided level of tests and intervals.
+    correction : {"holm", "bh", "bonferroni"}
+        Multiple-testing correction across all (arm, metric) comparisons with control.
+    description : str
+    """
+
+    name: str
+    seed: int
+    arms: tuple[ArmSpec, ...]
+    subscribers: int = 10_000
+    preset: str = "retail"
+    preset_overrides: Mapping[str, Any] = field(default_factory=dict)
+    days: float = 14.0
+    tick_seconds: int = 900
+    rules: Mapping[str, Any] | None = None
+    campaign: CampaignConfig | None = None
+    reward: str = "click"
+    reward_window_seconds: int = 3 * 86400
+    control: str = ""
+    metrics: tuple[str, ...] = ("orders", "revenue_per_recipient", "clicks", "unsubscribes")
+    primary_metric: str = ""
+    sources: tuple[str, ...] = ()
+    replications: int = 1
+    common_random_numbers: bool = True
+    executor: str = "inline"
+    shards: int = 1
+    record_decisions: bool = False
+    record_events: bool = False
+    alpha: float = 0.05
+    correction: str = "holm"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_string("name", self.name, error=SpecError)
+        check_int("seed", self.seed, low=0, error=SpecError)
+        check_int("population.subscribers", self.subscribers, low=10, error=SpecError)
+        check_number("duration.days", self.days, low=0, low_open=True, error=SpecError)
+        check_int("duration.tick", self.tick_seconds, low=1, error=SpecError)
+        total = float(self.days) * 86400
+        if total != round(total) or round(total) % int(self.tick_seconds):
+            raise SpecError(f"duration.days: expected a whole number of ticks of "
+                            f"{format_duration(int(self.tick_seconds))}, got {self.days!r}")
+        _choice("reward", self.reward, REWARDS)
+        check_int("reward_window", self.reward_window_seconds, low=1, error=SpecError)
+        check_int("replications", self.replications, low=1, error=SpecError)
+        _choice("executor", self.executor, EXECUTORS)
+        check_int("shards", self.shards, low=1, error=SpecError)
+        check_bool("common_random_numbers", self.common_random_numbers, error=SpecError)
+        check_bool("record.decisions", self.record_decisions, error=SpecError)
+        check_bool("record.events", self.record_events, error=SpecError)
+        a = check_number("analysis.alpha", self.alpha, low=0, high=0.5, low_open=True,
+                         error=SpecError)
+        if a >= 0.5:
+            raise SpecError(f"analysis.alpha: expected a number in (0, 0.5), got {a!r}")
+        _choice("analysis.correction", self.correction, corrections())
+        if not isinstance(self.arms, tuple) or len(self.arms) < 2:
+            raise expected(SpecError, "arms", "at least 2 arms", self.arms)
+        names = [arm.name for arm in self.arms]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise SpecError(f"arms[{i}].name: duplicate arm name {name!r}")
+        if self.control and self.control not in names:
+            raise SpecError(f"control: expected one of the arm names {names}, got "
+                            f"{self.control!r}")
+        if not isinstance(self.metrics, tuple) or not self.metrics:
+            raise expected(SpecError, "metrics", "a non-empty list", self.metrics)
+        for i, m in enumerate(self.metrics):
+            _choice(f"metrics[{i}]", m, tuple(METRICS))
+        if self.primary_metric and self.primary_metric not in self.metrics:
+            raise SpecError(f"primary_metric: expected one of metrics {list(self.metrics)}, "
+                            f"got {self.primary_metric!r}")
+        for i, arm in enumerate(self.arms):
+            if arm.policy is not None:
+                build_policy(arm.policy, f"arms[{i}].policy", reward=self.reward,
+                             seed=int(self.seed))
+        if "incremental_orders" in self.metrics:
+            for i, arm in enumerate(self.arms):
+                if arm.holdout <= 0:
+                    raise SpecError(
+                        f"arms[{i}].holdout: metric incremental_orders needs a holdout > 0 "
+                        f"in every arm, got {arm.holdout!r}")
+
+    @property
+    def control_arm(self) -> str:
+        """The control arm's name (``control`` or the first arm)."""
+        return self.control or self.arms[0].name
+
+    @property
+    def primary(self) -> str:
+        """The primary metric (``primary_metric`` or the first metric)."""
+        return self.primary_metric or self.metrics[0]
+
+    def arm(self, name: str) -> ArmSpec:
+        """The arm called ``name``."""
+        for a in self.arms:
+            if a.name == name:
+                return a
+        raise SpecError(f"arm: expected one of {[a.name for a in self.arms]}, got {name!r}")
+
+    def replication_seed(self, replication: int, arm: int = 0) -> int:
+        """Seed of (replication, arm index): ``seed + replication`` for every arm with
+        common random numbers, else an independent seed per arm (arm 0 keeps
+        ``seed + replication``)."""
+        base = int(self.seed) + int(replication)
+        if self.common_random_numbers or arm == 0:
+            return base
+        import numpy as np
+
+        return int(np.random.SeedSequence([base, int(arm)]).generate_state(1)[0] >> 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain YAML-able data (rules inline); ``load_spec`` reads it back."""
+        def campaign(c: CampaignConfig | None) -> Any:
+            if c is None:
+                return "none"
+            return {"every_days": c.every_days, "local_hour": c.local_hour,
+                    "subject_style": c.subject_style}
+
+        arms = []
+        for a in self.arms:
+            d: dict[str, Any] = {"name": a.name}
+            if a.description:
+                d["description"] = a.description
+            if a.rules:
+                d["rules"] = copy.deepcopy({k: dict(v) for k, v in a.rules.items()})
+            if a.disable:
+                d["disable"] = list(a.disable)
+            if a.settings:
+                d["settings"] = copy.deepcopy(dict(a.settings))
+            if a.policy is not None:
+                d["policy"] = policy_dict(a.policy)
+            if a.holdout:
+                d["holdout"] = a.holdout
+            if a.campaign != "inherit":
+                d["campaign"] = campaign(a.campaign)  # type: ignore[arg-type]
+            arms.append(d)
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        out.update({
+            "seed": int(self.seed),
+            "population": {"subscribers": int(self.subscribers), "preset": self.preset,
+                           "overrides": copy.deepcopy(dict(self.preset_overrides))},
+            "duration": {"days": self.days, "tick": format_duration(int(self.tick_seconds))},
+            "rules": copy.deepcopy(dict(self.rules)) if self.rules is not None else "none",
+            "campaign": campaign(self.campaign),
+            "reward": self.reward,
+            "reward_window": format_duration(int(self.reward_window_seconds)),
+            "arms": arms,
+            "control": self.control_arm,
+            "metrics": list(self.metrics),
+            "primary_metric": self.primary,
+            "sources": list(self.sources),
+            "replications": int(self.replications),
+            "common_random_numbers": self.common_random_numbers,
+            "executor": self.executor,
+            "shards": int(self.shards),
+            "record": {"decisions": self.record_decisions, "events": self.record_events},
+            "analysis": {"alpha": self.alpha, "correction": self.correction},
+        })
+        return out
+
+    def to_yaml(self) -> str:
+        """:meth:`to_dict` as YAML text (keys in a fixed order)."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+
+def arm_rules(rules: Mapping[str, Any] | None, arm: ArmSpec) -> dict[str, Any] | None:
+    """The rules data of one arm: the experiment's rules with the arm's changes applied.
+
+    Returns the raw mapping (``load_rules`` turns it into a RuleSet), or None when the
+    experiment has no rules.
+    """
+    if rules is None:
+        return None
+    data = copy.deepcopy(dict(rules))
+    new_rules = []
+    for rule in data.get("rules", []):
+        rid = rule.get("id")
+        if rid in arm.disable:
+            continue
+        if rid in arm.rules:
+            rule = {**rule, **copy.deepcopy(dict(arm.rules[rid]))}
+        new_rules.append(rule)
+    data["rules"] = new_rules
+    if arm.settings:
+        settings = dict(data.get("settings") or {})
+        for key, val in arm.settings.items():
+            if val is None:
+                settings.pop(key, None)
+            else:
+                settings[key] = copy.deepcopy(val)
+        data["settings"] = settings
+    return data
+
+
+def build_policy(policy: PolicyConfig, path: str = "policy", *, reward: str = "click",
+                 seed: int = 0) -> Any:
+    """Construct the policies object of ``policy`` with the runtime's factory
+    (:func:`actors.registry.make_policy`, which fills in ``n_features`` for contextual
+    policies, ``reward_type="real"`` for revenue rewards and the ``ab`` salt), then check
+    its arms against ``decides``; errors name the field under ``path``.
+
+    Raises
+    ------
+    SpecError
+        ``{path}.{param}: ...`` for a bad parameter, ``{path}: ...`` otherwise.
+    """
+    from actors.registry import ArmVariants, make_policy, policy_class, policy_parameters
+
+    try:
+        cls = policy_class(policy.name, policy.decides)
+    except SpecError as exc:
+        raise SpecError(f"{path}.{exc}".replace(f"{path}.policy.", f"{path}.")) from None
+    known = policy_parameters(cls)
+    for key in policy.params:
+        if key not in known:
+            raise SpecError(f"{path}.{key}: unknown parameter of {policy.name}; expected one "
+                            f"of name, decides, scope, {', '.join(sorted(known))}")
+    try:
+        obj = make_policy(policy.name, policy.params, decides=policy.decides, reward=reward,
+                          seed=seed)
+    except SpecError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, PolicyError):  # the policy's own message starts with the field
+            msg = str(cause)
+            head = msg.split(":", 1)[0].split("[", 1)[0].split(".", 1)[0]
+            raise SpecError(f"{path}.{msg}" if head in known else f"{path}: {msg}") from None
+        if isinstance(cause, TypeError):
+            raise SpecError(f"{path}: {cause}") from None
+        if reward == "revenue" and str(exc).startswith("reward: "):
+            raise SpecError(f"{path}: {cls.__name__} learns binary rewards, but reward is "
+                            "'revenue' (use click or order, or a real-valued policy)") from None
+        raise SpecError(f"{path}.{exc}".replace(f"{path}.policy.", f"{path}.")) from None
+    try:
+        ArmVariants(policy.decides, tuple(obj.arm_names))
+    except SpecError as exc:
+        raise SpecError(f"{path}.{str(exc).removeprefix('policy ')}") from None
+    return obj

@@ -1,0 +1,194 @@
+"""Field-path-aware input checks shared by every layer (one message style).
+
+Each check takes the *path* of the field (``"arms[2].policy.epsilon"``, ``""`` for the
+top level), the value, and the exception class to raise (``error=``:
+:class:`~policies.errors.RuleError`, :class:`~policies.errors.SpecError`,
+:class:`~policies.errors.StatsInputError`, ...), so each layer keeps raising its own
+error type. It returns the value (converted where said) or raises with the message::
+
+    {path}: expected {what}, got {value!r}
+
+where the received value's ``repr`` is cut to 60 characters (:func:`show`). Other
+messages: ``{path}.{key}: unknown key; expected one of a, b`` and ``{path}.{key}:
+missing`` (mappings).
+
+Missing values (:func:`is_missing`) are ``None``, ``pandas.NA``, ``pandas.NaT`` and
+any number or numpy time scalar that is not equal to itself: NaN of Python, numpy
+(``float16``..``float64``, complex) and ``decimal`` types, ``numpy.datetime64("NaT")``
+and ``numpy.timedelta64("NaT")``. Everything else is a value: an empty string is a
+(possibly invalid) value, not a missing one, and so are containers such as lists and
+arrays. This is the union of the two earlier helpers' *scalar* cases (the event
+loader's missed numpy ``float32`` NaN and NaT; the rule matcher also called any object
+whose comparison with itself raised "missing", arrays included, as a side effect of a
+``try``): a predicate on a column or an event category must skip exactly the cells a
+table marks as empty.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_duration",
+    "check_int",
+    "check_mapping",
+    "check_number",
+    "check_string",
+    "expected",
+    "fail",
+    "is_int",
+    "is_missing",
+    "is_real",
+    "one_of",
+    "show",
+]
+
+_SHOW_CHARS = 60
+
+
+def show(value: Any) -> str:
+    """``repr(value)``, cut to 60 characters (``...`` marks a cut)."""
+    text = repr(value)
+    return text if len(text) <= _SHOW_CHARS else text[:_SHOW_CHARS - 3] + "..."
+
+
+def fail(error: type[Exception], path: str, message: str) -> Exception:
+    """``error("{path}: {message}")`` (just ``message`` at the top level); raise it."""
+    return error(f"{path}: {message}" if path else message)
+
+
+def expected(error: type[Exception], path: str, what: str, value: Any) -> Exception:
+    """``error("{path}: expected {what}, got {show(value)}")``; raise it."""
+    return fail(error, path, f"expected {what}, got {show(value)}")
+
+
+def one_of(choices: Sequence[Any]) -> str:
+    """``"one of a, b, c"``: how messages list allowed names."""
+    return f"one of {', '.join(str(c) for c in choices)}"
+
+
+def is_missing(value: Any) -> bool:
+    """Whether a scalar cell is missing (see the module docstring for the exact set)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, numbers.Number | np.datetime64 | np.timedelta64):
+        return bool(value != value)
+    return False
+
+
+def is_int(value: Any) -> bool:
+    """An integer (Python or numpy), bool excluded."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: Any, *, finite: bool = True) -> bool:
+    """A real number (Python or numpy), bool excluded; finite unless ``finite=False``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return not finite or math.isfinite(float(value))
+
+
+def check_mapping(path: str, value: Any, allowed: Sequence[str], required: Sequence[str] = (),
+                  *, error: type[Exception]) -> dict[str, Any]:
+    """A mapping whose keys are among ``allowed`` and include ``required``; a dict copy."""
+    if not isinstance(value, Mapping):
+        raise expected(error, path, "a mapping", value)
+    for key in value:
+        if key not in allowed:
+            raise fail(error, f"{path}.{key}" if path else str(key),
+                       f"unknown key; expected {one_of(allowed)}")
+    for key in required:
+        if key not in value:
+            raise fail(error, f"{path}.{key}" if path else str(key), "missing")
+    return dict(value)
+
+
+def _num(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
+def _range(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return (f"in {'(' if low_open else '['}{_num(low)}, {_num(high)}"
+                f"{')' if high_open else ']'}")
+    if low is not None:
+        return f"{'>' if low_open else '>='} {_num(low)}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {_num(high)}"
+    return "finite"
+
+
+def check_number(path: str, value: Any, *, error: type[Exception], low: float | None = None,
+                 high: float | None = None, low_open: bool = False, high_open: bool = False,
+                 what: str | None = None) -> float:
+    """A finite real number (bool, NaN and infinities rejected) within the bounds; a float.
+
+    The message says ``a number in [low, high]`` (``(`` / ``)`` for open ends), ``a number
+    >= low``, ``a number <= high`` or ``a number finite``, unless ``what`` is given.
+    """
+    ok = is_real(value)
+    if ok:
+        v = float(value)
+        ok = not ((low is not None and (v <= low if low_open else v < low))
+                  or (high is not None and (v >= high if high_open else v > high)))
+    if not ok:
+        raise expected(error, path, what or f"a number {_range(low, high, low_open, high_open)}",
+                       value)
+    return float(value)
+
+
+def check_int(path: str, value: Any, *, error: type[Exception], low: int | None = None,
+              high: int | None = None, what: str | None = None) -> int:
+    """An integer (bool rejected) in ``[low, high]``; an ``int``.
+
+    The message says ``an integer >= low``, ``an integer in [low, high]``, ``an integer
+    <= high`` or ``an integer``, unless ``what`` is given.
+    """
+    ok = is_int(value) and not ((low is not None and value < low)
+                                or (high is not None and value > high))
+    if not ok:
+        rng = "" if low is None and high is None else " " + _range(low, high, False, False)
+        raise expected(error, path, what or f"an integer{rng}", value)
+    return int(value)
+
+
+def check_string(path: str, value: Any, *, error: type[Exception]) -> str:
+    """A non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise expected(error, path, "a non-empty string", value)
+    return value
+
+
+def check_choice(path: str, value: Any, choices: Sequence[Any], *,
+                 error: type[Exception], what: str | None = None) -> Any:
+    """One of ``choices`` (``expected one of a, b, got ...`` unless ``what`` is given)."""
+    if value not in choices:
+        raise expected(error, path, what or one_of(choices), value)
+    return value
+
+
+def check_bool(path: str, value: Any, *, error: type[Exception],
+               what: str = "true or false") -> bool:
+    """``True`` or ``False`` (no truthy stand-ins: ``1``, ``"yes"``)."""
+    if not isinstance(value, bool):
+        raise expected(error, path, what, value)
+    return value
+
+
+def check_duration(path: str, value: Any, *, error: type[Exception]) -> int:
+    """Whole seconds of a duration like ``"30m"`` (:func:`~policies.triggers.durations.
+    parse_duration`): ``{path}: expected a duration like '30m', got ...``."""
+    from policies.triggers.durations import parse_duration  # the package imports this one
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise fail(error, path, str(exc)) from None
