@@ -33,6 +33,7 @@ import numpy as np
 
 from sim import _events as E
 from sim._events import T
+from sim._scalar import np_round
 from sim.clock import DAY, HOUR
 from sim.population import NEVER, Population
 from sim.presets import LIFECYCLE_STAGES
@@ -272,9 +273,9 @@ def realize_sessions_reference(
         sub, t0, u, r = int(s.subscriber[i]), int(s.start[i]), U[i], UR[i]
         row = sub - pop.start
         eng, intent = float(pop.engagement[row]), float(pop.intent[row])
-        n_views = 1 + int(min(math.floor(-math.log(u[0]) * p.views_mean_extra * (0.5 + eng)),
+        n_views = 1 + int(min(math.floor(-np.log(u[0]) * p.views_mean_extra * (0.5 + eng)),
                               MAX_VIEWS - 1))
-        top = [round(5.0 + (-math.log(u[1 + j])) * (p.time_on_page_mean_s - 5.0), 1)
+        top = [np_round(5.0 + (-np.log(u[1 + j])) * (p.time_on_page_mean_s - 5.0), 1)
                for j in range(MAX_VIEWS)]
         if u[7] < 0.6:
             cat = int(pop.top_category[row])
@@ -283,11 +284,11 @@ def realize_sessions_reference(
         else:
             cat = min(math.floor((u[7] - 0.85) / 0.15 * p.n_categories), p.n_categories - 1)
         base = math.floor(u[8] * 1000)
-        z = math.sqrt(-2 * math.log(u[9])) * math.cos(2 * math.pi * u[10])
-        price = round(p.item_price_mean * math.exp(p.item_price_sigma * z
+        z = np.sqrt(-2 * np.log(u[9])) * np.cos(2 * math.pi * u[10])
+        price = np_round(p.item_price_mean * np.exp(p.item_price_sigma * z
                                                    - 0.5 * p.item_price_sigma**2), 2)
         out.append({"subscriber": sub, "time": t0, "type": T.page_view, "category": cat,
-                    "time_on_page": round(3.0 + 10.0 * u[11], 1)})
+                    "time_on_page": np_round(3.0 + 10.0 * u[11], 1)})
         offset = 1
         for j in range(n_views):
             if j:
@@ -298,8 +299,8 @@ def realize_sessions_reference(
         last_view = t0 + offset + math.ceil(top[n_views - 1])
         if u[12] < p.cart_probability * intent:
             items = 1 + math.floor(u[13] * 3)
-            added = round(price * items * (0.8 + 0.4 * u[14]), 2)
-            value = round(float(pop.cart_value[row]) + added, 2)
+            added = np_round(price * items * (0.8 + 0.4 * u[14]), 2)
+            value = np_round(float(pop.cart_value[row]) + added, 2)
             n_items = min(int(pop.cart_items[row]) + items, 100)
             t_cart = last_view + 10
             seq = int(pop.cart_seq[row]) + 1
@@ -323,7 +324,7 @@ def realize_sessions_reference(
                 t_ab = t_checkout if checkout else t_cart
                 p_ret = min(max(p.return_probability * (0.4 + 2.2 * intent), 0.0), 1.0)
                 if r[0] < p_ret:
-                    delay = max(1800.0, -math.log(r[1]) * p.return_delay_mean_hours * HOUR)
+                    delay = max(1800.0, -np.log(r[1]) * p.return_delay_mean_hours * HOUR)
                     t_ret = t_ab + int(delay)
                     out.append({"subscriber": sub, "time": t_ret - 240,
                                 "type": T.product_view, "category": cat, "price": price,
@@ -334,7 +335,7 @@ def realize_sessions_reference(
                                 "type": T.purchase_completed, "revenue": value,
                                 "cart_value": value, "items": float(n_items), "token": seq})
                 elif r[2] < p.cart_clear_probability:
-                    t_clear = t_ab + int(max(3600.0, -math.log(r[3]) * 2 * DAY))
+                    t_clear = t_ab + int(max(3600.0, -np.log(r[3]) * 2 * DAY))
                     out.append({"subscriber": sub, "time": t_clear, "type": T.cart_cleared,
                                 "cart_value": value, "token": seq})
             pop.cart_value[row] = value

@@ -56,6 +56,7 @@ from policies.errors import SpecError
 from policies.events import category_code
 from sim import _events as E
 from sim._events import T
+from sim._scalar import np_round
 from sim.population import Population
 from sim.presets import (
     CONTENT_STRATEGIES,
@@ -525,7 +526,8 @@ def sample(
 def sample_reference(
     pop: Population, emails: EmailBatch, rng: KeyedRandom
 ) -> list[dict[str, Any]]:
-    """Plain-Python specification of :func:`sample`: one email at a time, scalar math."""
+    """Plain-Python specification of :func:`sample`: one email at a time, scalar math
+    (numpy's kernels and rounding, see :mod:`sim._scalar`)."""
     p = pop.preset
     pr = probabilities(pop, emails)
     u = _email_uniforms(rng, emails, pr)
@@ -538,8 +540,8 @@ def sample_reference(
         ui = u[i]
         machine = ui[0] < pr["p_machine_open"][i]
         human = ui[1] < pr["p_human_open"][i]
-        z = math.sqrt(-2 * math.log(ui[2])) * math.cos(2 * math.pi * ui[3])
-        delay = (p.open_delay_median_hours * 3600.0 * math.exp(0.9 * z)
+        z = np.sqrt(-2 * np.log(ui[2])) * np.cos(2 * math.pi * ui[3])
+        delay = (p.open_delay_median_hours * 3600.0 * np.exp(0.9 * z)
                  * (1.0 + pr["hour_distance"][i] / 6.0))
         t_human = t + int(max(60.0, delay))
         if machine:
@@ -549,7 +551,7 @@ def sample_reference(
             out.append({"subscriber": sub, "time": t_human, "type": T.email_open,
                         "campaign_id": camp, "machine": 0})
         if human and ui[5] < pr["p_click_given_open"][i]:
-            t_click = t_human + int(max(5.0, -math.log(ui[6]) * p.click_delay_mean_s))
+            t_click = t_human + int(max(5.0, -np.log(ui[6]) * p.click_delay_mean_s))
             cart = bool(pr["cart_open"][i])
             if cart:
                 link = _LINK_CART
@@ -564,16 +566,16 @@ def sample_reference(
             out.append({"subscriber": sub, "time": t_view, "type": T.product_view,
                         "campaign_id": camp, "category": cat,
                         "product_id": cat * 1000 + math.floor(ui[10] * 1000),
-                        "time_on_page": round(30.0 + (-math.log(ui[9])) * p.time_on_page_mean_s,
+                        "time_on_page": np_round(30.0 + (-np.log(ui[9])) * p.time_on_page_mean_s,
                                               1)})
             if ui[11] < pr["p_purchase_given_click"][i]:
-                t_buy = t_view + 60 + int(-math.log(ui[12]) * p.purchase_delay_mean_s)
-                zz = math.sqrt(-2 * math.log(ui[13])) * math.cos(2 * math.pi * ui[14])
+                t_buy = t_view + 60 + int(-np.log(ui[12]) * p.purchase_delay_mean_s)
+                zz = np.sqrt(-2 * np.log(ui[13])) * np.cos(2 * math.pi * ui[14])
                 if cart:
-                    revenue = round(float(pr["order_value"][i]), 2)
+                    revenue = np_round(float(pr["order_value"][i]), 2)
                     token = int(pop.cart_seq[row])
                 else:
-                    revenue = round(float(pr["order_value"][i]) * math.exp(
+                    revenue = np_round(float(pr["order_value"][i]) * np.exp(
                         p.order_value_sigma * zz - 0.5 * p.order_value_sigma**2), 2)
                     token = -1
                     out.append({"subscriber": sub, "time": t_buy - 90, "type": T.add_to_cart,

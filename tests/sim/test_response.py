@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from policies.errors import SpecError
@@ -47,6 +47,7 @@ def _random_emails(pop: Population, g: np.random.Generator, t: int, m: int) -> E
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**40), state=st.integers(0, 2**31), m=st.integers(1, 400))
+@example(seed=1, state=15595247, m=346)  # a revenue at a half-cent boundary (math.exp vs np.exp)
 def test_fast_sampler_equals_reference(seed: int, state: int, m: int) -> None:
     pop = Population.generate(300, seed=seed, start=1000)
     g = np.random.default_rng(state)
