@@ -26,7 +26,7 @@ paired. A spec file::
     replications: 2
 
 Every error is a :class:`~policies.errors.SpecError` naming the path of the field, what
-was expected and what was received (``arms[2].policy.epsilon: expected a value in
+was expected and what was received (``arms[2].policy.epsilon: expected a number in
 [0, 1], got 1.5``). :func:`load_spec` accepts a path, YAML text or a mapping; an
 :class:`ExperimentSpec` (:mod:`experiments.design`, re-exported here with the other
 public names) can also be built in Python and is validated the same way; its arms hold
@@ -385,7 +385,7 @@ def load_spec(source: ExperimentSpec | str | Path | Mapping[str, Any]) -> Experi
     ------
     SpecError
         With the path of the offending field, e.g.
-        ``arms[2].policy.epsilon: expected a value in [0, 1], got 1.5``; missing files
+        ``arms[2].policy.epsilon: expected a number in [0, 1], got 1.5``; missing files
         and malformed YAML are SpecErrors too.
     """
     if isinstance(source, ExperimentSpec):

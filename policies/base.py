@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from policies import checks
 from policies.errors import PolicyError
 
 __all__ = [
@@ -89,22 +90,16 @@ def check_number(name: str, value: Any, *, low: float | None = None,
     """Validate a scalar hyperparameter (finite, in range); raise PolicyError otherwise.
 
     ``low``/``high`` bound the value (open bounds with ``low_open``/``high_open``);
-    ``integer`` requires an int. The message names ``name`` and the accepted range.
+    ``integer`` requires an int. The checks and messages are :mod:`policies.checks`'
+    (``epsilon: expected a number in [0, 1], got 1.5``).
     """
-    kind = "an integer" if integer else "a number"
-    ok_type = isinstance(value, int | np.integer) if integer else isinstance(
-        value, int | float | np.integer | np.floating)
-    if isinstance(value, bool) or not ok_type or not math.isfinite(float(value)):
-        raise PolicyError(f"{name}: expected {kind}, got {value!r}")
-    v = float(value)
-    bad_low = low is not None and (v <= low if low_open else v < low)
-    bad_high = high is not None and (v >= high if high_open else v > high)
-    if bad_low or bad_high:
-        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
-        hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
-        lo = lo or "(-inf"
-        hi = hi or "inf)"
-        raise PolicyError(f"{name}: expected a value in {lo}, {hi}, got {value!r}")
+    if not integer:
+        checks.check_number(name, value, error=PolicyError, low=low, high=high,
+                            low_open=low_open, high_open=high_open)
+        return
+    lo = None if low is None else math.floor(low) + 1 if low_open else math.ceil(low)
+    hi = None if high is None else math.ceil(high) - 1 if high_open else math.floor(high)
+    checks.check_int(name, value, error=PolicyError, low=lo, high=hi)
 
 
 def check_reward_type(reward_type: Any) -> None:

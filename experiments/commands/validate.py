@@ -1,7 +1,7 @@
 """``triggerlab validate SPEC [SPEC ...]``: check experiment specs without running them.
 
 Prints one ``ok`` line per valid spec. The first invalid one stops with one line naming
-the field path (``arms[2].policy.epsilon: expected a value in [0, 1], got 1.5``) and
+the field path (``arms[2].policy.epsilon: expected a number in [0, 1], got 1.5``) and
 exit status 2.
 """
 

@@ -109,7 +109,7 @@ BAD = [
     (["validate", "{dir}/missing.yaml"], r"spec: file not found: .*missing\.yaml"),
     (["validate", "{malformed}"], r"spec: malformed YAML in .*malformed\.yaml at line 4"),
     (["validate", "{unknown}"], r"arms\[1\]\.colour: unknown key; expected one of name"),
-    (["validate", "{range}"], r"arms\[1\]\.policy\.epsilon: expected a value in \[0, 1\], "
+    (["validate", "{range}"], r"arms\[1\]\.policy\.epsilon: expected a number in \[0, 1\], "
                               r"got 1\.5"),
     (["run", "{range}", "--out", "{dir}/out"], r"arms\[1\]\.policy\.epsilon"),
     (["run", "{ok}", "--shards", "0"], r"--shards: expected an integer >= 1, got 0"),

@@ -98,7 +98,7 @@ def test_rules_file_relative_to_the_spec(tmp_path: Path) -> None:
 def test_python_built_specs_are_validated_too() -> None:
     with pytest.raises(SpecError, match=r"^arms: expected at least 2 arms"):
         ExperimentSpec(name="x", seed=1, arms=(ArmSpec("a"),))
-    with pytest.raises(SpecError, match=r"^arms\[1\]\.policy\.epsilon: expected a value in "
+    with pytest.raises(SpecError, match=r"^arms\[1\]\.policy\.epsilon: expected a number in "
                                         r"\[0, 1\], got 1\.5$"):
         ExperimentSpec(name="x", seed=1, arms=(ArmSpec("a"), ArmSpec("b", policy=PolicyConfig(
             "epsilon_greedy", params={"arm_names": ["plain", "learn"], "epsilon": 1.5}))))
@@ -129,7 +129,7 @@ _DELETE = object()
 
 INVALID = [
     ("arms.2.policy.epsilon", 1.5,
-     r"^arms\[2\]\.policy\.epsilon: expected a value in \[0, 1\], got 1\.5$"),
+     r"^arms\[2\]\.policy\.epsilon: expected a number in \[0, 1\], got 1\.5$"),
     ("arms.2.policy.arm_names", ["plain", "bogus"],
      r"^arms\[2\]\.policy\.arm_names\[1\]: expected a subject style .* got 'bogus'$"),
     ("arms.2.policy.name", "nope", r"^arms\[2\]\.policy\.name: expected one of ab, "),
