@@ -5,7 +5,8 @@ analysis notebook needs: cumulative regret with its spread over replications,
 estimates with confidence intervals next to the simulator's truth, per-segment
 tables from a decision log, and load-test runs side by side. Every plotting function
 returns a matplotlib Figure (Agg backend, like :mod:`experiments.plots`); display it
-with ``IPython.display.display(fig)``.
+with ``IPython.display.display(fig)``. :func:`cumulative_regret` is
+:func:`experiments.regret.cumulative_regret`, re-exported.
 
 >>> import pandas as pd
 >>> t = pd.DataFrame({"arm": ["a", "b"], "est": [1.0, 2.0], "lo": [0.5, 1.5],
@@ -22,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from experiments.regret import cumulative_regret
 
 __all__ = [
     "cumulative_regret",
@@ -42,44 +45,6 @@ def _plt() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def cumulative_regret(res: Any) -> pd.DataFrame:
-    """Cumulative expected regret per arm and day, averaged over replications.
-
-    Parameters
-    ----------
-    res : experiments.Results
-        A run whose policy arms logged decisions (the runner does that for every arm
-        with a policy).
-
-    Returns
-    -------
-    DataFrame
-        Columns ``arm, day, mean, low, high``: the mean, minimum and maximum over
-        replications of the regret accumulated up to the end of ``day`` (0-based), in
-        reward units (clicks, orders or currency, as the spec's ``reward``). Empty when
-        no arm has a policy.
-    """
-    from experiments.plots import daily_regret
-
-    dr = daily_regret(res)
-    if dr is None or not len(dr):
-        return pd.DataFrame(columns=["arm", "day", "mean", "low", "high"])
-    days = np.arange(int(dr["day"].max()) + 1)
-    reps = range(res.spec.replications)
-    rows = []
-    for arm, a in dr.groupby("arm", sort=False):
-        table = (a.pivot_table(index="day", columns="replication", values="regret",
-                               aggfunc="sum")
-                 .reindex(index=days, columns=list(reps)).fillna(0.0).cumsum())
-        rows.append(pd.DataFrame({"arm": arm, "day": days, "mean": table.mean(axis=1).to_numpy(),
-                                  "low": table.min(axis=1).to_numpy(),
-                                  "high": table.max(axis=1).to_numpy()}))
-    out = pd.concat(rows, ignore_index=True)
-    order = {name: i for i, name in enumerate(res.arms)}
-    out["_o"] = out["arm"].map(order)
-    return out.sort_values(["_o", "day"]).drop(columns="_o").reset_index(drop=True)
 
 
 def plot_cumulative_regret(res: Any, *, title: str | None = None) -> Any:

@@ -7,7 +7,9 @@
 * ``funnel.png`` -- sends, opens, clicks and orders per 1,000 subscribers, per arm.
 
 Each function takes :class:`~experiments.results.Results` and returns a matplotlib
-Figure (or None when it does not apply); :func:`write_plots` saves them all.
+Figure (or None when it does not apply); :func:`write_plots` saves them all. The numbers
+come from :mod:`experiments.analysis` and :mod:`experiments.regret`
+(:func:`daily_regret` is re-exported from there).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.results import Results, metric_counts
+from experiments.analysis import metric_counts
+from experiments.regret import daily_regret, regret_curves
+from experiments.results import Results
 from experiments.spec import METRICS
 
 __all__ = ["PLOT_FILES", "allocation", "daily_regret", "funnel", "lift", "metric_over_time",
@@ -199,36 +203,15 @@ def allocation(res: Results) -> Any:
     return fig
 
 
-def daily_regret(res: Results) -> pd.DataFrame | None:
-    """Expected regret per replication x arm x day (arms with a policy).
-
-    From the ``expected_regret`` rows of the metrics table (the runner derives them from
-    the decision log of every policy arm). None when there are none.
-    """
-    mt = res.metrics
-    pol = [a.name for a in res.spec.arms if a.policy is not None]
-    if not pol:
-        return None
-    r = mt[(mt["metric"] == "expected_regret") & mt["arm"].isin(pol)]
-    if len(r):
-        return (r.groupby(["replication", "arm", "day"])["value"].sum().rename("regret")
-                .reset_index())
-    return None
-
-
 def regret(res: Results) -> Any:
     """Cumulative expected regret per day, one line per arm with a policy."""
     plt = _plt()
-    dr = daily_regret(res)
-    if dr is None or not len(dr):
+    curves = regret_curves(res)
+    if not curves:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=_DPI)
-    reps = res.spec.replications
-    for arm, a in dr.groupby("arm", sort=False):
-        per_day = a.groupby("day")["regret"].sum().sort_index() / reps
-        days = np.arange(int(per_day.index.max()) + 1)
-        per_day = per_day.reindex(days, fill_value=0.0)
-        ax.plot(days, per_day.cumsum().to_numpy(), marker="o", ms=3, label=str(arm))
+    for arm, cum in curves.items():
+        ax.plot(cum.index.to_numpy(), cum.to_numpy(), marker="o", ms=3, label=arm)
     unit = {"click": "clicks", "order": "orders", "revenue": "currency units"}[res.spec.reward]
     ax.set_xlabel("day of the experiment (simulated days)")
     ax.set_ylabel(f"cumulative expected regret ({unit} lost)")
