@@ -1,15 +1,15 @@
 """The analysis of an experiment run: every number the report, the plots and the notebooks
 show, computed from the run's tidy tables (no rendering here).
 
-* :func:`metric_counts` -- numerator and denominator of each experiment metric per
-  replication x arm (x day);
 * :func:`summarize` -- one row per arm x metric: estimate, interval, difference and lift
   vs control, raw and adjusted p-values, chance to beat control, the simulator's ground
   truth (``summary.csv``);
 * :func:`srm_checks` -- sample-ratio checks of the randomized splits inside arms;
 * :func:`recommend` -- which arm the primary metric supports (the report words it).
 
-Regret curves and the policy table are in :mod:`experiments.regret`.
+The tidy-table sums it starts from (:func:`~experiments.tables.metric_counts`, re-exported
+here) are in :mod:`experiments.tables`; regret curves and the policy table in
+:mod:`experiments.regret`.
 
 Statistics (``alpha`` and the correction come from the spec's ``analysis``; the tests
 themselves are in :mod:`experiments.stats`):
@@ -39,14 +39,14 @@ themselves are in :mod:`experiments.stats`):
   expected reward lost against the best variant for each email.
 
 Functions take a run's tables as :class:`experiments.Results` (anything with ``spec``,
-``metrics``, ``truth`` and ``arms``, see :class:`RunTables`).
+``metrics``, ``truth`` and ``arms``, see :class:`experiments.tables.RunTables`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,10 +62,10 @@ from experiments.stats import (
     srm_test,
     wilson_interval,
 )
+from experiments.tables import RunTables, metric_counts
 
-__all__ = ["LOWER_IS_BETTER", "SUMMARY_COLUMNS", "Recommendation", "RunTables",
-           "analysis_kind", "metric_counts", "recommend", "srm_checks", "summarize",
-           "true_values"]
+__all__ = ["LOWER_IS_BETTER", "SUMMARY_COLUMNS", "Recommendation", "analysis_kind",
+           "metric_counts", "recommend", "srm_checks", "summarize", "true_values"]
 
 #: Metrics where a decrease is an improvement.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"unsubscribes"})
@@ -77,117 +77,6 @@ SUMMARY_COLUMNS = (
     "lift_ci_high", "p_value", "p_adjusted", "significant", "prob_beat_control",
     "true_value", "true_diff", "true_lift", "ci_covers_truth", "regret", "method",
 )
-
-
-class RunTables(Protocol):
-    """What the analysis reads from a run (:class:`experiments.Results` has it)."""
-
-    spec: ExperimentSpec
-    metrics: pd.DataFrame
-    truth: pd.DataFrame
-
-    @property
-    def arms(self) -> list[str]: ...
-
-
-# ---------------------------------------------------------------------------
-# counts
-
-
-def _email_sources(spec: ExperimentSpec, sources: Any) -> Any:
-    mask = sources != "site"
-    if spec.sources:
-        mask &= sources.isin(list(spec.sources))
-    return mask
-
-
-def metric_counts(metrics: pd.DataFrame, spec: ExperimentSpec, metric: str | None = None, *,
-                  by_day: bool = False) -> pd.DataFrame:
-    """Sum a tidy metrics table into the numerator/denominator of experiment metrics.
-
-    Parameters
-    ----------
-    metrics : DataFrame
-        ``replication, arm, day, source, variant, group, metric, value`` (metrics.parquet).
-    spec : ExperimentSpec
-        Gives the metric list and the email ``sources`` filter.
-    metric : str, optional
-        One experiment metric (a key of :data:`~experiments.spec.METRICS`); default all of
-        ``spec.metrics``.
-    by_day : bool
-        Keep the ``day`` column (daily counts) instead of summing over the run.
-
-    Returns
-    -------
-    DataFrame
-        Columns ``metric, replication, arm, [day,] numerator, denominator, value`` and,
-        for ``incremental_orders``, ``holdout_numerator, holdout_denominator``.
-        ``value = numerator / denominator`` (``- holdout_numerator / holdout_denominator``
-        for incremental orders); NaN when the denominator is 0.
-    """
-    names = [metric] if metric is not None else list(spec.metrics)
-    keys = ["replication", "arm", *(["day"] if by_day else [])]
-    email = metrics[_email_sources(spec, metrics["source"])]
-    site = metrics[metrics["source"] == "site"]
-    arms = [a.name for a in spec.arms]
-    grid = metrics[keys].drop_duplicates()
-    out = []
-    for name in names:
-        m = METRICS[name]
-        rows = email if m.scope == "email" else site
-        num_rows = rows[rows["metric"] == m.numerator]
-        site_den = m.denominator == "subscribers"
-        den_rows = (site if site_den else rows)
-        den_rows = den_rows[den_rows["metric"] == m.denominator]
-
-        def total(df: pd.DataFrame, group: str, col: str) -> pd.DataFrame:
-            part = df[df["group"] == group]
-            s = part.groupby(keys, sort=True)["value"].sum().rename(col)
-            return s.reset_index()
-
-        t = grid.copy()
-        t = t.merge(total(num_rows, "treatment", "numerator"), on=keys, how="left")
-        if site_den:
-            # group sizes are a stock, not a flow: the size of the group (its largest daily
-            # value), whatever the day
-            d = _group_size(den_rows, "treatment")
-            t = t.merge(d, on=_SIZE_KEYS, how="left")
-        else:
-            t = t.merge(total(den_rows, "treatment", "denominator"), on=keys, how="left")
-        t[["numerator", "denominator"]] = t[["numerator", "denominator"]].fillna(0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = np.where(t["denominator"] > 0, t["numerator"] / t["denominator"], np.nan)
-        if m.scope == "holdout":
-            t = t.merge(total(num_rows, "holdout", "holdout_numerator"), on=keys, how="left")
-            t = t.merge(_group_size(den_rows, "holdout", "holdout_denominator"),
-                        on=_SIZE_KEYS, how="left")
-            t[["holdout_numerator", "holdout_denominator"]] = t[
-                ["holdout_numerator", "holdout_denominator"]].fillna(0.0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                hv = np.where(t["holdout_denominator"] > 0,
-                              t["holdout_numerator"] / t["holdout_denominator"], np.nan)
-            value = value - hv
-        t["value"] = value
-        t.insert(0, "metric", name)
-        out.append(t)
-    res = pd.concat(out, ignore_index=True)
-    res["arm"] = pd.Categorical(res["arm"], categories=arms, ordered=True)
-    res = res.sort_values(["metric", *keys], kind="stable").reset_index(drop=True)
-    res["arm"] = res["arm"].astype(str)
-    return res
-
-
-_SIZE_KEYS = ["replication", "arm"]
-
-
-def _group_size(df: pd.DataFrame, group: str, col: str = "denominator") -> pd.DataFrame:
-    """Subscribers in ``group`` per replication x arm: the largest daily total."""
-    part = df[df["group"] == group]
-    if part.empty:
-        return pd.DataFrame({"replication": pd.Series(dtype="int64"),
-                             "arm": pd.Series(dtype=str), col: pd.Series(dtype=float)})
-    daily = part.groupby([*_SIZE_KEYS, "day"], sort=True)["value"].sum()
-    return daily.groupby(level=[0, 1]).max().rename(col).reset_index()
 
 
 # ---------------------------------------------------------------------------

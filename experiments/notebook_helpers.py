@@ -6,7 +6,8 @@ estimates with confidence intervals next to the simulator's truth, per-segment
 tables from a decision log, and load-test runs side by side. Every plotting function
 returns a matplotlib Figure (Agg backend, like :mod:`experiments.plots`); display it
 with ``IPython.display.display(fig)``. :func:`cumulative_regret` is
-:func:`experiments.regret.cumulative_regret`, re-exported.
+:func:`experiments.regret.cumulative_regret` and :func:`segment_summary`
+:func:`experiments.tables.segment_summary`, both re-exported.
 
 >>> import pandas as pd
 >>> t = pd.DataFrame({"arm": ["a", "b"], "est": [1.0, 2.0], "lo": [0.5, 1.5],
@@ -18,13 +19,14 @@ with ``IPython.display.display(fig)``. :func:`cumulative_regret` is
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from experiments.regret import cumulative_regret
+from experiments.tables import segment_summary
 
 __all__ = [
     "cumulative_regret",
@@ -120,49 +122,6 @@ def plot_intervals(table: pd.DataFrame, *, estimate: str, low: str, high: str,
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
-
-
-def segment_summary(decisions: pd.DataFrame, segment: Sequence[Any] | np.ndarray | pd.Series,
-                    *, by: str = "arm", order: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per segment and arm: emails, observed reward rate and true expected reward rate.
-
-    Parameters
-    ----------
-    decisions : DataFrame
-        A decision log (``Results.decisions``): columns ``reward`` (observed, per email)
-        and ``expected_reward`` (the simulator's expected reward of the chosen variant).
-    segment : array_like, shape (len(decisions),)
-        The segment of each row.
-        A pandas Categorical keeps its category order in the result.
-    by : str
-        Column of ``decisions`` to compare within segments (default ``arm``).
-    order : sequence of str, optional
-        Order of the ``by`` values in the result (e.g. ``Results.arms``).
-
-    Returns
-    -------
-    DataFrame
-        Indexed by ``segment, <by>``: ``emails``, ``observed`` (mean reward),
-        ``truth`` (mean expected reward), ``se`` (binomial standard error of
-        ``observed``).
-    """
-    if isinstance(segment, pd.Series):
-        segment = segment.to_numpy() if not isinstance(segment.dtype, pd.CategoricalDtype) \
-            else pd.Categorical(segment)
-    seg = segment if isinstance(segment, pd.Categorical) else np.asarray(segment)
-    if len(seg) != len(decisions):
-        raise ValueError(f"segment: expected {len(decisions)} values, got {len(seg)}")
-    key = decisions[by].to_numpy()
-    d = pd.DataFrame({"segment": seg,
-                      by: pd.Categorical(key, categories=list(order)) if order else key,
-                      "reward": decisions["reward"].to_numpy(float),
-                      "expected_reward": decisions["expected_reward"].to_numpy(float)})
-    g = d.groupby(["segment", by], sort=True, observed=True)
-    out = pd.DataFrame({"emails": g.size(), "observed": g["reward"].mean(),
-                        "truth": g["expected_reward"].mean()})
-    p = out["observed"].clip(0, 1)
-    out["se"] = np.sqrt(p * (1 - p) / out["emails"])
-    return out
 
 
 def plot_segments(table: pd.DataFrame, *, value: str = "truth", title: str = "",

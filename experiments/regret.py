@@ -24,7 +24,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from experiments.analysis import RunTables
+from experiments.tables import RunTables
 
 __all__ = ["cumulative_regret", "daily_regret", "email_regret", "policy_table",
            "regret_curves", "regret_rows"]

@@ -10,7 +10,7 @@ Column meanings: ``arm`` is the experiment arm; ``variant`` the policy's arm ins
 ``group`` ``treatment`` or ``holdout``; ``source`` a rule id, ``campaign`` or ``site``
 (organic totals and group sizes).
 
-:func:`metric_counts` lives in :mod:`experiments.analysis` and is re-exported here.
+:func:`metric_counts` lives in :mod:`experiments.tables` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.analysis import metric_counts, summarize
+from experiments.analysis import summarize
 from experiments.spec import ExperimentSpec, load_spec
+from experiments.tables import metric_counts
 from policies.errors import SpecError
 
 __all__ = ["Results", "metric_counts"]
