@@ -1,5 +1,5 @@
-"""The analysis of an experiment run: every number the report, the plots and the notebooks
-show, computed from the run's tidy tables (no rendering here).
+"""The per-arm analysis of an experiment run: the numbers the report states, computed from
+the run's tidy tables (no rendering here; :mod:`experiments.report` words them).
 
 * :func:`summarize` -- one row per arm x metric: estimate, interval, difference and lift
   vs control, raw and adjusted p-values, chance to beat control, the simulator's ground
