@@ -108,6 +108,12 @@ def block_ttest(blocks: Any, alpha: float = 0.05,
         with H0 (0 for two-sided, <= 0 for ``larger``, >= 0 for ``smaller``) and 0
         otherwise, and ``prob_positive`` is 0.5 at an effect of 0, else 0 or 1.
 
+    Notes
+    -----
+    The group totals are summed with pandas' group sum (compensated summation), the
+    other sums with numpy, so the result equals, to the last bit, the same computation
+    done on a pandas Series indexed by (group, block).
+
     Examples
     --------
     >>> r = block_ttest([[0.1, 0.3, 0.2], [0.2, 0.4, 0.3]])
