@@ -5,7 +5,9 @@ analysis notebook needs: cumulative regret with its spread over replications,
 estimates with confidence intervals next to the simulator's truth, per-segment
 tables from a decision log, and load-test runs side by side. Every plotting function
 returns a matplotlib Figure (Agg backend, like :mod:`experiments.plots`); display it
-with ``IPython.display.display(fig)``.
+with ``IPython.display.display(fig)``. :func:`cumulative_regret` is
+:func:`experiments.regret.cumulative_regret` and :func:`segment_summary`
+:func:`experiments.tables.segment_summary`, both re-exported.
 
 >>> import pandas as pd
 >>> t = pd.DataFrame({"arm": ["a", "b"], "est": [1.0, 2.0], "lo": [0.5, 1.5],
@@ -17,11 +19,14 @@ with ``IPython.display.display(fig)``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from experiments.regret import cumulative_regret
+from experiments.tables import segment_summary
 
 __all__ = [
     "cumulative_regret",
@@ -42,44 +47,6 @@ def _plt() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def cumulative_regret(res: Any) -> pd.DataFrame:
-    """Cumulative expected regret per arm and day, averaged over replications.
-
-    Parameters
-    ----------
-    res : experiments.Results
-        A run whose policy arms logged decisions (the runner does that for every arm
-        with a policy).
-
-    Returns
-    -------
-    DataFrame
-        Columns ``arm, day, mean, low, high``: the mean, minimum and maximum over
-        replications of the regret accumulated up to the end of ``day`` (0-based), in
-        reward units (clicks, orders or currency, as the spec's ``reward``). Empty when
-        no arm has a policy.
-    """
-    from experiments.plots import daily_regret
-
-    dr = daily_regret(res)
-    if dr is None or not len(dr):
-        return pd.DataFrame(columns=["arm", "day", "mean", "low", "high"])
-    days = np.arange(int(dr["day"].max()) + 1)
-    reps = range(res.spec.replications)
-    rows = []
-    for arm, a in dr.groupby("arm", sort=False):
-        table = (a.pivot_table(index="day", columns="replication", values="regret",
-                               aggfunc="sum")
-                 .reindex(index=days, columns=list(reps)).fillna(0.0).cumsum())
-        rows.append(pd.DataFrame({"arm": arm, "day": days, "mean": table.mean(axis=1).to_numpy(),
-                                  "low": table.min(axis=1).to_numpy(),
-                                  "high": table.max(axis=1).to_numpy()}))
-    out = pd.concat(rows, ignore_index=True)
-    order = {name: i for i, name in enumerate(res.arms)}
-    out["_o"] = out["arm"].map(order)
-    return out.sort_values(["_o", "day"]).drop(columns="_o").reset_index(drop=True)
 
 
 def plot_cumulative_regret(res: Any, *, title: str | None = None) -> Any:
@@ -155,49 +122,6 @@ def plot_intervals(table: pd.DataFrame, *, estimate: str, low: str, high: str,
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
-
-
-def segment_summary(decisions: pd.DataFrame, segment: Sequence[Any] | np.ndarray | pd.Series,
-                    *, by: str = "arm", order: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per segment and arm: emails, observed reward rate and true expected reward rate.
-
-    Parameters
-    ----------
-    decisions : DataFrame
-        A decision log (``Results.decisions``): columns ``reward`` (observed, per email)
-        and ``expected_reward`` (the simulator's expected reward of the chosen variant).
-    segment : array_like, shape (len(decisions),)
-        The segment of each row.
-        A pandas Categorical keeps its category order in the result.
-    by : str
-        Column of ``decisions`` to compare within segments (default ``arm``).
-    order : sequence of str, optional
-        Order of the ``by`` values in the result (e.g. ``Results.arms``).
-
-    Returns
-    -------
-    DataFrame
-        Indexed by ``segment, <by>``: ``emails``, ``observed`` (mean reward),
-        ``truth`` (mean expected reward), ``se`` (binomial standard error of
-        ``observed``).
-    """
-    if isinstance(segment, pd.Series):
-        segment = segment.to_numpy() if not isinstance(segment.dtype, pd.CategoricalDtype) \
-            else pd.Categorical(segment)
-    seg = segment if isinstance(segment, pd.Categorical) else np.asarray(segment)
-    if len(seg) != len(decisions):
-        raise ValueError(f"segment: expected {len(decisions)} values, got {len(seg)}")
-    key = decisions[by].to_numpy()
-    d = pd.DataFrame({"segment": seg,
-                      by: pd.Categorical(key, categories=list(order)) if order else key,
-                      "reward": decisions["reward"].to_numpy(float),
-                      "expected_reward": decisions["expected_reward"].to_numpy(float)})
-    g = d.groupby(["segment", by], sort=True, observed=True)
-    out = pd.DataFrame({"emails": g.size(), "observed": g["reward"].mean(),
-                        "truth": g["expected_reward"].mean()})
-    p = out["observed"].clip(0, 1)
-    out["se"] = np.sqrt(p * (1 - p) / out["emails"])
-    return out
 
 
 def plot_segments(table: pd.DataFrame, *, value: str = "truth", title: str = "",

@@ -7,7 +7,10 @@
 * ``funnel.png`` -- sends, opens, clicks and orders per 1,000 subscribers, per arm.
 
 Each function takes :class:`~experiments.results.Results` and returns a matplotlib
-Figure (or None when it does not apply); :func:`write_plots` saves them all.
+Figure (or None when it does not apply); :func:`write_plots` saves them all. The numbers
+come from :mod:`experiments.tables`, :mod:`experiments.analysis` (the summary) and
+:mod:`experiments.regret`
+(:func:`daily_regret` is re-exported from there).
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.results import Results, metric_counts
+from experiments.regret import daily_regret, regret_curves
+from experiments.results import Results
 from experiments.spec import METRICS
+from experiments.tables import FUNNEL_STAGES, allocation_shares, funnel_table, rate_over_time
 
 __all__ = ["PLOT_FILES", "allocation", "daily_regret", "funnel", "lift", "metric_over_time",
            "regret", "write_plots"]
@@ -66,20 +71,14 @@ def metric_over_time(res: Results, metric: str | None = None) -> Any:
     """The metric per day and cumulated to date, one line per arm (pooled replications)."""
     plt = _plt()
     metric = metric or res.spec.primary
-    c = metric_counts(res.metrics, res.spec, metric, by_day=True)
-    g = c.groupby(["arm", "day"], sort=True)[["numerator", "denominator"]].sum()
+    rates = rate_over_time(res, metric)
     factor, _ = _scale(metric)
     per_subscriber = METRICS[metric].denominator == "subscribers"
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=_DPI)
-    for arm in res.arms:
-        if arm not in g.index.get_level_values(0):
-            continue
-        a = g.loc[arm]
-        days = a.index.to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            daily = a["numerator"] / a["denominator"] * factor
-            cum_den = a["denominator"] if per_subscriber else a["denominator"].cumsum()
-            cum = a["numerator"].cumsum() / cum_den * factor
+    for arm, a in rates.groupby("arm", sort=False):
+        days = a["day"].to_numpy()
+        daily = a["daily"] * factor
+        cum = a["to_date"] * factor
         style = "--" if arm == res.spec.control_arm else "-"
         ok = np.isfinite(daily.to_numpy())
         axes[0].plot(days[ok], daily.to_numpy()[ok], style, marker="o", ms=3, label=arm)
@@ -144,14 +143,6 @@ def lift(res: Results, summary: pd.DataFrame | None = None) -> Any:
     return fig
 
 
-def _email_rows(res: Results) -> pd.DataFrame:
-    mt = res.metrics
-    e = mt[(mt["source"] != "site") & (mt["group"] == "treatment")]
-    if res.spec.sources:
-        e = e[e["source"].isin(list(res.spec.sources))]
-    return e
-
-
 def allocation(res: Results) -> Any:
     """Share of each day's emails per policy variant (days with sends), one panel per arm
     with a policy."""
@@ -159,16 +150,9 @@ def allocation(res: Results) -> Any:
     pol = [a for a in res.spec.arms if a.policy is not None]
     if not pol:
         return None
-    e = _email_rows(res)
-    e = e[e["metric"] == "sends"]
     fig, axes = plt.subplots(1, len(pol), figsize=(5.2 * len(pol), 4), dpi=_DPI, squeeze=False)
     for ax, arm in zip(axes[0], pol, strict=True):
-        a = e[(e["arm"] == arm.name) & (e["variant"] != "")]
-        tab = a.pivot_table(index="day", columns="variant", values="value", aggfunc="sum",
-                            fill_value=0.0)
-        tab = tab[tab.sum(axis=1) > 0]
-        tab = tab.loc[:, tab.sum(axis=0) > 0]
-        share = tab.div(tab.sum(axis=1), axis=0) * 100
+        share = allocation_shares(res, arm.name) * 100
         bottom = np.zeros(len(share))
         policy = arm.policy
         assert policy is not None
@@ -199,36 +183,15 @@ def allocation(res: Results) -> Any:
     return fig
 
 
-def daily_regret(res: Results) -> pd.DataFrame | None:
-    """Expected regret per replication x arm x day (arms with a policy).
-
-    From the ``expected_regret`` rows of the metrics table (the runner derives them from
-    the decision log of every policy arm). None when there are none.
-    """
-    mt = res.metrics
-    pol = [a.name for a in res.spec.arms if a.policy is not None]
-    if not pol:
-        return None
-    r = mt[(mt["metric"] == "expected_regret") & mt["arm"].isin(pol)]
-    if len(r):
-        return (r.groupby(["replication", "arm", "day"])["value"].sum().rename("regret")
-                .reset_index())
-    return None
-
-
 def regret(res: Results) -> Any:
     """Cumulative expected regret per day, one line per arm with a policy."""
     plt = _plt()
-    dr = daily_regret(res)
-    if dr is None or not len(dr):
+    curves = regret_curves(res)
+    if not curves:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=_DPI)
-    reps = res.spec.replications
-    for arm, a in dr.groupby("arm", sort=False):
-        per_day = a.groupby("day")["regret"].sum().sort_index() / reps
-        days = np.arange(int(per_day.index.max()) + 1)
-        per_day = per_day.reindex(days, fill_value=0.0)
-        ax.plot(days, per_day.cumsum().to_numpy(), marker="o", ms=3, label=str(arm))
+    for arm, cum in curves.items():
+        ax.plot(cum.index.to_numpy(), cum.to_numpy(), marker="o", ms=3, label=arm)
     unit = {"click": "clicks", "order": "orders", "revenue": "currency units"}[res.spec.reward]
     ax.set_xlabel("day of the experiment (simulated days)")
     ax.set_ylabel(f"cumulative expected regret ({unit} lost)")
@@ -243,16 +206,13 @@ def regret(res: Results) -> Any:
 def funnel(res: Results) -> Any:
     """Sends, opens, clicks and attributed orders per 1,000 subscribers, per arm."""
     plt = _plt()
-    e = _email_rows(res)
-    stages = ["sends", "opens", "clicks", "orders"]
-    tot = e[e["metric"].isin(stages)].groupby(["arm", "metric"])["value"].sum()
-    subs = metric_counts(res.metrics, res.spec, "orders").groupby("arm")["denominator"].sum()
+    table = funnel_table(res)
+    stages = list(FUNNEL_STAGES)
     fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(res.arms) + 3), 4.4), dpi=_DPI)
     width = 0.8 / len(stages)
     x = np.arange(len(res.arms))
     for k, stage in enumerate(stages):
-        vals = np.array([float(tot.get((arm, stage), 0.0)) / subs.get(arm, np.nan) * 1000
-                         if subs.get(arm, 0) else np.nan for arm in res.arms])
+        vals = table[stage].to_numpy(dtype=float) * 1000
         bars = ax.bar(x + (k - (len(stages) - 1) / 2) * width, np.where(vals > 0, vals, np.nan),
                       width, label=stage)
         for rect, v in zip(bars, vals, strict=True):
@@ -261,7 +221,7 @@ def funnel(res: Results) -> Any:
                             (rect.get_x() + rect.get_width() / 2, v),
                             ha="center", va="bottom", fontsize=6)
     for xi, arm in zip(x, res.arms, strict=True):
-        if not any(float(tot.get((arm, stage), 0.0)) > 0 for stage in stages):
+        if not table.loc[arm, "any_emails"]:
             ax.annotate("no emails sent", (xi, 0.5), xycoords=("data", "axes fraction"),
                         ha="center", fontsize=8, color="gray")
     ax.set_yscale("log")

@@ -9,18 +9,20 @@ Column meanings: ``arm`` is the experiment arm; ``variant`` the policy's arm ins
 (the subject line, send hour or strategy an email got; ``""`` when no policy decided);
 ``group`` ``treatment`` or ``holdout``; ``source`` a rule id, ``campaign`` or ``site``
 (organic totals and group sizes).
+
+:func:`metric_counts` lives in :mod:`experiments.tables` and is re-exported here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from experiments.spec import METRICS, ExperimentSpec, load_spec
+from experiments.analysis import summarize
+from experiments.spec import ExperimentSpec, load_spec
+from experiments.tables import metric_counts
 from policies.errors import SpecError
 
 __all__ = ["Results", "metric_counts"]
@@ -103,9 +105,10 @@ class Results:
         return metric_counts(self.metrics, self.spec, metric, by_day=by_day)
 
     def summary(self) -> pd.DataFrame:
-        """Per arm x metric: estimate, CI, lift vs control, p-values, P(beat), truth."""
-        from experiments.report import summarize
+        """Per arm x metric: estimate, CI, lift vs control, p-values, P(beat), truth.
 
+        See :func:`experiments.analysis.summarize`.
+        """
         return summarize(self)
 
     def __repr__(self) -> str:
@@ -113,99 +116,3 @@ class Results:
         return (f"Results(spec={self.spec.name!r}, arms={self.arms}, "
                 f"replications={self.spec.replications}, metrics={len(self.metrics)} rows"
                 f"{where})")
-
-
-def _email_sources(spec: ExperimentSpec, sources: Any) -> Any:
-    mask = sources != "site"
-    if spec.sources:
-        mask &= sources.isin(list(spec.sources))
-    return mask
-
-
-def metric_counts(metrics: pd.DataFrame, spec: ExperimentSpec, metric: str | None = None, *,
-                  by_day: bool = False) -> pd.DataFrame:
-    """Sum a tidy metrics table into the numerator/denominator of experiment metrics.
-
-    Parameters
-    ----------
-    metrics : DataFrame
-        ``replication, arm, day, source, variant, group, metric, value`` (metrics.parquet).
-    spec : ExperimentSpec
-        Gives the metric list and the email ``sources`` filter.
-    metric : str, optional
-        One experiment metric (a key of :data:`~experiments.spec.METRICS`); default all of
-        ``spec.metrics``.
-    by_day : bool
-        Keep the ``day`` column (daily counts) instead of summing over the run.
-
-    Returns
-    -------
-    DataFrame
-        Columns ``metric, replication, arm, [day,] numerator, denominator, value`` and,
-        for ``incremental_orders``, ``holdout_numerator, holdout_denominator``.
-        ``value = numerator / denominator`` (``- holdout_numerator / holdout_denominator``
-        for incremental orders); NaN when the denominator is 0.
-    """
-    names = [metric] if metric is not None else list(spec.metrics)
-    keys = ["replication", "arm", *(["day"] if by_day else [])]
-    email = metrics[_email_sources(spec, metrics["source"])]
-    site = metrics[metrics["source"] == "site"]
-    arms = [a.name for a in spec.arms]
-    grid = metrics[keys].drop_duplicates()
-    out = []
-    for name in names:
-        m = METRICS[name]
-        rows = email if m.scope == "email" else site
-        num_rows = rows[rows["metric"] == m.numerator]
-        site_den = m.denominator == "subscribers"
-        den_rows = (site if site_den else rows)
-        den_rows = den_rows[den_rows["metric"] == m.denominator]
-
-        def total(df: pd.DataFrame, group: str, col: str) -> pd.DataFrame:
-            part = df[df["group"] == group]
-            s = part.groupby(keys, sort=True)["value"].sum().rename(col)
-            return s.reset_index()
-
-        t = grid.copy()
-        t = t.merge(total(num_rows, "treatment", "numerator"), on=keys, how="left")
-        if site_den:
-            # group sizes are a stock, not a flow: the size of the group (its largest daily
-            # value), whatever the day
-            d = _group_size(den_rows, "treatment")
-            t = t.merge(d, on=_SIZE_KEYS, how="left")
-        else:
-            t = t.merge(total(den_rows, "treatment", "denominator"), on=keys, how="left")
-        t[["numerator", "denominator"]] = t[["numerator", "denominator"]].fillna(0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = np.where(t["denominator"] > 0, t["numerator"] / t["denominator"], np.nan)
-        if m.scope == "holdout":
-            t = t.merge(total(num_rows, "holdout", "holdout_numerator"), on=keys, how="left")
-            t = t.merge(_group_size(den_rows, "holdout", "holdout_denominator"),
-                        on=_SIZE_KEYS, how="left")
-            t[["holdout_numerator", "holdout_denominator"]] = t[
-                ["holdout_numerator", "holdout_denominator"]].fillna(0.0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                hv = np.where(t["holdout_denominator"] > 0,
-                              t["holdout_numerator"] / t["holdout_denominator"], np.nan)
-            value = value - hv
-        t["value"] = value
-        t.insert(0, "metric", name)
-        out.append(t)
-    res = pd.concat(out, ignore_index=True)
-    res["arm"] = pd.Categorical(res["arm"], categories=arms, ordered=True)
-    res = res.sort_values(["metric", *keys], kind="stable").reset_index(drop=True)
-    res["arm"] = res["arm"].astype(str)
-    return res
-
-
-_SIZE_KEYS = ["replication", "arm"]
-
-
-def _group_size(df: pd.DataFrame, group: str, col: str = "denominator") -> pd.DataFrame:
-    """Subscribers in ``group`` per replication x arm: the largest daily total."""
-    part = df[df["group"] == group]
-    if part.empty:
-        return pd.DataFrame({"replication": pd.Series(dtype="int64"),
-                             "arm": pd.Series(dtype=str), col: pd.Series(dtype=float)})
-    daily = part.groupby([*_SIZE_KEYS, "day"], sort=True)["value"].sum()
-    return daily.groupby(level=[0, 1]).max().rename(col).reset_index()

@@ -34,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from experiments.regret import regret_rows
 from experiments.results import Results
 from experiments.spec import ArmSpec, ExperimentSpec, arm_rules, load_spec
 from policies.errors import SpecError
@@ -163,33 +164,6 @@ def _fan_out_ray(configs: list[Any], runs: list[tuple[int, ArmSpec]], bar: Progr
     return ray.get(refs)
 
 
-def _regret_rows(decisions: pd.DataFrame | None, replication: int, arm: str,
-                 start: int) -> pd.DataFrame:
-    """Daily expected regret (metric ``expected_regret``) from a decision log.
-
-    Per email: the best arm's expected reward minus the chosen arm's (columns
-    ``expected_reward__<arm>`` and ``expected_reward``), summed per day, source, variant.
-    """
-    cols = ["replication", "arm", "day", "source", "variant", "group", "metric", "value"]
-    if decisions is None or not len(decisions):
-        return pd.DataFrame(columns=cols)
-    per_arm = [c for c in decisions.columns if c.startswith("expected_reward__")]
-    best = decisions[per_arm].to_numpy(float).max(axis=1)
-    loss = best - decisions["expected_reward"].to_numpy(float)
-    df = pd.DataFrame({
-        "day": (decisions["time"].to_numpy("int64") - start) // 86400,
-        "source": decisions["source"].astype(str).to_numpy(),
-        "variant": decisions["arm"].astype(str).to_numpy(),
-        "value": loss,
-    })
-    g = df.groupby(["day", "source", "variant"], sort=True)["value"].sum().reset_index()
-    g.insert(0, "arm", arm)
-    g.insert(0, "replication", replication)
-    g["group"] = "treatment"
-    g["metric"] = "expected_regret"
-    return g[cols]
-
-
 def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Path | None = None,
         executor: str | None = None, shards: int | None = None, address: str | None = None,
         progress: bool | None = None, overwrite: bool = True, plots: bool = True) -> Results:
@@ -257,7 +231,7 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
         timing.append({"replication": r, "arm": arm.name, "wall_s": wall})
         m = _with_keys(res.metrics, r, arm.name)
         if arm.policy is not None and "expected_regret" not in set(res.metrics["metric"]):
-            m = pd.concat([m, _regret_rows(res.decisions, r, arm.name, config.start)],
+            m = pd.concat([m, regret_rows(res.decisions, r, arm.name, config.start)],
                           ignore_index=True)
         metrics.append(m)
         truth.append(_with_keys(res.truth, r, arm.name))

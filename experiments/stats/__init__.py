@@ -14,35 +14,49 @@ from experiments.stats.frequentist import (
     srm_test,
     welch_ttest,
 )
+from experiments.stats.intervals import (
+    block_ttest,
+    normal_diff_test,
+    poisson_rate_diff,
+    wilson_interval,
+)
 from experiments.stats.power import mde_for_sample_size, sample_size_two_proportions
 from experiments.stats.results import (
+    BlockTTestResult,
     BootstrapResult,
     CupedResult,
     MSPRTResult,
     ProportionsTestResult,
     SRMResult,
     TTestResult,
+    ZTestResult,
 )
 from experiments.stats.sequential import msprt
 
 __all__ = [
     "BUILTIN_STATISTICS",
+    "BlockTTestResult",
     "BootstrapResult",
     "CupedResult",
     "MSPRTResult",
     "ProportionsTestResult",
     "SRMResult",
     "TTestResult",
+    "ZTestResult",
     "adjust_pvalues",
+    "block_ttest",
     "bootstrap_ci",
     "cuped",
     "cuped_theta",
     "expected_loss",
     "mde_for_sample_size",
     "msprt",
+    "normal_diff_test",
+    "poisson_rate_diff",
     "prob_beat_control",
     "proportions_ztest",
     "sample_size_two_proportions",
     "srm_test",
     "welch_ttest",
+    "wilson_interval",
 ]

@@ -195,3 +195,73 @@ class CupedResult:
     unadjusted: TTestResult
     alpha: float
     alternative: str
+
+
+@dataclass(frozen=True, eq=False)
+class ZTestResult:
+    """z-test of a difference with a normal approximation (see
+    :func:`experiments.stats.poisson_rate_diff` and
+    :func:`experiments.stats.normal_diff_test`).
+
+    Attributes
+    ----------
+    statistic : z statistic, ``effect / standard_error`` (NaN when the standard error is
+        zero).
+    p_value : p-value for ``alternative``.
+    effect : the difference ``b - a``, in the units of the estimates.
+    ci_low, ci_high : confidence interval on ``effect`` (one-sided for one-sided tests).
+    standard_error : standard error of ``effect``.
+    prob_positive, prob_negative : ``Phi(statistic)`` and ``Phi(-statistic)``: the
+        posterior probability that the true difference is above (below) zero under a
+        flat prior and a normal likelihood.
+    alpha, alternative : the settings used.
+    """
+
+    statistic: FloatOrArray
+    p_value: FloatOrArray
+    effect: FloatOrArray
+    ci_low: FloatOrArray
+    ci_high: FloatOrArray
+    standard_error: FloatOrArray
+    prob_positive: FloatOrArray
+    prob_negative: FloatOrArray
+    alpha: float
+    alternative: str
+
+
+@dataclass(frozen=True)
+class BlockTTestResult:
+    """t-test of a run total from per-block values (see
+    :func:`experiments.stats.block_ttest`).
+
+    Attributes
+    ----------
+    statistic : t statistic, ``effect / standard_error`` (NaN when every block is equal).
+    p_value : p-value for ``alternative`` from Student's t with ``df`` degrees of freedom.
+    effect : mean over groups of the sum of each group's blocks (e.g. revenue per
+        subscriber over the whole run, currency units).
+    ci_low, ci_high : confidence interval on ``effect`` (one-sided for one-sided tests).
+    df : ``n_blocks - 1``.
+    standard_error : ``blocks_per_group * s / sqrt(n_blocks)``, ``s`` the sample standard
+        deviation of the blocks.
+    prob_positive, prob_negative : posterior probability that the true total is above
+        (below) zero: the Student-t posterior of a flat prior, ``T_df(statistic)`` and
+        ``T_df(-statistic)``.
+    n_blocks : number of finite blocks used.
+    blocks_per_group : the most finite blocks in one group (e.g. days of the run).
+    alpha, alternative : the settings used.
+    """
+
+    statistic: float
+    p_value: float
+    effect: float
+    ci_low: float
+    ci_high: float
+    df: int
+    standard_error: float
+    prob_positive: float
+    prob_negative: float
+    n_blocks: int
+    blocks_per_group: int
+    alpha: float
+    alternative: str
