@@ -20,12 +20,36 @@ from pathlib import Path
 
 import pandas as pd
 
+from actors.metrics import TRUTH_COLUMNS
 from experiments.analysis import summarize
 from experiments.spec import ExperimentSpec, load_spec
 from experiments.tables import metric_counts
 from policies.errors import SpecError
+from policies.features import FEATURE_NAMES
 
-__all__ = ["Results", "metric_counts"]
+__all__ = ["RUN_TABLE_COLUMNS", "Results", "metric_counts"]
+
+#: Columns every table of a run folder has (the runner writes them; more may follow).
+RUN_TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "metrics.parquet": ("replication", "arm", "day", "source", "variant", "group", "metric",
+                        "value"),
+    "truth.parquet": ("replication", "arm", "source", "variant", "group", *TRUTH_COLUMNS,
+                      "best_arm"),
+    "decisions.parquet": ("replication", "arm", "email_id", "subscriber", "time", "source",
+                          "variant", "arm_index", "propensity", "reward", "expected_reward",
+                          *[f"x_{n}" for n in FEATURE_NAMES]),
+    "events.parquet": ("replication", "arm", "subscriber", "time", "type"),
+}
+
+
+def _read_table(d: Path, name: str) -> pd.DataFrame:
+    """``d / name`` as a DataFrame; SpecError naming the file when a column is missing."""
+    df = pd.read_parquet(d / name)
+    missing = [c for c in RUN_TABLE_COLUMNS[name] if c not in df.columns]
+    if missing:
+        raise SpecError(f"run_dir: {d / name} lacks the columns {missing}; expected a table "
+                        "written by triggerlab run")
+    return df
 
 
 @dataclass
@@ -64,7 +88,8 @@ class Results:
         Raises
         ------
         SpecError
-            When ``run_dir`` is not a run folder (the message names the missing file).
+            When ``run_dir`` is not a run folder (the message names the missing file), or
+            one of its tables lacks a column of :data:`RUN_TABLE_COLUMNS`.
         """
         d = Path(run_dir)
         if not d.is_dir():
@@ -80,16 +105,19 @@ class Results:
         spec = load_spec(data)
 
         def opt(name: str) -> pd.DataFrame | None:
-            p = d / name
-            return pd.read_parquet(p) if p.exists() else None
+            return _read_table(d, name) if (d / name).exists() else None
 
         timing = None
         if (d / "timing.json").exists():
             import json
 
-            timing = pd.DataFrame(json.loads((d / "timing.json").read_text())["runs"])
-        return cls(spec=spec, metrics=pd.read_parquet(d / "metrics.parquet"),
-                   truth=pd.read_parquet(d / "truth.parquet"), decisions=opt("decisions.parquet"),
+            runs = json.loads((d / "timing.json").read_text())
+            if not isinstance(runs, dict) or not isinstance(runs.get("runs"), list):
+                raise SpecError(f"run_dir: {d / 'timing.json'}: expected a mapping with a "
+                                "'runs' list, as triggerlab run writes it")
+            timing = pd.DataFrame(runs["runs"])
+        return cls(spec=spec, metrics=_read_table(d, "metrics.parquet"),
+                   truth=_read_table(d, "truth.parquet"), decisions=opt("decisions.parquet"),
                    events=opt("events.parquet"), timing=timing, run_dir=d)
 
     @property
