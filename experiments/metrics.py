@@ -1,7 +1,7 @@
 """The metrics an experiment can report (``spec.metrics``) and how each is computed.
 
 Each :class:`MetricDef` names a ratio of the runtime's tidy counts
-(:data:`actors.metrics.METRICS`); :mod:`experiments.report` tests them and
+(:data:`actors.metrics.METRICS`); :mod:`experiments.analysis` tests them and
 :mod:`experiments.plots` draws them.
 """
 
@@ -23,7 +23,7 @@ class MetricDef:
     ``site``), ``"holdout"`` compares treatment with the arm's holdout group.
     ``kind`` is ``"proportion"`` (at most one event per unit: tested with a two-proportion
     z-test and a Beta-Binomial posterior) or ``"rate"`` (counts or currency per unit;
-    tested with a normal approximation across replications, see :mod:`experiments.report`).
+    tested with a normal approximation across replications, see :mod:`experiments.analysis`).
     """
 
     name: str

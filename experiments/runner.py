@@ -321,6 +321,7 @@ def write_run(results: Results, out: Path, *, plots: bool = True,
     Returns the same results with ``run_dir`` set.
     """
     from experiments import report as report_mod
+    from experiments.analysis import summarize
 
     out = Path(out)
     _check_out(out, overwrite)
@@ -334,7 +335,7 @@ def write_run(results: Results, out: Path, *, plots: bool = True,
             _write_parquet(results.decisions, tmp / "decisions.parquet")
         if results.events is not None:
             _write_parquet(results.events, tmp / "events.parquet")
-        summary = report_mod.summarize(results)
+        summary = summarize(results)
         summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
         if plots:
             from experiments import plots as plots_mod
