@@ -235,10 +235,11 @@ class RayExecutor:
         if cpus is None:
             total = float(ray.cluster_resources().get("CPU", 1.0))
             cpus = min(1.0, total / max(1, len(self.ranges)) * 0.5)
-        self._shard_cls = ShardActor.options(num_cpus=cpus, scheduling_strategy="SPREAD",
-                                             max_restarts=0, max_task_retries=0)
-        self._learner_cls = LearnerActor.options(num_cpus=0, max_restarts=0,
-                                                 max_task_retries=0)
+        # ray.remote classes have .options at run time; their stubs do not say so
+        self._shard_cls = ShardActor.options(  # type: ignore[attr-defined]
+            num_cpus=cpus, scheduling_strategy="SPREAD", max_restarts=0, max_task_retries=0)
+        self._learner_cls = LearnerActor.options(  # type: ignore[attr-defined]
+            num_cpus=0, max_restarts=0, max_task_retries=0)
         self.shards, self.learner = [], None
         self._driver_node = ray.get_runtime_context().get_node_id()
         made = [self._new_shard(i, None) for i in range(len(self.ranges))]

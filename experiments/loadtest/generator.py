@@ -60,7 +60,7 @@ class Stream:
     events : EventBatch
         Sorted by time (stable), shape (n,).
     subscribers : pandas.DataFrame
-        The subscriber table (CONTRACTS.md), indexed by subscriber id.
+        The subscriber table (columns: docs/domain.md), indexed by subscriber id.
     source : str
         Where it came from (``sim``, ``synthetic``, ``mix``, or the replayed path).
     """
