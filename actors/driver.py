@@ -71,7 +71,8 @@ class Driver:
     Parameters
     ----------
     config : SimulationConfig
-    executor : {"inline", "ray"} or an executor object
+    executor : {"inline", "ray"} or Executor
+        An executor name or object (:class:`~actors.executors.Executor`).
     shards : int
     address : str, optional
         Ray cluster address (``ray`` executor only).
@@ -93,7 +94,8 @@ class Driver:
         ``on_tick(driver, tick)`` after each finished tick (tests inject faults here).
     """
 
-    def __init__(self, config: SimulationConfig, executor: Any = "inline", shards: int = 1,
+    def __init__(self, config: SimulationConfig, executor: str | Executor = "inline",
+                 shards: int = 1,
                  address: str | None = None, progress: bool | None = None,
                  max_in_flight: int = 4, max_recoveries: int = 5,
                  tick_timeout: float = 900.0,

@@ -160,6 +160,8 @@ class InlineExecutor:
 
     def get(self, handle: Any, timeout: float | None = None, who: int | None = -1,
             what: str = "") -> Any:
+        """Handles are the values (or the error, already naming its shard): nothing to
+        wait for, so ``timeout``, ``who`` and ``what`` are not needed."""
         if isinstance(handle, list):
             return [self.get(h) for h in handle]
         if isinstance(handle, _Failed):
