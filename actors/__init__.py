@@ -26,7 +26,7 @@ from actors.errors import ActorLost, InternalError, ShardError
 from actors.executors import EXECUTORS, Executor
 from actors.fan_out import map_runs
 from actors.learner import LearnerCore
-from actors.messages import Arms, Choices, Rewards, TickOutput
+from actors.messages import Arms, Choices, Rewards, ShardResult, TickOutput
 from actors.metrics import EMAIL_METRICS, GROUPS, METRICS, RULE_METRICS, SITE_METRICS
 from actors.ray_runtime import cluster_cpus, init_ray, ray_is_running
 from actors.registry import POLICIES, make_policy
@@ -59,6 +59,7 @@ __all__ = [
     "RunResult",
     "ShardCore",
     "ShardError",
+    "ShardResult",
     "SimulationConfig",
     "TickOutput",
     "cluster_cpus",

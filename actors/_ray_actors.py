@@ -13,7 +13,7 @@ import ray
 
 from actors.config import SimulationConfig
 from actors.learner import LearnerCore
-from actors.messages import Arms, TickOutput
+from actors.messages import Arms, ShardResult, TickOutput
 from actors.shard import ShardCore, process_cpu_seconds
 
 __all__ = ["LearnerActor", "ShardActor"]
@@ -51,7 +51,7 @@ class ShardActor:
     def position(self) -> int:
         return -1 if self.core is None else self.core.position
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> ShardResult:
         assert self.core is not None
         return self.core.finish()
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from actors.config import SimulationConfig
 from actors.errors import ActorLost, ShardError
 from actors.learner import LearnerCore
+from actors.messages import ShardResult
 from actors.shard import ShardCore
 
 __all__ = ["EXECUTORS", "ActorLost", "Executor", "InlineExecutor", "RayExecutor",
@@ -90,7 +91,7 @@ class Executor(Protocol):
     def restore_learner(self, state: dict[str, Any] | None) -> None:
         """The learner continues from ``state`` (None: from the start)."""
 
-    def finish(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    def finish(self) -> tuple[list[ShardResult], dict[str, Any] | None]:
         """Every shard's :meth:`ShardCore.finish` and the policy's final state."""
 
     def shutdown(self) -> None:
@@ -191,7 +192,7 @@ class InlineExecutor:
     def settle(self, handles: Sequence[Any], timeout: float) -> None:
         return None
 
-    def finish(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    def finish(self) -> tuple[list[ShardResult], dict[str, Any] | None]:
         parts = [s.finish() for s in self.shards]
         pstate = None if self.learner is None else self.learner.policy.state_dict()
         return parts, pstate
@@ -373,7 +374,7 @@ class RayExecutor:
         """Ray node id hosting shard ``i``."""
         return str(self._ray.get(self.shards[i].node.remote(), timeout=60))
 
-    def finish(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    def finish(self) -> tuple[list[ShardResult], dict[str, Any] | None]:
         parts = [self.get(a.finish.remote(), timeout=600, who=i, what="finish")
                  for i, a in enumerate(self.shards)]
         pstate = None

@@ -2,7 +2,8 @@
 
 Per tick each shard returns a :class:`TickOutput` (its :class:`Choices`, the emails the
 policy must decide, and its :class:`Rewards`, the emails whose reward window closed);
-the learner answers every shard at once with :class:`Arms`. All columns are plain
+the learner answers every shard at once with :class:`Arms`. At the end each shard hands
+the driver its :class:`ShardResult`. All columns are plain
 numpy arrays of one length ``n`` (contexts: ``(n, d)`` with ``d =
 len(policies.features.FEATURE_NAMES)``), so a message pickles to a few array buffers
 and Ray ships them out of band. Times are seconds since the epoch (UTC).
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Arms", "Choices", "Rewards", "TickOutput"]
+__all__ = ["Arms", "Choices", "Rewards", "ShardResult", "TickOutput"]
 
 
 def _concat(cls: type, parts: Sequence[object]) -> dict[str, np.ndarray | None]:
@@ -139,3 +141,42 @@ class TickOutput:
     rewards: Rewards
     n_events: int
     n_sent: int
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What one shard hands the driver at the end of a run (:meth:`ShardCore.finish`).
+
+    Attributes
+    ----------
+    start, stop : int
+        The shard's subscriber ids ``[start, stop)``.
+    counts : ndarray of int64
+        Metric counters, shape ``MetricsLayout.counts_shape`` (money in cents).
+    truth : ndarray of int64
+        Ground-truth sums, shape ``MetricsLayout.truth_shape`` (fixed point).
+    decisions : dict of str -> ndarray, or None
+        The decision log's columns (None unless decisions are recorded).
+    events : EventBatch or None
+        Every world event (None unless events are recorded).
+    n_events, n_emails : int
+        World events and delivered emails.
+    peak_rss : int
+        Peak resident memory of the shard's process, bytes.
+    cpu_s : float
+        CPU seconds of the shard (since it was built or restored in this process).
+    engine_stats : pandas.DataFrame or None
+        The trigger engine's per-rule counters (None without rules).
+    """
+
+    start: int
+    stop: int
+    counts: np.ndarray
+    truth: np.ndarray
+    decisions: dict[str, np.ndarray] | None
+    events: Any
+    n_events: int
+    n_emails: int
+    peak_rss: int
+    cpu_s: float
+    engine_stats: Any

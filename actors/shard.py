@@ -46,7 +46,7 @@ import pandas as pd
 from actors.campaign import CampaignSchedule
 from actors.config import SimulationConfig
 from actors.errors import InternalError
-from actors.messages import Arms, TickOutput
+from actors.messages import Arms, ShardResult, TickOutput
 from actors.outbox import Outbox, email_batch
 from actors.plan import RunPlan
 from actors.truth import Ledger, true_probabilities
@@ -296,14 +296,15 @@ class ShardCore:
 
     # -- results --------
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> ShardResult:
         """Counters, truth and logs of the shard (pending emails are logged with the reward
         observed so far; nothing is fed to the learner any more)."""
         decisions = self.ledger.decisions()
         events = EventBatch.concat(self.event_log) if self.config.record_events else None
-        return {"start": self.start, "stop": self.stop, "counts": self.ledger.counts,
-                "truth": self.ledger.truth, "decisions": decisions, "events": events,
-                "n_events": self.n_events, "n_emails": self.n_emails,
-                "peak_rss": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
-                "cpu_s": process_cpu_seconds() - self._cpu0,
-                "engine_stats": None if self.engine is None else self.engine.stats()}
+        return ShardResult(
+            start=self.start, stop=self.stop, counts=self.ledger.counts,
+            truth=self.ledger.truth, decisions=decisions, events=events,
+            n_events=self.n_events, n_emails=self.n_emails,
+            peak_rss=int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
+            cpu_s=process_cpu_seconds() - self._cpu0,
+            engine_stats=None if self.engine is None else self.engine.stats())

@@ -221,9 +221,9 @@ def test_checkpoint_restore_continues_identically(record_decisions, via):
                                               getattr(getattr(out_c, part), f.name))
         arms[k] = learner.decide(k, [out_a])
     fa, fc = a.finish(), c.finish()
-    np.testing.assert_array_equal(fa["counts"], fc["counts"])
-    np.testing.assert_array_equal(fa["truth"], fc["truth"])
-    assert fa["counts"].sum() > 0
+    np.testing.assert_array_equal(fa.counts, fc.counts)
+    np.testing.assert_array_equal(fa.truth, fc.truth)
+    assert fa.counts.sum() > 0
 
 
 def test_learner_order_does_not_depend_on_split():
