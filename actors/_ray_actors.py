@@ -13,6 +13,7 @@ import ray
 
 from actors.config import SimulationConfig
 from actors.learner import LearnerCore
+from actors.messages import Arms, ShardResult, TickOutput
 from actors.shard import ShardCore, process_cpu_seconds
 
 __all__ = ["LearnerActor", "ShardActor"]
@@ -32,13 +33,13 @@ class ShardActor:
         return self.core.position
 
     @ray.method(num_returns=2)
-    def steps(self, first: int, count: int, arms: list[dict[str, Any] | None] | None
-              ) -> tuple[list[dict[str, Any]], int]:
+    def steps(self, first: int, count: int, arms: list[Arms | None] | None
+              ) -> tuple[list[TickOutput], int]:
         """The ticks' outputs (for the learner) and their number of events (for the
         driver)."""
         assert self.core is not None
         out = self.core.steps(first, count, arms)
-        return out, sum(o["n_events"] for o in out)
+        return out, sum(o.n_events for o in out)
 
     @ray.method(num_returns=2)
     def checkpoint(self) -> tuple[dict[str, Any], int]:
@@ -50,7 +51,7 @@ class ShardActor:
     def position(self) -> int:
         return -1 if self.core is None else self.core.position
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> ShardResult:
         assert self.core is not None
         return self.core.finish()
 
@@ -71,8 +72,8 @@ class LearnerActor:
             self.core.restore(state)
         return self.core.position
 
-    def decide_block(self, first: int, count: int, *outputs: list[dict[str, Any]]
-                     ) -> list[dict[str, Any]]:
+    def decide_block(self, first: int, count: int, *outputs: list[TickOutput]
+                     ) -> list[Arms]:
         assert self.core is not None
         return self.core.decide_block(first, count, outputs)
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.config import SimulationConfig
-from actors.executors import ActorLost, RayExecutor, ShardError, make_executor, ticks_label
+from actors.errors import ActorLost, ShardError
+from actors.executors import Executor, make_executor, ticks_label
 from actors.plan import RunPlan
 from actors.progress import ProgressBar
 from actors.result import RunResult, merge_results
@@ -70,7 +71,8 @@ class Driver:
     Parameters
     ----------
     config : SimulationConfig
-    executor : {"inline", "ray"} or an executor object
+    executor : {"inline", "ray"} or Executor
+        An executor name or object (:class:`~actors.executors.Executor`).
     shards : int
     address : str, optional
         Ray cluster address (``ray`` executor only).
@@ -92,7 +94,8 @@ class Driver:
         ``on_tick(driver, tick)`` after each finished tick (tests inject faults here).
     """
 
-    def __init__(self, config: SimulationConfig, executor: Any = "inline", shards: int = 1,
+    def __init__(self, config: SimulationConfig, executor: str | Executor = "inline",
+                 shards: int = 1,
                  address: str | None = None, progress: bool | None = None,
                  max_in_flight: int = 4, max_recoveries: int = 5,
                  tick_timeout: float = 900.0,
@@ -115,8 +118,8 @@ class Driver:
         self.lag_blocks = config.decision_lag_ticks // b
         self.config = config
         self.ranges = split_ranges(config.subscribers, shards)
-        self.executor = (make_executor(executor, address) if isinstance(executor, str)
-                         else executor)
+        self.executor: Executor = (make_executor(executor, address)
+                                   if isinstance(executor, str) else executor)
         self.plan = RunPlan.from_config(config)
         self.has_learner = config.policy is not None
         self.progress = progress
@@ -132,8 +135,8 @@ class Driver:
 
     @property
     def recovering(self) -> bool:
-        """Whether faults are recoverable (Ray executor with checkpoints)."""
-        return isinstance(self.executor, RayExecutor)
+        """Whether faults are recoverable (an executor that recovers: Ray)."""
+        return self.executor.recovers
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -175,7 +178,7 @@ class Driver:
                 # CPU of this process (inline: the whole run)
                 "driver_cpu_s": time.process_time() - cpu_start,
                 # CPU of the learner's process (Ray only)
-                "learner_cpu_s": getattr(ex, "learner_cpu_s", None)}
+                "learner_cpu_s": ex.learner_cpu_s}
         return merge_results(self.plan.layout, parts, pstate, info, cfg.record_decisions,
                              cfg.record_events)
 
@@ -211,17 +214,12 @@ class Driver:
         self._pending[block] = ([c for _, c in steps], outs, arms_ref, ckpts)
 
     def _get(self, handle: Any, who: int | None, what: str) -> Any:
-        ex = self.executor
-        if isinstance(ex, RayExecutor):
-            return ex.get(handle, timeout=self.tick_timeout, who=who, what=what)
-        return ex.get(handle)
+        return self.executor.get(handle, timeout=self.tick_timeout, who=who, what=what)
 
     def _get_all(self, handles: list[Any], whos: list[int | None], what: str) -> list[Any]:
         """Values of ``handles`` (one Ray call); on failure, the error of the first failed
         handle, attributed to its shard (``whos[i]``) or the learner (None)."""
         ex = self.executor
-        if not isinstance(ex, RayExecutor):
-            return [ex.get(h) for h in handles]
         try:
             return list(ex.get(handles, timeout=self.tick_timeout, what=what))
         except (ShardError, ActorLost) as exc:
@@ -269,10 +267,8 @@ class Driver:
 
     def _recover_once(self) -> int:
         ex = self.executor
-        assert isinstance(ex, RayExecutor)
         handles = [h for counts, outs, a, c in self._pending.values() for h in
-                   [*counts, *outs, *([a] if a is not None else []),
-                    *(x for h in c for x in (h if isinstance(h, tuple) else (h,)))]]
+                   [*counts, *outs, *([a] if a is not None else []), *c]]
         ex.settle(handles, timeout=min(self.tick_timeout, 120.0))
         self._pending.clear()
         ck = self._ckpt

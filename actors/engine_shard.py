@@ -115,7 +115,8 @@ class EngineShard:
     rules : RuleSet, dict, YAML text or path
         The rule set (anything :func:`~policies.triggers.load_rules` accepts).
     subscribers : pandas.DataFrame
-        The partition's subscriber table (CONTRACTS.md), indexed by subscriber id.
+        The partition's subscriber table (columns: docs/domain.md), indexed by
+        subscriber id.
     shard : int
         This shard's number (echoed in replies and checkpoints).
     engine : {"fast", "reference"}

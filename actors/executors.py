@@ -15,28 +15,87 @@ driver recovers from.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from actors.config import SimulationConfig
+from actors.errors import ActorLost, ShardError
 from actors.learner import LearnerCore
+from actors.messages import ShardResult
 from actors.shard import ShardCore
-from policies.errors import TriggerLabError
 
-__all__ = ["EXECUTORS", "ActorLost", "InlineExecutor", "RayExecutor", "ShardError",
-           "make_executor"]
+__all__ = ["EXECUTORS", "ActorLost", "Executor", "InlineExecutor", "RayExecutor",
+           "ShardError", "make_executor"]
 
 #: Executor names accepted by :func:`actors.run_simulation`.
 EXECUTORS: tuple[str, ...] = ("inline", "ray")
 
 
-class ShardError(TriggerLabError, RuntimeError):
-    """A shard or the learner raised; the run stops with its message."""
+class Executor(Protocol):
+    """What the driver (:mod:`actors.driver`) needs from an executor.
 
+    Methods that submit work return *handles*; :meth:`get` turns handles into values.
+    Attributes: ``name`` (``"inline"`` or ``"ray"``); ``recovers`` (whether losing an
+    actor is recoverable: the driver then takes checkpoints and restores them);
+    ``learner_cpu_s`` (CPU seconds of the learner's own process, set by :meth:`finish`;
+    None when the learner runs in the driver's process).
+    """
 
-class ActorLost(TriggerLabError, RuntimeError):
-    """An actor or one of its results was lost (recoverable from a checkpoint)."""
+    name: str
+    recovers: bool
+    learner_cpu_s: float | None
+
+    def start(self, config: SimulationConfig, ranges: Sequence[tuple[int, int]],
+              learner: bool) -> None:
+        """Create a shard per id range ``[a, b)`` of ``ranges`` and, if asked, the learner."""
+
+    def step(self, i: int, first: int, count: int, arms: Any) -> tuple[Any, Any]:
+        """Handles of ``(outputs, number of events)`` of shard ``i``'s ticks ``first ..
+        first + count - 1`` (``outputs``: a list of :class:`~actors.messages.TickOutput`);
+        ``arms``: the handle of the learner's outputs they need (or None)."""
+
+    def decide(self, first: int, count: int, outputs: Sequence[Any]) -> Any:
+        """Handle of the learner's arms (a list of :class:`~actors.messages.Arms`) for the
+        ticks, from the shards' output handles."""
+
+    def checkpoint_shard(self, i: int) -> Any:
+        """Handle of shard ``i``'s checkpoint (its :meth:`ShardCore.state`)."""
+
+    def checkpoint_learner(self) -> Any:
+        """Handle of the learner's checkpoint (:meth:`LearnerCore.checkpoint`)."""
+
+    def keep_checkpoint(self, i: int | None, handle: Any) -> Any:
+        """What the driver keeps of checkpoint ``handle`` of shard ``i`` (None: the
+        learner); raises the error of a failed checkpoint."""
+
+    def get(self, handle: Any, timeout: float | None = None, who: int | None = -1,
+            what: str = "") -> Any:
+        """The value of a handle (or a list of handles); raises :class:`ShardError` or
+        :class:`ActorLost` for a failed one (``who``: the shard, None the learner, -1
+        unknown; ``what``: the call, for the message)."""
+
+    def ready(self, handle: Any) -> bool:
+        """Whether ``handle`` has finished (with a value or an error)."""
+
+    def put(self, value: Any) -> Any:
+        """A handle of ``value``."""
+
+    def settle(self, handles: Sequence[Any], timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until every handle is finished or failed."""
+
+    def restore_shard(self, i: int, data: Any) -> None:
+        """Shard ``i`` continues from kept checkpoint ``data`` (None: from the start)."""
+
+    def restore_learner(self, state: dict[str, Any] | None) -> None:
+        """The learner continues from ``state`` (None: from the start)."""
+
+    def finish(self) -> tuple[list[ShardResult], dict[str, Any] | None]:
+        """Every shard's :meth:`ShardCore.finish` and the policy's final state."""
+
+    def shutdown(self) -> None:
+        """Release the shards and the learner."""
 
 
 @dataclass
@@ -60,6 +119,9 @@ class InlineExecutor:
     """Runs every shard and the learner in this process, one after the other."""
 
     name = "inline"
+    #: Runs in one process: nothing is lost that a checkpoint could restore.
+    recovers = False
+    learner_cpu_s: float | None = None
 
     def start(self, config: SimulationConfig, ranges: Sequence[tuple[int, int]],
               learner: bool) -> None:
@@ -82,7 +144,7 @@ class InlineExecutor:
         arms = self.get(arms) if arms is not None else None
         out = self._call(i, ticks_label(first, count), self.shards[i].steps, first, count,
                          arms)
-        return out, (out if isinstance(out, _Failed) else sum(o["n_events"] for o in out))
+        return out, (out if isinstance(out, _Failed) else sum(o.n_events for o in out))
 
     def decide(self, first: int, count: int, outputs: Sequence[Any]) -> Any:
         assert self.learner is not None
@@ -91,16 +153,24 @@ class InlineExecutor:
                           first, count, values)
 
     def checkpoint_shard(self, i: int) -> Any:
-        return self._call(i, "checkpoint", self.shards[i].checkpoint)
+        return self._call(i, "checkpoint", lambda: copy.deepcopy(self.shards[i].state()))
 
     def checkpoint_learner(self) -> Any:
         assert self.learner is not None
         return self._call(None, "checkpoint", self.learner.checkpoint)
 
-    def get(self, handle: Any, timeout: float | None = None) -> Any:
+    def get(self, handle: Any, timeout: float | None = None, who: int | None = -1,
+            what: str = "") -> Any:
+        """Handles are the values (or the error, already naming its shard): nothing to
+        wait for, so ``timeout``, ``who`` and ``what`` are not needed."""
+        if isinstance(handle, list):
+            return [self.get(h) for h in handle]
         if isinstance(handle, _Failed):
             raise handle.error
         return handle
+
+    def ready(self, handle: Any) -> bool:
+        return True
 
     def put(self, value: Any) -> Any:
         return value
@@ -109,9 +179,10 @@ class InlineExecutor:
         """What the driver keeps of a checkpoint handle (here: the value)."""
         return self.get(handle)
 
-    def restore_shard(self, i: int, data: bytes | None) -> None:
+    def restore_shard(self, i: int, data: dict[str, Any] | None) -> None:
         a, b = self.ranges[i]
-        self.shards[i] = ShardCore(self.config, a, b) if data is None else ShardCore.restore(data)
+        self.shards[i] = (ShardCore(self.config, a, b) if data is None
+                          else ShardCore.from_state(data))
 
     def restore_learner(self, state: dict[str, Any] | None) -> None:
         self.learner = LearnerCore(self.config)
@@ -121,7 +192,7 @@ class InlineExecutor:
     def settle(self, handles: Sequence[Any], timeout: float) -> None:
         return None
 
-    def finish(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    def finish(self) -> tuple[list[ShardResult], dict[str, Any] | None]:
         parts = [s.finish() for s in self.shards]
         pstate = None if self.learner is None else self.learner.policy.state_dict()
         return parts, pstate
@@ -142,6 +213,8 @@ class RayExecutor:
     """
 
     name = "ray"
+    #: Lost actors are recreated from the driver's checkpoints.
+    recovers = True
 
     def __init__(self, address: str | None = None, shard_cpus: float | None = None) -> None:
         self.address = address
@@ -165,10 +238,11 @@ class RayExecutor:
         if cpus is None:
             total = float(ray.cluster_resources().get("CPU", 1.0))
             cpus = min(1.0, total / max(1, len(self.ranges)) * 0.5)
-        self._shard_cls = ShardActor.options(num_cpus=cpus, scheduling_strategy="SPREAD",
-                                             max_restarts=0, max_task_retries=0)
-        self._learner_cls = LearnerActor.options(num_cpus=0, max_restarts=0,
-                                                 max_task_retries=0)
+        # ray.remote classes have .options at run time; their stubs do not say so
+        self._shard_cls = ShardActor.options(  # type: ignore[attr-defined]
+            num_cpus=cpus, scheduling_strategy="SPREAD", max_restarts=0, max_task_retries=0)
+        self._learner_cls = LearnerActor.options(  # type: ignore[attr-defined]
+            num_cpus=0, max_restarts=0, max_task_retries=0)
         self.shards, self.learner = [], None
         self._driver_node = ray.get_runtime_context().get_node_id()
         made = [self._new_shard(i, None) for i in range(len(self.ranges))]
@@ -206,7 +280,6 @@ class RayExecutor:
         return self._ray.put(value)
 
     def ready(self, handle: Any) -> bool:
-        """Whether ``handle`` has finished (with a value or an error)."""
         done, _ = self._ray.wait([handle], timeout=0)
         return bool(done)
 
@@ -265,11 +338,13 @@ class RayExecutor:
         return _who(who, self.ranges)
 
     def settle(self, handles: Sequence[Any], timeout: float) -> None:
-        """Wait (at most ``timeout`` s) until every handle is finished or failed."""
-        if handles:
-            self._ray.wait(list(handles), num_returns=len(handles), timeout=timeout)
+        """Wait (at most ``timeout`` s) until every handle is finished or failed (a
+        checkpoint handle is a pair of references)."""
+        flat = [x for h in handles for x in (h if isinstance(h, tuple) else (h,))]
+        if flat:
+            self._ray.wait(flat, num_returns=len(flat), timeout=timeout)
 
-    def restore_shard(self, i: int, data: bytes | None) -> None:
+    def restore_shard(self, i: int, data: Any) -> None:
         from ray import exceptions as rex
 
         try:
@@ -299,7 +374,7 @@ class RayExecutor:
         """Ray node id hosting shard ``i``."""
         return str(self._ray.get(self.shards[i].node.remote(), timeout=60))
 
-    def finish(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    def finish(self) -> tuple[list[ShardResult], dict[str, Any] | None]:
         parts = [self.get(a.finish.remote(), timeout=600, who=i, what="finish")
                  for i, a in enumerate(self.shards)]
         pstate = None
@@ -318,7 +393,7 @@ class RayExecutor:
         self.shards, self.learner = [], None
 
 
-def make_executor(name: str, address: str | None = None) -> InlineExecutor | RayExecutor:
+def make_executor(name: str, address: str | None = None) -> Executor:
     """The executor called ``name`` (``inline`` or ``ray``)."""
     from policies.errors import SpecError
 

@@ -19,21 +19,15 @@ from typing import Any
 import numpy as np
 
 from actors.config import SimulationConfig
+from actors.errors import InternalError
+from actors.messages import Arms, Choices, Rewards, TickOutput
 from actors.plan import RunPlan
 from policies.errors import SpecError
 
-__all__ = ["LEARNER_STREAM", "LearnerCore", "concat_columns"]
+__all__ = ["LEARNER_STREAM", "LearnerCore"]
 
 #: Last word of the learner's generator key ``[seed, tick, LEARNER_STREAM]``.
 LEARNER_STREAM = 0x1EA2
-
-
-def concat_columns(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Concatenate column dicts with the same keys (empty input -> empty dict)."""
-    parts = [p for p in parts if p]
-    if not parts:
-        return {}
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 class LearnerCore:
@@ -55,42 +49,55 @@ class LearnerCore:
         self.n_updates = 0
         self.n_choices = 0
 
-    def decide(self, tick: int, outputs: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+    def decide(self, tick: int, outputs: Sequence[TickOutput]) -> Arms:
         """Apply the tick's rewards, then choose arms for its emails.
 
-        Returns ``email_id``, ``arm`` (int64 index into ``arm_names``) and
-        ``propensity`` arrays in canonical order.
+        Parameters
+        ----------
+        tick : int
+            Must be the learner's position.
+        outputs : sequence of TickOutput
+            Every shard's output of ``tick`` (only ``choices`` and ``rewards`` are read).
+
+        Returns
+        -------
+        Arms
+            An arm (index into ``arm_names``) and its propensity per chosen email, in
+            canonical order.
         """
         if tick != self.position:
-            raise SpecError(f"tick: expected {self.position} (learner position), got {tick}")
+            raise InternalError(f"tick: expected {self.position} (learner position), "
+                                f"got {tick}")
         ctx = self.plan.policy_contexts
-        rew = concat_columns([o["rewards"] for o in outputs])
-        if rew and len(rew["email_id"]):
-            order = np.lexsort((rew["email_id"], rew["time"]))
-            self.policy.update(rew["arm"][order], rew["reward"][order],
-                               rew["context"][order] if ctx else None,
-                               subscribers=rew["subscriber"][order])
-            self.n_updates += len(order)
-        ch = concat_columns([o["choices"] for o in outputs])
+        if outputs:
+            rew = Rewards.concat([o.rewards for o in outputs])
+            if len(rew):
+                order = np.lexsort((rew.email_id, rew.time))
+                self.policy.update(rew.arm[order], rew.reward[order],
+                                   _rows(rew.context, order) if ctx else None,
+                                   subscribers=rew.subscriber[order])
+                self.n_updates += len(order)
         self.position += 1
-        if not ch or len(ch["email_id"]) == 0:
-            z = np.zeros(0, np.int64)
-            return {"email_id": z, "arm": z, "propensity": np.zeros(0)}
-        order = np.lexsort((ch["email_id"], ch["source"], ch["subscriber"], ch["due"]))
+        if not outputs:
+            return Arms.empty()
+        ch = Choices.concat([o.choices for o in outputs])
+        if len(ch) == 0:
+            return Arms.empty()
+        order = np.lexsort((ch.email_id, ch.source, ch.subscriber, ch.due))
         rng = np.random.default_rng([int(self.config.seed), tick, LEARNER_STREAM])  # type: ignore[arg-type]
-        arms, props = self.policy.select(ch["context"][order] if ctx else None, rng,
-                                         subscribers=ch["subscriber"][order], n=len(order))
+        arms, props = self.policy.select(_rows(ch.context, order) if ctx else None, rng,
+                                         subscribers=ch.subscriber[order], n=len(order))
         self.n_choices += len(order)
-        return {"email_id": ch["email_id"][order], "arm": np.asarray(arms, np.int64),
-                "propensity": np.asarray(props, np.float64)}
+        return Arms(ch.email_id[order], np.asarray(arms, np.int64),
+                    np.asarray(props, np.float64))
 
     def decide_block(self, first: int, count: int,
-                     outputs: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, np.ndarray]]:
+                     outputs: Sequence[Sequence[TickOutput]]) -> list[Arms]:
         """:meth:`decide` for ticks ``first .. first + count - 1``; ``outputs[i][j]`` is
         shard ``i``'s output of tick ``first + j``. Returns the arms of each tick."""
         for i, out in enumerate(outputs):
             if len(out) != count:
-                raise SpecError(f"outputs[{i}]: expected {count} ticks, got {len(out)}")
+                raise InternalError(f"outputs[{i}]: expected {count} ticks, got {len(out)}")
         return [self.decide(first + j, [out[j] for out in outputs]) for j in range(count)]
 
     def checkpoint(self) -> dict[str, Any]:
@@ -104,3 +111,10 @@ class LearnerCore:
         self.position = int(state["position"])
         self.n_updates = int(state["n_updates"])
         self.n_choices = int(state["n_choices"])
+
+
+def _rows(x: np.ndarray | None, order: np.ndarray) -> np.ndarray:
+    """``x[order]`` of a column that the plan guarantees (contexts of contextual runs)."""
+    if x is None:
+        raise InternalError("contexts: the policy needs contexts, the shards sent none")
+    return x[order]

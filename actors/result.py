@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from actors.messages import ShardResult
 from actors.metrics import MetricsLayout, sum_arrays
 from policies.events import EventBatch
 from policies.features import FEATURE_NAMES
@@ -100,23 +101,23 @@ def _decisions_frame(layout: MetricsLayout, parts: Sequence[dict[str, np.ndarray
     return pd.DataFrame(out)
 
 
-def merge_results(layout: MetricsLayout, parts: Sequence[dict[str, Any]],
+def merge_results(layout: MetricsLayout, parts: Sequence[ShardResult],
                   policy_state: dict[str, Any] | None, info: dict[str, Any],
                   record_decisions: bool, record_events: bool) -> RunResult:
     """Add the shards' counters (exact) and concatenate their logs in canonical order."""
-    counts = sum_arrays([p["counts"] for p in parts])
-    truth = sum_arrays([p["truth"] for p in parts])
-    decisions = (_decisions_frame(layout, [p["decisions"] for p in parts])
+    counts = sum_arrays([p.counts for p in parts])
+    truth = sum_arrays([p.truth for p in parts])
+    decisions = (_decisions_frame(layout, [p.decisions for p in parts])
                  if record_decisions else None)
     events = None
     if record_events:
-        batch = EventBatch.concat([p["events"] for p in parts])
+        batch = EventBatch.concat([p.events for p in parts])
         df = batch.to_pandas()
         events = df.iloc[np.lexsort((df["subscriber"].to_numpy(), df["time"].to_numpy()))]
         events = events.reset_index(drop=True)
-    info = {**info, "events": int(sum(p["n_events"] for p in parts)),
-            "emails": int(sum(p["n_emails"] for p in parts)),
-            "peak_rss_bytes": [int(p["peak_rss"]) for p in parts],
-            "cpu_s": [float(p["cpu_s"]) for p in parts]}
+    info = {**info, "events": int(sum(p.n_events for p in parts)),
+            "emails": int(sum(p.n_emails for p in parts)),
+            "peak_rss_bytes": [int(p.peak_rss) for p in parts],
+            "cpu_s": [float(p.cpu_s) for p in parts]}
     return RunResult(metrics=layout.metrics_frame(counts), truth=layout.truth_frame(truth),
                      decisions=decisions, events=events, policy_state=policy_state, info=info)

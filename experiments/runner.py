@@ -22,6 +22,7 @@ gives byte-identical files except ``timing.json``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -39,7 +40,7 @@ from experiments.results import Results
 from experiments.spec import ArmSpec, ExperimentSpec, arm_rules, load_spec
 from policies.errors import SpecError
 
-__all__ = ["Progress", "run", "simulation_config", "write_run"]
+__all__ = ["Progress", "run", "simulate", "simulation_config", "write_run"]
 
 #: Run-folder file names in the order they are written.
 DATA_FILES = ("spec.yaml", "metrics.parquet", "truth.parquet", "decisions.parquet",
@@ -128,6 +129,27 @@ def _simulate() -> Callable[..., Any]:
     return run_simulation
 
 
+def simulate(config: Any, *, executor: str = "inline", shards: int = 1,
+             address: str | None = None) -> Any:
+    """One whole simulation run of ``config``, without a progress bar.
+
+    Parameters
+    ----------
+    config : actors.SimulationConfig
+        From :func:`simulation_config`.
+    executor : {"inline", "ray"}
+    shards : int
+    address : str, optional
+        Ray cluster address (``executor="ray"``).
+
+    Returns
+    -------
+    actors.RunResult
+    """
+    return _simulate()(config, executor=executor, shards=shards, address=address,
+                       progress=False)
+
+
 def _with_keys(df: pd.DataFrame, replication: int, arm: str) -> pd.DataFrame:
     """Prefix the experiment keys; the runtime's ``arm`` (policy arm) becomes ``variant``."""
     out = df.rename(columns={"arm": "variant"}).copy()
@@ -136,32 +158,38 @@ def _with_keys(df: pd.DataFrame, replication: int, arm: str) -> pd.DataFrame:
     return out
 
 
-def _run_inline(config: Any) -> tuple[Any, float]:
-    """One whole run on the inline executor (the body of a Ray task)."""
+def _run_timed(config: Any, executor: str = "inline", shards: int = 1,
+               address: str | None = None) -> tuple[Any, float]:
+    """One whole run and its wall time, seconds (rounded to ms)."""
     t0 = time.perf_counter()
-    res = _simulate()(config, executor="inline", shards=1, address=None, progress=False)
+    res = simulate(config, executor=executor, shards=shards, address=address)
     return res, round(time.perf_counter() - t0, 3)
 
 
-def _fan_out_ray(configs: list[Any], runs: list[tuple[int, ArmSpec]], bar: Progress,
-                 address: str | None) -> list[tuple[Any, float]]:
-    """Run every (replication, arm) as its own Ray task (inline executor inside; one CPU
-    each), so a cluster runs them in parallel. Results come back in submission order;
-    a task lost with its worker is retried, which is safe because runs are
-    deterministic."""
-    import ray
+def _run_inline(config: Any) -> tuple[Any, float]:
+    """One whole run on the inline executor and its wall time (the body of a Ray task)."""
+    return _run_timed(config)
 
-    if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-    task = ray.remote(num_cpus=1, max_retries=3)(_run_inline)
-    refs = [task.remote(c) for c in configs]
-    label = {ref: f"replication {r} arm {arm.name}" for ref, (r, arm) in zip(refs, runs,
-                                                                              strict=True)}
-    pending = list(refs)
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        bar.update(label[done[0]])
-    return ray.get(refs)
+
+def _run_all(spec: ExperimentSpec, configs: list[Any], runs: list[tuple[int, ArmSpec]],
+             bar: Progress, address: str | None) -> list[tuple[Any, float]]:
+    """Every (replication, arm) run with its wall time, in ``runs`` order.
+
+    With ``executor="ray"`` and one shard each run is its own Ray task (inline executor
+    inside, one CPU each; :func:`actors.fan_out.map_runs`), so a cluster runs them in
+    parallel; a task lost with its worker is retried, which is safe because runs are
+    deterministic. Otherwise the runs go one after the other on the spec's executor.
+    """
+    from actors.fan_out import map_runs
+
+    labels = [f"replication {r} arm {arm.name}" for r, arm in runs]
+    if spec.executor == "ray" and spec.shards == 1:
+        return map_runs(_run_inline, configs, "ray", address=address,
+                        on_done=lambda i: bar.update(labels[i]))
+    run_one = functools.partial(_run_timed, executor=spec.executor, shards=spec.shards,
+                                address=address)
+    return map_runs(run_one, configs, "inline", on_start=lambda i: bar.start(labels[i]),
+                    on_done=lambda i: bar.update(labels[i]))
 
 
 def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Path | None = None,
@@ -213,19 +241,7 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
     configs = [simulation_config(spec, arm, r,
                                  record_decisions=spec.record_decisions or arm.policy is not None)
                for r, arm in runs]
-    if spec.executor == "ray" and spec.shards == 1:
-        outputs = _fan_out_ray(configs, runs, bar, address)
-    else:
-        simulate = _simulate()
-        outputs = []
-        for (r, arm), config in zip(runs, configs, strict=True):
-            label = f"replication {r} arm {arm.name}"
-            bar.start(label)
-            t0 = time.perf_counter()
-            res = simulate(config, executor=spec.executor, shards=spec.shards,
-                           address=address, progress=False)
-            outputs.append((res, round(time.perf_counter() - t0, 3)))
-            bar.update(label)
+    outputs = _run_all(spec, configs, runs, bar, address)
     metrics, truth, decisions, events, timing = [], [], [], [], []
     for (r, arm), config, (res, wall) in zip(runs, configs, outputs, strict=True):
         timing.append({"replication": r, "arm": arm.name, "wall_s": wall})

@@ -1,4 +1,5 @@
-"""The layers import downward only: policies/ never imports sim, actors, experiments, ray."""
+"""The layers import downward only: policies/ never imports sim, actors, experiments, ray;
+only actors/ imports ray (every import counts, also one inside a function)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ FORBIDDEN = {
     "policies": {"sim", "actors", "experiments", "ray"},
     "sim": {"actors", "experiments", "ray"},
     "actors": {"experiments"},
+    "experiments": {"ray"},
 }
 
 
@@ -41,6 +43,13 @@ def test_checker_sees_forbidden_imports(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import ray\nfrom sim.population import Population\nfrom . import x\n")
     assert _imports(bad) == {"ray", "sim"}
+
+
+def test_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
+    bad = tmp_path / "lazy.py"
+    bad.write_text("def f():\n    import ray.util\n\n\nclass C:\n    def g(self):\n"
+                   "        from ray import exceptions\n        return exceptions\n")
+    assert _imports(bad) == {"ray"}
 
 
 def test_no_wall_clock_in_core() -> None:

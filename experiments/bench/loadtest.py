@@ -32,8 +32,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args(argv)
 
-    import ray
-
+    from actors.ray_runtime import init_ray
     from experiments.loadtest import LoadTestConfig, behavior_stream, rule_columns, run_loadtest
     from policies.triggers import default_rules
 
@@ -42,9 +41,8 @@ def main(argv: list[str]) -> int:
     stream = behavior_stream(args.subscribers, args.pool_events, seed=args.seed,
                              columns=rule_columns(rules))
     gen_s = time.perf_counter() - t
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 logging_level="ERROR")
+    init_ray(include_dashboard=False, log_to_driver=False, configure_logging=False,
+             logging_level="ERROR")
     load_max = os.getloadavg()[0]
     fast = run_loadtest(stream, rules, LoadTestConfig(
         shards=args.shards, rate=None, duration=args.duration))

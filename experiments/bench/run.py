@@ -90,10 +90,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--record", action="store_true")
     args = ap.parse_args(argv)
 
-    import ray
+    from actors.ray_runtime import init_ray
 
-    if not ray.is_initialized():
-        ray.init(log_to_driver=False, configure_logging=False, include_dashboard=False)
+    init_ray(log_to_driver=False, configure_logging=False, include_dashboard=False)
     config = _config(args.subscribers, args.days, args.seed, args.checkpoint_every,
                      args.decision_lag_ticks)
     ray_run = _one(config, "ray", args.shards, args.ticks_per_call)

@@ -170,11 +170,10 @@ def run(args: argparse.Namespace) -> int:
     stream = _stream(args, rules, rate)
     say(f"pre-generated {len(stream.events):,} events for {len(stream.subscribers):,} "
         f"subscribers ({stream.source}) in {time.perf_counter() - t:.1f} s")
-    import ray
+    from actors.ray_runtime import init_ray
 
-    if not ray.is_initialized():
-        ray.init(address=args.address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, logging_level="ERROR")
+    init_ray(args.address, include_dashboard=False, log_to_driver=False,
+             configure_logging=False, logging_level="ERROR")
     result = run_loadtest(stream, rules, config)
     p99_ok = args.p99_target is None or (
         result.summary["latency_p99_ms"] <= 1000 * args.p99_target)

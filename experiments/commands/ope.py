@@ -154,7 +154,7 @@ def evaluate(run_dir: str, policy_path: str, *, arm: str | None = None, alpha: f
         "truth_run": None,
     }
     if truth:
-        from experiments.runner import _simulate, simulation_config
+        from experiments.runner import simulate, simulation_config
 
         new_arm = dataclasses.replace(arm_spec, policy=target_spec)
         spec = dataclasses.replace(res.spec, arms=tuple(
@@ -166,8 +166,7 @@ def evaluate(run_dir: str, policy_path: str, *, arm: str | None = None, alpha: f
         exp_sum = obs_sum = sends = 0.0
         for r in reps:
             config = simulation_config(spec, new_arm, int(r), record_decisions=False)
-            run = _simulate()(config, executor="inline", shards=1, address=None,
-                              progress=False)
+            run = simulate(config)
             t = run.truth[(run.truth["group"] == "treatment") & (run.truth["arm"] != "")]
             exp_sum += float(t[column].sum())
             sends += float(t["sends"].sum())

@@ -2,11 +2,21 @@
 
 * :mod:`~experiments.loadtest.generator` -- event pools (behavior model, a type mix, or a
   recorded log), the subscriber partition and the open-loop arrival plan;
-* :mod:`~experiments.loadtest.runner` -- engine shards on Ray driven by the plan,
-  measurement, checkpoints and the kill-a-shard fault, the reference-engine check;
+* :mod:`~experiments.loadtest.config` -- :class:`LoadTestConfig`, :class:`LoadTestResult`;
+* :mod:`~experiments.loadtest.runner` -- engine shards (an :class:`actors.EnginePool`)
+  driven by the plan, measurement, checkpoints and the kill-a-shard fault;
+* :mod:`~experiments.loadtest.checks` -- the reference-engine check, duplicate and
+  counter checks, weighted latency percentiles;
 * :mod:`~experiments.loadtest.report` -- summary table, ``loadtest.json``, PNG plots.
 """
 
+from experiments.loadtest.checks import (
+    compare_decisions,
+    counter_mismatch_count,
+    duplicate_instances,
+    weighted_percentiles,
+)
+from experiments.loadtest.config import LoadTestConfig, LoadTestResult
 from experiments.loadtest.generator import (
     SOURCES,
     Plan,
@@ -20,15 +30,7 @@ from experiments.loadtest.generator import (
     rule_columns,
     sample_mask,
 )
-from experiments.loadtest.runner import (
-    LoadTestConfig,
-    LoadTestResult,
-    compare_decisions,
-    counter_mismatch_count,
-    duplicate_instances,
-    run_loadtest,
-    weighted_percentiles,
-)
+from experiments.loadtest.runner import run_loadtest
 
 __all__ = [
     "SOURCES",

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.loadtest.runner import LoadTestResult
+from experiments.loadtest.config import LoadTestResult
 
 __all__ = ["summary_table", "to_json", "write_outputs", "write_plots"]
 

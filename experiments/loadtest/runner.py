@@ -1,4 +1,4 @@
-"""Drive a load test: engine shards as Ray actors, open-loop arrival, measurement, checks.
+"""Drive a load test: engine shards on Ray, open-loop arrival, measurement, checks.
 
 The driver (this process) dispatches each shard's batches when they arrive by the plan
 (:func:`experiments.loadtest.generator.plan`), never waiting for the shard to keep up;
@@ -7,10 +7,12 @@ batch's latency is measured per event: from the event's arrival (its scheduled t
 the generator; with ``--max``, the batch's dispatch) to the moment the shard's reply with
 the decisions is available to the driver.
 
-Checkpoints are engine states returned by the shards (owned by the driver, so they
-outlive a killed shard). With a kill, the driver ``ray.kill``\\ s the shard, starts a new
-one from the latest checkpoint and re-sends every batch after it; replies for batches
-already received are compared with the originals and not counted twice.
+The shards run in an :class:`actors.engine_pool.EnginePool` (this module never touches
+Ray itself). Checkpoints are engine states returned by the shards (owned by the driver,
+so they outlive a killed shard). With a kill, the pool kills the shard and continues it
+from the latest checkpoint (on a warm spare or a new actor); the driver re-sends every
+batch after it; replies for batches already received are compared with the originals
+and not counted twice.
 
 The correctness check runs the reference engine offline over exactly the events offered
 to the subscribers of a deterministic sample (all of them for small runs) and compares
@@ -28,143 +30,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from actors.engine_shard import ShardReply, remote_engine_shard
+from actors.engine_pool import EnginePool
+from actors.engine_shard import ShardReply
+from experiments.loadtest.checks import (
+    compare_decisions,
+    counter_mismatch_count,
+    duplicate_instances,
+    same_decisions,
+    weighted_percentiles,
+)
+from experiments.loadtest.config import LoadTestConfig, LoadTestResult
 from experiments.loadtest.generator import Plan, Stream, partition, plan, sample_mask
-from policies.errors import SpecError
 from policies.events import EventBatch
 from policies.triggers import KINDS, STAT_NAMES, Decisions, RuleSet, TriggerEngine
 
-__all__ = [
-    "LoadTestConfig",
-    "LoadTestResult",
-    "compare_decisions",
-    "counter_mismatch_count",
-    "duplicate_instances",
-    "run_loadtest",
-    "weighted_percentiles",
-]
-
-_DECISION_COLS = ("subscriber", "rule", "kind", "time", "entered_at", "attempt")
-
-
-@dataclass(frozen=True)
-class LoadTestConfig:
-    """Parameters of a load test (times in seconds).
-
-    Attributes
-    ----------
-    shards : int
-        Engine shards (Ray actors).
-    rate : float or None
-        Offered events per second; None = as fast as possible (``--max``).
-    duration : float
-        Seconds of offered load.
-    partition : {"range", "hash"}
-        How subscribers are split over shards: contiguous id ranges of equal size (the
-        engine of a shard then holds dense ids and no id map) or a hash of the id.
-    window : float
-        Arrivals collected into one batch per shard (rate / replay mode).
-    max_batch : int
-        Events per batch at most (the batch size with ``--max``).
-    max_inflight : int
-        Batches in flight per shard with ``--max``.
-    sweep_every : int or None
-        Every this many batches a shard also decides everything due by the batch's last
-        event time (``until``); None: about every 0.25 s of arrivals (every 10 batches
-        with ``--max``).
-    checkpoint_every : float
-        Seconds between checkpoints of each shard.
-    kill_at : float or None
-        Kill shard ``kill_shard`` this many seconds into the run.
-    standby : bool
-        With a kill: keep one warm spare actor (started and warmed up before the clock)
-        that takes over the killed shard's checkpoint; otherwise start a new actor
-        process at the kill (cold restart: adds the process start to the recovery).
-    check_events : int
-        Budget of events for the offline reference check (the subscriber sample is
-        sized to it); the whole stream is checked when it is smaller.
-    speedup : float or None
-        Replay at recorded timestamps / speedup.
-    engine : {"fast", "reference"}
-        Engine inside the shards.
-    drain_timeout : float
-        Give up waiting for the backlog this many seconds after the offered load ends.
-    """
-
-    shards: int = 2
-    rate: float | None = 100_000.0
-    duration: float = 10.0
-    partition: str = "range"
-    window: float = 0.02
-    max_batch: int = 50_000
-    max_inflight: int = 3
-    sweep_every: int | None = None
-    checkpoint_every: float = 10.0
-    kill_at: float | None = None
-    kill_shard: int = 0
-    standby: bool = True
-    check_events: int = 300_000
-    speedup: float | None = None
-    engine: str = "fast"
-    drain_timeout: float = 60.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.shards, bool) or not isinstance(self.shards, int) or self.shards < 1:
-            raise SpecError(f"shards: expected an int >= 1, got {self.shards!r}")
-        if self.rate is not None and not self.rate > 0:
-            raise SpecError(f"rate: expected events per second > 0, got {self.rate!r}")
-        if not self.duration > 0:
-            raise SpecError(f"duration: expected seconds > 0, got {self.duration!r}")
-        if self.kill_at is not None and not 0 <= self.kill_at:
-            raise SpecError(f"kill_shard_at: expected seconds >= 0, got {self.kill_at!r}")
-        if not 0 <= self.kill_shard < self.shards:
-            raise SpecError(f"kill_shard: expected 0..{self.shards - 1}, got {self.kill_shard}")
-        if not self.checkpoint_every > 0:
-            raise SpecError(f"checkpoint_every: expected seconds > 0, got {self.checkpoint_every}")
-        if self.max_batch < 1 or self.max_inflight < 1 or self.check_events < 1:
-            raise SpecError("max_batch, max_inflight and check_events: expected >= 1")
-
-
-@dataclass
-class LoadTestResult:
-    """Everything measured; :func:`experiments.loadtest.report.to_json` serializes it."""
-
-    config: LoadTestConfig
-    summary: dict[str, Any]
-    per_second: pd.DataFrame
-    shards: pd.DataFrame
-    check: dict[str, Any]
-    recovery: dict[str, Any] | None
-    stats: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-    @property
-    def passed(self) -> bool:
-        """Target rate sustained and the correctness check passed."""
-        return bool(self.summary["sustained"] and self.check["passed"])
-
-
-def weighted_percentiles(
-    values: np.ndarray, weights: np.ndarray, qs: tuple[float, ...]
-) -> list[float]:
-    """Percentiles ``qs`` (0..100) of ``values`` where each counts ``weights`` times.
-
-    The inverted-CDF definition: the smallest value whose cumulative weight reaches
-    ``q / 100`` of the total (``numpy.percentile(..., method="inverted_cdf")`` of the
-    values repeated by integer weights).
-    """
-    v = np.asarray(values, np.float64)
-    w = np.asarray(weights, np.float64)
-    if len(v) == 0:
-        return [float("nan")] * len(qs)
-    order = np.argsort(v, kind="stable")
-    v, cw = v[order], np.cumsum(w[order])
-    total = cw[-1]
-    out = []
-    for q in qs:
-        k = int(np.searchsorted(cw, q / 100.0 * total * (1 - 1e-12), side="left"))
-        out.append(float(v[min(k, len(v) - 1)]))
-    return out
-
+__all__ = ["LoadTestConfig", "LoadTestResult", "run_loadtest"]
 
 # ---------------------------------------------------------------------------
 
@@ -172,7 +52,6 @@ def weighted_percentiles(
 @dataclass
 class _Shard:
     j: int
-    actor: Any
     batch_refs: list[Any]
     last_time: np.ndarray  # last event time of each pool batch
     next_k: int = 0
@@ -185,8 +64,7 @@ class _Shard:
 
 
 class _Driver:
-    def __init__(self, ray: Any, stream: Stream, rules: RuleSet, cfg: LoadTestConfig) -> None:
-        self.ray = ray
+    def __init__(self, stream: Stream, rules: RuleSet, cfg: LoadTestConfig) -> None:
         self.cfg = cfg
         self.rules = rules
         self.stream = stream
@@ -220,28 +98,19 @@ class _Driver:
 
     # -- setup ------------------------------------------------------------------
 
-    def start(self) -> None:
-        ray, p = self.ray, self.plan
-        subs = self.stream.subscribers
-        cls = remote_engine_shard()
-        self.cls = cls
+    def start(self, pool: EnginePool) -> None:
+        p = self.plan
+        self.pool = pool
         self.shards: list[_Shard] = []
         for j in range(p.n_shards):
-            table = subs.iloc[np.flatnonzero(self.sub_shard == j)]
-            actor = cls.remote(self.rules, table, shard=j, engine=self.cfg.engine)
-            pool = p.pools[j]
-            refs = [ray.put(pool[int(lo):int(hi)]) for lo, hi in p.bounds[j]]
-            last = pool.time[np.maximum(p.bounds[j][:, 1] - 1, 0)] if len(pool) else np.zeros(0)
-            self.shards.append(_Shard(j, actor, refs, np.asarray(last, np.int64)))
-        self.spare = None
-        if self.cfg.kill_at is not None and self.cfg.standby:
-            self.spare = cls.remote(self.rules, subs.iloc[:0], shard=-1, engine=self.cfg.engine)
-        warm = [s.actor.warmup.remote() for s in self.shards]
-        if self.spare is not None:
-            warm.append(self.spare.warmup.remote())
-        ray.get(warm)
-        ckpts = [s.actor.checkpoint.remote() for s in self.shards]
-        ray.wait(ckpts, num_returns=len(ckpts))
+            events = p.pools[j]
+            refs = [pool.put(events[int(lo):int(hi)]) for lo, hi in p.bounds[j]]
+            last = (events.time[np.maximum(p.bounds[j][:, 1] - 1, 0)] if len(events)
+                    else np.zeros(0))
+            self.shards.append(_Shard(j, refs, np.asarray(last, np.int64)))
+        pool.warmup()
+        ckpts = [pool.checkpoint(s.j) for s in self.shards]
+        pool.wait_all(ckpts)
         for s, ref in zip(self.shards, ckpts, strict=True):
             s.checkpoint = (-1, ref)
             s.next_ckpt = self.cfg.checkpoint_every * (1 + s.j / len(self.shards))
@@ -261,7 +130,7 @@ class _Driver:
         row, cycle = self._pool_row(s, k)
         offset = cycle * self.plan.shift
         until = int(s.last_time[row]) + offset if (k + 1) % self.sweep_every == 0 else None
-        ref = s.actor.process.remote(s.batch_refs[row], seq=k, until=until, time_offset=offset)
+        ref = self.pool.process(s.j, s.batch_refs[row], seq=k, until=until, time_offset=offset)
         s.inflight.append(("batch", k, ref, now))
 
     def _dispatch(self, s: _Shard, now: float) -> None:
@@ -283,7 +152,7 @@ class _Driver:
 
     def _maybe_checkpoint(self, s: _Shard, now: float) -> None:
         if s.alive and now >= s.next_ckpt and s.next_k > 0:
-            ref = s.actor.checkpoint.remote()
+            ref = self.pool.checkpoint(s.j)
             s.inflight.append(("ckpt", s.next_k - 1, ref, now))
             s.next_ckpt = now + self.cfg.checkpoint_every
 
@@ -296,10 +165,10 @@ class _Driver:
             if self._recovering is not None:
                 self._recovering["restored"] = done
             return
-        reply: ShardReply = self.ray.get(ref)
+        reply: ShardReply = self.pool.get(ref)
         if k in s.replies:  # a replay after recovery: must equal what we already have
             self.replayed_events += reply.n_events
-            if not _same(s.replies[k], reply.decisions):
+            if not same_decisions(s.replies[k], reply.decisions):
                 self.replay_mismatches += 1
             return
         s.replies[k] = reply.decisions
@@ -328,9 +197,7 @@ class _Driver:
                 rec["caught_up"] = done
 
     def _kill(self, s: _Shard, now: float) -> None:
-        ray = self.ray
         t_kill = now
-        ray.kill(s.actor, no_restart=True)
         s.alive = False
         lost = [x for x in s.inflight if x[0] == "batch"]
         s.inflight.clear()
@@ -339,12 +206,7 @@ class _Driver:
             "shard": s.j, "killed_at": t_kill, "checkpoint_seq": ckpt_seq,
             "next_k": s.next_k, "in_flight_lost": len(lost),
         }
-        if self.spare is not None:
-            s.actor, self.spare = self.spare, None
-        else:
-            empty = self.stream.subscribers.iloc[:0]
-            s.actor = self.cls.remote(self.rules, empty, shard=s.j, engine=self.cfg.engine)
-        s.inflight.append(("restore", ckpt_seq, s.actor.restore.remote(ckpt_ref), now))
+        s.inflight.append(("restore", ckpt_seq, self.pool.restart(s.j, ckpt_ref), now))
         s.alive = True
         for k in range(ckpt_seq + 1, s.next_k):
             self._send(s, k, now)
@@ -353,7 +215,7 @@ class _Driver:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> None:
-        ray, cfg = self.ray, self.cfg
+        cfg = self.cfg
         t0 = time.perf_counter()
         self.t0 = t0
         killed = cfg.kill_at is None
@@ -390,7 +252,7 @@ class _Driver:
                             if s.next_k < len(self.plan.arrival[s.j])]
                 if upcoming:
                     timeout = max(0.0, min(timeout, min(upcoming) - now))
-            ready, _ = ray.wait(list(heads), num_returns=1, timeout=timeout)
+            ready = self.pool.wait_any(list(heads), timeout)
             done = time.perf_counter() - t0
             for ref in ready:
                 s = heads[ref]
@@ -404,7 +266,7 @@ class _Driver:
     # -- results ------------------------------------------------------------------------
 
     def finish(self) -> LoadTestResult:
-        ray, cfg, p = self.ray, self.cfg, self.plan
+        cfg, p, pool = self.cfg, self.plan, self.pool
         # final sweep: decide everything due by the latest event offered anywhere
         last_times = []
         for s in self.shards:
@@ -415,21 +277,19 @@ class _Driver:
         finals = []
         for s in self.shards:
             if not self.timed_out:
-                finals.append(s.actor.process.remote(
-                    EventBatch.empty(), seq=s.next_k, until=final_until))
-        final_replies: list[ShardReply] = ray.get(finals)
+                finals.append(pool.sweep(s.j, seq=s.next_k, until=final_until))
+        final_replies: list[ShardReply] = pool.get(finals)
         if self.timed_out:
             # the shards' mailboxes still hold unprocessed batches: do not wait for them
-            for s in self.shards:
-                ray.kill(s.actor, no_restart=True)
+            pool.kill()
             memory = [{"state_bytes": 0, "subscribers": int((self.sub_shard == s.j).sum()),
                        "rss": 0, "peak_rss": 0} for s in self.shards]
             stats = [pd.DataFrame(0, index=pd.Index(self.rules.ids, name="rule"),
                                   columns=list(STAT_NAMES))
                      for _ in self.shards]
         else:
-            memory = ray.get([s.actor.memory.remote() for s in self.shards])
-            stats = ray.get([s.actor.stats.remote() for s in self.shards])
+            memory = pool.memory()
+            stats = pool.stats()
         # per-second table
         per_second = self._per_second()
         done = np.array(self.log_done)
@@ -620,58 +480,9 @@ class _Driver:
         return (b[:, 1] - b[:, 0]).astype(np.int64)
 
 
-def _frame(d: Decisions) -> pd.DataFrame:
-    return pd.DataFrame({c: getattr(d, c) for c in _DECISION_COLS})
-
-
-def duplicate_instances(decisions: Decisions) -> int:
-    """Rows deciding a (rule, subscriber, entered_at) instance already decided before.
-
-    Without failure reports every trigger instance gets exactly one decision, so any
-    count above zero is a duplicated decision (the same ``trigger_id`` twice).
-    """
-    d = decisions
-    order = np.lexsort((d.entered_at, d.subscriber, d.rule))
-    same = np.ones(max(len(order) - 1, 0), bool)
-    for col in (d.rule, d.subscriber, d.entered_at):
-        c = col[order]
-        same &= c[1:] == c[:-1]
-    return int(same.sum())
-
-
-def counter_mismatch_count(decisions: Decisions, stats: pd.DataFrame) -> int:
-    """Sum over rules and kinds of |decisions received - the engines' own counters|.
-
-    ``stats``: :meth:`TriggerEngine.stats` rows (one per rule, or per shard and rule).
-    """
-    rule_ids = list(decisions.rule_ids)
-    n_kinds = len(KINDS)
-    got = np.bincount(decisions.rule * n_kinds + decisions.kind,
-                      minlength=len(rule_ids) * n_kinds).reshape(len(rule_ids), n_kinds)
-    per_rule = stats.groupby(level="rule").sum().reindex(rule_ids).fillna(0)
-    engine = per_rule[["fired", "cancelled", "expired", "suppressed"]].to_numpy(np.int64)
-    return int(np.abs(got - engine).sum())
-
-
-def compare_decisions(reference: Decisions, got: Decisions) -> tuple[int, int]:
-    """``(missing, extra)``: rows of ``reference`` absent from ``got`` and vice versa
-    (as multisets of all decision columns)."""
-    a, b = _frame(reference), _frame(got)
-    merged = a.value_counts().rename("ref").to_frame().join(
-        b.value_counts().rename("got"), how="outer").fillna(0)
-    missing = int((merged["ref"] - merged["got"]).clip(lower=0).sum())
-    extra = int((merged["got"] - merged["ref"]).clip(lower=0).sum())
-    return missing, extra
-
-
-def _same(a: Decisions, b: Decisions) -> bool:
-    return len(a) == len(b) and all(
-        np.array_equal(getattr(a, c), getattr(b, c)) for c in _DECISION_COLS
-    )
-
-
 def run_loadtest(stream: Stream, rules: RuleSet, config: LoadTestConfig) -> LoadTestResult:
-    """Run a load test of ``rules`` over ``stream`` on Ray (``ray.init`` done by caller).
+    """Run a load test of ``rules`` over ``stream`` on Ray (started by the caller:
+    :func:`actors.init_ray` or ``ray.init``).
 
     Returns
     -------
@@ -679,18 +490,15 @@ def run_loadtest(stream: Stream, rules: RuleSet, config: LoadTestConfig) -> Load
         Summary figures, the per-second table, per-shard memory, the correctness check
         and, with a kill, the recovery figures.
     """
-    import ray
-
-    if not ray.is_initialized():
-        raise SpecError("run_loadtest: call ray.init() first")
-    driver = _Driver(ray, stream, rules, config)
-    driver.start()
+    driver = _Driver(stream, rules, config)
+    tables = [stream.subscribers.iloc[np.flatnonzero(driver.sub_shard == j)]
+              for j in range(driver.plan.n_shards)]
+    pool = EnginePool(rules, tables, engine=config.engine,
+                      spare=config.kill_at is not None and config.standby, who="run_loadtest")
     try:
+        driver.start(pool)
         driver.run()
         return driver.finish()
     finally:
-        for s in driver.shards:
-            ray.kill(s.actor, no_restart=True)
-        if getattr(driver, "spare", None) is not None:
-            ray.kill(driver.spare, no_restart=True)
+        pool.shutdown()
 

@@ -3,6 +3,8 @@ recomputation from the logs, checkpoints, and the learner's canonical order."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import io
 
 import numpy as np
@@ -22,8 +24,10 @@ from actors import (
 )
 from actors.emails import email_id_of
 from actors.learner import LearnerCore
+from actors.messages import Choices, Rewards, TickOutput
 from actors.progress import ProgressBar
 from actors.shard import holdout_groups
+from actors.truth import Ledger
 
 
 def assert_same(a: RunResult, b: RunResult) -> None:
@@ -192,7 +196,7 @@ def _via_state(core: ShardCore) -> ShardCore:
     return ShardCore.from_state(state)
 
 
-@pytest.mark.parametrize("record_decisions,via", [(True, "bytes"), (False, "bytes"),
+@pytest.mark.parametrize("record_decisions,via", [(True, "copy"), (False, "copy"),
                                                   (False, "state")])
 def test_checkpoint_restore_continues_identically(record_decisions, via):
     cfg = small_config(subscribers=800, record_events=False,
@@ -206,18 +210,20 @@ def test_checkpoint_restore_continues_identically(record_decisions, via):
         out = a.step(k, arms.get(k - lag))
         b.step(k, arms.get(k - lag))
         arms[k] = learner.decide(k, [out])
-    c = ShardCore.restore(b.checkpoint()) if via == "bytes" else _via_state(b)
+    c = (ShardCore.from_state(copy.deepcopy(b.state())) if via == "copy"
+         else _via_state(b))
     for k in range(30, cfg.n_ticks):
         out_a = a.step(k, arms.get(k - lag))
         out_c = c.step(k, arms.get(k - lag))
         for part in ("choices", "rewards"):
-            for key in out_a[part]:
-                np.testing.assert_array_equal(out_a[part][key], out_c[part][key])
+            for f in dataclasses.fields(getattr(out_a, part)):
+                np.testing.assert_array_equal(getattr(getattr(out_a, part), f.name),
+                                              getattr(getattr(out_c, part), f.name))
         arms[k] = learner.decide(k, [out_a])
     fa, fc = a.finish(), c.finish()
-    np.testing.assert_array_equal(fa["counts"], fc["counts"])
-    np.testing.assert_array_equal(fa["truth"], fc["truth"])
-    assert fa["counts"].sum() > 0
+    np.testing.assert_array_equal(fa.counts, fc.counts)
+    np.testing.assert_array_equal(fa.truth, fc.truth)
+    assert fa.counts.sum() > 0
 
 
 def test_learner_order_does_not_depend_on_split():
@@ -232,17 +238,17 @@ def test_learner_order_does_not_depend_on_split():
                "reward": rng.integers(0, 2, 50).astype(float)}
 
     def part(mask_c, mask_r):
-        return {"choices": {k: v[mask_c] for k, v in choices.items()},
-                "rewards": {k: v[mask_r] for k, v in rewards.items()}}
+        return TickOutput(0, Choices(**{k: v[mask_c] for k, v in choices.items()}),
+                          Rewards(**{k: v[mask_r] for k, v in rewards.items()}), 0, 0)
 
     learner = LearnerCore(cfg)
     one = learner.decide(0, [part(np.ones(n, bool), np.ones(50, bool))])
     assert learner.n_updates == 50 and learner.n_choices == n
     cut_c, cut_r = sub < 400, sub[:50] < 400
     two = LearnerCore(cfg).decide(0, [part(~cut_c, ~cut_r), part(cut_c, cut_r)])
-    for k in one:
-        np.testing.assert_array_equal(one[k], two[k])
-    assert len(set(one["arm"].tolist())) >= 2
+    for f in dataclasses.fields(one):
+        np.testing.assert_array_equal(getattr(one, f.name), getattr(two, f.name))
+    assert len(set(one.arm.tolist())) >= 2
 
 
 def test_split_ranges_cover_ids():
@@ -274,7 +280,7 @@ def test_inline_error_fails_with_shard_message(monkeypatch):
     def boom(self, events):
         raise ValueError("boom in attribution")
 
-    monkeypatch.setattr(ShardCore, "_attribute", boom)
+    monkeypatch.setattr(Ledger, "attribute", boom)
     msg = r"shard 0 \(subscribers \[0, 150\)\) failed in tick 0: ValueError: boom"
     with pytest.raises(ShardError, match=msg):
         run_simulation(cfg, shards=2)

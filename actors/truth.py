@@ -1,0 +1,291 @@
+"""A shard's books: counters, ground truth, attribution and rewards of delivered emails.
+
+:class:`Ledger` holds
+
+* ``counts``: the metric counters, int64 of shape ``layout.counts_shape`` (day, source,
+  arm slot, group, metric; money in cents), see :mod:`actors.metrics`;
+* ``truth``: the ground-truth sums, int64 of shape ``layout.truth_shape`` (source, arm
+  slot, group, column; probabilities in fixed point, :func:`actors.metrics.to_fixed`);
+* ``sent``: the delivered emails whose reward window is open (an
+  :class:`~actors.emails.EmailStore`), which response events are attributed to;
+* ``decision_log``: finalized emails with their reward (when decisions are recorded).
+
+Everything a shard counts lives here, so a checkpoint of the shard holds it and a replay
+after a recovery cannot count anything twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from actors.config import SimulationConfig
+from actors.emails import EmailStore, email_id_of, source_of
+from actors.messages import Rewards
+from actors.metrics import METRICS, TRUTH_COLUMNS, to_fixed
+from actors.plan import REWARD_PROBABILITY, RunPlan
+from policies.events import EVENT_TYPES, EventBatch
+from policies.triggers import KINDS
+from sim.clock import DAY
+from sim.population import Population
+from sim.response import EmailBatch, probabilities
+
+__all__ = ["EVENT_CODES", "Ledger", "true_probabilities"]
+
+_M = {m: i for i, m in enumerate(METRICS)}
+_FIRE, _CANCEL, _EXPIRE, _SUPPRESS = (KINDS.index(k) for k in
+                                      ("fire", "cancel", "expire", "suppress"))
+_KIND_METRIC = {_FIRE: _M["fires"], _CANCEL: _M["cancels"], _EXPIRE: _M["expires"],
+                _SUPPRESS: _M["suppressions"]}
+#: Event type codes the ledger attributes.
+EVENT_CODES = {name: EVENT_TYPES.code(name) for name in (
+    "purchase_completed", "email_open", "email_click", "unsubscribe")}
+
+
+def true_probabilities(population: Population, plan: RunPlan, reward: str,
+                       go: dict[str, np.ndarray], row: np.ndarray, batch: EmailBatch,
+                       as_arms: Callable[[dict[str, np.ndarray], np.ndarray, np.ndarray],
+                                         EmailBatch]
+                       ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """True response probabilities of delivered emails, for the chosen variant and for
+    every arm (one response-model call on the stacked batch).
+
+    Parameters
+    ----------
+    population : Population
+        The shard's subscribers.
+    plan : RunPlan
+    reward : {"click", "order", "revenue"}
+    go : dict of str -> ndarray, shape (m,)
+        The delivered emails (``arm`` -1: not decided by the policy).
+    row : ndarray of int64, shape (m,)
+        Shard-local row of each recipient.
+    batch : EmailBatch
+        The emails as delivered.
+    as_arms : callable
+        ``as_arms(go_rows, rows, arms)``: the same emails with arms ``arms``.
+
+    Returns
+    -------
+    probabilities : dict of str -> ndarray of float64, shape (m,)
+        :func:`sim.response.probabilities` of the delivered emails.
+    chosen : ndarray of float64, shape (m,)
+        Expected reward of the chosen variant.
+    per_arm : ndarray of float64, shape (m, k)
+        Expected reward of every arm (zeros for emails not decided by the policy).
+    """
+    key = REWARD_PROBABILITY[reward]
+    m = len(row)
+    k = len(plan.arm_names)
+    decided = go["arm"] >= 0
+    idx = np.flatnonzero(decided) if k else np.zeros(0, np.int64)
+    parts = [batch]
+    if len(idx):
+        sub = {name: v[idx] for name, v in go.items()}
+        rows_k = np.tile(row[idx], k)
+        sub_k = {name: np.tile(v, k) if v.ndim == 1 else np.tile(v, (k, 1))
+                 for name, v in sub.items()}
+        arms_k = np.repeat(np.arange(k, dtype=np.int64), len(idx))
+        parts.append(as_arms(sub_k, rows_k, arms_k))
+    pr = probabilities(population, EmailBatch.concat(parts) if len(parts) > 1 else batch)
+    chosen = pr[key][:m]
+    per_arm = np.zeros((m, k))
+    if len(idx):
+        per_arm[idx] = pr[key][m:].reshape(k, len(idx)).T
+    return {name: v[:m] for name, v in pr.items()}, chosen, per_arm
+
+
+class Ledger:
+    """Counters, truth and open reward windows of subscribers ``[start, stop)``.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+    plan : RunPlan
+    start : int
+        First subscriber id of the shard.
+    group : ndarray of int64, shape (stop - start,)
+        Group code of each subscriber (0 treatment, 1 holdout).
+    context_dim : int or None
+        Length of the stored contexts (None: not stored).
+    """
+
+    def __init__(self, config: SimulationConfig, plan: RunPlan, start: int,
+                 group: np.ndarray, context_dim: int | None) -> None:
+        self.config = config
+        self.start = int(start)
+        self.group = group
+        self.layout = plan.layout
+        self.n_arms = len(plan.arm_names)
+        self.counts = self.layout.new_counts()
+        self.truth = self.layout.new_truth()
+        for g in (0, 1):
+            self.counts[:, self.layout.site, 0, g, _M["subscribers"]] = int(np.sum(group == g))
+        store_cols: dict[str, tuple[Any, tuple[int, ...]]] = {
+            "email_id": (np.int64, ()), "subscriber": (np.int64, ()), "time": (np.int64, ()),
+            "source": (np.int64, ()), "arm": (np.int64, ()), "group": (np.int64, ()),
+            "propensity": (np.float64, ()), "clicks": (np.int64, ()),
+            "orders": (np.int64, ()), "revenue": (np.int64, ()),
+            "expected": (np.float64, ()),
+        }
+        if config.record_decisions and self.n_arms:
+            store_cols["expected_arms"] = (np.float64, (self.n_arms,))
+        if context_dim is not None:
+            store_cols["context"] = (np.float64, (context_dim,))
+        self.sent = EmailStore(store_cols)
+        self.decision_log: list[dict[str, np.ndarray]] = []
+
+    def deliver(self, go: dict[str, np.ndarray], row: np.ndarray,
+                pr: dict[str, np.ndarray], chosen: np.ndarray, per_arm: np.ndarray,
+                now: int) -> None:
+        """Book delivered emails: their sends, their ground truth, and their reward window.
+
+        Parameters
+        ----------
+        go : dict of str -> ndarray, shape (m,)
+            The delivered emails (outbox columns).
+        row : ndarray of int64, shape (m,)
+            Shard-local row of each recipient.
+        pr, chosen, per_arm
+            :func:`true_probabilities` of the emails.
+        now : int
+            Delivery time, seconds since the epoch.
+        """
+        m, k = len(row), self.n_arms
+        group = self.group[row]
+        regret = np.where(go["arm"] >= 0, per_arm.max(axis=1) - chosen if k else 0.0, 0.0)
+        cols = np.column_stack([
+            np.ones(m, np.int64), to_fixed(pr["p_open"]), to_fixed(pr["p_click"]),
+            to_fixed(pr["p_purchase"]), to_fixed(pr["expected_revenue"]),
+            to_fixed(pr["p_incremental_purchase"]), to_fixed(regret),
+            *[to_fixed(per_arm[:, a]) for a in range(k)],
+        ]).astype(np.int64)
+        assert cols.shape[1] == len(TRUTH_COLUMNS) + k
+        self.layout.add_truth(self.truth, go["source"], go["arm"] + 1, group, cols)
+        rows: dict[str, np.ndarray] = {
+            "email_id": go["email_id"], "subscriber": go["subscriber"],
+            "time": np.full(m, now, np.int64), "source": go["source"], "arm": go["arm"],
+            "group": group, "propensity": go["propensity"],
+            "clicks": np.zeros(m, np.int64), "orders": np.zeros(m, np.int64),
+            "revenue": np.zeros(m, np.int64), "expected": chosen,
+        }
+        if "expected_arms" in self.sent.cols:
+            rows["expected_arms"] = per_arm
+        if "context" in self.sent.cols:
+            rows["context"] = go["context"]
+        self.sent.append(rows)
+
+    def count_sends(self, go: dict[str, np.ndarray], row: np.ndarray, now: int) -> None:
+        """Count the ``sends`` metric of delivered emails (``now``: delivery time, s)."""
+        day = np.full(len(row), (now - self.config.start) // DAY, np.int64)
+        self.layout.add(self.counts, day, go["source"], go["arm"] + 1, self.group[row],
+                        _M["sends"])
+
+    def attribute(self, ev: EventBatch) -> None:
+        """Count the world's events: purchases site-wide per group, and response events
+        (carrying a ``campaign_id``) on their email if its reward window is open."""
+        if len(ev) == 0:
+            return
+        cfg = self.config
+        day = (ev.time - cfg.start) // DAY
+        typ = ev.type
+        purchase = typ == EVENT_CODES["purchase_completed"]
+        revenue_cents = np.rint(np.nan_to_num(ev.column("revenue")) * 100).astype(np.int64)
+        if purchase.any():
+            grp = self.group[ev.subscriber[purchase] - self.start]
+            site = np.full(int(purchase.sum()), self.layout.site, np.int64)
+            zero = np.zeros(len(site), np.int64)
+            self.layout.add(self.counts, day[purchase], site, zero, grp, _M["orders_all"])
+            self.layout.add(self.counts, day[purchase], site, zero, grp, _M["revenue_all"],
+                            revenue_cents[purchase])
+        camp = ev.column("campaign_id")
+        resp = np.flatnonzero(camp >= 0)
+        if len(resp) == 0:
+            return
+        pos = self.sent.positions(email_id_of(ev.subscriber[resp], camp[resp]))
+        ok = pos >= 0
+        resp, pos = resp[ok], pos[ok]
+        cols = self.sent.cols
+        within = ev.time[resp] <= cols["time"][pos] + cfg.reward_window_seconds
+        resp, pos = resp[within], pos[within]
+        if len(resp) == 0:
+            return
+        typ_r = typ[resp]
+        machine = ev.column("machine")[resp]
+        src, arm, grp = source_of(camp[resp]), cols["arm"][pos] + 1, cols["group"][pos]
+        d = day[resp]
+        is_open = typ_r == EVENT_CODES["email_open"]
+        for metric, mask, vals in (
+            ("opens", is_open, 1),
+            ("machine_opens", is_open & (machine == 1), 1),
+            ("human_opens", is_open & (machine != 1), 1),
+            ("clicks", typ_r == EVENT_CODES["email_click"], 1),
+            ("orders", typ_r == EVENT_CODES["purchase_completed"], 1),
+            ("revenue", typ_r == EVENT_CODES["purchase_completed"], revenue_cents[resp]),
+            ("unsubscribes", typ_r == EVENT_CODES["unsubscribe"], 1),
+        ):
+            if mask.any():
+                v = vals[mask] if isinstance(vals, np.ndarray) else vals
+                self.layout.add(self.counts, d[mask], src[mask], arm[mask], grp[mask],
+                                _M[metric], v)
+        click = typ_r == EVENT_CODES["email_click"]
+        buy = typ_r == EVENT_CODES["purchase_completed"]
+        np.add.at(cols["clicks"], pos[click], 1)
+        np.add.at(cols["orders"], pos[buy], 1)
+        np.add.at(cols["revenue"], pos[buy], revenue_cents[resp][buy])
+
+    def count_decisions(self, dec: Any) -> np.ndarray:
+        """Count the trigger engine's decisions (fires, cancels, expiries, suppressions)
+        and return the mask of fires for treatment-group subscribers, bool (len(dec),)."""
+        row = dec.subscriber - self.start
+        grp = self.group[row]
+        day = (dec.time - self.config.start) // DAY
+        src = dec.rule + 1
+        zero = np.zeros(len(dec), np.int64)
+        for code, metric in _KIND_METRIC.items():
+            mask = dec.kind == code
+            if mask.any():
+                self.layout.add(self.counts, day[mask], src[mask], zero[mask], grp[mask], metric)
+        return np.asarray((dec.kind == _FIRE) & (grp == 0))
+
+    def _reward_values(self, done: dict[str, np.ndarray]) -> np.ndarray:
+        reward = self.config.reward
+        if reward == "click":
+            return (done["clicks"] > 0).astype(np.float64)
+        if reward == "order":
+            return (done["orders"] > 0).astype(np.float64)
+        return done["revenue"] / 100.0
+
+    def finalize(self, sent_before: int, with_context: bool) -> Rewards:
+        """Close the reward windows of emails delivered before ``sent_before`` (s): log
+        them (when decisions are recorded) and return the policy-decided ones' rewards."""
+        done = self.sent.pop_until(sent_before)
+        reward = self._reward_values(done)
+        if self.config.record_decisions and len(reward):
+            self.decision_log.append(self._log_rows(done, reward))
+        learn = done["arm"] >= 0
+        return Rewards(done["email_id"][learn], done["subscriber"][learn],
+                       done["time"][learn], done["arm"][learn], reward[learn],
+                       done["context"][learn] if with_context else None)
+
+    def _log_rows(self, done: dict[str, np.ndarray], reward: np.ndarray) -> dict[str, Any]:
+        rows = {k: done[k] for k in ("email_id", "subscriber", "time", "source", "arm",
+                                     "propensity", "expected")}
+        rows["reward"] = reward
+        if "expected_arms" in done:
+            rows["expected_arms"] = done["expected_arms"]
+        rows["context"] = done["context"]
+        return rows
+
+    def decisions(self) -> dict[str, np.ndarray] | None:
+        """The decision log (None unless decisions are recorded); emails still in their
+        reward window are logged with the reward observed so far."""
+        if not self.config.record_decisions:
+            return None
+        done = self.sent.pop_all()
+        if len(done["email_id"]):
+            self.decision_log.append(self._log_rows(done, self._reward_values(done)))
+        parts = self.decision_log
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else None
