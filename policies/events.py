@@ -1,4 +1,5 @@
-"""Columnar event batches and the event-type registry.
+"""Columnar event batches (the event-type registry and column schema are in
+:mod:`policies.event_schema`, re-exported here).
 
 An :class:`EventBatch` is a struct of numpy arrays, one row per event:
 
@@ -31,7 +32,6 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -39,6 +39,19 @@ import pandas as pd
 
 from policies.checks import is_missing
 from policies.errors import InvalidEventError
+from policies.event_schema import (
+    BUILTIN_EVENT_TYPES,
+    CATEGORY_MISSING,
+    CORE_COLUMNS,
+    EVENT_TYPES,
+    EventTypeRegistry,
+    category_code,
+    column_kind,
+    parse_time,
+    register_categories,
+    register_event_type,
+    vocabulary,
+)
 
 __all__ = [
     "BUILTIN_EVENT_TYPES",
@@ -52,204 +65,6 @@ __all__ = [
     "register_categories",
     "register_event_type",
 ]
-
-#: Event types (docs/domain.md), in code order (code = position).
-BUILTIN_EVENT_TYPES: tuple[str, ...] = (
-    "product_view",
-    "product_click",
-    "add_to_cart",
-    "cart_cleared",
-    "checkout_started",
-    "price_check",
-    "purchase_completed",
-    "email_sent",
-    "email_open",
-    "email_click",
-    "unsubscribe",
-    "page_view",
-)
-
-#: Missing value of an integer (categorical) column.
-CATEGORY_MISSING = -1
-
-_CORE_COLUMNS = ("subscriber", "time", "type")
-
-
-class EventTypeRegistry:
-    """Maps event-type names to small integer codes and back.
-
-    Codes of the built-in types are fixed (their position in
-    :data:`BUILTIN_EVENT_TYPES`); registered types get the next free code.
-    """
-
-    def __init__(self, names: Iterable[str] = BUILTIN_EVENT_TYPES) -> None:
-        self._names: list[str] = []
-        self._codes: dict[str, int] = {}
-        for name in names:
-            self.register(name)
-
-    def register(self, name: str) -> int:
-        """Add ``name`` (idempotent) and return its code."""
-        if not isinstance(name, str) or not name.isidentifier():
-            raise InvalidEventError(
-                f"event type: expected an identifier like 'wishlist_add', got {name!r}"
-            )
-        if name not in self._codes:
-            self._codes[name] = len(self._names)
-            self._names.append(name)
-        return self._codes[name]
-
-    def code(self, name: str) -> int:
-        """Code of ``name``; raises :class:`InvalidEventError` for unknown names."""
-        try:
-            return self._codes[name]
-        except (KeyError, TypeError):
-            raise InvalidEventError(
-                f"type: unknown event type {name!r}; known: {', '.join(self._names)} "
-                "(add yours with register_event_type)"
-            ) from None
-
-    def name(self, code: int) -> str:
-        """Name of ``code``."""
-        if not 0 <= int(code) < len(self._names):
-            raise InvalidEventError(f"type: unknown event type code {code!r}")
-        return self._names[int(code)]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """All registered names in code order."""
-        return tuple(self._names)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._codes
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-
-#: The process-wide registry used by :class:`EventBatch` and the trigger engine.
-EVENT_TYPES = EventTypeRegistry()
-
-
-def register_event_type(name: str) -> int:
-    """Register a custom event type in :data:`EVENT_TYPES` and return its code."""
-    return EVENT_TYPES.register(name)
-
-
-# ---------------------------------------------------------------------------
-# column schema
-
-#: Known data columns and their kind: "float" (float64, NaN missing) or "int"
-#: (int64 codes >= 0, -1 missing). Unknown numeric columns are float.
-_COLUMN_KINDS: dict[str, str] = {
-    "cart_value": "float",
-    "time_on_page": "float",
-    "price": "float",
-    "quantity": "float",
-    "items": "float",
-    "revenue": "float",
-    "product_id": "int",
-    "category": "int",
-    "link_type": "int",
-    "currency": "int",
-    "campaign_id": "int",
-    "session_id": "int",
-    "variant": "int",
-}
-
-#: Vocabularies of categorical columns that carry words.
-_VOCABULARIES: dict[str, list[str]] = {
-    "link_type": ["product", "category", "content", "cart", "unsubscribe", "other"],
-    "currency": ["USD", "EUR", "GBP", "CAD", "AUD", "JPY"],
-}
-
-
-def column_kind(name: str) -> str | None:
-    """Kind of a known data column: ``"float"``, ``"int"`` or None if not declared."""
-    return _COLUMN_KINDS.get(name)
-
-
-def register_categories(column: str, values: Sequence[str]) -> dict[str, int]:
-    """Declare ``column`` categorical and add word ``values`` to its vocabulary.
-
-    Returns the column's full mapping value -> code. Idempotent; call it with the same
-    values in every process so that codes agree.
-    """
-    if not column.isidentifier() or column in _CORE_COLUMNS:
-        raise InvalidEventError(f"column: expected a data column name, got {column!r}")
-    if _COLUMN_KINDS.get(column, "int") != "int":
-        raise InvalidEventError(f"{column}: is a numeric column, cannot hold categories")
-    _COLUMN_KINDS[column] = "int"
-    vocab = _VOCABULARIES.setdefault(column, [])
-    for value in values:
-        if not isinstance(value, str):
-            raise InvalidEventError(f"{column}: category values must be strings, got {value!r}")
-        if value not in vocab:
-            vocab.append(value)
-    return {v: i for i, v in enumerate(vocab)}
-
-
-def category_code(column: str, value: Any) -> int:
-    """Code of ``value`` in categorical ``column`` (ints pass through unchanged)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        if int(value) < 0:
-            raise InvalidEventError(f"{column}: expected a code >= 0, got {value!r}")
-        return int(value)
-    vocab = _VOCABULARIES.get(column)
-    if isinstance(value, str) and vocab is not None:
-        try:
-            return vocab.index(value)
-        except ValueError:
-            pass
-        raise InvalidEventError(
-            f"{column}: unknown category {value!r}; known: {', '.join(vocab)} "
-            "(add yours with register_categories)"
-        )
-    if isinstance(value, str):
-        raise InvalidEventError(
-            f"{column}: expected an integer code, got {value!r} "
-            f"(declare words with register_categories({column!r}, [...]))"
-        )
-    raise InvalidEventError(f"{column}: expected an integer code, got {value!r}")
-
-
-def parse_time(value: Any) -> int:
-    """Seconds since the Unix epoch (UTC) of an int, an aware datetime or ISO-8601 string.
-
-    Naive datetimes and strings without an offset are rejected: a time without a zone
-    is ambiguous.
-    """
-    if isinstance(value, bool):
-        raise InvalidEventError(f"expected seconds since the epoch, got {value!r}")
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        if math.isfinite(float(value)) and float(value).is_integer():
-            return int(float(value))
-        raise InvalidEventError(f"expected whole seconds since the epoch, got {value!r}")
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidEventError(
-                f"expected an ISO-8601 time with offset like '2024-05-01T12:00:00+00:00', "
-                f"got {value!r}"
-            ) from None
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise InvalidEventError(
-                f"expected a timezone-aware time, got naive {value.isoformat()!r}"
-            )
-        return math.floor(value.timestamp())
-    if isinstance(value, np.datetime64):
-        raise InvalidEventError(
-            f"expected a timezone-aware time, got numpy datetime64 {value!r} (no zone)"
-        )
-    raise InvalidEventError(f"expected seconds since the epoch or an aware time, got {value!r}")
-
 
 def _as_float(value: Any) -> float:
     if value is None:
@@ -313,7 +128,7 @@ class EventBatch:
             )
         cols: dict[str, np.ndarray] = {}
         for name, col in self.columns.items():
-            if name in _CORE_COLUMNS:
+            if name in CORE_COLUMNS:
                 raise InvalidEventError(f"columns: {name!r} is a core column, not a data column")
             arr = np.asarray(col)
             kind = column_kind(name) or ("int" if arr.dtype.kind in "iu" else "float")
@@ -368,7 +183,7 @@ class EventBatch:
         for rec in records:
             if isinstance(rec, Mapping):
                 for key in rec:
-                    if key not in _CORE_COLUMNS and key not in seen:
+                    if key not in CORE_COLUMNS and key not in seen:
                         seen.add(key)
                         data_names.append(key)
         kinds: dict[str, str] = {}
@@ -423,7 +238,7 @@ class EventBatch:
     ) -> tuple[int, int, int, dict[str, Any]]:
         if not isinstance(rec, Mapping):
             raise _RecordError("record", f"expected a dict, got {type(rec).__name__}")
-        for key in _CORE_COLUMNS:
+        for key in CORE_COLUMNS:
             if key not in rec or rec[key] is None:
                 raise _RecordError(key, "missing")
         sub = rec["subscriber"]
@@ -442,7 +257,7 @@ class EventBatch:
             raise _RecordError("type", f"unknown event type {ty!r}") from None
         values: dict[str, Any] = {}
         for key, value in rec.items():
-            if key in _CORE_COLUMNS:
+            if key in CORE_COLUMNS:
                 continue
             if key in bad_columns and value is not None:
                 raise _RecordError(key, bad_columns[key].split(": ", 1)[-1])
@@ -462,7 +277,7 @@ class EventBatch:
         ``time`` may be integer seconds or a timezone-aware datetime column; ``type``
         may hold names or codes; word-valued categorical columns are encoded.
         """
-        for key in _CORE_COLUMNS:
+        for key in CORE_COLUMNS:
             if key not in df.columns:
                 raise InvalidEventError(f"{key}: missing column (have {list(df.columns)})")
         if df["subscriber"].isna().any():
@@ -491,7 +306,7 @@ class EventBatch:
             codes = type_col.astype(str).map(lookup).to_numpy(np.int64)
         cols: dict[str, np.ndarray] = {}
         for name in df.columns:
-            if name in _CORE_COLUMNS:
+            if name in CORE_COLUMNS:
                 continue
             series = df[name]
             kind = column_kind(name)
@@ -599,7 +414,7 @@ class EventBatch:
             ),
         }
         for name, col in self.columns.items():
-            vocab = _VOCABULARIES.get(name)
+            vocab = vocabulary(name)
             if decode and vocab is not None:
                 words = np.array([*vocab, None], dtype=object)
                 idx = np.where((col >= 0) & (col < len(vocab)), col, len(vocab))
