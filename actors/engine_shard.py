@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from policies.errors import TriggerLabError
-from policies.events import EVENT_TYPES, EventBatch
+from policies.event_schema import EVENT_TYPES
+from policies.events import EventBatch
 from policies.triggers import KINDS, Decisions, RuleSet, TriggerEngine
 
 __all__ = [

@@ -26,7 +26,8 @@ from actors.emails import EmailStore, email_id_of, source_of
 from actors.messages import Rewards
 from actors.metrics import METRICS, TRUTH_COLUMNS, to_fixed
 from actors.plan import REWARD_PROBABILITY, RunPlan
-from policies.events import EVENT_TYPES, EventBatch
+from policies.event_schema import EVENT_TYPES
+from policies.events import EventBatch
 from policies.triggers import KINDS
 from sim.clock import DAY
 from sim.population import Population

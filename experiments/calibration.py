@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from policies.events import EVENT_TYPES, EventBatch
+from policies.event_schema import EVENT_TYPES
+from policies.events import EventBatch
 from sim.clock import DAY, SimClock
 from sim.population import Population
 from sim.presets import EMAIL_KINDS

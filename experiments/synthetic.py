@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from policies.events import EVENT_TYPES, EventBatch, category_code
+from policies.event_schema import EVENT_TYPES, category_code
+from policies.events import EventBatch
 
 __all__ = ["DEFAULT_START", "LIFECYCLE_STAGES", "generate_events", "generate_subscribers"]
 

@@ -16,13 +16,13 @@ from policies.errors import (
     SpecError,
     TriggerLabError,
 )
-from policies.events import (
+from policies.event_schema import (
     EVENT_TYPES,
-    EventBatch,
     EventTypeRegistry,
     register_categories,
     register_event_type,
 )
+from policies.events import EventBatch
 from policies.features import FEATURE_NAMES, subscriber_features
 from policies.testing import check_policy
 

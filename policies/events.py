@@ -1,5 +1,5 @@
-"""Columnar event batches (the event-type registry and column schema are in
-:mod:`policies.event_schema`, re-exported here).
+"""Columnar event batches (the event-type registry and the column schema they use are in
+:mod:`policies.event_schema`).
 
 An :class:`EventBatch` is a struct of numpy arrays, one row per event:
 
@@ -40,31 +40,16 @@ import pandas as pd
 from policies.checks import is_missing
 from policies.errors import InvalidEventError
 from policies.event_schema import (
-    BUILTIN_EVENT_TYPES,
     CATEGORY_MISSING,
     CORE_COLUMNS,
     EVENT_TYPES,
-    EventTypeRegistry,
     category_code,
     column_kind,
     parse_time,
-    register_categories,
-    register_event_type,
     vocabulary,
 )
 
-__all__ = [
-    "BUILTIN_EVENT_TYPES",
-    "CATEGORY_MISSING",
-    "EVENT_TYPES",
-    "EventBatch",
-    "EventTypeRegistry",
-    "category_code",
-    "column_kind",
-    "parse_time",
-    "register_categories",
-    "register_event_type",
-]
+__all__ = ["EventBatch"]
 
 def _as_float(value: Any) -> float:
     if value is None:

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from policies.events import EVENT_TYPES, EventBatch
+from policies.event_schema import EVENT_TYPES
+from policies.events import EventBatch
 
 __all__ = ["COLUMNS", "Events", "T", "concat", "empty", "make", "size", "take", "to_batch"]
 

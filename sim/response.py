@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from policies.errors import SpecError
-from policies.events import category_code
+from policies.event_schema import category_code
 from sim import _events as E
 from sim._events import T
 from sim._scalar import np_round

@@ -35,7 +35,8 @@ T0 = 1_704_067_200
 
 
 def run_triggerlab(n: int, hours: int, seed: int) -> tuple[float, float, int]:
-    from policies.events import EVENT_TYPES, EventBatch
+    from policies.event_schema import EVENT_TYPES
+    from policies.events import EventBatch
     from sim.rng import KeyedRandom
 
     rng = KeyedRandom(seed)

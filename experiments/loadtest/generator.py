@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from policies.errors import InvalidEventError, SpecError
-from policies.events import EVENT_TYPES, EventBatch, category_code
+from policies.event_schema import EVENT_TYPES, category_code
+from policies.events import EventBatch
 from policies.triggers import RuleSet
 
 __all__ = [

@@ -16,7 +16,8 @@ from policies.triggers.decisions import (
 )
 from policies.triggers.durations import format_duration, parse_clock, parse_duration
 from policies.triggers.engine import ENGINES, STAT_NAMES, TriggerEngine
-from policies.triggers.rules import (
+from policies.triggers.rules import default_rules, load_rules
+from policies.triggers.ruleset import (
     CONTENT_KEYS,
     TRIGGER_TYPES,
     Condition,
@@ -27,8 +28,6 @@ from policies.triggers.rules import (
     Rule,
     RuleSet,
     Settings,
-    default_rules,
-    load_rules,
     segment_mask,
 )
 

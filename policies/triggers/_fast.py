@@ -25,9 +25,10 @@ import numba
 import numpy as np
 import pandas as pd
 
-from policies.events import EVENT_TYPES, EventBatch, column_kind
+from policies.event_schema import EVENT_TYPES, column_kind
+from policies.events import EventBatch
 from policies.triggers.decisions import Decisions, TriggerIdError, parse_trigger_id
-from policies.triggers.rules import Predicate, RuleSet, segment_mask
+from policies.triggers.ruleset import Predicate, RuleSet, segment_mask
 
 NONE = np.int64(-(2**62))
 FAR = np.int64(2**62)

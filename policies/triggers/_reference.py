@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policies.events import EVENT_TYPES, EventBatch, column_kind
+from policies.event_schema import EVENT_TYPES, column_kind
+from policies.events import EventBatch
 from policies.triggers.decisions import KINDS, Decisions, TriggerIdError, parse_trigger_id
-from policies.triggers.rules import Rule, RuleSet
+from policies.triggers.ruleset import Rule, RuleSet
 
 FIRE, CANCEL, EXPIRE, SUPPRESS = (KINDS.index(k) for k in ("fire", "cancel", "expire", "suppress"))
 STAT_NAMES = ("entered", "fired", "cancelled", "expired", "suppressed", "retried", "late")

@@ -63,7 +63,8 @@ from policies.events import EventBatch
 from policies.triggers._fast import FastCore
 from policies.triggers._reference import STAT_NAMES, ReferenceCore
 from policies.triggers.decisions import Decisions, parse_trigger_id
-from policies.triggers.rules import RuleSet, load_rules
+from policies.triggers.rules import load_rules
+from policies.triggers.ruleset import RuleSet
 
 __all__ = ["ENGINES", "STAT_NAMES", "TriggerEngine"]
 

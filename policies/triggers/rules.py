@@ -1,5 +1,5 @@
 """Trigger rules: the YAML/dict loader with path-named errors (the dataclasses it builds
-live in :mod:`policies.triggers.ruleset` and are re-exported here).
+live in :mod:`policies.triggers.ruleset`; :mod:`policies.triggers` exports both).
 
 A rule file looks like this (every key is validated; unknown keys are errors)::
 
@@ -48,12 +48,10 @@ from policies.checks import (
     is_real,
 )
 from policies.errors import InvalidEventError, RuleError
-from policies.events import EVENT_TYPES, category_code, column_kind
+from policies.event_schema import EVENT_TYPES, category_code, column_kind
 from policies.triggers.durations import parse_clock
 from policies.triggers.ruleset import (
-    CONTENT_KEYS,
     PREDICATE_OPS,
-    TRIGGER_TYPES,
     Condition,
     FrequencyCap,
     Predicate,
@@ -62,24 +60,9 @@ from policies.triggers.ruleset import (
     Rule,
     RuleSet,
     Settings,
-    segment_mask,
 )
 
-__all__ = [
-    "CONTENT_KEYS",
-    "TRIGGER_TYPES",
-    "Condition",
-    "FrequencyCap",
-    "Predicate",
-    "QuietHours",
-    "Retry",
-    "Rule",
-    "RuleSet",
-    "Settings",
-    "default_rules",
-    "load_rules",
-    "segment_mask",
-]
+__all__ = ["default_rules", "load_rules"]
 
 _RULE_KEYS = (
     "id", "type", "when", "exclude", "delay", "expire", "priority", "segment", "reentry",

@@ -19,7 +19,7 @@ import pandas as pd
 
 from policies.checks import expected, is_missing, is_real
 from policies.errors import RuleError
-from policies.events import EVENT_TYPES
+from policies.event_schema import EVENT_TYPES
 
 __all__ = [
     "CONTENT_KEYS",

@@ -14,7 +14,7 @@ import pytest
 from conftest import small_config
 
 from actors import DEFAULT_START, Driver, ShardError, run_simulation
-from policies.events import EVENT_TYPES
+from policies.event_schema import EVENT_TYPES
 from policies.triggers import load_rules
 
 pytestmark = pytest.mark.ray

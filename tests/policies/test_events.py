@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from policies import EVENT_TYPES, EventBatch, InvalidEventError, TriggerLabError
-from policies.events import parse_time, register_categories, register_event_type
+from policies.event_schema import parse_time, register_categories, register_event_type
 
 T0 = 1_700_000_000
 

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.events import EVENT_TYPES, EventBatch
+from policies.event_schema import EVENT_TYPES
+from policies.events import EventBatch
 from sim import _events as E
 from sim.behavior import (
     daily_update,

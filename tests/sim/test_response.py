@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from policies.errors import SpecError
-from policies.events import EVENT_TYPES
+from policies.event_schema import EVENT_TYPES
 from sim import _events as E
 from sim.population import Population
 from sim.presets import CONTENT_STRATEGIES, EMAIL_KINDS, SEGMENTS, SUBJECT_STYLES

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from policies.errors import LateEventError, SpecError
-from policies.events import EVENT_TYPES, EventBatch
+from policies.event_schema import EVENT_TYPES
+from policies.events import EventBatch
 from sim import DAY, EmailBatch, Population, SimClock, World
 
 CODE = {n: EVENT_TYPES.code(n) for n in EVENT_TYPES.names}

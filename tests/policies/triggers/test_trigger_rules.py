@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from policies.errors import RuleError
-from policies.events import category_code
+from policies.event_schema import category_code
 from policies.triggers import (
     Condition,
     Predicate,
