@@ -80,18 +80,27 @@ def counts(value: Any, name: str) -> np.ndarray:
     return arr
 
 
+def broadcast(arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The named arrays broadcast together; StatsInputError naming them when they do not.
+
+    The message lists the names and shapes: ``x_a, n_a: expected shapes that broadcast,
+    got (2,) and (3,)``.
+    """
+    try:
+        return list(np.broadcast_arrays(*arrays.values()))
+    except ValueError:
+        shapes = [str(np.shape(a)) for a in arrays.values()]
+        got = ", ".join(shapes[:-1]) + " and " + shapes[-1]
+        raise StatsInputError(
+            f"{', '.join(arrays)}: expected shapes that broadcast, got {got}") from None
+
+
 def successes_trials(x: Any, n: Any, x_name: str, n_name: str,
                      allow_empty: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Validate a (successes, trials) pair: counts, ``x <= n`` and ``n > 0``."""
     xa = counts(x, x_name)
     na = counts(n, n_name)
-    try:
-        xa, na = np.broadcast_arrays(xa, na)
-    except ValueError:
-        raise StatsInputError(
-            f"{x_name}, {n_name}: expected shapes that broadcast, got {np.shape(xa)} "
-            f"and {np.shape(na)}"
-        ) from None
+    xa, na = broadcast({x_name: xa, n_name: na})
     if not allow_empty and np.any(na <= 0):
         raise expected(StatsInputError, n_name, "a positive number of trials", n)
     if np.any(xa > na):
@@ -106,13 +115,7 @@ def two_arm_counts(x_a: Any, n_a: Any, x_b: Any, n_b: Any, allow_empty: bool = F
     """Validate (successes, trials) of arms ``a`` and ``b`` and broadcast all four."""
     xa, na = successes_trials(x_a, n_a, "x_a", "n_a", allow_empty=allow_empty)
     xb, nb = successes_trials(x_b, n_b, "x_b", "n_b", allow_empty=allow_empty)
-    try:
-        xa, na, xb, nb = np.broadcast_arrays(xa, na, xb, nb)
-    except ValueError:
-        raise StatsInputError(
-            f"x_a, n_a, x_b, n_b: expected shapes that broadcast, got {np.shape(xa)} and "
-            f"{np.shape(xb)}"
-        ) from None
+    xa, na, xb, nb = broadcast({"x_a": xa, "n_a": na, "x_b": xb, "n_b": nb})
     return xa, na, xb, nb
 
 

@@ -26,6 +26,7 @@ from scipy import stats as _st
 from experiments.stats._validate import (
     _short,
     as_float_array,
+    broadcast,
     check_alpha,
     check_alternative,
     counts,
@@ -219,12 +220,7 @@ def poisson_rate_diff(x_a: Any, t_a: Any, x_b: Any, t_b: Any, alpha: float = 0.0
     for name, t in (("t_a", ta), ("t_b", tb)):
         if np.any(t <= 0):
             raise StatsInputError(f"{name}: expected a positive exposure, got {_short(t)}")
-    try:
-        xa, ta, xb, tb = np.broadcast_arrays(xa, ta, xb, tb)
-    except ValueError:
-        raise StatsInputError(
-            f"x_a, t_a, x_b, t_b: expected shapes that broadcast, got {np.shape(xa)}, "
-            f"{np.shape(ta)}, {np.shape(xb)} and {np.shape(tb)}") from None
+    xa, ta, xb, tb = broadcast({"x_a": xa, "t_a": ta, "x_b": xb, "t_b": tb})
     effect = xb / tb - xa / ta
     se = np.sqrt(xb / tb**2 + xa / ta**2)
     return _z_result(effect, se, alpha, alternative)
@@ -265,10 +261,5 @@ def normal_diff_test(estimate_a: Any, se_a: Any, estimate_b: Any, se_b: Any,
     for name, s in (("se_a", sa), ("se_b", sb)):
         if np.any(s < 0):
             raise StatsInputError(f"{name}: expected a standard error >= 0, got {_short(s)}")
-    try:
-        ea, sa, eb, sb = np.broadcast_arrays(ea, sa, eb, sb)
-    except ValueError:
-        raise StatsInputError(
-            f"estimate_a, se_a, estimate_b, se_b: expected shapes that broadcast, got "
-            f"{np.shape(ea)}, {np.shape(sa)}, {np.shape(eb)} and {np.shape(sb)}") from None
+    ea, sa, eb, sb = broadcast({"estimate_a": ea, "se_a": sa, "estimate_b": eb, "se_b": sb})
     return _z_result(eb - ea, _hypot(sb, sa), alpha, alternative)
