@@ -13,24 +13,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
 __all__ = ["Arms", "Choices", "Rewards", "ShardResult", "TickOutput"]
 
 
-def _concat(cls: type, parts: Sequence[object]) -> dict[str, np.ndarray | None]:
-    """Column-wise concatenation of records of dataclass ``cls`` (None stays None)."""
-    out: dict[str, np.ndarray | None] = {}
-    for f in fields(cls):
-        cols = [getattr(p, f.name) for p in parts]
-        out[f.name] = None if any(c is None for c in cols) else np.concatenate(cols)
-    return out
+class _Rows:
+    """Records stored column-wise, one row per email (``email_id`` is every record's key)."""
+
+    email_id: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.email_id)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Self]) -> Self:
+        """The rows of ``parts`` one after the other (at least one part; a None column
+        stays None)."""
+        out: dict[str, np.ndarray | None] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            cols = [getattr(p, f.name) for p in parts]
+            out[f.name] = None if any(c is None for c in cols) else np.concatenate(cols)
+        return cls(**out)
 
 
 @dataclass(frozen=True)
-class Choices:
+class Choices(_Rows):
     """Emails that became due in a tick and whose arm the policy chooses.
 
     Attributes
@@ -50,17 +60,10 @@ class Choices:
     source: np.ndarray
     context: np.ndarray | None = None
 
-    def __len__(self) -> int:
-        return len(self.email_id)
-
-    @staticmethod
-    def concat(parts: Sequence[Choices]) -> Choices:
-        """The rows of ``parts`` one after the other (at least one part)."""
-        return Choices(**_concat(Choices, parts))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
-class Rewards:
+class Rewards(_Rows):
     """Policy-decided emails whose reward window closed in a tick.
 
     Attributes
@@ -82,17 +85,10 @@ class Rewards:
     reward: np.ndarray
     context: np.ndarray | None = None
 
-    def __len__(self) -> int:
-        return len(self.email_id)
-
-    @staticmethod
-    def concat(parts: Sequence[Rewards]) -> Rewards:
-        """The rows of ``parts`` one after the other (at least one part)."""
-        return Rewards(**_concat(Rewards, parts))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
-class Arms:
+class Arms(_Rows):
     """The learner's answer for one tick: an arm per chosen email, canonical order.
 
     Attributes
@@ -106,9 +102,6 @@ class Arms:
     email_id: np.ndarray
     arm: np.ndarray
     propensity: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.email_id)
 
     @staticmethod
     def empty() -> Arms:
