@@ -30,8 +30,16 @@ def _circular_smooth(x: np.ndarray, bandwidth: float) -> np.ndarray:
     return x @ kern[idx].T
 
 
+class _SendHourPolicy(Policy):
+    """A policy whose arms are the 24 local delivery hours (:data:`HOUR_NAMES`)."""
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return HOUR_NAMES
+
+
 @dataclass(eq=False)
-class SendTimeOptimizer(Policy):
+class SendTimeOptimizer(_SendHourPolicy):
     """Per-subscriber epsilon-greedy choice of the send hour.
 
     For each subscriber the engagement probability at hour ``h`` is estimated as
@@ -68,10 +76,6 @@ class SendTimeOptimizer(Policy):
         check_number("bandwidth", self.bandwidth, low=0.0, high=12.0)
         check_reward_type(self.reward_type)
         self.reset()
-
-    @property
-    def arm_names(self) -> tuple[str, ...]:  # type: ignore[override]
-        return HOUR_NAMES
 
     def reset(self) -> None:
         self.ids = np.zeros(0, dtype=np.int64)
@@ -143,7 +147,7 @@ class SendTimeOptimizer(Policy):
 
 
 @dataclass(eq=False)
-class FixedHourPolicy(Policy):
+class FixedHourPolicy(_SendHourPolicy):
     """Baseline: send every email at the same local ``hour`` (0..23); propensity 1."""
 
     hour: int = 10
@@ -154,10 +158,6 @@ class FixedHourPolicy(Policy):
         check_number("hour", self.hour, low=0, high=23, integer=True)
         check_reward_type(self.reward_type)
         self.reset()
-
-    @property
-    def arm_names(self) -> tuple[str, ...]:  # type: ignore[override]
-        return HOUR_NAMES
 
     def reset(self) -> None:
         self.counts = np.zeros(24, dtype=np.int64)
