@@ -1,7 +1,10 @@
-"""A generated subscriber table and a realistic event stream, until the simulator exists.
+"""A generated subscriber table and a realistic event stream, without the simulator.
 
-Used by ``triggerlab demo`` and the ``triggers`` benchmark. Everything is vectorized
-numpy drawn from the ``numpy.random.Generator`` passed in.
+A fast, stateless stand-in for :mod:`sim` where only the trigger engine is exercised:
+``triggerlab trigger-demo``, the ``triggers`` benchmark and the load test's streams
+(:mod:`experiments.loadtest.generator`). Its sends, opens and clicks are drawn as parts
+of sessions, not as responses to emails: for ground truth, use the simulator.
+Everything is vectorized numpy drawn from the ``numpy.random.Generator`` passed in.
 
 The stream is made of *sessions*. A session may start from an email (``email_sent``
 some hours before, ``email_open``, ``email_click`` with a ``link_type``), lands on a
