@@ -53,7 +53,7 @@ def test_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
 
 
 def test_no_wall_clock_in_core() -> None:
-    """policies/ and sim/ never read the wall clock (README, Layout: the core takes time as an argument)."""
+    """policies/ and sim/ never read the wall clock: time is an argument (README, Layout)."""
     needles = ("datetime.now", "time.time(", "utcnow", "date.today", "perf_counter",
                "np.random.seed", "np.random.rand")
     hits = []
