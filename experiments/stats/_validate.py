@@ -45,14 +45,21 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     return str(value)
 
 
-def as_float_array(value: Any, name: str) -> np.ndarray:
-    """Convert ``value`` to a float64 array, rejecting non-numeric and non-finite input."""
+def as_float_array(value: Any, name: str, *, low: float | None = None,
+                   low_open: bool = False, what: str = "") -> np.ndarray:
+    """Convert ``value`` to a float64 array, rejecting non-numeric and non-finite input.
+
+    With ``low``, every element must also be ``>= low`` (``> low`` if ``low_open``);
+    ``what`` names such an element in the message (``a positive exposure``).
+    """
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise expected(StatsInputError, name, "numbers", value) from None
     if not np.all(np.isfinite(arr)):
         raise expected(StatsInputError, name, "finite numbers", value)
+    if low is not None and np.any(arr <= low if low_open else arr < low):
+        raise StatsInputError(f"{name}: expected {what}, got {_short(arr)}")
     return arr
 
 

@@ -216,10 +216,8 @@ def poisson_rate_diff(x_a: Any, t_a: Any, x_b: Any, t_b: Any, alpha: float = 0.0
     alpha = check_alpha(alpha)
     alternative = check_alternative(alternative)
     xa, xb = counts(x_a, "x_a"), counts(x_b, "x_b")
-    ta, tb = as_float_array(t_a, "t_a"), as_float_array(t_b, "t_b")
-    for name, t in (("t_a", ta), ("t_b", tb)):
-        if np.any(t <= 0):
-            raise StatsInputError(f"{name}: expected a positive exposure, got {_short(t)}")
+    ta = as_float_array(t_a, "t_a", low=0.0, low_open=True, what="a positive exposure")
+    tb = as_float_array(t_b, "t_b", low=0.0, low_open=True, what="a positive exposure")
     xa, ta, xb, tb = broadcast({"x_a": xa, "t_a": ta, "x_b": xb, "t_b": tb})
     effect = xb / tb - xa / ta
     se = np.sqrt(xb / tb**2 + xa / ta**2)
@@ -257,9 +255,7 @@ def normal_diff_test(estimate_a: Any, se_a: Any, estimate_b: Any, se_b: Any,
     alpha = check_alpha(alpha)
     alternative = check_alternative(alternative)
     ea, eb = as_float_array(estimate_a, "estimate_a"), as_float_array(estimate_b, "estimate_b")
-    sa, sb = as_float_array(se_a, "se_a"), as_float_array(se_b, "se_b")
-    for name, s in (("se_a", sa), ("se_b", sb)):
-        if np.any(s < 0):
-            raise StatsInputError(f"{name}: expected a standard error >= 0, got {_short(s)}")
+    sa = as_float_array(se_a, "se_a", low=0.0, what="a standard error >= 0")
+    sb = as_float_array(se_b, "se_b", low=0.0, what="a standard error >= 0")
     ea, sa, eb, sb = broadcast({"estimate_a": ea, "se_a": sa, "estimate_b": eb, "se_b": sb})
     return _z_result(eb - ea, _hypot(sb, sa), alpha, alternative)
