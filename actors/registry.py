@@ -12,7 +12,7 @@ strategy + personalization level).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,20 +43,21 @@ from policies.personalization import (
     SubjectRulePolicy,
 )
 
-__all__ = ["POLICIES", "ArmVariants", "make_policy", "policy_class", "policy_parameters"]
+__all__ = ["POLICIES", "ArmVariants", "arm_codes", "make_policy", "policy_class",
+           "policy_parameters"]
 
 
-def _rule_based(decides: str) -> type[Policy]:
+def _rule_based(decides: str, path: str = "policy") -> type[Policy]:
     if decides == "subject_style":
         return SubjectRulePolicy
     if decides == "strategy":
         return ContentStrategyPolicy
-    raise SpecError(f"policy.decides: 'rule_based' decides subject_style or strategy, "
+    raise SpecError(f"{path}.decides: 'rule_based' decides subject_style or strategy, "
                     f"got {decides!r}")
 
 
 #: Registry name -> policy class, or a function of ``decides`` returning the class.
-POLICIES: dict[str, type[Policy] | Callable[[str], type[Policy]]] = {
+POLICIES: dict[str, type[Policy] | Callable[[str, str], type[Policy]]] = {
     "ab": ABTest,
     "epsilon_greedy": EpsilonGreedy,
     "ucb1": UCB1,
@@ -78,15 +79,16 @@ POLICIES: dict[str, type[Policy] | Callable[[str], type[Policy]]] = {
 }
 
 
-def policy_class(name: str, decides: str) -> type[Policy]:
-    """The class registered as ``name`` (for ``rule_based``: depending on ``decides``)."""
+def policy_class(name: str, decides: str, path: str = "policy") -> type[Policy]:
+    """The class registered as ``name`` (for ``rule_based``: depending on ``decides``);
+    errors name fields under ``path``."""
     if name not in POLICIES:
-        raise SpecError(f"policy.name: expected one of {', '.join(sorted(POLICIES))}, "
+        raise SpecError(f"{path}.name: expected one of {', '.join(sorted(POLICIES))}, "
                         f"got {name!r}")
     entry = POLICIES[name]
     if isinstance(entry, type):
         return entry
-    return entry(decides)
+    return entry(decides, path)
 
 
 def policy_parameters(cls: type[Policy]) -> frozenset[str]:
@@ -95,7 +97,7 @@ def policy_parameters(cls: type[Policy]) -> frozenset[str]:
 
 
 def make_policy(name: str, params: Mapping[str, Any], *, decides: str, reward: str,
-                seed: int) -> Policy:
+                seed: int, path: str = "policy") -> Policy:
     """Build the policy of a :class:`~actors.config.PolicyConfig`.
 
     Parameters not given are filled in when the class has them: ``n_features`` =
@@ -105,12 +107,18 @@ def make_policy(name: str, params: Mapping[str, Any], *, decides: str, reward: s
     Raises
     ------
     SpecError
-        Unknown name, bad parameters (the policy's own message; the policy's
-        :class:`~policies.errors.PolicyError` or ``TypeError`` is the ``__cause__``), or
-        a binary policy asked to learn from revenue.
+        Naming the field under ``path`` (a spec passes ``arms[2].policy``): an unknown
+        name or parameter, the policy's own message for a bad parameter
+        (``policy.epsilon: expected a number in [0, 1], got 1.5``; the policy's
+        :class:`~policies.errors.PolicyError` or ``TypeError`` is the ``__cause__``), a
+        binary policy asked to learn from revenue.
     """
-    cls = policy_class(name, decides)
+    cls = policy_class(name, decides, path)
     names = policy_parameters(cls)
+    for key in params:
+        if key not in names:
+            raise SpecError(f"{path}.{key}: unknown parameter of {name}; expected one of "
+                            f"name, decides, scope, {', '.join(sorted(names))}")
     kw = dict(params)
     if "n_features" in names and "n_features" not in kw:
         kw["n_features"] = len(FEATURE_NAMES)
@@ -118,18 +126,51 @@ def make_policy(name: str, params: Mapping[str, Any], *, decides: str, reward: s
         kw["reward_type"] = "real"
     if "salt" in names and "salt" not in kw:
         kw["salt"] = f"triggerlab-{seed}"
-    unknown = sorted(set(kw) - names)
-    if unknown:
-        raise SpecError(f"policy.params: {cls.__name__} has no parameter(s) {unknown}; "
-                        f"expected some of {sorted(names)}")
     try:
         policy = cls(**kw)
-    except (PolicyError, TypeError) as exc:
-        raise SpecError(f"policy.params: {cls.__name__}: {exc}") from exc
+    except PolicyError as exc:  # the policy's message starts with its field
+        msg = str(exc)
+        field = msg.split(":", 1)[0].split("[", 1)[0].split(".", 1)[0]
+        raise SpecError(f"{path}.{msg}" if field in names else f"{path}: {msg}") from exc
+    except TypeError as exc:
+        raise SpecError(f"{path}: {exc}") from exc
     if reward == "revenue" and policy.reward_type == "binary":
-        raise SpecError(f"reward: {cls.__name__} learns binary rewards, got reward="
-                        f"'revenue' (use 'click' or 'order', or a real-valued policy)")
+        raise SpecError(f"{path}: {cls.__name__} learns binary rewards, but reward is "
+                        "'revenue' (use click or order, or a real-valued policy)")
     return policy
+
+
+def arm_codes(decides: str, arm_names: Sequence[str], path: str = "policy"
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``(value, level)`` per arm, int64 (K,): the email feature code of each arm and, for
+    strategies, the personalization level (-1 = rule-based); see :class:`ArmVariants`.
+    Errors name ``{path}.arm_names[i]``."""
+    value = np.empty(len(arm_names), np.int64)
+    level = np.full(len(arm_names), -1, np.int64)
+    for i, arm in enumerate(arm_names):
+        where = f"{path}.arm_names[{i}]"
+        if decides == "subject_style":
+            if arm not in SUBJECT_STYLES:
+                raise SpecError(f"{where}: expected a subject style "
+                                f"({', '.join(SUBJECT_STYLES)}), got {arm!r}")
+            value[i] = SUBJECT_STYLES.index(arm)
+        elif decides == "send_hour":
+            text = arm[1:] if arm.startswith("h") else arm
+            if not text.isdigit() or not 0 <= int(text) <= 23:
+                raise SpecError(f"{where}: expected an hour h00..h23, got {arm!r}")
+            value[i] = int(text)
+        elif decides == "strategy":
+            base, _, lvl = arm.partition(":")
+            if base not in CONTENT_STRATEGIES or lvl not in ("", "high", "standard"):
+                raise SpecError(f"{where}: expected a content strategy "
+                                f"({', '.join(CONTENT_STRATEGIES)}) optionally with "
+                                f"':high'/':standard', got {arm!r}")
+            value[i] = CONTENT_STRATEGIES.index(base)
+            level[i] = {"": -1, "standard": 0, "high": 1}[lvl]
+        else:
+            raise SpecError(f"{path}.decides: expected subject_style, send_hour or "
+                            f"strategy, got {decides!r}")
+    return value, level
 
 
 @dataclass(frozen=True)
@@ -153,31 +194,5 @@ class ArmVariants:
         self.codes()  # validate
 
     def codes(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(value, level)`` per arm, int64 (K,): the feature code and, for strategies,
-        the personalization level (-1 = rule-based)."""
-        value = np.empty(len(self.arm_names), np.int64)
-        level = np.full(len(self.arm_names), -1, np.int64)
-        for i, arm in enumerate(self.arm_names):
-            if self.decides == "subject_style":
-                if arm not in SUBJECT_STYLES:
-                    raise SpecError(f"policy arm_names[{i}]: expected a subject style "
-                                    f"({', '.join(SUBJECT_STYLES)}), got {arm!r}")
-                value[i] = SUBJECT_STYLES.index(arm)
-            elif self.decides == "send_hour":
-                text = arm[1:] if arm.startswith("h") else arm
-                if not text.isdigit() or not 0 <= int(text) <= 23:
-                    raise SpecError(f"policy arm_names[{i}]: expected an hour h00..h23, "
-                                    f"got {arm!r}")
-                value[i] = int(text)
-            elif self.decides == "strategy":
-                base, _, lvl = arm.partition(":")
-                if base not in CONTENT_STRATEGIES or lvl not in ("", "high", "standard"):
-                    raise SpecError(f"policy arm_names[{i}]: expected a content strategy "
-                                    f"({', '.join(CONTENT_STRATEGIES)}) optionally with "
-                                    f"':high'/':standard', got {arm!r}")
-                value[i] = CONTENT_STRATEGIES.index(base)
-                level[i] = {"": -1, "standard": 0, "high": 1}[lvl]
-            else:
-                raise SpecError(f"policy.decides: expected subject_style, send_hour or "
-                                f"strategy, got {self.decides!r}")
-        return value, level
+        """``(value, level)`` per arm, int64 (K,) (:func:`arm_codes`)."""
+        return arm_codes(self.decides, self.arm_names)

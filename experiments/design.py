@@ -29,7 +29,7 @@ from policies.checks import (
     check_string,
     expected,
 )
-from policies.errors import PolicyError, SpecError
+from policies.errors import SpecError
 from policies.triggers import format_duration
 
 __all__ = ["ArmSpec", "ExperimentSpec", "arm_rules", "build_policy", "corrections",
@@ -349,44 +349,19 @@ def arm_rules(rules: Mapping[str, Any] | None, arm: ArmSpec) -> dict[str, Any] |
 
 def build_policy(policy: PolicyConfig, path: str = "policy", *, reward: str = "click",
                  seed: int = 0) -> Any:
-    """Construct the policies object of ``policy`` with the runtime's factory
+    """Construct the policy object of ``policy`` with the runtime's factory
     (:func:`actors.registry.make_policy`, which fills in ``n_features`` for contextual
-    policies, ``reward_type="real"`` for revenue rewards and the ``ab`` salt), then check
-    its arms against ``decides``; errors name the field under ``path``.
+    policies, ``reward_type="real"`` for revenue rewards and the ``ab`` salt, and checks
+    its arms against ``decides``); errors name the field under ``path``.
 
     Raises
     ------
     SpecError
         ``{path}.{param}: ...`` for a bad parameter, ``{path}: ...`` otherwise.
     """
-    from actors.registry import ArmVariants, make_policy, policy_class, policy_parameters
+    from actors.registry import arm_codes, make_policy
 
-    try:
-        cls = policy_class(policy.name, policy.decides)
-    except SpecError as exc:
-        raise SpecError(f"{path}.{exc}".replace(f"{path}.policy.", f"{path}.")) from None
-    known = policy_parameters(cls)
-    for key in policy.params:
-        if key not in known:
-            raise SpecError(f"{path}.{key}: unknown parameter of {policy.name}; expected one "
-                            f"of name, decides, scope, {', '.join(sorted(known))}")
-    try:
-        obj = make_policy(policy.name, policy.params, decides=policy.decides, reward=reward,
-                          seed=seed)
-    except SpecError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, PolicyError):  # the policy's own message starts with the field
-            msg = str(cause)
-            head = msg.split(":", 1)[0].split("[", 1)[0].split(".", 1)[0]
-            raise SpecError(f"{path}.{msg}" if head in known else f"{path}: {msg}") from None
-        if isinstance(cause, TypeError):
-            raise SpecError(f"{path}: {cause}") from None
-        if reward == "revenue" and str(exc).startswith("reward: "):
-            raise SpecError(f"{path}: {cls.__name__} learns binary rewards, but reward is "
-                            "'revenue' (use click or order, or a real-valued policy)") from None
-        raise SpecError(f"{path}.{exc}".replace(f"{path}.policy.", f"{path}.")) from None
-    try:
-        ArmVariants(policy.decides, tuple(obj.arm_names))
-    except SpecError as exc:
-        raise SpecError(f"{path}.{str(exc).removeprefix('policy ')}") from None
+    obj = make_policy(policy.name, policy.params, decides=policy.decides, reward=reward,
+                      seed=seed, path=path)
+    arm_codes(policy.decides, tuple(obj.arm_names), path)
     return obj

@@ -61,11 +61,12 @@ def test_policy_config_rejects(kwargs, message):
 
 @pytest.mark.parametrize("name,params,decides,reward,message", [
     ("thompson", {"arm_names": ["plain"]}, "subject_style", "click",
-     r"BetaThompson: arm_names: expected at least 2 arms"),
+     r"^policy\.arm_names: expected at least 2 arms, got 1$"),
     ("thompson", {"arm_names": ["a", "b"], "colour": 1}, "subject_style", "click",
-     r"policy.params: BetaThompson has no parameter\(s\) \['colour'\]"),
+     r"^policy\.colour: unknown parameter of thompson; expected one of name, decides, "
+     r"scope, arm_names, "),
     ("thompson", {"arm_names": ["plain", "question"]}, "subject_style", "revenue",
-     r"reward: BetaThompson learns binary rewards, got reward='revenue'"),
+     r"^policy: BetaThompson learns binary rewards, but reward is 'revenue'"),
     ("rule_based", {}, "send_hour", "click",
      r"policy.decides: 'rule_based' decides subject_style or strategy, got 'send_hour'"),
 ])
