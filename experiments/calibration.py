@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from policies.checks import check_int
+from policies.errors import SpecError
 from policies.event_schema import EVENT_TYPES
 from policies.events import EventBatch
 from sim.clock import DAY, SimClock
@@ -29,7 +31,16 @@ from sim.presets import EMAIL_KINDS
 from sim.response import EmailBatch
 from sim.world import World
 
-__all__ = ["CALIBRATION_ROWS", "CalibrationRun", "calibration_table", "run_calibration"]
+__all__ = [
+    "CALIBRATION_ROWS",
+    "MAX_DAYS",
+    "MAX_SUBSCRIBERS",
+    "MIN_DAYS",
+    "CalibrationRun",
+    "calibration_table",
+    "check_calibration",
+    "run_calibration",
+]
 
 _KLAVIYO = "Klaviyo 2024 Benchmark Report (2023 data)"
 _MAILCHIMP = "Mailchimp benchmarks page, data updated Oct 2019"
@@ -51,6 +62,16 @@ CALIBRATION_ROWS: tuple[tuple[str, str, str, float, float, str], ...] = (
     ("triggered_placed_order", "flow placed-order rate per recipient",
      "1.71 % median (top 10 %: 5.71 %)", 0.01, 0.06, _KLAVIYO),
 )
+
+#: Days after an ``add_to_cart`` in which a purchase counts (cart abandonment).
+FOLLOW_DAYS = 7
+#: Fewest simulated days: carts of the first day are followed for :data:`FOLLOW_DAYS`
+#: days, so a shorter run measures no cart abandonment at all (and the first campaign
+#: goes out on day 2).
+MIN_DAYS = FOLLOW_DAYS + 1
+#: Most simulated days (a year) and subscribers (memory) a calibration run accepts.
+MAX_DAYS = 365
+MAX_SUBSCRIBERS = 10_000_000
 
 _T = {name: EVENT_TYPES.code(name) for name in
       ("email_open", "email_click", "purchase_completed", "unsubscribe", "add_to_cart")}
@@ -109,7 +130,8 @@ def _key(sub: np.ndarray, campaign: np.ndarray) -> np.ndarray:
     return sub.astype(np.int64) * 1_000_003 + campaign.astype(np.int64)
 
 
-def _cart_abandonment(ev: EventBatch, start: int, days: int, follow_days: int = 7) -> float:
+def _cart_abandonment(ev: EventBatch, start: int, days: int,
+                      follow_days: int = FOLLOW_DAYS) -> float:
     carts = ev.type == _T["add_to_cart"]
     cutoff = start + (days - follow_days) * DAY
     cs, ct = ev.subscriber[carts], ev.time[carts]
@@ -129,6 +151,20 @@ def _cart_abandonment(ev: EventBatch, start: int, days: int, follow_days: int = 
     return float(1.0 - bought.mean()) if len(cs) else float("nan")
 
 
+def check_calibration(subscribers: int, days: int, *, tick: int = 900) -> None:
+    """The calibration run's size, checked before anything is simulated.
+
+    ``subscribers`` in [1, :data:`MAX_SUBSCRIBERS`], ``days`` in [:data:`MIN_DAYS`,
+    :data:`MAX_DAYS`] (fewer days measure no cart abandonment), ``tick`` in [1, 86400]
+    seconds; a :class:`~policies.errors.SpecError` naming the option otherwise.
+    """
+    check_int("subscribers", subscribers, error=SpecError, low=1, high=MAX_SUBSCRIBERS)
+    check_int("days", days, error=SpecError, low=MIN_DAYS, high=MAX_DAYS,
+              what=f"an integer in [{MIN_DAYS}, {MAX_DAYS}] (carts are followed for "
+                   f"{FOLLOW_DAYS} days: a shorter run measures no cart abandonment)")
+    check_int("tick", tick, error=SpecError, low=1, high=DAY)
+
+
 def run_calibration(
     subscribers: int = 30_000,
     *,
@@ -138,7 +174,12 @@ def run_calibration(
     preset: str = "retail",
     engine: str = "fast",
 ) -> CalibrationRun:
-    """Simulate the calibration scenario and return its events and emails."""
+    """Simulate the calibration scenario and return its events and emails.
+
+    Raises :class:`~policies.errors.SpecError` for arguments out of range
+    (:func:`check_calibration`).
+    """
+    check_calibration(subscribers, days, tick=tick)
     from policies.triggers import TriggerEngine, default_rules
 
     pop = Population.generate(subscribers, seed=seed, preset=preset)
@@ -196,12 +237,34 @@ def run_calibration(
 
 
 def calibration_table(run: CalibrationRun) -> pd.DataFrame:
-    """One row per range of docs/calibration.md: simulated vs published, with its source."""
+    """One row per range of docs/calibration.md: simulated vs published, with its source.
+
+    ``no_data`` says why a rate could not be measured (``simulated`` is NaN, ``ok``
+    False): e.g. no triggered email was sent; empty for measured rows.
+    """
     m = run.metrics()
     rows = []
     for key, label, figure, low, high, source in CALIBRATION_ROWS:
         value = m[key]
         rows.append({"metric": label, "key": key, "simulated": value, "published": figure,
                      "low": low, "high": high, "ok": bool(low <= value <= high),
-                     "source": source})
+                     "source": source, "no_data": _no_data(run, m, key, value)})
     return pd.DataFrame(rows)
+
+
+def _no_data(run: CalibrationRun, m: dict[str, float], key: str, value: float) -> str:
+    """Why the rate ``key`` is NaN ("" when it was measured)."""
+    if value == value:
+        return ""
+    if key == "cart_abandonment":
+        days = run.days - FOLLOW_DAYS
+        return (f"no add_to_cart in the first {days} day(s) of {run.days} (carts are "
+                f"followed for {FOLLOW_DAYS} days)" if days > 0 else
+                f"a run of {run.days} days leaves no day of carts to follow for "
+                f"{FOLLOW_DAYS} days")
+    label = key.split("_", 1)[0]
+    if not m.get(f"{label}_sends"):
+        return f"no {label} email was sent"
+    if key.endswith("click_to_open"):
+        return f"no {label} email was opened"
+    return f"no {label} email was measured"

@@ -36,10 +36,12 @@ __all__ = [
     "Plan",
     "Stream",
     "behavior_stream",
+    "check_coverage",
     "mix_stream",
     "parse_mix",
     "partition",
     "plan",
+    "read_subscriber_table",
     "replay_stream",
     "rule_columns",
     "sample_mask",
@@ -244,23 +246,88 @@ def replay_stream(
         that occur in the log.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        df = pd.read_parquet(path)
-    elif suffix == ".csv":
-        df = pd.read_csv(path)
-    else:
-        raise SpecError(f"replay: expected a .parquet or .csv file, got {str(path)!r}")
-    events = _project(EventBatch.from_pandas(df), columns).sort_by_time()
+    df = _read_table(path, "replay")
+    try:
+        events = _project(EventBatch.from_pandas(df), columns).sort_by_time()
+    except (InvalidEventError, ValueError, KeyError, TypeError) as exc:
+        raise SpecError(f"replay: {path} is not an event log: {exc}") from None
     if len(events) == 0:
-        raise InvalidEventError(f"replay: {path} holds no events")
+        raise SpecError(f"replay: {path} holds no events")
     if subscribers is None:
         from experiments.synthetic import generate_subscribers
 
         ids = np.unique(events.subscriber)
         subscribers = generate_subscribers(len(ids), np.random.default_rng(seed))
         subscribers.index = pd.Index(ids, name="subscriber")
+    else:
+        check_coverage(events, subscribers, "subscriber-table")
     return Stream(events, subscribers, str(path))
+
+
+def check_table_path(path: Path, option: str) -> str:
+    """``path``'s suffix (``.parquet``, ``.pq`` or ``.csv``) if it names an existing file;
+    else a :class:`SpecError` naming ``option``."""
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv"):
+        raise SpecError(f"{option}: expected a .parquet or .csv file, got {str(path)!r}")
+    if not path.is_file():
+        raise SpecError(f"{option}: no such file {str(path)!r}")
+    return suffix
+
+
+def _read_table(path: Path, option: str) -> pd.DataFrame:
+    """A Parquet or CSV file as a DataFrame; a :class:`SpecError` naming ``option`` for a
+    missing, unreadable or corrupt file."""
+    suffix = check_table_path(path, option)
+    try:
+        return pd.read_parquet(path) if suffix != ".csv" else pd.read_csv(path)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError(f"{option}: cannot read {str(path)!r}: {first}") from None
+
+
+def read_subscriber_table(path: str | Path) -> pd.DataFrame:
+    """A subscriber table file (Parquet or CSV) indexed by its ``subscriber`` column.
+
+    Raises :class:`SpecError` (naming ``subscriber-table``) for a missing or corrupt file,
+    no ``subscriber`` column, ids that are not whole numbers, or duplicated ids.
+    """
+    table = _read_table(Path(path), "subscriber-table")
+    if "subscriber" in table.columns:
+        table = table.set_index("subscriber")
+    if table.index.name != "subscriber":
+        raise SpecError(f"subscriber-table: expected a 'subscriber' column, got columns "
+                        f"{list(table.columns)[:8]}")
+    if table.index.dtype.kind not in "iu":
+        raise SpecError(f"subscriber-table: expected integer subscriber ids, got "
+                        f"{table.index.dtype} (e.g. {table.index[:3].tolist()})")
+    dup = table.index[table.index.duplicated()]
+    if len(dup):
+        raise SpecError(f"subscriber-table: expected one row per subscriber, got "
+                        f"{len(dup):,} duplicated ids (e.g. {dup[:3].tolist()})")
+    return table
+
+
+def check_coverage(events: EventBatch, subscribers: pd.DataFrame, what: str = "subscribers"
+                   ) -> None:
+    """Every event's subscriber has a row in ``subscribers`` (once); else :class:`SpecError`.
+
+    The load test checks the shards against the reference engine only for subscribers of
+    the table, so events of subscribers it lacks would pass unchecked.
+    """
+    index = subscribers.index
+    if not index.is_unique:
+        dup = index[index.duplicated()]
+        raise SpecError(f"{what}: expected one row per subscriber, got {len(dup):,} "
+                        f"duplicated ids (e.g. {dup[:3].tolist()})")
+    ids = np.unique(events.subscriber)
+    lacking = ids[~np.isin(ids, index.to_numpy())]
+    if len(lacking):
+        raise SpecError(
+            f"{what}: expected a row for every subscriber in the events, got none for "
+            f"{len(lacking):,} of the {len(ids):,} (e.g. {lacking[:3].tolist()}); "
+            f"their events would go unchecked"
+        )
 
 
 # ---------------------------------------------------------------------------

@@ -43,7 +43,15 @@ from experiments.loadtest.checks import (
     weighted_percentiles,
 )
 from experiments.loadtest.config import LoadTestConfig, LoadTestResult
-from experiments.loadtest.generator import Plan, Stream, partition, plan, sample_mask
+from experiments.loadtest.generator import (
+    Plan,
+    Stream,
+    check_coverage,
+    partition,
+    plan,
+    sample_mask,
+)
+from policies.errors import SpecError
 from policies.events import EventBatch
 from policies.triggers import KINDS, STAT_NAMES, Decisions, RuleSet, TriggerEngine
 
@@ -71,7 +79,11 @@ class _Driver:
         self.cfg = cfg
         self.rules = rules
         self.stream = stream
+        check_coverage(stream.events, stream.subscribers)
         ids = stream.subscribers.index.to_numpy(np.int64)
+        if cfg.shards > len(ids):
+            raise SpecError(f"shards: expected an integer in [1, {len(ids)}] (at most one "
+                            f"shard per subscriber: {len(ids)} subscribers), got {cfg.shards}")
         self.sub_shard = partition(ids, cfg.shards, cfg.partition, ids=ids)
         shard_of = partition(stream.events.subscriber, cfg.shards, cfg.partition, ids=ids)
         self.plan: Plan = plan(
@@ -79,6 +91,12 @@ class _Driver:
             window=cfg.window, max_batch=cfg.max_batch, speedup=cfg.speedup,
         )
         self.max_mode = self.plan.rate is None
+        if cfg.kill_at is not None and not self.max_mode and cfg.kill_at >= self.plan.duration:
+            # the last batch arrives at plan.duration (a replay: its length / speedup);
+            # a later kill would find the run over and kill nothing
+            raise SpecError(
+                f"kill-shard-at: expected seconds in [0, {self.plan.duration:.3g}) (before "
+                f"the last batch arrives), got {cfg.kill_at:g}")
         if cfg.sweep_every is not None:
             self.sweep_every = cfg.sweep_every
         elif self.max_mode:
@@ -384,6 +402,9 @@ class _Driver:
                 "nothing_lost": bool(check["passed"] and self.replay_mismatches == 0),
             }
             check["passed"] = bool(check["passed"] and self.replay_mismatches == 0)
+        elif cfg.kill_at is not None:  # asked for a kill that never happened: not a pass
+            check["kill_missed"] = True
+            check["passed"] = False
         return LoadTestResult(cfg, summary, per_second, shards_df, check, recovery,
                               stats_df.groupby(level="rule").sum())
 

@@ -15,6 +15,7 @@ from experiments.calibration import (
     run_calibration,
 )
 from experiments.cli import main
+from policies.errors import SpecError
 from policies.events import EventBatch
 
 START = 1_704_067_200
@@ -75,3 +76,69 @@ def test_triggerlab_calibrate_prints_an_all_green_table(run, monkeypatch, capsys
         assert re.search(r"\d+\.\d\d %", line)
     assert lines[-1] == "8/8 rows inside the published ranges"
     assert np.isfinite(run.metrics()["cart_abandonment"])
+
+
+# Issue 19: too few days used to print a table of nan and exit 1 without saying why.
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--days", "3"], r"days: expected an integer in \[8, 365\] \(carts are followed for 7 "
+                          r"days: a shorter run measures no cart abandonment\), got 3"),
+        (["--days", "7"], r"days: expected an integer in \[8, 365\] .*got 7"),
+        (["--days", "0"], r"days: expected an integer in \[8, 365\] .*got 0"),
+        (["--days", "-1"], r"days: expected an integer in \[8, 365\] .*got -1"),
+        (["--days", "1000"], r"days: expected an integer in \[8, 365\] .*got 1000"),
+        (["--days", "nan"], r"days: expected an integer, got 'nan'"),
+        (["--days", "2.5"], r"days: expected an integer, got '2.5'"),
+        (["--subscribers", "0"], r"subscribers: expected an integer in \[1, 10000000\], got 0"),
+        (["--subscribers", "-5"], r"subscribers: expected an integer in \[1, 10000000\], got -5"),
+        (["--subscribers", "1e12"], r"subscribers: expected an integer, got '1e12'"),
+        (["--subscribers", "20000000"], r"subscribers: expected an integer in \[1, 10000000\]"),
+        (["--seed", "x"], r"seed: expected an integer, got 'x'"),
+    ],
+)
+def test_calibrate_refuses_bad_sizes_up_front(argv, message, monkeypatch, capsys) -> None:
+    def never(*args, **kwargs):
+        raise AssertionError("simulated anyway")
+
+    monkeypatch.setattr(calibration, "run_calibration", never)
+    assert main(["calibrate", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("triggerlab calibrate: error: ")
+    assert captured.err.count("\n") == 1 and re.search(message, captured.err), captured.err
+
+
+def test_run_calibration_checks_its_arguments() -> None:
+    with pytest.raises(SpecError, match=r"days: expected an integer in \[8, 365\]"):
+        run_calibration(100, days=5)
+    with pytest.raises(SpecError, match=r"tick: expected an integer in \[1, 86400\], got 0"):
+        run_calibration(100, days=8, tick=0)
+
+
+def test_calibrate_names_the_rates_without_data(capsys) -> None:
+    """A tiny population measures no cart in its one followed day: the row says 'no data'
+    and a line says which rate and why; never a row of nan."""
+    assert main(["calibrate", "--subscribers", "50", "--days", "8"]) == 1
+    out = capsys.readouterr().out
+    assert "nan" not in out
+    row = next(line for line in out.splitlines() if line.startswith("cart abandonment"))
+    assert re.match(r"cart abandonment \(carts not purchased\) +no data +70.19 %", row)
+    assert "✘" in row
+    assert ("no data: cart abandonment (carts not purchased): no add_to_cart in the first "
+            "1 day(s) of 8 (carts are followed for 7 days)") in out
+    assert re.search(r"^\d/8 rows inside the published ranges \(1 without data\)$",
+                     out.splitlines()[-1])
+
+
+def test_no_data_reasons() -> None:
+    from experiments.calibration import CalibrationRun
+    from sim.response import EmailBatch
+
+    ev = EventBatch.from_records([{"subscriber": 1, "time": START + 10, "type": "page_view"}])
+    empty = CalibrationRun(ev, EmailBatch.concat([]), ("r",), days=8, subscribers=1,
+                           start=START)
+    table = calibration_table(empty).set_index("key")
+    assert table.loc["campaign_open", "no_data"] == "no campaign email was sent"
+    assert table.loc["triggered_click", "no_data"] == "no triggered email was sent"
+    assert table["simulated"].isna().all() and not table["ok"].any()

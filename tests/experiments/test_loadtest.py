@@ -53,10 +53,13 @@ RULES = default_rules()
         (lambda: partition(np.arange(3), 0), SpecError, r"shards: expected an int >= 1"),
         (lambda: partition(np.arange(3), 2, "modulo"), SpecError, r"'hash' or 'range'"),
         (lambda: partition(np.arange(3), 2, "range"), SpecError, r"needs the known"),
-        (lambda: LoadTestConfig(shards=0), SpecError, r"shards: expected an int >= 1"),
+        (lambda: LoadTestConfig(shards=0), SpecError,
+         r"shards: expected an integer in \[1, 256\], got 0"),
         (lambda: LoadTestConfig(rate=-5.0), SpecError, r"rate: expected events per second"),
-        (lambda: LoadTestConfig(duration=0), SpecError, r"duration: expected seconds > 0"),
-        (lambda: LoadTestConfig(kill_shard=2), SpecError, r"kill_shard: expected 0..1"),
+        (lambda: LoadTestConfig(duration=0), SpecError,
+         r"duration: expected seconds in \(0, 86400\], got 0"),
+        (lambda: LoadTestConfig(kill_shard=2), SpecError,
+         r"kill-shard: expected an integer in \[0, 1\], got 2"),
         (lambda: behavior_stream(10, 10, seed=1, source="dice"), SpecError, r"source: expected"),
         (lambda: behavior_stream(0, 10, seed=1), SpecError, r"subscribers: expected an int"),
     ],
@@ -69,8 +72,6 @@ def test_invalid_input(call, exc, message) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--duration", "soon"], r"argument --duration: duration: expected a duration"),
-        (["--rate", "-5"], r"argument --rate: rate: expected a positive number"),
         (["--rate", "1M", "--max"], r"not allowed with argument"),
         (["--mix", "a=1", "--replay", "x.csv"], r"not allowed with argument"),
         (["--partition", "zigzag"], r"invalid choice: 'zigzag'"),
@@ -90,8 +91,11 @@ def test_cli_rejects_bad_arguments(argv, message, capsys) -> None:
     [
         (["--speedup", "10"], r"speedup: only with --replay"),
         (["--subscriber-table", "t.csv"], r"subscriber-table: only with --replay"),
-        (["--shards", "0"], r"shards: expected an int >= 1, got 0"),
-        (["--kill-shard", "5"], r"kill_shard: expected 0..1, got 5"),
+        (["--shards", "0"], r"shards: expected an integer in \[1, 100\] .*got 0"),
+        (["--kill-shard-at", "1s", "--kill-shard", "5"],
+         r"kill-shard: expected an integer in \[0, 1\], got 5"),
+        (["--duration", "soon"], r"duration: expected a duration like '60s'.*got 'soon'"),
+        (["--rate", "-5"], r"rate: expected a positive number like 500000.*got '-5'"),
         (["--rules", "missing.yaml"], r"rules: no such file 'missing.yaml'"),
         (["--replay", "events.json"], r"replay: expected a .parquet or .csv file"),
     ],
@@ -104,6 +108,146 @@ def test_cli_reports_bad_input_in_one_line(argv, message, capsys) -> None:
     assert status == 2
     assert err.startswith("triggerlab loadtest: error: ") and err.count("\n") == 1
     assert re.search(message, err)
+
+
+# Issue 19: every option says no up front (one line, exit status 2), before any stream is
+# generated or Ray started; each row failed on the old code (ran, crashed later, or
+# silently replaced the value).
+_NUM = r"expected a positive number like 500000, 500k or 1M, got"
+BAD_OPTIONS = [
+    # the issue's cases
+    (["--kill-shard-at", "90s"], r"kill-shard-at: expected seconds in \[0, 60\) \(within the "
+                                 r"duration\), got 90"),
+    (["--duration", "10s", "--kill-shard-at", "10s"], r"kill-shard-at: .*\[0, 10\).*got 10"),
+    (["--batch-size", "0"], rf"batch-size: {_NUM} '0'"),
+    (["--rate", "1e99"], r"rate: expected a load this machine can hold \(at most [\d.]+ GB, "
+                         r"half the physical memory\), got an estimated [\d.e+]+ GB .*"
+                         r"6e\+100 events in 1\.2e\+96 batches"),
+    # numbers of every option: negative, zero, NaN, infinite, fractional, absurd
+    (["--rate", "nan"], rf"rate: {_NUM} 'nan'"),
+    (["--rate", "inf"], rf"rate: {_NUM} 'inf'"),
+    (["--rate", "1e400"], rf"rate: {_NUM} '1e400'"),
+    (["--rate", "0"], rf"rate: {_NUM} '0'"),
+    (["--rate", "1e9", "--duration", "1h"], r"rate: expected a load this machine can hold"),
+    (["--duration", "0"], r"duration: expected seconds in \(0, 86400\], got 0"),
+    (["--duration", "100h"], r"duration: expected seconds in \(0, 86400\], got 360000"),
+    (["--duration", "nan"], r"duration: expected a duration like '60s'"),
+    (["--subscribers", "1000", "--shards", "0"], r"shards: expected an integer in \[1, 256\], "
+                                                 r"got 0"),
+    (["--shards", "-1"], r"shards: expected an integer in \[1, 100\] .*got -1"),
+    (["--shards", "nan"], r"shards: expected an integer, got 'nan'"),
+    (["--shards", "1.5"], r"shards: expected an integer, got '1.5'"),
+    (["--subscribers", "1000", "--shards", "1000"],
+     r"shards: expected an integer in \[1, 256\], got 1000"),
+    (["--shards", "200"], r"shards: expected an integer in \[1, 100\] \(at most one shard "
+                          r"per subscriber: 100 subscribers\), got 200"),
+    (["--subscribers", "0"], rf"subscribers: {_NUM} '0'"),
+    (["--subscribers", "0.5"], r"subscribers: expected a whole number .* got '0.5'"),
+    (["--subscribers", "1e12"], r"subscribers: expected a load this machine can hold"),
+    (["--batch-size", "-1"], rf"batch-size: {_NUM} '-1'"),
+    (["--batch-size", "2.5"], r"batch-size: expected a whole number .* got '2.5'"),
+    (["--batch-window", "0"], r"batch-window: expected seconds in \(0, duration = 60\], got 0"),
+    (["--batch-window", "2m"], r"batch-window: expected seconds in \(0, duration = 60\]"),
+    (["--batch-window", "nan"], r"batch-window: expected a duration like"),
+    (["--checkpoint-every", "0"], r"checkpoint-every: expected seconds > 0, got 0"),
+    (["--kill-shard-at=-1s"], r"kill-shard-at: expected a duration like .* got '-1s'"),
+    (["--kill-shard-at", "1s", "--kill-shard", "-1"], r"kill-shard: .*\[0, 1\], got -1"),
+    (["--check-events", "0"], rf"check-events: {_NUM} '0'"),
+    (["--check-events", "0.5"], r"check-events: expected a whole number .* got '0.5'"),
+    (["--pool-events", "0"], rf"pool-events: {_NUM} '0'"),
+    (["--pool-events", "1e12"], r"pool-events: expected a load this machine can hold"),
+    (["--p99-target", "0"], r"p99-target: expected seconds > 0, got 0"),
+    (["--seed", "-1"], r"seed: expected an integer >= 0, got -1"),
+    (["--seed", "x"], r"seed: expected an integer, got 'x'"),
+    # options that would be ignored
+    (["--kill-shard", "1"], r"kill-shard: only with --kill-shard-at"),
+    (["--cold-restart"], r"cold-restart: only with --kill-shard-at"),
+    (["--replay", "{log}", "--subscribers", "10"], r"subscribers: a replay's subscribers"),
+    (["--replay", "{log}", "--pool-events", "10"], r"pool-events: a replay offers its log"),
+    (["--replay", "{log}", "--speedup", "2", "--duration", "5s"],
+     r"duration: the replay's timestamps set the length"),
+    (["--replay", "{log}", "--speedup", "nan"], r"speedup: expected a finite number, got 'nan'"),
+    (["--replay", "{log}", "--speedup", "0"], r"speedup: expected a number > 0, got 0"),
+    (["--replay", "{log}", "--speedup", "-2"], r"speedup: expected a number > 0, got -2"),
+    # replay and subscriber-table files: missing, corrupt, not covering the log
+    (["--replay", "{tmp}/missing.csv"], r"replay: no such file '.*missing.csv'"),
+    (["--replay", "{tmp}/corrupt.parquet"], r"replay: cannot read '.*corrupt.parquet': "),
+    (["--replay", "{tmp}/empty.csv"], r"replay: cannot read '.*empty.csv': "),
+    (["--replay", "{tmp}/columns.csv"], r"replay: .*columns.csv is not an event log: "
+                                        r"subscriber: missing column"),
+    (["--replay", "{tmp}/types.csv"], r"replay: .*types.csv is not an event log: "),
+    (["--replay", "{tmp}/header.csv"], r"replay: .*header.csv holds no events"),
+    (["--replay", "{log}", "--subscriber-table", "{tmp}/missing.csv"],
+     r"subscriber-table: no such file"),
+    (["--replay", "{log}", "--subscriber-table", "{tmp}/corrupt.parquet"],
+     r"subscriber-table: cannot read"),
+    (["--replay", "{log}", "--subscriber-table", "{tmp}/nosub.csv"],
+     r"subscriber-table: expected a 'subscriber' column, got columns \['id'"),
+    (["--replay", "{log}", "--subscriber-table", "{tmp}/dup.csv"],
+     r"subscriber-table: expected one row per subscriber, got 1 duplicated ids \(e.g. \[0\]\)"),
+    (["--replay", "{log}", "--subscriber-table", "{tmp}/part.csv"],
+     r"subscriber-table: expected a row for every subscriber in the events, got none for "
+     r"\d[\d,]* of the \d[\d,]* \(e.g. \[\d+, \d+, \d+\]\); their events would go unchecked"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    """A small event log and broken files next to it."""
+    tmp = tmp_path_factory.mktemp("bad")
+    stream = mix_stream(300, 2_000, parse_mix("product_view=0.6,add_to_cart=0.4"), seed=2)
+    stream.events.to_pandas().to_csv(tmp / "log.csv", index=False)
+    (tmp / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
+    (tmp / "empty.csv").write_text("")
+    (tmp / "columns.csv").write_text("a,b\n1,2\n")
+    (tmp / "types.csv").write_text("subscriber,time,type\n1,1767225600,teleport\n")
+    (tmp / "header.csv").write_text("subscriber,time,type\n")
+    (tmp / "nosub.csv").write_text("id,engagement_score\n1,0.5\n")
+    (tmp / "dup.csv").write_text("subscriber,engagement_score\n0,0.5\n0,0.6\n")
+    table = stream.subscribers.reset_index()
+    table[table["subscriber"] < 100].to_csv(tmp / "part.csv", index=False)
+    return tmp
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_OPTIONS)
+def test_cli_refuses_bad_options_up_front(argv, message, bad_files, capsys,
+                                          monkeypatch) -> None:
+    from experiments.cli import main
+
+    def no_ray(*args, **kwargs):  # the refusal must come before Ray is started
+        raise AssertionError("Ray started")
+
+    monkeypatch.setattr("actors.ray_runtime.init_ray", no_ray)
+    argv = [a.format(log=bad_files / "log.csv", tmp=bad_files) for a in argv]
+    if "--subscribers" not in argv and "--replay" not in argv:
+        argv = ["--subscribers", "100", *argv]
+    status = main(["loadtest", "--rules", "reference", *argv])
+    captured = capsys.readouterr()
+    assert status == 2, captured
+    err = captured.err
+    assert err.startswith("triggerlab loadtest: error: ") and err.count("\n") == 1, err
+    assert re.search(message, err), err
+    assert captured.out == ""  # nothing generated
+
+
+def test_run_loadtest_refuses_a_stream_it_cannot_check(small_stream) -> None:
+    """The Python API says no too, before starting any shard: events of subscribers the
+    table lacks (they would go unchecked), more shards than subscribers, a kill after a
+    replay's last batch."""
+    from experiments.loadtest import Stream, run_loadtest
+
+    part = Stream(small_stream.events, small_stream.subscribers.iloc[:100], "mix")
+    with pytest.raises(SpecError, match=r"subscribers: expected a row for every subscriber "
+                                        r"in the events, got none for 1,900 of the 2,000"):
+        run_loadtest(part, RULES, LoadTestConfig())
+    tiny = Stream(small_stream.events[small_stream.events.subscriber < 3],
+                  small_stream.subscribers.iloc[:3], "mix")
+    with pytest.raises(SpecError, match=r"shards: expected an integer in \[1, 3\].*got 4"):
+        run_loadtest(tiny, RULES, LoadTestConfig(shards=4))
+    span = float(small_stream.events.time[-1] - small_stream.events.time[0])
+    with pytest.raises(SpecError, match=r"kill-shard-at: expected seconds in \[0, 2\) "
+                                        r"\(before the last batch arrives\), got 5"):
+        run_loadtest(small_stream, RULES, LoadTestConfig(speedup=span / 2, kill_at=5.0))
 
 
 def test_parsers() -> None:

@@ -145,6 +145,8 @@ def test_inject_rejects_unknown_parameter():
 
 def test_production_doc_examples_run(tmp_path, monkeypatch):
     """docs/production.md's code blocks, run in order in one namespace."""
+    import pandas as pd
+
     text = (ROOT / "docs" / "production.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert len(blocks) >= 5
@@ -158,8 +160,66 @@ def test_production_doc_examples_run(tmp_path, monkeypatch):
     stats = ns["engine"].stats()                      # the engine restored from its checkpoint
     assert stats.loc["cart_abandonment_24h", ["entered", "fired", "retried"]].tolist() == [1, 1, 1]
     assert ns["engine"].clock == 1_767_632_400 + 25 * 3600 + 30
-    assert sum(ns["subjects"].state_dict()["state"]["successes"]) == 1
+    # issue 19: the send that got no click within its window reached the bandit as a 0
+    # (a guide that fed only clicks taught a policy that learns from successes alone)
+    state = ns["subjects"].state_dict()["state"]       # the policy restored from its checkpoint
+    assert sum(state["failures"]) == 1 and sum(state["successes"]) == 0
+    send_log = ns["send_log"]
+    window_end = 1_767_632_400 + 25 * 3600 + ns["WINDOW"]
+    assert send_log["reward"].tolist() == [0.0]        # the late click did not turn it into 1
+    assert send_log["reward_at"].tolist() == [window_end] and send_log["learned"].all()
+    # the evaluation log holds propensity, context and reward time; OPE read it
+    logged = pd.read_csv(tmp_path / "sends.csv")
+    assert len(logged) == 1 and logged["propensity"].between(0, 1).all()
+    assert {"arm", "reward", "reward_at", "sent_at", "x_engagement_score"} <= set(logged)
+    assert ns["value"].n_rounds == 1 and ns["value"].estimate == 0.0
     assert (tmp_path / "checkpoint" / "engine.pkl").exists()
+
+
+def test_production_doc_tick_and_feedback_handle_bad_input(tmp_path, monkeypatch, capsys):
+    """The guide's tick() survives the records quarantine exists for, and its learn()
+    gives the bandit a 1 per click within the window and a 0 per window closed without
+    one, each send once."""
+    import pandas as pd
+
+    text = (ROOT / "docs" / "production.md").read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    for block in re.findall(r"```python\n(.*?)```", text, re.S)[:3]:
+        exec(compile(block, "docs/production.md", "exec"), ns)
+    out = capsys.readouterr().out
+    assert out.count("rejected:") == 3                 # no time, a bad time, not a record
+    assert "rejected: time expected an ISO-8601" in out
+    ns["buffer"] = [{"subscriber": 7, "time": "soon"}, None, 42, {"time": float("nan")},
+                    {"subscriber": 7, "time": 1_767_632_400 + 10**6, "type": "page_view"}]
+    ns["tick"](1_767_632_400 + 26 * 3600)              # no exception
+    assert len(ns["buffer"]) == 1                      # only the future event waits
+    assert capsys.readouterr().out.count("rejected:") == 4
+    # feedback: two sends, one clicked in time, one clicked too late, one click twice
+    subjects = ns["BetaThompson"](["plain", "first_name", "dont_miss"])
+    ns["subjects"] = subjects
+    (tmp_path / "sends.csv").unlink()                  # the guide's own send: not these
+    sent, window = 1_000_000, ns["WINDOW"]
+    ns["send_log"] = pd.DataFrame({
+        "trigger_id": ["a", "b"], "subscriber": [1, 2], "sent_at": [sent, sent],
+        "subject": ["plain", "dont_miss"], "arm": [0, 2], "propensity": [0.5, 0.25],
+        "reward": [float("nan")] * 2, "reward_at": [float("nan")] * 2, "learned": False,
+    })
+    ns["on_click"]("a", at=sent + 60)
+    ns["on_click"]("a", at=sent + 120)                 # a second click: ignored
+    ns["on_click"]("zzz", at=sent + 60)                # unknown send: ignored
+    ns["learn"](sent + 3600)                           # the click is learned now
+    assert subjects.state_dict()["state"] == {"successes": [1.0, 0.0, 0.0],
+                                              "failures": [0.0, 0.0, 0.0]}
+    ns["on_click"]("b", at=sent + window + 1)          # after b's window: ignored
+    ns["learn"](sent + window + 5)
+    ns["learn"](sent + window + 10)                    # nothing learned twice
+    assert subjects.state_dict()["state"] == {"successes": [1.0, 0.0, 0.0],
+                                              "failures": [0.0, 0.0, 1.0]}
+    logged = pd.read_csv(tmp_path / "sends.csv")
+    assert logged["trigger_id"].tolist() == ["a", "b"]
+    assert logged["reward"].tolist() == [1.0, 0.0]
+    assert logged["reward_at"].tolist() == [sent + 60, sent + window]
 
 
 # --------------------------------------------------------------------------- notebooks
