@@ -58,7 +58,9 @@ def wilson_interval(x: Any, n: Any, alpha: float = 0.05) -> tuple[Any, Any]:
         In probability units; arrays of the broadcast shape of ``x`` and ``n`` when
         either is an array. With :math:`\hat p = x/n` and :math:`z = \Phi^{-1}(1-\alpha/2)`:
         :math:`\big(\hat p + z^2/2n \mp z\sqrt{\hat p(1-\hat p)/n + z^2/4n^2}\big)
-        / (1 + z^2/n)` (statsmodels ``proportion_confint(method="wilson")``).
+        / (1 + z^2/n)` (statsmodels ``proportion_confint(method="wilson")``), computed
+        without cancellation: ``0 <= low <= x/n <= high <= 1`` always, ``low = 0`` exactly
+        at ``x = 0`` and ``high = 1`` exactly at ``x = n``.
 
     Examples
     --------
@@ -70,10 +72,22 @@ def wilson_interval(x: Any, n: Any, alpha: float = 0.05) -> tuple[Any, Any]:
     xa, na = successes_trials(x, n, "x", "n")
     z = _st.norm.ppf(1 - alpha / 2)
     p = xa / na
+    # Work on the smaller of p and 1 - p, where ``centre + half`` has no cancellation;
+    # the other root is ``q^2 / (den * far)`` (the roots' product), exactly 0 at q = 0.
+    # The bounds of p follow by symmetry, so x = 0 gives low = 0 and x = n high = 1
+    # exactly, and rounding can never put a bound outside [0, 1] or the estimate
+    # outside the interval (the subtraction form gave 1.08e-19 > 0/3200).
+    flip = p > 0.5
+    q = np.where(flip, (na - xa) / na, p)
     den = 1 + z * z / na
-    centre = (p + z * z / (2 * na)) / den
-    half = z * np.sqrt(np.maximum(p * (1 - p) / na + z * z / (4 * na * na), 0.0)) / den
-    return scalar_or_array(centre - half), scalar_or_array(centre + half)
+    half = z * np.sqrt(q * (1 - q) / na + z * z / (4 * na * na)) / den
+    far = (q + z * z / (2 * na)) / den + half
+    near = q * q / (den * far)
+    low = np.where(flip, 1 - far, near)
+    high = np.where(flip, 1 - near, far)
+    low = np.clip(low, 0.0, p)
+    high = np.clip(high, p, 1.0)
+    return scalar_or_array(low), scalar_or_array(high)
 
 
 def block_ttest(blocks: Any, alpha: float = 0.05,

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats as sst
 from statsmodels.stats import proportion as smp
 from statsmodels.stats import rates as smr
@@ -24,9 +26,54 @@ def test_wilson_matches_statsmodels(x: int, n: int, alpha: float) -> None:
     low, high = wilson_interval(x, n, alpha)
     lo, hi = smp.proportion_confint(x, n, alpha=alpha, method="wilson")
     assert (low, high) == pytest.approx((lo, hi), rel=1e-9, abs=1e-15)
-    # the closed form may miss the bounds 0 and 1 by a rounding error
-    assert isinstance(low, float) and -1e-12 <= low <= x / n + 1e-12
-    assert x / n - 1e-12 <= high <= 1.0 + 1e-12
+    assert isinstance(low, float) and 0.0 <= low <= x / n <= high <= 1.0
+
+
+# Every size: no count, all counts, one trial, huge n, tiny and near-1 rates. The old
+# closed form gave 0/3200 a lower bound of 1.08e-19 (above the estimate) and bounds like
+# -5.4e-20 in summary.csv.
+WILSON_EDGES = [(0, 1), (1, 1), (0, 2), (1, 2), (2, 2), (0, 7), (7, 7), (0, 3200), (3200, 3200),
+                (1, 3200), (3199, 3200), (0, 10**6), (10**6, 10**6), (0, 10**12),
+                (10**12, 10**12), (1, 10**15), (10**15 - 1, 10**15), (0, 2**53),
+                (2**53, 2**53)]
+
+
+@pytest.mark.parametrize(("x", "n"), WILSON_EDGES)
+@pytest.mark.parametrize("alpha", [0.05, 0.5, 1e-6])
+def test_wilson_bounds_in_unit_interval_around_estimate(x: int, n: int, alpha: float) -> None:
+    low, high = wilson_interval(x, n, alpha)
+    assert 0.0 <= low <= x / n <= high <= 1.0
+    if x == 0:
+        assert low == 0.0
+    if x == n:
+        assert high == 1.0
+    # statsmodels has the same rounding at the ends (1.7e-21 for 0/10**6 at alpha 1e-6)
+    lo, hi = smp.proportion_confint(x, n, alpha=alpha, method="wilson")
+    lo, hi = (0.0 if x == 0 else lo), (1.0 if x == n else hi)
+    assert (low, high) == pytest.approx((lo, hi), rel=1e-9, abs=1e-300)
+
+
+def test_wilson_arrays_of_edge_cases() -> None:
+    x = np.array([c[0] for c in WILSON_EDGES], dtype=np.int64)
+    n = np.array([c[1] for c in WILSON_EDGES], dtype=np.int64)
+    low, high = wilson_interval(x, n)
+    p = x / n
+    assert np.all((low >= 0) & (low <= p) & (p <= high) & (high <= 1))
+    assert np.all(low[x == 0] == 0.0) and np.all(high[x == n] == 1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 2**53), frac=st.floats(0.0, 1.0),
+       alpha=st.floats(1e-9, 0.999, exclude_min=False))
+def test_wilson_property_bounds(n: int, frac: float, alpha: float) -> None:
+    x = min(n, round(frac * n))
+    low, high = wilson_interval(x, n, alpha)
+    assert 0.0 <= low <= x / n <= high <= 1.0
+    assert (low == 0.0) == (x == 0) or x / n < 1e-300
+    assert (high == 1.0) == (x == n) or (n - x) / n < 1e-15
+    # symmetry: the interval of n - x is the mirror image
+    low2, high2 = wilson_interval(n - x, n, alpha)
+    assert low2 == pytest.approx(1 - high, abs=1e-15) and high2 == pytest.approx(1 - low, abs=1e-15)
 
 
 def test_wilson_vectorized_equals_scalar_calls() -> None:
