@@ -142,8 +142,13 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str]) -> list[t
         md = METRICS[metric]
         s = summary[summary["metric"] == metric]
         ci = f"{100 * (1 - spec.alpha):.0f}% CI"
+        # a site-wide metric counts every order, organic ones included, while the
+        # simulator knows only the email-caused part: that column is named for what it
+        # holds, never "truth" beside an estimate on another basis
+        site = md.scope == "site"
         header = ["arm", md.label, ci, "lift vs control", f"lift {ci}", "p (adj.)",
-                  "P(beat control)", "truth", "true lift"]
+                  "P(beat control)", "true email-caused part" if site else "truth",
+                  "true lift"]
         rows = []
         for _, r in s.iterrows():
             rows.append([
@@ -164,10 +169,17 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str]) -> list[t
         b.append(("table", header, rows))
         method = s["method"].dropna().iloc[0] if s["method"].notna().any() else ""
         note = f"Method: {method}."
-        if metric in ("orders", "revenue_per_recipient", "incremental_orders"):
+        if site:
+            note += (" The estimate counts all orders (organic included); the column "
+                     "\"true email-caused part\" is the simulator's expected email-caused "
+                     "(incremental) part per subscriber, not a truth of the estimate's level. "
+                     "The true lift is the difference of those parts to control (organic "
+                     "orders cancel in a difference on the same subscribers) relative to "
+                     "control's observed level.")
+        elif metric == "incremental_orders":
             note += (" Truth column: the simulator's expected email-caused (incremental) "
-                     "part per subscriber; the true lift is its difference to control "
-                     "relative to control's observed level.")
+                     "part per subscriber, the quantity the estimate measures; the true lift "
+                     "is its difference to control relative to control's observed level.")
         cov = s["ci_covers_truth"].dropna()
         if len(cov):
             note += (f" The interval of the difference covered the true difference for "

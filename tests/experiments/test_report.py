@@ -12,6 +12,7 @@ import pytest
 from scipy import stats as st
 
 from experiments import Results, run
+from experiments.metrics import METRICS
 from experiments.report import recommendation, srm_checks
 from experiments.spec import load_spec
 
@@ -141,6 +142,22 @@ def test_summary_matches_recomputation_from_metrics_parquet(report_run: Results)
             assert f"| {r['p_adjusted']:.2g} |" in text
     html = (d / "report.html").read_text()
     assert "<table>" in html and 'src="lift.png"' in html and "Ground truth" in html
+
+
+def test_truth_column_is_named_for_its_basis(report_run: Results) -> None:
+    """Site-wide metrics estimate all orders; the simulator's truth is the email-caused
+    part: its column must not be headed "truth" beside the estimate."""
+    assert report_run.run_dir is not None
+    text = (report_run.run_dir / "report.md").read_text()
+    tables = {sec.splitlines()[0].strip(): sec for sec in text.split("\n### ")[1:]}
+    for metric in ("orders", "revenue_per_recipient", "clicks", "incremental_orders"):
+        md = METRICS[metric]
+        head = tables[md.unit[0].upper() + md.unit[1:]]
+        header = next(ln for ln in head.splitlines() if ln.startswith("| arm |"))
+        if md.scope == "site":
+            assert "| true email-caused part |" in header and "| truth |" not in header
+        else:
+            assert "| truth |" in header and "email-caused part |" not in header
 
 
 def test_truth_columns_come_from_the_truth_table(report_run: Results) -> None:
