@@ -12,7 +12,13 @@ from scipy import stats as sst
 from statsmodels.stats import proportion as smp
 from statsmodels.stats import rates as smr
 
-from experiments.stats import block_ttest, normal_diff_test, poisson_rate_diff, wilson_interval
+from experiments.stats import (
+    block_ttest,
+    newcombe_diff_interval,
+    normal_diff_test,
+    poisson_rate_diff,
+    wilson_interval,
+)
 from policies.errors import StatsInputError, TriggerLabError
 
 # --------------------------------------------------------------------------- Wilson
@@ -82,6 +88,30 @@ def test_wilson_vectorized_equals_scalar_calls() -> None:
     assert low.shape == high.shape == (4,)
     for i in range(4):
         assert (low[i], high[i]) == wilson_interval(int(x[i]), int(n[i]), 0.1)
+
+
+NEWCOMBE_CASES = [(0, 23, 3, 32), (0, 7, 0, 9), (7, 7, 0, 7), (1, 1, 0, 1), (20, 100, 35, 120),
+                  (5_123, 250_000, 5_400, 250_000), (0, 10**9, 1, 10**9)]
+
+
+@pytest.mark.parametrize(("xa", "na", "xb", "nb"), NEWCOMBE_CASES)
+@pytest.mark.parametrize("alpha", [0.05, 0.1])
+def test_newcombe_matches_statsmodels(xa: int, na: int, xb: int, nb: int, alpha: float) -> None:
+    low, high = newcombe_diff_interval(xa, na, xb, nb, alpha)
+    lo, hi = smp.confint_proportions_2indep(xb, nb, xa, na, method="newcomb", compare="diff",
+                                            alpha=alpha)
+    assert (low, high) == pytest.approx((float(lo), float(hi)), rel=1e-9, abs=1e-12)
+    d = xb / nb - xa / na
+    assert -1.0 <= low <= d <= high <= 1.0
+    # never a point, even with no successes in either arm (Wald's interval is 0 to 0)
+    assert high > low
+
+
+def test_newcombe_arrays_equal_scalar_calls() -> None:
+    c = np.array(NEWCOMBE_CASES)
+    low, high = newcombe_diff_interval(c[:, 0], c[:, 1], c[:, 2], c[:, 3])
+    for i, case in enumerate(NEWCOMBE_CASES):
+        assert (low[i], high[i]) == newcombe_diff_interval(*case)
 
 
 # --------------------------------------------------------------------------- block t
