@@ -12,6 +12,29 @@ one-sided binomial p-value of seeing so few covered at the nominal level, and th
 standard deviation of ``(diff - true_diff) / standard error``: a mean away from 0 is a
 bias (truth on another basis than the estimate), a standard deviation above 1 too narrow
 an interval (a normal approximation on few events, heavy tails).
+
+Measured on 2 shared cores (trigger_timing; "before" = the Wald difference of proportions
+and point intervals for equal paired blocks; "after" = Newcombe and the Poisson bound):
+
+* ``--subscribers 1000 --days 3 --seeds 40``: before, orders 72/80 (90.0 %, binomial
+  P(X <= 72) = 0.047), revenue per recipient 74/80 (92.5 %), clicks 37/40 (92.5 %),
+  attributed orders 37/37; 11 of the 17 misses were point intervals "0 to 0" (every
+  paired block difference 0) and 3 Wald intervals with 0-5 clicks. After: orders 79/80
+  (98.8 %), revenue 74/76 (97.4 %; 4 comparisons without variation get no interval),
+  clicks 39/40 (97.5 %), attributed orders 37/37.
+* ``--subscribers 8000 --days 7 --seeds 48`` (before): orders 93/96 (96.9 %), revenue
+  95/96 (99.0 %), clicks 45/48 (93.8 %), attributed orders 47/48 (97.9 %); standardized
+  errors have sd 0.82-0.95 (no interval too narrow) and means within +-0.15. With
+  ``--seeds 24 --first-seed 7`` (before): orders 48/48, revenue 47/48, clicks 24/24,
+  attributed orders 23/24. The shortfall reported in issue 19 at this size (20/24, 43/48,
+  22/24, 45/48) did not reproduce on this code: every figure is within binomial error
+  of 95 %.
+* Left: the per-email truth counts every response of every email sent, the observed
+  counts only those within the reward window and before the run ends (and none for a cart
+  bought before the reminder's purchase lands, see :class:`actors.result.RunResult`):
+  observed / true was 0.95 (attributed orders, 1 h), 0.92 (24 h) and 0.976 (clicks) over
+  the 48 runs above. The difference to control is barely affected (mean standardized
+  error -0.07), the per-arm level is.
 """
 
 from __future__ import annotations
