@@ -59,6 +59,13 @@ def _pct(v: float, signed: bool = True) -> str:
     return f"{100 * v:+.1f}%" if signed else f"{100 * v:.1f}%"
 
 
+def _improves(metric: str, diff: float) -> bool:
+    """Whether an estimated difference to control is in the metric's good direction."""
+    if not np.isfinite(diff):
+        return False
+    return diff < 0 if metric in LOWER_IS_BETTER else diff > 0
+
+
 def recommendation(summary: pd.DataFrame, spec: ExperimentSpec) -> list[str]:
     """The recommendation in plain words (sentences), from the primary metric.
 
@@ -87,8 +94,10 @@ def recommendation(summary: pd.DataFrame, spec: ExperimentSpec) -> list[str]:
             f"Recommendation: keep **{control}**. No arm beat it on {label} at the "
             f"{alpha:g} level after correction; the closest, {lead['arm']}, differs by "
             f"{_pct(lead['lift'])} (adjusted p = {_num(lead['p_adjusted'])}, chance to "
-            f"beat control {_pct(lead['prob_beat_control'], False)}). A larger or longer "
-            "experiment is needed to detect an effect of that size.")
+            f"beat control {_pct(lead['prob_beat_control'], False)})."
+            + (" A larger or longer experiment is needed to detect an effect of that size."
+               if _improves(metric, lead["diff"]) else
+               " No arm's estimate is an improvement on control."))
     if rec.losers:
         names = ", ".join(rec.losers)
         out.append(f"Significantly worse than {control} on {label}: {names}.")

@@ -233,3 +233,20 @@ def test_lower_is_better_metrics() -> None:
          np.nan),
     ])
     assert "switch to **b**" in " ".join(recommendation(s, spec))
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0, 0.0])
+def test_no_winner_sentence_follows_the_closest_arms_sign(report_run: Results,
+                                                          sign: float) -> None:
+    """'A larger experiment is needed to detect an effect of that size' only for an
+    estimated improvement (the ab_vs_bandit report said it of a -9.1% difference)."""
+    s = report_run.summary().copy()
+    spec = report_run.spec
+    rows = (s["metric"] == spec.primary) & ~s["is_control"]
+    s.loc[rows, "diff"] = sign * (s.loc[rows, "diff"].abs() + 1e-3)
+    s.loc[rows, "significant"] = False
+    text = " ".join(recommendation(s, spec))
+    assert "keep" in text
+    improving = sign > 0 if spec.primary != "unsubscribes" else sign < 0
+    assert ("A larger or longer experiment is needed" in text) is improving
+    assert ("No arm's estimate is an improvement on control." in text) is not improving
