@@ -16,16 +16,21 @@ themselves are in :mod:`experiments.stats`):
 
 * **per-email metrics** (opens, clicks, attributed orders per email sent): counts pooled
   over replications; per arm a Wilson interval; vs control the two-proportion z-test
-  (:func:`experiments.stats.proportions_ztest`: difference with a Wald interval,
-  relative lift with the Katz log-ratio interval) and the Beta-Binomial probability of
-  beating control (:func:`experiments.stats.prob_beat_control`, uniform priors). Arms
-  send different emails, so these comparisons are unpaired.
+  (:func:`experiments.stats.proportions_ztest`: p-value, relative lift with the Katz
+  log-ratio interval; the difference's interval is Newcombe's hybrid score interval,
+  :func:`experiments.stats.newcombe_diff_interval`, which holds its coverage on few
+  events) and the Beta-Binomial probability of beating control
+  (:func:`experiments.stats.prob_beat_control`, uniform priors). Arms send different
+  emails, so these comparisons are unpaired.
 * **per-subscriber metrics** (orders, revenue, unsubscribes per subscriber): every arm
   of a replication simulates the same subscribers with the same random numbers, so the
   arm-minus-control difference of each (replication, day) block is a paired
   observation (:func:`experiments.stats.block_ttest`): the difference over the run is
   ``days x mean(block differences)`` with a t interval on ``blocks - 1`` degrees of
-  freedom; P(beat control) is its Student-t posterior (flat prior). This assumes day
+  freedom; P(beat control) is its Student-t posterior (flat prior). When every block
+  difference is equal (no order differed), a count metric's interval is the exact Poisson
+  bound of 0 discordant events, ``+-(-ln(alpha/2)) / subscribers``, and a revenue metric
+  has none (a point interval would claim certainty). This assumes day
   blocks are roughly independent (an email's effect lands within a day or two); per-arm
   levels use a Wilson interval for counts and the same block t interval for revenue.
 * **incremental orders vs a holdout**: treatment minus holdout orders per subscriber,
@@ -55,6 +60,7 @@ from experiments.spec import METRICS, ExperimentSpec
 from experiments.stats import (
     adjust_pvalues,
     block_ttest,
+    newcombe_diff_interval,
     normal_diff_test,
     poisson_rate_diff,
     prob_beat_control,
@@ -227,7 +233,9 @@ def summarize(res: RunTables) -> pd.DataFrame:
                                     else "independent worlds per arm: paired by day only)"))
                 if arm != control:
                     row.update(_compare_paired(dd[dd["arm"] == control], dd[dd["arm"] == arm],
-                                               alpha, sign, _row_estimate(rows, name, control)))
+                                               alpha, sign, _row_estimate(rows, name, control),
+                                               n if METRICS[name].kind == "proportion"
+                                               else None))
             else:
                 inc = _incremental(a, alpha)
                 row["estimate"] = inc.effect if inc is not None else math.nan
@@ -300,7 +308,11 @@ def _compare_proportions(xc: float, nc: float, x: float, n: float, alpha: float,
     if nc <= 0 or n <= 0 or (xc + x) <= 0 or (xc + x) >= (nc + n):
         return out
     r = proportions_ztest(xc, nc, x, n, alpha=alpha)
-    out.update(diff=r.effect, diff_ci_low=r.ci_low, diff_ci_high=r.ci_high,
+    # the difference's interval is Newcombe's (from the two Wilson intervals): the Wald
+    # interval of the z-test collapses on few events (0/23 has no variance) and covered
+    # the true difference too rarely at small sizes
+    lo, hi = newcombe_diff_interval(round(xc), round(nc), round(x), round(n), alpha)
+    out.update(diff=r.effect, diff_ci_low=float(lo), diff_ci_high=float(hi),
                lift=r.relative_lift, lift_ci_low=r.lift_ci_low, lift_ci_high=r.lift_ci_high,
                p_value=r.p_value)
     pb = float(prob_beat_control(round(xc), round(nc), round(x), round(n)))
@@ -327,7 +339,12 @@ def _block_interval(d: pd.DataFrame, alpha: float) -> tuple[float, float]:
 
 
 def _compare_paired(ctrl: pd.DataFrame, arm: pd.DataFrame, alpha: float, sign: float,
-                    control_estimate: float) -> dict[str, Any]:
+                    control_estimate: float, subscribers: float | None = None) -> dict[str, Any]:
+    """Paired block t comparison. When every block difference is equal (no variation,
+    typically no order differed between the arms) the t interval is a point, which claims
+    a certainty the data do not have: a count metric (``subscribers`` given: the arm's
+    summed denominator) then gets the exact Poisson bound of 0 discordant events,
+    ``+-(-ln(alpha / 2)) / subscribers`` around the difference; other metrics no interval."""
     d = (_blocks_of(arm) - _blocks_of(ctrl)).dropna()
     if len(d) < 2:
         return {}
@@ -335,6 +352,15 @@ def _compare_paired(ctrl: pd.DataFrame, arm: pd.DataFrame, alpha: float, sign: f
     out: dict[str, Any] = {"diff": r.effect, "diff_ci_low": r.ci_low, "diff_ci_high": r.ci_high,
                            "p_value": r.p_value,
                            "prob_beat_control": r.prob_positive if sign > 0 else r.prob_negative}
+    if not r.standard_error > 0:
+        if subscribers is not None and subscribers > 0:
+            half = -math.log(alpha / 2) / subscribers
+            low = r.effect - half
+            if np.isfinite(control_estimate):   # a rate cannot fall below 0: lift >= -100 %
+                low = max(low, -control_estimate)
+            out.update(diff_ci_low=low, diff_ci_high=r.effect + half)
+        else:
+            out.update(diff_ci_low=math.nan, diff_ci_high=math.nan)
     return _with_lift(out, control_estimate)
 
 

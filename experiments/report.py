@@ -59,6 +59,13 @@ def _pct(v: float, signed: bool = True) -> str:
     return f"{100 * v:+.1f}%" if signed else f"{100 * v:.1f}%"
 
 
+def _improves(metric: str, diff: float) -> bool:
+    """Whether an estimated difference to control is in the metric's good direction."""
+    if not np.isfinite(diff):
+        return False
+    return diff < 0 if metric in LOWER_IS_BETTER else diff > 0
+
+
 def recommendation(summary: pd.DataFrame, spec: ExperimentSpec) -> list[str]:
     """The recommendation in plain words (sentences), from the primary metric.
 
@@ -87,8 +94,10 @@ def recommendation(summary: pd.DataFrame, spec: ExperimentSpec) -> list[str]:
             f"Recommendation: keep **{control}**. No arm beat it on {label} at the "
             f"{alpha:g} level after correction; the closest, {lead['arm']}, differs by "
             f"{_pct(lead['lift'])} (adjusted p = {_num(lead['p_adjusted'])}, chance to "
-            f"beat control {_pct(lead['prob_beat_control'], False)}). A larger or longer "
-            "experiment is needed to detect an effect of that size.")
+            f"beat control {_pct(lead['prob_beat_control'], False)})."
+            + (" A larger or longer experiment is needed to detect an effect of that size."
+               if _improves(metric, lead["diff"]) else
+               " No arm's estimate is an improvement on control."))
     if rec.losers:
         names = ", ".join(rec.losers)
         out.append(f"Significantly worse than {control} on {label}: {names}.")
@@ -142,8 +151,13 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str]) -> list[t
         md = METRICS[metric]
         s = summary[summary["metric"] == metric]
         ci = f"{100 * (1 - spec.alpha):.0f}% CI"
+        # a site-wide metric counts every order, organic ones included, while the
+        # simulator knows only the email-caused part: that column is named for what it
+        # holds, never "truth" beside an estimate on another basis
+        site = md.scope == "site"
         header = ["arm", md.label, ci, "lift vs control", f"lift {ci}", "p (adj.)",
-                  "P(beat control)", "truth", "true lift"]
+                  "P(beat control)", "true email-caused part" if site else "truth",
+                  "true lift"]
         rows = []
         for _, r in s.iterrows():
             rows.append([
@@ -164,10 +178,17 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str]) -> list[t
         b.append(("table", header, rows))
         method = s["method"].dropna().iloc[0] if s["method"].notna().any() else ""
         note = f"Method: {method}."
-        if metric in ("orders", "revenue_per_recipient", "incremental_orders"):
+        if site:
+            note += (" The estimate counts all orders (organic included); the column "
+                     "\"true email-caused part\" is the simulator's expected email-caused "
+                     "(incremental) part per subscriber, not a truth of the estimate's level. "
+                     "The true lift is the difference of those parts to control (organic "
+                     "orders cancel in a difference on the same subscribers) relative to "
+                     "control's observed level.")
+        elif metric == "incremental_orders":
             note += (" Truth column: the simulator's expected email-caused (incremental) "
-                     "part per subscriber; the true lift is its difference to control "
-                     "relative to control's observed level.")
+                     "part per subscriber, the quantity the estimate measures; the true lift "
+                     "is its difference to control relative to control's observed level.")
         cov = s["ci_covers_truth"].dropna()
         if len(cov):
             note += (f" The interval of the difference covered the true difference for "

@@ -16,6 +16,7 @@ from experiments.stats.frequentist import (
 )
 from experiments.stats.intervals import (
     block_ttest,
+    newcombe_diff_interval,
     normal_diff_test,
     poisson_rate_diff,
     wilson_interval,
@@ -51,6 +52,7 @@ __all__ = [
     "expected_loss",
     "mde_for_sample_size",
     "msprt",
+    "newcombe_diff_interval",
     "normal_diff_test",
     "poisson_rate_diff",
     "prob_beat_control",

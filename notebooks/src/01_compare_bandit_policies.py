@@ -168,27 +168,48 @@ ts_share = (res.metrics.query("arm == 'thompson' and metric == 'sends' and sourc
 ts_share = float(ts_share.get(best_style, 0.0) / ts_share.sum())
 true_ctr = clicks.set_index("arm")["true_value"]
 rev = rpr.set_index("arm")
-best_rev = rev["diff"].idxmax()
+
+
+def fewer_clicks(arm):
+    """'lost 12% fewer clicks than the split' or '... 5% more ...', from the regrets."""
+    change = regret[arm] / ab - 1
+    return f"lost {abs(change):.0%} {'fewer' if change <= 0 else 'more'} clicks than the A/B split"
+
+
+def revenue_sentence():
+    known = rev.dropna(subset=["diff"])
+    if known.empty:
+        return "- Revenue per recipient vs the A/B split: no comparison (too few orders).\n"
+    a = known["diff"].idxmax()
+    r = known.loc[a]
+    lead = (f"the largest estimated gain is {a}" if r["diff"] > 0 else
+            f"no arm's estimate is above the split; the closest is {a}")
+    covered = rev["ci_covers_truth"].dropna()
+    return (f"- Revenue per recipient vs the A/B split: {lead} ({r['diff']:+.3f}, 95 % CI "
+            f"{r['diff_ci_low']:+.3f} to {r['diff_ci_high']:+.3f}"
+            + (", significant" if pd.notna(r["significant"]) and bool(r["significant"])
+               else ", not significant")
+            + f"); the intervals cover the simulator's truth for {int(covered.sum())} of "
+            f"{len(covered)} arms with an interval.\n")
+
+
 if order.index[0] == "ab_split":
     recommendation = "- Recommendation: the equal split lost the least here; keep it."
 else:
     recommendation = (
-        f"- Recommendation: stop splitting campaign traffic equally; `{order.index[0]}` lost "
-        f"{1 - order.iloc[0] / ab:.0%} fewer clicks than the split"
+        f"- Recommendation: stop splitting campaign traffic equally; `{order.index[0]}` "
+        f"{fewer_clicks(order.index[0])}"
         + (", and a contextual policy is worth its features when the best variant depends on "
            "the subscriber." if order.index[0] == "linucb" else "."))
-display(Markdown(
+conclusion = (
     f"- Lowest regret: **{order.index[0]}** ({order.iloc[0]:,.0f} clicks lost per replication), "
     f"then {', '.join(f'{a} ({v:,.0f})' for a, v in order.iloc[1:].items())}.\n"
-    f"- Thompson sampling lost {1 - regret['thompson'] / ab:.0%} fewer clicks than the A/B "
-    f"split; on the last day it sent {ts_share:.0%} of the emails to `{best_style}`, the best "
-    f"single subject line.\n"
+    f"- Thompson sampling {fewer_clicks('thompson')}; on the last day it sent "
+    f"{ts_share:.0%} of the emails to `{best_style}`, the best single subject line.\n"
     f"- True click rate: {', '.join(f'{a} {100 * v:.2f} %' for a, v in true_ctr.items())}.\n"
-    f"- Revenue per recipient vs the A/B split: the largest gain is {best_rev} "
-    f"({rev.loc[best_rev, 'diff']:+.3f}, 95 % CI {rev.loc[best_rev, 'diff_ci_low']:+.3f} to "
-    f"{rev.loc[best_rev, 'diff_ci_high']:+.3f}); the intervals cover the simulator's truth for "
-    f"{int(rev['ci_covers_truth'].sum())} of {len(rev)} arms.\n"
-    + recommendation))
+    + revenue_sentence()
+    + recommendation)
+display(Markdown(conclusion))
 
 # %%
 key_numbers = {
@@ -197,7 +218,8 @@ key_numbers = {
     "thompson_best_share_last_day": ts_share,
     "best_style": best_style,
     "revenue_diff": {a: float(v) for a, v in rev["diff"].items()},
-    "revenue_ci_covers_truth": int(rev["ci_covers_truth"].sum()),
+    "revenue_ci_covers_truth": int(rev["ci_covers_truth"].dropna().sum()),
+    "conclusion": conclusion,
     "runtime_s": time.perf_counter() - started,
 }
 pd.Series({k: v for k, v in key_numbers.items() if not isinstance(v, dict)})

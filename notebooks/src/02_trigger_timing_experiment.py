@@ -30,6 +30,8 @@ OUT = "runs/02_trigger_timing"
 
 # %%
 # %matplotlib inline
+import itertools
+import math
 import time
 from importlib import resources
 
@@ -162,7 +164,8 @@ inc[["arm", "estimate", "ci_low", "ci_high", "true_value"]].assign(
 # * Arms against each other: in production, randomize subscribers between 1 h, 4 h, 24 h
 #   and holdout and use the same tests. In the simulator, all arms share subscribers and
 #   random numbers, so `res.summary()` compares arms with a **paired** test over day
-#   blocks, which is far more precise, as the second table shows.
+#   blocks, which is usually far more precise: compare the interval widths of the two
+#   tables.
 
 # %%
 counts = res.counts("incremental_orders").groupby("arm")[
@@ -204,24 +207,28 @@ uns[["arm", "numerator", "denominator", "estimate", "ci_low", "ci_high", "p_adju
 # %%
 baseline = counts["holdout_numerator"].sum() / counts["holdout_denominator"].sum()
 true_inc = inc.set_index("arm")["true_value"]
-rel_lift = true_inc / baseline
+# a power calculation needs a baseline rate in (0, 1): a tiny holdout may have no orders
+sizable = bool(0 < baseline < 1)
+rel_lift = true_inc / baseline if sizable else true_inc * math.nan
 n_needed = pd.Series({arm: int(sample_size_two_proportions(baseline, lift))
-                      for arm, lift in rel_lift.items() if lift > 0}, dtype="int64")
+                      for arm, lift in rel_lift.items() if lift > 0
+                      and baseline * (1 + lift) < 1}, dtype="int64")
 total_needed = np.ceil(n_needed / (2 * HOLDOUT * (1 - HOLDOUT))).astype("int64")
 holdout_size = counts["holdout_denominator"].mean()
 treatment_size = counts["denominator"].mean()
 n_equiv = 2 / (1 / holdout_size + 1 / treatment_size)   # even split with the same precision
-mde = float(mde_for_sample_size(baseline, n_equiv))
+mde = float(mde_for_sample_size(baseline, n_equiv)) if sizable else math.nan
 power_table = pd.DataFrame({"true relative lift": rel_lift, "n per arm (even split)": n_needed,
                             f"total with a {HOLDOUT:.0%} holdout": total_needed})
 display(power_table)
 
 lifts = np.geomspace(0.01, 0.5, 60)
-curve = sample_size_two_proportions(baseline, lifts)
+lifts = lifts[baseline * (1 + lifts) < 1] if sizable else lifts[:0]
+curve = sample_size_two_proportions(baseline, lifts) if len(lifts) else lifts
 fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=100)
 ax.loglog(100 * lifts, curve, color="tab:blue", label="n per arm for 80 % power")
 for arm, lift in rel_lift.items():
-    if lift > 0:
+    if arm in n_needed.index:
         ax.plot(100 * lift, n_needed[arm], "o", ms=8, label=f"{arm}: true lift {lift:.1%}")
 ax.axhline(n_equiv, color="gray", ls="--",
            label=f"this experiment (even-split equivalent, {n_equiv:,.0f})")
@@ -234,13 +241,16 @@ ax.grid(alpha=0.3, which="both")
 ax.legend(fontsize=8)
 fig.tight_layout()
 display(fig)
-print(f"smallest relative lift detectable with this holdout: {mde:.1%}")
+print(f"smallest relative lift detectable with this holdout: {mde:.1%}" if sizable else
+      f"the holdout has {counts['holdout_numerator'].sum():.0f} orders: no baseline rate "
+      "to size a test from")
 
 # %% [markdown]
 # ## Conclusion
 
 # %%
 best = true_inc.idxmax()
+truth_order = list(true_inc.sort_values(ascending=False).index)
 att_rate = att.set_index("arm")["estimate"]
 paired_orders = paired[paired["metric"] == "orders"].set_index("arm")
 uns_rate = uns.set_index("arm")["estimate"]
@@ -248,31 +258,61 @@ n_sig = int((vs_holdout["p_value"] < 0.05).sum())
 common_point = vs_holdout["ci_low"].max() <= vs_holdout["ci_high"].min()
 overlap = ("all their intervals overlap, so these estimates alone do not rank the arms"
            if common_point else "some of their intervals do not overlap")
-display(Markdown(
+# does the dashboard rank the arms as the truth does? (strictly, every arm with a rate)
+ranked = [a for a in truth_order if np.isfinite(att_rate.get(a, math.nan))]
+dashboard_agrees = len(ranked) >= 2 and all(
+    att_rate[a] > att_rate[b] for a, b in itertools.pairwise(ranked))
+dashboard = ("The dashboard ranks the arms as the truth does" if dashboard_agrees else
+             "The dashboard does not rank the arms as the truth does")
+
+
+def per_thousand(arm):
+    return f"{arm} {1000 * true_inc[arm]:.2f}"
+
+
+def sizing_sentence():
+    if not sizable:
+        return (f"the holdout has {counts['holdout_numerator'].sum():.0f} orders out of "
+                f"{counts['holdout_denominator'].sum():.0f} subscribers, too few to size a test")
+    fit = [a for a in truth_order if a in n_needed.index]
+    if not fit:
+        return "no arm has a positive true effect to size a test for"
+    a = fit[0]
+    return (f"detecting the {a} reminder's true lift of {rel_lift[a]:.1%} needs about "
+            f"{n_needed[a]:,} subscribers per arm with an even split "
+            f"({total_needed[a]:,} in total with a {HOLDOUT:.0%} holdout); this holdout "
+            f"could only detect lifts above {mde:.0%}")
+
+
+def paired_sentence(arm):
+    r = paired_orders.loc[arm]
+    d, lo, hi = 1000 * r["diff"], 1000 * r["diff_ci_low"], 1000 * r["diff_ci_high"]
+    if not np.isfinite([d, lo, hi]).all():
+        return f"{arm}: no interval (too few orders)"
+    verdict = ("the interval excludes 0" if lo > 0 or hi < 0 else
+               "the interval includes 0, so even this test does not separate them")
+    return (f"{arm} vs {res.spec.control_arm} {'adds' if d >= 0 else 'removes'} "
+            f"{abs(d):.2f} orders per 1,000 subscribers (95 % CI {lo:.2f} to {hi:.2f}; "
+            f"{verdict})")
+
+
+conclusion = (
     f"- **{'Send sooner' if best == 'reminder_1h' else 'Best: ' + best}.** The simulator's "
-    f"truth: `{best}` causes "
-    f"{1000 * true_inc[best]:.2f} incremental orders per 1,000 subscribers in {DAYS:g} days, "
-    f"vs {1000 * true_inc['reminder_4h']:.2f} for 4 h and "
-    f"{1000 * true_inc['reminder_24h']:.2f} for 24 h.\n"
-    f"- The dashboard agrees on the ranking (attributed orders per reminder: "
+    f"truth: `{best}` causes the most incremental orders; per 1,000 subscribers in "
+    f"{DAYS:g} days: " + ", ".join(per_thousand(a) for a in truth_order) + ".\n"
+    f"- {dashboard} (attributed orders per reminder: "
     + ", ".join(f"{a} {100 * v:.2f} %" for a, v in att_rate.items())
-    + "), but attribution is not causation: it also counts shoppers who would have "
+    + "); attribution is not causation either way: it also counts shoppers who would have "
     f"returned anyway.\n"
     f"- Against the holdout (two-proportion z-test), arms significant at the 5 % level: "
     f"{n_sig} of {len(vs_holdout)} (p-values "
     + ", ".join(f"{a} {v:.2f}" for a, v in vs_holdout["p_value"].items())
-    + f"); {overlap}. Detecting the 1 h reminder's true lift of "
-    f"{rel_lift['reminder_1h']:.1%} needs "
-    f"about {n_needed.get('reminder_1h', 0):,} subscribers per arm with an even split "
-    f"({total_needed.get('reminder_1h', 0):,} in total with a {HOLDOUT:.0%} holdout); this "
-    f"holdout could only detect lifts above {mde:.0%}.\n"
-    f"- The paired comparison of arms (same subscribers) is decisive: 1 h vs 24 h adds "
-    f"{1000 * paired_orders.loc['reminder_1h', 'diff']:.2f} orders per 1,000 subscribers "
-    f"(95 % CI {1000 * paired_orders.loc['reminder_1h', 'diff_ci_low']:.2f} to "
-    f"{1000 * paired_orders.loc['reminder_1h', 'diff_ci_high']:.2f}).\n"
-    f"- Unsubscribes from reminders stay small: "
-    + ", ".join(f"{a} {1000 * v:.2f}" for a, v in uns_rate.items())
-    + " per 1,000 subscribers."))
+    + f"); {overlap}. The power calculation: {sizing_sentence()}.\n"
+    f"- The paired comparison of arms (same subscribers): "
+    + "; ".join(paired_sentence(a) for a in paired_orders.index) + ".\n"
+    "- Unsubscribes from reminders per 1,000 subscribers: "
+    + ", ".join(f"{a} {1000 * v:.2f}" for a, v in uns_rate.items()) + ".")
+display(Markdown(conclusion))
 
 # %%
 key_numbers = {
@@ -285,6 +325,8 @@ key_numbers = {
     "holdout_p_value": {a: float(v) for a, v in vs_holdout["p_value"].items()},
     "paired_orders_diff": {a: float(v) for a, v in paired_orders["diff"].items()},
     "paired_orders_ci_low": {a: float(v) for a, v in paired_orders["diff_ci_low"].items()},
+    "dashboard_agrees": dashboard_agrees,
+    "conclusion": conclusion,
     "n_per_arm_needed": {a: int(v) for a, v in n_needed.items()},
     "mde_relative": mde,
     "baseline_orders_per_subscriber": float(baseline),

@@ -174,7 +174,8 @@ display(Markdown(
     f"- **Content:** the rule-based strategy's true click rate is "
     f"{100 * true_clicks['rule_based']:.2f} % vs {100 * true_clicks['global_winner']:.2f} % for "
     f"the global winner ({true_clicks['rule_based'] / true_clicks['global_winner'] - 1:+.0%}); it "
-    f"wins in {seg_wins} of {len(content_table)} segments, most in "
+    f"wins in {seg_wins} of {len(content_table)} segments, "
+    f"{'most' if seg_wins else 'closest'} in "
     f"'{content_table['lift'].idxmax()}' ({content_table['lift'].max():+.0%}).\n"
     f"- **Send time:** true click rates "
     + ", ".join(f"{a} {100 * v:.2f} %" for a, v in send_true.items())

@@ -12,6 +12,7 @@ import pytest
 from scipy import stats as st
 
 from experiments import Results, run
+from experiments.metrics import METRICS
 from experiments.report import recommendation, srm_checks
 from experiments.spec import load_spec
 
@@ -143,6 +144,22 @@ def test_summary_matches_recomputation_from_metrics_parquet(report_run: Results)
     assert "<table>" in html and 'src="lift.png"' in html and "Ground truth" in html
 
 
+def test_truth_column_is_named_for_its_basis(report_run: Results) -> None:
+    """Site-wide metrics estimate all orders; the simulator's truth is the email-caused
+    part: its column must not be headed "truth" beside the estimate."""
+    assert report_run.run_dir is not None
+    text = (report_run.run_dir / "report.md").read_text()
+    tables = {sec.splitlines()[0].strip(): sec for sec in text.split("\n### ")[1:]}
+    for metric in ("orders", "revenue_per_recipient", "clicks", "incremental_orders"):
+        md = METRICS[metric]
+        head = tables[md.unit[0].upper() + md.unit[1:]]
+        header = next(ln for ln in head.splitlines() if ln.startswith("| arm |"))
+        if md.scope == "site":
+            assert "| true email-caused part |" in header and "| truth |" not in header
+        else:
+            assert "| truth |" in header and "email-caused part |" not in header
+
+
 def test_truth_columns_come_from_the_truth_table(report_run: Results) -> None:
     s = report_run.summary().set_index(["metric", "arm"])
     t = report_run.truth
@@ -216,3 +233,20 @@ def test_lower_is_better_metrics() -> None:
          np.nan),
     ])
     assert "switch to **b**" in " ".join(recommendation(s, spec))
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0, 0.0])
+def test_no_winner_sentence_follows_the_closest_arms_sign(report_run: Results,
+                                                          sign: float) -> None:
+    """'A larger experiment is needed to detect an effect of that size' only for an
+    estimated improvement (the ab_vs_bandit report said it of a -9.1% difference)."""
+    s = report_run.summary().copy()
+    spec = report_run.spec
+    rows = (s["metric"] == spec.primary) & ~s["is_control"]
+    s.loc[rows, "diff"] = sign * (s.loc[rows, "diff"].abs() + 1e-3)
+    s.loc[rows, "significant"] = False
+    text = " ".join(recommendation(s, spec))
+    assert "keep" in text
+    improving = sign > 0 if spec.primary != "unsubscribes" else sign < 0
+    assert ("A larger or longer experiment is needed" in text) is improving
+    assert ("No arm's estimate is an improvement on control." in text) is not improving

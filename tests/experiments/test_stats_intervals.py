@@ -6,11 +6,19 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats as sst
 from statsmodels.stats import proportion as smp
 from statsmodels.stats import rates as smr
 
-from experiments.stats import block_ttest, normal_diff_test, poisson_rate_diff, wilson_interval
+from experiments.stats import (
+    block_ttest,
+    newcombe_diff_interval,
+    normal_diff_test,
+    poisson_rate_diff,
+    wilson_interval,
+)
 from policies.errors import StatsInputError, TriggerLabError
 
 # --------------------------------------------------------------------------- Wilson
@@ -24,9 +32,54 @@ def test_wilson_matches_statsmodels(x: int, n: int, alpha: float) -> None:
     low, high = wilson_interval(x, n, alpha)
     lo, hi = smp.proportion_confint(x, n, alpha=alpha, method="wilson")
     assert (low, high) == pytest.approx((lo, hi), rel=1e-9, abs=1e-15)
-    # the closed form may miss the bounds 0 and 1 by a rounding error
-    assert isinstance(low, float) and -1e-12 <= low <= x / n + 1e-12
-    assert x / n - 1e-12 <= high <= 1.0 + 1e-12
+    assert isinstance(low, float) and 0.0 <= low <= x / n <= high <= 1.0
+
+
+# Every size: no count, all counts, one trial, huge n, tiny and near-1 rates. The old
+# closed form gave 0/3200 a lower bound of 1.08e-19 (above the estimate) and bounds like
+# -5.4e-20 in summary.csv.
+WILSON_EDGES = [(0, 1), (1, 1), (0, 2), (1, 2), (2, 2), (0, 7), (7, 7), (0, 3200), (3200, 3200),
+                (1, 3200), (3199, 3200), (0, 10**6), (10**6, 10**6), (0, 10**12),
+                (10**12, 10**12), (1, 10**15), (10**15 - 1, 10**15), (0, 2**53),
+                (2**53, 2**53)]
+
+
+@pytest.mark.parametrize(("x", "n"), WILSON_EDGES)
+@pytest.mark.parametrize("alpha", [0.05, 0.5, 1e-6])
+def test_wilson_bounds_in_unit_interval_around_estimate(x: int, n: int, alpha: float) -> None:
+    low, high = wilson_interval(x, n, alpha)
+    assert 0.0 <= low <= x / n <= high <= 1.0
+    if x == 0:
+        assert low == 0.0
+    if x == n:
+        assert high == 1.0
+    # statsmodels has the same rounding at the ends (1.7e-21 for 0/10**6 at alpha 1e-6)
+    lo, hi = smp.proportion_confint(x, n, alpha=alpha, method="wilson")
+    lo, hi = (0.0 if x == 0 else lo), (1.0 if x == n else hi)
+    assert (low, high) == pytest.approx((lo, hi), rel=1e-9, abs=1e-300)
+
+
+def test_wilson_arrays_of_edge_cases() -> None:
+    x = np.array([c[0] for c in WILSON_EDGES], dtype=np.int64)
+    n = np.array([c[1] for c in WILSON_EDGES], dtype=np.int64)
+    low, high = wilson_interval(x, n)
+    p = x / n
+    assert np.all((low >= 0) & (low <= p) & (p <= high) & (high <= 1))
+    assert np.all(low[x == 0] == 0.0) and np.all(high[x == n] == 1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 2**53), frac=st.floats(0.0, 1.0),
+       alpha=st.floats(1e-9, 0.999, exclude_min=False))
+def test_wilson_property_bounds(n: int, frac: float, alpha: float) -> None:
+    x = min(n, round(frac * n))
+    low, high = wilson_interval(x, n, alpha)
+    assert 0.0 <= low <= x / n <= high <= 1.0
+    assert (low == 0.0) == (x == 0) or x / n < 1e-300
+    assert (high == 1.0) == (x == n) or (n - x) / n < 1e-15
+    # symmetry: the interval of n - x is the mirror image
+    low2, high2 = wilson_interval(n - x, n, alpha)
+    assert low2 == pytest.approx(1 - high, abs=1e-15) and high2 == pytest.approx(1 - low, abs=1e-15)
 
 
 def test_wilson_vectorized_equals_scalar_calls() -> None:
@@ -35,6 +88,30 @@ def test_wilson_vectorized_equals_scalar_calls() -> None:
     assert low.shape == high.shape == (4,)
     for i in range(4):
         assert (low[i], high[i]) == wilson_interval(int(x[i]), int(n[i]), 0.1)
+
+
+NEWCOMBE_CASES = [(0, 23, 3, 32), (0, 7, 0, 9), (7, 7, 0, 7), (1, 1, 0, 1), (20, 100, 35, 120),
+                  (5_123, 250_000, 5_400, 250_000), (0, 10**9, 1, 10**9)]
+
+
+@pytest.mark.parametrize(("xa", "na", "xb", "nb"), NEWCOMBE_CASES)
+@pytest.mark.parametrize("alpha", [0.05, 0.1])
+def test_newcombe_matches_statsmodels(xa: int, na: int, xb: int, nb: int, alpha: float) -> None:
+    low, high = newcombe_diff_interval(xa, na, xb, nb, alpha)
+    lo, hi = smp.confint_proportions_2indep(xb, nb, xa, na, method="newcomb", compare="diff",
+                                            alpha=alpha)
+    assert (low, high) == pytest.approx((float(lo), float(hi)), rel=1e-9, abs=1e-12)
+    d = xb / nb - xa / na
+    assert -1.0 <= low <= d <= high <= 1.0
+    # never a point, even with no successes in either arm (Wald's interval is 0 to 0)
+    assert high > low
+
+
+def test_newcombe_arrays_equal_scalar_calls() -> None:
+    c = np.array(NEWCOMBE_CASES)
+    low, high = newcombe_diff_interval(c[:, 0], c[:, 1], c[:, 2], c[:, 3])
+    for i, case in enumerate(NEWCOMBE_CASES):
+        assert (low[i], high[i]) == newcombe_diff_interval(*case)
 
 
 # --------------------------------------------------------------------------- block t
