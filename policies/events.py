@@ -37,7 +37,7 @@ from typing import Any, Literal, overload
 import numpy as np
 import pandas as pd
 
-from policies.checks import is_missing
+from policies.checks import is_missing, show
 from policies.errors import InvalidEventError
 from policies.event_schema import (
     CATEGORY_MISSING,
@@ -113,9 +113,8 @@ class EventBatch:
 
     def __post_init__(self) -> None:
         n = len(self.subscriber)
-        object.__setattr__(self, "subscriber", np.ascontiguousarray(self.subscriber, np.int64))
-        object.__setattr__(self, "time", np.ascontiguousarray(self.time, np.int64))
-        object.__setattr__(self, "type", np.ascontiguousarray(self.type, np.int64))
+        for name in CORE_COLUMNS:
+            object.__setattr__(self, name, _int64(name, getattr(self, name)))
         if len(self.time) != n or len(self.type) != n:
             raise InvalidEventError(
                 f"EventBatch: columns must have equal length, got subscriber={n}, "
@@ -127,7 +126,11 @@ class EventBatch:
                 raise InvalidEventError(f"columns: {name!r} is a core column, not a data column")
             arr = np.asarray(col)
             kind = column_kind(name) or ("int" if arr.dtype.kind in "iu" else "float")
-            arr = np.ascontiguousarray(arr, np.int64 if kind == "int" else np.float64)
+            try:
+                arr = (_int64(name, arr) if kind == "int"
+                       else np.ascontiguousarray(arr, np.float64))
+            except (TypeError, ValueError, OverflowError):
+                raise InvalidEventError(f"columns[{name!r}]: expected numbers") from None
             if len(arr) != n:
                 raise InvalidEventError(
                     f"columns[{name!r}]: expected length {n}, got {len(arr)}"
@@ -469,6 +472,31 @@ class EventBatch:
 
     def __repr__(self) -> str:
         return f"EventBatch(n={len(self)}, columns={sorted(self.columns)})"
+
+
+def _int64(name: str, values: Any) -> np.ndarray:
+    """``values`` as a contiguous int64 array; values that do not fit (Python ints beyond
+    int64, uint64 above 2**63, fractional / non-finite / huge floats) raise
+    :class:`InvalidEventError` instead of wrapping around or raising ``OverflowError``."""
+    if isinstance(values, np.ndarray) and values.dtype == np.int64:
+        return np.ascontiguousarray(values)
+    try:
+        arr = np.asarray(values)
+        if arr.dtype.kind == "u":
+            ok = not len(arr) or int(arr.max()) <= MAX_SUBSCRIBER
+        elif arr.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                ok = bool(np.all(np.isfinite(arr) & (arr == np.round(arr))
+                                 & (np.abs(arr) < 2.0**63)))
+        else:
+            ok = arr.dtype.kind in "ib" or (arr.dtype.kind == "O" and all(
+                isinstance(v, numbers.Integral) and MIN_SUBSCRIBER <= int(v) <= MAX_SUBSCRIBER
+                for v in arr.ravel()))
+        if ok:
+            return np.ascontiguousarray(arr, np.int64)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise InvalidEventError(f"{name}: expected int64 values, got {show(values)}")
 
 
 def _first_bad(bad: np.ndarray, field: str, reason: Any) -> None:
