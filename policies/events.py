@@ -126,11 +126,14 @@ class EventBatch:
                 raise InvalidEventError(f"columns: {name!r} is a core column, not a data column")
             arr = np.asarray(col)
             kind = column_kind(name) or ("int" if arr.dtype.kind in "iu" else "float")
-            try:
-                arr = (_int64(name, arr) if kind == "int"
-                       else np.ascontiguousarray(arr, np.float64))
-            except (TypeError, ValueError, OverflowError):
-                raise InvalidEventError(f"columns[{name!r}]: expected numbers") from None
+            if kind == "int":
+                arr = _int64(f"columns[{name!r}]", arr)
+            else:
+                try:
+                    arr = np.ascontiguousarray(arr, np.float64)
+                except (TypeError, ValueError, OverflowError):
+                    raise InvalidEventError(f"columns[{name!r}]: expected numbers, got "
+                                            f"{show(col)}") from None
             if len(arr) != n:
                 raise InvalidEventError(
                     f"columns[{name!r}]: expected length {n}, got {len(arr)}"
