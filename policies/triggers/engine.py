@@ -306,6 +306,11 @@ class TriggerEngine:
         )
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (messages show ``30.5``, not ``np.float64(30.5)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_table(df: Any) -> None:
     """The subscriber table: unique int64 ids, whole-minute UTC offsets
     in [-1440, 1440] (or missing); the same table is valid for both engines."""
@@ -331,7 +336,7 @@ def _check_table(df: Any) -> None:
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         raise TriggerLabValueError(
-            f"subscribers.index[{i}]: duplicate subscriber id {ids[i]!r}"
+            f"subscribers.index[{i}]: duplicate subscriber id {int(ids[i])}"
         )
     if "utc_offset_minutes" in df.columns:
         col = df["utc_offset_minutes"]
@@ -352,6 +357,6 @@ def _check_table(df: Any) -> None:
             raise TriggerLabValueError(
                 f"subscribers.utc_offset_minutes[{i}]: expected whole minutes in "
                 f"[-{MAX_UTC_OFFSET_MINUTES}, {MAX_UTC_OFFSET_MINUTES}] or missing, got "
-                f"{col.iloc[i]!r}"
+                f"{_plain(col.iloc[i])!r}"
             )
 
