@@ -264,7 +264,7 @@ class EventBatch:
             if isinstance(ty, bool) or not isinstance(ty, str | numbers.Integral):
                 raise TypeError(ty)
             code = EVENT_TYPES.code(ty) if isinstance(ty, str) else EVENT_TYPES.code(
-                EVENT_TYPES.name(ty)
+                EVENT_TYPES.name(int(ty))
             )
         except (InvalidEventError, TypeError, ValueError, OverflowError):
             raise _RecordError("type", f"unknown event type {ty!r}") from None
