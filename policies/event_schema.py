@@ -6,8 +6,16 @@ docs/domain.md first, in their fixed order); a data column is ``"float"`` (float
 missing) or ``"int"`` (int64 codes >= 0, ``-1`` missing, :func:`column_kind`); word
 values of categorical columns (``link_type``, ``currency``) map to codes through their
 vocabulary (:func:`category_code`, :func:`register_categories`); times are int64
-seconds since the Unix epoch, UTC (:func:`parse_time`). The registries are process-wide
-and only grow by explicit calls.
+seconds since the Unix epoch, UTC (:func:`parse_time`), within ``[MIN_TIME, MAX_TIME)``
+(2000-01-01 to 2100-01-01 by default; :func:`check_time`). Subscriber ids are int64
+integers, ``[-2**63, 2**63)`` (:func:`check_subscriber`). The registries are process-wide and only
+grow by explicit calls.
+
+Why a time range: one event in milliseconds (``1_700_000_000_000``, the year ~55,800)
+would move the trigger engine's clock so far ahead that every later event is "late".
+The bounds are configurable per call (``min_time=`` / ``max_time=`` of the batch
+builders); for live traffic pass ``max_time=now + skew`` (the core never reads the wall
+clock, so *now* must come from the caller).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -27,12 +35,20 @@ __all__ = [
     "CATEGORY_MISSING",
     "CORE_COLUMNS",
     "EVENT_TYPES",
+    "MAX_SUBSCRIBER",
+    "MAX_TIME",
+    "MIN_SUBSCRIBER",
+    "MIN_TIME",
     "EventTypeRegistry",
     "category_code",
+    "check_subscriber",
+    "check_time",
+    "check_time_bounds",
     "column_kind",
     "parse_time",
     "register_categories",
     "register_event_type",
+    "time_range_error",
     "vocabulary",
 ]
 
@@ -57,6 +73,16 @@ CATEGORY_MISSING = -1
 
 #: Columns every event has; all others are data columns.
 CORE_COLUMNS: tuple[str, ...] = ("subscriber", "time", "type")
+
+#: Default lower bound of event times (inclusive): 2000-01-01T00:00:00Z, seconds.
+MIN_TIME = 946_684_800
+#: Default upper bound of event times (exclusive): 2100-01-01T00:00:00Z, seconds. For
+#: live traffic pass a tighter ``max_time`` (now + a bounded clock skew).
+MAX_TIME = 4_102_444_800
+#: Subscriber ids (and category codes) are int64: ``[MIN_SUBSCRIBER, MAX_SUBSCRIBER]``
+#: (category codes ``>= 0``).
+MIN_SUBSCRIBER = -(2**63)
+MAX_SUBSCRIBER = 2**63 - 1
 
 
 class EventTypeRegistry:
@@ -180,10 +206,10 @@ def register_categories(column: str, values: Sequence[str]) -> dict[str, int]:
 
 
 def category_code(column: str, value: Any) -> int:
-    """Code of ``value`` in categorical ``column`` (ints pass through unchanged)."""
+    """Code of ``value`` in categorical ``column`` (ints in ``[0, 2**63)`` pass through)."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        if int(value) < 0:
-            raise InvalidEventError(f"{column}: expected a code >= 0, got {value!r}")
+        if not 0 <= int(value) <= MAX_SUBSCRIBER:
+            raise InvalidEventError(f"{column}: expected a code in [0, 2**63), got {value!r}")
         return int(value)
     vocab = _VOCABULARIES.get(column)
     if isinstance(value, str) and vocab is not None:
@@ -203,19 +229,21 @@ def category_code(column: str, value: Any) -> int:
     raise InvalidEventError(f"{column}: expected an integer code, got {value!r}")
 
 
-def parse_time(value: Any) -> int:
+def parse_time(value: Any, min_time: int = MIN_TIME, max_time: int = MAX_TIME) -> int:
     """Seconds since the Unix epoch (UTC) of an int, an aware datetime or ISO-8601 string.
 
     Naive datetimes and strings without an offset are rejected: a time without a zone
-    is ambiguous.
+    is ambiguous. The result must lie in ``[min_time, max_time)`` (default 2000-01-01 to
+    2100-01-01, :func:`check_time`); integral floats (``1.7e9``) are accepted, other
+    floats, NaN and infinities are not.
     """
     if isinstance(value, bool):
         raise InvalidEventError(f"expected seconds since the epoch, got {value!r}")
     if isinstance(value, numbers.Integral):
-        return int(value)
+        return check_time(int(value), min_time, max_time)
     if isinstance(value, numbers.Real):
         if math.isfinite(float(value)) and float(value).is_integer():
-            return int(float(value))
+            return check_time(int(float(value)), min_time, max_time)
         raise InvalidEventError(f"expected whole seconds since the epoch, got {value!r}")
     if isinstance(value, str):
         text = value.strip()
@@ -233,9 +261,79 @@ def parse_time(value: Any) -> int:
             raise InvalidEventError(
                 f"expected a timezone-aware time, got naive {value.isoformat()!r}"
             )
-        return math.floor(value.timestamp())
+        try:
+            seconds = math.floor(value.timestamp())
+        except (OverflowError, ValueError):  # year 1 or 9999 shifted past the calendar
+            raise InvalidEventError(
+                f"expected a time in [{_iso(min_time)}, {_iso(max_time)}), "
+                f"got {value.isoformat()!r}"
+            ) from None
+        return check_time(seconds, min_time, max_time)
     if isinstance(value, np.datetime64):
         raise InvalidEventError(
             f"expected a timezone-aware time, got numpy datetime64 {value!r} (no zone)"
         )
     raise InvalidEventError(f"expected seconds since the epoch or an aware time, got {value!r}")
+
+def _iso(t: int) -> str:
+    fmt = "%Y-%m-%d" if t % 86400 == 0 else "%Y-%m-%dT%H:%M:%SZ"
+    return datetime.fromtimestamp(t, UTC).strftime(fmt)
+
+
+def check_time_bounds(min_time: Any, max_time: Any) -> tuple[int, int]:
+    """Validate a configured time range ``[min_time, max_time)`` (ints, min < max, both
+    within the default range's hard limits 1970-01-01 .. 9999-12-31)."""
+    for name, value in (("min_time", min_time), ("max_time", max_time)):
+        if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                or not 0 <= int(value) <= _HARD_MAX):
+            raise InvalidEventError(
+                f"{name}: expected int seconds since the epoch in [0, {_HARD_MAX}], "
+                f"got {value!r}"
+            )
+    if int(min_time) >= int(max_time):
+        raise InvalidEventError(
+            f"max_time: expected > min_time ({int(min_time)}), got {int(max_time)}"
+        )
+    return int(min_time), int(max_time)
+
+
+#: 9999-12-31T23:59:59Z: no configured bound may go beyond it (datetime's own limit).
+_HARD_MAX = 253_402_300_799
+
+
+def time_range_error(t: int, min_time: int = MIN_TIME, max_time: int = MAX_TIME) -> str:
+    """The reason why ``t`` (int seconds) is outside ``[min_time, max_time)``.
+
+    Suggests milliseconds (or micro-/nanoseconds) when ``t`` divided by 1000 (10**6,
+    10**9) lands inside the range.
+    """
+    what = (f"seconds since the epoch in [{min_time}, {max_time}) "
+            f"({_iso(min_time)} to {_iso(max_time)})")
+    text = f"expected {what}, got {t}"
+    for unit, factor in (("milliseconds", 10**3), ("microseconds", 10**6),
+                         ("nanoseconds", 10**9)):
+        if min_time <= t // factor < max_time:
+            return f"{text} (looks like {unit}: {t // factor} s is {_iso(t // factor)})"
+    return text
+
+
+def check_time(t: int, min_time: int = MIN_TIME, max_time: int = MAX_TIME) -> int:
+    """``t`` if ``min_time <= t < max_time``, else :class:`InvalidEventError` with the
+    reason of :func:`time_range_error`."""
+    if not min_time <= t < max_time:
+        raise InvalidEventError(time_range_error(t, min_time, max_time))
+    return t
+
+
+def check_subscriber(value: Any) -> int:
+    """A subscriber id: an integer (Python or numpy, bool excluded) in int64 range.
+
+    Integral floats (``7.0``) are rejected too: an id that went through a float column may
+    have lost digits above 2**53.
+    """
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or not MIN_SUBSCRIBER <= int(value) <= MAX_SUBSCRIBER):
+        raise InvalidEventError(
+            f"expected an integer id in [-2**63, 2**63), got {value!r}"
+        )
+    return int(value)

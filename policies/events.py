@@ -37,15 +37,22 @@ from typing import Any, Literal, overload
 import numpy as np
 import pandas as pd
 
-from policies.checks import is_missing
+from policies.checks import is_missing, show
 from policies.errors import InvalidEventError
 from policies.event_schema import (
     CATEGORY_MISSING,
     CORE_COLUMNS,
     EVENT_TYPES,
+    MAX_SUBSCRIBER,
+    MAX_TIME,
+    MIN_SUBSCRIBER,
+    MIN_TIME,
     category_code,
+    check_subscriber,
+    check_time_bounds,
     column_kind,
     parse_time,
+    time_range_error,
     vocabulary,
 )
 
@@ -56,7 +63,10 @@ def _as_float(value: Any) -> float:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidEventError(f"expected a number, got {value!r}")
-    out = float(value)
+    try:
+        out = float(value)
+    except OverflowError:  # an int beyond float range (10**400)
+        raise InvalidEventError(f"expected a finite number, got {value!r}") from None
     if math.isnan(out):
         raise InvalidEventError("expected a number, got NaN (leave the field out or use None)")
     if math.isinf(out):
@@ -103,9 +113,8 @@ class EventBatch:
 
     def __post_init__(self) -> None:
         n = len(self.subscriber)
-        object.__setattr__(self, "subscriber", np.ascontiguousarray(self.subscriber, np.int64))
-        object.__setattr__(self, "time", np.ascontiguousarray(self.time, np.int64))
-        object.__setattr__(self, "type", np.ascontiguousarray(self.type, np.int64))
+        for name in CORE_COLUMNS:
+            object.__setattr__(self, name, _int64(name, getattr(self, name)))
         if len(self.time) != n or len(self.type) != n:
             raise InvalidEventError(
                 f"EventBatch: columns must have equal length, got subscriber={n}, "
@@ -117,7 +126,14 @@ class EventBatch:
                 raise InvalidEventError(f"columns: {name!r} is a core column, not a data column")
             arr = np.asarray(col)
             kind = column_kind(name) or ("int" if arr.dtype.kind in "iu" else "float")
-            arr = np.ascontiguousarray(arr, np.int64 if kind == "int" else np.float64)
+            if kind == "int":
+                arr = _int64(f"columns[{name!r}]", arr)
+            else:
+                try:
+                    arr = np.ascontiguousarray(arr, np.float64)
+                except (TypeError, ValueError, OverflowError):
+                    raise InvalidEventError(f"columns[{name!r}]: expected numbers, got "
+                                            f"{show(col)}") from None
             if len(arr) != n:
                 raise InvalidEventError(
                     f"columns[{name!r}]: expected length {n}, got {len(arr)}"
@@ -136,18 +152,21 @@ class EventBatch:
     @overload
     @classmethod
     def from_records(
-        cls, records: Sequence[Mapping[str, Any]], validate: Literal["raise"] = ...
+        cls, records: Sequence[Mapping[str, Any]], validate: Literal["raise"] = ..., *,
+        min_time: int = ..., max_time: int = ...,
     ) -> EventBatch: ...
 
     @overload
     @classmethod
     def from_records(
-        cls, records: Sequence[Mapping[str, Any]], validate: Literal["quarantine"]
+        cls, records: Sequence[Mapping[str, Any]], validate: Literal["quarantine"], *,
+        min_time: int = ..., max_time: int = ...,
     ) -> tuple[EventBatch, pd.DataFrame]: ...
 
     @classmethod
     def from_records(
-        cls, records: Sequence[Mapping[str, Any]], validate: str = "raise"
+        cls, records: Sequence[Mapping[str, Any]], validate: str = "raise", *,
+        min_time: int = MIN_TIME, max_time: int = MAX_TIME,
     ) -> EventBatch | tuple[EventBatch, pd.DataFrame]:
         """Build a batch from dicts like ``{"subscriber": 7, "time": ..., "type": ...}``.
 
@@ -156,7 +175,12 @@ class EventBatch:
         raises :class:`InvalidEventError` naming its index and field; with
         ``validate="quarantine"`` the result is ``(good_batch, rejected)`` where
         ``rejected`` has columns ``index``, ``field``, ``reason``, ``record``.
+
+        Accepted ranges: ``subscriber`` an integer in ``[0, 2**63)``; ``time`` in
+        ``[min_time, max_time)``, by default 2000-01-01 to 2100-01-01 (for live traffic
+        pass ``max_time=now + skew``); a time that looks like milliseconds says so.
         """
+        min_time, max_time = check_time_bounds(min_time, max_time)
         if validate not in ("raise", "quarantine"):
             raise InvalidEventError(
                 f"validate: expected 'raise' or 'quarantine', got {validate!r}"
@@ -188,7 +212,7 @@ class EventBatch:
         rejected: list[dict[str, Any]] = []
         for i, rec in enumerate(records):
             try:
-                row = cls._parse_record(rec, kinds, bad_columns)
+                row = cls._parse_record(rec, kinds, bad_columns, min_time, max_time)
             except _RecordError as err:
                 if validate == "raise":
                     raise InvalidEventError(f"records[{i}].{err.field}: {err.reason}") from None
@@ -219,26 +243,30 @@ class EventBatch:
 
     @staticmethod
     def _parse_record(
-        rec: Any, kinds: Mapping[str, str], bad_columns: Mapping[str, str]
+        rec: Any, kinds: Mapping[str, str], bad_columns: Mapping[str, str],
+        min_time: int = MIN_TIME, max_time: int = MAX_TIME,
     ) -> tuple[int, int, int, dict[str, Any]]:
         if not isinstance(rec, Mapping):
             raise _RecordError("record", f"expected a dict, got {type(rec).__name__}")
         for key in CORE_COLUMNS:
             if key not in rec or rec[key] is None:
                 raise _RecordError(key, "missing")
-        sub = rec["subscriber"]
-        if isinstance(sub, bool) or not isinstance(sub, numbers.Integral):
-            raise _RecordError("subscriber", f"expected an integer id, got {sub!r}")
         try:
-            t = parse_time(rec["time"])
+            sub = check_subscriber(rec["subscriber"])
+        except InvalidEventError as exc:
+            raise _RecordError("subscriber", str(exc)) from None
+        try:
+            t = parse_time(rec["time"], min_time, max_time)
         except InvalidEventError as exc:
             raise _RecordError("time", str(exc)) from None
         ty = rec["type"]
         try:
+            if isinstance(ty, bool) or not isinstance(ty, str | numbers.Integral):
+                raise TypeError(ty)
             code = EVENT_TYPES.code(ty) if isinstance(ty, str) else EVENT_TYPES.code(
-                EVENT_TYPES.name(ty)
+                EVENT_TYPES.name(int(ty))
             )
-        except (InvalidEventError, TypeError, ValueError):
+        except (InvalidEventError, TypeError, ValueError, OverflowError):
             raise _RecordError("type", f"unknown event type {ty!r}") from None
         values: dict[str, Any] = {}
         for key, value in rec.items():
@@ -253,42 +281,42 @@ class EventBatch:
                     values[key] = -1 if value is None else category_code(key, value)
             except InvalidEventError as exc:
                 raise _RecordError(key, str(exc).removeprefix(f"{key}: ")) from None
-        return int(sub), t, code, values
+        return sub, t, code, values
 
     @classmethod
-    def from_pandas(cls, df: pd.DataFrame) -> EventBatch:
+    def from_pandas(cls, df: pd.DataFrame, *, min_time: int = MIN_TIME,
+                    max_time: int = MAX_TIME) -> EventBatch:
         """Build a batch from a DataFrame with ``subscriber``, ``time``, ``type`` columns.
 
         ``time`` may be integer seconds or a timezone-aware datetime column; ``type``
-        may hold names or codes; word-valued categorical columns are encoded.
+        may hold names or codes; word-valued categorical columns are encoded. The ranges
+        of :meth:`from_records` apply (``min_time`` / ``max_time`` alike); a bad cell
+        raises :class:`InvalidEventError` naming its row position: ``records[3].time: ...``.
         """
+        min_time, max_time = check_time_bounds(min_time, max_time)
         for key in CORE_COLUMNS:
             if key not in df.columns:
                 raise InvalidEventError(f"{key}: missing column (have {list(df.columns)})")
-        if df["subscriber"].isna().any():
-            raise InvalidEventError(
-                f"records[{int(np.flatnonzero(df['subscriber'].isna().to_numpy())[0])}]"
-                ".subscriber: missing"
-            )
-        time_col = df["time"]
-        if isinstance(time_col.dtype, pd.DatetimeTZDtype):
-            times = (
-                time_col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[s]")
-            ).astype(np.int64)
-        elif time_col.dtype.kind == "M":
-            raise InvalidEventError("time: expected timezone-aware datetimes, got naive ones")
-        elif time_col.dtype.kind in "iu":
-            times = time_col.to_numpy(np.int64)
-        else:
-            times = np.array([parse_time(v) for v in time_col], np.int64)
+        for key in CORE_COLUMNS:
+            missing = df[key].isna().to_numpy()
+            if missing.any():
+                i = int(np.flatnonzero(missing)[0])
+                raise InvalidEventError(f"records[{i}].{key}: missing")
+        subs = _subscriber_array(df["subscriber"])
+        times = _time_array(df["time"], min_time, max_time)
         type_col = df["type"]
         if type_col.dtype.kind in "iu":
-            codes = type_col.to_numpy(np.int64)
-            if len(codes) and (codes.min() < 0 or codes.max() >= len(EVENT_TYPES)):
-                raise InvalidEventError("type: code outside the event-type registry")
+            codes = _int_array(type_col, "type", 0, len(EVENT_TYPES) - 1,
+                               "an event-type code in the registry")
         else:
-            lookup = {name: EVENT_TYPES.code(name) for name in pd.unique(type_col.astype(str))}
-            codes = type_col.astype(str).map(lookup).to_numpy(np.int64)
+            names = type_col.astype(str) if type_col.dtype.kind != "O" else type_col
+            if type_col.dtype.kind == "O":
+                for i, v in enumerate(type_col):
+                    if not isinstance(v, str):
+                        raise InvalidEventError(
+                            f"records[{i}].type: unknown event type {v!r}")
+            lookup = {name: EVENT_TYPES.code(name) for name in pd.unique(names)}
+            codes = names.map(lookup).to_numpy(np.int64)
         cols: dict[str, np.ndarray] = {}
         for name in df.columns:
             if name in CORE_COLUMNS:
@@ -302,21 +330,34 @@ class EventBatch:
                         f"{name}: text in an undeclared column; declare it with "
                         f"register_categories({name!r}, [...])"
                     )
-                cols[name] = np.array(
-                    [-1 if is_missing(v) else category_code(name, v) for v in series], np.int64
-                )
+                out = []
+                for i, v in enumerate(series):
+                    try:
+                        out.append(-1 if is_missing(v) else category_code(name, v))
+                    except InvalidEventError as exc:
+                        raise InvalidEventError(f"records[{i}].{exc}") from None
+                cols[name] = np.array(out, np.int64)
+            elif series.dtype.kind == "b":
+                raise InvalidEventError(f"{name}: expected numbers, got a bool column")
             elif kind == "int":
-                values = series.to_numpy(np.float64, na_value=np.nan)
-                out = np.where(np.isnan(values), -1, values).astype(np.int64)
-                cols[name] = out
+                cols[name] = _int_array(series, name, -1, MAX_SUBSCRIBER,
+                                        "a code in [0, 2**63) (-1 or NaN: missing)")
             else:
-                cols[name] = series.to_numpy(np.float64, na_value=np.nan)
-        return cls(df["subscriber"].to_numpy(np.int64), times, codes, cols)
+                values = series.to_numpy(np.float64, na_value=np.nan)
+                bad = np.isinf(values)
+                if bad.any():
+                    i = int(np.flatnonzero(bad)[0])
+                    raise InvalidEventError(
+                        f"records[{i}].{name}: expected a finite number, got {values[i]!r}")
+                cols[name] = values
+        return cls(subs, times, codes, cols)
 
     @classmethod
-    def from_arrow(cls, table: Any) -> EventBatch:
-        """Build a batch from a :class:`pyarrow.Table` with the batch's columns."""
-        return cls.from_pandas(table.to_pandas())
+    def from_arrow(cls, table: Any, *, min_time: int = MIN_TIME,
+                   max_time: int = MAX_TIME) -> EventBatch:
+        """Build a batch from a :class:`pyarrow.Table` with the batch's columns (the
+        checks and ranges of :meth:`from_pandas`)."""
+        return cls.from_pandas(table.to_pandas(), min_time=min_time, max_time=max_time)
 
     @classmethod
     def concat(cls, batches: Iterable[EventBatch]) -> EventBatch:
@@ -434,6 +475,111 @@ class EventBatch:
 
     def __repr__(self) -> str:
         return f"EventBatch(n={len(self)}, columns={sorted(self.columns)})"
+
+
+def _int64(name: str, values: Any) -> np.ndarray:
+    """``values`` as a contiguous int64 array; values that do not fit (Python ints beyond
+    int64, uint64 above 2**63, fractional / non-finite / huge floats) raise
+    :class:`InvalidEventError` instead of wrapping around or raising ``OverflowError``."""
+    if isinstance(values, np.ndarray) and values.dtype == np.int64:
+        return np.ascontiguousarray(values)
+    try:
+        arr = np.asarray(values)
+        if arr.dtype.kind == "u":
+            ok = not len(arr) or int(arr.max()) <= MAX_SUBSCRIBER
+        elif arr.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                ok = bool(np.all(np.isfinite(arr) & (arr == np.round(arr))
+                                 & (np.abs(arr) < 2.0**63)))
+        else:
+            ok = arr.dtype.kind in "ib" or (arr.dtype.kind == "O" and all(
+                isinstance(v, numbers.Integral) and MIN_SUBSCRIBER <= int(v) <= MAX_SUBSCRIBER
+                for v in arr.ravel()))
+        if ok:
+            return np.ascontiguousarray(arr, np.int64)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise InvalidEventError(f"{name}: expected int64 values, got {show(values)}")
+
+
+def _first_bad(bad: np.ndarray, field: str, reason: Any) -> None:
+    """Raise ``records[i].field: reason(i)`` for the first True of ``bad``, if any."""
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidEventError(f"records[{i}].{field}: {reason(i)}")
+
+
+def _int_array(series: pd.Series, field: str, low: int, high: int, what: str) -> np.ndarray:
+    """An int64 array of an integer-valued column (integral floats accepted up to 2**53,
+    NaN as -1 when ``low`` is -1) with values in ``[low, high]``."""
+    kind = series.dtype.kind
+    if kind in "iu":
+        if kind == "u":
+            values = series.to_numpy(np.uint64)
+            _first_bad(values > np.uint64(high), field,
+                       lambda i: f"expected {what}, got {values[i]!r}")
+        out = series.to_numpy(np.int64)
+    elif kind == "f":
+        values = series.to_numpy(np.float64, na_value=np.nan)
+        if low == -1:
+            values = np.where(np.isnan(values), -1.0, values)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > 2**53)
+        _first_bad(bad, field, lambda i: f"expected {what}, got {values[i]!r}")
+        out = values.astype(np.int64)
+    else:
+        raise InvalidEventError(f"{field}: expected {what}, got a column of {series.dtype}")
+    _first_bad((out < low) | (out > high), field, lambda i: f"expected {what}, got {out[i]!r}")
+    return out
+
+
+def _subscriber_array(series: pd.Series) -> np.ndarray:
+    if series.dtype.kind == "O":
+        out = np.zeros(len(series), np.int64)
+        for i, v in enumerate(series):
+            try:
+                out[i] = check_subscriber(v)
+            except InvalidEventError as exc:
+                raise InvalidEventError(f"records[{i}].subscriber: {exc}") from None
+        return out
+    return _int_array(series, "subscriber", MIN_SUBSCRIBER, MAX_SUBSCRIBER,
+                      "an integer id in [-2**63, 2**63)")
+
+
+def _time_array(series: pd.Series, min_time: int, max_time: int) -> np.ndarray:
+    """Seconds since the epoch of a time column, every one in ``[min_time, max_time)``."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        times = (series.dt.tz_convert("UTC").dt.tz_localize(None)
+                 .to_numpy("datetime64[s]").astype(np.int64))
+    elif series.dtype.kind == "M":
+        raise InvalidEventError("time: expected timezone-aware datetimes, got naive ones")
+    elif series.dtype.kind in "iuf":
+        what = "whole seconds since the epoch"
+        if series.dtype.kind == "u":
+            big = series.to_numpy(np.uint64) >= np.uint64(max_time)
+            _first_bad(big, "time", lambda i: time_range_error(int(series.iloc[i]),
+                                                                min_time, max_time))
+        if series.dtype.kind == "f":
+            values = series.to_numpy(np.float64)
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isfinite(values) | (values != np.round(values))
+            _first_bad(bad, "time", lambda i: f"expected {what}, got {values[i]!r}")
+            clipped = np.clip(values, -(2.0**62), 2.0**62).astype(np.int64)
+            _first_bad(np.abs(values) >= 2.0**62, "time",
+                       lambda i: time_range_error(int(values[i]), min_time, max_time))
+            times = clipped
+        else:
+            times = series.to_numpy(np.int64)
+    else:
+        times = np.zeros(len(series), np.int64)
+        for i, v in enumerate(series):
+            try:
+                times[i] = parse_time(v, min_time, max_time)
+            except InvalidEventError as exc:
+                raise InvalidEventError(f"records[{i}].time: {exc}") from None
+    _first_bad((times < min_time) | (times >= max_time), "time",
+               lambda i: time_range_error(int(times[i]), min_time, max_time))
+    return times
 
 
 class _RecordError(Exception):

@@ -118,7 +118,7 @@ class ReferenceCore:
             values = {}
             for name, col in data.items():
                 v = col[i]
-                missing = v == -1 if name in categorical else v != v
+                missing = v < 0 if name in categorical else v != v  # as the fast one
                 values[name] = None if missing else v
             self.decide_due(sub, t, out)
             self.handle_event(sub, t, names[code], values, out)

@@ -1,7 +1,9 @@
 """Durations as written in rule files (``90s``, ``30m``, ``2h``, ``3d``) and clock times.
 
-All durations are converted to whole seconds (int). Clock times (``"22:00"``) are
-converted to minutes after midnight.
+All durations are converted to whole seconds (int), at most :data:`MAX_DURATION`
+(36500 days, about 100 years: longer ones would mean "never" and, added to a time, could
+overflow the engines' int64 arithmetic). Clock times (``"22:00"``) are converted to
+minutes after midnight.
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["format_duration", "parse_clock", "parse_duration"]
+__all__ = ["MAX_DURATION", "format_duration", "parse_clock", "parse_duration"]
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+#: Longest duration a rule may use, in seconds: 36500 days (about 100 years).
+MAX_DURATION = 36500 * 86400
+
+_DURATION = re.compile(r"^\s*([0-9]+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -23,7 +28,8 @@ def parse_duration(value: Any) -> int:
     ------
     ValueError
         With the message ``expected a duration like '30m', got ...`` for anything else
-        (numbers without a unit included: a bare ``30`` is ambiguous).
+        (numbers without a unit included: a bare ``30`` is ambiguous), and ``expected a
+        duration of at most 36500d, got ...`` beyond :data:`MAX_DURATION`.
 
     Examples
     --------
@@ -33,7 +39,12 @@ def parse_duration(value: Any) -> int:
     match = _DURATION.match(value) if isinstance(value, str) else None
     if match is None:
         raise ValueError(f"expected a duration like '30m', got {value!r}")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    digits = match.group(1).lstrip("0")
+    seconds = (int(digits or "0") if len(digits) <= 18 else MAX_DURATION + 1) * _UNIT_SECONDS[
+        match.group(2)]
+    if seconds > MAX_DURATION:
+        raise ValueError(f"expected a duration of at most 36500d (100 years), got {value!r}")
+    return seconds
 
 
 def format_duration(seconds: int) -> str:

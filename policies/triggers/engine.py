@@ -56,9 +56,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from policies.errors import InvalidEventError, LateEventError, TriggerLabValueError
+from policies.event_schema import MAX_SUBSCRIBER, MAX_TIME, MIN_TIME, time_range_error
 from policies.events import EventBatch
 from policies.triggers._fast import FastCore
 from policies.triggers._reference import STAT_NAMES, ReferenceCore
@@ -73,9 +75,16 @@ ENGINES: tuple[str, ...] = ("fast", "reference")
 _STATE_VERSION = 1
 
 
+#: Largest ``utc_offset_minutes`` magnitude a subscriber may have (a day).
+MAX_UTC_OFFSET_MINUTES = 1440
+
+
 def _time(name: str, value: Any) -> int:
+    """``until`` / ``now``: int seconds in the event range [MIN_TIME, MAX_TIME)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidEventError(f"{name}: expected int seconds since the epoch, got {value!r}")
+    if not MIN_TIME <= int(value) < MAX_TIME:
+        raise InvalidEventError(f"{name}: {time_range_error(int(value))}")
     return int(value)
 
 
@@ -148,6 +157,8 @@ class TriggerEngine:
         until : int, optional
             Seconds since the epoch, >= the batch's last event; pending sends due at or
             before it are decided. Without it, only what is due by the last event is.
+            Event times and ``until`` must lie in ``[MIN_TIME, MAX_TIME)``
+            (2000-01-01 to 2100-01-01), else :class:`InvalidEventError`.
 
         Returns
         -------
@@ -162,6 +173,12 @@ class TriggerEngine:
         if not isinstance(events, EventBatch):
             raise InvalidEventError(f"events: expected an EventBatch, got {type(events).__name__}")
         batch = events.sort_by_time()
+        if len(batch) and (batch.time[0] < MIN_TIME or batch.time[-1] >= MAX_TIME):
+            i = 0 if batch.time[0] < MIN_TIME else len(batch) - 1
+            raise InvalidEventError(
+                f"events.time: {time_range_error(int(batch.time[i]))} (build batches with "
+                "EventBatch.from_records / from_pandas to check every row)"
+            )
         until_t = None if until is None else _time("until", until)
         clock = self._clock
         if clock is not None and until_t is not None and until_t < clock:
@@ -289,14 +306,57 @@ class TriggerEngine:
         )
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (messages show ``30.5``, not ``np.float64(30.5)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_table(df: Any) -> None:
+    """The subscriber table: unique int64 ids, whole-minute UTC offsets
+    in [-1440, 1440] (or missing); the same table is valid for both engines."""
     if not isinstance(df, pd.DataFrame):
         raise TriggerLabValueError(
             f"subscribers: expected a pandas DataFrame indexed by subscriber id, got "
             f"{type(df).__name__}"
         )
-    if len(df) and df.index.dtype.kind not in "iu":
+    if not len(df):
+        return
+    if df.index.dtype.kind not in "iu":
         raise TriggerLabValueError(
             f"subscribers: expected an integer index of subscriber ids, got {df.index.dtype}"
         )
+    ids = df.index.to_numpy()
+    if ids.dtype.kind == "u" and (ids > np.uint64(MAX_SUBSCRIBER)).any():
+        bad = ids > np.uint64(MAX_SUBSCRIBER)
+        raise TriggerLabValueError(
+            f"subscribers.index[{int(np.flatnonzero(bad)[0])}]: expected an int64 subscriber "
+            f"id, got {int(ids[bad][0])}"
+        )
+    dup = df.index.duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise TriggerLabValueError(
+            f"subscribers.index[{i}]: duplicate subscriber id {int(ids[i])}"
+        )
+    if "utc_offset_minutes" in df.columns:
+        col = df["utc_offset_minutes"]
+        try:
+            off = col.to_numpy(np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            off = None
+        if off is None or col.dtype.kind == "b":
+            raise TriggerLabValueError(
+                f"subscribers.utc_offset_minutes: expected whole minutes, got a column of "
+                f"{col.dtype}"
+            )
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(off) & ((np.abs(off) > MAX_UTC_OFFSET_MINUTES)
+                                    | (off != np.round(off)))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise TriggerLabValueError(
+                f"subscribers.utc_offset_minutes[{i}]: expected whole minutes in "
+                f"[-{MAX_UTC_OFFSET_MINUTES}, {MAX_UTC_OFFSET_MINUTES}] or missing, got "
+                f"{_plain(col.iloc[i])!r}"
+            )
 

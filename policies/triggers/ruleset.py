@@ -20,6 +20,7 @@ import pandas as pd
 from policies.checks import expected, is_missing, is_real
 from policies.errors import RuleError
 from policies.event_schema import EVENT_TYPES
+from policies.triggers.durations import MAX_DURATION
 
 __all__ = [
     "CONTENT_KEYS",
@@ -117,6 +118,11 @@ class Predicate:
         return any(bool(value == v) for v in self.value)
 
 
+#: How messages name a duration field that must be > 0 (durations are bounded by
+#: MAX_DURATION, 36500 days, so that time + duration never overflows int64).
+_POSITIVE = "a positive duration <= 36500d, in seconds"
+
+
 def _is_number_like(value: Any) -> bool:
     return isinstance(value, numbers.Real)
 
@@ -153,8 +159,9 @@ class Condition:
             raise RuleError(
                 f"event: unknown event type {self.event!r}; known: {', '.join(EVENT_TYPES.names)}"
             )
-        if not isinstance(self.within, int) or isinstance(self.within, bool) or self.within <= 0:
-            raise expected(RuleError, "within", "a positive duration", self.within)
+        if (not isinstance(self.within, int) or isinstance(self.within, bool)
+                or not 0 < self.within <= MAX_DURATION):
+            raise expected(RuleError, "within", _POSITIVE, self.within)
         if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1:
             raise expected(RuleError, "count", "an integer >= 1", self.count)
         if self.count > 64:
@@ -222,8 +229,11 @@ class Rule:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool):
                 raise expected(RuleError, name, "an integer", v)
-        if self.delay < 0:
-            raise expected(RuleError, "delay", "a duration >= 0", self.delay)
+        if not 0 <= self.delay <= MAX_DURATION:
+            raise expected(RuleError, "delay", "a duration >= 0 and <= 36500d, in seconds",
+                           self.delay)
+        if self.expire > MAX_DURATION:
+            raise expected(RuleError, "expire", "a duration <= 36500d, in seconds", self.expire)
         if self.expire < self.delay:
             raise RuleError(
                 f"expire: expected at least the delay ({self.delay} s), got {self.expire} s"
@@ -240,6 +250,8 @@ class Rule:
             raise RuleError(f"exclude: duplicate event types in {list(self.exclude)}")
         if self.reentry not in _REENTRY:
             raise expected(RuleError, "reentry", "'always', 'once' or {cooldown: 7d}", self.reentry)
+        if self.cooldown > MAX_DURATION:
+            raise expected(RuleError, "cooldown", _POSITIVE, self.cooldown)
         if (self.reentry == "cooldown") != (self.cooldown > 0) or self.cooldown < 0:
             raise expected(RuleError, "cooldown", "> 0 exactly when reentry is 'cooldown'",
                            self.cooldown)
@@ -267,8 +279,9 @@ class FrequencyCap:
     def __post_init__(self) -> None:
         if not isinstance(self.max, int) or isinstance(self.max, bool) or not 1 <= self.max <= 64:
             raise expected(RuleError, "max", "an integer in 1..64", self.max)
-        if not isinstance(self.per, int) or self.per <= 0:
-            raise expected(RuleError, "per", "a positive duration", self.per)
+        if not isinstance(self.per, int) or isinstance(self.per, bool) or not (
+                0 < self.per <= MAX_DURATION):
+            raise expected(RuleError, "per", _POSITIVE, self.per)
 
 
 @dataclass(frozen=True)
@@ -300,8 +313,9 @@ class Retry:
     def __post_init__(self) -> None:
         if not isinstance(self.max_attempts, int) or not 1 <= self.max_attempts <= 100:
             raise expected(RuleError, "max_attempts", "an integer in 1..100", self.max_attempts)
-        if not isinstance(self.backoff, int) or self.backoff <= 0:
-            raise expected(RuleError, "backoff", "a positive duration", self.backoff)
+        if not isinstance(self.backoff, int) or isinstance(self.backoff, bool) or not (
+                0 < self.backoff <= MAX_DURATION):
+            raise expected(RuleError, "backoff", _POSITIVE, self.backoff)
 
 
 @dataclass(frozen=True)
