@@ -156,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError("subscriber-table: only with --replay")
     if args.speedup is not None and (args.rate is not None or args.max):
         raise SpecError("speedup: the replay's timestamps set the rate; drop --rate/--max")
+    if args.out is not None:  # before the work, naming the user's path
+        from experiments.runner import check_out_dir
+
+        check_out_dir(args.out, "--out")
     rate = None if args.max or args.speedup is not None else (args.rate or 500_000.0)
     config = LoadTestConfig(
         shards=args.shards, rate=rate, duration=args.duration, partition=args.partition,
