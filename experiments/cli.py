@@ -72,13 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from policies.errors import TriggerLabError
+
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         print("triggerlab: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, TriggerLabError) as exc:
         if args.debug:
             raise
         print(f"triggerlab {args.command}: error: {exc}", file=sys.stderr)

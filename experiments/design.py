@@ -56,6 +56,30 @@ def policy_dict(policy: PolicyConfig) -> dict[str, Any]:
             **copy.deepcopy(dict(policy.params))}
 
 
+#: Longest run name, in UTF-8 bytes: the run folder and its temporary siblings
+#: (``.NAME.tmp-XXXXXXXX``) must fit a file name (255 bytes on common file systems).
+MAX_NAME_BYTES = 200
+
+
+def check_run_name(path: str, value: Any) -> str:
+    """``value`` if it can name a run folder (the default ``runs/<name>``), else SpecError.
+
+    A run name is one path component: not empty, not ``.`` or ``..``, without ``/``,
+    ``\\``, NUL or other control characters, without leading or trailing spaces, and at
+    most :data:`MAX_NAME_BYTES` bytes of UTF-8. Other unicode is fine. So a run folder
+    never lands outside the output directory (``name: ../../escape`` is refused).
+    """
+    check_string(path, value, error=SpecError)
+    what = ("a run name usable as a folder name (not empty, '.' or '..'; no '/', '\\' or "
+            "control characters; no leading/trailing spaces; at most "
+            f"{MAX_NAME_BYTES} bytes)")
+    if (value.strip() in ("", ".", "..") or value != value.strip()
+            or any(c in "/\\" or not c.isprintable() for c in value)
+            or len(value.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES):
+        raise expected(SpecError, path, what, value)
+    return value
+
+
 def _choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
     check_string(path, value, error=SpecError)
     return str(check_choice(path, value, choices, error=SpecError))
@@ -96,6 +120,9 @@ class ArmSpec:
 
     def __post_init__(self) -> None:
         check_string("name", self.name, error=SpecError)
+        if not self.name.strip() or any(not c.isprintable() for c in self.name):
+            raise expected(SpecError, "name", "a non-empty name without control characters",
+                           self.name)
         if not isinstance(self.disable, tuple):
             raise expected(SpecError, "disable", "a tuple of rule ids", self.disable)
         check_number("holdout", self.holdout, low=0.0, high=1.0, error=SpecError)
@@ -184,7 +211,7 @@ class ExperimentSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
-        check_string("name", self.name, error=SpecError)
+        check_run_name("name", self.name)
         check_int("seed", self.seed, low=0, error=SpecError)
         check_int("population.subscribers", self.subscribers, low=10, error=SpecError)
         check_number("duration.days", self.days, low=0, low_open=True, error=SpecError)
@@ -219,6 +246,8 @@ class ExperimentSpec:
             raise expected(SpecError, "metrics", "a non-empty list", self.metrics)
         for i, m in enumerate(self.metrics):
             _choice(f"metrics[{i}]", m, tuple(METRICS))
+            if m in self.metrics[:i]:
+                raise SpecError(f"metrics[{i}]: duplicate metric {m!r}; list each metric once")
         if self.primary_metric and self.primary_metric not in self.metrics:
             raise SpecError(f"primary_metric: expected one of metrics {list(self.metrics)}, "
                             f"got {self.primary_metric!r}")

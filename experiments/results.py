@@ -97,9 +97,9 @@ class Results:
         for name in ("spec.yaml", "metrics.parquet", "truth.parquet"):
             if not (d / name).exists():
                 raise SpecError(f"run_dir: {d} is not a run folder: {name} is missing")
-        import yaml
+        from policies.yaml_io import read_yaml_file
 
-        data = yaml.safe_load((d / "spec.yaml").read_text(encoding="utf-8"))
+        data = read_yaml_file(d / "spec.yaml", "run_dir", SpecError)
         if isinstance(data, dict):
             data.pop("run", None)
         spec = load_spec(data)

@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from experiments.budget import check_budget
 from experiments.regret import regret_rows
 from experiments.results import Results
 from experiments.spec import ArmSpec, ExperimentSpec, arm_rules, load_spec
@@ -233,6 +234,7 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
             executor=executor if executor is not None else spec.executor,
             shards=shards if shards is not None else spec.shards,
         )
+    check_budget(spec)
     if out is not None:
         _check_out(Path(out), overwrite)
     runs = [(r, arm) for r in range(spec.replications) for arm in spec.arms]
@@ -288,15 +290,35 @@ def _tidy_truth(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise SpecError(f"--out: expected a directory, got the file {out}")
-        if any(out.iterdir()):
-            if not (out / "spec.yaml").exists():
-                raise SpecError(f"--out: {out} is a non-empty directory that is not a run "
-                                "folder; choose another path")
-            if not overwrite:
-                raise SpecError(f"--out: {out} already holds a run; pass overwrite")
+    """Refuse, before any work, an ``out`` the run folder cannot be written to: a file, a
+    non-empty directory that is not a run folder, a run folder without ``overwrite``, or
+    a place whose nearest existing parent is not a writable directory. Messages name
+    ``out`` as given, never a temporary path."""
+    check_out_dir(out, "--out")
+    if out.exists() and any(out.iterdir()):
+        if not (out / "spec.yaml").exists():
+            raise SpecError(f"--out: {out} is a non-empty directory that is not a run "
+                            "folder; choose another path")
+        if not overwrite:
+            raise SpecError(f"--out: {out} already holds a run; pass overwrite")
+
+
+def check_out_dir(out: Path, what: str = "--out") -> None:
+    """SpecError unless directory ``out`` exists and can be replaced, or can be created:
+    ``out`` must not be a file, and its nearest existing ancestor must be a writable
+    directory (the folder is written as a temporary sibling, then renamed)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"{what}: expected a directory, got the file {out}")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise SpecError(f"{what}: cannot write to {out}: permission denied")
+    parent = Path(os.path.abspath(out)).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SpecError(f"{what}: cannot create {out}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SpecError(f"{what}: cannot create {out}: {parent} is not writable")
 
 
 def _versions() -> dict[str, str]:

@@ -52,6 +52,7 @@ from experiments.design import (
     ExperimentSpec,
     arm_rules,
     build_policy,
+    check_run_name,
     corrections,
     policy_dict,
     policy_names,
@@ -70,6 +71,7 @@ from policies.checks import (
 )
 from policies.errors import RuleError, SpecError
 from policies.triggers import load_rules
+from policies.yaml_io import parse_yaml, read_yaml_file
 
 __all__ = [
     "ARM_KEYS",
@@ -131,6 +133,20 @@ def _duration(path: str, value: Any) -> int:
     return check_duration(path, value, error=SpecError)
 
 
+def _given(value: Any) -> Any:
+    """``value``, or an empty mapping for a key left empty (``population:``); a wrong
+    type such as ``[]`` stays, for the check to report it."""
+    return {} if value is None else value
+
+
+def _description(path: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise expected(SpecError, path, "a string", value)
+    return value
+
+
 def _is_none(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.lower() in ("none", "null", "off"))
 
@@ -148,19 +164,7 @@ def _default_rules_data() -> dict[str, Any]:
 def read_yaml(path: Path, what: str) -> Any:
     """The parsed YAML of file ``path``; a missing, unreadable or malformed file raises
     :class:`SpecError` starting with ``what`` (``"spec"``, ``"rules"``, ``"policy"``)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{what}: file not found: {path}") from None
-    except OSError as exc:
-        raise SpecError(f"{what}: cannot read {path}: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise SpecError(f"{what}: malformed YAML in {path}{where}: {problem}") from None
+    return read_yaml_file(path, what, SpecError)
 
 
 def _resolve_rules(value: Any, base: Path | None) -> dict[str, Any] | None:
@@ -239,8 +243,11 @@ def _rule_overrides(path: str, value: Any, rule_ids: Sequence[str]) -> dict[str,
 def _arm(path: str, value: Any, rules: Mapping[str, Any] | None) -> ArmSpec:
     raw = _mapping(path, value, ARM_KEYS, ("name",))
     name = _string(f"{path}.name", raw["name"])
+    if not name.strip() or any(not c.isprintable() for c in name):
+        raise expected(SpecError, f"{path}.name",
+                       "a non-empty name without control characters", name)
     rule_ids = [r.get("id") for r in (rules or {}).get("rules", [])]
-    overrides = _rule_overrides(f"{path}.rules", raw.get("rules") or {}, rule_ids)
+    overrides = _rule_overrides(f"{path}.rules", _given(raw.get("rules")), rule_ids)
     disable_raw = raw.get("disable", [])
     if isinstance(disable_raw, str):
         disable_raw = [disable_raw]
@@ -250,7 +257,7 @@ def _arm(path: str, value: Any, rules: Mapping[str, Any] | None) -> ArmSpec:
         if rid not in rule_ids:
             raise SpecError(f"{path}.disable[{j}]: expected one of the rule ids {rule_ids}, got "
                             f"{rid!r}")
-    settings = _mapping(f"{path}.settings", raw.get("settings") or {}, _SETTINGS_KEYS)
+    settings = _mapping(f"{path}.settings", _given(raw.get("settings")), _SETTINGS_KEYS)
     if settings and rules is None:
         raise SpecError(f"{path}.settings: the experiment has no rules to change")
     holdout = check_number(f"{path}.holdout", raw.get("holdout", 0.0), low=0, high=1,
@@ -260,7 +267,8 @@ def _arm(path: str, value: Any, rules: Mapping[str, Any] | None) -> ArmSpec:
         campaign = _campaign(f"{path}.campaign", raw["campaign"])
     arm = ArmSpec(name=name, rules=overrides, disable=tuple(disable_raw), settings=settings,
                   policy=parse_policy(raw.get("policy"), f"{path}.policy"), holdout=holdout,
-                  campaign=campaign, description=str(raw.get("description", "")))
+                  campaign=campaign,
+                  description=_description(f"{path}.description", raw.get("description")))
     if rules is not None:
         try:
             load_rules(arm_rules(rules, arm))  # type: ignore[arg-type]
@@ -283,13 +291,13 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
     ``base`` is the directory relative rules paths are resolved against.
     """
     raw = _mapping("", data, SPEC_KEYS, ("name", "seed", "arms"))
-    name = _string("name", raw["name"])
+    name = check_run_name("name", raw["name"])
     seed = check_int("seed", raw["seed"], low=0, error=SpecError)
-    pop = _mapping("population", raw.get("population") or {}, _POPULATION_KEYS)
+    pop = _mapping("population", _given(raw.get("population")), _POPULATION_KEYS)
     subscribers = check_int("population.subscribers", pop.get("subscribers", 10_000), low=10,
                             error=SpecError)
     preset = _string("population.preset", pop.get("preset", "retail"))
-    overrides = _mapping("population.overrides", pop.get("overrides") or {},
+    overrides = _mapping("population.overrides", _given(pop.get("overrides")),
                          _preset_fields())
     from sim import get_preset
 
@@ -298,7 +306,7 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
     except SpecError as exc:
         raise SpecError(f"population.overrides.{exc}".replace(
             "population.overrides.preset: ", "population.preset: ")) from None
-    dur = _mapping("duration", raw.get("duration") or {}, _DURATION_KEYS)
+    dur = _mapping("duration", _given(raw.get("duration")), _DURATION_KEYS)
     days = check_number("duration.days", dur.get("days", 14.0), low=0, low_open=True,
                         error=SpecError)
     tick = _duration("duration.tick", dur.get("tick", "15m"))
@@ -311,8 +319,8 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
     if not isinstance(arms_raw, list) or len(arms_raw) < 2:
         raise expected(SpecError, "arms", "a list of at least 2 arms", arms_raw)
     arms = tuple(_arm(f"arms[{i}]", a, rules) for i, a in enumerate(arms_raw))
-    record = _mapping("record", raw.get("record") or {}, _RECORD_KEYS)
-    analysis = _mapping("analysis", raw.get("analysis") or {}, _ANALYSIS_KEYS)
+    record = _mapping("record", _given(raw.get("record")), _RECORD_KEYS)
+    analysis = _mapping("analysis", _given(raw.get("analysis")), _ANALYSIS_KEYS)
     kwargs: dict[str, Any] = {
         "name": name,
         "seed": seed,
@@ -330,7 +338,7 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
         "metrics": _names("metrics", raw.get("metrics", list(ExperimentSpec.metrics))),
         "primary_metric": (_string("primary_metric", raw["primary_metric"])
                            if "primary_metric" in raw else ""),  # resolved below
-        "sources": _names("sources", raw.get("sources") or []),
+        "sources": _names("sources", [] if raw.get("sources") is None else raw["sources"]),
         "replications": check_int("replications", raw.get("replications", 1), low=1,
                                   error=SpecError),
         "common_random_numbers": check_bool("common_random_numbers",
@@ -346,9 +354,13 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
                               low_open=True, error=SpecError),
         "correction": _string("analysis.correction", analysis.get("correction", "holm"),
                               corrections()),
-        "description": str(raw.get("description", "")),
+        "description": _description("description", raw.get("description")),
     }
+    if not kwargs["metrics"]:
+        raise expected(SpecError, "metrics", "a non-empty list of metric names", [])
     for i, m in enumerate(kwargs["metrics"]):
+        if m in kwargs["metrics"][:i]:
+            raise SpecError(f"metrics[{i}]: duplicate metric {m!r}; list each metric once")
         if m not in METRICS:
             raise SpecError(f"metrics[{i}]: expected one of {', '.join(METRICS)}, got {m!r}")
     valid_sources = ["campaign", *(r.get("id") for r in (rules or {}).get("rules", []))]
@@ -399,11 +411,5 @@ def load_spec(source: ExperimentSpec | str | Path | Mapping[str, Any]) -> Experi
         return spec_from_dict(data, path.parent)
     if not isinstance(source, str):
         raise expected(SpecError, "spec", "a path, YAML text or a mapping", source)
-    try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError(f"spec: malformed YAML{where}: "
-                        f"{getattr(exc, 'problem', None) or 'invalid YAML'}") from None
+    data = parse_yaml(source, "spec", SpecError)
     return spec_from_dict(data)

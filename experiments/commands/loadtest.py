@@ -231,6 +231,10 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
+    if args.out is not None:  # before the work, naming the user's path
+        from experiments.runner import check_out_dir
+
+        check_out_dir(args.out, "--out")
     config = config_from_args(args)
     rules = _rules(args.rules)
     t = time.perf_counter()

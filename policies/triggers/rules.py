@@ -38,8 +38,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policies.checks import (
     check_duration,
     check_int,
@@ -61,6 +59,7 @@ from policies.triggers.ruleset import (
     RuleSet,
     Settings,
 )
+from policies.yaml_io import parse_yaml, read_yaml_file
 
 __all__ = ["default_rules", "load_rules"]
 
@@ -96,22 +95,17 @@ def load_rules(source: str | Path | Mapping[str, Any]) -> RuleSet:
     if isinstance(source, Mapping):
         data: Any = source
     else:
-        text: str
         if isinstance(source, Path) or (
             isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
         ):
             path = Path(source)
             if not path.is_file():
                 raise RuleError(f"{path}: no such rules file")
-            text = path.read_text(encoding="utf-8")
+            data = read_yaml_file(path, "source", RuleError, "not valid YAML")
         elif isinstance(source, str):
-            text = source
+            data = parse_yaml(source, "source", RuleError, malformed="not valid YAML")
         else:
             raise expected(RuleError, "source", "a path, YAML text or a dict", source)
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise RuleError(f"source: not valid YAML ({exc})") from None
     return _parse_ruleset(data)
 
 
