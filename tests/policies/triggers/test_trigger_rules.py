@@ -182,6 +182,14 @@ INVALID = [
      r"^rules\[0\]\.when\[0\]\.where\.link_type: unknown category 'carrier_pigeon'"),
     (_set("rules.0.when.0.where", {"link_type": {"in": []}}),
      r"^rules\[0\]\.when\[0\]\.where\.link_type\.in: expected a non-empty list"),
+    # a range no value can pass (the rule would validate and never fire)
+    (_set("rules.0.when.0.where", {"cart_value": {"min": 50, "max": 10}}),
+     r"^rules\[0\]\.when\[0\]\.where\.cart_value: expected min <= max \(no value can "
+     r"pass\), got min 50 and max 10$"),
+    (_set("rules.0.when.0.where", {"cart_value": {"max": 0.5, "min": 0.75}}),
+     r"^rules\[0\]\.when\[0\]\.where\.cart_value: expected min <= max"),
+    (_set("rules.0.segment", {"engagement_score": {"min": 0.9, "max": 0.1}}),
+     r"^rules\[0\]\.segment\.engagement_score: expected min <= max \(no value can pass\)"),
     (_set("rules.0.when.0.where", {"time": {"min": 3}}),
      r"^rules\[0\]\.when\[0\]\.where\.time: core column"),
     (_set("rules.0.exclude", ["add_to_cart"]),
