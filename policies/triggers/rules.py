@@ -229,7 +229,8 @@ def _parse_predicates(path: str, raw: Any, *, event: bool) -> tuple[Predicate, .
         if not ops:
             raise RuleError(f"{cpath}: expected one of min, max, equals, in")
         low, high = ops.get("min"), ops.get("max")
-        if is_real(low) and is_real(high) and low > high:
+        if low is not None and high is not None and is_real(low) and is_real(high) \
+                and low > high:
             raise RuleError(f"{cpath}: expected min <= max (no value can pass), got min "
                             f"{low!r} and max {high!r}")
         for op, value in ops.items():
