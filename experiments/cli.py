@@ -2,10 +2,11 @@
 
 Each subcommand lives in ``experiments/commands/NAME.py`` with
 ``add_arguments(parser)`` and ``run(args) -> int``; they are imported lazily so that
-``triggerlab --help`` stays fast. A :class:`~policies.errors.TriggerLabError` (or any
-``ValueError``/``OSError`` from bad input) prints one line and exits with status 2;
-``--debug`` shows the traceback instead. Any other exception is a bug and keeps its
-traceback (a ``KeyError`` is not taken for bad input: commands check their inputs).
+``triggerlab --help`` stays fast. Bad input -- a ``ValueError`` (every input error of
+:mod:`policies.errors` is one) or an ``OSError`` -- prints one line and exits with
+status 2; ``--debug`` shows the traceback instead. Any other exception is a bug and
+keeps its traceback: a ``KeyError``, and the runtime's ``InternalError``/``ShardError``
+(``TriggerLabError`` subclasses that are not input errors).
 """
 
 from __future__ import annotations
@@ -72,15 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    from policies.errors import TriggerLabError
-
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         print("triggerlab: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, TriggerLabError) as exc:
+    except (ValueError, OSError) as exc:
         if args.debug:
             raise
         print(f"triggerlab {args.command}: error: {exc}", file=sys.stderr)

@@ -162,14 +162,19 @@ def test_version_flag_prints_the_installed_version(capsys: pytest.CaptureFixture
     assert policies.__version__ == version("triggerlab")
 
 
-def test_a_bug_is_not_reported_as_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only bad input (ValueError/OSError) becomes a one-line error; a KeyError is a bug
-    and keeps its traceback."""
+@pytest.mark.parametrize("bug", [KeyError("internal"), "InternalError", "ShardError"])
+def test_a_bug_is_not_reported_as_bad_input(monkeypatch: pytest.MonkeyPatch,
+                                            bug: object) -> None:
+    """Only bad input (ValueError/OSError) becomes a one-line error; a KeyError or the
+    runtime's internal and shard errors are bugs and keep their traceback."""
+    import actors.errors
     import experiments.commands.validate as validate
 
+    error = bug if isinstance(bug, Exception) else getattr(actors.errors, str(bug))("boom")
+
     def broken(args: object) -> int:
-        raise KeyError("internal")
+        raise error
 
     monkeypatch.setattr(validate, "run", broken)
-    with pytest.raises(KeyError):
+    with pytest.raises(type(error)):
         main(["validate", str(SPECS / "ab_vs_bandit.yaml")])
