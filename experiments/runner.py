@@ -323,17 +323,15 @@ def check_out_dir(out: Path, what: str = "--out") -> None:
 
 def _versions() -> dict[str, str]:
     import platform
-    from importlib.metadata import PackageNotFoundError, version
 
     import numpy
     import pyarrow
 
-    try:
-        tl = version("triggerlab")
-    except PackageNotFoundError:  # pragma: no cover - not installed
-        tl = "unknown"
-    return {"triggerlab": tl, "python": platform.python_version(), "numpy": numpy.__version__,
-            "pandas": pd.__version__, "pyarrow": pyarrow.__version__}
+    from policies._version import __version__
+
+    return {"triggerlab": __version__, "python": platform.python_version(),
+            "numpy": numpy.__version__, "pandas": pd.__version__,
+            "pyarrow": pyarrow.__version__}
 
 
 def _spec_as_run(spec: ExperimentSpec) -> str:
