@@ -39,11 +39,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from actors import EXECUTORS
 from actors.config import DECIDES, REWARDS, SCOPES, CampaignConfig, PolicyConfig
@@ -71,6 +68,7 @@ from policies.checks import (
 )
 from policies.errors import RuleError, SpecError
 from policies.triggers import load_rules
+from policies.triggers.rules import default_rules_data
 from policies.yaml_io import parse_yaml, read_yaml_file
 
 __all__ = [
@@ -155,12 +153,6 @@ def _is_none(value: Any) -> bool:
 # loading
 
 
-def _default_rules_data() -> dict[str, Any]:
-    text = resources.files("policies.triggers").joinpath("reference_rules.yaml").read_text(
-        encoding="utf-8")
-    return yaml.safe_load(text)
-
-
 def read_yaml(path: Path, what: str) -> Any:
     """The parsed YAML of file ``path``; a missing, unreadable or malformed file raises
     :class:`SpecError` starting with ``what`` (``"spec"``, ``"rules"``, ``"policy"``)."""
@@ -172,7 +164,7 @@ def _resolve_rules(value: Any, base: Path | None) -> dict[str, Any] | None:
         return None
     if isinstance(value, str):
         if value == "default":
-            data = _default_rules_data()
+            data = default_rules_data()
         else:
             p = Path(value)
             if not p.is_absolute() and base is not None:

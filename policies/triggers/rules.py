@@ -61,7 +61,7 @@ from policies.triggers.ruleset import (
 )
 from policies.yaml_io import parse_yaml, read_yaml_file
 
-__all__ = ["default_rules", "load_rules"]
+__all__ = ["default_rules", "default_rules_data", "load_rules"]
 
 _RULE_KEYS = (
     "id", "type", "when", "exclude", "delay", "expire", "priority", "segment", "reentry",
@@ -109,12 +109,17 @@ def load_rules(source: str | Path | Mapping[str, Any]) -> RuleSet:
     return _parse_ruleset(data)
 
 
-def default_rules() -> RuleSet:
-    """The three reference rules of docs/domain.md (``reference_rules.yaml``)."""
+def default_rules_data() -> dict[str, Any]:
+    """``reference_rules.yaml`` as parsed YAML (a new dict each call: callers may edit it)."""
     text = resources.files("policies.triggers").joinpath("reference_rules.yaml").read_text(
         encoding="utf-8"
     )
-    return load_rules(text)
+    return dict(parse_yaml(text, "reference_rules.yaml", RuleError))
+
+
+def default_rules() -> RuleSet:
+    """The three reference rules of docs/domain.md (``reference_rules.yaml``)."""
+    return load_rules(default_rules_data())
 
 
 def _mapping(path: str, value: Any, allowed: Sequence[str], required: Sequence[str] = ()) -> dict:
