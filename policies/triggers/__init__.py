@@ -2,6 +2,9 @@
 
 * :func:`load_rules` / :func:`default_rules` -- rule sets from YAML or dicts
   (``reference_rules.yaml`` holds the three reference rules of docs/domain.md);
+  :func:`dump_rules` writes them back;
+* journeys (rules with ``steps``, docs/journeys.md): :class:`Journey` and its parts,
+  :func:`compile_journey` (the engines do not run journeys yet);
 * :class:`TriggerEngine` -- decides fires, cancellations, expiries and suppressions
   from event batches, with a ``reference`` and a ``fast`` implementation;
 * :class:`Decisions` -- the engine's columnar output.
@@ -15,8 +18,28 @@ from policies.triggers.decisions import (
     trigger_id,
 )
 from policies.triggers.durations import format_duration, parse_clock, parse_duration
-from policies.triggers.engine import ENGINES, STAT_NAMES, TriggerEngine
+from policies.triggers.engine import ENGINES, STAT_NAMES, TriggerEngine, check_supported
+from policies.triggers.journeys import (
+    AttributeEntry,
+    Branch,
+    BranchCase,
+    CatalogEntry,
+    Email,
+    Exit,
+    ExitCriterion,
+    Goal,
+    Inactivity,
+    Journey,
+    JourneyProgram,
+    Send,
+    Split,
+    SplitPath,
+    Wait,
+    WaitUntil,
+    compile_journey,
+)
 from policies.triggers.rules import default_rules, load_rules
+from policies.triggers.rules_dump import dump_rules
 from policies.triggers.ruleset import (
     CONTENT_KEYS,
     TRIGGER_TYPES,
@@ -37,18 +60,37 @@ __all__ = [
     "KINDS",
     "STAT_NAMES",
     "TRIGGER_TYPES",
+    "AttributeEntry",
+    "Branch",
+    "BranchCase",
+    "CatalogEntry",
     "Condition",
     "Decisions",
+    "Email",
+    "Exit",
+    "ExitCriterion",
     "FrequencyCap",
+    "Goal",
+    "Inactivity",
+    "Journey",
+    "JourneyProgram",
     "Predicate",
     "QuietHours",
     "Retry",
     "Rule",
     "RuleSet",
+    "Send",
     "Settings",
+    "Split",
+    "SplitPath",
     "TriggerEngine",
     "TriggerIdError",
+    "Wait",
+    "WaitUntil",
+    "check_supported",
+    "compile_journey",
     "default_rules",
+    "dump_rules",
     "format_duration",
     "load_rules",
     "parse_clock",

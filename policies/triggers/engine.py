@@ -68,7 +68,7 @@ from policies.triggers.decisions import Decisions, parse_trigger_id
 from policies.triggers.rules import load_rules
 from policies.triggers.ruleset import RuleSet
 
-__all__ = ["ENGINES", "STAT_NAMES", "TriggerEngine"]
+__all__ = ["ENGINES", "STAT_NAMES", "TriggerEngine", "check_supported"]
 
 #: Available implementations.
 ENGINES: tuple[str, ...] = ("fast", "reference")
@@ -129,6 +129,7 @@ class TriggerEngine:
             raise TriggerLabValueError(f"on_late: expected 'raise' or 'drop', got {on_late!r}")
         _check_table(subscribers)
         self._ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
+        check_supported(self._ruleset)
         core_cls = FastCore if engine == "fast" else ReferenceCore
         self._core: FastCore | ReferenceCore = core_cls(self._ruleset, subscribers)
         self._clock: int | None = None
@@ -304,6 +305,21 @@ class TriggerEngine:
             f"TriggerEngine(rules={list(self._ruleset.ids)}, engine={self.engine!r}, "
             f"clock={self._clock})"
         )
+
+
+def check_supported(ruleset: RuleSet) -> None:
+    """Raise :class:`TriggerLabValueError` if ``ruleset`` uses what the engines cannot run
+    yet: journeys (rules with ``steps``, docs/journeys.md) and ``settings.smart_sending``.
+    """
+    for i, rule in enumerate(ruleset.rules):
+        if rule.journey is not None:
+            raise TriggerLabValueError(
+                f"rules[{i}] {rule.id!r}: journeys (rules with steps) are not supported by the "
+                "engine yet; the language is ready, the engines are work in progress")
+    if ruleset.settings.smart_sending is not None:
+        raise TriggerLabValueError(
+            "settings.smart_sending: not supported by the engine yet (it applies to journey "
+            "sends, which are work in progress)")
 
 
 def _plain(value: Any) -> Any:

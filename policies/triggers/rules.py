@@ -48,6 +48,7 @@ from policies.checks import (
 from policies.errors import InvalidEventError, RuleError
 from policies.event_schema import EVENT_TYPES, category_code, column_kind
 from policies.triggers.durations import parse_clock
+from policies.triggers.journey_loader import RuleParsers, is_journey_data, parse_journey_rule
 from policies.triggers.ruleset import (
     PREDICATE_OPS,
     Condition,
@@ -157,6 +158,8 @@ def _parse_ruleset(data: Any) -> RuleSet:
 
 
 def _parse_rule(path: str, raw: Any) -> Rule:
+    if is_journey_data(raw):  # a rule with steps (docs/journeys.md)
+        return parse_journey_rule(path, raw, _PARSERS)
     d = _mapping(path, raw, _RULE_KEYS, ("id", "type", "when", "delay", "expire"))
     when_raw = d["when"]
     if not isinstance(when_raw, list) or not when_raw:
@@ -277,7 +280,7 @@ def _scalar(path: str, column: str, value: Any, *, event: bool) -> Any:
 
 
 def _parse_settings(path: str, raw: Any) -> Settings:
-    d = _mapping(path, raw, ("frequency_cap", "quiet_hours", "retry"))
+    d = _mapping(path, raw, ("frequency_cap", "quiet_hours", "retry", "smart_sending"))
     cap = None
     if d.get("frequency_cap") is not None:
         c = _mapping(f"{path}.frequency_cap", d["frequency_cap"], ("max", "per"), ("max", "per"))
@@ -306,4 +309,13 @@ def _parse_settings(path: str, raw: Any) -> Settings:
             max_attempts=_int(f"{path}.retry.max_attempts", r.get("max_attempts", 3)),
             backoff=_duration(f"{path}.retry.backoff", r.get("backoff", "30m")),
         )
-    return Settings(frequency_cap=cap, quiet_hours=quiet, retry=retry)
+    smart = d.get("smart_sending")
+    if smart is not None:
+        smart = _duration(f"{path}.smart_sending", smart)
+    return _build(path, Settings, frequency_cap=cap, quiet_hours=quiet, retry=retry,
+                  smart_sending=smart)
+
+
+#: The readers a journey shares with plain rules (policies.triggers.journey_loader).
+_PARSERS = RuleParsers(condition=_parse_condition, predicates=_parse_predicates,
+                       reentry=_parse_reentry, integer=_int)
