@@ -5,7 +5,8 @@ A file whose top level has ``rules:`` as a list and no ``arms:`` is a rules file
 as :func:`~policies.triggers.load_rules` would load it); anything else is an experiment
 spec, checked as ``triggerlab run`` would load it, including the up-front memory check
 (:mod:`experiments.budget`). Prints one ``ok`` line per valid file (a spec's line ends
-with its estimated memory and single-core time). The first invalid one stops with one
+with its estimated memory and single-core time; a rules file's names each journey with its
+number of steps and the most emails it sends per entry). The first invalid one stops with one
 line naming the field path (``arms[2].policy.epsilon: expected a number in [0, 1], got
 1.5``) and exit status 2.
 """
@@ -25,13 +26,17 @@ def _is_rules_file(data: object) -> bool:
             and isinstance(data.get("rules"), list))
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from experiments.budget import check_budget, format_bytes, format_seconds
     from experiments.spec import read_yaml, spec_from_dict
     from policies.errors import RuleError, SpecError
-    from policies.triggers import load_rules
+    from policies.triggers import compile_journey, load_rules
 
     for name in args.specs:
         path = Path(name)
@@ -43,7 +48,13 @@ def run(args: argparse.Namespace) -> int:
                 except RuleError as exc:
                     raise SpecError(f"rules: {exc}") from None
                 ids = [r.id for r in rules.rules]
-                print(f"ok: {name}: rules file, {len(ids)} rule(s) ({', '.join(ids)})")
+                journeys = [f"{r.id} ({_count(len(p), 'step')}, at most "
+                            f"{_count(p.max_sends, 'send')} per entry)"
+                            for r in rules.rules if r.journey is not None
+                            for p in [compile_journey(r)]]
+                print(f"ok: {name}: rules file, {len(ids)} rule(s) ({', '.join(ids)})"
+                      + (f"; journeys: {', '.join(journeys)} (the engines do not run "
+                         "journeys yet)" if journeys else ""))
                 continue
             spec = spec_from_dict(data, path.parent)
             est = check_budget(spec)

@@ -41,6 +41,7 @@ from policies.triggers.journeys import (
     Step,
     Wait,
     WaitUntil,
+    entry_phrase,
 )
 from policies.triggers.ruleset import Condition, Predicate, Rule
 
@@ -118,13 +119,13 @@ def parse_journey_rule(path: str, raw: Any, parsers: RuleParsers) -> Rule:
     """The :class:`~policies.triggers.ruleset.Rule` (with its ``journey``) of the raw rule
     mapping ``raw`` at YAML path ``path`` (``rules[0]``)."""
     _mapping(path, raw, _RULE_KEYS + tuple(_PLAIN_ONLY))
+    if "steps" not in raw:
+        why = next((k for k in JOURNEY_KEYS if k in raw), "")
+        why = why or entry_phrase(next(_entry_kind(c) for c in raw["when"] if _entry_kind(c)))
+        raise RuleError(f"{path}.steps: missing (a rule with {why} is a journey)")
     for key, hint in _PLAIN_ONLY.items():
         if key in raw:
             raise RuleError(f"{path}.{key}: {hint}")
-    if "steps" not in raw:
-        why = next((k for k in JOURNEY_KEYS if k in raw), "")
-        why = why or f"an {next(_entry_kind(c) for c in raw['when'] if _entry_kind(c))} entry"
-        raise RuleError(f"{path}.steps: missing (a rule with {why} is a journey)")
     d = _mapping(path, raw, _RULE_KEYS, ("id", "type", "when", "steps", "emails"))
     conditions, entry = _parse_when(f"{path}.when", d["when"], parsers)
     exclude = d.get("exclude") or []
@@ -170,8 +171,8 @@ def _parse_when(path: str, raw: Any, parsers: RuleParsers
         return tuple(parsers.condition(f"{path}[{i}]", c) for i, c in enumerate(raw)), None
     i, kind = kinds[0]
     if len(raw) > 1:
-        raise RuleError(f"{path}[{i}]: an {kind} entry must be the only item of when (one "
-                        "entry kind per rule)")
+        raise RuleError(f"{path}[{i}]: {entry_phrase(kind)} must be the only item of when "
+                        "(one entry kind per rule)")
     item = _mapping(f"{path}[0]", raw[0], (kind,))
     return (), _parse_entry(f"{path}[0]", kind, item[kind], parsers)
 

@@ -75,6 +75,7 @@ __all__ = [
     "Wait",
     "WaitUntil",
     "compile_journey",
+    "entry_phrase",
     "iter_steps",
     "step_paths",
 ]
@@ -307,13 +308,13 @@ class Branch:
         for i, case in enumerate(self.cases):
             if not isinstance(case, BranchCase):
                 raise expected(RuleError, f"branch[{i}]", "a BranchCase", case)
-            if case.otherwise:
-                if any(c.otherwise for c in self.cases[:i]):
-                    raise RuleError(f"branch[{i}]: more than one else")
-                if i == 0:
-                    raise RuleError("branch[0]: expected an if case before the else")
-                if i != len(self.cases) - 1:
-                    raise RuleError(f"branch[{i}]: else must be the last case")
+        elses = [i for i, c in enumerate(self.cases) if c.otherwise]
+        if len(elses) > 1:
+            raise RuleError(f"branch[{elses[1]}]: more than one else")
+        if elses and elses[0] != len(self.cases) - 1:
+            raise RuleError(f"branch[{elses[0]}]: else must be the last case")
+        if elses and elses[0] == 0:
+            raise RuleError("branch[0]: expected an if case before the else")
 
 
 @dataclass(frozen=True)
@@ -717,11 +718,11 @@ class Journey:
                             "emails)")
         if self.entry is not None and rule.when:
             raise RuleError("when: one entry kind per rule: event conditions or "
-                            f"{_entry_name(self.entry)}, got both")
+                            f"{entry_phrase(_entry_name(self.entry))}, got both")
         if self.entry is not None and rule.exclude:
             raise RuleError("exclude: blocks entry within the conditions' window, so it needs "
-                            f"event conditions in when; with an {_entry_name(self.entry)} "
-                            "entry use exit")
+                            "event conditions in when; with "
+                            f"{entry_phrase(_entry_name(self.entry))} use exit")
         columns, who = _entry_columns(rule)
         for label, _, step in iter_steps(self.steps):
             if isinstance(step, Branch):
@@ -748,6 +749,11 @@ class Journey:
             _carried(path, columns, key, who)
 
 
+def entry_phrase(kind: str) -> str:
+    """``"an inactive entry"``, ``"a catalog entry"``: how messages name an entry kind."""
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} entry"
+
+
 def _entry_name(entry: Entry) -> str:
     return {Inactivity: "inactive", AttributeEntry: "attribute",
             CatalogEntry: "catalog"}[type(entry)]
@@ -762,7 +768,7 @@ def _entry_columns(rule: Rule) -> tuple[frozenset[str] | None, str]:
         return _columns_of(events), f"the entry events ({', '.join(events)})"
     if isinstance(entry, CatalogEntry):
         return frozenset(CATALOG_COLUMNS[entry.event]), f"{entry.event} catalog events"
-    return frozenset(), f"an {_entry_name(entry)} entry has no entry event"
+    return frozenset(), f"{entry_phrase(_entry_name(entry))} has no entry event"
 
 
 def _unconditional_end(rule: Rule, event: str) -> str:
