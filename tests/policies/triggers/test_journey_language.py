@@ -307,7 +307,8 @@ INVALID: list[tuple[str, Any, str]] = [
      "'last_engaged_at', got 'x y'"),
     ("attribute entry without tests", J(when=[{"attribute": {}}]),
      "rules[0].when[0].attribute: expected at least one test, got none"),
-    ("catalog event unknown", J(when=[{"catalog": {"event": "sale", "audience": {"viewed": "1d"}}}]),
+    ("catalog event unknown",
+     J(when=[{"catalog": {"event": "sale", "audience": {"viewed": "1d"}}}]),
      "rules[0].when[0].catalog.event: unknown catalog event type 'sale'; known: price_drop, "
      "back_in_stock"),
     ("catalog without audience window",
