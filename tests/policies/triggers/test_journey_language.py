@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from journey_strategies import rule_sets
@@ -597,6 +598,7 @@ def test_generated_journeys_load_compile_and_are_consistent(data: dict[str, Any]
         assert rule.journey is not None
         check_program(raw_rule, compile_journey(rule))
     assert load_rules(dump_rules(rs)) == rs
+    assert load_rules(yaml.safe_dump(dump_rules(rs), sort_keys=False)) == rs
     assert pickle.loads(pickle.dumps(rs)) == rs
 
 
@@ -720,6 +722,24 @@ def test_validate_prints_each_journeys_bound(capsys: pytest.CaptureFixture[str])
     assert "journeys: cart_series (7 steps, at most 3 sends per entry), winback (6 steps, " \
            "at most 2 sends per entry), price_drop_alert (1 step, at most 1 send per entry)" in out
     assert out.strip().endswith("(the engines do not run journeys yet)")
+
+
+@pytest.mark.parametrize("argv", [
+    ["trigger-demo", "--rules", str(EXAMPLES)],
+    ["loadtest", "--rules", str(EXAMPLES), "--subscribers", "100", "--rate", "100",
+     "--duration", "1s"],
+])
+def test_commands_refuse_journeys_in_one_line(argv: list[str], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from experiments.cli import main
+
+    extra = ["--out", str(tmp_path / "out")] if argv[0] == "loadtest" else []
+    assert main(argv + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"triggerlab {argv[0]}: error: rules[0] 'cart_series': journeys (rules with "
+                   "steps) are not supported by the engine yet; the language is ready, the "
+                   "engines are work in progress")
+    assert not (tmp_path / "out").exists()
 
 
 def test_rules_with_journeys_are_immutable_and_picklable() -> None:
