@@ -29,6 +29,11 @@ Durations become whole seconds, clock times minutes after midnight, and category
 in ``where`` (``link_type: product``) become the event registry's integer codes, so the
 dataclasses hold plain numbers. The dataclass constructors validate but never transform
 their arguments.
+
+A rule with ``steps`` (or ``emails``, ``exit``, ``goal``, or an ``inactive`` /
+``attribute`` / ``catalog`` entry) is a journey, read by
+:mod:`policies.triggers.journey_loader` (docs/journeys.md); ``settings.smart_sending``
+applies to journey sends.
 """
 
 from __future__ import annotations

@@ -58,7 +58,13 @@ from policies.triggers.journeys import (
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "policies" / "triggers" / "example_journeys.yaml"
-KNOWN = ", ".join(EVENT_TYPES.names)
+#: Stands for the registered event types in expected messages (other tests register more
+#: types in the same process, so the list is read when the test runs).
+KNOWN = "<known event types>"
+
+
+def _expected(message: str) -> str:
+    return message.replace(KNOWN, ", ".join(EVENT_TYPES.names))
 
 
 def J(**changes: Any) -> dict[str, Any]:
@@ -404,7 +410,7 @@ INVALID: list[tuple[str, Any, str]] = [
 def test_invalid_journeys_name_the_path(source: Any, message: str) -> None:
     with pytest.raises(RuleError) as info:
         load_rules(copy.deepcopy(source))
-    assert str(info.value) == message
+    assert str(info.value) == _expected(message)
 
 
 def test_invalid_table_is_large_and_each_row_distinct() -> None:
@@ -472,7 +478,7 @@ DATACLASS_INVALID: list[tuple[str, Any, str]] = [
 def test_invalid_dataclasses(make: Any, message: str) -> None:
     with pytest.raises(RuleError) as info:
         make()
-    assert str(info.value) == message
+    assert str(info.value) == _expected(message)
 
 
 # ---------------------------------------------------------------------------
