@@ -4,16 +4,21 @@
   (``reference_rules.yaml`` holds the three reference rules of docs/domain.md);
   :func:`dump_rules` writes them back;
 * journeys (rules with ``steps``, docs/journeys.md): :class:`Journey` and its parts,
-  :func:`compile_journey` (the engines do not run journeys yet);
+  :func:`compile_journey`; ``engine="reference"`` runs them (catalog events come in a
+  :class:`CatalogBatch`), the fast engine refuses them for now;
 * :class:`TriggerEngine` -- decides fires, cancellations, expiries and suppressions
   from event batches, with a ``reference`` and a ``fast`` implementation;
 * :class:`Decisions` -- the engine's columnar output.
 """
 
+from policies.triggers.catalog import CatalogBatch
 from policies.triggers.decisions import (
+    ALL_KINDS,
+    JOURNEY_KINDS,
     KINDS,
     Decisions,
     TriggerIdError,
+    parse_journey_trigger_id,
     parse_trigger_id,
     trigger_id,
 )
@@ -55,14 +60,17 @@ from policies.triggers.ruleset import (
 )
 
 __all__ = [
+    "ALL_KINDS",
     "CONTENT_KEYS",
     "ENGINES",
+    "JOURNEY_KINDS",
     "KINDS",
     "STAT_NAMES",
     "TRIGGER_TYPES",
     "AttributeEntry",
     "Branch",
     "BranchCase",
+    "CatalogBatch",
     "CatalogEntry",
     "Condition",
     "Decisions",
@@ -95,6 +103,7 @@ __all__ = [
     "load_rules",
     "parse_clock",
     "parse_duration",
+    "parse_journey_trigger_id",
     "parse_trigger_id",
     "segment_mask",
     "trigger_id",

@@ -63,8 +63,11 @@ from policies.errors import InvalidEventError, LateEventError, TriggerLabValueEr
 from policies.event_schema import MAX_SUBSCRIBER, MAX_TIME, MIN_TIME, time_range_error
 from policies.events import EventBatch
 from policies.triggers._fast import FastCore
-from policies.triggers._reference import STAT_NAMES, ReferenceCore
+from policies.triggers._reference import STAT_NAMES
+from policies.triggers._reference_journeys import JourneyCore
+from policies.triggers.catalog import CatalogBatch
 from policies.triggers.decisions import Decisions, parse_trigger_id
+from policies.triggers.journeys import AttributeEntry
 from policies.triggers.rules import load_rules
 from policies.triggers.ruleset import RuleSet
 
@@ -103,6 +106,12 @@ class TriggerEngine:
         time in plain Python (the executable spec). Both decide identically.
     on_late : {"raise", "drop"}
         What to do with events before the engine clock.
+    policies : mapping of str to Policy, optional
+        The policies journey splits name (``split: {policy: NAME}``); their arms are the
+        split's paths in order. The engine only calls ``select``: updating them between
+        :meth:`process` calls is the caller's business.
+    seed : int
+        Seeds the generators of policy splits (keyed by seed, trigger id and node).
 
     Notes
     -----
@@ -118,20 +127,32 @@ class TriggerEngine:
         subscribers: pd.DataFrame,
         engine: str = "fast",
         on_late: str = "raise",
+        policies: Mapping[str, Any] | None = None,
+        seed: int = 0,
     ) -> None:
         self.rules = rules
         self.subscribers: pd.DataFrame | None = subscribers
         self.engine = engine
         self.on_late = on_late
+        self.policies = policies
+        self.seed = seed
         if engine not in ENGINES:
             raise TriggerLabValueError(f"engine: expected 'fast' or 'reference', got {engine!r}")
         if on_late not in ("raise", "drop"):
             raise TriggerLabValueError(f"on_late: expected 'raise' or 'drop', got {on_late!r}")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise TriggerLabValueError(f"seed: expected an int >= 0, got {seed!r}")
+        if policies is not None and not isinstance(policies, Mapping):
+            raise TriggerLabValueError(
+                f"policies: expected a mapping of name to Policy, got {type(policies).__name__}")
         _check_table(subscribers)
-        self._ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
-        check_supported(self._ruleset)
-        core_cls = FastCore if engine == "fast" else ReferenceCore
-        self._core: FastCore | ReferenceCore = core_cls(self._ruleset, subscribers)
+        self._ruleset: RuleSet = rules if isinstance(rules, RuleSet) else load_rules(rules)
+        self._core: FastCore | JourneyCore
+        if engine == "fast":
+            check_supported(self._ruleset)
+            self._core = FastCore(self._ruleset, subscribers)
+        else:
+            self._core = JourneyCore(self._ruleset, subscribers, policies, int(seed))
         self._clock: int | None = None
 
     # -- properties -------------------------------------------------------------
@@ -148,13 +169,18 @@ class TriggerEngine:
 
     # -- operations -------------------------------------------------------------
 
-    def process(self, events: EventBatch, until: int | None = None) -> Decisions:
+    def process(self, events: EventBatch, until: int | None = None,
+                catalog: CatalogBatch | None = None) -> Decisions:
         """Handle ``events`` in time order, then decide everything due by ``until``.
 
         Parameters
         ----------
         events : EventBatch
             Any order; stably sorted by time here.
+        catalog : CatalogBatch, optional
+            Catalog events (no subscriber) for journeys with a catalog entry; at equal
+            times they come after ``events``. They must not be before the engine clock
+            (:class:`LateEventError`, whatever ``on_late``) nor after ``until``.
         until : int, optional
             Seconds since the epoch, >= the batch's last event; pending sends due at or
             before it are decided. Without it, only what is due by the last event is.
@@ -202,12 +228,35 @@ class TriggerEngine:
                 f"until: expected >= the batch's last event time {int(batch.time[-1])}, "
                 f"got {until_t}"
             )
-        decisions = self._core.process(batch, until_t)
+        cat = self._catalog(catalog, clock, until_t)
+        if isinstance(self._core, JourneyCore):
+            decisions = self._core.process(batch, until_t, cat)
+        else:
+            decisions = self._core.process(batch, until_t)
         times = [t for t in (clock, until_t) if t is not None]
         if len(batch):
             times.append(int(batch.time[-1]))
+        if cat is not None and len(cat):
+            times.append(int(cat.time[-1]))
         self._clock = max(times) if times else None
         return decisions
+
+    @staticmethod
+    def _catalog(catalog: Any, clock: int | None, until: int | None) -> CatalogBatch | None:
+        """The catalog batch sorted by time, checked against the clock and ``until``."""
+        if catalog is None:
+            return None
+        if not isinstance(catalog, CatalogBatch):
+            raise InvalidEventError(
+                f"catalog: expected a CatalogBatch, got {type(catalog).__name__}")
+        cat = catalog.sort_by_time()
+        if len(cat) and clock is not None and cat.time[0] < clock:
+            raise LateEventError(f"catalog: {int((cat.time < clock).sum())} catalog events are "
+                                 f"before the engine clock {clock}")
+        if len(cat) and until is not None and cat.time[-1] > until:
+            raise InvalidEventError(f"until: expected >= the last catalog event time "
+                                    f"{int(cat.time[-1])}, got {until}")
+        return cat
 
     def report_failures(self, trigger_ids: Iterable[str] | Decisions, now: int) -> Decisions:
         """Report sends that failed at ``now``: retry them later or cancel them.
@@ -234,10 +283,34 @@ class TriggerEngine:
         failed = self._core.report_failures(ids, now_t)
         return Decisions.concat([due, failed]).sorted()
 
-    def update_subscribers(self, subscribers: pd.DataFrame) -> None:
-        """Insert or replace subscribers' attributes (rows indexed by subscriber id)."""
+    def update_subscribers(self, subscribers: pd.DataFrame, at: int | None = None) -> Decisions:
+        """Insert or replace subscribers' attributes (rows indexed by subscriber id).
+
+        With journeys, everything due by ``at`` (or by the engine clock) is decided first,
+        as ``process(empty, until=at)`` — branches test the attributes of the moment they
+        are decided — and those decisions are returned; then subscribers who start to pass
+        an ``attribute`` entry enter at ``at`` (seconds, not before the clock; required when
+        a rule has an attribute entry). Without journeys nothing is decided (an empty
+        batch is returned).
+        """
         _check_table(subscribers)
-        self._core.update_subscribers(subscribers)
+        if not isinstance(self._core, JourneyCore) or self._core.step_names is None:
+            if at is not None:
+                _time("at", at)
+            self._core.update_subscribers(subscribers)
+            return Decisions.empty(self._ruleset.ids)
+        has_attribute_entry = any(
+            r.journey is not None and isinstance(r.journey.entry, AttributeEntry)
+            for r in self._ruleset.rules)
+        if at is None and has_attribute_entry:
+            raise TriggerLabValueError(
+                "at: required when a rule has an attribute entry (the time of the change, "
+                "seconds since the epoch)")
+        sweep = at if at is not None else self._clock
+        due = (self.process(EventBatch.empty(), until=_time("at", sweep)) if sweep is not None
+               else Decisions.empty(self._ruleset.ids, self._core.step_names))
+        entered = self._core.update_attributes(subscribers, at)
+        return Decisions.concat([due, entered]).sorted()
 
     def stats(self) -> pd.DataFrame:
         """Counts per rule (rows) of entered, fired, cancelled, expired, suppressed,
@@ -272,6 +345,7 @@ class TriggerEngine:
             "version": _STATE_VERSION,
             "engine": self.engine,
             "on_late": self.on_late,
+            "seed": self.seed,
             "rules": self._ruleset,
             "clock": self._clock,
             "core": copy.deepcopy(core) if deep else dict(core),
@@ -284,17 +358,19 @@ class TriggerEngine:
             raise TriggerLabValueError(
                 f"state: expected a TriggerEngine.state_dict() of version {_STATE_VERSION}"
             )
-        core: FastCore | ReferenceCore
+        core: FastCore | JourneyCore
         if state["engine"] == "fast":
             core = FastCore.__new__(FastCore)
         else:
-            core = ReferenceCore.__new__(ReferenceCore)
+            core = JourneyCore.__new__(JourneyCore)
         core.__dict__.update(copy.deepcopy(dict(state["core"])))
         self = cls.__new__(cls)
         self.rules = state["rules"]
         self.subscribers = None
         self.engine = state["engine"]
         self.on_late = state["on_late"]
+        self.policies = None
+        self.seed = state.get("seed", 0)
         self._ruleset = state["rules"]
         self._core = core
         self._clock = state["clock"]
@@ -308,18 +384,19 @@ class TriggerEngine:
 
 
 def check_supported(ruleset: RuleSet) -> None:
-    """Raise :class:`TriggerLabValueError` if ``ruleset`` uses what the engines cannot run
-    yet: journeys (rules with ``steps``, docs/journeys.md) and ``settings.smart_sending``.
-    """
+    """Raise :class:`TriggerLabValueError` if ``ruleset`` uses what the fast engine cannot
+    run yet: journeys (rules with ``steps``, docs/journeys.md) and
+    ``settings.smart_sending``; ``engine="reference"`` runs them. The experiment runner
+    and ``loadtest`` use the fast engine, so they refuse them too."""
     for i, rule in enumerate(ruleset.rules):
         if rule.journey is not None:
             raise TriggerLabValueError(
-                f"rules[{i}] {rule.id!r}: journeys (rules with steps) are not supported by the "
-                "engine yet; the language is ready, the engines are work in progress")
+                f"rules[{i}] {rule.id!r}: journeys (rules with steps) run on "
+                "engine='reference' for now; the fast engine is work in progress")
     if ruleset.settings.smart_sending is not None:
         raise TriggerLabValueError(
-            "settings.smart_sending: not supported by the engine yet (it applies to journey "
-            "sends, which are work in progress)")
+            "settings.smart_sending: runs on engine='reference' for now (it applies to "
+            "journey sends, which the fast engine does not run yet)")
 
 
 def _plain(value: Any) -> Any:
