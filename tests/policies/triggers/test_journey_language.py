@@ -716,7 +716,8 @@ def test_specs_with_journeys_are_refused_up_front() -> None:
     plain = {**J(steps=None, emails=None, delay="1h", expire="1d"),
              "settings": {"smart_sending": "1h"}}
     spec = {"name": "j", "seed": 1, "rules": plain, "arms": [{"name": "a"}]}
-    with pytest.raises(SpecError, match=r"^rules: settings\.smart_sending: runs on engine='reference'"):
+    with pytest.raises(SpecError,
+                       match=r"^rules: settings\.smart_sending: runs on engine='reference'"):
         spec_from_dict(spec)
 
 
