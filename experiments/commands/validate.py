@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
                             for r in rules.rules if r.journey is not None
                             for p in [compile_journey(r)]]
                 print(f"ok: {name}: rules file, {len(ids)} rule(s) ({', '.join(ids)})"
-                      + (f"; journeys: {', '.join(journeys)} (the engines do not run "
-                         "journeys yet)" if journeys else ""))
+                      + (f"; journeys: {', '.join(journeys)} (engine='reference' runs "
+                         "journeys; the fast engine and specs not yet)" if journeys else ""))
                 continue
             spec = spec_from_dict(data, path.parent)
             est = check_budget(spec)

@@ -728,7 +728,8 @@ def test_validate_prints_each_journeys_bound(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "journeys: cart_series (7 steps, at most 3 sends per entry), winback (6 steps, " \
            "at most 2 sends per entry), price_drop_alert (1 step, at most 1 send per entry)" in out
-    assert out.strip().endswith("(the engines do not run journeys yet)")
+    assert out.strip().endswith("(engine='reference' runs journeys; the fast engine and "
+                                  "specs not yet)")
 
 
 @pytest.mark.parametrize("argv", [
