@@ -158,7 +158,7 @@ def test_the_generated_scenarios_exercise_every_decision_kind() -> None:
     sample of them, every kind of decision occurs."""
     seen: set[str] = set()
 
-    @settings(max_examples=200, deadline=None, database=None,
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow])
     @given(sc=scenarios())
     def collect(sc: dict[str, Any]) -> None:

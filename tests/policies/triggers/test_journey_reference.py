@@ -355,7 +355,8 @@ def test_policy_split_records_the_policy_choice_and_propensity() -> None:
     subs = {s: {} for s in range(100)}
     acts = [("ev", [(s, NOON, ADD) for s in subs], NOON)]
     policy = EpsilonGreedy(arm_names=("x", "y"), epsilon=0.5)
-    policy.update(["x"] * 5 + ["y"] * 5, [0.0] * 5 + [1.0] * 5)  # y is best: p(y) = 0.75, p(x) = 0.25
+    # y is best: p(y) = 0.75, p(x) = 0.25
+    policy.update(["x"] * 5 + ["y"] * 5, [0.0] * 5 + [1.0] * 5)
     _, d1 = run(POLICY_SPLIT, acts, subs, policies={"bandit": policy}, seed=3)
     _, d2 = run(POLICY_SPLIT, acts, subs, policies={"bandit": policy}, seed=3)
     _, d3 = run(POLICY_SPLIT, acts, subs, policies={"bandit": policy}, seed=4)
