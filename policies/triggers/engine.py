@@ -45,6 +45,17 @@ into :meth:`TriggerEngine.process` calls):
    :class:`~policies.errors.LateEventError`; with ``on_late="drop"`` they are skipped
    and counted in :meth:`TriggerEngine.stats` against each rule that mentions their type.
 7. ``trigger_id`` is ``"<rule>:<subscriber>:<entered_at>"``.
+8. Journeys (rules with ``steps``; ``engine="reference"`` only for now, the fast engine
+   refuses them): docs/journeys.md, "Semantics: the engine contract", points 1-11 --
+   the same-second order (due first, then the event's exits, wait-until matches,
+   entries), zero-duration steps and how quiet hours (postpone, the rest shifts), the
+   cap (``suppress``), smart sending (``skip``) and ``expire`` treat a send, one
+   instance per rule and subscriber, retries in one retry slot, trigger ids
+   ``"<rule>:<subscriber>:<entered_at>:<node>"``, the ``step``/``path``/``propensity``
+   columns and ``exit``/``skip``/``branch``/``split`` kinds, A/B and policy splits,
+   catalog (``process(..., catalog=CatalogBatch)``), attribute
+   (``update_subscribers(df, at=t)``) and inactivity entries. Points 1-7 hold for
+   journeys too: decisions do not depend on cuts or checkpoints.
 """
 
 from __future__ import annotations
