@@ -13,10 +13,11 @@ from 1e-12 to 1 - 1e-12) of every arm's posterior, so on each panel every factor
 smooth piece between two of its own quantiles, and each panel gets
 :data:`NODES_PER_PANEL` nodes. The mass outside ``[Q_a(1e-12), Q_a(1 - 1e-12)]`` is
 dropped (at most 2e-12 per arm). No random numbers are used: the result is a
-deterministic function of the counts. Its error against ``scipy.integrate.quad``
-(:func:`policies.bandits.beta_max_probabilities`, the slow reference) is below 1e-9 on
-the randomized cases of ``tests/policies/explore_commit/test_win_probability.py``
-(tested bound: 1e-7); the K values sum to 1 within 1e-9.
+deterministic function of the counts. Against adaptive quadrature
+(``scipy.integrate.quad`` per arm) and the exact two-arm sum, the error was below 1e-9
+on randomized cases up to 200,000 observations per arm and 2e-9 at a million
+(``tests/policies/explore_commit/test_win_probability.py`` asserts 1e-7); the K values
+sum to 1 within 1e-8.
 """
 
 from __future__ import annotations
@@ -62,14 +63,14 @@ def win_probabilities(successes: np.ndarray | list[float],
     Returns
     -------
     float64 ndarray of shape (K,)
-        Probabilities in [0, 1] (they sum to 1 within 1e-9; see the module docstring
+        Probabilities in [0, 1] (they sum to 1 within 1e-8; see the module docstring
         for the method and its accuracy).
 
     Examples
     --------
     >>> p = win_probabilities([50, 70], [950, 930])
     >>> [round(float(v), 3) for v in p]
-    [0.032, 0.968]
+    [0.03, 0.97]
     """
     s = _check_counts("successes", successes)
     f = _check_counts("failures", failures)
