@@ -114,3 +114,16 @@ def test_a_run_decides_on_due_times_and_logs_exact_propensities() -> None:
     np.testing.assert_allclose(test["propensity"], 1 / 3)
     assert set(test["arm"]) == set(STYLES)
     assert (after["propensity"] == 1.0).all() and after["arm"].nunique() == 1
+
+
+@pytest.mark.parametrize("policy", [
+    WinningPath(STYLES, experiment_window="1d", weights=[1, 1, 2]),
+    AutoWinner(STYLES, weights=[1, 1, 2], end_after="1d"),
+], ids=["winning_path", "auto_winner"])
+def test_ope_action_distribution_is_the_test_split(policy) -> None:  # type: ignore[no-untyped-def]
+    """``triggerlab ope`` evaluates a fresh policy: its test split, with no decision times."""
+    from experiments.commands.ope import action_distribution
+
+    x = np.zeros((4, 15))
+    dist = action_distribution(policy, x, np.arange(4), STYLES, np.random.default_rng(0))
+    np.testing.assert_allclose(dist, np.tile([0.25, 0.25, 0.5], (4, 1)))
