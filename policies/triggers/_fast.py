@@ -33,8 +33,9 @@ from policies.triggers.ruleset import Predicate, RuleSet, segment_mask
 NONE = np.int64(-(2**62))
 FAR = np.int64(2**62)
 _FIRE, _CANCEL, _EXPIRE, _SUPPRESS = 0, 1, 2, 3
-# stats columns, in STAT_NAMES order: entered, fired, cancelled, expired, suppressed, ...
-_ST_ENTERED, _ST_RETRIED, _ST_LATE = 0, 5, 6
+# stored counters, in COUNTER_NAMES order: entered, fired, cancelled, expired, suppressed
+# (1 + decision kind), failed, retried, late
+_ST_ENTERED, _ST_FAILED, _ST_RETRIED, _ST_LATE, _ST_NCOL = 0, 5, 6, 7, 8
 
 # rule table columns
 _R_DELAY, _R_EXPIRE, _R_WINDOW, _R_REENTRY, _R_COOLDOWN, _R_EXCL, _R_NCOL = 0, 1, 2, 3, 4, 5, 6
@@ -284,7 +285,8 @@ class FastCore:
             np.int64,
         )
         self.cap_width = cap.max if cap else 0
-        self.stats = np.zeros((n_rules, 7), np.int64)
+        self.stats = np.zeros((n_rules, _ST_NCOL), np.int64)
+        self.n_late = 0  # late events dropped, each once
         self.out = np.zeros((1024, 6), np.int64)
         # subscriber rows
         self.ids = np.zeros(0, np.int64)
@@ -437,6 +439,7 @@ class FastCore:
             if k < 0:
                 continue  # this failure was already reported
             self.lf_att[s, r] = -k
+            self.stats[r, _ST_FAILED] += 1
             if self.cap_width:
                 hit = np.flatnonzero(self.cap[s] == self.lf_time[s, r])
                 if len(hit):
@@ -453,6 +456,7 @@ class FastCore:
         return self._decisions([np.array(rows_out, np.int64).reshape(-1, 6)])
 
     def count_late(self, batch: EventBatch) -> None:
+        self.n_late += len(batch)
         types = batch.type[batch.type < self.n_types]
         refs = (self.when_lut | self.excl_lut)[types]
         self.stats[:, _ST_LATE] += refs.sum(axis=0)
@@ -461,7 +465,9 @@ class FastCore:
         return int(np.count_nonzero(self.pend_entry != NONE))
 
     def stats_array(self) -> np.ndarray:
-        return self.stats.copy()
+        """Counters in ``STAT_NAMES`` order: the stored ones with ``pending`` inserted."""
+        pending = np.count_nonzero(self.pend_entry != NONE, axis=0).astype(np.int64)
+        return np.insert(self.stats, _ST_FAILED, pending, axis=1)
 
     def state_nbytes(self) -> int:
         """Bytes of per-subscriber engine state (id map included when ids are not dense)."""

@@ -43,8 +43,21 @@ into :meth:`TriggerEngine.process` calls):
    report of the same failure is ignored.
 6. Late events (before the last ``until`` or an event already handled) raise
    :class:`~policies.errors.LateEventError`; with ``on_late="drop"`` they are skipped
-   and counted in :meth:`TriggerEngine.stats` against each rule that mentions their type.
+   and counted (point 8).
 7. ``trigger_id`` is ``"<rule>:<subscriber>:<entered_at>"``.
+8. Counters, per rule (:meth:`TriggerEngine.stats`; kept in checkpoints): ``entered``,
+   instances created; ``fired``, ``cancelled``, ``expired``, ``suppressed``, the
+   decisions of that kind returned so far (a send retried twice is fired three times;
+   cancellations by ``report_failures`` included); ``pending``, instances waiting now
+   (retries included); ``failed``, failures reported (a repeated report not again);
+   ``retried``, the failures that scheduled a retry (the others were cancelled);
+   ``late``, dropped late events of a type the rule mentions (in ``when`` or
+   ``exclude``; an event counts for each such rule). :meth:`TriggerEngine.n_late` counts
+   every dropped event once, whatever its type or subscriber. At every moment
+   ``entered + failed = fired + cancelled + expired + suppressed + pending``: an entry
+   opens an instance, a reported failure reopens it, and one decision closes it each
+   time. So every instance entered is now exactly one of: pending, sent (``fired -
+   failed``: its latest send was not reported failed), cancelled, expired, suppressed.
 """
 
 from __future__ import annotations
@@ -63,6 +76,7 @@ from policies.errors import InvalidEventError, LateEventError, TriggerLabValueEr
 from policies.event_schema import MAX_SUBSCRIBER, MAX_TIME, MIN_TIME, time_range_error
 from policies.events import EventBatch
 from policies.triggers._fast import FastCore
+from policies.triggers._migrate import STATE_VERSION, upgrade
 from policies.triggers._reference import STAT_NAMES, ReferenceCore
 from policies.triggers.decisions import Decisions, parse_trigger_id
 from policies.triggers.rules import load_rules
@@ -72,7 +86,6 @@ __all__ = ["ENGINES", "STAT_NAMES", "TriggerEngine"]
 
 #: Available implementations.
 ENGINES: tuple[str, ...] = ("fast", "reference")
-_STATE_VERSION = 1
 
 
 #: Largest ``utc_offset_minutes`` magnitude a subscriber may have (a day).
@@ -239,8 +252,14 @@ class TriggerEngine:
         self._core.update_subscribers(subscribers)
 
     def stats(self) -> pd.DataFrame:
-        """Counts per rule (rows) of entered, fired, cancelled, expired, suppressed,
-        retried and late (columns)."""
+        """The counters of contract point 8, per rule (rows, in rule order), int64.
+
+        Columns :data:`STAT_NAMES`: entered, fired, cancelled, expired, suppressed,
+        pending, failed, retried, late. ``entered + failed == fired + cancelled + expired
+        + suppressed + pending`` in every row; ``fired`` .. ``suppressed`` equal
+        :meth:`Decisions.counts` of every decision returned; ``pending`` sums to
+        :meth:`n_pending`; ``retried <= failed <= fired``.
+        """
         return pd.DataFrame(
             self._core.stats_array(),
             index=pd.Index(self._ruleset.ids, name="rule"),
@@ -250,6 +269,10 @@ class TriggerEngine:
     def n_pending(self) -> int:
         """Number of trigger instances waiting to be decided (retries included)."""
         return self._core.n_pending()
+
+    def n_late(self) -> int:
+        """Number of late events dropped (``on_late="drop"``), each counted once."""
+        return int(self._core.n_late)
 
     def state_nbytes(self) -> int:
         """Bytes of engine state (fast: array sizes; reference: pickled size)."""
@@ -268,7 +291,7 @@ class TriggerEngine:
         """
         core = self._core.__dict__
         return {
-            "version": _STATE_VERSION,
+            "version": STATE_VERSION,
             "engine": self.engine,
             "on_late": self.on_late,
             "rules": self._ruleset,
@@ -278,11 +301,20 @@ class TriggerEngine:
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> TriggerEngine:
-        """Rebuild an engine from :meth:`state_dict` output; it continues where it was."""
-        if not isinstance(state, Mapping) or state.get("version") != _STATE_VERSION:
+        """Rebuild an engine from :meth:`state_dict` output; it continues where it was.
+
+        A version-1 state (written before the counters of contract point 8) is read too:
+        its decisions continue exactly; ``failed`` is derived from the identity and
+        :meth:`n_late` starts at the largest per-rule ``late`` (version 1 kept no total).
+        """
+        version = state.get("version") if isinstance(state, Mapping) else None
+        if type(version) is not int or version not in (1, STATE_VERSION):
+            got = f"version {version!r}" if isinstance(state, Mapping) else type(state).__name__
             raise TriggerLabValueError(
-                f"state: expected a TriggerEngine.state_dict() of version {_STATE_VERSION}"
+                f"state: expected a TriggerEngine.state_dict() of version 1 or "
+                f"{STATE_VERSION}, got {got}"
             )
+        state = upgrade(state)
         core: FastCore | ReferenceCore
         if state["engine"] == "fast":
             core = FastCore.__new__(FastCore)
