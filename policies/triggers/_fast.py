@@ -419,10 +419,9 @@ class FastCore:
             rows[:, 5].copy(), self.rules.ids,
         ).sorted()
 
-    def report_failures(self, ids: list[str], now: int) -> Decisions:
-        """Semantics 5 (everything due by ``now`` must already be decided)."""
-        rows_out: list[tuple[int, int, int, int, int, int]] = []
-        retry = self.rules.settings.retry
+    def failure_targets(self, ids: list[str]) -> list[tuple[int, int, int, int, int]]:
+        """As :meth:`ReferenceCore.failure_targets` (rows hold the state row, not the id)."""
+        targets = []
         rule_ids = self.rules.ids
         for tid in ids:
             rule_id, sub, entry = parse_trigger_id(tid)
@@ -435,15 +434,31 @@ class FastCore:
                     f"trigger_id {tid!r}: not the latest send of rule {rule_id!r} "
                     f"to subscriber {sub}"
                 )
+            targets.append((r, s, entry, int(self.lf_att[s, r]), int(self.lf_time[s, r])))
+        return targets
+
+    def report_failures(self, targets: list[tuple[int, int, int, int, int]],
+                        now: int) -> Decisions:
+        """As :meth:`ReferenceCore.report_failures`."""
+        rows_out: list[tuple[int, int, int, int, int, int]] = []
+        retry = self.rules.settings.retry
+        superseded: set[tuple[int, int, int]] = set()
+        for r, s, entry, attempt, time in targets:
+            if self.lf_entry[s, r] != entry:
+                if attempt < 0 or (r, s, entry) in superseded:
+                    continue  # this failure was already reported
+                superseded.add((r, s, entry))
+                self.stats[r, _ST_FAILED] += 1
+                self._uncap(s, time)
+                rows_out.append((s, r, _CANCEL, now, entry, attempt))
+                self.stats[r, 1 + _CANCEL] += 1
+                continue
             k = int(self.lf_att[s, r])
             if k < 0:
                 continue  # this failure was already reported
             self.lf_att[s, r] = -k
             self.stats[r, _ST_FAILED] += 1
-            if self.cap_width:
-                hit = np.flatnonzero(self.cap[s] == self.lf_time[s, r])
-                if len(hit):
-                    self.cap[s, hit[0]] = NONE
+            self._uncap(s, int(self.lf_time[s, r]))
             if k >= retry.max_attempts or self.pend_entry[s, r] != NONE:
                 rows_out.append((s, r, _CANCEL, now, entry, k))
                 self.stats[r, 1 + _CANCEL] += 1
@@ -454,6 +469,13 @@ class FastCore:
                 self.next_due[s] = min(self.next_due[s], self.pend_due[s, r])
                 self.stats[r, _ST_RETRIED] += 1
         return self._decisions([np.array(rows_out, np.int64).reshape(-1, 6)])
+
+    def _uncap(self, s: int, time: int) -> None:
+        """A failed send does not count toward the frequency cap: free its slot."""
+        if self.cap_width:
+            hit = np.flatnonzero(self.cap[s] == time)
+            if len(hit):
+                self.cap[s, hit[0]] = NONE
 
     def count_late(self, batch: EventBatch) -> None:
         self.n_late += len(batch)

@@ -221,10 +221,11 @@ class ReferenceCore:
 
     # -- failures ---------------------------------------------------------------
 
-    def report_failures(self, ids: list[str], now: int) -> Decisions:
-        """Semantics 5 (everything due by ``now`` must already be decided)."""
-        out: list[tuple[int, int, int, int, int, int]] = []
-        retry = self.rules.settings.retry
+    def failure_targets(self, ids: list[str]) -> list[tuple[int, int, int, int, int]]:
+        """``(rule index, subscriber, entry, attempt, send time)`` of each reported id, as
+        the engine stands now; ``TriggerIdError`` for an id that is not the latest send of
+        its rule to its subscriber. Changes nothing."""
+        targets = []
         for tid in ids:
             rule_id, sub, entry = parse_trigger_id(tid)
             if rule_id not in self.rules.ids:
@@ -237,6 +238,31 @@ class ReferenceCore:
                     f"trigger_id {tid!r}: not the latest send of rule {rule_id!r} "
                     f"to subscriber {sub}"
                 )
+            targets.append((r, sub, entry, -last.attempt if last.failed else last.attempt,
+                            last.time))
+        return targets
+
+    def report_failures(self, targets: list[tuple[int, int, int, int, int]],
+                        now: int) -> Decisions:
+        """Semantics 5 for :meth:`failure_targets` taken before everything due by ``now``
+        was decided. A send superseded by a newer send of its rule in between is
+        cancelled (the newer instance was pending when the failure happened)."""
+        out: list[tuple[int, int, int, int, int, int]] = []
+        retry = self.rules.settings.retry
+        superseded: set[tuple[int, int, int]] = set()
+        for r, sub, entry, attempt, time in targets:
+            rule_id = self.rules.rules[r].id
+            st = self.subs[sub]
+            last = st.last_fire[r]
+            if last.entry != entry:
+                if attempt < 0 or (r, sub, entry) in superseded:
+                    continue  # this failure was already reported
+                superseded.add((r, sub, entry))
+                self.counts[rule_id]["failed"] += 1
+                if time in st.sends:
+                    st.sends.remove(time)
+                out.append((sub, r, CANCEL, now, entry, attempt))
+                continue
             if last.failed:
                 continue  # this failure was already reported
             last.failed = True

@@ -40,7 +40,11 @@ into :meth:`TriggerEngine.process` calls):
    ``now + backoff * k`` with the same trigger id and attempt k + 1; after
    ``max_attempts`` failures, or when a newer instance of the rule is already pending,
    it is cancelled. A failed send does not count toward the frequency cap; a repeated
-   report of the same failure is ignored.
+   report of the same failure is ignored. Every id is checked (the latest send of its
+   rule to its subscriber, :class:`~policies.triggers.decisions.TriggerIdError` if not)
+   before anything due by ``now`` is decided, so a bad report changes nothing; a send
+   that a newer send of its rule supersedes while those are decided is cancelled (the
+   newer instance was pending when the failure happened).
 6. Late events (before the last ``until`` or an event already handled) raise
    :class:`~policies.errors.LateEventError`; with ``on_late="drop"`` they are skipped
    and counted (point 8).
@@ -78,7 +82,7 @@ from policies.events import EventBatch
 from policies.triggers._fast import FastCore
 from policies.triggers._migrate import STATE_VERSION, upgrade
 from policies.triggers._reference import STAT_NAMES, ReferenceCore
-from policies.triggers.decisions import Decisions, parse_trigger_id
+from policies.triggers.decisions import Decisions
 from policies.triggers.rules import load_rules
 from policies.triggers.ruleset import RuleSet
 
@@ -239,11 +243,11 @@ class TriggerEngine:
             if isinstance(trigger_ids, Decisions)
             else [str(t) for t in trigger_ids]
         )
-        for tid in ids:
-            parse_trigger_id(tid)
         now_t = _time("now", now)
+        # every id is checked before anything is decided, so a bad id changes nothing
+        targets = self._core.failure_targets(ids)
         due = self.process(EventBatch.empty(), until=now_t)
-        failed = self._core.report_failures(ids, now_t)
+        failed = self._core.report_failures(targets, now_t)
         return Decisions.concat([due, failed]).sorted()
 
     def update_subscribers(self, subscribers: pd.DataFrame) -> None:
