@@ -460,6 +460,13 @@ class FastCore:
     def n_pending(self) -> int:
         return int(np.count_nonzero(self.pend_entry != NONE))
 
+    def n_subscribers(self) -> int:
+        return len(self.ids)
+
+    def segment_counts(self) -> np.ndarray:
+        """Subscribers passing each rule's segment now (rule order)."""
+        return self.seg.sum(axis=0, dtype=np.int64)
+
     def stats_array(self) -> np.ndarray:
         return self.stats.copy()
 
