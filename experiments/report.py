@@ -150,8 +150,9 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str]) -> list[t
     cannot_fire = rule_warnings(spec)
     if cannot_fire:
         b.append(("h2", "Rule warnings"))
-        b.append(("p", "These rules are valid but cannot fire on the simulated population, "
-                  "so their arms measure nothing of them:"))
+        b.append(("p", "These rules are valid but cannot fire on the simulated population "
+                  "(as drawn at the start of replication 0), so no arm measures what they "
+                  "would do:"))
         b.append(("ul", cannot_fire))
     b.append(("h2", "Results"))
     for metric in spec.metrics:

@@ -96,6 +96,6 @@ def rule_warnings(spec: ExperimentSpec) -> list[str]:
             if text:
                 found.setdefault(str(text), []).append(arm.name)
     n_arms = len(spec.arms)
-    return [f"{text} in the simulated population of replication 0 "
-            f"({'every arm' if len(arms) == n_arms else 'arms ' + ', '.join(arms)})"
+    return [f"{text} (simulated population of replication 0; "
+            f"{'every arm' if len(arms) == n_arms else 'arms ' + ', '.join(arms)})"
             for text, arms in found.items()]
