@@ -486,6 +486,13 @@ class FastCore:
     def n_pending(self) -> int:
         return int(np.count_nonzero(self.pend_entry != NONE))
 
+    def n_subscribers(self) -> int:
+        return len(self.ids)
+
+    def segment_counts(self) -> np.ndarray:
+        """Subscribers passing each rule's segment now (rule order)."""
+        return self.seg.sum(axis=0, dtype=np.int64)
+
     def stats_array(self) -> np.ndarray:
         """Counters in ``STAT_NAMES`` order: the stored ones with ``pending`` inserted."""
         pending = np.count_nonzero(self.pend_entry != NONE, axis=0).astype(np.int64)

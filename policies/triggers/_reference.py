@@ -290,6 +290,14 @@ class ReferenceCore:
     def n_pending(self) -> int:
         return sum(len(st.pending) for st in self.subs.values())
 
+    def n_subscribers(self) -> int:
+        return len(self.attrs)
+
+    def segment_counts(self) -> np.ndarray:
+        """Subscribers passing each rule's segment now (rule order)."""
+        return np.array([sum(self.in_segment(s, rule) for s in self.attrs)
+                         for rule in self.rules.rules], np.int64)
+
     def stats_array(self) -> np.ndarray:
         pending = dict.fromkeys(range(len(self.rules.rules)), 0)
         for st in self.subs.values():

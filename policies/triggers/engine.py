@@ -77,6 +77,7 @@ from __future__ import annotations
 import copy
 import numbers
 import pickle
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -84,21 +85,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policies.errors import InvalidEventError, LateEventError, TriggerLabValueError
+from policies.errors import InvalidEventError, LateEventError, RuleWarning, TriggerLabValueError
 from policies.event_schema import (
     EVENT_TYPES,
-    MAX_SUBSCRIBER,
     MAX_TIME,
     MIN_TIME,
     check_time_bounds,
     time_range_error,
 )
 from policies.events import EventBatch
+from policies.subscriber_schema import check_subscriber_table
 from policies.triggers._fast import FastCore
 from policies.triggers._migrate import STATE_VERSION, upgrade
 from policies.triggers._reference import STAT_NAMES as _CORE_STAT_NAMES
 from policies.triggers._reference import ReferenceCore
 from policies.triggers.decisions import Decisions
+from policies.triggers.diagnostics import SegmentWatch, diagnose
 from policies.triggers.rules import load_rules
 from policies.triggers.ruleset import RuleSet
 
@@ -110,10 +112,6 @@ ENGINES: tuple[str, ...] = ("fast", "reference")
 #: counters, then the events dropped for a time outside the engine's range (counted by
 #: the engine front, the same for both implementations).
 STAT_NAMES: tuple[str, ...] = (*_CORE_STAT_NAMES, "out_of_range")
-
-
-#: Largest ``utc_offset_minutes`` magnitude a subscriber may have (a day).
-MAX_UTC_OFFSET_MINUTES = 1440
 
 
 def _time(name: str, value: Any, min_time: int = MIN_TIME, max_time: int = MAX_TIME) -> int:
@@ -134,7 +132,11 @@ class TriggerEngine:
         The rules; anything :func:`~policies.triggers.load_rules` accepts.
     subscribers : pandas.DataFrame
         Indexed by int64 subscriber id; the attributes that ``segment`` refers to and
-        ``utc_offset_minutes``. Subscribers missing from it never enter a rule.
+        ``utc_offset_minutes``. Subscribers missing from it never enter a rule. A bad
+        cell in a column the engine reads raises
+        :class:`~policies.errors.TriggerLabValueError` naming column, row and value; a
+        rule that cannot fire on the table gets a :class:`~policies.errors.RuleWarning`
+        (see :meth:`diagnostics`).
     engine : {"fast", "reference"}
         ``fast``: numpy state and a numba-compiled loop; ``reference``: one event at a
         time in plain Python (the executable spec). Both decide identically.
@@ -172,13 +174,15 @@ class TriggerEngine:
         if on_late not in ("raise", "drop"):
             raise TriggerLabValueError(f"on_late: expected 'raise' or 'drop', got {on_late!r}")
         self.min_time, self.max_time = check_time_bounds(min_time, max_time)
-        _check_table(subscribers)
         self._ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
+        _check_table(subscribers, self._ruleset)
         core_cls = FastCore if engine == "fast" else ReferenceCore
         self._core: FastCore | ReferenceCore = core_cls(self._ruleset, subscribers)
         self._clock: int | None = None
         self._out_of_range = np.zeros(len(self._ruleset), np.int64)  # per rule
         self._n_out_of_range = 0  # every dropped event once
+        self._watch = SegmentWatch()
+        self._observe(subscribers)
 
     # -- properties -------------------------------------------------------------
 
@@ -306,9 +310,28 @@ class TriggerEngine:
             self.max_time if max_time is None else max_time)
 
     def update_subscribers(self, subscribers: pd.DataFrame) -> None:
-        """Insert or replace subscribers' attributes (rows indexed by subscriber id)."""
-        _check_table(subscribers)
+        """Insert or replace subscribers' attributes (rows indexed by subscriber id).
+
+        Issues a :class:`~policies.errors.RuleWarning` for each rule whose
+        :meth:`diagnostics` warning appears or changes.
+        """
+        _check_table(subscribers, self._ruleset)
         self._core.update_subscribers(subscribers)
+        self._observe(subscribers)
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Can each rule fire on the subscribers the engine knows? One row per rule:
+        ``in_segment`` (subscribers passing its segment now), ``missing_columns``
+        (segment columns no table given had), ``unseen_values`` (segment ``equals``/``in``
+        values no subscriber had) and ``warning`` (empty when none); see
+        :mod:`policies.triggers.diagnostics`. Both engines give the same table."""
+        return diagnose(self._ruleset, self._watch, self._core.segment_counts(),
+                        self._core.n_subscribers())
+
+    def _observe(self, subscribers: pd.DataFrame) -> None:
+        self._watch.observe(self._ruleset, subscribers)
+        for text in self._watch.new_warnings(self.diagnostics()):
+            warnings.warn(text, RuleWarning, stacklevel=3)
 
     def stats(self) -> pd.DataFrame:
         """The counters of contract point 8, per rule (rows, in rule order), int64.
@@ -366,6 +389,7 @@ class TriggerEngine:
             "rules": self._ruleset,
             "clock": self._clock,
             "core": copy.deepcopy(core) if deep else dict(core),
+            "segment_watch": copy.deepcopy(self._watch),
         }
 
     @classmethod
@@ -405,6 +429,9 @@ class TriggerEngine:
         self._out_of_range = np.array(
             state.get("out_of_range", np.zeros(len(self._ruleset), np.int64)), np.int64)
         self._n_out_of_range = int(state.get("n_out_of_range", 0))
+        watch = state.get("segment_watch")  # absent from checkpoints of older versions
+        self._watch = (copy.deepcopy(watch) if isinstance(watch, SegmentWatch)
+                       else SegmentWatch.everything_seen(self._ruleset))
         return self
 
     def __repr__(self) -> str:
@@ -414,57 +441,11 @@ class TriggerEngine:
         )
 
 
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (messages show ``30.5``, not ``np.float64(30.5)``)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _check_table(df: Any) -> None:
-    """The subscriber table: unique int64 ids, whole-minute UTC offsets
-    in [-1440, 1440] (or missing); the same table is valid for both engines."""
-    if not isinstance(df, pd.DataFrame):
-        raise TriggerLabValueError(
-            f"subscribers: expected a pandas DataFrame indexed by subscriber id, got "
-            f"{type(df).__name__}"
-        )
-    if not len(df):
-        return
-    if df.index.dtype.kind not in "iu":
-        raise TriggerLabValueError(
-            f"subscribers: expected an integer index of subscriber ids, got {df.index.dtype}"
-        )
-    ids = df.index.to_numpy()
-    if ids.dtype.kind == "u" and (ids > np.uint64(MAX_SUBSCRIBER)).any():
-        bad = ids > np.uint64(MAX_SUBSCRIBER)
-        raise TriggerLabValueError(
-            f"subscribers.index[{int(np.flatnonzero(bad)[0])}]: expected an int64 subscriber "
-            f"id, got {int(ids[bad][0])}"
-        )
-    dup = df.index.duplicated()
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
-        raise TriggerLabValueError(
-            f"subscribers.index[{i}]: duplicate subscriber id {int(ids[i])}"
-        )
-    if "utc_offset_minutes" in df.columns:
-        col = df["utc_offset_minutes"]
-        try:
-            off = col.to_numpy(np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            off = None
-        if off is None or col.dtype.kind == "b":
-            raise TriggerLabValueError(
-                f"subscribers.utc_offset_minutes: expected whole minutes, got a column of "
-                f"{col.dtype}"
-            )
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isnan(off) & ((np.abs(off) > MAX_UTC_OFFSET_MINUTES)
-                                    | (off != np.round(off)))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise TriggerLabValueError(
-                f"subscribers.utc_offset_minutes[{i}]: expected whole minutes in "
-                f"[-{MAX_UTC_OFFSET_MINUTES}, {MAX_UTC_OFFSET_MINUTES}] or missing, got "
-                f"{_plain(col.iloc[i])!r}"
-            )
-
+def _check_table(df: Any, rules: RuleSet) -> None:
+    """The subscriber table: unique int64 ids, and valid cells in every column the engine
+    reads -- ``utc_offset_minutes`` and the segments' columns (documented ones against
+    their domain, others tested with min/max must hold numbers); the same table is valid
+    for both engines (:func:`~policies.subscriber_schema.check_subscriber_table`)."""
+    segment = [p for r in rules.rules for p in r.segment]
+    check_subscriber_table(df, ["utc_offset_minutes", *(p.column for p in segment)],
+                           numeric=[p.column for p in segment if p.op in ("min", "max")])

@@ -236,9 +236,11 @@ BAD_TABLES = [
     (lambda: _table([1, 2], utc_offset_minutes=[0, -1441]),
      r"^subscribers\.utc_offset_minutes\[1\]: expected whole minutes"),
     (lambda: _table([1, 2], utc_offset_minutes=["x", "y"]),
-     r"^subscribers\.utc_offset_minutes: expected whole minutes, got a column of"),
+     r"^subscribers\.utc_offset_minutes\[0\]: expected whole minutes in \[-1440, 1440\] or "
+     r"missing, got 'x' \(subscriber 1; 2 bad rows\)$"),
     (lambda: _table([1, 2], utc_offset_minutes=[True, False]),
-     r"^subscribers\.utc_offset_minutes: expected whole minutes, got a column of bool"),
+     r"^subscribers\.utc_offset_minutes\[0\]: expected whole minutes .*, got True "
+     r"\(subscriber 1; 2 bad rows\)$"),
 ]
 
 
