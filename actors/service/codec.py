@@ -6,7 +6,8 @@ batches) holding one table of events, columns as in :class:`~policies.events.Eve
 * ``subscriber`` int64; ``time`` int64 seconds since the Unix epoch, UTC;
 * ``type`` dictionary<int32, string> of event-type *names* (codes are process-local);
 * data columns: float64 for quantities, int64 codes for categories; a missing value is
-  an Arrow null (``NaN`` and ``-1`` are not "missing" on the wire).
+  written as an Arrow null; ``NaN`` in a float column and ``-1`` in an integer column
+  also read as missing (as ``EventBatch.from_arrow`` reads them).
 
 Decoding also takes what other writers produce: ``type`` as plain strings, ``time`` as
 a timezone-aware timestamp, categorical words (strings) in declared categorical columns,
@@ -22,10 +23,11 @@ accepted; missing fields are left out (or ``null``).
 **Dead letters.** Decoding never raises on bad input. A message that is not the format
 (not Arrow IPC, not JSON, not an object), or an Arrow table without a core column, is
 one :class:`DeadLetter` with its raw bytes; a bad row (unknown event type, naive or
-out-of-range time, a time in milliseconds, NaN or infinity, a negative category code,
-text in an undeclared column, ...) is one dead letter with the row and the reason, and
-the other rows of the message go on. The row checks are those of
-``EventBatch.from_records(..., validate="quarantine")``: the reasons read the same.
+out-of-range time, a time in milliseconds, a NaN time or id, NaN in a JSON value,
+infinity, a category code below -1, text in an undeclared column, ...) is one dead
+letter with the row and the reason, and the other rows of the message go on. The row
+checks are those of ``EventBatch.from_records(..., validate="quarantine")`` (the
+reasons read the same), applied to Arrow rows after their missing markers became None.
 """
 
 from __future__ import annotations
@@ -268,7 +270,7 @@ def decode_messages(messages: Sequence[Message], fmt: Format | Literal["auto"] =
         kind = sniff(msg.payload) if fmt == "auto" else fmt
         if kind == "arrow":
             batch = _decode_arrow(msg, dead, min_time, max_time)
-            if batch is not None and len(batch):
+            if batch is not None:
                 parts.append((i, batch))
         elif kind == "json":
             rec = _parse_json(msg, dead)
@@ -386,8 +388,6 @@ def _decode_arrow(msg: Message, dead: list[DeadLetter], min_time: int,
         dead.append(_whole(msg, f"wrong schema: missing column {missing[0]!r} "
                                 f"(have {names})"))
         return None
-    if table.num_rows == 0:
-        return None
     fast = _fast_columns(table, min_time, max_time)
     if fast is not None and not fast[1].any():
         return fast[0]
@@ -397,13 +397,35 @@ def _decode_arrow(msg: Message, dead: list[DeadLetter], min_time: int,
     except (pa.ArrowException, ValueError, TypeError) as exc:
         dead.append(_whole(msg, f"wrong schema: cannot read the rows: {exc}"))
         return None
+    _missing_to_none(records, table.schema)
     origin = [(msg, r) for r in range(len(records))]
     batch, keep = _records_to_batch(records, min_time, max_time, origin, dead)
     if fast is None:
-        return batch
+        ints = {f.name: np.where(np.isnan(batch.columns[f.name]), -1,
+                                 batch.columns[f.name]).astype(np.int64)
+                for f in table.schema if f.name in batch.columns and f.name not in CORE_COLUMNS
+                and column_kind(f.name) is None and pa.types.is_integer(f.type)}
+        return batch.with_columns(**ints) if ints else batch
     mask = np.zeros(table.num_rows, bool)
     mask[keep] = True
     return fast[0][mask]
+
+
+def _missing_to_none(records: list[dict[str, Any]], schema: pa.Schema) -> None:
+    """In data columns, NaN (float columns) and -1 (integer columns) mean missing, as
+    in ``EventBatch.from_arrow``: make them None for ``from_records``."""
+    floats = [f.name for f in schema
+              if f.name not in CORE_COLUMNS and pa.types.is_floating(f.type)]
+    ints = [f.name for f in schema
+            if f.name not in CORE_COLUMNS and pa.types.is_integer(f.type)]
+    for rec in records:
+        for name in floats:
+            v = rec[name]
+            if v is not None and v != v:
+                rec[name] = None
+        for name in ints:
+            if rec[name] == -1:
+                rec[name] = None
 
 
 def _fast_columns(table: pa.Table, min_time: int,
@@ -469,13 +491,12 @@ def _fast_data_column(name: str, col: pa.Array) -> tuple[np.ndarray, np.ndarray]
         if not (pa.types.is_floating(typ) or pa.types.is_integer(typ)):
             return None
         values = _filled(col, np.nan, np.float64)
-        present = ~_nulls(col)
-        return values, present & ~np.isfinite(values)
+        return values, np.isinf(values)
     if pa.types.is_integer(typ) and not pa.types.is_uint64(typ):
         values = _filled(col, -1, np.int64)
         if kind is None:            # an undeclared integer column: kept as it is
             return values, np.zeros(len(col), bool)
-        return values, ~_nulls(col) & (values < 0)
+        return values, values < -1
     if kind == "int" and vocabulary(name) is not None:
         codes = _names_to_codes(col, lambda word: category_code(name, word))
         if codes is None:
