@@ -38,7 +38,21 @@ class LoopThread:
         """Stop the loop and join its thread (idempotent)."""
         if self.loop.is_closed():
             return
+        if self._thread.is_alive():               # let the client's tasks end cleanly
+            done = asyncio.run_coroutine_threadsafe(_cancel_others(), self.loop)
+            try:
+                done.result(5)
+            except (concurrent.futures.TimeoutError, asyncio.CancelledError):
+                pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+async def _cancel_others() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=2)

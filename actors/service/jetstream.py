@@ -2,7 +2,8 @@
 :class:`NatsSink`.
 
 A stream ``STREAM`` holds subjects ``SUBJECT.0`` .. ``SUBJECT.{n-1}``, one per partition
-(the partition count is stored in the stream's metadata, ``triggerlab.partitions``);
+(``SUBJECT`` is the stream name unless given: subjects of two streams must not overlap;
+the partition count is stored in the stream's metadata, ``triggerlab.partitions``);
 files on the server's disk (file storage), so it survives a server restart. Offsets are
 stream sequences (1-based, shared by all partitions).
 
@@ -70,12 +71,12 @@ _NATS_ERRORS = (nats.errors.Error, OSError)
 class _Connection:
     """The client, its loop thread and the stream; shared code of source and sink."""
 
-    def __init__(self, kind: str, url: str | Sequence[str], stream: str, subject: str,
+    def __init__(self, kind: str, url: str | Sequence[str], stream: str, subject: str | None,
                  n_partitions: int | None, options: Mapping[str, Any] | None,
                  connect_timeout: float) -> None:
         self.urls = [url] if isinstance(url, str) else list(url)
         self.stream = stream
-        self.subject = subject
+        self.subject = subject = stream if subject is None else subject
         self.options = dict(options or {})
         for key in self.options:
             if key in _RESERVED:
@@ -106,7 +107,10 @@ class _Connection:
         return ",".join(redact_url(u) for u in self.urls)
 
     async def _connect(self, timeout: float) -> Any:
+        last: list[str] = []
+
         async def on_error(exc: Exception) -> None:
+            last.append(type(exc).__name__)
             log.warning("%s: %s", self.what, type(exc).__name__)
 
         async def on_disconnect() -> None:
@@ -121,11 +125,14 @@ class _Connection:
                                   "reconnect_time_wait": 0.25, "allow_reconnect": True}
         kwargs.update(self.options)
         try:
-            return await nats.connect(
+            # the client retries the first connection forever too: bound it here
+            return await asyncio.wait_for(nats.connect(
                 servers=self.urls, error_cb=on_error, disconnected_cb=on_disconnect,
-                reconnected_cb=on_reconnect, **kwargs)
+                reconnected_cb=on_reconnect, **kwargs), timeout)
         except (TimeoutError, *_NATS_ERRORS) as exc:
-            raise TransportError(f"{self.what}: cannot connect ({type(exc).__name__})") from None
+            why = last[-1] if last else type(exc).__name__
+            raise TransportError(
+                f"{self.what}: cannot connect within {timeout:g} s ({why})") from None
 
     def on_reconnect(self) -> None:
         """Called on the loop thread after a reconnection."""
@@ -164,8 +171,8 @@ class _Connection:
             nc, self.nc = self.nc, None
             try:
                 self.loop.run(nc.close(), 10, self.what)
-            except TransportError:
-                log.warning("%s: close timed out", self.what)
+            except (TransportError, *_NATS_ERRORS) as exc:   # the server is gone already
+                log.info("%s: closed without a goodbye (%s)", self.what, type(exc).__name__)
         self.loop.close()
 
 
@@ -178,8 +185,9 @@ class NatsSource:
         Server URL(s), ``nats://host:4222``.
     stream : str
         Stream name (created if missing, with ``n_partitions``).
-    subject : str
-        Subject prefix: partition ``p`` is subject ``SUBJECT.p``.
+    subject : str, optional
+        Subject prefix: partition ``p`` is subject ``SUBJECT.p``; the stream name by
+        default.
     partitions : sequence of int, optional
         Partitions this source owns; all by default.
     durable : str
@@ -198,20 +206,20 @@ class NatsSource:
         :class:`TransportError` (until then it returns ``[]`` and reconnects).
     """
 
-    def __init__(self, url: str | Sequence[str], stream: str, *, subject: str = "events",
+    def __init__(self, url: str | Sequence[str], stream: str, *, subject: str | None = None,
                  partitions: Sequence[int] | None = None, durable: str = "triggerlab",
                  n_partitions: int | None = None, options: Mapping[str, Any] | None = None,
                  ack_wait: float = 60.0, max_ack_pending: int = 20_000,
                  connect_timeout: float = 10.0, unavailable_timeout: float = 60.0) -> None:
         self.url = url
         self.stream = stream
-        self.subject = subject
         self.durable = durable
         self.ack_wait = ack_wait
         self.max_ack_pending = max_ack_pending
         self.unavailable_timeout = unavailable_timeout
         self._conn = _Connection("source", url, stream, subject, n_partitions, options,
                                  connect_timeout)
+        self.subject = self._conn.subject
         self._conn.on_reconnect = self._on_reconnect  # type: ignore[method-assign]
         n = self._conn.n_partitions
         owned = list(range(n)) if partitions is None else list(partitions)
@@ -418,17 +426,17 @@ class NatsSink:
         Seconds to wait for the stream's acks of one attempt.
     """
 
-    def __init__(self, url: str | Sequence[str], stream: str, *, subject: str = "events",
+    def __init__(self, url: str | Sequence[str], stream: str, *, subject: str | None = None,
                  n_partitions: int | None = None, options: Mapping[str, Any] | None = None,
                  timeout: float = 30.0, ack_timeout: float = 5.0,
                  connect_timeout: float = 10.0) -> None:
         self.url = url
         self.stream = stream
-        self.subject = subject
         self.timeout = timeout
         self.ack_timeout = ack_timeout
         self._conn = _Connection("sink", url, stream, subject, n_partitions, options,
                                  connect_timeout)
+        self.subject = self._conn.subject
         self._nuid = nats.nuid.NUID()
 
     @property

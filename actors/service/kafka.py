@@ -76,6 +76,19 @@ def _check_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def _client(cls: Any, config: dict[str, Any], options: Mapping[str, Any]) -> Any:
+    """``cls(config)``; a configuration librdkafka refuses is a :class:`ValueError` whose
+    message shows no secret option value."""
+    try:
+        return cls(config)
+    except KafkaException as exc:
+        text = _error_text(exc)
+        for key, value in options.items():
+            if redact_options({key: value})[key] == "***":
+                text = text.replace(str(value), "***")
+        raise TriggerLabValueError(f"options: {text}") from None
+
+
 def _error_text(exc: BaseException) -> str:
     """A librdkafka error's code and text (they hold no configuration values)."""
     err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
@@ -121,12 +134,13 @@ class KafkaSource:
         self.timeout = timeout
         self._options = _check_options(options)
         self._what = f"kafka source {bootstrap} topic {topic!r} group {group!r}"
-        self._consumer: Any = Consumer({
+        self._consumer: Any = None
+        self._consumer = _client(Consumer, {
             "auto.offset.reset": "earliest", "enable.partition.eof": False,
             **self._options,
             "bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
             "logger": _LIBRDKAFKA_LOG,
-        })
+        }, self._options)
         self._next: Positions = {}
         self._seek: Positions = {}
         try:
@@ -304,10 +318,11 @@ class KafkaSink:
         self.timeout = timeout
         self._options = _check_options(options)
         self._what = f"kafka sink {bootstrap} topic {topic!r}"
-        self._producer: Any = Producer({
+        self._producer: Any = None
+        self._producer = _client(Producer, {
             "enable.idempotence": True, "linger.ms": 5, **self._options,
             "bootstrap.servers": bootstrap, "logger": _LIBRDKAFKA_LOG,
-        })
+        }, self._options)
         try:
             self._partitions = _partition_count(self._producer, topic, timeout, self._what)
         except BaseException:
