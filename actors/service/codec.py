@@ -446,8 +446,10 @@ def _fast_columns_or_raise(table: pa.Table, min_time: int,
                            max_time: int) -> tuple[EventBatch, np.ndarray] | None:
     n = table.num_rows
     bad = np.zeros(n, bool)
-    table = table.unify_dictionaries()
-    cols = {name: table.column(name).combine_chunks() for name in table.column_names}
+    if any(c.num_chunks > 1 for c in table.columns):
+        table = table.unify_dictionaries()
+    cols = {name: (c.chunk(0) if c.num_chunks == 1 else c.combine_chunks())
+            for name, c in zip(table.column_names, table.columns, strict=True)}
     sub = cols["subscriber"]
     if not pa.types.is_integer(sub.type):
         return None
@@ -465,7 +467,7 @@ def _fast_columns_or_raise(table: pa.Table, min_time: int,
         return None
     time = _filled(t, min_time, np.int64)
     bad |= _nulls(t) | (time < min_time) | (time >= max_time)
-    codes = _names_to_codes(cols["type"], lambda name: EVENT_TYPES.code(name))
+    codes = _names_to_codes(cols["type"], EVENT_TYPES.code, ("type", len(EVENT_TYPES)))
     if codes is None:
         return None
     bad |= codes < 0
@@ -499,31 +501,46 @@ def _fast_data_column(name: str, col: pa.Array) -> tuple[np.ndarray, np.ndarray]
             return values, np.zeros(len(col), bool)
         return values, values < -1
     if kind == "int" and vocabulary(name) is not None:
-        codes = _names_to_codes(col, lambda word: category_code(name, word))
+        codes = _names_to_codes(col, lambda word: category_code(name, word),
+                                (name, len(vocabulary(name) or ())))
         if codes is None:
             return None
         return np.where(codes == -2, -1, codes), codes == -2
     return None
 
 
-def _names_to_codes(col: pa.Array, code: Any) -> np.ndarray | None:
+#: Lookup tables of recent dictionaries: (column, registry size, words) -> codes. A
+#: registry only grows and never recodes, so its size tells whether a table is current.
+_LUTS: dict[tuple[Any, ...], np.ndarray] = {}
+
+
+def _names_to_codes(col: pa.Array, code: Any, registry: tuple[str, int]) -> np.ndarray | None:
     """Codes of a string or dictionary<string> column through ``code(name)``: -2 for a
-    name ``code`` refuses, -1 for null; None if the column holds no strings."""
+    name ``code`` refuses (and for nulls); None if the column holds no strings.
+    ``registry`` is (column, size of its registry), the key of the cached tables."""
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         col = pc.dictionary_encode(col)
     if not pa.types.is_dictionary(col.type) or not (
             pa.types.is_string(col.type.value_type)
             or pa.types.is_large_string(col.type.value_type)):
         return None
-    lut = []
-    for word in col.dictionary.to_pylist():
-        try:
-            lut.append(code(word))
-        except ValueError:
-            lut.append(-2)
-    lut.append(-2)                                  # null index -> refused
+    words = tuple(col.dictionary.to_pylist())
+    key = (*registry, words)
+    lut = _LUTS.get(key)
+    if lut is None:
+        codes = []
+        for word in words:
+            try:
+                codes.append(code(word))
+            except ValueError:
+                codes.append(-2)
+        codes.append(-2)                            # null index -> refused
+        lut = np.asarray(codes, np.int64)
+        if len(_LUTS) > 256:
+            _LUTS.clear()
+        _LUTS[key] = lut
     idx = _filled(col.indices, len(lut) - 1, np.int64)
-    return np.asarray(lut, np.int64)[idx]
+    return lut[idx]
 
 
 _NUMPY_TO_ARROW = {np.int64: pa.int64(), np.uint64: pa.uint64(), np.float64: pa.float64()}
@@ -535,12 +552,19 @@ def _filled(col: pa.Array, fill: Any, dtype: Any) -> np.ndarray:
     target = _NUMPY_TO_ARROW[dtype]
     if col.type != target:
         col = pc.cast(col, target, safe=False)
+    data = col.buffers()[1]
+    if data is None or len(col) == 0:
+        return np.full(len(col), fill, dtype)
+    values = np.frombuffer(data, dtype, len(col) + col.offset)[col.offset:]
     if col.null_count:
-        col = pc.fill_null(col, pa.scalar(fill, target))
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype)
+        values = np.where(_nulls(col), fill, values).astype(dtype)
+    return values
 
 
 def _nulls(col: pa.Array) -> np.ndarray:
+    """Null mask of ``col`` (bool array), from its validity bitmap."""
+    n = len(col)
     if not col.null_count:
-        return np.zeros(len(col), bool)
-    return np.asarray(col.is_null().to_numpy(zero_copy_only=False), bool)
+        return np.zeros(n, bool)
+    bits = np.unpackbits(np.frombuffer(col.buffers()[0], np.uint8), bitorder="little")
+    return ~bits[col.offset:col.offset + n].astype(bool)
