@@ -284,8 +284,15 @@ def decode_messages(messages: Sequence[Message], fmt: Format | Literal["auto"] =
         batch, keep = _records_to_batch([r for _, _, r in json_msgs], min_time, max_time,
                                         [(m, None) for _, m, _ in json_msgs], dead)
         index = np.array([json_msgs[k][0] for k in keep], np.int64)
-        return _merge(parts, batch, index, dead)
-    return _merge(parts, None, None, dead)
+    else:
+        batch, index = None, None
+    if dead:                                   # in message order, then row order
+        where: dict[tuple[int, int], int] = {}
+        for i, msg in enumerate(messages):
+            where.setdefault((msg.partition, msg.offset), i)
+        dead.sort(key=lambda d: (where.get((d.partition, d.offset), -1),
+                                 -1 if d.row is None else d.row))
+    return _merge(parts, batch, index, dead)
 
 
 def _merge(parts: list[tuple[int, EventBatch]], json_batch: EventBatch | None,
