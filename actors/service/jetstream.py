@@ -363,6 +363,9 @@ class NatsSource:
                 or max_messages < 1:
             raise TriggerLabValueError(
                 f"max_messages: expected an int >= 1, got {show(max_messages)}")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
+                or not timeout > 0:
+            raise TriggerLabValueError(f"timeout: expected seconds > 0, got {show(timeout)}")
         return self._conn.loop.run(self._poll(max_messages, timeout), timeout + 30,
                                    self._conn.what)
 
@@ -399,7 +402,8 @@ class NatsSource:
         return self._conn.reconnects
 
     def close(self) -> None:
-        self._conn.close() if hasattr(self, "_conn") else None
+        if hasattr(self, "_conn"):
+            self._conn.close()
 
     def __enter__(self) -> NatsSource:
         return self
@@ -495,7 +499,8 @@ class NatsSink:
         self._conn.loop.run(self._publish(list(messages)), self.timeout + 30, self._conn.what)
 
     def close(self) -> None:
-        self._conn.close() if hasattr(self, "_conn") else None
+        if hasattr(self, "_conn"):
+            self._conn.close()
 
     def __enter__(self) -> NatsSink:
         return self

@@ -100,6 +100,11 @@ def test_sink_refuses_bad_partitions_and_streams(nats_server, unique_name) -> No
         NatsSource(nats_server.url, unique_name + "_missing")
     with pytest.raises(ValueError, match=r"partitions: expected ints in \[0, 2\), got 2"):
         NatsSource(nats_server.url, unique_name, partitions=[2])
+    with NatsSource(nats_server.url, unique_name, durable="v") as src:
+        with pytest.raises(ValueError, match=r"timeout: expected seconds > 0, got 0"):
+            src.poll(10, timeout=0)
+        with pytest.raises(ValueError, match=r"max_messages: expected an int >= 1"):
+            src.poll(0)
     with pytest.raises(ValueError, match=r"options\['reconnected_cb'\]: set by the adapter"):
         NatsSink(nats_server.url, unique_name, options={"reconnected_cb": print})
 
