@@ -102,7 +102,8 @@ class DeadLetter:
     reason : str
         What was expected and what was received.
     payload : bytes or dict
-        The raw message (whole-message rejections) or the row's values.
+        The raw message (whole-message rejections, and a JSON message's one event), or
+        the row's values (a row of an Arrow table).
     """
 
     partition: int
@@ -336,7 +337,8 @@ def _records_to_batch(records: list[Any], min_time: int, max_time: int,
                       origin: Sequence[tuple[Message, int | None]],
                       dead: list[DeadLetter]) -> tuple[EventBatch, list[int]]:
     """``EventBatch.from_records(records, validate="quarantine")`` with dead letters at
-    ``origin[i]`` (message, row in it); returns the batch and the kept record indices.
+    ``origin[i]`` (message, row in it; None: the record is the whole message, and its
+    dead letter keeps the raw bytes); returns the batch and the kept record indices.
 
     One record's text in an undeclared column makes ``from_records`` refuse that column
     in every record of the call; records refused only for that are decoded again
@@ -368,7 +370,8 @@ def _records_to_batch(records: list[Any], min_time: int, max_time: int,
         if i in bad_set:
             msg, r = origin[i]
             dead.append(DeadLetter(msg.partition, msg.offset, r, str(row.field),
-                                   str(row.reason)[:_REASON_CHARS], _jsonable(records[i])))
+                                   str(row.reason)[:_REASON_CHARS],
+                                   msg.payload if r is None else _jsonable(records[i])))
     return batch, keep
 
 

@@ -166,3 +166,31 @@ def test_credentials_pass_through_and_are_never_shown(tmp_path, unique_name, cap
         server_log = server.log_file.read_text()
     for text in (shown, str(wrong.value), caplog.text, server_log):
         assert secret not in text
+
+
+@pytest.mark.ray
+def test_a_source_works_inside_a_ray_actor(ray_session, nats_server, unique_name) -> None:
+    """The synchronous API runs in a Ray actor (the adapter brings its own event loop)."""
+    ray = ray_session
+
+    @ray.remote
+    class Reader:
+        def __init__(self, url: str, stream: str) -> None:
+            from actors.service.jetstream import NatsSource
+
+            self.source = NatsSource(url, stream, durable="ray-shard")
+
+        def read(self, want: int) -> list[bytes]:
+            got: list = []
+            for _ in range(40):
+                got += self.source.poll(100, timeout=0.3)
+                if len(got) >= want:
+                    break
+            self.source.commit(advance({}, got))
+            return [m.payload for m in got]
+
+    with NatsSink(nats_server.url, unique_name, n_partitions=PARTS) as sink:
+        sink.publish(_payloads(12, "r"))
+    reader = Reader.remote(nats_server.url, unique_name)
+    assert ray.get(reader.read.remote(12), timeout=60) == [f"r{i}".encode() for i in range(12)]
+    ray.kill(reader)
