@@ -13,7 +13,6 @@ import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from service_helpers import make_events, rows_of
 
 from actors.service.codec import (
     DeadLetter,
@@ -29,6 +28,7 @@ from actors.service.partitioning import partition_of
 from actors.service.transport import Message
 from policies import EventBatch
 from policies.event_schema import EVENT_TYPES, MAX_TIME, MIN_TIME
+from service.service_helpers import make_events, rows_of
 
 T0 = 1_700_000_000
 _FLOAT_COLS = ("cart_value", "price", "time_on_page", "x_score")   # x_score: undeclared

@@ -9,12 +9,12 @@ import socket
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from service_helpers import make_events, rows_of
 
 from actors.service.brokers import NatsServer, find_nats_server
 from actors.service.codec import decode_messages
 from actors.service.files import ParquetSource, write_event_log
 from actors.service.transport import TransportError, advance
+from service.service_helpers import make_events, rows_of
 
 
 def _all(source: ParquetSource) -> list:

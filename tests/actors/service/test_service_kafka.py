@@ -7,12 +7,12 @@ import json
 import logging
 
 import pytest
-from service_helpers import make_events, rows_of
 
 from actors.service.codec import decode_messages, encode_messages
 from actors.service.kafka import KafkaSink, KafkaSource
 from actors.service.partitioning import partition_of
 from actors.service.transport import Message, OutMessage, advance
+from service.service_helpers import make_events, rows_of
 
 MOCK_PARTITIONS = 4          # what the mock cluster gives a topic it creates
 

@@ -8,13 +8,13 @@ import logging
 import threading
 
 import pytest
-from service_helpers import make_events, rows_of
 
 from actors.service.brokers import NatsServer
 from actors.service.codec import decode_messages, encode_messages
 from actors.service.jetstream import NatsSink, NatsSource
 from actors.service.partitioning import partition_of
 from actors.service.transport import Message, OutMessage, TransportError, advance
+from service.service_helpers import make_events, rows_of
 
 PARTS = 4
 
