@@ -238,7 +238,7 @@ class ShardCore:
 
         batch = as_arms(go, row, go["arm"])
         pr, chosen, per_arm = true_probabilities(self.world.population, self.plan,
-                                                 self.config.reward, go, row, batch, as_arms)
+                                                 self.config, now, go, row, batch, as_arms)
         self.ledger.deliver(go, row, pr, chosen, per_arm, now)
         self.world.send(batch)
         self.ledger.count_sends(go, row, now)

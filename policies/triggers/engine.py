@@ -40,11 +40,36 @@ into :meth:`TriggerEngine.process` calls):
    ``now + backoff * k`` with the same trigger id and attempt k + 1; after
    ``max_attempts`` failures, or when a newer instance of the rule is already pending,
    it is cancelled. A failed send does not count toward the frequency cap; a repeated
-   report of the same failure is ignored.
+   report of the same failure is ignored. Every id is checked (the latest send of its
+   rule to its subscriber, :class:`~policies.triggers.decisions.TriggerIdError` if not)
+   before anything due by ``now`` is decided, so a bad report changes nothing; a send
+   that a newer send of its rule supersedes while those are decided is cancelled (the
+   newer instance was pending when the failure happened).
 6. Late events (before the last ``until`` or an event already handled) raise
    :class:`~policies.errors.LateEventError`; with ``on_late="drop"`` they are skipped
-   and counted in :meth:`TriggerEngine.stats` against each rule that mentions their type.
+   and counted (point 8). Events outside the engine's time range ``[min_time,
+   max_time)`` (default 2000-01-01 to 2100-01-01; a live service passes
+   ``max_time=now + skew`` and moves it with :meth:`TriggerEngine.set_time_range`) raise
+   :class:`~policies.errors.InvalidEventError` before anything is handled; with
+   ``on_late="drop"`` they are skipped and counted as ``out_of_range`` (point 8; an event
+   both out of range and late counts there only). They never move the clock. ``until``
+   and ``now`` must lie in the range too.
 7. ``trigger_id`` is ``"<rule>:<subscriber>:<entered_at>"``.
+8. Counters, per rule (:meth:`TriggerEngine.stats`; kept in checkpoints): ``entered``,
+   instances created; ``fired``, ``cancelled``, ``expired``, ``suppressed``, the
+   decisions of that kind returned so far (a send retried twice is fired three times;
+   cancellations by ``report_failures`` included); ``pending``, instances waiting now
+   (retries included); ``failed``, failures reported (a repeated report not again);
+   ``retried``, the failures that scheduled a retry (the others were cancelled);
+   ``late``, dropped late events of a type the rule mentions (in ``when`` or
+   ``exclude``; an event counts for each such rule); ``out_of_range``, likewise, dropped
+   events outside the time range (point 6). :meth:`TriggerEngine.n_late` and
+   :meth:`TriggerEngine.n_out_of_range` count every dropped event once, whatever its type
+   or subscriber. At every moment
+   ``entered + failed = fired + cancelled + expired + suppressed + pending``: an entry
+   opens an instance, a reported failure reopens it, and one decision closes it each
+   time. So every instance entered is now exactly one of: pending, sent (``fired -
+   failed``: its latest send was not reported failed), cancelled, expired, suppressed.
 """
 
 from __future__ import annotations
@@ -60,11 +85,20 @@ import numpy as np
 import pandas as pd
 
 from policies.errors import InvalidEventError, LateEventError, TriggerLabValueError
-from policies.event_schema import MAX_SUBSCRIBER, MAX_TIME, MIN_TIME, time_range_error
+from policies.event_schema import (
+    EVENT_TYPES,
+    MAX_SUBSCRIBER,
+    MAX_TIME,
+    MIN_TIME,
+    check_time_bounds,
+    time_range_error,
+)
 from policies.events import EventBatch
 from policies.triggers._fast import FastCore
-from policies.triggers._reference import STAT_NAMES, ReferenceCore
-from policies.triggers.decisions import Decisions, parse_trigger_id
+from policies.triggers._migrate import STATE_VERSION, upgrade
+from policies.triggers._reference import STAT_NAMES as _CORE_STAT_NAMES
+from policies.triggers._reference import ReferenceCore
+from policies.triggers.decisions import Decisions
 from policies.triggers.rules import load_rules
 from policies.triggers.ruleset import RuleSet
 
@@ -72,19 +106,22 @@ __all__ = ["ENGINES", "STAT_NAMES", "TriggerEngine"]
 
 #: Available implementations.
 ENGINES: tuple[str, ...] = ("fast", "reference")
-_STATE_VERSION = 1
+#: Columns of :meth:`TriggerEngine.stats` (contract point 8): the implementations'
+#: counters, then the events dropped for a time outside the engine's range (counted by
+#: the engine front, the same for both implementations).
+STAT_NAMES: tuple[str, ...] = (*_CORE_STAT_NAMES, "out_of_range")
 
 
 #: Largest ``utc_offset_minutes`` magnitude a subscriber may have (a day).
 MAX_UTC_OFFSET_MINUTES = 1440
 
 
-def _time(name: str, value: Any) -> int:
-    """``until`` / ``now``: int seconds in the event range [MIN_TIME, MAX_TIME)."""
+def _time(name: str, value: Any, min_time: int = MIN_TIME, max_time: int = MAX_TIME) -> int:
+    """``until`` / ``now``: int seconds in the engine's range [min_time, max_time)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidEventError(f"{name}: expected int seconds since the epoch, got {value!r}")
-    if not MIN_TIME <= int(value) < MAX_TIME:
-        raise InvalidEventError(f"{name}: {time_range_error(int(value))}")
+    if not min_time <= int(value) < max_time:
+        raise InvalidEventError(f"{name}: {time_range_error(int(value), min_time, max_time)}")
     return int(value)
 
 
@@ -102,7 +139,12 @@ class TriggerEngine:
         ``fast``: numpy state and a numba-compiled loop; ``reference``: one event at a
         time in plain Python (the executable spec). Both decide identically.
     on_late : {"raise", "drop"}
-        What to do with events before the engine clock.
+        What to do with events before the engine clock, and with events outside
+        ``[min_time, max_time)``: raise, or skip and count them (:meth:`stats`).
+    min_time, max_time : int
+        The event times the engine accepts, seconds since the epoch (default
+        2000-01-01 to 2100-01-01, as the batch builders); ``until`` and ``now`` must lie
+        in the range too. Move them with :meth:`set_time_range`.
 
     Notes
     -----
@@ -118,6 +160,8 @@ class TriggerEngine:
         subscribers: pd.DataFrame,
         engine: str = "fast",
         on_late: str = "raise",
+        min_time: int = MIN_TIME,
+        max_time: int = MAX_TIME,
     ) -> None:
         self.rules = rules
         self.subscribers: pd.DataFrame | None = subscribers
@@ -127,11 +171,14 @@ class TriggerEngine:
             raise TriggerLabValueError(f"engine: expected 'fast' or 'reference', got {engine!r}")
         if on_late not in ("raise", "drop"):
             raise TriggerLabValueError(f"on_late: expected 'raise' or 'drop', got {on_late!r}")
+        self.min_time, self.max_time = check_time_bounds(min_time, max_time)
         _check_table(subscribers)
         self._ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
         core_cls = FastCore if engine == "fast" else ReferenceCore
         self._core: FastCore | ReferenceCore = core_cls(self._ruleset, subscribers)
         self._clock: int | None = None
+        self._out_of_range = np.zeros(len(self._ruleset), np.int64)  # per rule
+        self._n_out_of_range = 0  # every dropped event once
 
     # -- properties -------------------------------------------------------------
 
@@ -172,14 +219,8 @@ class TriggerEngine:
         """
         if not isinstance(events, EventBatch):
             raise InvalidEventError(f"events: expected an EventBatch, got {type(events).__name__}")
-        batch = events.sort_by_time()
-        if len(batch) and (batch.time[0] < MIN_TIME or batch.time[-1] >= MAX_TIME):
-            i = 0 if batch.time[0] < MIN_TIME else len(batch) - 1
-            raise InvalidEventError(
-                f"events.time: {time_range_error(int(batch.time[i]))} (build batches with "
-                "EventBatch.from_records / from_pandas to check every row)"
-            )
-        until_t = None if until is None else _time("until", until)
+        batch = self._in_range(events.sort_by_time())
+        until_t = None if until is None else _time("until", until, self.min_time, self.max_time)
         clock = self._clock
         if clock is not None and until_t is not None and until_t < clock:
             raise LateEventError(
@@ -226,12 +267,43 @@ class TriggerEngine:
             if isinstance(trigger_ids, Decisions)
             else [str(t) for t in trigger_ids]
         )
-        for tid in ids:
-            parse_trigger_id(tid)
-        now_t = _time("now", now)
+        now_t = _time("now", now, self.min_time, self.max_time)
+        # every id is checked before anything is decided, so a bad id changes nothing
+        targets = self._core.failure_targets(ids)
         due = self.process(EventBatch.empty(), until=now_t)
-        failed = self._core.report_failures(ids, now_t)
+        failed = self._core.report_failures(targets, now_t)
         return Decisions.concat([due, failed]).sorted()
+
+    def _in_range(self, batch: EventBatch) -> EventBatch:
+        """The time-sorted ``batch`` without its events outside ``[min_time, max_time)``
+        (``on_late="drop"``: counted, point 8), or :class:`InvalidEventError` naming the
+        first one."""
+        lo, hi = self.min_time, self.max_time
+        if not len(batch) or (batch.time[0] >= lo and batch.time[-1] < hi):
+            return batch
+        out = (batch.time < lo) | (batch.time >= hi)
+        if self.on_late == "raise":
+            t = int(batch.time[np.flatnonzero(out)[0]])
+            raise InvalidEventError(
+                f"events.time: {time_range_error(t, lo, hi)} ({int(out.sum())} of "
+                f"{len(batch)} events outside the engine's range; build batches with "
+                "EventBatch.from_records / from_pandas and the same min_time / max_time to "
+                "check every row, or pass on_late='drop' to skip and count them)"
+            )
+        names = EVENT_TYPES.names
+        dropped = [names[c] for c in batch.type[out].tolist() if 0 <= c < len(names)]
+        for r, rule in enumerate(self._ruleset.rules):
+            mentioned = {c.event for c in rule.when} | set(rule.exclude)
+            self._out_of_range[r] += sum(name in mentioned for name in dropped)
+        self._n_out_of_range += int(out.sum())
+        return batch[~out]
+
+    def set_time_range(self, min_time: int | None = None, max_time: int | None = None) -> None:
+        """Move the accepted event-time range (None keeps a bound): a live service calls
+        ``set_time_range(max_time=now + skew)`` before each batch."""
+        self.min_time, self.max_time = check_time_bounds(
+            self.min_time if min_time is None else min_time,
+            self.max_time if max_time is None else max_time)
 
     def update_subscribers(self, subscribers: pd.DataFrame) -> None:
         """Insert or replace subscribers' attributes (rows indexed by subscriber id)."""
@@ -239,10 +311,17 @@ class TriggerEngine:
         self._core.update_subscribers(subscribers)
 
     def stats(self) -> pd.DataFrame:
-        """Counts per rule (rows) of entered, fired, cancelled, expired, suppressed,
-        retried and late (columns)."""
+        """The counters of contract point 8, per rule (rows, in rule order), int64.
+
+        Columns :data:`STAT_NAMES`: entered, fired, cancelled, expired, suppressed,
+        pending, failed, retried, late, out_of_range. ``entered + failed == fired +
+        cancelled + expired
+        + suppressed + pending`` in every row; ``fired`` .. ``suppressed`` equal
+        :meth:`Decisions.counts` of every decision returned; ``pending`` sums to
+        :meth:`n_pending`; ``retried <= failed <= fired``.
+        """
         return pd.DataFrame(
-            self._core.stats_array(),
+            np.column_stack([self._core.stats_array(), self._out_of_range]),
             index=pd.Index(self._ruleset.ids, name="rule"),
             columns=list(STAT_NAMES),
         )
@@ -250,6 +329,15 @@ class TriggerEngine:
     def n_pending(self) -> int:
         """Number of trigger instances waiting to be decided (retries included)."""
         return self._core.n_pending()
+
+    def n_late(self) -> int:
+        """Number of late events dropped (``on_late="drop"``), each counted once."""
+        return int(self._core.n_late)
+
+    def n_out_of_range(self) -> int:
+        """Number of events dropped for a time outside ``[min_time, max_time)``
+        (``on_late="drop"``), each counted once."""
+        return self._n_out_of_range
 
     def state_nbytes(self) -> int:
         """Bytes of engine state (fast: array sizes; reference: pickled size)."""
@@ -268,9 +356,13 @@ class TriggerEngine:
         """
         core = self._core.__dict__
         return {
-            "version": _STATE_VERSION,
+            "version": STATE_VERSION,
             "engine": self.engine,
             "on_late": self.on_late,
+            "min_time": self.min_time,
+            "max_time": self.max_time,
+            "out_of_range": self._out_of_range.copy(),
+            "n_out_of_range": self._n_out_of_range,
             "rules": self._ruleset,
             "clock": self._clock,
             "core": copy.deepcopy(core) if deep else dict(core),
@@ -278,11 +370,22 @@ class TriggerEngine:
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> TriggerEngine:
-        """Rebuild an engine from :meth:`state_dict` output; it continues where it was."""
-        if not isinstance(state, Mapping) or state.get("version") != _STATE_VERSION:
+        """Rebuild an engine from :meth:`state_dict` output; it continues where it was.
+
+        A version-1 state (written before the counters of contract point 8) is read too:
+        its decisions continue exactly; ``failed`` is derived from the identity and
+        :meth:`n_late` starts at the largest per-rule ``late`` (version 1 kept no total).
+        A state written before the engine had a time range of its own gets the default
+        range and no ``out_of_range`` counts.
+        """
+        version = state.get("version") if isinstance(state, Mapping) else None
+        if type(version) is not int or version not in (1, STATE_VERSION):
+            got = f"version {version!r}" if isinstance(state, Mapping) else type(state).__name__
             raise TriggerLabValueError(
-                f"state: expected a TriggerEngine.state_dict() of version {_STATE_VERSION}"
+                f"state: expected a TriggerEngine.state_dict() of version 1 or "
+                f"{STATE_VERSION}, got {got}"
             )
+        state = upgrade(state)
         core: FastCore | ReferenceCore
         if state["engine"] == "fast":
             core = FastCore.__new__(FastCore)
@@ -297,6 +400,11 @@ class TriggerEngine:
         self._ruleset = state["rules"]
         self._core = core
         self._clock = state["clock"]
+        self.min_time, self.max_time = check_time_bounds(state.get("min_time", MIN_TIME),
+                                                         state.get("max_time", MAX_TIME))
+        self._out_of_range = np.array(
+            state.get("out_of_range", np.zeros(len(self._ruleset), np.int64)), np.int64)
+        self._n_out_of_range = int(state.get("n_out_of_range", 0))
         return self
 
     def __repr__(self) -> str:
