@@ -20,7 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from actors.service.codec import encode_table, events_table
-from actors.service.transport import Message, Positions, TransportError, check_positions
+from actors.service.transport import (
+    Closing,
+    Message,
+    Positions,
+    TransportError,
+    check_positions,
+)
 from policies.checks import show
 from policies.errors import TriggerLabValueError
 from policies.events import EventBatch
@@ -43,7 +49,7 @@ def write_event_log(path: PathLike, batches: Iterable[EventBatch], *,
     return len(batch)
 
 
-class ParquetSource:
+class ParquetSource(Closing):
     """Row groups of Parquet files as messages (see the module docstring).
 
     Parameters
@@ -138,12 +144,6 @@ class ParquetSource:
         for f in self._files:
             f.close()
         self._files = []
-
-    def __enter__(self) -> ParquetSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ParquetSource(paths={self.paths!r}, rows={self.rows}, max_rows={self.max_rows})"

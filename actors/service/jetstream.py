@@ -45,6 +45,7 @@ from nats.js import api
 
 from actors.service._aio import LoopThread
 from actors.service.transport import (
+    Closing,
     Message,
     OutMessage,
     Positions,
@@ -176,7 +177,7 @@ class _Connection:
         self.loop.close()
 
 
-class NatsSource:
+class NatsSource(Closing):
     """A durable pull consumer over the owned partitions of a JetStream event stream.
 
     Parameters
@@ -405,19 +406,13 @@ class NatsSource:
         if hasattr(self, "_conn"):
             self._conn.close()
 
-    def __enter__(self) -> NatsSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return (f"NatsSource(url={self._conn.safe_urls!r}, stream={self.stream!r}, "
                 f"subject={self.subject!r}, partitions={list(self.partitions)}, "
                 f"durable={self.durable!r}, options={redact_options(self._conn.options)})")
 
 
-class NatsSink:
+class NatsSink(Closing):
     """Publishes :class:`OutMessage` s to ``SUBJECT.{partition}`` of a JetStream stream.
 
     Parameters
@@ -501,12 +496,6 @@ class NatsSink:
     def close(self) -> None:
         if hasattr(self, "_conn"):
             self._conn.close()
-
-    def __enter__(self) -> NatsSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (f"NatsSink(url={self._conn.safe_urls!r}, stream={self.stream!r}, "

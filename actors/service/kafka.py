@@ -46,6 +46,7 @@ from confluent_kafka import (
 )
 
 from actors.service.transport import (
+    Closing,
     Message,
     OutMessage,
     Positions,
@@ -107,7 +108,7 @@ def _partition_count(client: Any, topic: str, timeout: float, what: str) -> int:
     return len(t.partitions)
 
 
-class KafkaSource:
+class KafkaSource(Closing):
     """Reads a topic as a consumer of group ``group`` with manual offset commits.
 
     Parameters
@@ -288,19 +289,13 @@ class KafkaSource:
         if consumer is not None:
             consumer.close()
 
-    def __enter__(self) -> KafkaSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return (f"KafkaSource(bootstrap={self.bootstrap!r}, topic={self.topic!r}, "
                 f"group={self.group!r}, partitions={self.partitions}, "
                 f"options={redact_options(self._options)})")
 
 
-class KafkaSink:
+class KafkaSink(Closing):
     """Publishes :class:`OutMessage` s to a topic with an idempotent producer.
 
     Parameters
@@ -371,12 +366,6 @@ class KafkaSink:
         producer, self._producer = getattr(self, "_producer", None), None
         if producer is not None:
             producer.flush(self.timeout)
-
-    def __enter__(self) -> KafkaSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (f"KafkaSink(bootstrap={self.bootstrap!r}, topic={self.topic!r}, "

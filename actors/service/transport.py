@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from policies.checks import show
 from policies.errors import TriggerLabError, TriggerLabValueError
@@ -118,6 +118,19 @@ class OutMessage:
     def __repr__(self) -> str:
         return (f"OutMessage(partition={self.partition}, payload=<{len(self.payload)} "
                 f"bytes>, key={self.key!r}, msg_id={self.msg_id!r})")
+
+
+class Closing:
+    """``with`` support for transports: the block's end calls ``close()``."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @runtime_checkable
