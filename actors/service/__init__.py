@@ -44,6 +44,7 @@ from actors.service.transport import (
     redact_options,
     redact_url,
 )
+from actors.service.watermark import Late, Watermark
 
 _LAZY = {
     "NatsSink": "actors.service.jetstream",
@@ -64,6 +65,7 @@ __all__ = [
     "Decoded",
     "KafkaSink",
     "KafkaSource",
+    "Late",
     "Message",
     "NatsServer",
     "NatsSink",
@@ -74,6 +76,7 @@ __all__ = [
     "Sink",
     "Source",
     "TransportError",
+    "Watermark",
     "advance",
     "check_positions",
     "decode_messages",

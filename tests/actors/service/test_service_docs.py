@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_service_doc_examples_run(nats_server, capsys) -> None:
     text = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     ns: dict = {}
     for block in blocks:
         exec(compile(block, "docs/service.md", "exec"), ns)
@@ -26,3 +26,7 @@ def test_service_doc_examples_run(nats_server, capsys) -> None:
     assert out[2] == f"[0, 1] {owned}"
     assert ns["decoded"].events.subscriber.tolist() == [7]
     assert len(ns["got"]) == 100                         # Kafka: every JSON event
+    # the watermark example: released in time order, the reminder decided by `until`
+    assert ns["released"].type_names() == ["add_to_cart", "product_view"]
+    assert ns["until"] == ns["t0"] + 25 * 3600 - 300
+    assert ns["reminders"].to_pandas()["rule"].tolist() == ["cart_abandonment_24h"]
