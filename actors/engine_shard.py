@@ -27,6 +27,7 @@ same decisions (the engine is deterministic and its trigger ids are stable).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policies.errors import TriggerLabError
+from policies.errors import RuleWarning, TriggerLabError
 from policies.event_schema import EVENT_TYPES
 from policies.events import EventBatch
 from policies.triggers import KINDS, Decisions, RuleSet, TriggerEngine
@@ -167,7 +168,9 @@ class EngineShard:
         compiled code is loaded before timing starts; returns decisions made (>= 0)."""
         rules = self.engine.ruleset
         subs = pd.DataFrame({"utc_offset_minutes": [0]}, index=pd.Index([0], name="subscriber"))
-        scratch = TriggerEngine(rules, subscribers=subs, engine=self.engine.engine)
+        with warnings.catch_warnings():  # the scratch table lacks the segments' columns
+            warnings.simplefilter("ignore", RuleWarning)
+            scratch = TriggerEngine(rules, subscribers=subs, engine=self.engine.engine)
         types = np.arange(len(EVENT_TYPES), dtype=np.int64)
         ev = EventBatch(np.zeros(len(types), np.int64), 1_700_000_000 + types, types)
         return len(scratch.process(ev, until=1_700_000_000 + 10 * 86400))

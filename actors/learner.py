@@ -8,7 +8,8 @@ depend on how subscribers are split into shards:
 * rewards by (delivery time, email id);
 * choices by (due time, subscriber, source, email id), with the generator
   ``numpy.random.default_rng([seed, tick, 0x1EA2])`` — so the same seed gives the same
-  arms on 1 or 8 shards, inline or on Ray.
+  arms on 1 or 8 shards, inline or on Ray. Each choice's decision time (``now``) is the
+  time its email became due.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class LearnerCore:
         order = np.lexsort((ch.email_id, ch.source, ch.subscriber, ch.due))
         rng = np.random.default_rng([int(self.config.seed), tick, LEARNER_STREAM])  # type: ignore[arg-type]
         arms, props = self.policy.select(_rows(ch.context, order) if ctx else None, rng,
-                                         subscribers=ch.subscriber[order], n=len(order))
+                                         subscribers=ch.subscriber[order], n=len(order),
+                                         now=ch.due[order])
         self.n_choices += len(order)
         return Arms(ch.email_id[order], np.asarray(arms, np.int64),
                     np.asarray(props, np.float64))

@@ -34,6 +34,7 @@ from policies.bandits import (
 )
 from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES, Policy
 from policies.errors import PolicyError, SpecError
+from policies.explore_commit import AutoWinner, WinningPath
 from policies.features import FEATURE_NAMES
 from policies.personalization import (
     ContentStrategyPolicy,
@@ -67,6 +68,8 @@ POLICIES: dict[str, type[Policy] | Callable[[str, str], type[Policy]]] = {
     "sliding_window_thompson": SlidingWindowThompson,
     "softmax": Softmax,
     "exp3": EXP3,
+    "auto_winner": AutoWinner,
+    "winning_path": WinningPath,
     "linucb": LinUCB,
     "lin_thompson": LinearThompson,
     "logistic_thompson": LogisticThompson,

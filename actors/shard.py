@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import resource
+import warnings
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ from actors.outbox import Outbox, email_batch
 from actors.plan import RunPlan
 from actors.truth import Ledger, true_probabilities
 from policies.ab import hash_unit
-from policies.errors import SpecError
+from policies.errors import RuleWarning, SpecError
 from policies.events import EventBatch
 from policies.features import FEATURE_NAMES, subscriber_features
 from policies.triggers import TriggerEngine, segment_mask
@@ -108,7 +109,11 @@ class ShardCore:
         self.engine: TriggerEngine | None = None
         self._seg_numeric: list[np.ndarray] = []
         if config.rules is not None:
-            self.engine = TriggerEngine(config.rules, subscribers=self.table)
+            # a shard sees a slice of the population: whether a rule can fire is judged
+            # on the whole one (experiments.rule_checks), not per slice
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuleWarning)
+                self.engine = TriggerEngine(config.rules, subscribers=self.table)
             self._seg_numeric = self._numeric_segments(self.table)
         self._engagement = self.table["engagement_score"].to_numpy(np.float64)
         self.table = self._slim(self.table)
@@ -238,7 +243,7 @@ class ShardCore:
 
         batch = as_arms(go, row, go["arm"])
         pr, chosen, per_arm = true_probabilities(self.world.population, self.plan,
-                                                 self.config.reward, go, row, batch, as_arms)
+                                                 self.config, now, go, row, batch, as_arms)
         self.ledger.deliver(go, row, pr, chosen, per_arm, now)
         self.world.send(batch)
         self.ledger.count_sends(go, row, now)
@@ -282,7 +287,9 @@ class ShardCore:
                 changed |= a != b
             self._seg_numeric = numeric
             if changed.any():
-                self.engine.update_subscribers(new.iloc[np.flatnonzero(changed)])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuleWarning)
+                    self.engine.update_subscribers(new.iloc[np.flatnonzero(changed)])
         self.table = self._slim(new)
         self._engagement = new["engagement_score"].to_numpy(np.float64)
 

@@ -16,6 +16,7 @@ after a recovery cannot count anything twice.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -30,10 +31,11 @@ from policies.event_schema import EVENT_TYPES
 from policies.events import EventBatch
 from policies.triggers import KINDS
 from sim.clock import DAY
+from sim.delays import within_window
 from sim.population import Population
 from sim.response import EmailBatch, probabilities
 
-__all__ = ["EVENT_CODES", "Ledger", "true_probabilities"]
+__all__ = ["EVENT_CODES", "Ledger", "true_probabilities", "truth_windows"]
 
 _M = {m: i for i, m in enumerate(METRICS)}
 _FIRE, _CANCEL, _EXPIRE, _SUPPRESS = (KINDS.index(k) for k in
@@ -45,20 +47,52 @@ EVENT_CODES = {name: EVENT_TYPES.code(name) for name in (
     "purchase_completed", "email_open", "email_click", "unsubscribe")}
 
 
-def true_probabilities(population: Population, plan: RunPlan, reward: str,
-                       go: dict[str, np.ndarray], row: np.ndarray, batch: EmailBatch,
+def truth_windows(config: SimulationConfig, now: int) -> tuple[int, int, tuple[int, ...]]:
+    """How long after a delivery at ``now`` (a tick boundary) its responses are counted.
+
+    Returns
+    -------
+    window : int
+        ``min(reward_window_seconds, end - now)``, s: the per-email metrics and the
+        learner's reward count responses within it (:meth:`Ledger.attribute`).
+    to_end : int
+        ``end - now``, s: site-wide orders count until the run's end.
+    support : tuple of int
+        Every window a delivery of the run can have (the multiples of the tick up to the
+        run's length, and the reward window): :func:`sim.delays.delay_cdfs` computes
+        them together.
+    """
+    rw = config.reward_window_seconds
+    to_end = config.end - int(now)
+    return min(rw, to_end), to_end, _support(config.tick_seconds, config.n_ticks, rw)
+
+
+@functools.lru_cache(maxsize=16)
+def _support(tick: int, n_ticks: int, reward_window: int) -> tuple[int, ...]:
+    extra = [reward_window] if reward_window < n_ticks * tick else []
+    return tuple(sorted({*range(tick, n_ticks * tick + 1, tick), *extra}))
+
+
+def true_probabilities(population: Population, plan: RunPlan, config: SimulationConfig,
+                       now: int, go: dict[str, np.ndarray], row: np.ndarray,
+                       batch: EmailBatch,
                        as_arms: Callable[[dict[str, np.ndarray], np.ndarray, np.ndarray],
                                          EmailBatch]
                        ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """True response probabilities of delivered emails, for the chosen variant and for
-    every arm (one response-model call on the stacked batch).
+    """True response probabilities of emails delivered at ``now``, for the chosen variant
+    and for every arm (one response-model call on the stacked batch), on the basis the
+    run observes them (:func:`truth_windows`).
 
     Parameters
     ----------
     population : Population
         The shard's subscribers.
     plan : RunPlan
-    reward : {"click", "order", "revenue"}
+    config : SimulationConfig
+        Gives the reward (``"click"``, ``"order"`` or ``"revenue"``), its window and the
+        run's end.
+    now : int
+        Delivery time, s (a tick boundary).
     go : dict of str -> ndarray, shape (m,)
         The delivered emails (``arm`` -1: not decided by the policy).
     row : ndarray of int64, shape (m,)
@@ -71,13 +105,15 @@ def true_probabilities(population: Population, plan: RunPlan, reward: str,
     Returns
     -------
     probabilities : dict of str -> ndarray of float64, shape (m,)
-        :func:`sim.response.probabilities` of the delivered emails.
+        ``p_open``, ``p_click``, ``p_purchase``, ``expected_revenue`` of responses within
+        the reward window and the run (:func:`sim.delays.within_window`), and
+        ``p_incremental_purchase``: email-caused orders landing before the run's end.
     chosen : ndarray of float64, shape (m,)
-        Expected reward of the chosen variant.
+        Expected reward of the chosen variant within the reward window and the run.
     per_arm : ndarray of float64, shape (m, k)
-        Expected reward of every arm (zeros for emails not decided by the policy).
+        The same for every arm (zeros for emails not decided by the policy).
     """
-    key = REWARD_PROBABILITY[reward]
+    key = REWARD_PROBABILITY[config.reward]
     m = len(row)
     k = len(plan.arm_names)
     decided = go["arm"] >= 0
@@ -90,12 +126,19 @@ def true_probabilities(population: Population, plan: RunPlan, reward: str,
                  for name, v in sub.items()}
         arms_k = np.repeat(np.arange(k, dtype=np.int64), len(idx))
         parts.append(as_arms(sub_k, rows_k, arms_k))
-    pr = probabilities(population, EmailBatch.concat(parts) if len(parts) > 1 else batch)
+    stacked = EmailBatch.concat(parts) if len(parts) > 1 else batch
+    window, to_end, support = truth_windows(config, now)
+    full = probabilities(population, stacked)
+    pr = within_window(population, stacked, full, window, support)
+    caused = within_window(population, batch, {n: v[:m] for n, v in full.items()}, to_end,
+                           support)
     chosen = pr[key][:m]
     per_arm = np.zeros((m, k))
     if len(idx):
         per_arm[idx] = pr[key][m:].reshape(k, len(idx)).T
-    return {name: v[:m] for name, v in pr.items()}, chosen, per_arm
+    out = {name: v[:m] for name, v in pr.items()}
+    out["p_incremental_purchase"] = caused["p_incremental_purchase"]
+    return out, chosen, per_arm
 
 
 class Ledger:

@@ -37,11 +37,13 @@ themselves are in :mod:`experiments.stats`):
   Poisson variances of the counts (:func:`experiments.stats.poisson_rate_diff`); arms
   compared with :func:`experiments.stats.normal_diff_test`.
 * p-values of all (arm, metric) comparisons are adjusted together (Holm by default).
-* **ground truth** (from the simulator's expected values of the emails actually sent):
-  per-email rates are ``expected_* / sends``; orders per subscriber compare the
-  expected email-caused (incremental) orders per subscriber; revenue per subscriber the
-  expected email revenue scaled by the incremental share of orders; regret is the
-  expected reward lost against the best variant for each email.
+* **ground truth** (from the simulator's expected values of the emails actually sent,
+  on the basis the estimate counts, docs/domain.md "Ground truth"): per-email rates are
+  ``expected_* / sends``, responses within the reward window and the run;
+  orders per subscriber compare the expected email-caused (incremental) orders per
+  subscriber landing before the run's end; revenue per subscriber those orders times the
+  mean value of the attributed orders; regret is the expected reward (within the reward
+  window) lost against the best variant for each email.
 
 Functions take a run's tables as :class:`experiments.Results` (anything with ``spec``,
 ``metrics``, ``truth`` and ``arms``, see :class:`experiments.tables.RunTables`).

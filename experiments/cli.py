@@ -6,14 +6,19 @@ Each subcommand lives in ``experiments/commands/NAME.py`` with
 :mod:`policies.errors` is one) or an ``OSError`` -- prints one line and exits with
 status 2; ``--debug`` shows the traceback instead. Any other exception is a bug and
 keeps its traceback: a ``KeyError``, and the runtime's ``InternalError``/``ShardError``
-(``TriggerLabError`` subclasses that are not input errors).
+(``TriggerLabError`` subclasses that are not input errors). TriggerLab's warnings
+(``TriggerLabWarning``: a rule that cannot fire on its data) print one line each,
+``triggerlab COMMAND: warning: ...``, and do not change the exit status.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
+import warnings
+from typing import Any
 
 #: subcommand -> (module, one-line help)
 #: Modules must keep heavy imports (numpy, ray, ...) inside ``run``.
@@ -51,6 +56,18 @@ class _PrintVersion(argparse.Action):
         parser.exit()
 
 
+def _show_warning(command: str, default: Any, message: Warning | str, category: type[Warning],
+                  *args: Any, **kwargs: Any) -> None:
+    """TriggerLab's warnings (a rule that cannot fire, ...) as one line on stderr, like
+    errors; other warnings as Python shows them."""
+    from policies.errors import TriggerLabWarning
+
+    if issubclass(category, TriggerLabWarning):
+        print(f"triggerlab {command}: warning: {message}", file=sys.stderr)
+    else:
+        default(message, category, *args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="triggerlab",
@@ -75,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(args._module)
     try:
-        return int(module.run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = functools.partial(_show_warning, args.command,
+                                                     warnings.showwarning)
+            return int(module.run(args) or 0)
     except KeyboardInterrupt:
         print("triggerlab: interrupted", file=sys.stderr)
         return 130

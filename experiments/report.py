@@ -32,6 +32,7 @@ from experiments.analysis import (
 )
 from experiments.regret import policy_table
 from experiments.results import Results
+from experiments.rule_checks import rule_warnings
 from experiments.spec import METRICS, ExperimentSpec
 
 __all__ = ["LOWER_IS_BETTER", "SUMMARY_COLUMNS", "analysis_kind", "headline",
@@ -146,6 +147,13 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str]) -> list[t
     ]
     b.append(("ul", setup))
     b.append(("table", ["arm", "what changes"], [[a.name, _describe_arm(a)] for a in spec.arms]))
+    cannot_fire = rule_warnings(spec)
+    if cannot_fire:
+        b.append(("h2", "Rule warnings"))
+        b.append(("p", "These rules are valid but cannot fire on the simulated population "
+                  "(as drawn at the start of replication 0), so no arm measures what they "
+                  "would do:"))
+        b.append(("ul", cannot_fire))
     b.append(("h2", "Results"))
     for metric in spec.metrics:
         md = METRICS[metric]

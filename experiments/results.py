@@ -64,7 +64,9 @@ class Results:
     truth : DataFrame
         Simulator ground truth per ``replication, arm, source, variant, group``:
         ``sends, expected_opens, expected_clicks, expected_orders, expected_revenue,
-        expected_incremental_orders, expected_regret, best_arm``.
+        expected_incremental_orders, expected_regret, best_arm``, on the observed
+        metrics' basis (responses within the reward window and the run; incremental
+        orders before the run's end; see :class:`actors.RunResult`).
     decisions, events : DataFrame or None
         Per-email decision log (with propensities) and event log, when recorded.
     timing : DataFrame or None

@@ -29,6 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,9 @@ import pandas as pd
 from experiments.budget import check_budget
 from experiments.regret import regret_rows
 from experiments.results import Results
+from experiments.rule_checks import rule_warnings
 from experiments.spec import ArmSpec, ExperimentSpec, arm_rules, load_spec
-from policies.errors import SpecError
+from policies.errors import RuleWarning, SpecError
 
 __all__ = ["Progress", "run", "simulate", "simulation_config", "write_run"]
 
@@ -224,6 +226,12 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
     -------
     Results
         In-memory tables (and ``run_dir`` when ``out`` was given).
+
+    Warns
+    -----
+    RuleWarning
+        For each rule that cannot fire on the simulated population
+        (:func:`experiments.rule_checks.rule_warnings`; the report lists them too).
     """
     spec = load_spec(spec)
     if executor is not None or shards is not None:
@@ -237,6 +245,8 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
     check_budget(spec)
     if out is not None:
         _check_out(Path(out), overwrite)
+    for text in rule_warnings(spec):  # the report lists them too
+        warnings.warn(text, RuleWarning, stacklevel=2)
     runs = [(r, arm) for r in range(spec.replications) for arm in spec.arms]
     bar = Progress(len(runs), enabled=progress)
     # arms with a policy always log decisions: the daily regret curve comes from them

@@ -25,6 +25,10 @@ paired. A spec file::
     primary_metric: orders
     replications: 2
 
+The rules must be able to fire in a simulation: a ``when`` event the simulator never
+emits, a ``where`` column its events of that type never carry or a ``segment`` column
+its subscriber table lacks is an error (:mod:`experiments.rule_checks`).
+
 Every error is a :class:`~policies.errors.SpecError` naming the path of the field, what
 was expected and what was received (``arms[2].policy.epsilon: expected a number in
 [0, 1], got 1.5``). :func:`load_spec` accepts a path, YAML text or a mapping; an
@@ -55,6 +59,7 @@ from experiments.design import (
     policy_names,
 )
 from experiments.metrics import METRICS, MetricDef
+from experiments.rule_checks import sim_rule_problems
 from policies.base import SUBJECT_STYLES
 from policies.checks import (
     check_bool,
@@ -175,9 +180,13 @@ def _resolve_rules(value: Any, base: Path | None) -> dict[str, Any] | None:
     else:
         raise expected(SpecError, "rules", "'default', a rules file, a mapping or none", value)
     try:
-        check_supported(load_rules(data))  # run would refuse it
+        ruleset = load_rules(data)
+        check_supported(ruleset)  # run would refuse it
     except (RuleError, TriggerLabValueError) as exc:
         raise SpecError(f"rules: {exc}") from None
+    problems = sim_rule_problems(ruleset)
+    if problems:
+        raise SpecError(f"rules: {problems[0][0]}: {problems[0][1]}")
     return data
 
 
@@ -263,9 +272,14 @@ def _arm(path: str, value: Any, rules: Mapping[str, Any] | None) -> ArmSpec:
                   description=_description(f"{path}.description", raw.get("description")))
     if rules is not None:
         try:
-            check_supported(load_rules(arm_rules(rules, arm)))  # type: ignore[arg-type]
+            ruleset = load_rules(arm_rules(rules, arm))  # type: ignore[arg-type]
+            check_supported(ruleset)  # run would refuse it
         except (RuleError, TriggerLabValueError) as exc:
             raise SpecError(f"{path}: after the arm's changes, {exc}") from None
+        problems = sim_rule_problems(ruleset)
+        if problems:
+            raise SpecError(f"{path}: after the arm's changes, {problems[0][0]}: "
+                            f"{problems[0][1]}")
     return arm
 
 

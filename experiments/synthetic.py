@@ -23,13 +23,13 @@ import pandas as pd
 
 from policies.event_schema import EVENT_TYPES, category_code
 from policies.events import EventBatch
+from policies.subscriber_schema import LIFECYCLE_STAGES
 
 __all__ = ["DEFAULT_START", "LIFECYCLE_STAGES", "generate_events", "generate_subscribers"]
 
 #: 2026-01-05 00:00 UTC, a Monday: the default start of generated streams.
 DEFAULT_START = 1_767_571_200
 
-LIFECYCLE_STAGES = ("new_subscriber", "prospect", "new_customer", "customer", "lapsed")
 _STAGE_P = (0.2, 0.3, 0.15, 0.25, 0.1)
 _OFFSETS = np.array([-480, -360, -300, -240, 0, 60, 120, 330, 540, 600])
 _OFFSET_P = np.array([0.12, 0.1, 0.2, 0.1, 0.12, 0.16, 0.06, 0.06, 0.04, 0.04])

@@ -13,13 +13,16 @@ from policies.errors import (
     LateEventError,
     PolicyError,
     RuleError,
+    RuleWarning,
     SpecError,
     TriggerLabError,
+    TriggerLabWarning,
 )
 from policies.event_schema import (
     EVENT_TYPES,
     EventTypeRegistry,
     register_categories,
+    register_event_column,
     register_event_type,
 )
 from policies.events import EventBatch
@@ -39,10 +42,13 @@ __all__ = [
     "Policy",
     "PolicyError",
     "RuleError",
+    "RuleWarning",
     "SpecError",
     "TriggerLabError",
+    "TriggerLabWarning",
     "check_policy",
     "register_categories",
+    "register_event_column",
     "register_event_type",
     "subscriber_features",
 ]

@@ -6,14 +6,16 @@ saved by :meth:`Policy.state_dict` and restored by :meth:`Policy.load_state_dict
 
 The interface is batched::
 
-    arms, propensities = policy.select(contexts, rng, subscribers=None)
+    arms, propensities = policy.select(contexts, rng, subscribers=None, now=None)
     policy.update(arms, rewards, contexts, subscribers=None)
 
 ``contexts`` is an ``(n, d)`` float array, or ``None`` for context-free policies (then
-``n`` comes from ``subscribers`` or the ``n=`` keyword). ``arms`` are int64 indices into
-``policy.arm_names``; ``propensities[i]`` is the probability (in ``(0, 1]``) with which
-``arms[i]`` was chosen. ``update`` also accepts arm *names*; feedback may arrive late, in
-batches of any size and in any order.
+``n`` comes from ``subscribers`` or the ``n=`` keyword). ``now`` is the decision time of
+each row (int64 seconds since the epoch, UTC, supplied by the caller: the policy never
+reads a clock); policies with a test window read it, the others ignore it. ``arms``
+are int64 indices into ``policy.arm_names``; ``propensities[i]`` is the probability (in
+``(0, 1]``) with which ``arms[i]`` was chosen. ``update`` also accepts arm *names*;
+feedback may arrive late, in batches of any size and in any order.
 """
 
 from __future__ import annotations
@@ -119,6 +121,8 @@ class Policy:
     reward_type: str = "binary"
     #: True when ``select``/``update`` need ``subscribers=`` (A/B hashing, send time).
     requires_subscribers: ClassVar[bool] = False
+    #: True when ``select`` needs ``now=`` (decision times: a test window that ends).
+    requires_time: ClassVar[bool] = False
     #: True when propensities are exact (closed form), False when estimated.
     exact_propensities: ClassVar[bool] = True
 
@@ -143,8 +147,8 @@ class Policy:
 
     # ------------------------------------------------------------------ interface
     def select(self, contexts: np.ndarray | None, rng: np.random.Generator, *,
-               subscribers: np.ndarray | None = None,
-               n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+               subscribers: np.ndarray | None = None, n: int | None = None,
+               now: int | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Choose an arm for each of ``n`` rows.
 
         Parameters
@@ -157,6 +161,10 @@ class Policy:
             Subscriber ids; required by per-subscriber policies.
         n : int, optional
             Number of rows when neither ``contexts`` nor ``subscribers`` gives it.
+        now : int or int64 ndarray of shape (n,), optional
+            Decision time of each row (one int for all rows), seconds since the epoch
+            (UTC); required by policies with ``requires_time``, ignored by those whose
+            choices do not depend on time.
 
         Returns
         -------
@@ -168,7 +176,8 @@ class Policy:
         if not isinstance(rng, np.random.Generator):
             raise PolicyError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
         x, subs, n_rows = self._check_inputs(contexts, subscribers, n)
-        arms, props = self._select(x, rng, subs, n_rows)
+        times = self._check_now(now, n_rows)
+        arms, props = self._select_at(x, rng, subs, n_rows, times)
         return arms, props
 
     def update(self, arms: Sequence[Any] | np.ndarray, rewards: Sequence[float] | np.ndarray,
@@ -223,6 +232,13 @@ class Policy:
                 subscribers: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    def _select_at(self, contexts: np.ndarray | None, rng: np.random.Generator,
+                   subscribers: np.ndarray | None, n: int,
+                   now: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``_select`` given the decision times ``now`` (int64 (n,), or None when the caller
+        gave none); policies whose choices depend on time override this instead."""
+        return self._select(contexts, rng, subscribers, n)
+
     def _update(self, arms: np.ndarray, rewards: np.ndarray, contexts: np.ndarray | None,
                 subscribers: np.ndarray | None) -> None:
         raise NotImplementedError
@@ -275,6 +291,23 @@ class Policy:
             raise PolicyError("n: expected the number of rows (contexts, subscribers or n=), "
                               "got None")
         return x, subs, n
+
+    def _check_now(self, now: Any, n: int) -> np.ndarray | None:
+        """Decision times as int64 (n,) (an int is repeated), or None when not given."""
+        if now is None:
+            if self.requires_time:
+                raise PolicyError(f"now: {type(self).__name__}.select needs the decision "
+                                  "time (int seconds since the epoch), got None")
+            return None
+        if checks.is_int(now):
+            return np.full(n, int(now), dtype=np.int64)
+        t = np.asarray(now)
+        if t.ndim != 1 or not (np.issubdtype(t.dtype, np.integer) or t.size == 0):
+            raise PolicyError(f"now: expected int seconds or a 1-d integer array of {n} "
+                              f"times, got {checks.show(now)}")
+        if t.shape[0] != n:
+            raise PolicyError(f"now: expected {n} times, got {t.shape[0]}")
+        return t.astype(np.int64, copy=False)
 
     def _check_arms(self, arms: Any) -> np.ndarray:
         a = np.asarray(arms)

@@ -26,6 +26,7 @@ table marks as empty.
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 from collections.abc import Mapping, Sequence
@@ -37,11 +38,13 @@ import pandas as pd
 __all__ = [
     "check_bool",
     "check_choice",
+    "check_column",
     "check_duration",
     "check_int",
     "check_mapping",
     "check_number",
     "check_string",
+    "did_you_mean",
     "expected",
     "fail",
     "is_int",
@@ -58,6 +61,15 @@ def show(value: Any) -> str:
     """``repr(value)``, cut to 60 characters (``...`` marks a cut)."""
     text = repr(value)
     return text if len(text) <= _SHOW_CHARS else text[:_SHOW_CHARS - 3] + "..."
+
+
+def did_you_mean(value: Any, choices: Sequence[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices`` to string ``value``
+    (difflib ratio >= 0.75), else ``""``: a hint to append to a message."""
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, [str(c) for c in choices], n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def fail(error: type[Exception], path: str, message: str) -> Exception:
@@ -197,3 +209,94 @@ def check_duration(path: str, value: Any, *, error: type[Exception]) -> int:
         return parse_duration(value)
     except ValueError as exc:
         raise fail(error, path, str(exc)) from None
+
+
+#: Kinds of cell :func:`check_column` knows.
+COLUMN_KINDS: tuple[str, ...] = ("number", "integer", "bool", "category")
+
+
+def check_column(path: str, column: pd.Series, kind: str, *, error: type[Exception],
+                 low: float | None = None, high: float | None = None,
+                 vocabulary: Sequence[str] = (), finite: bool = True, label: str = "row",
+                 what: str | None = None) -> None:
+    """Every cell of a table column is missing (:func:`is_missing`) or a value of ``kind``.
+
+    Kinds: ``"number"`` (a real number, bool excluded, in ``[low, high]``; finite unless
+    ``finite=False``), ``"integer"`` (a whole number in ``[low, high]``, ``3.0`` included:
+    a column with missing cells is float), ``"bool"`` (True/False, or the numbers 0/1)
+    and ``"category"`` (a string among ``vocabulary``). The first bad cell raises::
+
+        {path}[{i}]: expected {what}, got {value!r} ({label} {index}; {n} bad rows)
+
+    where ``i`` is the row's position, ``index`` its index label (the ``; n bad rows``
+    part only when there are several). Numeric columns are checked vectorized; cells of
+    object columns one by one.
+    """
+    if kind not in COLUMN_KINDS:
+        raise ValueError(f"kind: expected {one_of(COLUMN_KINDS)}, got {kind!r}")
+    if what is None:
+        what = _column_what(kind, low, high, vocabulary, finite)
+    ok = _column_ok(column, kind, low, high, vocabulary, finite)
+    if ok.all():
+        return
+    bad = np.flatnonzero(~ok)
+    i = int(bad[0])
+    value, key = (v.item() if isinstance(v, np.generic) else v
+                  for v in (column.iloc[i], column.index[i]))
+    where = f"{label} {key!r}" if label else f"row {i}"
+    more = f"; {len(bad)} bad rows" if len(bad) > 1 else ""
+    raise fail(error, f"{path}[{i}]", f"expected {what}, got {show(value)} ({where}{more})")
+
+
+def _column_what(kind: str, low: float | None, high: float | None,
+                 vocabulary: Sequence[str], finite: bool) -> str:
+    if kind == "category":
+        return f"{one_of(vocabulary)} or missing"
+    if kind == "bool":
+        return "true, false or missing"
+    rng = "" if low is None and high is None else " " + _range(low, high, False, False)
+    noun = "a number" if kind == "number" else "a whole number"
+    if kind == "number" and not finite and not rng:
+        rng = " (infinities allowed)"
+    return f"{noun}{rng} or missing"
+
+
+def _column_ok(column: pd.Series, kind: str, low: float | None, high: float | None,
+               vocabulary: Sequence[str], finite: bool) -> np.ndarray:
+    dk = column.dtype.kind
+    n = len(column)
+    if dk in "iuf" and not isinstance(column.dtype, pd.CategoricalDtype):
+        values = column.to_numpy(np.float64, na_value=np.nan)
+        missing = np.isnan(values)
+        if kind == "category":
+            return missing
+        if kind == "bool":
+            return missing | (values == 0) | (values == 1)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(values) if finite or kind == "integer" else ~missing
+            if kind == "integer":
+                ok &= np.where(ok, values, 0) == np.floor(np.where(ok, values, 0))
+            if low is not None:
+                ok &= values >= low
+            if high is not None:
+                ok &= values <= high
+        return missing | ok
+    if dk == "b" and not isinstance(column.dtype, pd.CategoricalDtype):
+        return np.full(n, kind == "bool")
+    if kind == "category":
+        return (column.isin(list(vocabulary)) | column.isna()).to_numpy(bool)
+    cells = column.tolist()
+    return np.fromiter((_cell_ok(v, kind, low, high, finite) for v in cells), bool, n)
+
+
+def _cell_ok(value: Any, kind: str, low: float | None, high: float | None,
+             finite: bool) -> bool:
+    if is_missing(value):
+        return True
+    if kind == "bool":
+        return isinstance(value, bool | np.bool_) or (is_real(value) and value in (0, 1))
+    if not is_real(value, finite=finite or kind == "integer"):
+        return False
+    if kind == "integer" and not float(value).is_integer():
+        return False
+    return not ((low is not None and value < low) or (high is not None and value > high))

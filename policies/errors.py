@@ -4,6 +4,9 @@ Every error TriggerLab raises derives from :class:`TriggerLabError`. Errors caus
 bad input are also :class:`ValueError` (scikit-learn's ``InvalidParameterError``
 pattern), so ``except ValueError`` keeps working for callers that do not know us.
 Messages name the field, what was expected and what was received.
+
+What is not certainly wrong but depends on data -- a rule whose segment no subscriber of
+the table matches -- is a :class:`TriggerLabWarning` (a ``UserWarning``), never silence.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ __all__ = [
     "LateEventError",
     "PolicyError",
     "RuleError",
+    "RuleWarning",
     "SpecError",
     "StatsInputError",
     "TriggerLabError",
     "TriggerLabValueError",
+    "TriggerLabWarning",
 ]
 
 
@@ -53,3 +58,12 @@ class StatsInputError(TriggerLabError, ValueError):
 
 class TriggerLabValueError(TriggerLabError, ValueError):
     """A bad argument to a library call (unknown engine name, bad state dict, ...)."""
+
+
+class TriggerLabWarning(UserWarning):
+    """Base class of every warning TriggerLab issues."""
+
+
+class RuleWarning(TriggerLabWarning):
+    """A valid rule that cannot fire on the data it is given (a segment no subscriber
+    of the table matches, a segment column the table lacks); the message names the rule."""

@@ -5,7 +5,10 @@ numbers mean. Event types are small integer codes (:data:`EVENT_TYPES`, built-in
 docs/domain.md first, in their fixed order); a data column is ``"float"`` (float64, NaN
 missing) or ``"int"`` (int64 codes >= 0, ``-1`` missing, :func:`column_kind`); word
 values of categorical columns (``link_type``, ``currency``) map to codes through their
-vocabulary (:func:`category_code`, :func:`register_categories`); times are int64
+vocabulary (:func:`category_code`, :func:`register_categories`); a rule's ``where`` may
+only test declared columns (:func:`check_data_column`; declare more with
+:func:`register_event_column`), so that a misspelled column is an error rather than a
+test no event passes; times are int64
 seconds since the Unix epoch, UTC (:func:`parse_time`), within ``[MIN_TIME, MAX_TIME)``
 (2000-01-01 to 2100-01-01 by default; :func:`check_time`). Subscriber ids are int64
 integers, ``[-2**63, 2**63)`` (:func:`check_subscriber`). The registries are process-wide and only
@@ -28,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from policies.checks import did_you_mean
 from policies.errors import InvalidEventError
 
 __all__ = [
@@ -41,13 +45,16 @@ __all__ = [
     "MIN_TIME",
     "EventTypeRegistry",
     "category_code",
+    "check_data_column",
     "check_subscriber",
     "check_time",
     "check_time_bounds",
     "column_kind",
+    "data_columns",
     "event_columns",
     "parse_time",
     "register_categories",
+    "register_event_column",
     "register_event_type",
     "time_range_error",
     "vocabulary",
@@ -168,6 +175,11 @@ _COLUMN_KINDS: dict[str, str] = {
     "variant": "int",
 }
 
+#: The built-in data columns; columns declared later (:func:`register_event_column`,
+#: :func:`register_categories`) may be carried by events of any type.
+_BUILTIN_COLUMNS = frozenset(_COLUMN_KINDS)
+
+
 #: Vocabularies of categorical columns that carry words.
 _VOCABULARIES: dict[str, list[str]] = {
     "link_type": ["product", "category", "content", "cart", "unsubscribe", "other"],
@@ -184,6 +196,40 @@ def vocabulary(column: str) -> tuple[str, ...] | None:
     """Words of categorical ``column`` in code order, or None if it has no vocabulary."""
     vocab = _VOCABULARIES.get(column)
     return None if vocab is None else tuple(vocab)
+
+
+def data_columns() -> tuple[str, ...]:
+    """Names of the declared data columns (built-in ones first, then registered ones)."""
+    return tuple(_COLUMN_KINDS)
+
+
+def register_event_column(name: str, kind: str = "float") -> None:
+    """Declare a data column that events may carry, so that rules may test it.
+
+    ``kind`` is ``"float"`` (float64, NaN missing) or ``"int"`` (int64 codes >= 0, -1
+    missing; use :func:`register_categories` for words). Idempotent; a column keeps its
+    kind. Batches may carry undeclared numeric columns (stored as float), but a rule's
+    ``where`` may not test them (:func:`check_data_column`).
+    """
+    if not isinstance(name, str) or not name.isidentifier() or name in CORE_COLUMNS:
+        raise InvalidEventError(f"column: expected a data column name, got {name!r}")
+    if kind not in ("float", "int"):
+        raise InvalidEventError(f"kind: expected 'float' or 'int', got {kind!r}")
+    if _COLUMN_KINDS.setdefault(name, kind) != kind:
+        raise InvalidEventError(f"{name}: already declared as {_COLUMN_KINDS[name]!r}, not "
+                                f"{kind!r}")
+
+
+def check_data_column(name: str) -> str:
+    """``name`` if it is a declared data column, else :class:`InvalidEventError` naming
+    the closest declared one and how to declare it."""
+    if name in _COLUMN_KINDS:
+        return name
+    raise InvalidEventError(
+        f"unknown event data column {name!r}{did_you_mean(name, data_columns())}; known: "
+        f"{', '.join(data_columns())} (declare yours with register_event_column({name!r}, "
+        "'float') or register_categories)"
+    )
 
 
 def register_categories(column: str, values: Sequence[str]) -> dict[str, int]:
@@ -371,10 +417,14 @@ _EVENT_COLUMNS: dict[str, frozenset[str]] = {
 
 
 def event_columns(event_type: str) -> frozenset[str] | None:
-    """Data columns events of ``event_type`` may carry; None for a registered (non-built-in)
-    type, whose columns are not declared.
+    """Data columns events of ``event_type`` may carry: the built-in ones of that type plus
+    every column declared by the user; None for a registered (non-built-in) type, whose
+    columns are not declared.
 
     >>> sorted(event_columns("email_open"))
     ['campaign_id', 'variant']
     """
-    return _EVENT_COLUMNS.get(event_type)
+    carried = _EVENT_COLUMNS.get(event_type)
+    if carried is None:
+        return None
+    return carried | (_COLUMN_KINDS.keys() - _BUILTIN_COLUMNS)

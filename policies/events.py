@@ -37,8 +37,17 @@ from typing import Any, Literal, overload
 import numpy as np
 import pandas as pd
 
-from policies.checks import is_missing, show
+from policies.checks import show
 from policies.errors import InvalidEventError
+from policies.event_cells import (
+    CheckedColumn,
+    category_cell,
+    check_column,
+    number_cell,
+    subscriber_cell,
+    time_cell,
+    type_cell,
+)
 from policies.event_schema import (
     CATEGORY_MISSING,
     CORE_COLUMNS,
@@ -47,31 +56,22 @@ from policies.event_schema import (
     MAX_TIME,
     MIN_SUBSCRIBER,
     MIN_TIME,
-    category_code,
-    check_subscriber,
     check_time_bounds,
     column_kind,
-    parse_time,
-    time_range_error,
     vocabulary,
 )
 
 __all__ = ["EventBatch"]
 
-def _as_float(value: Any) -> float:
-    if value is None:
-        return math.nan
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidEventError(f"expected a number, got {value!r}")
-    try:
-        out = float(value)
-    except OverflowError:  # an int beyond float range (10**400)
-        raise InvalidEventError(f"expected a finite number, got {value!r}") from None
-    if math.isnan(out):
-        raise InvalidEventError("expected a number, got NaN (leave the field out or use None)")
-    if math.isinf(out):
-        raise InvalidEventError(f"expected a finite number, got {value!r}")
-    return out
+#: Columns of the rejected table of ``validate="quarantine"``.
+REJECTED_COLUMNS = ("index", "field", "reason", "record")
+
+
+def _undeclared_text(name: str, text: Any) -> str:
+    """The reason a cell of undeclared column ``name`` holding text (``text``, the first
+    one) is refused."""
+    return (f"text in an undeclared column ({text!r}); declare it with "
+            f"register_categories({name!r}, [...]) or send a number")
 
 
 def _infer_kind(name: str, values: Iterable[Any]) -> str:
@@ -80,11 +80,15 @@ def _infer_kind(name: str, values: Iterable[Any]) -> str:
         return known
     for v in values:
         if isinstance(v, str):
-            raise InvalidEventError(
-                f"{name}: text in an undeclared column ({v!r}); declare it with "
-                f"register_categories({name!r}, [...]) or send a number"
-            )
+            raise InvalidEventError(f"{name}: {_undeclared_text(name, v)}")
     return "float"
+
+
+def _check_validate(validate: Any) -> None:
+    if validate not in ("raise", "quarantine"):
+        raise InvalidEventError(
+            f"validate: expected 'raise' or 'quarantine', got {validate!r}"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -181,10 +185,7 @@ class EventBatch:
         pass ``max_time=now + skew``); a time that looks like milliseconds says so.
         """
         min_time, max_time = check_time_bounds(min_time, max_time)
-        if validate not in ("raise", "quarantine"):
-            raise InvalidEventError(
-                f"validate: expected 'raise' or 'quarantine', got {validate!r}"
-            )
+        _check_validate(validate)
         if isinstance(records, Mapping) or isinstance(records, str | bytes):
             raise InvalidEventError("records: expected a list of dicts, got a single value")
         data_names: list[str] = []
@@ -202,7 +203,7 @@ class EventBatch:
             try:
                 kinds[name] = _infer_kind(name, values)
             except InvalidEventError as exc:
-                kinds[name] = "int"
+                kinds[name] = "float"  # its kept rows hold no value: missing
                 bad_columns[name] = str(exc)
 
         subs: list[int] = []
@@ -238,7 +239,7 @@ class EventBatch:
         )
         if validate == "raise":
             return batch
-        table = pd.DataFrame(rejected, columns=["index", "field", "reason", "record"])
+        table = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
         return batch, table
 
     @staticmethod
@@ -252,22 +253,17 @@ class EventBatch:
             if key not in rec or rec[key] is None:
                 raise _RecordError(key, "missing")
         try:
-            sub = check_subscriber(rec["subscriber"])
+            sub = subscriber_cell(rec["subscriber"])
         except InvalidEventError as exc:
             raise _RecordError("subscriber", str(exc)) from None
         try:
-            t = parse_time(rec["time"], min_time, max_time)
+            t = time_cell(rec["time"], min_time, max_time)
         except InvalidEventError as exc:
             raise _RecordError("time", str(exc)) from None
-        ty = rec["type"]
         try:
-            if isinstance(ty, bool) or not isinstance(ty, str | numbers.Integral):
-                raise TypeError(ty)
-            code = EVENT_TYPES.code(ty) if isinstance(ty, str) else EVENT_TYPES.code(
-                EVENT_TYPES.name(int(ty))
-            )
-        except (InvalidEventError, TypeError, ValueError, OverflowError):
-            raise _RecordError("type", f"unknown event type {ty!r}") from None
+            code = type_cell(rec["type"])
+        except InvalidEventError as exc:
+            raise _RecordError("type", str(exc)) from None
         values: dict[str, Any] = {}
         for key, value in rec.items():
             if key in CORE_COLUMNS:
@@ -276,88 +272,133 @@ class EventBatch:
                 raise _RecordError(key, bad_columns[key].split(": ", 1)[-1])
             try:
                 if kinds[key] == "float":
-                    values[key] = _as_float(value)
+                    values[key] = number_cell(value)
                 else:
-                    values[key] = -1 if value is None else category_code(key, value)
+                    values[key] = category_cell(key, value)
             except InvalidEventError as exc:
-                raise _RecordError(key, str(exc).removeprefix(f"{key}: ")) from None
+                raise _RecordError(key, str(exc)) from None
         return sub, t, code, values
 
+    @overload
     @classmethod
-    def from_pandas(cls, df: pd.DataFrame, *, min_time: int = MIN_TIME,
-                    max_time: int = MAX_TIME) -> EventBatch:
+    def from_pandas(
+        cls, df: pd.DataFrame, validate: Literal["raise"] = ..., *,
+        min_time: int = ..., max_time: int = ...,
+    ) -> EventBatch: ...
+
+    @overload
+    @classmethod
+    def from_pandas(
+        cls, df: pd.DataFrame, validate: Literal["quarantine"], *,
+        min_time: int = ..., max_time: int = ...,
+    ) -> tuple[EventBatch, pd.DataFrame]: ...
+
+    @classmethod
+    def from_pandas(
+        cls, df: pd.DataFrame, validate: str = "raise", *,
+        min_time: int = MIN_TIME, max_time: int = MAX_TIME,
+    ) -> EventBatch | tuple[EventBatch, pd.DataFrame]:
         """Build a batch from a DataFrame with ``subscriber``, ``time``, ``type`` columns.
 
-        ``time`` may be integer seconds or a timezone-aware datetime column; ``type``
-        may hold names or codes; word-valued categorical columns are encoded. The ranges
-        of :meth:`from_records` apply (``min_time`` / ``max_time`` alike); a bad cell
-        raises :class:`InvalidEventError` naming its row position: ``records[3].time: ...``.
+        ``time`` may be integer seconds, a timezone-aware datetime column or (in an
+        object column) anything :meth:`from_records` accepts; ``type`` may hold names or
+        codes; word-valued categorical columns are encoded. Every cell is checked as
+        :meth:`from_records` checks it, with the same ranges and the same reasons
+        (:mod:`policies.event_cells`; numeric columns vectorized), and ``validate`` works
+        the same: ``"raise"`` raises :class:`InvalidEventError` for the first bad row,
+        naming its position: ``records[3].time: ...``; ``"quarantine"`` returns
+        ``(good_batch, rejected)`` with the rejected rows' ``index`` (position),
+        ``field``, ``reason`` and ``record`` (the row as a dict). A missing cell (None,
+        NaN, NaT) is missing, like ``None`` in a record; a float column of ids or codes
+        accepts integral floats up to 2**53 (an int column with a missing value turns
+        float). A frame without one of the three core columns raises in both modes.
         """
         min_time, max_time = check_time_bounds(min_time, max_time)
+        _check_validate(validate)
+        if not isinstance(df, pd.DataFrame):
+            raise InvalidEventError(f"df: expected a pandas DataFrame, got {type(df).__name__}")
         for key in CORE_COLUMNS:
             if key not in df.columns:
                 raise InvalidEventError(f"{key}: missing column (have {list(df.columns)})")
-        for key in CORE_COLUMNS:
-            missing = df[key].isna().to_numpy()
-            if missing.any():
-                i = int(np.flatnonzero(missing)[0])
-                raise InvalidEventError(f"records[{i}].{key}: missing")
-        subs = _subscriber_array(df["subscriber"])
-        times = _time_array(df["time"], min_time, max_time)
-        type_col = df["type"]
-        if type_col.dtype.kind in "iu":
-            codes = _int_array(type_col, "type", 0, len(EVENT_TYPES) - 1,
-                               "an event-type code in the registry")
-        else:
-            names = type_col.astype(str) if type_col.dtype.kind != "O" else type_col
-            if type_col.dtype.kind == "O":
-                for i, v in enumerate(type_col):
-                    if not isinstance(v, str):
-                        raise InvalidEventError(
-                            f"records[{i}].type: unknown event type {v!r}")
-            lookup = {name: EVENT_TYPES.code(name) for name in pd.unique(names)}
-            codes = names.map(lookup).to_numpy(np.int64)
-        cols: dict[str, np.ndarray] = {}
+        if not df.columns.is_unique:
+            dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+            raise InvalidEventError(f"columns: each name once, got {dup} twice")
+        core = {key: check_column(df[key], key, key, min_time, max_time)
+                for key in CORE_COLUMNS}
+        data: dict[str, CheckedColumn] = {}
         for name in df.columns:
-            if name in CORE_COLUMNS:
-                continue
-            series = df[name]
-            kind = column_kind(name)
-            textual = isinstance(series.dtype, pd.CategoricalDtype | pd.StringDtype)
-            if series.dtype == object or textual:
-                if kind is None:
-                    raise InvalidEventError(
-                        f"{name}: text in an undeclared column; declare it with "
-                        f"register_categories({name!r}, [...])"
-                    )
-                out = []
-                for i, v in enumerate(series):
-                    try:
-                        out.append(-1 if is_missing(v) else category_code(name, v))
-                    except InvalidEventError as exc:
-                        raise InvalidEventError(f"records[{i}].{exc}") from None
-                cols[name] = np.array(out, np.int64)
-            elif series.dtype.kind == "b":
-                raise InvalidEventError(f"{name}: expected numbers, got a bool column")
-            elif kind == "int":
-                cols[name] = _int_array(series, name, -1, MAX_SUBSCRIBER,
-                                        "a code in [0, 2**63) (-1 or NaN: missing)")
-            else:
-                values = series.to_numpy(np.float64, na_value=np.nan)
-                bad = np.isinf(values)
-                if bad.any():
-                    i = int(np.flatnonzero(bad)[0])
-                    raise InvalidEventError(
-                        f"records[{i}].{name}: expected a finite number, got {values[i]!r}")
-                cols[name] = values
-        return cls(subs, times, codes, cols)
+            if name not in CORE_COLUMNS:
+                kind, bad = _frame_kind(name, df[name])
+                data[name] = check_column(df[name], name, kind, min_time, max_time, bad)
+        # a row's first problem is the one from_records would name first
+        problems: list[tuple[str, np.ndarray, Any]] = [
+            (field, mask, reason) for field, mask, reason in (
+                *[(key, core[key].missing, _missing) for key in CORE_COLUMNS],
+                *[(key, core[key].bad, core[key].reason) for key in CORE_COLUMNS],
+                *[(name, col.bad, col.reason) for name, col in data.items()])
+            if mask is not None]
+        bad_rows = problems[0][1].copy() if problems else np.zeros(0, bool)
+        for _, mask, _ in problems[1:]:
+            bad_rows |= mask
+        rejected: list[dict[str, Any]] = []
+        if problems and bad_rows.any():
+            rows = np.flatnonzero(bad_rows)
+            if validate == "raise":
+                rows = rows[:1]
+            field = np.full(len(rows), -1)
+            for j, (_, mask, _) in enumerate(problems):
+                field[(field < 0) & mask[rows]] = j
+            if validate == "raise":
+                name, _, reason = problems[int(field[0])]
+                i = int(rows[0])
+                raise InvalidEventError(f"records[{i}].{name}: {reason(i)}")
+            records = df.iloc[rows].to_dict("records")
+            for i, j, rec in zip(rows.tolist(), field.tolist(), records, strict=True):
+                name, _, reason = problems[j]
+                rejected.append({"index": i, "field": name, "reason": reason(i),
+                                 "record": rec})
+        keep = ~bad_rows if rejected else slice(None)
+        batch = cls(core["subscriber"].values[keep], core["time"].values[keep],
+                    core["type"].values[keep],
+                    {name: col.values[keep] for name, col in data.items()})
+        if validate == "raise":
+            return batch
+        return batch, pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
+
+    @overload
+    @classmethod
+    def from_arrow(
+        cls, table: Any, validate: Literal["raise"] = ..., *,
+        min_time: int = ..., max_time: int = ...,
+    ) -> EventBatch: ...
+
+    @overload
+    @classmethod
+    def from_arrow(
+        cls, table: Any, validate: Literal["quarantine"], *,
+        min_time: int = ..., max_time: int = ...,
+    ) -> tuple[EventBatch, pd.DataFrame]: ...
 
     @classmethod
-    def from_arrow(cls, table: Any, *, min_time: int = MIN_TIME,
-                   max_time: int = MAX_TIME) -> EventBatch:
+    def from_arrow(
+        cls, table: Any, validate: str = "raise", *,
+        min_time: int = MIN_TIME, max_time: int = MAX_TIME,
+    ) -> EventBatch | tuple[EventBatch, pd.DataFrame]:
         """Build a batch from a :class:`pyarrow.Table` with the batch's columns (the
-        checks and ranges of :meth:`from_pandas`)."""
-        return cls.from_pandas(table.to_pandas(), min_time=min_time, max_time=max_time)
+        checks, ranges, reasons and ``validate`` modes of :meth:`from_pandas`; integer
+        columns with nulls stay exact)."""
+        import pyarrow as pa
+
+        if not isinstance(table, pa.Table):
+            raise InvalidEventError(f"table: expected a pyarrow Table, got "
+                                    f"{type(table).__name__}")
+        df = table.to_pandas()
+        for f in table.schema:  # an int column with nulls: nullable ints, not floats
+            if pa.types.is_integer(f.type) and table.column(f.name).null_count:
+                df[f.name] = table.column(f.name).to_pandas(
+                    types_mapper=lambda t: pd.ArrowDtype(t))
+        return cls.from_pandas(df, validate, min_time=min_time,  # type: ignore[call-overload]
+                               max_time=max_time)
 
     @classmethod
     def concat(cls, batches: Iterable[EventBatch]) -> EventBatch:
@@ -502,84 +543,23 @@ def _int64(name: str, values: Any) -> np.ndarray:
     raise InvalidEventError(f"{name}: expected int64 values, got {show(values)}")
 
 
-def _first_bad(bad: np.ndarray, field: str, reason: Any) -> None:
-    """Raise ``records[i].field: reason(i)`` for the first True of ``bad``, if any."""
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InvalidEventError(f"records[{i}].{field}: {reason(i)}")
+def _missing(i: int) -> str:
+    return "missing"
 
 
-def _int_array(series: pd.Series, field: str, low: int, high: int, what: str) -> np.ndarray:
-    """An int64 array of an integer-valued column (integral floats accepted up to 2**53,
-    NaN as -1 when ``low`` is -1) with values in ``[low, high]``."""
-    kind = series.dtype.kind
-    if kind in "iu":
-        if kind == "u":
-            values = series.to_numpy(np.uint64)
-            _first_bad(values > np.uint64(high), field,
-                       lambda i: f"expected {what}, got {values[i]!r}")
-        out = series.to_numpy(np.int64)
-    elif kind == "f":
-        values = series.to_numpy(np.float64, na_value=np.nan)
-        if low == -1:
-            values = np.where(np.isnan(values), -1.0, values)
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > 2**53)
-        _first_bad(bad, field, lambda i: f"expected {what}, got {values[i]!r}")
-        out = values.astype(np.int64)
-    else:
-        raise InvalidEventError(f"{field}: expected {what}, got a column of {series.dtype}")
-    _first_bad((out < low) | (out > high), field, lambda i: f"expected {what}, got {out[i]!r}")
-    return out
-
-
-def _subscriber_array(series: pd.Series) -> np.ndarray:
-    if series.dtype.kind == "O":
-        out = np.zeros(len(series), np.int64)
-        for i, v in enumerate(series):
-            try:
-                out[i] = check_subscriber(v)
-            except InvalidEventError as exc:
-                raise InvalidEventError(f"records[{i}].subscriber: {exc}") from None
-        return out
-    return _int_array(series, "subscriber", MIN_SUBSCRIBER, MAX_SUBSCRIBER,
-                      "an integer id in [-2**63, 2**63)")
-
-
-def _time_array(series: pd.Series, min_time: int, max_time: int) -> np.ndarray:
-    """Seconds since the epoch of a time column, every one in ``[min_time, max_time)``."""
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        times = (series.dt.tz_convert("UTC").dt.tz_localize(None)
-                 .to_numpy("datetime64[s]").astype(np.int64))
-    elif series.dtype.kind == "M":
-        raise InvalidEventError("time: expected timezone-aware datetimes, got naive ones")
-    elif series.dtype.kind in "iuf":
-        what = "whole seconds since the epoch"
-        if series.dtype.kind == "u":
-            big = series.to_numpy(np.uint64) >= np.uint64(max_time)
-            _first_bad(big, "time", lambda i: time_range_error(int(series.iloc[i]),
-                                                                min_time, max_time))
-        if series.dtype.kind == "f":
-            values = series.to_numpy(np.float64)
-            with np.errstate(invalid="ignore"):
-                bad = ~np.isfinite(values) | (values != np.round(values))
-            _first_bad(bad, "time", lambda i: f"expected {what}, got {values[i]!r}")
-            clipped = np.clip(values, -(2.0**62), 2.0**62).astype(np.int64)
-            _first_bad(np.abs(values) >= 2.0**62, "time",
-                       lambda i: time_range_error(int(values[i]), min_time, max_time))
-            times = clipped
-        else:
-            times = series.to_numpy(np.int64)
-    else:
-        times = np.zeros(len(series), np.int64)
-        for i, v in enumerate(series):
-            try:
-                times[i] = parse_time(v, min_time, max_time)
-            except InvalidEventError as exc:
-                raise InvalidEventError(f"records[{i}].time: {exc}") from None
-    _first_bad((times < min_time) | (times >= max_time), "time",
-               lambda i: time_range_error(int(times[i]), min_time, max_time))
-    return times
+def _frame_kind(name: str, series: pd.Series) -> tuple[str, str | None]:
+    """A frame column's kind (declared, else float) and, for an undeclared column holding
+    text, the reason its cells are refused (as :meth:`EventBatch.from_records` gives it)."""
+    known = column_kind(name)
+    if known is not None:
+        return known, None
+    if series.dtype.kind in "iufb" or isinstance(series.dtype, pd.DatetimeTZDtype):
+        return "float", None
+    text = series.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False)
+    flags = text.to_numpy(bool)
+    if flags.any():
+        return "float", _undeclared_text(name, series.iloc[int(np.flatnonzero(flags)[0])])
+    return "float", None
 
 
 class _RecordError(Exception):

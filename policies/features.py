@@ -12,13 +12,10 @@ import numpy as np
 import pandas as pd
 
 from policies.errors import PolicyError
+from policies.subscriber_schema import LIFECYCLE_STAGES
 
 __all__ = ["FEATURE_NAMES", "LIFECYCLE_STAGES", "REQUIRED_COLUMNS", "feature_index",
            "subscriber_features"]
-
-LIFECYCLE_STAGES: tuple[str, ...] = (
-    "new_subscriber", "prospect", "new_customer", "customer", "lapsed",
-)
 
 #: Column names of :func:`subscriber_features` (d = 15).
 FEATURE_NAMES: tuple[str, ...] = (

@@ -3,7 +3,9 @@
 Like scikit-learn's estimator checks, :func:`check_policy` runs a fixed battery of
 checks on a policy *instance* (used as a template: it is cloned from its constructor
 parameters and never modified) and raises :class:`AssertionError` naming the failed
-check. The checks:
+check. Every ``select`` gets decision times ``now`` (a step of :data:`STEP_SECONDS` per
+batch from :data:`START`, one second apart within a batch), which policies without a
+time dependence ignore. The checks:
 
 ``params``        constructing from ``params()`` stores them unchanged, and selecting and
                   updating never mutates them;
@@ -17,7 +19,8 @@ check. The checks:
                   propensities (within 5 standard errors, plus ``tolerance`` for
                   estimated propensities);
 ``bad_input``     wrong shapes, unknown arm names, out-of-range arm indices, rewards
-                  outside the declared type, NaN and a wrong rng raise PolicyError.
+                  outside the declared type, NaN, a wrong rng, malformed decision times
+                  (and missing ones for ``requires_time`` policies) raise PolicyError.
 """
 
 from __future__ import annotations
@@ -33,7 +36,12 @@ import numpy as np
 from policies.base import Policy
 from policies.errors import PolicyError
 
-__all__ = ["CHECKS", "check_policy", "clone"]
+__all__ = ["CHECKS", "START", "STEP_SECONDS", "check_policy", "clone"]
+
+#: Decision time (s since the epoch) of the checks' first batch, and the step between
+#: batches (s).
+START = 1_700_000_000
+STEP_SECONDS = 3600
 
 
 def clone(policy: Policy) -> Policy:
@@ -59,7 +67,7 @@ def _rewards(policy: Policy, n: int, rng: np.random.Generator) -> np.ndarray:
 def _select(policy: Policy, inputs: dict[str, Any], rng: np.random.Generator
             ) -> tuple[np.ndarray, np.ndarray]:
     return policy.select(inputs["contexts"], rng, subscribers=inputs.get("subscribers"),
-                         n=inputs["n"])
+                         n=inputs["n"], now=inputs.get("now"))
 
 
 def _run(policy: Policy, seed: int, steps: int, n: int) -> list[np.ndarray]:
@@ -68,9 +76,10 @@ def _run(policy: Policy, seed: int, steps: int, n: int) -> list[np.ndarray]:
     data = np.random.default_rng(seed + 1)
     out: list[np.ndarray] = []
     pending: tuple[np.ndarray, np.ndarray, dict[str, Any]] | None = None
-    for _ in range(steps):
+    for step in range(steps):
         inputs = _inputs(policy, n, data)
         inputs["n"] = n
+        inputs["now"] = START + step * STEP_SECONDS + np.arange(n, dtype=np.int64)
         arms, props = _select(policy, inputs, rng)
         _check_output(policy, arms, props, n)
         out += [arms, props]
@@ -165,7 +174,8 @@ def check_consistency(policy: Policy, n: int = 4000, tolerance: float = 0.03) ->
     data = np.random.default_rng(23)
     one = _inputs(p, 1, data)
     inputs: dict[str, Any] = {"n": n, "contexts": None if one["contexts"] is None
-                              else np.repeat(one["contexts"], n, axis=0)}
+                              else np.repeat(one["contexts"], n, axis=0),
+                              "now": START + 4 * STEP_SECONDS}
     if p.requires_subscribers:
         inputs["subscribers"] = np.arange(10**9, 10**9 + n, dtype=np.int64)  # unseen ids
     arms, props = _select(p, inputs, np.random.default_rng(29))
@@ -210,6 +220,11 @@ def _bad_calls(policy: Policy) -> list[tuple[str, Callable[[Policy], Any]]]:
         ("rng is not a Generator",
          lambda p: p.select(ctx, 42, subscribers=subs, n=n)),  # type: ignore[arg-type]
         ("negative n", lambda p: p.select(None, rng, n=-1)),
+        ("decision times of wrong length",
+         lambda p: p.select(ctx, rng, subscribers=subs, n=n,
+                            now=np.arange(n + 1, dtype=np.int64))),
+        ("fractional decision times",
+         lambda p: p.select(ctx, rng, subscribers=subs, n=n, now=np.full(n, START + 0.5))),
     ]
     if policy.reward_type == "binary":
         calls.append(("reward 2 for a binary reward",
@@ -224,10 +239,14 @@ def _bad_calls(policy: Policy) -> list[tuple[str, Callable[[Policy], Any]]]:
         ]
     else:
         calls.append(("1-d contexts", lambda p: p.select(np.zeros(n), rng, subscribers=subs)))
+    if policy.requires_time:
+        calls.append(("missing decision times",
+                      lambda p: p.select(ctx, rng, subscribers=subs, n=n)))
     if policy.requires_subscribers:
-        calls.append(("missing subscribers", lambda p: p.select(ctx, rng, n=n)))
+        calls.append(("missing subscribers", lambda p: p.select(ctx, rng, n=n, now=START)))
         calls.append(("subscribers of wrong length",
-                      lambda p: p.select(ctx, rng, subscribers=np.arange(n + 1), n=n)))
+                      lambda p: p.select(ctx, rng, subscribers=np.arange(n + 1), n=n,
+                                         now=START)))
     return calls
 
 

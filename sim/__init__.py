@@ -12,6 +12,7 @@ Drive one shard tick by tick with :class:`World` (see :mod:`sim.world`)::
 """
 
 from policies._version import __version__ as __version__
+from sim._events import SIMULATED_EVENT_COLUMNS
 from sim.behavior import SessionSchedule, daily_update, realize_sessions, schedule_day
 from sim.clock import DAY, HOUR, MINUTE, SimClock
 from sim.population import DEFAULT_START_TIME, NEVER, Population
@@ -42,6 +43,7 @@ __all__ = [
     "PRESETS",
     "PURPOSES",
     "SEGMENTS",
+    "SIMULATED_EVENT_COLUMNS",
     "SUBJECT_STYLES",
     "EmailBatch",
     "KeyedRandom",

@@ -15,7 +15,8 @@ import numpy as np
 from policies.event_schema import EVENT_TYPES
 from policies.events import EventBatch
 
-__all__ = ["COLUMNS", "Events", "T", "concat", "empty", "make", "size", "take", "to_batch"]
+__all__ = ["COLUMNS", "SIMULATED_EVENT_COLUMNS", "Events", "T", "concat", "empty", "make",
+           "size", "take", "to_batch"]
 
 #: column -> (dtype, missing value)
 COLUMNS: dict[str, tuple[Any, Any]] = {
@@ -33,6 +34,21 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "campaign_id": (np.int64, -1),
     "machine": (np.int64, -1),
     "token": (np.int64, -1),
+}
+#: Event type -> the public data columns the simulator fills for it (behavior and
+#: response models); types absent here are never emitted (``product_click``,
+#: ``price_check``, ``email_sent``). A rule of an experiment that waits for one of them,
+#: or tests another column of a type in ``where``, can never fire in a simulation.
+SIMULATED_EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "page_view": ("category", "time_on_page"),
+    "product_view": ("campaign_id", "category", "price", "product_id", "time_on_page"),
+    "add_to_cart": ("campaign_id", "cart_value", "category", "items", "product_id"),
+    "checkout_started": ("campaign_id", "cart_value"),
+    "purchase_completed": ("campaign_id", "cart_value", "items", "revenue"),
+    "cart_cleared": ("cart_value",),
+    "email_open": ("campaign_id", "machine"),
+    "email_click": ("campaign_id", "link_type"),
+    "unsubscribe": ("campaign_id",),
 }
 _DATA = {k: v for k, v in COLUMNS.items() if k not in ("subscriber", "time", "type")}
 _PUBLIC = [c for c in COLUMNS if c not in ("subscriber", "time", "type", "token")]

@@ -27,6 +27,10 @@ from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES
 from policies.checks import expected, is_real
 from policies.errors import SpecError
 
+# Lifecycle stages (codes are positions) are the subscriber table's vocabulary, defined
+# once in policies.subscriber_schema.
+from policies.subscriber_schema import LIFECYCLE_STAGES
+
 __all__ = [
     "CONTENT_STRATEGIES",
     "EMAIL_KINDS",
@@ -39,14 +43,6 @@ __all__ = [
     "parameter_table",
 ]
 
-#: Lifecycle stages (codes are positions).
-LIFECYCLE_STAGES: tuple[str, ...] = (
-    "new_subscriber",
-    "prospect",
-    "new_customer",
-    "customer",
-    "lapsed",
-)
 #: What an email is: a campaign or the trigger type that sent it.
 EMAIL_KINDS: tuple[str, ...] = (
     "campaign",

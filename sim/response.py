@@ -38,6 +38,11 @@ segment, :data:`~sim.presets.SEGMENTS`):
   clickbait is the style's score (+0.3 if urgent). Clickbait and frequency buy opens
   and clicks now (style and urgency effects) and cost engagement and unsubscribes later.
 
+The probabilities are of a response at any time after delivery. When each response
+lands (open, click and purchase delays) is :mod:`sim.delays`, whose constants the
+samplers use; :func:`sim.delays.within_window` gives the probability that a response
+lands within a window (the basis on which the runtime counts responses).
+
 Emails to unsubscribed subscribers are not delivered: all probabilities are 0.
 Incrementality: for a cart reminder ``p_purchase_anyway`` is 1 when the subscriber's
 cart would come back on its own (an organic return is scheduled), so
@@ -60,6 +65,14 @@ from policies.event_schema import category_code
 from sim import _events as E
 from sim._events import T
 from sim._scalar import np_round
+from sim.delays import (
+    CHECKOUT_DELAY_S,
+    MACHINE_OPEN_DELAY_S,
+    MIN_CLICK_DELAY_S,
+    MIN_OPEN_DELAY_S,
+    OPEN_DELAY_SIGMA,
+    VIEW_DELAY_S,
+)
 from sim.population import Population
 from sim.presets import (
     CONTENT_STRATEGIES,
@@ -100,6 +113,8 @@ _LINK_CATEGORY = category_code("link_type", "category")
 _LINK_CONTENT = category_code("link_type", "content")
 _LINK_CART = category_code("link_type", "cart")
 _N_U = 20
+_MACHINE = MACHINE_OPEN_DELAY_S
+_VIEW = VIEW_DELAY_S
 
 
 def _bcast(name: str, value: Any, n: int, dtype: Any) -> np.ndarray:
@@ -455,12 +470,13 @@ def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.
     t = emails.time
     machine = u[:, 0] < pr["p_machine_open"]
     human = u[:, 1] < pr["p_human_open"]
-    spread = np.exp(0.9 * normal_from_uniforms(u[:, 2], u[:, 3]))
+    spread = np.exp(OPEN_DELAY_SIGMA * normal_from_uniforms(u[:, 2], u[:, 3]))
     delay = p.open_delay_median_hours * 3600.0 * spread * (1.0 + pr["hour_distance"] / 6.0)
-    t_human = t + np.maximum(60.0, delay).astype(np.int64)
-    t_machine = t + 30 + np.floor(u[:, 4] * 570).astype(np.int64)
+    t_human = t + np.maximum(float(MIN_OPEN_DELAY_S), delay).astype(np.int64)
+    t_machine = t + _MACHINE[0] + np.floor(u[:, 4] * _MACHINE[1]).astype(np.int64)
     click = human & (u[:, 5] < pr["p_click_given_open"])
-    t_click = t_human + np.maximum(5.0, -np.log(u[:, 6]) * p.click_delay_mean_s).astype(np.int64)
+    t_click = t_human + np.maximum(float(MIN_CLICK_DELAY_S),
+                                   -np.log(u[:, 6]) * p.click_delay_mean_s).astype(np.int64)
     link = np.where(
         pr["cart_open"],
         _LINK_CART,
@@ -469,12 +485,13 @@ def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.
                  _LINK_CONTENT,
                  np.where(u[:, 7] < 0.85, _LINK_PRODUCT, _LINK_CATEGORY)),
     )
-    t_view = t_click + 20 + np.floor(u[:, 8] * 60).astype(np.int64)
+    t_view = t_click + _VIEW[0] + np.floor(u[:, 8] * _VIEW[1]).astype(np.int64)
     view_top = np.round(30.0 + (-np.log(u[:, 9])) * p.time_on_page_mean_s, 1)
     cat = pop.top_category[row].astype(np.int64)
     product = cat * 1000 + np.floor(u[:, 10] * 1000).astype(np.int64)
     buy = click & (u[:, 11] < pr["p_purchase_given_click"])
-    t_buy = t_view + 60 + (-np.log(u[:, 12]) * p.purchase_delay_mean_s).astype(np.int64)
+    t_buy = t_view + CHECKOUT_DELAY_S + (-np.log(u[:, 12])
+                                         * p.purchase_delay_mean_s).astype(np.int64)
     z = normal_from_uniforms(u[:, 13], u[:, 14])
     lognorm = np.exp(p.order_value_sigma * z - 0.5 * p.order_value_sigma**2)
     revenue = np.round(np.where(pr["cart_open"], pr["order_value"],
@@ -544,17 +561,19 @@ def sample_reference(
         machine = ui[0] < pr["p_machine_open"][i]
         human = ui[1] < pr["p_human_open"][i]
         z = np.sqrt(-2 * np.log(ui[2])) * np.cos(2 * math.pi * ui[3])
-        delay = (p.open_delay_median_hours * 3600.0 * np.exp(0.9 * z)
+        delay = (p.open_delay_median_hours * 3600.0 * np.exp(OPEN_DELAY_SIGMA * z)
                  * (1.0 + pr["hour_distance"][i] / 6.0))
-        t_human = t + int(max(60.0, delay))
+        t_human = t + int(max(float(MIN_OPEN_DELAY_S), delay))
         if machine:
-            out.append({"subscriber": sub, "time": t + 30 + math.floor(ui[4] * 570),
+            out.append({"subscriber": sub,
+                        "time": t + _MACHINE[0] + math.floor(ui[4] * _MACHINE[1]),
                         "type": T.email_open, "campaign_id": camp, "machine": 1})
         elif human:
             out.append({"subscriber": sub, "time": t_human, "type": T.email_open,
                         "campaign_id": camp, "machine": 0})
         if human and ui[5] < pr["p_click_given_open"][i]:
-            t_click = t_human + int(max(5.0, -np.log(ui[6]) * p.click_delay_mean_s))
+            t_click = t_human + int(max(float(MIN_CLICK_DELAY_S),
+                                        -np.log(ui[6]) * p.click_delay_mean_s))
             cart = bool(pr["cart_open"][i])
             if cart:
                 link = _LINK_CART
@@ -564,7 +583,7 @@ def sample_reference(
                 link = _LINK_PRODUCT if ui[7] < 0.85 else _LINK_CATEGORY
             out.append({"subscriber": sub, "time": t_click, "type": T.email_click,
                         "campaign_id": camp, "link_type": link})
-            t_view = t_click + 20 + math.floor(ui[8] * 60)
+            t_view = t_click + _VIEW[0] + math.floor(ui[8] * _VIEW[1])
             cat = int(pop.top_category[row])
             out.append({"subscriber": sub, "time": t_view, "type": T.product_view,
                         "campaign_id": camp, "category": cat,
@@ -572,7 +591,8 @@ def sample_reference(
                         "time_on_page": np_round(30.0 + (-np.log(ui[9])) * p.time_on_page_mean_s,
                                               1)})
             if ui[11] < pr["p_purchase_given_click"][i]:
-                t_buy = t_view + 60 + int(-np.log(ui[12]) * p.purchase_delay_mean_s)
+                t_buy = t_view + CHECKOUT_DELAY_S + int(-np.log(ui[12])
+                                                        * p.purchase_delay_mean_s)
                 zz = np.sqrt(-2 * np.log(ui[13])) * np.cos(2 * math.pi * ui[14])
                 if cart:
                     revenue = np_round(float(pr["order_value"][i]), 2)

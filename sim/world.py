@@ -209,8 +209,9 @@ class World:
         Columns: ``subscriber``, ``time``, ``campaign``, ``p_open``, ``p_human_open``,
         ``p_machine_open``, ``p_click``, ``p_click_given_open``, ``p_purchase``,
         ``p_purchase_given_click``, ``order_value``, ``expected_revenue``,
-        ``p_unsubscribe``, ``p_purchase_anyway``, ``p_incremental_purchase``, ``segment``.
-        Does not change state or draw random numbers.
+        ``p_unsubscribe``, ``p_purchase_anyway``, ``p_incremental_purchase``, ``segment``:
+        of a response at any time after delivery (within a window:
+        :func:`sim.delays.within_window`). Does not change state or draw random numbers.
         """
         pr = probabilities(self._pop, emails)
         cols = ["p_open", "p_human_open", "p_machine_open", "p_click", "p_click_given_open",

@@ -3,7 +3,11 @@
 Context-free problem (issue 4): 10 arms with click probabilities
 ``linspace(0.01, 0.05, 10)``, 1,000,000 rounds in batches of 1,000, for each context-free
 policy; rounds/s counts only the time inside ``select`` + ``update`` and cumulative
-(pseudo-)regret is ``sum(p_best - p_arm)``, both the mean of 3 seeds. The same problem
+(pseudo-)regret is ``sum(p_best - p_arm)``, both the mean of 3 seeds. Round ``i`` is
+decided at time ``i`` seconds (``now``) for subscriber id ``i``; the explore-then-commit
+rules (``auto_winner``: Klaviyo's defaults, 500 recipients per variant and 90 % win
+probability; ``winning_path``: a test window of :data:`WINDOW_ROUNDS` rounds) and the
+fixed equal split ``ab`` are there to compare with Thompson sampling. The same problem
 runs through MABWiser (benchmark-only dependency, ``bench`` extra) side by side; its
 rounds/s is measured over ``--mabwiser-rounds`` rounds (default: all) and the regret of
 both libraries is compared on that same horizon (MABWiser's first ``fit`` on one round
@@ -38,6 +42,7 @@ import numpy as np
 
 from experiments.bench._common import emit
 from experiments.bench._reward_tape import RewardTape
+from policies.ab import ABTest
 from policies.bandits import (
     EXP3,
     UCB1,
@@ -53,10 +58,13 @@ from policies.bandits import (
     gaussian_max_probability,
 )
 from policies.base import Policy
+from policies.explore_commit import AutoWinner, ExploreThenCommit, WinningPath
 
 K = 10
 PROBS = np.linspace(0.01, 0.05, K)
 ARMS = [f"arm{i}" for i in range(K)]
+#: Test window of ``winning_path``, in rounds (= seconds): 10,000 recipients per arm.
+WINDOW_ROUNDS = 100_000
 
 CONTEXT_FREE: dict[str, Callable[[], Policy]] = {
     "beta_ts": lambda: BetaThompson(ARMS),
@@ -68,29 +76,34 @@ CONTEXT_FREE: dict[str, Callable[[], Policy]] = {
     "exp3": lambda: EXP3(ARMS, gamma=0.01),
     "discounted_ts": lambda: DiscountedThompson(ARMS, discount=0.99999),
     "sliding_window_ts": lambda: SlidingWindowThompson(ARMS, window=200_000),
+    "ab": lambda: ABTest(ARMS, salt="bench"),
+    "auto_winner": lambda: AutoWinner(ARMS),
+    "winning_path": lambda: WinningPath(ARMS, experiment_window=WINDOW_ROUNDS),
 }
 
 
 def _run_ours(make: Callable[[], Policy], seed: int, rounds: int, batch: int,
-              checkpoint: int) -> tuple[float, float, float]:
-    """(policy seconds, regret at ``rounds``, regret at ``checkpoint``)."""
+              checkpoint: int) -> tuple[float, float, float, Policy]:
+    """(policy seconds, regret at ``rounds``, regret at ``checkpoint``, the policy)."""
     policy = make()
     rng = np.random.default_rng([seed, 1])
     tape = RewardTape(PROBS, seed)
     gap = PROBS.max() - PROBS
     spent, regret, at_checkpoint = 0.0, 0.0, float("nan")
     for start in range(0, rounds, batch):
+        ids = np.arange(start, start + batch, dtype=np.int64)   # round = subscriber = second
         t0 = time.perf_counter()
-        arms, _ = policy.select(None, rng, n=batch)
+        arms, _ = policy.select(None, rng, n=batch, now=ids,
+                                subscribers=ids if policy.requires_subscribers else None)
         t1 = time.perf_counter()
         rewards = tape.rewards(arms)
         t2 = time.perf_counter()
-        policy.update(arms, rewards)
+        policy.update(arms, rewards, subscribers=ids if policy.requires_subscribers else None)
         spent += (t1 - t0) + (time.perf_counter() - t2)
         regret += float(gap[arms].sum())
         if start + batch == checkpoint:
             at_checkpoint = regret
-    return spent, regret, at_checkpoint
+    return spent, regret, at_checkpoint, policy
 
 
 def _se(values: list[float]) -> float:
@@ -200,6 +213,7 @@ def main(argv: list[str]) -> int:
              f"{'mabwiser r/s':>13} {'mab regret':>11} {'+-se':>6} {'speed x':>8} "
              f"{'regret x':>9} {'diff':>7} {'+-se':>6}"]
     mab = {} if args.no_mabwiser else _mabwiser_policies()
+    notes: list[str] = []
     for name in names:
         runs = [_run_ours(CONTEXT_FREE[name], s, rounds, batch, mab_rounds) for s in seeds]
         rps = rounds * len(runs) / sum(r[0] for r in runs)
@@ -210,6 +224,13 @@ def main(argv: list[str]) -> int:
         figures[f"{name}_regret"] = regret
         figures[f"{name}_regret_se"] = regret_se
         figures[f"{name}_regret_per_seed"] = [round(r, 3) for r in per_seed]
+        done = [r[3] for r in runs if isinstance(r[3], ExploreThenCommit)]
+        if done:
+            figures[f"{name}_winner_per_seed"] = [p.winner for p in done]
+            figures[f"{name}_decided_at_round_per_seed"] = [p.decided_at for p in done]
+            notes.append(f"{name}: winner per seed {[p.winner for p in done]} (best arm "
+                         f"{K - 1}, -1 = none), decided at round "
+                         f"{[p.decided_at for p in done]}")
         row = f"{name:<18} {rps:>12,.0f} {regret:>9,.0f} {regret_se:>6,.0f} {regret_at:>11,.0f}"
         if name in mab:
             mruns = [_run_mabwiser(mab[name], s, mab_rounds, batch) for s in seeds]
@@ -233,6 +254,7 @@ def main(argv: list[str]) -> int:
             row += (f" {mrps:>13,.0f} {mregret:>11,.0f} {mregret_se:>6,.0f} {rps / mrps:>8.2f}"
                     f" {regret_at / mregret:>9.2f} {diff:>+7,.0f} {diff_se:>6,.0f}")
         lines.append(row)
+    lines += notes
     if mab and any(n in mab for n in names):
         lines.append("diff = ours - MABWiser regret at the MABWiser horizon, mean over seeds "
                      "with paired s.e. (same reward tape per seed)")

@@ -13,7 +13,9 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-COLUMNS = ("entered", "fired", "cancelled", "expired", "suppressed", "retried", "late")
+#: The engine counters printed (the stream is fed in order: nothing is ever late here).
+COLUMNS = ("entered", "fired", "cancelled", "expired", "suppressed", "pending", "failed",
+           "retried")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +112,12 @@ def run(args: argparse.Namespace) -> int:
     table.loc["total"] = table.sum()
     print()
     print(table.to_string())
+    total = table.loc["total"]
+    closed = total[["fired", "cancelled", "expired", "suppressed", "pending"]].sum()
+    print(
+        f"entered + failed = {total['entered'] + total['failed']:,} = fired + cancelled + "
+        f"expired + suppressed + pending = {closed:,}"
+    )
     print()
     print(
         f"{len(result.decisions):,} decisions; {result.pending:,} triggers still pending at "

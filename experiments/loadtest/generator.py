@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from actors.service.partitioning import mix64, partition_of
 from policies.errors import InvalidEventError, SpecError
 from policies.event_schema import EVENT_TYPES, category_code
 from policies.events import EventBatch
@@ -334,15 +335,6 @@ def check_coverage(events: EventBatch, subscribers: pd.DataFrame, what: str = "s
 # partition
 
 
-def _mix64(x: np.ndarray, salt: int) -> np.ndarray:
-    """splitmix64 finalizer of ``x ^ salt`` (uint64)."""
-    z = x.astype(np.uint64) ^ np.uint64(salt)
-    z = z + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def partition(
     subscriber: np.ndarray, n_shards: int, method: str = "hash", *, ids: np.ndarray | None = None
 ) -> np.ndarray:
@@ -356,7 +348,7 @@ def partition(
     if isinstance(n_shards, bool) or not isinstance(n_shards, int) or n_shards < 1:
         raise SpecError(f"shards: expected an int >= 1, got {n_shards!r}")
     if method == "hash":
-        return (_mix64(subscriber, 0x5EED_5A4D) % np.uint64(n_shards)).astype(np.int64)
+        return partition_of(subscriber, n_shards)
     if method == "range":
         if ids is None or len(ids) == 0:
             raise SpecError("partition: method 'range' needs the known subscriber ids")
@@ -370,7 +362,7 @@ def sample_mask(subscriber: np.ndarray, fraction: float) -> np.ndarray:
     """Deterministic subscriber sample: True for about ``fraction`` of ids (by hash)."""
     if fraction >= 1.0:
         return np.ones(len(subscriber), bool)
-    h = _mix64(np.asarray(subscriber, np.int64), 0xC0FFEE) >> np.uint64(11)
+    h = mix64(np.asarray(subscriber, np.int64), 0xC0FFEE) >> np.uint64(11)
     return h < np.uint64(int(fraction * 2.0**53))
 
 

@@ -19,6 +19,7 @@ are decided lazily: at the subscriber's next event, or by a sweep at ``until``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numba
@@ -33,8 +34,9 @@ from policies.triggers.ruleset import Predicate, RuleSet, segment_mask
 NONE = np.int64(-(2**62))
 FAR = np.int64(2**62)
 _FIRE, _CANCEL, _EXPIRE, _SUPPRESS = 0, 1, 2, 3
-# stats columns, in STAT_NAMES order: entered, fired, cancelled, expired, suppressed, ...
-_ST_ENTERED, _ST_RETRIED, _ST_LATE = 0, 5, 6
+# stored counters, in COUNTER_NAMES order: entered, fired, cancelled, expired, suppressed
+# (1 + decision kind), failed, retried, late
+_ST_ENTERED, _ST_FAILED, _ST_RETRIED, _ST_LATE, _ST_NCOL = 0, 5, 6, 7, 8
 
 # rule table columns
 _R_DELAY, _R_EXPIRE, _R_WINDOW, _R_REENTRY, _R_COOLDOWN, _R_EXCL, _R_NCOL = 0, 1, 2, 3, 4, 5, 6
@@ -284,7 +286,8 @@ class FastCore:
             np.int64,
         )
         self.cap_width = cap.max if cap else 0
-        self.stats = np.zeros((n_rules, 7), np.int64)
+        self.stats = np.zeros((n_rules, _ST_NCOL), np.int64)
+        self.n_late = 0  # late events dropped, each once
         self.out = np.zeros((1024, 6), np.int64)
         # subscriber rows
         self.ids = np.zeros(0, np.int64)
@@ -417,10 +420,9 @@ class FastCore:
             rows[:, 5].copy(), self.rules.ids,
         ).sorted()
 
-    def report_failures(self, ids: list[str], now: int) -> Decisions:
-        """Semantics 5 (everything due by ``now`` must already be decided)."""
-        rows_out: list[tuple[int, int, int, int, int, int]] = []
-        retry = self.rules.settings.retry
+    def failure_targets(self, ids: list[str]) -> list[tuple[int, ...]]:
+        """As :meth:`ReferenceCore.failure_targets` (rows hold the state row, not the id)."""
+        targets: list[tuple[int, ...]] = []
         rule_ids = self.rules.ids
         for tid in ids:
             rule_id, sub, entry = parse_trigger_id(tid)
@@ -433,14 +435,31 @@ class FastCore:
                     f"trigger_id {tid!r}: not the latest send of rule {rule_id!r} "
                     f"to subscriber {sub}"
                 )
+            targets.append((r, s, entry, int(self.lf_att[s, r]), int(self.lf_time[s, r])))
+        return targets
+
+    def report_failures(self, targets: Sequence[tuple[int, ...]],
+                        now: int) -> Decisions:
+        """As :meth:`ReferenceCore.report_failures`."""
+        rows_out: list[tuple[int, int, int, int, int, int]] = []
+        retry = self.rules.settings.retry
+        superseded: set[tuple[int, int, int]] = set()
+        for r, s, entry, attempt, time in targets:
+            if self.lf_entry[s, r] != entry:
+                if attempt < 0 or (r, s, entry) in superseded:
+                    continue  # this failure was already reported
+                superseded.add((r, s, entry))
+                self.stats[r, _ST_FAILED] += 1
+                self._uncap(s, time)
+                rows_out.append((s, r, _CANCEL, now, entry, attempt))
+                self.stats[r, 1 + _CANCEL] += 1
+                continue
             k = int(self.lf_att[s, r])
             if k < 0:
                 continue  # this failure was already reported
             self.lf_att[s, r] = -k
-            if self.cap_width:
-                hit = np.flatnonzero(self.cap[s] == self.lf_time[s, r])
-                if len(hit):
-                    self.cap[s, hit[0]] = NONE
+            self.stats[r, _ST_FAILED] += 1
+            self._uncap(s, int(self.lf_time[s, r]))
             if k >= retry.max_attempts or self.pend_entry[s, r] != NONE:
                 rows_out.append((s, r, _CANCEL, now, entry, k))
                 self.stats[r, 1 + _CANCEL] += 1
@@ -452,7 +471,15 @@ class FastCore:
                 self.stats[r, _ST_RETRIED] += 1
         return self._decisions([np.array(rows_out, np.int64).reshape(-1, 6)])
 
+    def _uncap(self, s: int, time: int) -> None:
+        """A failed send does not count toward the frequency cap: free its slot."""
+        if self.cap_width:
+            hit = np.flatnonzero(self.cap[s] == time)
+            if len(hit):
+                self.cap[s, hit[0]] = NONE
+
     def count_late(self, batch: EventBatch) -> None:
+        self.n_late += len(batch)
         types = batch.type[batch.type < self.n_types]
         refs = (self.when_lut | self.excl_lut)[types]
         self.stats[:, _ST_LATE] += refs.sum(axis=0)
@@ -460,8 +487,17 @@ class FastCore:
     def n_pending(self) -> int:
         return int(np.count_nonzero(self.pend_entry != NONE))
 
+    def n_subscribers(self) -> int:
+        return len(self.ids)
+
+    def segment_counts(self) -> np.ndarray:
+        """Subscribers passing each rule's segment now (rule order)."""
+        return self.seg.sum(axis=0, dtype=np.int64)
+
     def stats_array(self) -> np.ndarray:
-        return self.stats.copy()
+        """Counters in ``STAT_NAMES`` order: the stored ones with ``pending`` inserted."""
+        pending = np.count_nonzero(self.pend_entry != NONE, axis=0).astype(np.int64)
+        return np.insert(self.stats, _ST_FAILED, pending, axis=1)
 
     def state_nbytes(self) -> int:
         """Bytes of per-subscriber engine state (id map included when ids are not dense)."""

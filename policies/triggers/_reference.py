@@ -9,6 +9,7 @@ before a batch reaches :meth:`ReferenceCore.process`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,13 @@ from policies.triggers.decisions import KINDS, Decisions, TriggerIdError, parse_
 from policies.triggers.ruleset import Rule, RuleSet
 
 FIRE, CANCEL, EXPIRE, SUPPRESS = (KINDS.index(k) for k in ("fire", "cancel", "expire", "suppress"))
-STAT_NAMES = ("entered", "fired", "cancelled", "expired", "suppressed", "retried", "late")
+#: Columns of :meth:`TriggerEngine.stats` (defined in the contract, ``engine.py``).
+STAT_NAMES = (
+    "entered", "fired", "cancelled", "expired", "suppressed", "pending", "failed", "retried",
+    "late",
+)
+#: The stored per-rule counters (``pending`` is read from the state instead).
+COUNTER_NAMES = tuple(name for name in STAT_NAMES if name != "pending")
 _KIND_STAT = {FIRE: "fired", CANCEL: "cancelled", EXPIRE: "expired", SUPPRESS: "suppressed"}
 
 
@@ -77,7 +84,8 @@ class ReferenceCore:
         self.rules = rules
         self.attrs: dict[int, dict[str, Any]] = {}
         self.subs: dict[int, SubscriberState] = {}
-        self.counts = {r.id: dict.fromkeys(STAT_NAMES, 0) for r in rules.rules}
+        self.counts = {r.id: dict.fromkeys(COUNTER_NAMES, 0) for r in rules.rules}
+        self.n_late = 0  # late events dropped, each once
         self.horizon = max(r.window for r in rules.rules)
         cap = rules.settings.frequency_cap
         #: How long past sends are remembered (s): the cap's ``per`` (journeys: longer).
@@ -223,10 +231,11 @@ class ReferenceCore:
 
     # -- failures ---------------------------------------------------------------
 
-    def report_failures(self, ids: list[str], now: int) -> Decisions:
-        """Semantics 5 (everything due by ``now`` must already be decided)."""
-        out: list[tuple[int, int, int, int, int, int]] = []
-        retry = self.rules.settings.retry
+    def failure_targets(self, ids: list[str]) -> list[tuple[int, ...]]:
+        """``(rule index, subscriber, entry, attempt, send time)`` of each reported id, as
+        the engine stands now; ``TriggerIdError`` for an id that is not the latest send of
+        its rule to its subscriber. Changes nothing."""
+        targets: list[tuple[int, ...]] = []
         for tid in ids:
             rule_id, sub, entry = parse_trigger_id(tid)
             if rule_id not in self.rules.ids:
@@ -239,9 +248,35 @@ class ReferenceCore:
                     f"trigger_id {tid!r}: not the latest send of rule {rule_id!r} "
                     f"to subscriber {sub}"
                 )
+            targets.append((r, sub, entry, -last.attempt if last.failed else last.attempt,
+                            last.time))
+        return targets
+
+    def report_failures(self, targets: Sequence[tuple[int, ...]],
+                        now: int) -> Decisions:
+        """Semantics 5 for :meth:`failure_targets` taken before everything due by ``now``
+        was decided. A send superseded by a newer send of its rule in between is
+        cancelled (the newer instance was pending when the failure happened)."""
+        out: list[tuple[int, int, int, int, int, int]] = []
+        retry = self.rules.settings.retry
+        superseded: set[tuple[int, int, int]] = set()
+        for r, sub, entry, attempt, time in targets:
+            rule_id = self.rules.rules[r].id
+            st = self.subs[sub]
+            last = st.last_fire[r]
+            if last.entry != entry:
+                if attempt < 0 or (r, sub, entry) in superseded:
+                    continue  # this failure was already reported
+                superseded.add((r, sub, entry))
+                self.counts[rule_id]["failed"] += 1
+                if time in st.sends:
+                    st.sends.remove(time)
+                out.append((sub, r, CANCEL, now, entry, attempt))
+                continue
             if last.failed:
                 continue  # this failure was already reported
             last.failed = True
+            self.counts[rule_id]["failed"] += 1
             if last.time in st.sends:
                 st.sends.remove(last.time)  # a failed send does not count toward the cap
             k = last.attempt
@@ -253,7 +288,9 @@ class ReferenceCore:
         return self.finish(out)
 
     def count_late(self, batch: EventBatch) -> None:
-        """Count dropped late events against every rule that refers to their type."""
+        """Count dropped late events: once in total, and against every rule that refers
+        to their type."""
+        self.n_late += len(batch)
         names = EVENT_TYPES.names
         for code in batch.type.tolist():
             for rule in self.rules.rules:
@@ -263,7 +300,23 @@ class ReferenceCore:
     def n_pending(self) -> int:
         return sum(len(st.pending) for st in self.subs.values())
 
+    def n_subscribers(self) -> int:
+        return len(self.attrs)
+
+    def segment_counts(self) -> np.ndarray:
+        """Subscribers passing each rule's segment now (rule order)."""
+        return np.array([sum(self.in_segment(s, rule) for s in self.attrs)
+                         for rule in self.rules.rules], np.int64)
+
     def stats_array(self) -> np.ndarray:
+        pending = dict.fromkeys(range(len(self.rules.rules)), 0)
+        for st in self.subs.values():
+            for r in st.pending:
+                pending[r] += 1
         return np.array(
-            [[self.counts[r.id][k] for k in STAT_NAMES] for r in self.rules.rules], np.int64
+            [
+                [pending[r] if k == "pending" else self.counts[rule.id][k] for k in STAT_NAMES]
+                for r, rule in enumerate(self.rules.rules)
+            ],
+            np.int64,
         ).reshape(len(self.rules.rules), len(STAT_NAMES))

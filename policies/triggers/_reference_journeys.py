@@ -18,7 +18,7 @@ time (send, branch, split, exit) run at once when the journey reaches them.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ from policies.triggers._reference import (
     CANCEL,
     EXPIRE,
     FIRE,
+    STAT_NAMES,
     SUPPRESS,
     Instance,
     ReferenceCore,
@@ -197,6 +198,17 @@ class JourneyCore(ReferenceCore):
         self.catalog_rules = [r for r in self.programs
                               if isinstance(rules.rules[r].journey.entry, CatalogEntry)]  # type: ignore[union-attr]
         self._check_policies()
+
+    @classmethod
+    def restore(cls, core: Mapping[str, Any]) -> JourneyCore:
+        """A core from its ``__dict__`` (a checkpoint); a plain :class:`ReferenceCore`'s
+        (written before journeys, whose rule sets have none) gets empty journey state."""
+        self = cls.__new__(cls)
+        self.__dict__.update(core)
+        if "programs" not in core:
+            self.programs, self.step_names, self.policies, self.seed = {}, None, {}, 0
+            self.keys, self.journeys, self.inactive, self.catalog_rules = {}, {}, [], []
+        return self
 
     def _check_policies(self) -> None:
         for r, prog in self.programs.items():
@@ -661,13 +673,12 @@ class JourneyCore(ReferenceCore):
             out.append(self.row(sub, r, FIRE, t, *row))
         del js.retries[r]
 
-    def report_failures(self, ids: list[str], now: int) -> Decisions:
-        """Contract point 5 (plain rules) and journeys' point 4: the failed send of a
-        journey is retried in the rule's retry slot while the journey moves on; after the
-        last attempt, or when the slot is taken, it is cancelled."""
-        parts: list[Decisions] = []
-        out: list[Any] = []
-        retry = self.rules.settings.retry
+    def failure_targets(self, ids: list[str]) -> list[tuple[Any, ...]]:
+        """``(rule index, subscriber, entry, attempt, send time, node, propensity)`` of
+        each reported id as the engine stands now (node -1 for plain rules; attempt
+        negative when already reported failed); ``TriggerIdError`` for an id that is not
+        the latest send of its rule to its subscriber. Changes nothing."""
+        targets: list[tuple[Any, ...]] = []
         for tid in ids:
             rule_id, sub, entry, node = parse_journey_trigger_id(tid)
             if rule_id not in self.rules.ids:
@@ -676,34 +687,62 @@ class JourneyCore(ReferenceCore):
             if r not in self.programs:
                 if node >= 0:
                     raise TriggerIdError(f"trigger_id {tid!r}: rule {rule_id!r} has no steps")
-                parts.append(super().report_failures([tid], now))
+                targets.extend((*t, -1, 1.0) for t in super().failure_targets([tid]))
                 continue
             js = self.journeys.get(sub)
-            last_send = js.last_send.get(r) if js is not None else None
-            if js is None or last_send is None or (last_send.entry, last_send.node) != (
-                    entry, node):
+            last = js.last_send.get(r) if js is not None else None
+            if last is None or (last.entry, last.node) != (entry, node):
                 raise TriggerIdError(f"trigger_id {tid!r}: not the latest send of rule "
                                      f"{rule_id!r} to subscriber {sub}")
-            if last_send.failed:
-                continue
-            last_send.failed = True
+            targets.append((r, sub, entry, -last.attempt if last.failed else last.attempt,
+                            last.time, node, last.propensity))
+        return targets
+
+    def report_failures(self, targets: Sequence[tuple[Any, ...]], now: int) -> Decisions:
+        """Contract point 5 (plain rules) and journeys' point 4 for
+        :meth:`failure_targets` taken before everything due by ``now`` was decided: the
+        failed send of a journey is retried in the rule's retry slot while the journey
+        moves on; after the last attempt, or when the slot is taken, it is cancelled. A
+        send that a newer send of its rule superseded in between is cancelled."""
+        plain = [t[:5] for t in targets if t[5] < 0]
+        parts = [super().report_failures(plain, now)] if plain else []
+        out: list[Any] = []
+        retry = self.rules.settings.retry
+        superseded: set[tuple[int, int, int, int]] = set()
+        for r, sub, entry, attempt, time, node, prop in (t for t in targets if t[5] >= 0):
+            rule_id = self.rules.ids[r]
+            js = self.journeys[sub]
             st = self.subs[sub]
-            if last_send.time in st.sends:
-                st.sends.remove(last_send.time)
-            k = last_send.attempt
+            last = js.last_send[r]
+            if (last.entry, last.node) != (entry, node):
+                if attempt < 0 or (r, sub, entry, node) in superseded:
+                    continue  # this failure was already reported
+                superseded.add((r, sub, entry, node))
+                self.counts[rule_id]["failed"] += 1
+                if time in st.sends:
+                    st.sends.remove(time)
+                out.append(self.row(sub, r, CANCEL, now, entry, attempt, node, -1, prop))
+                continue
+            if last.failed:
+                continue  # this failure was already reported
+            last.failed = True
+            self.counts[rule_id]["failed"] += 1
+            if last.time in st.sends:
+                st.sends.remove(last.time)  # a failed send does not count toward the cap
+            k = last.attempt
             if k >= retry.max_attempts or r in js.retries:
-                out.append(self.row(sub, r, CANCEL, now, entry, k, node, -1,
-                                    last_send.propensity))
+                out.append(self.row(sub, r, CANCEL, now, entry, k, node, -1, last.propensity))
             else:
                 js.retries[r] = RetrySlot(entry, node, now + retry.backoff * k, k + 1,
-                                          last_send.reached, last_send.key,
-                                          last_send.propensity)
+                                          last.reached, last.key, last.propensity)
                 self.counts[rule_id]["retried"] += 1
         parts.append(self.finish(out))
         return Decisions.concat(parts).sorted()
 
     def count_late(self, batch: EventBatch) -> None:
-        """Count dropped late events against every rule that refers to their type."""
+        """Count dropped late events: once in total, and against every rule that refers
+        to their type."""
+        self.n_late += len(batch)
         names = EVENT_TYPES.names
         for code in batch.type.tolist():
             for r, rule in enumerate(self.rules.rules):
@@ -712,6 +751,16 @@ class JourneyCore(ReferenceCore):
                         names[code] in rule.exclude or any(c.event == names[code]
                                                            for c in rule.when)):
                     self.counts[rule.id]["late"] += 1
+
+    def stats_array(self) -> np.ndarray:
+        """As :meth:`ReferenceCore.stats_array`, with a journey rule's running instances
+        and pending retries counted as ``pending``."""
+        stats = super().stats_array()
+        col = STAT_NAMES.index("pending")
+        for js in self.journeys.values():
+            for r in (*js.cursors, *js.retries):
+                stats[r, col] += 1
+        return stats
 
     def n_pending(self) -> int:
         """Plain pending instances, running journeys and pending journey retries."""

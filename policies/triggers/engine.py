@@ -40,12 +40,37 @@ into :meth:`TriggerEngine.process` calls):
    ``now + backoff * k`` with the same trigger id and attempt k + 1; after
    ``max_attempts`` failures, or when a newer instance of the rule is already pending,
    it is cancelled. A failed send does not count toward the frequency cap; a repeated
-   report of the same failure is ignored.
+   report of the same failure is ignored. Every id is checked (the latest send of its
+   rule to its subscriber, :class:`~policies.triggers.decisions.TriggerIdError` if not)
+   before anything due by ``now`` is decided, so a bad report changes nothing; a send
+   that a newer send of its rule supersedes while those are decided is cancelled (the
+   newer instance was pending when the failure happened).
 6. Late events (before the last ``until`` or an event already handled) raise
    :class:`~policies.errors.LateEventError`; with ``on_late="drop"`` they are skipped
-   and counted in :meth:`TriggerEngine.stats` against each rule that mentions their type.
+   and counted (point 8). Events outside the engine's time range ``[min_time,
+   max_time)`` (default 2000-01-01 to 2100-01-01; a live service passes
+   ``max_time=now + skew`` and moves it with :meth:`TriggerEngine.set_time_range`) raise
+   :class:`~policies.errors.InvalidEventError` before anything is handled; with
+   ``on_late="drop"`` they are skipped and counted as ``out_of_range`` (point 8; an event
+   both out of range and late counts there only). They never move the clock. ``until``
+   and ``now`` must lie in the range too.
 7. ``trigger_id`` is ``"<rule>:<subscriber>:<entered_at>"``.
-8. Journeys (rules with ``steps``; ``engine="reference"`` only for now, the fast engine
+8. Counters, per rule (:meth:`TriggerEngine.stats`; kept in checkpoints): ``entered``,
+   instances created; ``fired``, ``cancelled``, ``expired``, ``suppressed``, the
+   decisions of that kind returned so far (a send retried twice is fired three times;
+   cancellations by ``report_failures`` included); ``pending``, instances waiting now
+   (retries included); ``failed``, failures reported (a repeated report not again);
+   ``retried``, the failures that scheduled a retry (the others were cancelled);
+   ``late``, dropped late events of a type the rule mentions (in ``when`` or
+   ``exclude``; an event counts for each such rule); ``out_of_range``, likewise, dropped
+   events outside the time range (point 6). :meth:`TriggerEngine.n_late` and
+   :meth:`TriggerEngine.n_out_of_range` count every dropped event once, whatever its type
+   or subscriber. At every moment
+   ``entered + failed = fired + cancelled + expired + suppressed + pending``: an entry
+   opens an instance, a reported failure reopens it, and one decision closes it each
+   time. So every instance entered is now exactly one of: pending, sent (``fired -
+   failed``: its latest send was not reported failed), cancelled, expired, suppressed.
+9. Journeys (rules with ``steps``; ``engine="reference"`` only for now, the fast engine
    refuses them): docs/journeys.md, "Semantics: the engine contract", points 1-11 --
    the same-second order (due first, then the event's exits, wait-until matches,
    entries), zero-duration steps and how quiet hours (postpone, the rest shifts), the
@@ -54,7 +79,7 @@ into :meth:`TriggerEngine.process` calls):
    ``"<rule>:<subscriber>:<entered_at>:<node>"``, the ``step``/``path``/``propensity``
    columns and ``exit``/``skip``/``branch``/``split`` kinds, A/B and policy splits,
    catalog (``process(..., catalog=CatalogBatch)``), attribute
-   (``update_subscribers(df, at=t)``) and inactivity entries. Points 1-7 hold for
+   (``update_subscribers(df, at=t)``) and inactivity entries. Points 1-8 hold for
    journeys too: decisions do not depend on cuts or checkpoints.
 """
 
@@ -63,6 +88,7 @@ from __future__ import annotations
 import copy
 import numbers
 import pickle
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -70,14 +96,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policies.errors import InvalidEventError, LateEventError, TriggerLabValueError
-from policies.event_schema import MAX_SUBSCRIBER, MAX_TIME, MIN_TIME, time_range_error
+from policies.errors import InvalidEventError, LateEventError, RuleWarning, TriggerLabValueError
+from policies.event_schema import (
+    EVENT_TYPES,
+    MAX_TIME,
+    MIN_TIME,
+    check_time_bounds,
+    time_range_error,
+)
 from policies.events import EventBatch
+from policies.subscriber_schema import check_subscriber_table
 from policies.triggers._fast import FastCore
-from policies.triggers._reference import STAT_NAMES
+from policies.triggers._migrate import STATE_VERSION, upgrade
+from policies.triggers._reference import STAT_NAMES as _CORE_STAT_NAMES
 from policies.triggers._reference_journeys import JourneyCore
 from policies.triggers.catalog import CatalogBatch
-from policies.triggers.decisions import Decisions, parse_trigger_id
+from policies.triggers.decisions import Decisions
+from policies.triggers.diagnostics import SegmentWatch, diagnose
 from policies.triggers.journeys import AttributeEntry
 from policies.triggers.rules import load_rules
 from policies.triggers.ruleset import RuleSet
@@ -86,19 +121,18 @@ __all__ = ["ENGINES", "STAT_NAMES", "TriggerEngine", "check_supported"]
 
 #: Available implementations.
 ENGINES: tuple[str, ...] = ("fast", "reference")
-_STATE_VERSION = 1
+#: Columns of :meth:`TriggerEngine.stats` (contract point 8): the implementations'
+#: counters, then the events dropped for a time outside the engine's range (counted by
+#: the engine front, the same for both implementations).
+STAT_NAMES: tuple[str, ...] = (*_CORE_STAT_NAMES, "out_of_range")
 
 
-#: Largest ``utc_offset_minutes`` magnitude a subscriber may have (a day).
-MAX_UTC_OFFSET_MINUTES = 1440
-
-
-def _time(name: str, value: Any) -> int:
-    """``until`` / ``now``: int seconds in the event range [MIN_TIME, MAX_TIME)."""
+def _time(name: str, value: Any, min_time: int = MIN_TIME, max_time: int = MAX_TIME) -> int:
+    """``until`` / ``now``: int seconds in the engine's range [min_time, max_time)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidEventError(f"{name}: expected int seconds since the epoch, got {value!r}")
-    if not MIN_TIME <= int(value) < MAX_TIME:
-        raise InvalidEventError(f"{name}: {time_range_error(int(value))}")
+    if not min_time <= int(value) < max_time:
+        raise InvalidEventError(f"{name}: {time_range_error(int(value), min_time, max_time)}")
     return int(value)
 
 
@@ -111,12 +145,21 @@ class TriggerEngine:
         The rules; anything :func:`~policies.triggers.load_rules` accepts.
     subscribers : pandas.DataFrame
         Indexed by int64 subscriber id; the attributes that ``segment`` refers to and
-        ``utc_offset_minutes``. Subscribers missing from it never enter a rule.
+        ``utc_offset_minutes``. Subscribers missing from it never enter a rule. A bad
+        cell in a column the engine reads raises
+        :class:`~policies.errors.TriggerLabValueError` naming column, row and value; a
+        rule that cannot fire on the table gets a :class:`~policies.errors.RuleWarning`
+        (see :meth:`diagnostics`).
     engine : {"fast", "reference"}
         ``fast``: numpy state and a numba-compiled loop; ``reference``: one event at a
         time in plain Python (the executable spec). Both decide identically.
     on_late : {"raise", "drop"}
-        What to do with events before the engine clock.
+        What to do with events before the engine clock, and with events outside
+        ``[min_time, max_time)``: raise, or skip and count them (:meth:`stats`).
+    min_time, max_time : int
+        The event times the engine accepts, seconds since the epoch (default
+        2000-01-01 to 2100-01-01, as the batch builders); ``until`` and ``now`` must lie
+        in the range too. Move them with :meth:`set_time_range`.
     policies : mapping of str to Policy, optional
         The policies journey splits name (``split: {policy: NAME}``); their arms are the
         split's paths in order. The engine only calls ``select``: updating them between
@@ -140,6 +183,8 @@ class TriggerEngine:
         on_late: str = "raise",
         policies: Mapping[str, Any] | None = None,
         seed: int = 0,
+        min_time: int = MIN_TIME,
+        max_time: int = MAX_TIME,
     ) -> None:
         self.rules = rules
         self.subscribers: pd.DataFrame | None = subscribers
@@ -156,8 +201,11 @@ class TriggerEngine:
         if policies is not None and not isinstance(policies, Mapping):
             raise TriggerLabValueError(
                 f"policies: expected a mapping of name to Policy, got {type(policies).__name__}")
-        _check_table(subscribers)
+        self.min_time: int
+        self.max_time: int
+        self.min_time, self.max_time = check_time_bounds(min_time, max_time)
         self._ruleset: RuleSet = rules if isinstance(rules, RuleSet) else load_rules(rules)
+        _check_table(subscribers, self._ruleset)
         self._core: FastCore | JourneyCore
         if engine == "fast":
             check_supported(self._ruleset)
@@ -165,6 +213,10 @@ class TriggerEngine:
         else:
             self._core = JourneyCore(self._ruleset, subscribers, policies, int(seed))
         self._clock: int | None = None
+        self._out_of_range: np.ndarray = np.zeros(len(self._ruleset), np.int64)  # per rule
+        self._n_out_of_range: int = 0  # every dropped event once
+        self._watch: SegmentWatch = SegmentWatch()
+        self._observe(subscribers)
 
     # -- properties -------------------------------------------------------------
 
@@ -210,14 +262,8 @@ class TriggerEngine:
         """
         if not isinstance(events, EventBatch):
             raise InvalidEventError(f"events: expected an EventBatch, got {type(events).__name__}")
-        batch = events.sort_by_time()
-        if len(batch) and (batch.time[0] < MIN_TIME or batch.time[-1] >= MAX_TIME):
-            i = 0 if batch.time[0] < MIN_TIME else len(batch) - 1
-            raise InvalidEventError(
-                f"events.time: {time_range_error(int(batch.time[i]))} (build batches with "
-                "EventBatch.from_records / from_pandas to check every row)"
-            )
-        until_t = None if until is None else _time("until", until)
+        batch = self._in_range(events.sort_by_time())
+        until_t = None if until is None else _time("until", until, self.min_time, self.max_time)
         clock = self._clock
         if clock is not None and until_t is not None and until_t < clock:
             raise LateEventError(
@@ -287,12 +333,43 @@ class TriggerEngine:
             if isinstance(trigger_ids, Decisions)
             else [str(t) for t in trigger_ids]
         )
-        for tid in ids:
-            parse_trigger_id(tid)
-        now_t = _time("now", now)
+        now_t = _time("now", now, self.min_time, self.max_time)
+        # every id is checked before anything is decided, so a bad id changes nothing
+        targets = self._core.failure_targets(ids)
         due = self.process(EventBatch.empty(), until=now_t)
-        failed = self._core.report_failures(ids, now_t)
+        failed = self._core.report_failures(targets, now_t)
         return Decisions.concat([due, failed]).sorted()
+
+    def _in_range(self, batch: EventBatch) -> EventBatch:
+        """The time-sorted ``batch`` without its events outside ``[min_time, max_time)``
+        (``on_late="drop"``: counted, point 8), or :class:`InvalidEventError` naming the
+        first one."""
+        lo, hi = self.min_time, self.max_time
+        if not len(batch) or (batch.time[0] >= lo and batch.time[-1] < hi):
+            return batch
+        out = (batch.time < lo) | (batch.time >= hi)
+        if self.on_late == "raise":
+            t = int(batch.time[np.flatnonzero(out)[0]])
+            raise InvalidEventError(
+                f"events.time: {time_range_error(t, lo, hi)} ({int(out.sum())} of "
+                f"{len(batch)} events outside the engine's range; build batches with "
+                "EventBatch.from_records / from_pandas and the same min_time / max_time to "
+                "check every row, or pass on_late='drop' to skip and count them)"
+            )
+        names = EVENT_TYPES.names
+        dropped = [names[c] for c in batch.type[out].tolist() if 0 <= c < len(names)]
+        for r, rule in enumerate(self._ruleset.rules):
+            mentioned = {c.event for c in rule.when} | set(rule.exclude)
+            self._out_of_range[r] += sum(name in mentioned for name in dropped)
+        self._n_out_of_range += int(out.sum())
+        return batch[~out]
+
+    def set_time_range(self, min_time: int | None = None, max_time: int | None = None) -> None:
+        """Move the accepted event-time range (None keeps a bound): a live service calls
+        ``set_time_range(max_time=now + skew)`` before each batch."""
+        self.min_time, self.max_time = check_time_bounds(
+            self.min_time if min_time is None else min_time,
+            self.max_time if max_time is None else max_time)
 
     def update_subscribers(self, subscribers: pd.DataFrame, at: int | None = None) -> Decisions:
         """Insert or replace subscribers' attributes (rows indexed by subscriber id).
@@ -302,13 +379,15 @@ class TriggerEngine:
         are decided — and those decisions are returned; then subscribers who start to pass
         an ``attribute`` entry enter at ``at`` (seconds, not before the clock; required when
         a rule has an attribute entry). Without journeys nothing is decided (an empty
-        batch is returned).
+        batch is returned). Issues a :class:`~policies.errors.RuleWarning` for each rule
+        whose :meth:`diagnostics` warning appears or changes.
         """
-        _check_table(subscribers)
+        _check_table(subscribers, self._ruleset)
         if not isinstance(self._core, JourneyCore) or self._core.step_names is None:
             if at is not None:
-                _time("at", at)
+                _time("at", at, self.min_time, self.max_time)
             self._core.update_subscribers(subscribers)
+            self._observe(subscribers)
             return Decisions.empty(self._ruleset.ids)
         has_attribute_entry = any(
             r.journey is not None and isinstance(r.journey.entry, AttributeEntry)
@@ -318,16 +397,40 @@ class TriggerEngine:
                 "at: required when a rule has an attribute entry (the time of the change, "
                 "seconds since the epoch)")
         sweep = at if at is not None else self._clock
-        due = (self.process(EventBatch.empty(), until=_time("at", sweep)) if sweep is not None
+        due = (self.process(EventBatch.empty(),
+                            until=_time("at", sweep, self.min_time, self.max_time))
+               if sweep is not None
                else Decisions.empty(self._ruleset.ids, self._core.step_names))
         entered = self._core.update_attributes(subscribers, at)
+        self._observe(subscribers)
         return Decisions.concat([due, entered]).sorted()
 
+    def diagnostics(self) -> pd.DataFrame:
+        """Can each rule fire on the subscribers the engine knows? One row per rule:
+        ``in_segment`` (subscribers passing its segment now), ``missing_columns``
+        (segment columns no table given had), ``unseen_values`` (segment ``equals``/``in``
+        values no subscriber had) and ``warning`` (empty when none); see
+        :mod:`policies.triggers.diagnostics`. Both engines give the same table."""
+        return diagnose(self._ruleset, self._watch, self._core.segment_counts(),
+                        self._core.n_subscribers())
+
+    def _observe(self, subscribers: pd.DataFrame) -> None:
+        self._watch.observe(self._ruleset, subscribers)
+        for text in self._watch.new_warnings(self.diagnostics()):
+            warnings.warn(text, RuleWarning, stacklevel=3)
+
     def stats(self) -> pd.DataFrame:
-        """Counts per rule (rows) of entered, fired, cancelled, expired, suppressed,
-        retried and late (columns)."""
+        """The counters of contract point 8, per rule (rows, in rule order), int64.
+
+        Columns :data:`STAT_NAMES`: entered, fired, cancelled, expired, suppressed,
+        pending, failed, retried, late, out_of_range. ``entered + failed == fired +
+        cancelled + expired
+        + suppressed + pending`` in every row; ``fired`` .. ``suppressed`` equal
+        :meth:`Decisions.counts` of every decision returned; ``pending`` sums to
+        :meth:`n_pending`; ``retried <= failed <= fired``.
+        """
         return pd.DataFrame(
-            self._core.stats_array(),
+            np.column_stack([self._core.stats_array(), self._out_of_range]),
             index=pd.Index(self._ruleset.ids, name="rule"),
             columns=list(STAT_NAMES),
         )
@@ -335,6 +438,15 @@ class TriggerEngine:
     def n_pending(self) -> int:
         """Number of trigger instances waiting to be decided (retries included)."""
         return self._core.n_pending()
+
+    def n_late(self) -> int:
+        """Number of late events dropped (``on_late="drop"``), each counted once."""
+        return int(self._core.n_late)
+
+    def n_out_of_range(self) -> int:
+        """Number of events dropped for a time outside ``[min_time, max_time)``
+        (``on_late="drop"``), each counted once."""
+        return self._n_out_of_range
 
     def state_nbytes(self) -> int:
         """Bytes of engine state (fast: array sizes; reference: pickled size)."""
@@ -353,28 +465,44 @@ class TriggerEngine:
         """
         core = self._core.__dict__
         return {
-            "version": _STATE_VERSION,
+            "version": STATE_VERSION,
             "engine": self.engine,
             "on_late": self.on_late,
             "seed": self.seed,
+            "min_time": self.min_time,
+            "max_time": self.max_time,
+            "out_of_range": self._out_of_range.copy(),
+            "n_out_of_range": self._n_out_of_range,
             "rules": self._ruleset,
             "clock": self._clock,
             "core": copy.deepcopy(core) if deep else dict(core),
+            "segment_watch": copy.deepcopy(self._watch),
         }
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> TriggerEngine:
-        """Rebuild an engine from :meth:`state_dict` output; it continues where it was."""
-        if not isinstance(state, Mapping) or state.get("version") != _STATE_VERSION:
+        """Rebuild an engine from :meth:`state_dict` output; it continues where it was.
+
+        A version-1 state (written before the counters of contract point 8) is read too:
+        its decisions continue exactly; ``failed`` is derived from the identity and
+        :meth:`n_late` starts at the largest per-rule ``late`` (version 1 kept no total).
+        A state written before the engine had a time range of its own gets the default
+        range and no ``out_of_range`` counts.
+        """
+        version = state.get("version") if isinstance(state, Mapping) else None
+        if type(version) is not int or version not in (1, STATE_VERSION):
+            got = f"version {version!r}" if isinstance(state, Mapping) else type(state).__name__
             raise TriggerLabValueError(
-                f"state: expected a TriggerEngine.state_dict() of version {_STATE_VERSION}"
+                f"state: expected a TriggerEngine.state_dict() of version 1 or "
+                f"{STATE_VERSION}, got {got}"
             )
+        state = upgrade(state)
         core: FastCore | JourneyCore
         if state["engine"] == "fast":
             core = FastCore.__new__(FastCore)
+            core.__dict__.update(copy.deepcopy(dict(state["core"])))
         else:
-            core = JourneyCore.__new__(JourneyCore)
-        core.__dict__.update(copy.deepcopy(dict(state["core"])))
+            core = JourneyCore.restore(copy.deepcopy(dict(state["core"])))
         self = cls.__new__(cls)
         self.rules = state["rules"]
         self.subscribers = None
@@ -385,6 +513,14 @@ class TriggerEngine:
         self._ruleset = state["rules"]
         self._core = core
         self._clock = state["clock"]
+        self.min_time, self.max_time = check_time_bounds(state.get("min_time", MIN_TIME),
+                                                         state.get("max_time", MAX_TIME))
+        self._out_of_range = np.array(
+            state.get("out_of_range", np.zeros(len(self._ruleset), np.int64)), np.int64)
+        self._n_out_of_range = int(state.get("n_out_of_range", 0))
+        watch = state.get("segment_watch")  # absent from checkpoints of older versions
+        self._watch = (copy.deepcopy(watch) if isinstance(watch, SegmentWatch)
+                       else SegmentWatch.everything_seen(self._ruleset))
         return self
 
     def __repr__(self) -> str:
@@ -410,57 +546,11 @@ def check_supported(ruleset: RuleSet) -> None:
             "journey sends, which the fast engine does not run yet)")
 
 
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (messages show ``30.5``, not ``np.float64(30.5)``)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _check_table(df: Any) -> None:
-    """The subscriber table: unique int64 ids, whole-minute UTC offsets
-    in [-1440, 1440] (or missing); the same table is valid for both engines."""
-    if not isinstance(df, pd.DataFrame):
-        raise TriggerLabValueError(
-            f"subscribers: expected a pandas DataFrame indexed by subscriber id, got "
-            f"{type(df).__name__}"
-        )
-    if not len(df):
-        return
-    if df.index.dtype.kind not in "iu":
-        raise TriggerLabValueError(
-            f"subscribers: expected an integer index of subscriber ids, got {df.index.dtype}"
-        )
-    ids = df.index.to_numpy()
-    if ids.dtype.kind == "u" and (ids > np.uint64(MAX_SUBSCRIBER)).any():
-        bad = ids > np.uint64(MAX_SUBSCRIBER)
-        raise TriggerLabValueError(
-            f"subscribers.index[{int(np.flatnonzero(bad)[0])}]: expected an int64 subscriber "
-            f"id, got {int(ids[bad][0])}"
-        )
-    dup = df.index.duplicated()
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
-        raise TriggerLabValueError(
-            f"subscribers.index[{i}]: duplicate subscriber id {int(ids[i])}"
-        )
-    if "utc_offset_minutes" in df.columns:
-        col = df["utc_offset_minutes"]
-        try:
-            off = col.to_numpy(np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            off = None
-        if off is None or col.dtype.kind == "b":
-            raise TriggerLabValueError(
-                f"subscribers.utc_offset_minutes: expected whole minutes, got a column of "
-                f"{col.dtype}"
-            )
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isnan(off) & ((np.abs(off) > MAX_UTC_OFFSET_MINUTES)
-                                    | (off != np.round(off)))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise TriggerLabValueError(
-                f"subscribers.utc_offset_minutes[{i}]: expected whole minutes in "
-                f"[-{MAX_UTC_OFFSET_MINUTES}, {MAX_UTC_OFFSET_MINUTES}] or missing, got "
-                f"{_plain(col.iloc[i])!r}"
-            )
-
+def _check_table(df: Any, rules: RuleSet) -> None:
+    """The subscriber table: unique int64 ids, and valid cells in every column the engine
+    reads -- ``utc_offset_minutes`` and the segments' columns (documented ones against
+    their domain, others tested with min/max must hold numbers); the same table is valid
+    for both engines (:func:`~policies.subscriber_schema.check_subscriber_table`)."""
+    segment = [p for r in rules.rules for p in r.segment]
+    check_subscriber_table(df, ["utc_offset_minutes", *(p.column for p in segment)],
+                           numeric=[p.column for p in segment if p.op in ("min", "max")])

@@ -64,8 +64,8 @@ _STEP_WORDS = "exit or a mapping with one of send, wait, wait_until, branch, spl
 class RuleParsers:
     """The plain loader's readers of the fields a journey shares with a plain rule.
 
-    ``condition(path, raw)``, ``predicates(path, raw, *, event)``, ``reentry(path, raw)``
-    (``(reentry, cooldown)``) and ``integer(path, raw)``, each raising
+    ``condition(path, raw)``, ``predicates(path, raw, *, event, declared=True)``,
+    ``reentry(path, raw)`` (``(reentry, cooldown)``) and ``integer(path, raw)``, each raising
     :class:`RuleError` with ``path``.
     """
 
@@ -195,7 +195,8 @@ def _parse_entry(path: str, kind: str, raw: Any, parsers: RuleParsers) -> Entry:
     windows = {k: _duration(f"{path}.catalog.audience.{k}", v) for k, v in audience.items()}
     return _build(
         path, CatalogEntry, event=d["event"], **windows,
-        where=parsers.predicates(f"{path}.catalog.where", d.get("where") or {}, event=True),
+        where=parsers.predicates(f"{path}.catalog.where", d.get("where") or {}, event=True,
+                                 declared=False),
     )
 
 
@@ -279,7 +280,8 @@ def _parse_case(path: str, raw: Any, parsers: RuleParsers) -> BranchCase:
         then=_parse_steps(f"{path}.then", d["then"], parsers),
         segment=parsers.predicates(f"{path}.if.segment", tests.get("segment") or {},
                                    event=False),
-        entry=parsers.predicates(f"{path}.if.entry", tests.get("entry") or {}, event=True),
+        entry=parsers.predicates(f"{path}.if.entry", tests.get("entry") or {}, event=True,
+                                 declared=False),  # the entry's columns: check_rule
     )
 
 

@@ -25,6 +25,10 @@ A rule file looks like this (every key is validated; unknown keys are errors)::
       quiet_hours: {start: "22:00", end: "08:00"}
       retry: {max_attempts: 3, backoff: 30m}
 
+A ``where`` may only test declared event data columns (``register_event_column`` adds
+yours); a ``segment`` test that no subscriber can pass on a documented column of the
+subscriber table (``lifecycle_stage: {in: [vip]}``) is an error, as is ``min > max``.
+
 Durations become whole seconds, clock times minutes after midnight, and category words
 in ``where`` (``link_type: product``) become the event registry's integer codes, so the
 dataclasses hold plain numbers. The dataclass constructors validate but never transform
@@ -51,7 +55,8 @@ from policies.checks import (
     is_real,
 )
 from policies.errors import InvalidEventError, RuleError
-from policies.event_schema import EVENT_TYPES, category_code, column_kind
+from policies.event_schema import EVENT_TYPES, category_code, check_data_column, column_kind
+from policies.subscriber_schema import segment_problem
 from policies.triggers.durations import parse_clock
 from policies.triggers.journey_loader import RuleParsers, is_journey_data, parse_journey_rule
 from policies.triggers.ruleset import (
@@ -227,7 +232,11 @@ def _parse_condition(path: str, raw: Any) -> Condition:
     return _build(path, Condition, event=event, within=within, count=count, where=where)
 
 
-def _parse_predicates(path: str, raw: Any, *, event: bool) -> tuple[Predicate, ...]:
+def _parse_predicates(path: str, raw: Any, *, event: bool,
+                      declared: bool = True) -> tuple[Predicate, ...]:
+    """Predicates of a ``segment`` (``event=False``) or of a ``where`` on event data; an
+    event column must be declared unless ``declared=False`` (catalog events: their own
+    columns, checked by the journey entry)."""
     if not isinstance(raw, Mapping):
         raise expected(RuleError, path, "a mapping of column to test", raw)
     out: list[Predicate] = []
@@ -237,6 +246,11 @@ def _parse_predicates(path: str, raw: Any, *, event: bool) -> tuple[Predicate, .
             raise RuleError(f"{cpath}: expected a column name")
         if event and column in ("subscriber", "time", "type"):
             raise RuleError(f"{cpath}: core column, not a data column")
+        if event and declared:
+            try:
+                check_data_column(column)
+            except InvalidEventError as exc:
+                raise RuleError(f"{cpath}: {exc}") from None
         ops = (_mapping(cpath, spec, PREDICATE_OPS) if isinstance(spec, Mapping)
                else {"equals": spec})
         if not ops:
@@ -249,6 +263,10 @@ def _parse_predicates(path: str, raw: Any, *, event: bool) -> tuple[Predicate, .
         for op, value in ops.items():
             opath = f"{cpath}.{op}" if isinstance(spec, Mapping) else cpath
             value = _predicate_value(opath, column, op, value, event=event)
+            problem = None if event else segment_problem(column, op, value)
+            if problem is not None:
+                where = f"{cpath}.{problem[0]}" if isinstance(spec, Mapping) else cpath
+                raise RuleError(f"{where}: {problem[1]}")
             out.append(_build(path, Predicate, column=column, op=op, value=value))
     return tuple(out)
 

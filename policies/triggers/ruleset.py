@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from policies.checks import expected, is_missing, is_real
-from policies.errors import RuleError
-from policies.event_schema import EVENT_TYPES
+from policies.errors import InvalidEventError, RuleError
+from policies.event_schema import EVENT_TYPES, check_data_column
+from policies.subscriber_schema import segment_problem
 from policies.triggers.durations import MAX_DURATION
 
 if TYPE_CHECKING:
@@ -149,7 +150,8 @@ class Condition:
     count : int
         Required number of matching events (>= 1).
     where : tuple of Predicate
-        All must hold for an event to match.
+        All must hold for an event to match; each tests a declared data column
+        (:func:`~policies.event_schema.check_data_column`).
     """
 
     event: str
@@ -172,6 +174,10 @@ class Condition:
         for p in self.where:
             if not isinstance(p, Predicate):
                 raise expected(RuleError, "where", "Predicate objects", p)
+            try:
+                check_data_column(p.column)
+            except InvalidEventError as exc:
+                raise RuleError(f"where.{p.column}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -196,7 +202,11 @@ class Rule:
     priority : int
         Higher goes first among sends due at the same time under the frequency cap.
     segment : tuple of Predicate
-        Tests on subscriber attributes, all must hold at entry.
+        Tests on subscriber attributes, all must hold at entry. A test on a documented
+        column that no subscriber can pass (``lifecycle_stage`` in ``vip``,
+        ``engagement_score`` >= 1.5) is an error
+        (:func:`~policies.subscriber_schema.segment_problem`); other columns may exist
+        in some table (the engine warns when its table lacks them).
     reentry : {"always", "once", "cooldown"}
         ``once``: never re-enter after a fire; ``cooldown``: re-enter only ``cooldown``
         seconds after the last fire.
@@ -257,6 +267,12 @@ class Rule:
                 raise RuleError(
                     f"exclude[{i}]: {name!r} is also a 'when' event, the rule could never fire"
                 )
+        for p in self.segment:
+            if not isinstance(p, Predicate):
+                raise expected(RuleError, "segment", "Predicate objects", p)
+            problem = segment_problem(p.column, p.op, p.value)
+            if problem is not None:
+                raise RuleError(f"segment.{p.column}.{problem[0]}: {problem[1]}")
         if len(set(self.exclude)) != len(self.exclude):
             raise RuleError(f"exclude: duplicate event types in {list(self.exclude)}")
         if self.reentry not in _REENTRY:

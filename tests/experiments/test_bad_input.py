@@ -3,7 +3,8 @@
 Table-driven: each case is (files, argv, exit status, message regex). Classes: duplicate
 YAML keys (specs, rules), ``validate`` catching what would make ``run`` fail (empty or
 non-mapping files, rules files, metrics, absurd sizes, every spec key with a wrong
-type), names that end up in paths, and ``--out`` checked before the work.
+type), rules that can never fire (refused) or cannot fire on the simulated data
+(warned), names that end up in paths, and ``--out`` checked before the work.
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ rules:
     delay: 1h
     expire: 3d
 """
+CART_RULE: dict[str, Any] = yaml.safe_load(RULES)["rules"][0]
+
+
+def _rules_file(**rule: Any) -> str:
+    """RULES with the cart rule's keys changed."""
+    return yaml.safe_dump({"rules": [{**CART_RULE, **rule}]})
+
+
+def _spec_rules(arms: Any = None, **rule: Any) -> str:
+    """A spec whose inline rules are the cart rule with ``rule`` changes."""
+    return _spec(rules={"rules": [{**CART_RULE, **rule}]},
+                 **({"arms": arms} if arms is not None else {}))
 
 
 def _spec(**changes: Any) -> str:
@@ -89,6 +102,50 @@ VALIDATE_BAD = [
      r"take about .* on one core"),
     ("rules-file-bad-rule", RULES.replace("delay: 1h", "delay: soon"),
      r"rules: rules\[0\]\.delay: expected a duration"),
+    # rules that could never fire, whatever the data (rules files and specs alike)
+    ("rules-file-stage-vip", _rules_file(segment={"lifecycle_stage": {"in": ["vip"]}}),
+     r"s\.yaml: rules: rules\[0\]\.segment\.lifecycle_stage\.in\[0\]: expected one of "
+     r"new_subscriber, .*, got 'vip'; no subscriber can have it$"),
+    ("rules-file-score-above-1", _rules_file(segment={"engagement_score": {"min": 1.5}}),
+     r"rules\[0\]\.segment\.engagement_score\.min: no subscriber can pass: "
+     r"engagement_score is a number in \[0, 1\], got min 1\.5$"),
+    ("rules-file-where-typo", _rules_file(when=[{"event": "add_to_cart", "within": "1h",
+                                                 "where": {"cart_vlaue": {"min": 25}}}]),
+     r"rules\[0\]\.when\[0\]\.where\.cart_vlaue: unknown event data column 'cart_vlaue' "
+     r"\(did you mean 'cart_value'\?\)"),
+    ("spec-stage-typo", _spec_rules(segment={"lifecycle_stage": "prospects"}),
+     r"s\.yaml: rules: rules\[0\]\.segment\.lifecycle_stage: .*got 'prospects' \(did you "
+     r"mean 'prospect'\?\)"),
+    ("spec-hour-25", _spec_rules(segment={"preferred_hour": {"in": [9, 25]}}),
+     r"rules\[0\]\.segment\.preferred_hour\.in\[1\]: expected a whole number in \[0, 23\], "
+     r"got 25"),
+    # ... and what can never fire in a simulation (a spec's data are the simulator's)
+    ("spec-event-never-emitted", _spec_rules(when=[{"event": "price_check", "within": "1h"}]),
+     r"rules: rules\[0\]\.when\[0\]\.event: the simulator never emits 'price_check' "
+     r"events \(it emits page_view, .*\), so the rule cannot fire in a simulation$"),
+    ("spec-where-not-carried", _spec_rules(when=[
+        {"event": "email_click", "within": "1h", "where": {"cart_value": {"min": 1}}}]),
+     r"rules\[0\]\.when\[0\]\.where\.cart_value: the simulator's email_click events "
+     r"never carry 'cart_value' \(they carry campaign_id, link_type\)"),
+    ("spec-where-second-condition", _spec_rules(when=[
+        {"event": "add_to_cart", "within": "1h"},
+        {"event": "page_view", "within": "1h", "where": {"price": {"min": 1}}}]),
+     r"rules\[0\]\.when\[1\]\.where\.price: the simulator's page_view events never "
+     r"carry 'price'"),
+    ("spec-segment-column", _spec_rules(segment={"tier": "gold"}),
+     r"rules: rules\[0\]\.segment\.tier: 'tier' is not a column of the simulated subscriber "
+     r"table \(its columns: lifecycle_stage, .*\), so the rule cannot fire in a simulation$"),
+    ("spec-segment-typo", _spec_rules(segment={"engagment_score": {"min": 0.5}}),
+     r"segment\.engagment_score: 'engagment_score' is not a column of the simulated "
+     r"subscriber table \(did you mean 'engagement_score'\?\)"),
+    ("spec-arm-segment-column", _spec_rules(arms=[
+        {"name": "a"}, {"name": "b", "rules": {"cart": {"segment": {"vip": True}}}}]),
+     r"arms\[1\]: after the arm's changes, rules\[0\]\.segment\.vip: 'vip' is not a column"),
+    ("spec-arm-stage-vip", _spec_rules(arms=[
+        {"name": "a"},
+        {"name": "b", "rules": {"cart": {"segment": {"lifecycle_stage": {"in": ["vip"]}}}}}]),
+     r"arms\[1\]: after the arm's changes, rules\[0\]\.segment\.lifecycle_stage\.in\[0\]: "
+     r"expected one of .*got 'vip'"),
     # names that end up in paths
     ("name-escape", _spec(name="../../escape"), r"name: expected a run name usable as a "
                                                 r"folder name .*got '\.\./\.\./escape'"),
@@ -161,6 +218,51 @@ VALIDATE_OK = [
     ("merge-keys", "base: &b {name: a}\nname: x\nseed: 1\n"
                    "arms: [{<<: *b, name: a2}, {name: b}]\nrules: none\n", r"ok: "),
 ]
+
+
+# valid, but some rule cannot fire on the simulated data: warnings, exit status 0
+VALIDATE_WARN = [
+    ("rules-file-event", _rules_file(when=[{"event": "price_check", "within": "1h"}]),
+     [r"s\.yaml: rules\[0\]\.when\[0\]\.event: the simulator never emits 'price_check' "
+      r"events .*so the rule cannot fire in a simulation \(a production table or stream may "
+      r"have it\)$"]),
+    ("rules-file-two", _rules_file(
+        when=[{"event": "email_click", "within": "1h", "where": {"cart_value": {"min": 1}}}],
+        segment={"tier": "gold"}),
+     [r"rules\[0\]\.when\[0\]\.where\.cart_value: the simulator's email_click events",
+      r"rules\[0\]\.segment\.tier: 'tier' is not a column of the simulated subscriber"]),
+    ("spec-empty-segment", _spec_rules(segment={"engagement_score": {"min": 0.999}}),
+     [r"s\.yaml: rule 'cart' cannot fire: none of the 20 subscribers passes its segment "
+      r"\(engagement_score >= 0\.999\) \(simulated population of replication 0; every "
+      r"arm\)$"]),
+    ("spec-stage-absent", _spec(
+        population={"subscribers": 20, "overrides": {"lifecycle_mix": {"prospect": 1.0}}},
+        rules={"rules": [{**CART_RULE, "segment": {"lifecycle_stage": {"in": ["lapsed"]}}}]}),
+     [r"rule 'cart' cannot fire: no subscriber has lifecycle_stage in \['lapsed'\] \(of 20 "
+      r"subscribers\)"]),
+    ("spec-one-arm", _spec_rules(arms=[
+        {"name": "a"}, {"name": "b"},
+        {"name": "c", "rules": {"cart": {"segment": {"n_purchases": {"min": 10**6}}}}}]),
+     [r"rule 'cart' cannot fire: .*n_purchases >= 1000000\) \(simulated population of "
+      r"replication 0; arms c\)$"]),
+]
+
+
+@pytest.mark.parametrize(("text", "messages"), [c[1:] for c in VALIDATE_WARN],
+                         ids=[c[0] for c in VALIDATE_WARN])
+def test_validate_warns_about_rules_that_cannot_fire(tmp_path: Path, capsys: Any, text: str,
+                                                     messages: list[str]) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text(text, encoding="utf-8")
+    rc, out, err = _cli(tmp_path, capsys, ["validate", str(p)])
+    assert rc == 0, err
+    lines = err.splitlines()
+    assert len(lines) == len(messages), err
+    for line, message in zip(lines, messages, strict=True):
+        assert line.startswith("triggerlab validate: warning: "), line
+        assert re.search(message, line), line
+    assert "Traceback" not in err
+    assert re.search(rf"^ok: .*; {len(messages)} warning\(s\)$", out), out
 
 
 @pytest.mark.parametrize(("text", "message"), [c[1:] for c in VALIDATE_OK],

@@ -70,6 +70,27 @@ def test_bandits_benchmark_both_libraries_pull_exactly_the_horizon_from_one_tape
     assert [len(log) for log in logs] == [5, 6]      # MABWiser: first fit + 5 batches
 
 
+def test_bandits_benchmark_compares_the_esp_rules_with_a_fixed_split(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """winning_path commits when its window ends, auto_winner when (if) a variant reaches
+    90 % (not before 500 observations per arm, i.e. 5,000 rounds); both lose less than
+    the fixed split, whose regret is the uniform one; winners and decision rounds are
+    reported per seed (-1 and None: still testing)."""
+    monkeypatch.setattr(bandits, "WINDOW_ROUNDS", 10_000)
+    assert bandits.main(["--rounds", "40000", "--seeds", "2", "--contextual-rounds", "0",
+                         "--policies", "ab,auto_winner,winning_path", "--no-mabwiser",
+                         "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["ab_regret"] == pytest.approx(figures["uniform_random_regret"], rel=0.05)
+    assert figures["winning_path_decided_at_round_per_seed"] == [10_000, 10_000]
+    assert all(0 <= w < bandits.K for w in figures["winning_path_winner_per_seed"])
+    for w, at in zip(figures["auto_winner_winner_per_seed"],
+                     figures["auto_winner_decided_at_round_per_seed"], strict=True):
+        assert (w, at) == (-1, None) or (0 <= w < bandits.K and 5_000 <= at < 40_000)
+    for name in ("auto_winner", "winning_path"):
+        assert figures[f"{name}_regret"] < figures["ab_regret"]
+
+
 def test_bandits_benchmark_rejects_unknown_policy() -> None:
     with pytest.raises(SystemExit):
         bandits.main(["--policies", "nope"])

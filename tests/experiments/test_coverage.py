@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments.bench.coverage import _base_spec, comparisons, coverage_table
+from experiments.bench.coverage import (
+    _base_spec,
+    comparisons,
+    coverage_table,
+    level_coverage_table,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,4 +38,14 @@ def test_coverage_within_binomial_error_for_every_metric(rows) -> None:  # type:
                                      "attributed_orders"}
     for t in table.itertuples():
         # P(so few covered | nominal 95 %) must not be tiny
+        assert stats.binom.cdf(t.covered, t.n, 0.95) > 0.001, (t.metric, t.covered, t.n)
+
+
+def test_level_coverage_is_over_metrics_whose_truth_is_their_level(rows) -> None:  # type: ignore[no-untyped-def]
+    table = level_coverage_table(rows)
+    # orders and revenue per recipient have only the email-caused part as truth; the
+    # unsubscribe rate has none
+    assert set(table["metric"]) == {"clicks", "attributed_orders"}
+    for t in table.itertuples():
+        assert t.n >= 8  # two arms send reminders, in 6 runs
         assert stats.binom.cdf(t.covered, t.n, 0.95) > 0.001, (t.metric, t.covered, t.n)

@@ -13,11 +13,13 @@ import pytest
 from policies.checks import (
     check_bool,
     check_choice,
+    check_column,
     check_duration,
     check_int,
     check_mapping,
     check_number,
     check_string,
+    did_you_mean,
     expected,
     is_int,
     is_missing,
@@ -183,3 +185,64 @@ def test_show_and_expected() -> None:
     assert len(show(list(range(100)))) == 60 and show(list(range(100))).endswith("...")
     exc = expected(RuleError, "", "a rule", 1)
     assert isinstance(exc, RuleError) and str(exc) == "expected a rule, got 1"
+
+
+def _col(values: Any, index: Any = None) -> pd.Series:
+    return pd.Series(values, index=index)
+
+
+COLUMN_BAD = [
+    # (column, kind, options, message)
+    (_col([0.5, "x"]), "number", {}, r"^t\.c\[1\]: expected a number or missing, got 'x' "
+                                      r"\(row 1\)$"),
+    (_col([0.5, 2.0, 3.0]), "number", {"low": 0, "high": 1},
+     r"^t\.c\[1\]: expected a number in \[0, 1\] or missing, got 2\.0 \(row 1; 2 bad rows\)$"),
+    (_col([np.inf]), "number", {}, r"got inf"),
+    (_col([True, False]), "number", {}, r"\[0\]: .*got True \(row 0; 2 bad rows\)"),
+    (_col([1, "2"], index=["a", "b"]), "number", {"label": "key"}, r"got '2' \(key 'b'\)$"),
+    (_col([1.5]), "integer", {}, r"expected a whole number or missing, got 1\.5"),
+    (_col([np.inf]), "integer", {"low": 0}, r"expected a whole number >= 0 or missing, got inf"),
+    (_col([5, -1]), "integer", {"low": 0}, r"\[1\]: expected a whole number >= 0"),
+    (_col(["yes"]), "bool", {}, r"expected true, false or missing, got 'yes'"),
+    (_col([0, 2]), "bool", {}, r"\[1\]: .*got 2"),
+    (_col(["a", "z"]), "category", {"vocabulary": ("a", "b")},
+     r"\[1\]: expected one of a, b or missing, got 'z'"),
+    (_col([1.0]), "category", {"vocabulary": ("a",)}, r"got 1\.0"),
+    (_col(pd.to_datetime(["2024-01-01"])), "number", {}, r"got Timestamp"),
+    (_col([1, 2]), "number", {"high": 1, "what": "a share"},
+     r"^t\.c\[1\]: expected a share, got 2 \(row 1\)$"),
+]
+
+
+@pytest.mark.parametrize(("column", "kind", "options", "message"), COLUMN_BAD)
+def test_check_column_names_the_first_bad_cell(column, kind, options, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SpecError, match=message):
+        check_column("t.c", column, kind, error=SpecError, **options)
+
+
+COLUMN_OK = [
+    (_col([0.5, np.nan, None]), "number", {"low": 0, "high": 1}),
+    (_col([np.inf, -np.inf]), "number", {"finite": False}),
+    (_col([1.0, 2.0, np.nan]), "integer", {}),
+    (_col(pd.array([1, pd.NA], dtype="Int64")), "integer", {"low": 0}),
+    (_col([True, None]), "bool", {}),
+    (_col([0, 1, 1.0]), "bool", {}),
+    (_col(["a", None, np.nan]), "category", {"vocabulary": ("a",)}),
+    (_col(pd.Categorical(["a", "b"])), "category", {"vocabulary": ("a", "b")}),
+    (pd.Series([], dtype=float), "number", {}),
+]
+
+
+@pytest.mark.parametrize(("column", "kind", "options"), COLUMN_OK)
+def test_check_column_accepts(column, kind, options) -> None:  # type: ignore[no-untyped-def]
+    check_column("t.c", column, kind, error=SpecError, **options)
+
+
+@pytest.mark.parametrize(("value", "choices", "hint"), [
+    ("cart_vlaue", ["cart_value", "items"], " (did you mean 'cart_value'?)"),
+    ("prospects", ["prospect", "customer"], " (did you mean 'prospect'?)"),
+    ("vip", ["prospect", "customer"], ""),
+    (3, ["3"], ""),
+])
+def test_did_you_mean(value, choices, hint) -> None:  # type: ignore[no-untyped-def]
+    assert did_you_mean(value, choices) == hint

@@ -64,7 +64,8 @@ def test_pandas_round_trip_and_aware_datetimes() -> None:
     df["time"] = pd.to_datetime(df["time"], unit="s", utc=True).dt.tz_convert("Europe/Paris")
     assert EventBatch.from_pandas(df).equals(b)
     naive = df.assign(time=df["time"].dt.tz_localize(None))
-    with pytest.raises(InvalidEventError, match="time: expected timezone-aware"):
+    with pytest.raises(InvalidEventError,
+                       match=r"^records\[0\]\.time: expected a timezone-aware time, got naive"):
         EventBatch.from_pandas(naive)
 
 

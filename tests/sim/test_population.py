@@ -154,3 +154,20 @@ def test_low_engagement_preset_is_colder() -> None:
     b = Population.generate(20_000, seed=1, preset="low_engagement")
     assert b.engagement.mean() < a.engagement.mean() - 0.05
     assert (b.lifecycle == 4).mean() > (a.lifecycle == 4).mean() + 0.1
+
+
+def test_the_table_is_the_documented_one() -> None:
+    """The simulated subscriber table has exactly the documented columns, every cell in
+    its domain, and the lifecycle stages are the one vocabulary of policies."""
+    import experiments.synthetic
+    import policies.features
+    import sim
+    from policies.subscriber_schema import LIFECYCLE_STAGES as STAGES
+    from policies.subscriber_schema import SUBSCRIBER_COLUMNS, check_subscriber_table
+
+    for preset in PRESETS:
+        df = Population.generate(3000, seed=2, preset=preset).to_pandas()
+        assert set(df.columns) == set(SUBSCRIBER_COLUMNS), preset
+        check_subscriber_table(df)
+    for module in (sim, policies.features, experiments.synthetic):
+        assert module.LIFECYCLE_STAGES is STAGES

@@ -248,3 +248,20 @@ def test_cart_reminders_raw_conversion_exceeds_incremental_conversion() -> None:
                                                                np.flatnonzero(returner))]
     per_sub = np.bincount(buys.subscriber - 0, minlength=n)[np.flatnonzero(returner)]
     assert (per_sub <= 2).all()
+
+
+def test_simulated_event_columns_are_what_the_world_emits() -> None:
+    """``SIMULATED_EVENT_COLUMNS`` (what experiments' rules are checked against) lists, per
+    type, exactly the data columns the simulator fills: a rule testing another column of
+    a type, or waiting for a type missing there, can never fire in a simulation."""
+    from sim import SIMULATED_EVENT_COLUMNS
+
+    world = World(Population.generate(3000, seed=5), seed=5)
+    batch = _canonical(_run([world], 4)[0])
+    filled: dict[str, set[str]] = {}
+    for code in np.unique(batch.type):
+        rows = batch.type == code
+        filled[EVENT_TYPES.name(int(code))] = {
+            name for name, col in batch.columns.items()
+            if ((col[rows] >= 0) if col.dtype.kind in "iu" else ~np.isnan(col[rows])).any()}
+    assert filled == {k: set(v) for k, v in SIMULATED_EVENT_COLUMNS.items()}

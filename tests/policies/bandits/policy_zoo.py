@@ -16,6 +16,7 @@ from policies.bandits import (
     SlidingWindowThompson,
     Softmax,
 )
+from policies.explore_commit import AutoWinner, WinningPath
 from policies.personalization import (
     ContentStrategyPolicy,
     FixedHourPolicy,
@@ -46,4 +47,8 @@ POLICIES = [
     LearnedSubjectPicker(),
     SendTimeOptimizer(),
     FixedHourPolicy(),
+    AutoWinner(ARMS),
+    AutoWinner(ARMS, min_recipients=5, win_probability=0.6, end_after="3h"),
+    WinningPath(ARMS, experiment_window="2h"),
+    WinningPath(["x", "y"], experiment_window=3600, fallback="mix", weights=[1, 3]),
 ]

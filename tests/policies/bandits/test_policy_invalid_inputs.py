@@ -17,6 +17,7 @@ from policies.bandits import (
     SlidingWindowThompson,
 )
 from policies.errors import PolicyError
+from policies.explore_commit import WinningPath
 from policies.personalization import LearnedSubjectPicker, SendTimeOptimizer
 
 ARMS = ["a", "b", "c"]
@@ -77,6 +78,21 @@ CALLS = [
      r"n: expected the number of rows"),
     ("subscribers missing", lambda: SendTimeOptimizer().select(None, RNG, n=2), PolicyError,
      r"subscribers: SendTimeOptimizer.select needs subscriber ids, got None"),
+    ("decision times fractional", lambda: _ts().select(None, RNG, n=2, now=[1.5, 2.5]),
+     PolicyError, r"now: expected int seconds or a 1-d integer array of 2 times, got "
+                  r"\[1\.5, 2\.5\]"),
+    ("decision time a string", lambda: _ts().select(None, RNG, n=2, now="2026-01-01"),
+     PolicyError, r"now: expected int seconds or a 1-d integer array of 2 times"),
+    ("decision time a bool", lambda: _ts().select(None, RNG, n=2, now=True),
+     PolicyError, r"now: expected int seconds or a 1-d integer array of 2 times, got True"),
+    ("decision times 2-d", lambda: _ts().select(None, RNG, n=2, now=[[1, 2]]),
+     PolicyError, r"now: expected int seconds or a 1-d integer array of 2 times"),
+    ("decision times length", lambda: _ts().select(None, RNG, n=2, now=[1, 2, 3]),
+     PolicyError, r"now: expected 2 times, got 3"),
+    ("decision times missing", lambda: WinningPath(ARMS, experiment_window="1d").select(
+        None, RNG, n=2), PolicyError,
+     r"now: WinningPath\.select needs the decision time \(int seconds since the epoch\), "
+     r"got None"),
     ("subscribers float", lambda: ABTest(ARMS, salt="s").select(None, RNG,
                                                                subscribers=np.array([1.5])),
      PolicyError, r"subscribers: expected a 1-d integer array, got dtype float64"),

@@ -11,12 +11,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from trigger_helpers import HOUR, T0, run_chunks
+from trigger_helpers import HOUR, T0, Ledger, run_chunks
 
 from policies import EventBatch
 from policies.triggers import TriggerEngine, load_rules
+
+# tiny random tables often leave a rule's segment empty: that is what the warning says,
+# and both engines must agree on it (diagnostics compared below), not noise here
+pytestmark = pytest.mark.filterwarnings("ignore::policies.errors.RuleWarning")
 
 TYPES = ["product_view", "add_to_cart", "email_click", "purchase_completed", "cart_cleared"]
 IDS = [0, 5, 7]  # not dense; 99 in the stream is unknown
@@ -133,9 +138,22 @@ def cuts(draw: Any, batch: EventBatch) -> list[tuple[EventBatch, int | None]]:
     return chunks
 
 
-def _run(spec: dict, subs: pd.DataFrame, engine: str, chunks: list, **kw: Any):
-    e = TriggerEngine(load_rules(spec), subscribers=subs, engine=engine)
+def _run(spec: dict, subs: pd.DataFrame, engine: str, chunks: list, on_late: str = "raise",
+         **kw: Any):
+    e = TriggerEngine(load_rules(spec), subscribers=subs, engine=engine, on_late=on_late)
     return run_chunks(e, chunks, **kw)
+
+
+@st.composite
+def late_events(draw: Any, n_chunks: int) -> dict[int, list[tuple[int, int, str]]]:
+    """Per chunk, events from 1 s to 3 h before the engine clock: any type (page_view and
+    cart_cleared appear in no rule unless drawn as exclusions), known or unknown
+    subscribers."""
+    return {
+        i: draw(st.lists(st.tuples(st.sampled_from([*IDS, 99]), st.integers(1, 3 * HOUR),
+                                   st.sampled_from([*TYPES, "page_view"])), max_size=4))
+        for i in range(n_chunks)
+    }
 
 
 @given(spec=rule_sets(), subs=tables(), batch=streams(), data=st.data())
@@ -167,6 +185,37 @@ def test_engines_agree_with_failures_updates_and_checkpoints(spec, subs, batch, 
                            checkpoint_at=checkpoint_at)
         assert got.equals(expected), name
         assert engine.stats().equals(ref.stats()), name
+        # segment diagnostics: same in both engines, through updates and checkpoints
+        assert engine.diagnostics().equals(ref.diagnostics()), name
+
+
+@given(spec=rule_sets(), subs=tables(), batch=streams(), data=st.data())
+def test_counters_agree_and_add_up_with_late_events_failures_and_checkpoints(
+    spec, subs, batch, data
+) -> None:
+    """Contract point 8 on both engines: late events dropped and counted once, failures,
+    a checkpoint at a random point; the counters are audited against the decisions after
+    every call (``run_chunks``) and once more when nothing is pending."""
+    chunks = data.draw(cuts(batch))
+    fail = data.draw(st.lists(st.booleans(), min_size=1, max_size=4))
+    late = data.draw(late_events(len(chunks)))
+    checkpoint_at = data.draw(st.integers(0, len(chunks) - 1))
+    ref, expected = _run(spec, subs, "reference", chunks, fail=fail)
+    results = []
+    for name in ("reference", "fast"):
+        ledger = Ledger()
+        engine, got = _run(spec, subs, name, chunks, on_late="drop", fail=fail, late=late,
+                           checkpoint_at=checkpoint_at, ledger=ledger)
+        assert got.equals(expected), name  # dropped late events change no decision
+        stats = engine.stats()
+        assert stats.drop(columns="late").equals(ref.stats().drop(columns="late"))
+        # the retries of the last failures are still pending; decide them
+        last = engine.process(EventBatch.empty(), until=int(engine.clock or T0) + 2 * 86400)
+        ledger.decided.append(last)
+        assert engine.n_pending() == 0
+        ledger.check(engine)
+        results.append((engine.stats(), engine.n_late()))
+    assert results[0][0].equals(results[1][0]) and results[0][1] == results[1][1]
 
 
 def test_the_generators_exercise_every_kind() -> None:
@@ -237,10 +286,12 @@ def _random_spec(rng: np.random.Generator) -> dict[str, Any]:
 
 def test_seeded_fuzz_engines_and_cuts_agree_on_busy_cases() -> None:
     """Hypothesis favours small examples; this seeded sweep adds 150 busy ones, checks
-    both engines and a random cut (with failures) agree, and that every kind occurred."""
+    both engines and a random cut (with failures, late events and a checkpoint) agree,
+    counters included, and that every kind, retries, failures given up and late events
+    occurred."""
     rng = np.random.default_rng(20261128)
     seen = np.zeros(4, np.int64)
-    retried = 0
+    retried = given_up = n_late = late_rows = 0
     for _ in range(150):
         spec = _random_spec(rng)
         subs = pd.DataFrame(
@@ -267,13 +318,24 @@ def test_seeded_fuzz_engines_and_cuts_agree_on_busy_cases() -> None:
         chunks = [(batch[a:b], int(batch.time[b - 1]) if b > a else None)
                   for a, b in itertools.pairwise(bounds)]
         chunks.append((batch[:0], end))
-        ref_f, got_ref = _run(spec, subs, "reference", chunks, fail=[True, False])
-        fast_f, got_fast = _run(spec, subs, "fast", chunks, fail=[True, False])
+        late = {i: [(int(rng.choice([*IDS, 99])), int(rng.integers(1, 4 * 3600)),
+                     str(rng.choice(types))) for _ in range(int(rng.integers(0, 3)))]
+                for i in range(len(chunks))}
+        kw: dict[str, Any] = {"fail": [True, False], "late": late, "on_late": "drop",
+                              "checkpoint_at": int(rng.integers(len(chunks)))}
+        ref_f, got_ref = _run(spec, subs, "reference", chunks, **kw)
+        fast_f, got_fast = _run(spec, subs, "fast", chunks, **kw)
         assert got_fast.equals(got_ref), spec
         assert fast_f.stats().equals(ref_f.stats())
+        assert fast_f.n_late() == ref_f.n_late()
         _, got_plain = _run(spec, subs, "fast", chunks)
         assert got_plain.equals(expected), spec
         seen += np.bincount(expected.kind, minlength=4)
-        retried += int(ref_f.stats()["retried"].sum())
+        stats = ref_f.stats()
+        retried += int(stats["retried"].sum())
+        given_up += int((stats["failed"] - stats["retried"]).sum())
+        n_late += ref_f.n_late()
+        late_rows += int(stats["late"].sum())
     assert (seen > 20).all(), seen
-    assert retried > 20
+    assert retried > 20 and given_up > 20
+    assert n_late > 100 and late_rows > 100
