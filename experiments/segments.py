@@ -132,10 +132,16 @@ class SegmentAnalysis:
 # segments
 
 
-def _edge(v: float, span: float) -> str:
-    """An edge with three significant digits of the column's span."""
+def _edges(edges: np.ndarray) -> list[str]:
+    """Bin edges as text: three significant digits of the column's span, more when two
+    edges would read the same."""
+    span = float(edges[-1] - edges[0])
     dec = max(0, 2 - math.floor(math.log10(span))) if span > 0 else 3
-    return f"{v:.{dec}f}"
+    while True:
+        text = [f"{v:.{dec}f}" for v in edges]
+        if len(set(text)) == len(text) or dec >= 15:
+            return text
+        dec += 1
 
 
 def segment_labels(values: pd.Series, bins: int = 10) -> pd.Categorical:
@@ -172,9 +178,9 @@ def segment_labels(values: pd.Series, bins: int = 10) -> pd.Categorical:
         if len(edges) < 2:
             edges = np.array([edges[0], edges[0]])
         idx = np.searchsorted(edges[1:-1], np.where(missing, edges[0], x), side="right")
-        span = float(edges[-1] - edges[0])
-        names = [f"[{_edge(lo, span)}, {_edge(hi, span)}{']' if j == len(edges) - 2 else ')'}"
-                 for j, (lo, hi) in enumerate(itertools.pairwise(edges))]
+        text = _edges(edges)
+        names = [f"[{lo}, {hi}{']' if j == len(edges) - 2 else ')'}"
+                 for j, (lo, hi) in enumerate(itertools.pairwise(text))]
         labels = np.array(names, dtype=object)[idx]
     else:
         vocab = SUBSCRIBER_COLUMNS.get(str(values.name))
