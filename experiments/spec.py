@@ -24,6 +24,8 @@ paired. A spec file::
     metrics: [orders, revenue_per_recipient, clicks, unsubscribes]
     primary_metric: orders
     replications: 2
+    analysis: {alpha: 0.05, correction: holm,          # optional
+               segments: [lifecycle_stage, price_sensitivity]}   # docs/analysis.md
 
 The rules must be able to fire in a simulation: a ``when`` event the simulator never
 emits, a ``where`` column its events of that type never carry or a ``segment`` column
