@@ -195,10 +195,12 @@ def forest_plot(a: SegmentAnalysis) -> Any:
         ax.errorbar(d[ok], y[ok], xerr=[d[ok] - lo[ok], hi[ok] - d[ok]], fmt="none",
                     ecolor="black", elinewidth=1.2, capsize=3, zorder=3)
         sig = (e["significant"] == True).to_numpy()  # noqa: E712
-        ax.plot(d[sig], y[sig], "o", color="black", ms=5, label="estimate (significant)",
-                zorder=4)
-        ax.plot(d[~sig], y[~sig], "o", mfc="white", color="black", ms=5, label="estimate",
-                zorder=4)
+        if sig.any():
+            ax.plot(d[sig], y[sig], "o", color="black", ms=5,
+                    label="estimate (significant after correction)", zorder=4)
+        if (~sig).any():
+            ax.plot(d[~sig], y[~sig], "o", mfc="white", color="black", ms=5,
+                    label="estimate", zorder=4)
         ax.axvline(0.0, color="gray", lw=1)
         overall = a.tests.loc[a.tests["arm"] == arm, "overall_diff"].iloc[0] * scale
         if np.isfinite(overall):

@@ -381,3 +381,13 @@ def test_segment_keys_round_trip_and_stay_out_of_specs_without_them() -> None:
     plain = load_spec(BASE).to_dict()
     assert plain["analysis"] == {"alpha": 0.05, "correction": "holm"}
     assert "incentive" not in plain["campaign"]
+
+
+def test_the_budget_counts_the_per_subscriber_tables() -> None:
+    from experiments.budget import BYTES_PER_SUBSCRIBER_RUN_SEGMENTS, estimate
+
+    plain = load_spec({**BASE, "population": {"subscribers": 10_000}, "replications": 3})
+    seg = load_spec({**BASE, "population": {"subscribers": 10_000}, "replications": 3,
+                     "analysis": {"segments": ["lifecycle_stage"]}})
+    assert estimate(seg).bytes - estimate(plain).bytes == pytest.approx(
+        BYTES_PER_SUBSCRIBER_RUN_SEGMENTS * 10_000 * 6)
