@@ -214,10 +214,18 @@ def _segment_table(res: Any, column: str, table: pd.DataFrame | None,
     keys = ["replication", "arm", "subscriber"]
     base = subs[[*keys, *([column] if column in subs.columns else [])]]
     if table is not None:
-        extra = table.reset_index() if "subscriber" not in table.columns else table
-        if "subscriber" not in extra.columns:
-            raise SpecError("table: expected a 'subscriber' column or index, got columns "
-                            f"{list(extra.columns)}")
+        if isinstance(table, pd.Series):
+            table = table.to_frame(table.name if table.name is not None else column)
+        if not isinstance(table, pd.DataFrame):
+            raise SpecError(f"table: expected a DataFrame or Series indexed by subscriber, "
+                            f"got {type(table).__name__}")
+        extra = table
+        if "subscriber" not in table.columns:
+            if not pd.api.types.is_integer_dtype(table.index.dtype):
+                raise SpecError("table: expected a 'subscriber' column or an index of "
+                                f"subscriber ids, got columns {list(table.columns)} and an "
+                                f"index of {table.index.dtype}")
+            extra = table.rename_axis("subscriber").reset_index()
         if column not in extra.columns:
             raise SpecError(f"table: has no column {column!r} (columns: "
                             f"{', '.join(map(str, extra.columns))})")
@@ -396,9 +404,10 @@ def segment_effects(res: Any, column: str, *, table: pd.DataFrame | None = None,
         A run with per-subscriber tables (a spec with ``analysis.segments``).
     column : str
         A column of the subscriber table at the run's start, or of ``table``.
-    table : DataFrame, optional
-        Extra subscriber attributes (e.g. cluster labels or scores): a ``subscriber``
-        column or index, optionally ``replication``, and ``column``.
+    table : DataFrame or Series, optional
+        Extra subscriber attributes (e.g. cluster labels or scores, as
+        :mod:`policies.segments` returns them): a ``subscriber`` column or an index of
+        subscriber ids, optionally ``replication``, and ``column`` (a Series: its values).
     bins, correction, metric : optional
         Default the spec's ``analysis.segment_bins``, ``analysis.segment_correction`` and
         primary metric.

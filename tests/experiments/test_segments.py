@@ -250,6 +250,10 @@ def test_a_label_from_another_table_works_like_a_column() -> None:
                          index=pd.Index(labels["subscriber"], name="subscriber"))
     s = segment_effects(res, "score", table=score, bins=4)
     assert len(s.segments) == 4 and s.effects["subscribers"].sum() == len(labels)
+    # a Series with an unnamed index of subscriber ids (as a model's scores come)
+    series = pd.Series(np.linspace(0, 1, len(labels)), index=labels["subscriber"].to_numpy())
+    s2 = segment_effects(res, "score", table=series, bins=4)
+    pd.testing.assert_frame_equal(s2.effects, s.effects)
 
 
 def test_sentences_state_the_numbers_beside_them() -> None:
@@ -308,8 +312,10 @@ def test_cochran_q_refuses_mismatched_shapes() -> None:
 @pytest.mark.parametrize(("change", "kwargs", "message"), [
     ("no_tables", {}, r"analysis\.segments: the run has no per-subscriber tables"),
     (None, {"column": "nope"}, r"column: 'nope' is not a column of the run's subscriber table"),
-    (None, {"column": "c", "table": pd.DataFrame({"x": [1]})},
-     r"table: expected a 'subscriber' column or index"),
+    (None, {"column": "c", "table": pd.DataFrame({"x": [1]}, index=["s1"])},
+     r"table: expected a 'subscriber' column or an index of subscriber ids"),
+    (None, {"column": "c", "table": [1, 2]},
+     r"table: expected a DataFrame or Series indexed by subscriber, got list"),
     (None, {"column": "c", "table": pd.DataFrame({"subscriber": [1]})},
      r"table: has no column 'c'"),
     (None, {"column": "c", "table": pd.DataFrame({"subscriber": [1, 1], "c": [0, 1]})},
