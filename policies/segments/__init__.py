@@ -1,20 +1,25 @@
-"""Who to send to: features from event history (and, in later modules, behavioral
-clusters, propensity scores and customer lifetime value).
+"""Who to send to: features from event history, behavioral clusters, propensity
+scoring and customer lifetime value.
 
-Everything here takes data and a time ``now`` as arguments and returns a DataFrame
-indexed by subscriber id, so that its columns can become subscriber attributes.
+Everything here takes data (and a time ``now``) as arguments and returns a DataFrame or
+Series indexed by subscriber id, so that its columns can become subscriber attributes.
 """
 
+from policies.segments.clusters import BehaviorClusters
 from policies.segments.history import (
     ENGAGEMENT_TYPES,
     HISTORY_FEATURES,
     history_features,
 )
 from policies.segments.history_reference import history_features_reference
+from policies.segments.matrix import MODEL_COLUMNS, model_matrix
 
 __all__ = [
     "ENGAGEMENT_TYPES",
     "HISTORY_FEATURES",
+    "MODEL_COLUMNS",
+    "BehaviorClusters",
     "history_features",
     "history_features_reference",
+    "model_matrix",
 ]
