@@ -13,12 +13,14 @@ from policies.segments.history import (
 )
 from policies.segments.history_reference import history_features_reference
 from policies.segments.matrix import MODEL_COLUMNS, model_matrix
+from policies.segments.scores import PropensityScores
 
 __all__ = [
     "ENGAGEMENT_TYPES",
     "HISTORY_FEATURES",
     "MODEL_COLUMNS",
     "BehaviorClusters",
+    "PropensityScores",
     "history_features",
     "history_features_reference",
     "model_matrix",
