@@ -6,6 +6,14 @@ Series indexed by subscriber id, so that its columns can become subscriber attri
 """
 
 from policies.segments.clusters import BehaviorClusters
+from policies.segments.clv import (
+    BetaGeo,
+    GammaGamma,
+    clv,
+    fit_beta_geo,
+    fit_gamma_gamma,
+    rfm_summary,
+)
 from policies.segments.history import (
     ENGAGEMENT_TYPES,
     HISTORY_FEATURES,
@@ -20,8 +28,14 @@ __all__ = [
     "HISTORY_FEATURES",
     "MODEL_COLUMNS",
     "BehaviorClusters",
+    "BetaGeo",
+    "GammaGamma",
     "PropensityScores",
+    "clv",
+    "fit_beta_geo",
+    "fit_gamma_gamma",
     "history_features",
     "history_features_reference",
     "model_matrix",
+    "rfm_summary",
 ]
