@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn.ensemble
+from threadpoolctl import threadpool_limits
 
 from experiments.models.data import simulate_history
 from experiments.models.propensity import TARGETS, propensity_report, truth_comparison
@@ -17,8 +19,12 @@ from policies.segments.scores import PropensityScores
 
 @pytest.fixture(scope="module")
 def report():
-    history = simulate_history(10_000, 7)
-    return history, *propensity_report(history, seed=0)
+    # one thread: gradient boosting's OpenMP loops crawl when other workers hold the
+    # cores (threadpoolctl limits the pools already loaded: scikit-learn's is, above)
+    assert sklearn.ensemble.HistGradientBoostingClassifier
+    with threadpool_limits(limits=1):
+        history = simulate_history(10_000, 7)
+        yield (history, *propensity_report(history, seed=0))
 
 
 # measured at 10,000 / 12,000 / 50,000 subscribers (docs/segments.md): open AUC 0.80-0.81
