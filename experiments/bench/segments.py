@@ -11,7 +11,9 @@ models.
 * CLV: BG/NBD and Gamma-Gamma fitted on the CDNOW sample (needs ``lifetimes``, the dev
   extra; otherwise the figures say ``not installed``).
 
-Fit times are wall seconds on this machine (one process, scikit-learn's default threads).
+Fit times are wall seconds on this machine, one process on one thread (threadpoolctl):
+scikit-learn's OpenMP loops slow down many times over when other processes hold the
+cores, which made multi-threaded figures vary by 10x from run to run.
 """
 
 from __future__ import annotations
@@ -80,7 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.subscribers < 100:
         p.error("--subscribers must be >= 100")
-    figures = measure(args.subscribers, args.seed)
+    import sklearn.cluster
+    import sklearn.ensemble
+    from threadpoolctl import threadpool_limits
+
+    # threadpoolctl limits the pools already loaded: load scikit-learn's first
+    assert sklearn.cluster.KMeans and sklearn.ensemble.HistGradientBoostingClassifier
+    with threadpool_limits(limits=1):
+        figures = measure(args.subscribers, args.seed)
     emit("segments", argv, figures, as_json=args.json, record=args.record,
          title="segments (clusters, propensity scores and CLV vs the truth)")
     return 0

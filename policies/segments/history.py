@@ -12,6 +12,10 @@ columns, with units:
 * ``days_since_engagement`` -- days from the last engagement event
   (:data:`ENGAGEMENT_TYPES`: an open, a click or a site event) to ``now`` (NaN: none);
 * ``tenure_days`` -- days from the subscriber's first event to ``now``;
+* ``open_cart_value`` -- the ``cart_value`` of the latest ``add_to_cart`` if no
+  ``purchase_completed`` or ``cart_cleared`` came at or after it (currency; 0: no open
+  cart; of several adds in that second, the largest value), ``open_cart_days`` -- days
+  since that add (NaN: no open cart);
 * ``opens_*``, ``clicks_*``, ``sessions_*`` -- counts of ``email_open``,
   ``email_click`` and ``page_view`` (a session's landing page) in ``n_windows``
   consecutive windows of ``window_days`` ending at ``now``: ``_last`` is the count of
@@ -68,7 +72,8 @@ def history_feature_names() -> tuple[str, ...]:
     """Column names of :func:`history_features`, in order."""
     trend = tuple(f"{k}_{s}" for k in TREND_KINDS for s in ("last", "mean", "trend"))
     return ("recency_days", "frequency", "monetary", "revenue", "days_since_engagement",
-            "tenure_days", *trend, "top_category", "top_category_share")
+            "tenure_days", "open_cart_value", "open_cart_days", *trend, "top_category",
+            "top_category_share")
 
 
 #: Columns of :func:`history_features`.
@@ -183,6 +188,7 @@ def history_features(events: EventBatch, now: int, subscribers: Any = None, *,
     first = np.full(n, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(first, row, t)
     out["tenure_days"] = np.where(first <= now, (now - first) / DAY_S, np.nan)
+    out["open_cart_value"], out["open_cart_days"] = _open_cart(events, row, n, now)
 
     win = (now - t) // _window_seconds(w_days)  # window j: (now - (j+1)w, now - jw]
     x = -np.arange(k, dtype=np.float64)
@@ -200,6 +206,29 @@ def history_features(events: EventBatch, now: int, subscribers: Any = None, *,
     out["top_category"] = top
     out["top_category_share"] = share
     return pd.DataFrame(out, index=pd.Index(ids, name="subscriber"))[list(HISTORY_FEATURES)]
+
+
+def _open_cart(events: EventBatch, row: np.ndarray, n: int, now: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Value (0: none) and age in days (NaN: none) of every row's open cart."""
+    typ, t = events.type, events.time
+    add = np.flatnonzero(typ == EVENT_TYPES.code("add_to_cart"))
+    value = np.zeros(n)
+    age = np.full(n, np.nan)
+    if len(add) == 0:
+        return value, age
+    closing = (typ == EVENT_TYPES.code("purchase_completed")) | (
+        typ == EVENT_TYPES.code("cart_cleared"))
+    last_close = _last_time(row[closing], t[closing], n)
+    v = np.nan_to_num(events.column("cart_value")[add])
+    order = np.lexsort((v, t[add], row[add]))          # per row: latest, then largest
+    r, tt, vv = row[add][order], t[add][order], v[order]
+    last = np.r_[r[1:] != r[:-1], True]
+    r, tt, vv = r[last], tt[last], vv[last]
+    is_open = tt > last_close[r]
+    value[r[is_open]] = vv[is_open]
+    age[r[is_open]] = (now - tt[is_open]) / DAY_S
+    return value, age
 
 
 def _top_category(row: np.ndarray, cat: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -35,12 +35,14 @@ def history_features_reference(events: EventBatch, now: int, subscribers: Any = 
     names = EVENT_TYPES.names
     revenue = events.column("revenue")
     category = events.column("category", like="int")
-    per_sub: dict[int, list[tuple[int, str, float, int]]] = defaultdict(list)
+    cart = events.column("cart_value")
+    per_sub: dict[int, list[tuple[int, str, float, int, float]]] = defaultdict(list)
     for i in range(len(events)):
         t = int(events.time[i])
         if t <= now:
             per_sub[int(events.subscriber[i])].append(
-                (t, names[int(events.type[i])], float(revenue[i]), int(category[i])))
+                (t, names[int(events.type[i])], float(revenue[i]), int(category[i]),
+                 float(cart[i])))
     if subscribers is None:
         ids = sorted(per_sub)
     else:
@@ -59,7 +61,7 @@ def _days(now: int, t: int | None) -> float:
     return math.nan if t is None else (now - t) / DAY_S
 
 
-def _one(evs: list[tuple[int, str, float, int]], now: int, w_s: int, k: int
+def _one(evs: list[tuple[int, str, float, int, float]], now: int, w_s: int, k: int
          ) -> dict[str, Any]:
     buys = [e for e in evs if e[1] == "purchase_completed"]
     revs = [e[2] for e in buys if not math.isnan(e[2])]
@@ -71,10 +73,20 @@ def _one(evs: list[tuple[int, str, float, int]], now: int, w_s: int, k: int
         "revenue": sum(revs) if revs else 0.0,
         "days_since_engagement": _days(now, max(engaged, default=None)),
         "tenure_days": _days(now, min((e[0] for e in evs), default=None)),
+        "open_cart_value": 0.0,
+        "open_cart_days": math.nan,
     }
+    adds = [e for e in evs if e[1] == "add_to_cart"]
+    closes = [e[0] for e in evs if e[1] in ("purchase_completed", "cart_cleared")]
+    if adds:
+        t_add = max(e[0] for e in adds)
+        if not closes or t_add > max(closes):     # a close in the same second closes it
+            values = [0.0 if math.isnan(e[4]) else e[4] for e in adds if e[0] == t_add]
+            row["open_cart_value"] = max(values)
+            row["open_cart_days"] = (now - t_add) / DAY_S
     for name, type_name in TREND_KINDS.items():
         counts = [0] * k
-        for t, typ, _, _ in evs:
+        for t, typ, *_ in evs:
             j = (now - t) // w_s     # window j holds times in (now - (j+1) w, now - j w]
             if typ == type_name and j < k:
                 counts[j] += 1

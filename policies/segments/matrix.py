@@ -3,7 +3,8 @@
 :func:`model_matrix` turns a frame of :data:`~policies.segments.history.HISTORY_FEATURES`
 into float64 columns :data:`MODEL_COLUMNS` with no missing value: counts and amounts on
 a log scale (``log1p``), missing recencies ("never") set to :data:`NEVER_DAYS` days,
-a missing spend or category share set to 0, trends as they are.
+a missing spend or category share set to 0 (no open cart: its age :data:`NEVER_DAYS`),
+trends as they are.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ __all__ = ["MODEL_COLUMNS", "NEVER_DAYS", "model_matrix"]
 
 #: Days standing in for "never" (no purchase, no engagement).
 NEVER_DAYS = 365.0
-_LOG = ("recency_days", "frequency", "monetary", "days_since_engagement",
+_LOG = ("recency_days", "frequency", "monetary", "days_since_engagement", "open_cart_value",
+        "open_cart_days",
         *(f"{k}_{s}" for k in TREND_KINDS for s in ("last", "mean")))
 #: Columns of :func:`model_matrix`.
 MODEL_COLUMNS: tuple[str, ...] = (*(f"log_{c}" for c in _LOG),
@@ -39,7 +41,8 @@ def model_matrix(features: pd.DataFrame) -> pd.DataFrame:
     out: dict[str, np.ndarray] = {}
     for c in _LOG:
         x = features[c].to_numpy(np.float64, na_value=np.nan)
-        fill = NEVER_DAYS if c in ("recency_days", "days_since_engagement") else 0.0
+        fill = NEVER_DAYS if c in ("recency_days", "days_since_engagement",
+                                   "open_cart_days") else 0.0
         out[f"log_{c}"] = np.log1p(np.where(np.isnan(x), fill, np.maximum(x, 0.0)))
     for k in TREND_KINDS:
         out[f"{k}_trend"] = features[f"{k}_trend"].to_numpy(np.float64)

@@ -24,4 +24,4 @@ def test_main_prints_one_json_object_last(capsys) -> None:
     assert features.main(argv) == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["events"] == 5000 and figures["subscribers"] == 300
-    assert figures["features"] == 17 and figures["wall_s"] > 0
+    assert figures["features"] == 19 and figures["wall_s"] > 0

@@ -27,9 +27,9 @@ def data() -> tuple[pd.DataFrame, pd.Series]:
 def test_clusters_recover_part_of_the_hidden_segments(data) -> None:
     f, seg = data
     r = cluster_report(f, seg, seed=0)
-    # measured at this size: ARI 0.032-0.048 over world seeds 1-3 (0.03-0.07 at 20,000
-    # subscribers); the null is ~0; the supervised ceiling 0.09-0.18 (docs/segments.md)
-    assert r["ari"] > 0.02
+    # measured at this size: ARI 0.082-0.096 over world seeds 1-3 (0.085-0.089 at 20,000
+    # subscribers); the null is ~0; the supervised ceiling 0.14-0.19 (docs/segments.md)
+    assert r["ari"] > 0.05
     assert abs(r["ari_null"]) < 0.005
     assert r["ari_supervised"] > r["ari"]
     assert r["clusters"].index.equals(f.index) and r["clusters"].name == "cluster"

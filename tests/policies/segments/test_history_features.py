@@ -31,9 +31,12 @@ def logs(draw: st.DrawFn, max_size: int = 60) -> EventBatch:
     typ = draw(ints(st.sampled_from(TYPES), min_size=n, max_size=n))
     rev = draw(ints(st.one_of(st.just(np.nan), st.floats(0, 500)), min_size=n, max_size=n))
     cat = draw(ints(st.integers(-1, 4), min_size=n, max_size=n))
+    cart = draw(ints(st.one_of(st.just(np.nan), st.sampled_from([10.0, 20.0, 35.5])),
+                     min_size=n, max_size=n))
     return EventBatch(np.array(sub, np.int64), NOW + np.array(off, np.int64),
                       np.array(typ, np.int64),
-                      {"revenue": np.array(rev, np.float64), "category": np.array(cat, np.int64)})
+                      {"revenue": np.array(rev, np.float64), "category": np.array(cat, np.int64),
+                       "cart_value": np.array(cart, np.float64)})
 
 
 def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -80,7 +83,10 @@ def test_worked_example() -> None:
         {"subscriber": 1, "time": NOW, "type": "product_view", "category": 5},
         {"subscriber": 1, "time": NOW - 3 * DAY, "type": "product_view", "category": 5},
         {"subscriber": 1, "time": NOW + 1, "type": "email_open"},           # after now
+        {"subscriber": 1, "time": NOW - 5 * DAY, "type": "add_to_cart", "cart_value": 9.0},
         {"subscriber": 2, "time": NOW - 30 * DAY, "type": "unsubscribe"},
+        {"subscriber": 2, "time": NOW - 4 * DAY, "type": "add_to_cart", "cart_value": 12.0},
+        {"subscriber": 2, "time": NOW - 3 * DAY, "type": "add_to_cart", "cart_value": 30.0},
     ]
     f = history_features(EventBatch.from_records(rec), NOW, [1, 2, 3])
     r1 = f.loc[1]
@@ -92,9 +98,12 @@ def test_worked_example() -> None:
     assert r1["opens_trend"] == pytest.approx(0.7)
     assert r1["sessions_last"] == 0 and r1["sessions_mean"] == 0.25
     assert r1["top_category"] == 5 and r1["top_category_share"] == pytest.approx(2 / 3)
+    assert r1["open_cart_value"] == 0 and np.isnan(r1["open_cart_days"])  # bought after it
     r2 = f.loc[2]
-    assert np.isnan(r2["days_since_engagement"]) and r2["tenure_days"] == 30.0
+    assert r2["open_cart_value"] == 30.0 and r2["open_cart_days"] == 3.0
+    assert r2["days_since_engagement"] == 3.0 and r2["tenure_days"] == 30.0
     assert r2["top_category"] == -1 and np.isnan(r2["top_category_share"])
+    assert f.loc[3, "open_cart_value"] == 0 and np.isnan(f.loc[3, "open_cart_days"])
     r3 = f.loc[3]
     assert r3["frequency"] == 0 and np.isnan(r3["recency_days"]) and np.isnan(r3["tenure_days"])
     assert f["frequency"].dtype == np.int64 and f["top_category"].dtype == np.int64
