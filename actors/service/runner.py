@@ -250,11 +250,13 @@ class ShardRunner:
             for i, d in enumerate(dead)])
 
     def backlog(self) -> int | None:
-        """Messages not yet read, when the source can tell (a file: rows left)."""
+        """Messages not yet read, when the source can tell (NATS: as of the last poll; a
+        file: rows left; Kafka: None)."""
         rows = getattr(self.source, "rows", None)
         if rows is not None:
             return int(rows) - int(self.positions.get(0, 0))
-        return None
+        backlog = getattr(self.source, "backlog", None)
+        return backlog() if callable(backlog) else None
 
     # -- checkpoints ----------------------------------------------------------
 
