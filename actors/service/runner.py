@@ -188,7 +188,7 @@ class ShardRunner:
     def step(self, max_messages: int = 1000, timeout: float = 0.5) -> Progress:
         """Poll, decide, write; checkpoint every ``checkpoint_every`` steps."""
         msgs = self.source.poll(max_messages, timeout)
-        out = self.core.step(msgs)
+        out = self.core.step(msgs, now=int(time.time()))
         self.positions = advance(self.positions, msgs)
         return self._finish(out, len(msgs))
 

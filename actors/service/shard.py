@@ -47,6 +47,7 @@ from actors.service.watermark import DEFAULT_MAX_HELD, Watermark
 from policies import checks
 from policies.base import Policy
 from policies.errors import RuleWarning, SpecError, TriggerLabValueError
+from policies.event_schema import MAX_TIME
 from policies.events import EventBatch
 from policies.features import REQUIRED_COLUMNS, subscriber_features
 from policies.keyed import select_keyed
@@ -82,6 +83,11 @@ class ShardConfig:
     engine : {"fast", "reference"}
     max_held : int
         Watermark bound on held events.
+    max_skew : int or None
+        With the wall time ``now`` given to :meth:`ShardCore.step`, events later than
+        ``now + max_skew`` seconds are dead-lettered (a clock gone wrong, or times in the
+        wrong unit, would otherwise move the watermark past every later event). None:
+        only the fixed range 2000-2100.
     """
 
     rules: RuleSet
@@ -93,6 +99,7 @@ class ShardConfig:
     key_partitions: int = 1
     engine: str = "fast"
     max_held: int = DEFAULT_MAX_HELD
+    max_skew: int | None = 3600
 
     def __post_init__(self) -> None:
         if not isinstance(self.rules, RuleSet):
@@ -103,6 +110,8 @@ class ShardConfig:
         checks.check_int("seed", self.seed, error=TriggerLabValueError, low=0)
         checks.check_int("key_partitions", self.key_partitions, error=TriggerLabValueError,
                          low=1)
+        if self.max_skew is not None:
+            checks.check_int("max_skew", self.max_skew, error=TriggerLabValueError, low=0)
         if self.policy is not None and self.policy.scope == "campaign":
             raise SpecError("policy.scope: the service decides trigger sends; expected "
                             "'triggers' or 'all', got 'campaign'")
@@ -198,11 +207,14 @@ class ShardCore:
 
     # -- the step -----------------------------------------------------------------
 
-    def step(self, messages: Sequence[Message]) -> ShardOutput:
-        """Handle ``messages`` (see the module docstring)."""
+    def step(self, messages: Sequence[Message], now: int | None = None) -> ShardOutput:
+        """Handle ``messages`` (see the module docstring); ``now`` is the wall time
+        (seconds since the epoch) that bounds event times with ``config.max_skew``."""
         c = self.counters
         c.messages += len(messages)
-        decoded = decode_messages(messages)
+        skew = self.config.max_skew
+        max_time = MAX_TIME if now is None or skew is None else min(MAX_TIME, now + skew + 1)
+        decoded = decode_messages(messages, max_time=max_time)
         dead = list(decoded.dead_letters)
         c.dead_bad += len(dead)
         events, index = decoded.events, decoded.message_index
@@ -210,13 +222,14 @@ class ShardCore:
         own = np.isin(part, self.partitions)
         if not own.all():
             if self.foreign == "dead_letter":
-                for i in np.flatnonzero(~own).tolist():
+                rows = np.flatnonzero(~own)
+                for i, rec in zip(rows.tolist(), _records(events[rows]), strict=True):
                     msg = messages[int(index[i])]
                     dead.append(DeadLetter(
                         msg.partition, msg.offset, None, "subscriber",
                         f"subscriber {int(events.subscriber[i])} belongs to partition "
                         f"{int(part[i])}, not owned by shard {self.shard} (owns "
-                        f"{list(self.partitions)})", _record(events, i)))
+                        f"{list(self.partitions)})", rec))
                 c.dead_foreign += int((~own).sum())
             else:
                 c.skipped_foreign += int((~own).sum())
@@ -241,10 +254,10 @@ class ShardCore:
             return []
         rows = np.flatnonzero(events.time < prior)   # the rows Watermark.add refused
         out = []
-        for i, reason in zip(rows.tolist(), late.reasons, strict=True):
+        for i, reason, rec in zip(rows.tolist(), late.reasons, _records(late.events),
+                                  strict=True):
             msg = messages[int(index[i])]
-            out.append(DeadLetter(msg.partition, msg.offset, None, "time", reason,
-                                  _record(events, i)))
+            out.append(DeadLetter(msg.partition, msg.offset, None, "time", reason, rec))
         self.counters.dead_late += len(out)
         return out
 
@@ -337,8 +350,11 @@ class ShardCore:
                 "max_seen": self.watermark.max_seen}
 
 
-def _record(events: EventBatch, i: int) -> dict[str, Any]:
-    """Row ``i`` of ``events`` as a JSON-able dict (for a dead letter)."""
-    row = events[i:i + 1].to_pandas().iloc[0].to_dict()
-    return {k: (None if isinstance(v, float) and v != v else
-                v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+def _records(events: EventBatch) -> list[dict[str, Any]]:
+    """The rows of ``events`` as JSON-able dicts (for dead letters; missing -> None)."""
+    out = []
+    for row in events.to_pandas().to_dict("records"):
+        out.append({k: (None if isinstance(v, float) and v != v else
+                        v.item() if isinstance(v, np.generic) else v)
+                    for k, v in row.items()})
+    return out

@@ -41,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="what the policy learns from (click)")
     p.add_argument("--grace", default="300s",
                    help="watermark grace: how late an event may arrive (300s)")
+    p.add_argument("--max-skew", default="1h",
+                   help="events later than the wall clock plus this are dead-lettered (1h)")
     p.add_argument("--checkpoint-every", default="20", help="steps between checkpoints (20)")
     p.add_argument("--max-messages", default="1000", help="messages per poll (1000)")
     p.add_argument("--progress", default="5s", help="seconds between progress lines (5s)")
@@ -74,13 +76,16 @@ def run(args: argparse.Namespace) -> int:
     shards = parse_int(args.shards, "--shards")
     seed = parse_int(args.seed, "--seed")
     grace = parse_seconds(args.grace, "--grace")
+    skew = parse_seconds(args.max_skew, "--max-skew")
     every = parse_int(args.checkpoint_every, "--checkpoint-every")
     max_messages = parse_int(args.max_messages, "--max-messages")
     progress = parse_seconds(args.progress, "--progress")
     idle = None if args.stop_when_idle is None else parse_seconds(args.stop_when_idle,
                                                                   "--stop-when-idle")
-    if grace != int(grace):
-        raise SpecError(f"--grace: expected whole seconds, got {args.grace!r}")
+    for name, value, text in (("--grace", grace, args.grace), ("--max-skew", skew,
+                                                               args.max_skew)):
+        if value != int(value):
+            raise SpecError(f"{name}: expected whole seconds, got {text!r}")
     if max_messages < 1:
         raise SpecError(f"--max-messages: expected an integer >= 1, got {max_messages}")
     if progress <= 0:
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     check_table_path(Path(args.subscriber_table), "subscriber-table")
     table = read_subscriber_table(args.subscriber_table)
     config = ShardConfig(rules, table, policy, seed=seed, reward=args.reward,
-                         grace=int(grace))
+                         grace=int(grace), max_skew=int(skew))
     config.make_policy()           # the policy's parameters, checked before anything starts
     if args.executor == "ray":
         from actors import init_ray

@@ -145,6 +145,7 @@ def test_ctrl_c_checkpoints_and_a_restart_continues(setup, nats_server, unique_n
     ({"--policy": "{badpolicy}"}, r"policy\.epsilon: expected a number in \[0, 1\], got 3"),
     ({"--subscriber-table": "{dir}/none.parquet"}, r"subscriber-table: "),
     ({"--max-messages": "0"}, r"--max-messages: expected an integer >= 1, got 0"),
+    ({"--max-skew": "0.5s"}, r"--max-skew: expected whole seconds, got '0.5s'"),
     ({"--progress": "0s"}, r"--progress: expected a duration > 0"),
     ({"--drain": None, "--source": "nats://127.0.0.1:1/x"},
      r"--drain: only with a Parquet log as --source"),

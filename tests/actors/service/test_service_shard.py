@@ -173,6 +173,23 @@ def test_bad_and_late_records_are_dead_lettered_and_the_shard_goes_on(
     assert c.dead_bad + c.dead_late == 1 and c.events - c.dead_late == len(events)
 
 
+def test_events_beyond_the_wall_clock_are_dead_lettered(stream) -> None:
+    events, table, _, _ = stream
+    now = int(events.time[100])
+    cfg = ShardConfig(default_rules(), table, None, grace=GRACE, max_skew=60)
+    core = ShardCore(cfg, [0])
+    future = _json(subscriber=1, time=now + 61, type="page_view")
+    edge = _json(subscriber=1, time=now + 60, type="page_view")
+    out = core.step([Message(0, 0, 1, future), Message(0, 1, 2, edge)], now=now)
+    assert [d.offset for d in out.dead_letters] == [0]
+    assert out.dead_letters[0].field == "time"
+    assert f"got {now + 61}" in out.dead_letters[0].reason
+    assert core.watermark.max_seen == now + 60        # the future event moved nothing
+    assert ShardCore(cfg, [0]).step([Message(0, 0, 1, future)]).dead_letters == []
+    with pytest.raises(TriggerLabValueError, match="max_skew: expected an integer >= 0"):
+        ShardConfig(default_rules(), table, max_skew=-1)
+
+
 def test_foreign_subscribers_are_dead_lettered_or_skipped(stream) -> None:
     events, table, _, _ = stream
     cfg = ShardConfig(default_rules(), table, None, grace=GRACE, key_partitions=2)
