@@ -54,10 +54,11 @@ class Endpoint:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, text: str, options: Mapping[str, Any] | None = None) -> Endpoint:
-        """Read an address; :class:`TriggerLabValueError` naming ``--source`` if bad."""
+    def parse(cls, text: str, options: Mapping[str, Any] | None = None, *,
+              option: str = "--source") -> Endpoint:
+        """Read an address; :class:`TriggerLabValueError` naming ``option`` if bad."""
         if not isinstance(text, str) or not text:
-            raise TriggerLabValueError(f"--source: expected nats://HOST:PORT/STREAM, "
+            raise TriggerLabValueError(f"{option}: expected nats://HOST:PORT/STREAM, "
                                        f"kafka://HOST:PORT/TOPIC or a .parquet path, got "
                                        f"{show(text)}")
         opts = dict(options or {})
@@ -67,7 +68,7 @@ class Endpoint:
             if parts.scheme not in ("nats", "kafka") or not parts.netloc or not name \
                     or "/" in name:
                 raise TriggerLabValueError(
-                    f"--source: expected nats://HOST:PORT/STREAM or kafka://HOST:PORT/TOPIC, "
+                    f"{option}: expected nats://HOST:PORT/STREAM or kafka://HOST:PORT/TOPIC, "
                     f"got {redact_url(text)!r}")
             if parts.scheme == "nats":
                 return cls("nats", f"nats://{parts.netloc}", name, opts)
@@ -75,9 +76,9 @@ class Endpoint:
         path = Path(text)
         if path.is_dir():
             if not sorted(path.glob("*.parquet")):
-                raise TriggerLabValueError(f"--source: directory {text!r} holds no .parquet files")
+                raise TriggerLabValueError(f"{option}: directory {text!r} holds no .parquet files")
         elif not path.is_file():
-            raise TriggerLabValueError(f"--source: {text!r} does not exist (expected a Parquet "
+            raise TriggerLabValueError(f"{option}: {text!r} does not exist (expected a Parquet "
                                        "event log, nats://HOST:PORT/STREAM or "
                                        "kafka://HOST:PORT/TOPIC)")
         return cls("file", str(path.resolve()), str(path.resolve()), opts)

@@ -15,6 +15,10 @@ positions); the shard is deterministic, so a replay re-derives the same decision
    watermark, policy, counters; the source positions; the next part number; the keys
    still expected from a replay) atomically, then commits the positions to the broker.
 
+Before each poll the shard loads the policy state a learner published
+(``<checkpoint dir>/policy/state.json``, :mod:`actors.service.learner`) when its version
+is newer than the shard's; decisions record the version that chose them.
+
 On start, a shard with a checkpoint restores it and seeks its source to the saved
 positions. The parts numbered from the checkpoint's next part on were written after it:
 their rows' keys ``(trigger_id, kind, attempt)`` form a multiset of decisions already
@@ -30,6 +34,7 @@ checkpoint).
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import time
@@ -55,6 +60,9 @@ __all__ = ["CHECKPOINT_FILE", "Progress", "ShardRunner", "remote_shard_runner"]
 
 #: The checkpoint's file name in ``<checkpoint dir>/shard-NNN/``.
 CHECKPOINT_FILE = "checkpoint.pkl"
+#: The learner's published policy state in ``<checkpoint dir>/policy/`` (the learner
+#: module's ``POLICY_FILE``; read here so shards need not import the learner).
+POLICY_FILE = "state.json"
 _VERSION = 1
 
 
@@ -156,6 +164,8 @@ class ShardRunner:
         else:
             self.positions = self.source.positions()
         self._steps = 0
+        self._policy_dir = Location.of(checkpoint_dir).child("policy")
+        self._policy_mtime: int | None = None
         self.n_dropped_replays = 0
         self._republish()
 
@@ -187,10 +197,27 @@ class ShardRunner:
 
     def step(self, max_messages: int = 1000, timeout: float = 0.5) -> Progress:
         """Poll, decide, write; checkpoint every ``checkpoint_every`` steps."""
+        self._policy_update()
         msgs = self.source.poll(max_messages, timeout)
         out = self.core.step(msgs, now=int(time.time()))
         self.positions = advance(self.positions, msgs)
         return self._finish(out, len(msgs))
+
+    def _policy_update(self) -> None:
+        """Load the learner's published policy state when it is newer than the shard's."""
+        if self.core.policy is None:
+            return
+        info = self._policy_dir.fs.get_file_info(self._policy_dir.file(POLICY_FILE))
+        if info.mtime_ns is None or info.mtime_ns == self._policy_mtime:
+            return
+        self._policy_mtime = info.mtime_ns
+        data = self._policy_dir.read(POLICY_FILE)
+        if data is None:
+            return
+        body = json.loads(data)
+        if int(body["version"]) > self.core.policy_version:
+            self.core.policy.load_state_dict(body["policy"])
+            self.core.policy_version = int(body["version"])
 
     def advance_to(self, time_s: int) -> Progress:
         """:meth:`ShardCore.advance_to` (decide what is due by ``time_s - grace``), with

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.service.endpoints import Endpoint
+from actors.service.learner import FeedbackLearner, LearnerProgress, remote_learner
 from actors.service.runner import Progress, ShardRunner, remote_shard_runner
 from actors.service.shard import ShardConfig
 from actors.service.storage import Location
@@ -50,11 +51,18 @@ class Service:
         Steps between a shard's checkpoints.
     group : str
         Consumer group / durable name prefix.
+    feedback : Endpoint, optional
+        A feedback stream: a :class:`~actors.service.learner.FeedbackLearner` (a Ray
+        actor with the ``ray`` executor) learns the policy from it and publishes versions
+        the shards load.
+    reward_window : int
+        The learner's reward window, seconds.
     """
 
     def __init__(self, config: ShardConfig, endpoint: Endpoint, checkpoint_dir: str, *,
                  shards: int = 1, executor: str = "inline", checkpoint_every: int = 20,
-                 group: str = "triggerlab") -> None:
+                 group: str = "triggerlab", feedback: Endpoint | None = None,
+                 reward_window: int = 86_400) -> None:
         checks.check_int("--shards", shards, error=TriggerLabValueError, low=1)
         if executor not in EXECUTORS:
             raise TriggerLabValueError(f"--executor: expected one of {EXECUTORS}, got "
@@ -73,9 +81,16 @@ class Service:
                                          checkpoint_dir=checkpoint_dir,
                                          checkpoint_every=checkpoint_every, group=group)
                                     for s in range(shards)]
+        learn: dict[str, Any] | None = None if feedback is None else dict(
+            checkpoint_dir=checkpoint_dir, reward_window=reward_window,
+            group=f"{group}-learner")
+        self._learner: Any = None
+        self._learner_actor: Any = None
         if executor == "inline":
             self._runners: list[Any] = [ShardRunner(self.config, endpoint, **k) for k in kw]
             self._actors: list[Any] = []
+            if learn is not None and feedback is not None:
+                self._learner = FeedbackLearner(self.config, feedback, **learn)
         else:
             import ray
 
@@ -83,6 +98,8 @@ class Service:
             self._actors = [cls.remote(self.config, endpoint, **k) for k in kw]
             ray.get([a.ready.remote() for a in self._actors])
             self._runners = []
+            if learn is not None and feedback is not None:
+                self._learner_actor = remote_learner().remote(self.config, feedback, **learn)
 
     def _check_layout(self, loc: Location, n: int) -> None:
         layout = {"shards": self.shards, "partitions": n, "source": self.endpoint.name}
@@ -106,8 +123,17 @@ class Service:
         return [getattr(r, method)(*args) for r in self._runners]
 
     def step(self, max_messages: int = 1000, timeout: float = 0.5) -> list[Progress]:
-        """One step of every shard (in parallel on Ray)."""
-        return self._call("step", max_messages, timeout)
+        """One step of every shard (in parallel on Ray), then of the learner."""
+        reports = self._call("step", max_messages, timeout)
+        if self._learner is not None:
+            self.learned = self._learner.step(max_messages, 0.05)
+        elif self._learner_actor is not None:
+            import ray
+
+            self.learned = ray.get(self._learner_actor.step.remote(max_messages, 0.05))
+        return reports
+
+    learned: LearnerProgress | None = None
 
     def advance_to(self, time_s: int) -> list[Progress]:
         """Every shard decides what is due by ``time_s - grace``."""
@@ -120,6 +146,13 @@ class Service:
     def close(self, checkpoint: bool = True) -> None:
         """Checkpoint every shard (by default) and release the connections."""
         self._call("close", checkpoint)
+        if self._learner is not None:
+            self._learner.close(checkpoint)
+        if self._learner_actor is not None:
+            import ray
+
+            ray.get(self._learner_actor.close.remote(checkpoint))
+            ray.kill(self._learner_actor)
         if self._actors:
             import ray
 

@@ -51,8 +51,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drain", action="store_true",
                    help="Parquet log: at its end, decide everything due up to its latest "
                         "event")
+    p.add_argument("--feedback", default=None, metavar="SOURCE",
+                   help="feedback stream (trigger_id, reward, time per response; same "
+                        "address forms as --source): a learner updates the policy from it")
+    p.add_argument("--reward-window", default="1d",
+                   help="with --feedback: how long after a send its responses count (1d)")
     p.add_argument("--group", default="triggerlab", help="consumer group / durable prefix")
     p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+
+
+def _window(text: str) -> int:
+    """``--reward-window`` as the rules write durations (``90s``, ``2h``, ``1d``), > 0."""
+    from policies.triggers.durations import parse_duration
+
+    try:
+        window = parse_duration(text)
+    except ValueError as exc:
+        raise SpecError(f"--reward-window: {exc}") from None
+    if window < 1:
+        raise SpecError(f"--reward-window: expected a duration > 0, got {text!r}")
+    return window
 
 
 class _Stop:
@@ -90,7 +108,13 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError(f"--max-messages: expected an integer >= 1, got {max_messages}")
     if progress <= 0:
         raise SpecError(f"--progress: expected a duration > 0, got {args.progress!r}")
+    window = _window(args.reward_window)
     endpoint = Endpoint.parse(args.source)
+    feedback = None
+    if args.feedback is not None:
+        if args.policy is None:
+            raise SpecError("--feedback: a learner needs --policy")
+        feedback = Endpoint.parse(args.feedback, option="--feedback")
     if args.drain and endpoint.kind != "file":
         raise SpecError("--drain: only with a Parquet log as --source")
     rules = _rules(args.rules)
@@ -111,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         service = Service(config, endpoint, checkpoint_dir_text(args.checkpoint_dir),
                           shards=shards, executor=args.executor, checkpoint_every=every,
-                          group=args.group)
+                          group=args.group, feedback=feedback, reward_window=int(window))
         return _loop(service, Tally(), stop, endpoint.kind == "file", progress, idle,
                      args.drain, max_messages, grace=int(grace))
     finally:
@@ -153,5 +177,8 @@ def _loop(service: Any, tally: Any, stop: _Stop, finite: bool, progress: float,
             tally.add(service.advance_to(max(seen) + grace))
     service.close(checkpoint=True)
     say(tally.line())
+    if service.learned is not None:
+        say(f"serve: learner at policy version {service.learned.version}, "
+            f"{service.learned.applied_total:,} sends learned from")
     say(f"serve: {end}; checkpoint written")
     return 0

@@ -146,6 +146,9 @@ def test_ctrl_c_checkpoints_and_a_restart_continues(setup, nats_server, unique_n
     ({"--subscriber-table": "{dir}/none.parquet"}, r"subscriber-table: "),
     ({"--max-messages": "0"}, r"--max-messages: expected an integer >= 1, got 0"),
     ({"--max-skew": "0.5s"}, r"--max-skew: expected whole seconds, got '0.5s'"),
+    ({"--reward-window": "soon"}, r"--reward-window: expected a duration like '30m', got"),
+    ({"--reward-window": "0s"}, r"--reward-window: expected a duration > 0, got '0s'"),
+    ({"--feedback": "{dir}/none.parquet"}, r"--feedback: '.*none\.parquet' does not exist"),
     ({"--progress": "0s"}, r"--progress: expected a duration > 0"),
     ({"--drain": None, "--source": "nats://127.0.0.1:1/x"},
      r"--drain: only with a Parquet log as --source"),
@@ -172,3 +175,42 @@ def test_bad_options_are_one_line_exit_2(setup, tmp_path, capsys, change, messag
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and re.search(message, err), err
     assert err.startswith("triggerlab serve: error: ")
+
+
+@pytest.mark.parametrize("executor", ["inline", pytest.param("ray", marks=pytest.mark.ray)])
+def test_serve_learns_from_a_feedback_stream(setup, tmp_path, capsys, request,
+                                             executor) -> None:
+    """Clicks on 'question' sends an hour later: a learner (in process, or a Ray actor)
+    applies each send once its day-long window closed, publishes versions, and later
+    fires use them."""
+    from actors.service.learner import read_policy_state
+
+    if executor == "ray":
+        request.getfixturevalue("ray_session")
+
+    root, _, ref = setup
+    fires = ref[ref["kind"] == "fire"]
+    q = fires[fires["arm"] == "question"]
+    fb = q[["trigger_id"]].assign(reward=1.0, time=q["time"] + 3600).sort_values("time")
+    fb.to_parquet(tmp_path / "feedback.parquet", row_group_size=20)
+    argv = _args(root, str(root / "events.parquet"), tmp_path / "ck", "--executor", executor,
+                 "--drain", "--max-messages", "1", "--feedback",
+                 str(tmp_path / "feedback.parquet"), "--reward-window", "1d")
+    capsys.readouterr()
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "serve: end of the log; checkpoint written"
+    m = re.fullmatch(r"serve: learner at policy version (\d+), ([\d,]+) sends learned from",
+                     out[-2])
+    assert m, out[-2]
+    version, learned = int(m.group(1)), int(m.group(2).replace(",", ""))
+    state = read_policy_state(str(tmp_path / "ck"))
+    assert state is not None and state["version"] == version >= 1
+    s = state["policy"]["state"]
+    assert sum(s["successes"]) + sum(s["failures"]) == learned > 0
+    assert 0 < sum(s["successes"]) <= len(q)
+    log = read_decision_log(tmp_path / "ck" / "decisions")
+    assert (log["policy_version"] > 0).any() and (log["policy_version"] == 0).any()
+    # the engine's decisions do not depend on the policy: only arms may differ
+    pdt.assert_frame_equal(sort_log(log).drop(columns=["arm", "propensity"]),
+                           ref.drop(columns=["arm", "propensity"]))
