@@ -87,7 +87,7 @@ def _publish(url: str, stream: str, events, partitions: int = 3) -> None:
     from actors.service.jetstream import NatsSink
 
     t = events.time
-    edges = np.arange(int(t.min()), int(t.max()) + 300, 300)   # 5-minute chunks < grace
+    edges = np.arange(int(t.min()), int(t.max()) + GRACE, GRACE)   # chunks of the grace
     with NatsSink(url, stream, n_partitions=partitions) as sink:
         out = []
         for lo, hi in itertools.pairwise(edges):
@@ -117,11 +117,11 @@ def test_ctrl_c_checkpoints_and_a_restart_continues(setup, nats_server, unique_n
     assert rest.splitlines()[-1] == "serve: stopped by SIGINT; checkpoint written"
     assert (tmp_path / "ck" / "shard-000" / "checkpoint.pkl").exists()
     # the restart continues to the end of the stream (then stops when idle)
-    again = [*cmd[:-4], "--max-messages", "500", "--stop-when-idle", "1s"]
+    again = [*cmd[:-4], "--max-messages", "500", "--stop-when-idle", "2s"]
     assert cmd[-4:-2] == ["--max-messages", "1"]
     out = subprocess.run(again, capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.splitlines()[-1] == "serve: no message for 1 s; checkpoint written"
+    assert out.stdout.splitlines()[-1] == "serve: no message for 2 s; checkpoint written"
     got = sort_log(read_decision_log(tmp_path / "ck" / "decisions"))
     # the stream is live: decisions due after a shard's watermark (its latest event -
     # grace) wait; shard s owns partitions p % 2 == s of 3

@@ -53,26 +53,24 @@ def test_a_killed_ray_shard_restarts_from_its_checkpoint(ray_session, stream, tm
     events, table, end, ref = stream
     path = tmp_path / "events.parquet"
     write_event_log(path, [events], row_group_rows=300)        # 20 messages
-    cfg = ShardConfig(default_rules(), table, POLICY, seed=SEED, grace=GRACE,
-                      key_partitions=2)
+    cfg = ShardConfig(default_rules(), table, POLICY, seed=SEED, grace=GRACE)
     ep = Endpoint.parse(str(path))
     cls = remote_shard_runner()
-    for s in range(2):
-        kw = dict(shard=s, partitions=[s], checkpoint_dir=str(tmp_path / "ck"),
-                  checkpoint_every=3)
-        actor = cls.remote(cfg, ep, **kw)
-        for _ in range(8 + 3 * s):
-            ray.get(actor.step.remote(1))
-        ray.kill(actor, no_restart=True)
-        actor = cls.remote(cfg, ep, **kw)
-        assert ray.get(actor.stats.remote())["restored"]
-        while ray.get(actor.step.remote(1)).messages:
-            pass
-        ray.get(actor.advance_to.remote(end + GRACE))
-        stats = ray.get(actor.stats.remote())
-        assert stats["dropped_replays"] > 0 or s == 1   # shard 0 re-derived written rows
-        ray.get(actor.close.remote())
-        ray.kill(actor)
+    kw = dict(shard=0, partitions=[0], checkpoint_dir=str(tmp_path / "ck"),
+              checkpoint_every=3)
+    actor = cls.remote(cfg, ep, **kw)
+    for _ in range(11):
+        ray.get(actor.step.remote(1))
+    ray.kill(actor, no_restart=True)
+    actor = cls.remote(cfg, ep, **kw)
+    assert ray.get(actor.stats.remote())["restored"]
+    while ray.get(actor.step.remote(4)).messages:
+        pass
+    ray.get(actor.advance_to.remote(end + GRACE))
+    stats = ray.get(actor.stats.remote())
+    assert stats["dropped_replays"] > 0            # it re-derived rows written before
+    ray.get(actor.close.remote())
+    ray.kill(actor)
     got = read_decision_log(tmp_path / "ck" / "decisions")
     pdt.assert_frame_equal(sort_log(got), ref)
 
@@ -82,15 +80,15 @@ SCRIPT = textwrap.dedent("""
     from actors.service.endpoints import Endpoint
     from actors.service.runner import ShardRunner
 
-    cfg, url, root, end, grace = pickle.load(open(sys.argv[1], "rb"))
+    cfg, url, root, end, grace, n_events = pickle.load(open(sys.argv[1], "rb"))
     ep = Endpoint.parse(url)
     runners = [ShardRunner(cfg, ep, shard=s, partitions=[s], checkpoint_dir=root,
                            checkpoint_every=2) for s in range(cfg.key_partitions)]
     print("restored", all(r.restored for r in runners), flush=True)
-    idle = 0
-    while idle < 3:
+    for _ in range(2000):                 # until every event was handled
+        if sum(r.core.counters.events for r in runners) >= n_events:
+            break
         n = sum(r.step(max_messages=2, timeout=0.3).messages for r in runners)
-        idle = 0 if n else idle + 1
         print("step", n, sum(r.next_part for r in runners), flush=True)
     for r in runners:
         r.advance_to(end + grace)
@@ -118,7 +116,7 @@ def test_kill_9_of_the_service_process_mid_stream(nats_server, unique_name, stre
                       key_partitions=2)
     args = tmp_path / "args.pkl"
     args.write_bytes(pickle.dumps((cfg, f"{nats_server.url}/{unique_name}",
-                                   str(tmp_path / "ck"), end, GRACE)))
+                                   str(tmp_path / "ck"), end, GRACE, len(events))))
     script = tmp_path / "serve.py"
     script.write_text(SCRIPT)
     env = dict(os.environ)
@@ -153,10 +151,14 @@ def test_kafka_shards_crash_and_restart(kafka_bootstrap, unique_name, stream, tm
     from actors.service.runner import ShardRunner
 
     events, table, end, ref = stream
+    sent: dict[int, int] = {}
     for suffix in ("", "_decisions", "_dead"):        # the mock auto-creates 4 partitions
         with KafkaSink(kafka_bootstrap, unique_name + suffix) as sink:
             if not suffix:
-                sink.publish(encode_messages(events, sink.partitions, "arrow", max_bytes=4096))
+                msgs = encode_messages(events, sink.partitions, "arrow", max_bytes=4096)
+                sink.publish(msgs)
+                for m in msgs:
+                    sent[m.partition] = sent.get(m.partition, 0) + 1
     ep = Endpoint.parse(f"kafka://{kafka_bootstrap}/{unique_name}")
     cfg = ShardConfig(default_rules(), table, POLICY, seed=SEED, grace=GRACE,
                       key_partitions=4)
@@ -166,9 +168,11 @@ def test_kafka_shards_crash_and_restart(kafka_bootstrap, unique_name, stream, tm
                            checkpoint_every=2, group=unique_name)
 
     def finish(r: ShardRunner) -> None:
-        idle = 0
-        while idle < 3:
-            idle = 0 if r.step(max_messages=3, timeout=0.2).messages else idle + 1
+        for _ in range(500):                   # until every message of its partition
+            if r.positions.get(r.shard, 0) >= sent[r.shard]:
+                break
+            r.step(max_messages=5, timeout=0.2)
+        assert r.positions[r.shard] == sent[r.shard]
         r.advance_to(end + GRACE)
         r.close()
 
@@ -206,10 +210,11 @@ def test_the_service_rides_out_a_broker_restart(stream, tmp_path, unique_name):
         while n < 20:
             n += sum(r.step(max_messages=2, timeout=0.3).messages for r in runners)
         server.restart(crash=True)
-        idle = 0
-        while idle < 3:
-            got = sum(r.step(max_messages=50, timeout=0.3).messages for r in runners)
-            idle = 0 if got else idle + 1
+        for _ in range(500):                  # until every event was handled
+            if sum(r.core.counters.events for r in runners) >= len(events):
+                break
+            for r in runners:
+                r.step(max_messages=50, timeout=0.3)
         for r in runners:
             assert r.source.reconnects >= 1
             r.advance_to(end + GRACE)

@@ -88,7 +88,7 @@ def _run(events, table, end, *, shards: int, partitions: int, fmt: str, max_byte
     (1, 1, "arrow", 1 << 20, 1, 0),          # one big message a partition
     (1, 4, "arrow", 4096, 3, 1),
     (2, 4, "arrow", 8192, 1, 2),
-    (3, 6, "arrow", 2048, 5, 3),
+    (3, 6, "arrow", 6144, 5, 3),
     (3, 3, "arrow", 30_000, 2, 4),
     (2, 2, "json", 1024, 700, 5),           # one JSON event per message
 ])
