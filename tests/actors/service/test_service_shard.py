@@ -51,8 +51,12 @@ def _messages(events, partitions: int, fmt: str, max_bytes: int) -> list[Message
 JITTER = 12 * 3600
 
 
-def _first_time(msg: Message) -> int:
-    return int(decode_messages([msg]).events.time.min())
+def _first_times(msgs: list[Message]) -> dict[int, int]:
+    """Earliest event time of each message (by id), decoding them once."""
+    d = decode_messages(msgs)
+    first = np.full(len(msgs), np.iinfo(np.int64).max)
+    np.minimum.at(first, d.message_index, d.events.time)
+    return {id(m): int(t) for m, t in zip(msgs, first, strict=True)}
 
 
 def _run(events, table, end, *, shards: int, partitions: int, fmt: str, max_bytes: int,
@@ -62,6 +66,7 @@ def _run(events, table, end, *, shards: int, partitions: int, fmt: str, max_byte
     cfg = ShardConfig(default_rules(), table, policy, seed=SEED, grace=GRACE,
                       key_partitions=partitions)
     msgs = _messages(events, partitions, fmt, max_bytes)
+    first = _first_times(msgs)
     rng = np.random.default_rng(seed)
     frames, cores = [], []
     for s in range(shards):
@@ -71,7 +76,7 @@ def _run(events, table, end, *, shards: int, partitions: int, fmt: str, max_byte
         mine = []
         while any(queues):   # partitions interleaved: a head by first event time + jitter
             live = [q for q in queues if q]
-            q = min(live, key=lambda q: _first_time(q[0]) + int(rng.integers(JITTER)))
+            q = min(live, key=lambda q: first[id(q[0])] + int(rng.integers(JITTER)))
             take = int(rng.integers(1, interleave + 1))
             mine += q[:take]
             del q[:take]
