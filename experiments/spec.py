@@ -71,8 +71,8 @@ from policies.checks import (
     check_string,
     expected,
 )
-from policies.errors import RuleError, SpecError
-from policies.triggers import load_rules
+from policies.errors import RuleError, SpecError, TriggerLabValueError
+from policies.triggers import check_supported, load_rules
 from policies.triggers.rules import default_rules_data
 from policies.yaml_io import parse_yaml, read_yaml_file
 
@@ -181,7 +181,8 @@ def _resolve_rules(value: Any, base: Path | None) -> dict[str, Any] | None:
         raise expected(SpecError, "rules", "'default', a rules file, a mapping or none", value)
     try:
         ruleset = load_rules(data)
-    except RuleError as exc:
+        check_supported(ruleset)  # run would refuse it
+    except (RuleError, TriggerLabValueError) as exc:
         raise SpecError(f"rules: {exc}") from None
     problems = sim_rule_problems(ruleset)
     if problems:
@@ -272,7 +273,8 @@ def _arm(path: str, value: Any, rules: Mapping[str, Any] | None) -> ArmSpec:
     if rules is not None:
         try:
             ruleset = load_rules(arm_rules(rules, arm))  # type: ignore[arg-type]
-        except RuleError as exc:
+            check_supported(ruleset)  # run would refuse it
+        except (RuleError, TriggerLabValueError) as exc:
             raise SpecError(f"{path}: after the arm's changes, {exc}") from None
         problems = sim_rule_problems(ruleset)
         if problems:

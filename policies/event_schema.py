@@ -51,6 +51,7 @@ __all__ = [
     "check_time_bounds",
     "column_kind",
     "data_columns",
+    "event_columns",
     "parse_time",
     "register_categories",
     "register_event_column",
@@ -173,6 +174,11 @@ _COLUMN_KINDS: dict[str, str] = {
     "session_id": "int",
     "variant": "int",
 }
+
+#: The built-in data columns; columns declared later (:func:`register_event_column`,
+#: :func:`register_categories`) may be carried by events of any type.
+_BUILTIN_COLUMNS = frozenset(_COLUMN_KINDS)
+
 
 #: Vocabularies of categorical columns that carry words.
 _VOCABULARIES: dict[str, list[str]] = {
@@ -378,3 +384,47 @@ def check_subscriber(value: Any) -> int:
             f"expected an integer id in [-2**63, 2**63), got {value!r}"
         )
     return int(value)
+
+
+# ---------------------------------------------------------------------------
+# data columns per event type
+
+#: Data columns an event of each built-in type may carry (docs/domain.md, "Event
+#: types"). Rules do not require them; journeys' static checks use them: a branch on an
+#: entry property, an exit ``match`` key or a ``where`` on a column that none of the
+#: event types in question carries could never pass.
+_EVENT_COLUMNS: dict[str, frozenset[str]] = {
+    "product_view": frozenset({"product_id", "category", "price", "currency", "time_on_page",
+                               "session_id", "campaign_id"}),
+    "product_click": frozenset({"product_id", "category", "price", "currency", "session_id",
+                                "campaign_id"}),
+    "add_to_cart": frozenset({"product_id", "category", "price", "currency", "quantity",
+                              "items", "cart_value", "session_id", "campaign_id"}),
+    "cart_cleared": frozenset({"cart_value", "items", "currency", "session_id"}),
+    "checkout_started": frozenset({"cart_value", "items", "currency", "session_id",
+                                   "campaign_id"}),
+    "price_check": frozenset({"product_id", "category", "price", "currency", "session_id"}),
+    "purchase_completed": frozenset({"product_id", "category", "price", "quantity", "items",
+                                     "cart_value", "revenue", "currency", "session_id",
+                                     "campaign_id"}),
+    "email_sent": frozenset({"campaign_id", "variant"}),
+    "email_open": frozenset({"campaign_id", "variant"}),
+    "email_click": frozenset({"campaign_id", "variant", "link_type", "product_id",
+                              "category"}),
+    "unsubscribe": frozenset({"campaign_id", "variant"}),
+    "page_view": frozenset({"category", "time_on_page", "session_id", "campaign_id"}),
+}
+
+
+def event_columns(event_type: str) -> frozenset[str] | None:
+    """Data columns events of ``event_type`` may carry: the built-in ones of that type plus
+    every column declared by the user; None for a registered (non-built-in) type, whose
+    columns are not declared.
+
+    >>> sorted(event_columns("email_open"))
+    ['campaign_id', 'variant']
+    """
+    carried = _EVENT_COLUMNS.get(event_type)
+    if carried is None:
+        return None
+    return carried | (_COLUMN_KINDS.keys() - _BUILTIN_COLUMNS)

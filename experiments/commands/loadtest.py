@@ -142,14 +142,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _rules(text: str) -> Any:
-    from policies.triggers import default_rules, load_rules
+    from policies.triggers import check_supported, default_rules, load_rules
 
     if text == "reference":
         return default_rules()
     path = Path(text)
     if not path.exists():
         raise SpecError(f"rules: no such file {text!r} (or 'reference')")
-    return load_rules(path)
+    rules = load_rules(path)
+    check_supported(rules)  # before any work (the engine shards would refuse it)
+    return rules
 
 
 def _stream(args: argparse.Namespace, rules: Any, config: Any) -> Any:

@@ -5,7 +5,8 @@ A file whose top level has ``rules:`` as a list and no ``arms:`` is a rules file
 as :func:`~policies.triggers.load_rules` would load it); anything else is an experiment
 spec, checked as ``triggerlab run`` would load it, including the up-front memory check
 (:mod:`experiments.budget`). Prints one ``ok`` line per valid file (a spec's line ends
-with its estimated memory and single-core time). The first invalid one stops with one
+with its estimated memory and single-core time; a rules file's names each journey with its
+number of steps and the most emails it sends per entry). The first invalid one stops with one
 line naming the field path (``arms[2].policy.epsilon: expected a number in [0, 1], got
 1.5``) and exit status 2.
 
@@ -33,6 +34,8 @@ def _is_rules_file(data: object) -> bool:
             and isinstance(data.get("rules"), list))
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 def _warn(name: str, lines: list[str]) -> str:
     for line in lines:
         print(f"triggerlab validate: warning: {name}: {line}", file=sys.stderr)
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from experiments.rule_checks import rule_warnings, sim_rule_problems
     from experiments.spec import read_yaml, spec_from_dict
     from policies.errors import RuleError, SpecError
-    from policies.triggers import load_rules
+    from policies.triggers import compile_journey, load_rules
 
     for name in args.specs:
         path = Path(name)
@@ -58,9 +61,16 @@ def run(args: argparse.Namespace) -> int:
                 except RuleError as exc:
                     raise SpecError(f"rules: {exc}") from None
                 ids = [r.id for r in rules.rules]
+                journeys = [f"{r.id} ({_count(len(p), 'step')}, at most "
+                            f"{_count(p.max_sends, 'send')} per entry)"
+                            for r in rules.rules if r.journey is not None
+                            for p in [compile_journey(r)]]
                 notes = _warn(name, [f"{where}: {reason} (a production table or stream may "
                                      "have it)" for where, reason in sim_rule_problems(rules)])
-                print(f"ok: {name}: rules file, {len(ids)} rule(s) ({', '.join(ids)}){notes}")
+                print(f"ok: {name}: rules file, {len(ids)} rule(s) ({', '.join(ids)})"
+                      + (f"; journeys: {', '.join(journeys)} (engine='reference' runs "
+                         "journeys; the fast engine and specs not yet)" if journeys else "")
+                      + notes)
                 continue
             spec = spec_from_dict(data, path.parent)
             est = check_budget(spec)

@@ -19,6 +19,7 @@ are decided lazily: at the subscriber's next event, or by a sweep at ``until``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numba
@@ -419,9 +420,9 @@ class FastCore:
             rows[:, 5].copy(), self.rules.ids,
         ).sorted()
 
-    def failure_targets(self, ids: list[str]) -> list[tuple[int, int, int, int, int]]:
+    def failure_targets(self, ids: list[str]) -> list[tuple[int, ...]]:
         """As :meth:`ReferenceCore.failure_targets` (rows hold the state row, not the id)."""
-        targets = []
+        targets: list[tuple[int, ...]] = []
         rule_ids = self.rules.ids
         for tid in ids:
             rule_id, sub, entry = parse_trigger_id(tid)
@@ -437,7 +438,7 @@ class FastCore:
             targets.append((r, s, entry, int(self.lf_att[s, r]), int(self.lf_time[s, r])))
         return targets
 
-    def report_failures(self, targets: list[tuple[int, int, int, int, int]],
+    def report_failures(self, targets: Sequence[tuple[int, ...]],
                         now: int) -> Decisions:
         """As :meth:`ReferenceCore.report_failures`."""
         rows_out: list[tuple[int, int, int, int, int, int]] = []

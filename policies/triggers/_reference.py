@@ -9,6 +9,7 @@ before a batch reaches :meth:`ReferenceCore.process`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,9 @@ class ReferenceCore:
         self.counts = {r.id: dict.fromkeys(COUNTER_NAMES, 0) for r in rules.rules}
         self.n_late = 0  # late events dropped, each once
         self.horizon = max(r.window for r in rules.rules)
+        cap = rules.settings.frequency_cap
+        #: How long past sends are remembered (s): the cap's ``per`` (journeys: longer).
+        self.send_memory = cap.per if cap is not None else 0
         self.relevant = {c.event for r in rules.rules for c in r.when} | {
             e for r in rules.rules for e in r.exclude
         }
@@ -136,8 +140,9 @@ class ReferenceCore:
 
     def finish(self, out: list[tuple[int, int, int, int, int, int]]) -> Decisions:
         for _, r, kind, *_rest in out:
-            self.counts[self.rules.rules[r].id][_KIND_STAT[kind]] += 1
-        return Decisions.from_rows(out, self.rules.ids).sorted()
+            if kind in _KIND_STAT:
+                self.counts[self.rules.rules[r].id][_KIND_STAT[kind]] += 1
+        return Decisions.from_rows(out, self.rules.ids, getattr(self, "step_names", None)).sorted()
 
     def handle_event(
         self, sub: int, t: int, etype: str, values: dict[str, Any], out: list
@@ -157,6 +162,20 @@ class ReferenceCore:
                 self.counts[rule.id]["entered"] += 1
 
     def enters(self, sub: int, st: SubscriberState, r: int, rule: Rule, t: int) -> bool:
+        if not self.conditions_hold(st, rule, t):
+            return False
+        if r in st.pending or not self.in_segment(sub, rule):
+            return False
+        last = st.last_fire.get(r)
+        if rule.reentry == "once" and last is not None:
+            return False
+        if rule.reentry == "cooldown" and last is not None:
+            return t >= last.time + rule.cooldown
+        return True
+
+    def conditions_hold(self, st: SubscriberState, rule: Rule, t: int) -> bool:
+        """Every condition of ``rule.when`` holds at ``t`` and no ``exclude`` event lies in
+        the rule's window (the event at ``t`` is already in ``st.recent``)."""
         for cond in rule.when:
             matching = [
                 e
@@ -167,16 +186,7 @@ class ReferenceCore:
             ]
             if len(matching) < cond.count:
                 return False
-        if any(e[1] in rule.exclude and e[0] > t - rule.window for e in st.recent):
-            return False
-        if r in st.pending or not self.in_segment(sub, rule):
-            return False
-        last = st.last_fire.get(r)
-        if rule.reentry == "once" and last is not None:
-            return False
-        if rule.reentry == "cooldown" and last is not None:
-            return t >= last.time + rule.cooldown
-        return True
+        return not any(e[1] in rule.exclude and e[0] > t - rule.window for e in st.recent)
 
     def decide_due(self, sub: int, t: int, out: list) -> None:
         """Semantics 1 and 4: decide every pending instance of ``sub`` due at or before t."""
@@ -209,8 +219,8 @@ class ReferenceCore:
             return
         cap = settings.frequency_cap
         if cap is not None:
-            st.sends = [s for s in st.sends if s > due - cap.per]
-            if len(st.sends) >= cap.max:
+            st.sends = [s for s in st.sends if s > due - self.send_memory]
+            if sum(s > due - cap.per for s in st.sends) >= cap.max:
                 del st.pending[r]
                 out.append((sub, r, SUPPRESS, due, inst.entry, inst.attempt))
                 return
@@ -221,11 +231,11 @@ class ReferenceCore:
 
     # -- failures ---------------------------------------------------------------
 
-    def failure_targets(self, ids: list[str]) -> list[tuple[int, int, int, int, int]]:
+    def failure_targets(self, ids: list[str]) -> list[tuple[int, ...]]:
         """``(rule index, subscriber, entry, attempt, send time)`` of each reported id, as
         the engine stands now; ``TriggerIdError`` for an id that is not the latest send of
         its rule to its subscriber. Changes nothing."""
-        targets = []
+        targets: list[tuple[int, ...]] = []
         for tid in ids:
             rule_id, sub, entry = parse_trigger_id(tid)
             if rule_id not in self.rules.ids:
@@ -242,7 +252,7 @@ class ReferenceCore:
                             last.time))
         return targets
 
-    def report_failures(self, targets: list[tuple[int, int, int, int, int]],
+    def report_failures(self, targets: Sequence[tuple[int, ...]],
                         now: int) -> Decisions:
         """Semantics 5 for :meth:`failure_targets` taken before everything due by ``now``
         was decided. A send superseded by a newer send of its rule in between is

@@ -70,6 +70,17 @@ into :meth:`TriggerEngine.process` calls):
    opens an instance, a reported failure reopens it, and one decision closes it each
    time. So every instance entered is now exactly one of: pending, sent (``fired -
    failed``: its latest send was not reported failed), cancelled, expired, suppressed.
+9. Journeys (rules with ``steps``; ``engine="reference"`` only for now, the fast engine
+   refuses them): docs/journeys.md, "Semantics: the engine contract", points 1-11 --
+   the same-second order (due first, then the event's exits, wait-until matches,
+   entries), zero-duration steps and how quiet hours (postpone, the rest shifts), the
+   cap (``suppress``), smart sending (``skip``) and ``expire`` treat a send, one
+   instance per rule and subscriber, retries in one retry slot, trigger ids
+   ``"<rule>:<subscriber>:<entered_at>:<node>"``, the ``step``/``path``/``propensity``
+   columns and ``exit``/``skip``/``branch``/``split`` kinds, A/B and policy splits,
+   catalog (``process(..., catalog=CatalogBatch)``), attribute
+   (``update_subscribers(df, at=t)``) and inactivity entries. Points 1-8 hold for
+   journeys too: decisions do not depend on cuts or checkpoints.
 """
 
 from __future__ import annotations
@@ -98,13 +109,15 @@ from policies.subscriber_schema import check_subscriber_table
 from policies.triggers._fast import FastCore
 from policies.triggers._migrate import STATE_VERSION, upgrade
 from policies.triggers._reference import STAT_NAMES as _CORE_STAT_NAMES
-from policies.triggers._reference import ReferenceCore
+from policies.triggers._reference_journeys import JourneyCore
+from policies.triggers.catalog import CatalogBatch
 from policies.triggers.decisions import Decisions
 from policies.triggers.diagnostics import SegmentWatch, diagnose
+from policies.triggers.journeys import AttributeEntry
 from policies.triggers.rules import load_rules
 from policies.triggers.ruleset import RuleSet
 
-__all__ = ["ENGINES", "STAT_NAMES", "TriggerEngine"]
+__all__ = ["ENGINES", "STAT_NAMES", "TriggerEngine", "check_supported"]
 
 #: Available implementations.
 ENGINES: tuple[str, ...] = ("fast", "reference")
@@ -147,6 +160,12 @@ class TriggerEngine:
         The event times the engine accepts, seconds since the epoch (default
         2000-01-01 to 2100-01-01, as the batch builders); ``until`` and ``now`` must lie
         in the range too. Move them with :meth:`set_time_range`.
+    policies : mapping of str to Policy, optional
+        The policies journey splits name (``split: {policy: NAME}``); their arms are the
+        split's paths in order. The engine only calls ``select``: updating them between
+        :meth:`process` calls is the caller's business.
+    seed : int
+        Seeds the generators of policy splits (keyed by seed, trigger id and node).
 
     Notes
     -----
@@ -162,6 +181,8 @@ class TriggerEngine:
         subscribers: pd.DataFrame,
         engine: str = "fast",
         on_late: str = "raise",
+        policies: Mapping[str, Any] | None = None,
+        seed: int = 0,
         min_time: int = MIN_TIME,
         max_time: int = MAX_TIME,
     ) -> None:
@@ -169,19 +190,32 @@ class TriggerEngine:
         self.subscribers: pd.DataFrame | None = subscribers
         self.engine = engine
         self.on_late = on_late
+        self.policies = policies
+        self.seed = seed
         if engine not in ENGINES:
             raise TriggerLabValueError(f"engine: expected 'fast' or 'reference', got {engine!r}")
         if on_late not in ("raise", "drop"):
             raise TriggerLabValueError(f"on_late: expected 'raise' or 'drop', got {on_late!r}")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise TriggerLabValueError(f"seed: expected an int >= 0, got {seed!r}")
+        if policies is not None and not isinstance(policies, Mapping):
+            raise TriggerLabValueError(
+                f"policies: expected a mapping of name to Policy, got {type(policies).__name__}")
+        self.min_time: int
+        self.max_time: int
         self.min_time, self.max_time = check_time_bounds(min_time, max_time)
-        self._ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
+        self._ruleset: RuleSet = rules if isinstance(rules, RuleSet) else load_rules(rules)
         _check_table(subscribers, self._ruleset)
-        core_cls = FastCore if engine == "fast" else ReferenceCore
-        self._core: FastCore | ReferenceCore = core_cls(self._ruleset, subscribers)
+        self._core: FastCore | JourneyCore
+        if engine == "fast":
+            check_supported(self._ruleset)
+            self._core = FastCore(self._ruleset, subscribers)
+        else:
+            self._core = JourneyCore(self._ruleset, subscribers, policies, int(seed))
         self._clock: int | None = None
-        self._out_of_range = np.zeros(len(self._ruleset), np.int64)  # per rule
-        self._n_out_of_range = 0  # every dropped event once
-        self._watch = SegmentWatch()
+        self._out_of_range: np.ndarray = np.zeros(len(self._ruleset), np.int64)  # per rule
+        self._n_out_of_range: int = 0  # every dropped event once
+        self._watch: SegmentWatch = SegmentWatch()
         self._observe(subscribers)
 
     # -- properties -------------------------------------------------------------
@@ -198,13 +232,18 @@ class TriggerEngine:
 
     # -- operations -------------------------------------------------------------
 
-    def process(self, events: EventBatch, until: int | None = None) -> Decisions:
+    def process(self, events: EventBatch, until: int | None = None,
+                catalog: CatalogBatch | None = None) -> Decisions:
         """Handle ``events`` in time order, then decide everything due by ``until``.
 
         Parameters
         ----------
         events : EventBatch
             Any order; stably sorted by time here.
+        catalog : CatalogBatch, optional
+            Catalog events (no subscriber) for journeys with a catalog entry; at equal
+            times they come after ``events``. They must not be before the engine clock
+            (:class:`LateEventError`, whatever ``on_late``) nor after ``until``.
         until : int, optional
             Seconds since the epoch, >= the batch's last event; pending sends due at or
             before it are decided. Without it, only what is due by the last event is.
@@ -246,12 +285,35 @@ class TriggerEngine:
                 f"until: expected >= the batch's last event time {int(batch.time[-1])}, "
                 f"got {until_t}"
             )
-        decisions = self._core.process(batch, until_t)
+        cat = self._catalog(catalog, clock, until_t)
+        if isinstance(self._core, JourneyCore):
+            decisions = self._core.process(batch, until_t, cat)
+        else:
+            decisions = self._core.process(batch, until_t)
         times = [t for t in (clock, until_t) if t is not None]
         if len(batch):
             times.append(int(batch.time[-1]))
+        if cat is not None and len(cat):
+            times.append(int(cat.time[-1]))
         self._clock = max(times) if times else None
         return decisions
+
+    @staticmethod
+    def _catalog(catalog: Any, clock: int | None, until: int | None) -> CatalogBatch | None:
+        """The catalog batch sorted by time, checked against the clock and ``until``."""
+        if catalog is None:
+            return None
+        if not isinstance(catalog, CatalogBatch):
+            raise InvalidEventError(
+                f"catalog: expected a CatalogBatch, got {type(catalog).__name__}")
+        cat = catalog.sort_by_time()
+        if len(cat) and clock is not None and cat.time[0] < clock:
+            raise LateEventError(f"catalog: {int((cat.time < clock).sum())} catalog events are "
+                                 f"before the engine clock {clock}")
+        if len(cat) and until is not None and cat.time[-1] > until:
+            raise InvalidEventError(f"until: expected >= the last catalog event time "
+                                    f"{int(cat.time[-1])}, got {until}")
+        return cat
 
     def report_failures(self, trigger_ids: Iterable[str] | Decisions, now: int) -> Decisions:
         """Report sends that failed at ``now``: retry them later or cancel them.
@@ -309,15 +371,39 @@ class TriggerEngine:
             self.min_time if min_time is None else min_time,
             self.max_time if max_time is None else max_time)
 
-    def update_subscribers(self, subscribers: pd.DataFrame) -> None:
+    def update_subscribers(self, subscribers: pd.DataFrame, at: int | None = None) -> Decisions:
         """Insert or replace subscribers' attributes (rows indexed by subscriber id).
 
-        Issues a :class:`~policies.errors.RuleWarning` for each rule whose
-        :meth:`diagnostics` warning appears or changes.
+        With journeys, everything due by ``at`` (or by the engine clock) is decided first,
+        as ``process(empty, until=at)`` — branches test the attributes of the moment they
+        are decided — and those decisions are returned; then subscribers who start to pass
+        an ``attribute`` entry enter at ``at`` (seconds, not before the clock; required when
+        a rule has an attribute entry). Without journeys nothing is decided (an empty
+        batch is returned). Issues a :class:`~policies.errors.RuleWarning` for each rule
+        whose :meth:`diagnostics` warning appears or changes.
         """
         _check_table(subscribers, self._ruleset)
-        self._core.update_subscribers(subscribers)
+        if not isinstance(self._core, JourneyCore) or self._core.step_names is None:
+            if at is not None:
+                _time("at", at, self.min_time, self.max_time)
+            self._core.update_subscribers(subscribers)
+            self._observe(subscribers)
+            return Decisions.empty(self._ruleset.ids)
+        has_attribute_entry = any(
+            r.journey is not None and isinstance(r.journey.entry, AttributeEntry)
+            for r in self._ruleset.rules)
+        if at is None and has_attribute_entry:
+            raise TriggerLabValueError(
+                "at: required when a rule has an attribute entry (the time of the change, "
+                "seconds since the epoch)")
+        sweep = at if at is not None else self._clock
+        due = (self.process(EventBatch.empty(),
+                            until=_time("at", sweep, self.min_time, self.max_time))
+               if sweep is not None
+               else Decisions.empty(self._ruleset.ids, self._core.step_names))
+        entered = self._core.update_attributes(subscribers, at)
         self._observe(subscribers)
+        return Decisions.concat([due, entered]).sorted()
 
     def diagnostics(self) -> pd.DataFrame:
         """Can each rule fire on the subscribers the engine knows? One row per rule:
@@ -382,6 +468,7 @@ class TriggerEngine:
             "version": STATE_VERSION,
             "engine": self.engine,
             "on_late": self.on_late,
+            "seed": self.seed,
             "min_time": self.min_time,
             "max_time": self.max_time,
             "out_of_range": self._out_of_range.copy(),
@@ -410,17 +497,19 @@ class TriggerEngine:
                 f"{STATE_VERSION}, got {got}"
             )
         state = upgrade(state)
-        core: FastCore | ReferenceCore
+        core: FastCore | JourneyCore
         if state["engine"] == "fast":
             core = FastCore.__new__(FastCore)
+            core.__dict__.update(copy.deepcopy(dict(state["core"])))
         else:
-            core = ReferenceCore.__new__(ReferenceCore)
-        core.__dict__.update(copy.deepcopy(dict(state["core"])))
+            core = JourneyCore.restore(copy.deepcopy(dict(state["core"])))
         self = cls.__new__(cls)
         self.rules = state["rules"]
         self.subscribers = None
         self.engine = state["engine"]
         self.on_late = state["on_late"]
+        self.policies = None
+        self.seed = state.get("seed", 0)
         self._ruleset = state["rules"]
         self._core = core
         self._clock = state["clock"]
@@ -439,6 +528,22 @@ class TriggerEngine:
             f"TriggerEngine(rules={list(self._ruleset.ids)}, engine={self.engine!r}, "
             f"clock={self._clock})"
         )
+
+
+def check_supported(ruleset: RuleSet) -> None:
+    """Raise :class:`TriggerLabValueError` if ``ruleset`` uses what the fast engine cannot
+    run yet: journeys (rules with ``steps``, docs/journeys.md) and
+    ``settings.smart_sending``; ``engine="reference"`` runs them. The experiment runner
+    and ``loadtest`` use the fast engine, so they refuse them too."""
+    for i, rule in enumerate(ruleset.rules):
+        if rule.journey is not None:
+            raise TriggerLabValueError(
+                f"rules[{i}] {rule.id!r}: journeys (rules with steps) run on "
+                "engine='reference' for now; the fast engine is work in progress")
+    if ruleset.settings.smart_sending is not None:
+        raise TriggerLabValueError(
+            "settings.smart_sending: runs on engine='reference' for now (it applies to "
+            "journey sends, which the fast engine does not run yet)")
 
 
 def _check_table(df: Any, rules: RuleSet) -> None:

@@ -33,6 +33,11 @@ Durations become whole seconds, clock times minutes after midnight, and category
 in ``where`` (``link_type: product``) become the event registry's integer codes, so the
 dataclasses hold plain numbers. The dataclass constructors validate but never transform
 their arguments.
+
+A rule with ``steps`` (or ``emails``, ``exit``, ``goal``, or an ``inactive`` /
+``attribute`` / ``catalog`` entry) is a journey, read by
+:mod:`policies.triggers.journey_loader` (docs/journeys.md); ``settings.smart_sending``
+applies to journey sends.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from policies.errors import InvalidEventError, RuleError
 from policies.event_schema import EVENT_TYPES, category_code, check_data_column, column_kind
 from policies.subscriber_schema import segment_problem
 from policies.triggers.durations import parse_clock
+from policies.triggers.journey_loader import RuleParsers, is_journey_data, parse_journey_rule
 from policies.triggers.ruleset import (
     PREDICATE_OPS,
     Condition,
@@ -162,6 +168,8 @@ def _parse_ruleset(data: Any) -> RuleSet:
 
 
 def _parse_rule(path: str, raw: Any) -> Rule:
+    if is_journey_data(raw):  # a rule with steps (docs/journeys.md)
+        return parse_journey_rule(path, raw, _PARSERS)
     d = _mapping(path, raw, _RULE_KEYS, ("id", "type", "when", "delay", "expire"))
     when_raw = d["when"]
     if not isinstance(when_raw, list) or not when_raw:
@@ -224,7 +232,11 @@ def _parse_condition(path: str, raw: Any) -> Condition:
     return _build(path, Condition, event=event, within=within, count=count, where=where)
 
 
-def _parse_predicates(path: str, raw: Any, *, event: bool) -> tuple[Predicate, ...]:
+def _parse_predicates(path: str, raw: Any, *, event: bool,
+                      declared: bool = True) -> tuple[Predicate, ...]:
+    """Predicates of a ``segment`` (``event=False``) or of a ``where`` on event data; an
+    event column must be declared unless ``declared=False`` (catalog events: their own
+    columns, checked by the journey entry)."""
     if not isinstance(raw, Mapping):
         raise expected(RuleError, path, "a mapping of column to test", raw)
     out: list[Predicate] = []
@@ -234,7 +246,7 @@ def _parse_predicates(path: str, raw: Any, *, event: bool) -> tuple[Predicate, .
             raise RuleError(f"{cpath}: expected a column name")
         if event and column in ("subscriber", "time", "type"):
             raise RuleError(f"{cpath}: core column, not a data column")
-        if event:
+        if event and declared:
             try:
                 check_data_column(column)
             except InvalidEventError as exc:
@@ -291,7 +303,7 @@ def _scalar(path: str, column: str, value: Any, *, event: bool) -> Any:
 
 
 def _parse_settings(path: str, raw: Any) -> Settings:
-    d = _mapping(path, raw, ("frequency_cap", "quiet_hours", "retry"))
+    d = _mapping(path, raw, ("frequency_cap", "quiet_hours", "retry", "smart_sending"))
     cap = None
     if d.get("frequency_cap") is not None:
         c = _mapping(f"{path}.frequency_cap", d["frequency_cap"], ("max", "per"), ("max", "per"))
@@ -320,4 +332,13 @@ def _parse_settings(path: str, raw: Any) -> Settings:
             max_attempts=_int(f"{path}.retry.max_attempts", r.get("max_attempts", 3)),
             backoff=_duration(f"{path}.retry.backoff", r.get("backoff", "30m")),
         )
-    return Settings(frequency_cap=cap, quiet_hours=quiet, retry=retry)
+    smart = d.get("smart_sending")
+    if smart is not None:
+        smart = _duration(f"{path}.smart_sending", smart)
+    return _build(path, Settings, frequency_cap=cap, quiet_hours=quiet, retry=retry,
+                  smart_sending=smart)
+
+
+#: The readers a journey shares with plain rules (policies.triggers.journey_loader).
+_PARSERS = RuleParsers(condition=_parse_condition, predicates=_parse_predicates,
+                       reentry=_parse_reentry, integer=_int)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from policies.errors import InvalidEventError, RuleError
 from policies.event_schema import EVENT_TYPES, check_data_column
 from policies.subscriber_schema import segment_problem
 from policies.triggers.durations import MAX_DURATION
+
+if TYPE_CHECKING:
+    from policies.triggers.journeys import Journey
 
 __all__ = [
     "CONTENT_KEYS",
@@ -211,6 +214,10 @@ class Rule:
         Seconds (> 0 exactly when ``reentry == "cooldown"``).
     content : mapping of str to bool
         Personalization switches handed to content (keys in :data:`CONTENT_KEYS`).
+    journey : Journey, optional
+        A rule with steps (:mod:`policies.triggers.journeys`): then ``delay`` and
+        ``expire`` are 0, ``content`` is empty (each email has its own) and ``when`` is
+        empty when the journey has another entry kind. None: a plain rule.
     """
 
     id: str
@@ -224,13 +231,17 @@ class Rule:
     reentry: str = "always"
     cooldown: int = 0
     content: Mapping[str, bool] = field(default_factory=dict)
+    journey: Journey | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id.isidentifier():
             raise expected(RuleError, "id", "an identifier like 'cart_abandonment_24h'", self.id)
         if self.type not in TRIGGER_TYPES:
             raise expected(RuleError, "type", f"one of {', '.join(TRIGGER_TYPES)}", self.type)
-        if not self.when:
+        check_journey = getattr(self.journey, "check_rule", None)  # journeys.py imports us
+        if self.journey is not None and check_journey is None:
+            raise expected(RuleError, "journey", "a Journey", self.journey)
+        if not self.when and (self.journey is None or self.journey.entry is None):
             raise RuleError("when: expected at least one condition, got none")
         for c in self.when:
             if not isinstance(c, Condition):
@@ -278,11 +289,14 @@ class Rule:
                 )
             if not isinstance(value, bool):
                 raise expected(RuleError, f"content.{key}", "true or false", value)
+        if check_journey is not None:
+            check_journey(self)
 
     @property
     def window(self) -> int:
-        """The largest ``within`` of the rule's conditions, in seconds (exclusion window)."""
-        return max(c.within for c in self.when)
+        """The largest ``within`` of the rule's conditions, in seconds (exclusion window;
+        0 for a journey entering otherwise than by event conditions)."""
+        return max((c.within for c in self.when), default=0)
 
 
 @dataclass(frozen=True)
@@ -336,11 +350,20 @@ class Retry:
 
 @dataclass(frozen=True)
 class Settings:
-    """Engine-wide settings: optional frequency cap and quiet hours, and the retry policy."""
+    """Engine-wide settings: optional frequency cap and quiet hours, the retry policy, and
+    optional smart sending (seconds: a journey send is skipped when the subscriber got any
+    email from the engine in that many seconds before; plain rules are not affected)."""
 
     frequency_cap: FrequencyCap | None = None
     quiet_hours: QuietHours | None = None
     retry: Retry = field(default_factory=Retry)
+    smart_sending: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.smart_sending is not None and (
+                not isinstance(self.smart_sending, int) or isinstance(self.smart_sending, bool)
+                or not 0 < self.smart_sending <= MAX_DURATION):
+            raise expected(RuleError, "smart_sending", _POSITIVE, self.smart_sending)
 
 
 @dataclass(frozen=True)
