@@ -5,10 +5,11 @@ One row per engine decision (:class:`~policies.triggers.Decisions`), columns
 (:func:`decision_table`):
 
 * ``trigger_id`` (str), ``rule`` (str), ``subscriber`` (int64), ``kind`` (``fire``,
-  ``cancel``, ``expire``, ``suppress``), ``time`` (int64 s: when it takes effect; a
-  fire's send time), ``entered_at`` (int64 s), ``attempt`` (int64);
-* any further column the engine's ``Decisions`` carry (journey ``step`` / ``path``
-  when the engine has them), as they are;
+  ``cancel``, ``expire``, ``suppress``; journeys also ``exit``, ``skip``, ``branch``,
+  ``split``), ``time`` (int64 s: when it takes effect; a fire's send time),
+  ``entered_at`` (int64 s), ``attempt`` (int64);
+* with journeys, the columns ``Decisions.to_pandas`` adds: ``step``, ``step_label``,
+  ``path``, ``path_name``, and the split's probability as ``split_propensity``;
 * ``arm`` (str, null when the policy did not choose: not a fire, or no policy),
   ``arm_index`` (int64, -1 then), ``propensity`` (float64 in (0, 1], null then; the
   probability with which the policy chose ``arm``), ``policy`` (registry name, ``""``
@@ -28,7 +29,6 @@ effectively-once output is ``(trigger_id, kind, attempt)`` (:func:`decision_keys
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 from collections.abc import Sequence
@@ -49,7 +49,6 @@ __all__ = ["CORE_COLUMNS", "DecisionLog", "decision_keys", "decision_table",
 
 #: Columns every decision row has (then the Decisions' extra columns, the policy's).
 CORE_COLUMNS = ("trigger_id", "rule", "subscriber", "kind", "time", "entered_at", "attempt")
-_KNOWN = {"subscriber", "rule", "kind", "time", "entered_at", "attempt", "rule_ids"}
 _SORT = ["time", "subscriber", "rule", "entered_at", "kind", "attempt"]
 
 
@@ -71,10 +70,9 @@ def decision_table(decisions: Decisions, *, arm: np.ndarray, propensity: np.ndar
     contexts : float64 ndarray (n, len(FEATURE_NAMES)) or None
     shard : int
     """
-    df = decisions.to_pandas()
-    for f in dataclasses.fields(decisions):
-        if f.name not in _KNOWN:          # journey columns (step, path) when present
-            df[f.name] = getattr(decisions, f.name)
+    df = decisions.to_pandas()      # with journeys also step, step_label, path, path_name
+    if "propensity" in df.columns:  # a journey split's: the policy's column is below
+        df = df.rename(columns={"propensity": "split_propensity"})
     names = np.array([*arm_names, ""], dtype=object)
     chosen = arm >= 0
     df["arm"] = pd.array(np.where(chosen, names[arm], None), dtype="string")

@@ -13,10 +13,13 @@ in the form two runs are compared in.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from policies.base import Policy
+from policies.errors import RuleWarning
 from policies.events import EventBatch
 from policies.keyed import select_keyed
 from policies.triggers import Decisions, RuleSet, TriggerEngine, default_rules
@@ -30,20 +33,23 @@ COMPARED = ["trigger_id", "rule", "subscriber", "kind", "time", "entered_at", "a
 
 def reference_decisions(events: EventBatch, subscribers: pd.DataFrame, *, end: int,
                         rules: RuleSet | None = None, policy: Policy | None = None,
-                        seed: int = 0, tick: int = 900) -> pd.DataFrame:
+                        seed: int = 0, tick: int = 900, engine: str = "fast"
+                        ) -> pd.DataFrame:
     """The decisions due by ``end`` (seconds) of ``events`` (any order), as
     :func:`comparable` rows; ``rules`` default to the reference rules, ``tick`` seconds
-    as the runtime's default tick."""
-    engine = TriggerEngine(default_rules() if rules is None else rules,
-                           subscribers=subscribers)
+    as the runtime's default tick; ``engine="reference"`` for journeys."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuleWarning)
+        run = TriggerEngine(default_rules() if rules is None else rules,
+                            subscribers=subscribers, engine=engine)
     events = events.sort_by_time()
     t0 = int(events.time[0]) - int(events.time[0]) % tick if len(events) else end
     parts = []
     for lo in range(t0, end, tick):
         hi = min(lo + tick, end)
         sel = (events.time > lo) & (events.time <= hi) if lo > t0 else events.time <= hi
-        parts.append(engine.process(events[sel], until=hi))
-    dec = Decisions.concat(parts, engine.ruleset.ids)
+        parts.append(run.process(events[sel], until=hi))
+    dec = Decisions.concat(parts, run.ruleset.ids)
     df = dec.to_pandas()
     df["arm"] = None
     df["propensity"] = np.nan

@@ -51,7 +51,8 @@ from policies.event_schema import MAX_TIME
 from policies.events import EventBatch
 from policies.features import REQUIRED_COLUMNS, subscriber_features
 from policies.keyed import select_keyed
-from policies.triggers import KINDS, Decisions, RuleSet, TriggerEngine, load_rules
+from policies.triggers import ALL_KINDS, Decisions, RuleSet, TriggerEngine, load_rules
+from policies.triggers.engine import ENGINES, check_supported
 
 __all__ = ["FOREIGN", "ShardConfig", "ShardCore", "ShardOutput"]
 
@@ -112,6 +113,11 @@ class ShardConfig:
                          low=1)
         if self.max_skew is not None:
             checks.check_int("max_skew", self.max_skew, error=TriggerLabValueError, low=0)
+        if self.engine not in ENGINES:
+            raise TriggerLabValueError(f"engine: expected one of {ENGINES}, got "
+                                       f"{self.engine!r}")
+        if self.engine == "fast":
+            check_supported(self.rules)     # journeys run on engine="reference" for now
         if self.policy is not None and self.policy.scope == "campaign":
             raise SpecError("policy.scope: the service decides trigger sends; expected "
                             "'triggers' or 'all', got 'campaign'")
@@ -153,7 +159,7 @@ class _Counters:
     dead_late: int = 0
     dead_foreign: int = 0
     skipped_foreign: int = 0
-    decisions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    decisions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALL_KINDS, 0))
 
 
 class ShardCore:
@@ -263,14 +269,12 @@ class ShardCore:
 
     def _release(self) -> pd.DataFrame:
         released, until = self.watermark.release()
-        if not len(released) and until is None:
-            return self._table(Decisions.empty(self.engine.ruleset.ids))
         return self._table(self.engine.process(released, until=until))
 
     def _table(self, dec: Decisions) -> pd.DataFrame:
         """The decision rows, with arms for the fires the policy decides."""
         n = len(dec)
-        for k, name in enumerate(KINDS):
+        for k, name in enumerate(ALL_KINDS):
             self.counters.decisions[name] += int(np.sum(dec.kind == k))
         arm = np.full(n, -1, np.int64)
         prop = np.full(n, np.nan)
@@ -281,7 +285,7 @@ class ShardCore:
                    if n else np.zeros((0, self._contexts.shape[1])))
         policy = self.policy
         if policy is not None and n:
-            fire = np.flatnonzero(dec.kind == KINDS.index("fire"))
+            fire = np.flatnonzero(dec.kind == ALL_KINDS.index("fire"))
             if len(fire):
                 keys = dec.trigger_id[fire].tolist()
                 a, p = select_keyed(

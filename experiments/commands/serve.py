@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shards", default="1", help="engine shards (1)")
     p.add_argument("--executor", choices=("inline", "ray"), default="ray",
                    help="shards as Ray actors (ray, default) or in this process (inline)")
+    p.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                   help="engine implementation (journeys run on 'reference' for now)")
     p.add_argument("--seed", default="0", help="seed of the policy's draws (0)")
     p.add_argument("--reward", choices=("click", "order", "revenue"), default="click",
                    help="what the policy learns from (click)")
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     check_table_path(Path(args.subscriber_table), "subscriber-table")
     table = read_subscriber_table(args.subscriber_table)
     config = ShardConfig(rules, table, policy, seed=seed, reward=args.reward,
-                         grace=int(grace), max_skew=int(skew))
+                         grace=int(grace), max_skew=int(skew), engine=args.engine)
     config.make_policy()           # the policy's parameters, checked before anything starts
     if args.executor == "ray":
         from actors import init_ray
