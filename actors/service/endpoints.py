@@ -46,12 +46,15 @@ class Endpoint:
         Stream or topic name (the file's path for ``file``).
     options : mapping
         Client options (credentials, TLS): never logged.
+    timeout : float
+        Seconds to connect (NATS) or for metadata and commits (Kafka).
     """
 
     kind: str
     address: str
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float = 10.0
 
     @classmethod
     def parse(cls, text: str, options: Mapping[str, Any] | None = None, *,
@@ -105,12 +108,14 @@ class Endpoint:
 
             durable = f"{group}-p{'-'.join(map(str, partitions))}"
             return NatsSource(self.address, self.name, partitions=list(partitions),
-                              durable=durable, options=self.options)
+                              durable=durable, options=self.options,
+                              connect_timeout=self.timeout)
         if self.kind == "kafka":
             from actors.service.kafka import KafkaSource
 
             return KafkaSource(self.address, self.name, group=group,
-                               partitions=list(partitions), options=self.options)
+                               partitions=list(partitions), options=self.options,
+                               timeout=self.timeout)
         from actors.service.files import ParquetSource
 
         return ParquetSource(self.files())
@@ -130,10 +135,10 @@ class Endpoint:
             from actors.service.jetstream import NatsSink
 
             return NatsSink(self.address, name, n_partitions=n_partitions,
-                            options=self.options)
+                            options=self.options, connect_timeout=self.timeout)
         from actors.service.kafka import KafkaSink
 
-        return KafkaSink(self.address, name, options=self.options)
+        return KafkaSink(self.address, name, options=self.options, timeout=self.timeout)
 
 
 class DirectorySink(Closing):

@@ -6,13 +6,15 @@ events/s, decisions/s, the watermark and its lag behind the wall clock, the back
 the dead letters. Ctrl-C (SIGINT) or SIGTERM stops it cleanly: the step in progress
 finishes, every shard writes its checkpoint, exit status 0. A Parquet log is served to
 its end (``--drain``: then decide everything due up to its latest event); a broker
-source until stopped, or until no message came for ``--stop-when-idle``. Bad options:
-one line, exit status 2. See docs/production.md.
+source until stopped, or until no message came for ``--stop-when-idle``. Bad options,
+and a broker out of reach: one line, exit status 2 (the shards keep their last
+checkpoint). See docs/production.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import time
@@ -58,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "address forms as --source): a learner updates the policy from it")
     p.add_argument("--reward-window", default="1d",
                    help="with --feedback: how long after a send its responses count (1d)")
+    p.add_argument("--connect-timeout", default="10s",
+                   help="seconds to reach the broker before giving up (10s)")
     p.add_argument("--group", default="triggerlab", help="consumer group / durable prefix")
     p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
 
@@ -111,12 +115,17 @@ def run(args: argparse.Namespace) -> int:
     if progress <= 0:
         raise SpecError(f"--progress: expected a duration > 0, got {args.progress!r}")
     window = _window(args.reward_window)
-    endpoint = Endpoint.parse(args.source)
+    connect = parse_seconds(args.connect_timeout, "--connect-timeout")
+    if connect <= 0:
+        raise SpecError(f"--connect-timeout: expected a duration > 0, got "
+                        f"{args.connect_timeout!r}")
+    endpoint = dataclasses.replace(Endpoint.parse(args.source), timeout=connect)
     feedback = None
     if args.feedback is not None:
         if args.policy is None:
             raise SpecError("--feedback: a learner needs --policy")
-        feedback = Endpoint.parse(args.feedback, option="--feedback")
+        feedback = dataclasses.replace(Endpoint.parse(args.feedback, option="--feedback"),
+                                       timeout=connect)
     if args.drain and endpoint.kind != "file":
         raise SpecError("--drain: only with a Parquet log as --source")
     rules = _rules(args.rules)
@@ -132,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         from actors import init_ray
 
         init_ray(args.address)
+    from actors.service.transport import TransportError
+
     stop = _Stop()
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -140,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
                           group=args.group, feedback=feedback, reward_window=int(window))
         return _loop(service, Tally(), stop, endpoint.kind == "file", progress, idle,
                      args.drain, max_messages, grace=int(grace))
+    except TransportError as exc:   # a broker out of reach: one line (the URL was given)
+        raise OSError(str(exc)) from exc
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)

@@ -150,6 +150,9 @@ def test_ctrl_c_checkpoints_and_a_restart_continues(setup, nats_server, unique_n
     ({"--reward-window": "0s"}, r"--reward-window: expected a duration > 0, got '0s'"),
     ({"--feedback": "{dir}/none.parquet"}, r"--feedback: '.*none\.parquet' does not exist"),
     ({"--progress": "0s"}, r"--progress: expected a duration > 0"),
+    ({"--source": "nats://u:secret@127.0.0.1:1/x", "--connect-timeout": "0.5s"},
+     r"nats sink nats://\*\*\*@127\.0\.0\.1:1 stream 'x': cannot connect within 0\.5 s"),
+    ({"--connect-timeout": "0s"}, r"--connect-timeout: expected a duration > 0"),
     ({"--drain": None, "--source": "nats://127.0.0.1:1/x"},
      r"--drain: only with a Parquet log as --source"),
     ({"--checkpoint-dir": "{used}"}, r"--checkpoint-dir: written by a service with 1 "
@@ -174,7 +177,7 @@ def test_bad_options_are_one_line_exit_2(setup, tmp_path, capsys, change, messag
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and re.search(message, err), err
-    assert err.startswith("triggerlab serve: error: ")
+    assert err.startswith("triggerlab serve: error: ") and "secret" not in err
 
 
 @pytest.mark.parametrize("executor", ["inline", pytest.param("ray", marks=pytest.mark.ray)])
