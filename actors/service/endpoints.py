@@ -13,6 +13,7 @@ connections from it.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -141,10 +142,20 @@ class Endpoint:
         return KafkaSink(self.address, name, options=self.options, timeout=self.timeout)
 
 
+def _body(payload: bytes) -> dict[str, str]:
+    """``{"payload": text}`` for UTF-8 (JSON dead letters), else ``{"payload_base64":
+    ...}`` (Arrow IPC decision batches)."""
+    try:
+        return {"payload": payload.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"payload_base64": base64.b64encode(payload).decode("ascii")}
+
+
 class DirectorySink(Closing):
     """A :class:`~actors.service.transport.Sink` writing each :meth:`publish` call as one
-    JSON-lines file (one object per message: partition, key, msg_id, payload as text)
-    to a directory, atomically (``pyarrow.fs`` paths and URIs work)."""
+    JSON-lines file (one object per message: partition, key, msg_id, and the payload as
+    text, or as base64 when it is not UTF-8) to a directory, atomically (``pyarrow.fs``
+    paths and URIs work)."""
 
     def __init__(self, where: str) -> None:
         self.where = where
@@ -160,7 +171,7 @@ class DirectorySink(Closing):
             return
         lines = [json.dumps({"partition": m.partition, "msg_id": m.msg_id,
                              "key": None if m.key is None else m.key.decode("utf-8", "replace"),
-                             "payload": m.payload.decode("utf-8", "replace")})
+                             **_body(m.payload)})
                  for m in messages]
         while True:     # another writer may have taken the number: never overwrite
             name = f"part-{self._n:09d}.jsonl"

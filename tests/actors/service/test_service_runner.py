@@ -107,10 +107,17 @@ def test_outputs_streams_and_checkpoint_contents(log_file, tmp_path) -> None:
     log = read_decision_log(tmp_path / "decisions")
     assert stats["decisions"]["fire"] == (log["kind"] == "fire").sum()
     # the decision stream (a file source writes it as JSON lines) holds every row once
-    lines = [json.loads(x) for f in sorted((tmp_path / "streams").rglob("*.jsonl"))
+    lines = [json.loads(x) for f in sorted((tmp_path / "streams" / "shard-000" /
+                                            "decisions").glob("*.jsonl"))
              for x in f.read_text().splitlines()]
-    assert lines and all(x["msg_id"].startswith("decisions-0-") for x in lines
-                         if "decisions" in x["msg_id"])
+    assert lines and all(x["msg_id"].startswith("decisions-0-") for x in lines)
+    import base64
+
+    import pyarrow as pa
+
+    rows = pd.concat([pa.ipc.open_stream(base64.b64decode(x["payload_base64"])).read_all()
+                      .to_pandas() for x in lines], ignore_index=True)
+    pdt.assert_frame_equal(sort_log(rows), sort_log(log))
 
 
 @pytest.mark.parametrize(("text", "match"), [
