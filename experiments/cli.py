@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                      "trigger rules over a generated stream (no simulator): counts per rule"),
     "loadtest": ("experiments.commands.loadtest",
                  "load-test trigger rules on Ray engine shards: throughput, latency, memory"),
+    "serve": ("experiments.commands.serve",
+              "run rules and a policy as a service on a NATS/Kafka stream or a Parquet log"),
 }
 
 

@@ -29,6 +29,7 @@ from sim.presets import (
 )
 from sim.response import EmailBatch, probabilities, sample
 from sim.rng import PURPOSES, KeyedRandom, philox4x32, philox4x32_reference
+from sim.truth import OUTLOOK_COLUMNS, outlook
 from sim.world import World
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "LIFECYCLE_STAGES",
     "MINUTE",
     "NEVER",
+    "OUTLOOK_COLUMNS",
     "PRESETS",
     "PURPOSES",
     "SEGMENTS",
@@ -54,6 +56,7 @@ __all__ = [
     "World",
     "daily_update",
     "get_preset",
+    "outlook",
     "parameter_table",
     "philox4x32",
     "philox4x32_reference",

@@ -36,7 +36,7 @@ from sim._events import T
 from sim._scalar import np_round
 from sim.clock import DAY, HOUR
 from sim.population import NEVER, Population
-from sim.presets import LIFECYCLE_STAGES
+from sim.presets import LIFECYCLE_STAGES, Preset
 from sim.rng import PURPOSES, KeyedRandom, normal_from_uniforms
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "realize_sessions_reference",
     "schedule_day",
     "session_rate",
+    "session_rate_of",
 ]
 
 MAX_SESSIONS_PER_DAY = 6
@@ -87,11 +88,18 @@ class SessionSchedule:
 
 def session_rate(pop: Population) -> np.ndarray:
     """Expected sessions per day of every subscriber, float64 (n,)."""
-    p = pop.preset
-    eng = pop.engagement.astype(np.float64)
-    intent = pop.intent.astype(np.float64)
-    rate = p.session_rate_per_day * (0.2 + p.session_engagement_slope * eng) * (0.5 + 1.8 * intent)
-    return np.where(pop.lifecycle == _STAGE["lapsed"], 0.3 * rate, rate)
+    return session_rate_of(pop.preset, pop.engagement, pop.intent,
+                           pop.lifecycle == _STAGE["lapsed"])
+
+
+def session_rate_of(p: Preset, engagement: np.ndarray, intent: np.ndarray,
+                    lapsed: np.ndarray) -> np.ndarray:
+    """Expected sessions per day at the given engagement, intent (in [0, 1]) and lapsed
+    flag, float64 (n,): the formula of :func:`session_rate`."""
+    eng = np.asarray(engagement, np.float64)
+    it = np.asarray(intent, np.float64)
+    rate = p.session_rate_per_day * (0.2 + p.session_engagement_slope * eng) * (0.5 + 1.8 * it)
+    return np.where(lapsed, 0.3 * rate, rate)
 
 
 def _poisson_inverse(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:

@@ -234,6 +234,7 @@ class NatsSource(Closing):
         self._committed: Positions = {}
         self._pending: dict[int, tuple[int, str]] = {}   # stream seq -> (partition, reply)
         self._sub: Any = None
+        self._backlog: int | None = None
         self._stale = True
         self._unavailable_since: float | None = None
         try:
@@ -301,6 +302,7 @@ class NatsSource(Closing):
         except TimeoutError as exc:
             if nc.is_connected:
                 self._unavailable_since = None
+                self._backlog = 0
             else:
                 self._unavailable(exc)
             return []
@@ -309,6 +311,8 @@ class NatsSource(Closing):
             self._unavailable(exc)
             return []
         self._unavailable_since = None
+        if raw:
+            self._backlog = int(raw[-1].metadata.num_pending)
         out: list[Message] = []
         acks: list[str] = []
         for m in raw:
@@ -396,6 +400,11 @@ class NatsSource(Closing):
         self._committed = dict(self._next)
         self._stale = True
         self._conn.loop.run(self._bind(), 30, self._conn.what)
+
+    def backlog(self) -> int | None:
+        """Messages of the owned partitions not yet delivered, as the server counted at
+        the last :meth:`poll` (None before one)."""
+        return self._backlog
 
     @property
     def reconnects(self) -> int:

@@ -15,6 +15,13 @@ model), and prints it next to the simulator's ground truth for that policy:
 
     name: rule_based
     decides: subject_style
+
+``--logs`` may also be the trigger service's decision log (a directory of shards' parts
+or one part, :mod:`actors.service.decision_log`), with ``--feedback FILE`` (Parquet or
+CSV: ``trigger_id``, ``reward``; the rewards the ESP's events gave each send, a fire
+without a row has reward 0). The fires the logging policy chose are evaluated (logged
+arm, propensity and ``x_<feature>`` contexts from the log); there is no ground truth to
+print next to the estimates.
 """
 
 from __future__ import annotations
@@ -26,8 +33,11 @@ METHODS = ("ips", "snips", "dm", "dr")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--logs", required=True, metavar="RUN_DIR",
-                        help="run folder with decisions.parquet (spec record.decisions: true)")
+    parser.add_argument("--logs", required=True, metavar="PATH",
+                        help="run folder with decisions.parquet (spec record.decisions: "
+                             "true), or the trigger service's decision log")
+    parser.add_argument("--feedback", default=None, metavar="FILE",
+                        help="service logs: rewards per trigger_id (Parquet or CSV)")
     parser.add_argument("--policy", required=True, metavar="POLICY.yaml",
                         help="the policy to evaluate (name, decides, parameters)")
     parser.add_argument("--arm", default=None,
@@ -103,6 +113,100 @@ def action_distribution(policy: Any, contexts: Any, subscribers: Any, arm_names:
     return dist
 
 
+def _estimates(policy: Any, x: Any, subscribers: Any, action: Any, reward: Any, pscore: Any,
+               variants: list[str], alpha: float, rng: Any) -> tuple[Any, list[Any]]:
+    """The target policy's action distribution and the estimates of every method."""
+    from experiments.ope import estimate_policy_value, fit_reward_model
+
+    dist = action_distribution(policy, x, subscribers, variants, rng)
+    q = fit_reward_model(x, action, reward, len(variants), rng)
+    return dist, [estimate_policy_value(m, reward, action, pscore, dist, estimated_rewards=q,
+                                        alpha=alpha) for m in METHODS]
+
+
+def is_run_folder(path: str) -> bool:
+    """A simulator run folder (else ``--logs`` is read as a service decision log)."""
+    from pathlib import Path
+
+    return (Path(path) / "spec.yaml").exists()
+
+
+def evaluate_service_log(logs: str, policy_path: str, feedback: str | None, *,
+                         alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:
+    """The numbers ``triggerlab ope`` prints for a service decision log."""
+    import numpy as np
+    import pandas as pd
+
+    from actors.service.decision_log import read_decision_log
+    from policies.errors import SpecError
+    from policies.features import FEATURE_NAMES
+
+    if feedback is None:
+        raise SpecError("--feedback: a service decision log has no rewards; give a file "
+                        "with columns trigger_id, reward")
+    log = read_decision_log(logs)
+    log = log[(log["kind"] == "fire") & log["arm"].notna()].reset_index(drop=True)
+    if not len(log):
+        raise SpecError(f"--logs: {logs} holds no fires chosen by a policy")
+    policies = sorted(set(log["policy"].astype(str)))
+    if len(policies) != 1:
+        raise SpecError(f"--logs: expected fires of one logging policy, got {policies}")
+    xcols = [f"x_{f}" for f in FEATURE_NAMES]
+    if any(c not in log.columns for c in xcols):
+        raise SpecError(f"--logs: {logs} has no context columns (x_<feature>); the "
+                        "service writes them when the subscriber table has the feature "
+                        "columns")
+    fb = _read_feedback(feedback)
+    rewards = fb.groupby("trigger_id")["reward"].sum()
+    reward = log["trigger_id"].astype(str).map(rewards).fillna(0.0).to_numpy(float)
+    decides = str(log["decides"].iloc[0])
+    spec, policy = _load_policy(policy_path, None, "click", seed)
+    if spec.decides != decides:
+        raise SpecError(f"policy.decides: the log's policy decides {decides!r}, "
+                        f"got {spec.decides!r}")
+    variants = [str(v) for v in pd.unique(log.sort_values("arm_index")["arm"].astype(str))]
+    action = np.array([variants.index(v) for v in log["arm"].astype(str)])
+    x = log[xcols].to_numpy(float)
+    if np.isnan(x).any():
+        raise SpecError("--logs: some fires have no context (subscribers missing from the "
+                        "service's table)")
+    rng = np.random.default_rng(seed)
+    _, estimates = _estimates(policy, x, log["subscriber"].to_numpy("int64"), action, reward,
+                              log["propensity"].to_numpy(float), variants, alpha, rng)
+    return {"logs": str(logs), "n": len(log), "logging_policy": policies[0],
+            "versions": sorted(set(log["policy_version"].astype(int))), "target": spec,
+            "variants": variants, "estimates": estimates,
+            "logged_value": float(reward.mean()), "with_feedback": int(
+                log["trigger_id"].astype(str).isin(rewards.index).sum())}
+
+
+def _read_feedback(path: str) -> Any:
+    """The feedback file: trigger_id (str) and reward (finite float) columns."""
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from policies.errors import SpecError
+
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"--feedback: {path!r} does not exist")
+    try:
+        df = pd.read_csv(p) if p.suffix == ".csv" else pd.read_parquet(p)
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"--feedback: cannot read {path!r}: {exc}") from None
+    missing = [c for c in ("trigger_id", "reward") if c not in df.columns]
+    if missing:
+        raise SpecError(f"--feedback: expected columns trigger_id, reward; {path!r} lacks "
+                        f"{missing}")
+    r = pd.to_numeric(df["reward"], errors="coerce").to_numpy(float)
+    if not np.isfinite(r).all():
+        bad = df["reward"][~np.isfinite(r)].iloc[0]
+        raise SpecError(f"--feedback: reward: expected finite numbers, got {bad!r}")
+    return pd.DataFrame({"trigger_id": df["trigger_id"].astype(str), "reward": r})
+
+
 def evaluate(run_dir: str, policy_path: str, *, arm: str | None = None, alpha: float = 0.05,
              seed: int = 0, truth: bool = True) -> dict[str, Any]:
     """The numbers ``triggerlab ope`` prints (see the module docstring)."""
@@ -110,7 +214,6 @@ def evaluate(run_dir: str, policy_path: str, *, arm: str | None = None, alpha: f
 
     import numpy as np
 
-    from experiments.ope import estimate_policy_value, fit_reward_model
     from experiments.results import Results
     from policies.errors import SpecError
     from policies.features import FEATURE_NAMES
@@ -140,10 +243,8 @@ def evaluate(run_dir: str, policy_path: str, *, arm: str | None = None, alpha: f
     action = np.array([variants.index(v) for v in log["variant"].astype(str)])
     reward = log["reward"].to_numpy(float)
     pscore = log["propensity"].to_numpy(float)
-    dist = action_distribution(policy, x, log["subscriber"].to_numpy("int64"), variants, rng)
-    q = fit_reward_model(x, action, reward, len(variants), rng)
-    estimates = [estimate_policy_value(m, reward, action, pscore, dist, estimated_rewards=q,
-                                       alpha=alpha) for m in METHODS]
+    dist, estimates = _estimates(policy, x, log["subscriber"].to_numpy("int64"), action,
+                                 reward, pscore, variants, alpha, rng)
     er = log[[f"expected_reward__{v}" for v in variants]].to_numpy(float)
     out: dict[str, Any] = {
         "run_dir": str(run_dir), "arm": arm, "logging_policy": arm_spec.policy,
@@ -182,10 +283,27 @@ def evaluate(run_dir: str, policy_path: str, *, arm: str | None = None, alpha: f
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.alpha < 1:
         raise ValueError(f"--alpha: expected a number in (0, 1), got {args.alpha}")
+    level = f"{100 * (1 - args.alpha):.0f}%"
+    from pathlib import Path
+
+    if not Path(args.logs).exists():
+        raise ValueError(f"--logs: expected a run folder or a service decision log, got "
+                         f"{args.logs!r} (does not exist)")
+    if not is_run_folder(args.logs):
+        s = evaluate_service_log(args.logs, args.policy, args.feedback, alpha=args.alpha,
+                                 seed=args.seed)
+        print(f"service decision log {s['logs']}: {s['n']:,} fires chosen by "
+              f"{s['logging_policy']} (versions {s['versions']}), variants {s['variants']}, "
+              f"{s['with_feedback']:,} with feedback")
+        print(f"new policy: {s['target'].name} deciding {s['target'].decides}")
+        print(f"logged policy's observed value: {s['logged_value']:.5f}")
+        print(f"{'method':<8}{'estimate':>10}  {level} CI")
+        for e in s["estimates"]:
+            print(f"{e.method:<8}{e.estimate:>10.5f}  [{e.ci_low:.5f}, {e.ci_high:.5f}]")
+        return 0
     r = evaluate(args.logs, args.policy, arm=args.arm, alpha=args.alpha, seed=args.seed,
                  truth=not args.no_truth)
     lp, tp = r["logging_policy"], r["target"]
-    level = f"{100 * (1 - args.alpha):.0f}%"
     print(f"logging arm {r['arm']!r} ({lp.name if lp else 'fixed variants'}): {r['n']:,} "
           f"logged emails, reward = {r['reward']} per email, variants {r['variants']}")
     print(f"new policy: {tp.name} deciding {tp.decides} ({tp.scope})")

@@ -114,7 +114,8 @@ BAD = [
     (["run", "{range}", "--out", "{dir}/out"], r"arms\[1\]\.policy\.epsilon"),
     (["run", "{ok}", "--shards", "0"], r"--shards: expected an integer >= 1, got 0"),
     (["report", "{dir}"], r"run_dir: .* is not a run folder: spec\.yaml is missing"),
-    (["ope", "--logs", "{dir}/none", "--policy", "{ok}"], r"run_dir: expected a run folder"),
+    (["ope", "--logs", "{dir}/none", "--policy", "{ok}"],
+     r"--logs: expected a run folder or a service decision log, got .*/none' \(does not exist\)"),
     (["demo", "--scale", "0"], r"--scale: expected a number > 0, got 0\.0"),
 ]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from actors.service.parity import comparable as sort_log  # noqa: F401 (re-exported)
+from actors.service.parity import reference_decisions  # noqa: F401 (re-exported)
 from policies import EventBatch
 from policies.event_schema import EVENT_TYPES
 
@@ -34,3 +36,14 @@ def rows_of(batch: EventBatch, columns: list[str] | None = None) -> list[tuple]:
             vals.append(None if isinstance(v, float) and v != v else v)
         out.append((int(batch.subscriber[i]), int(batch.time[i]), int(batch.type[i]), *vals))
     return out
+
+RULE_ARMS = ["plain", "question", "dont_miss"]
+
+
+def trigger_stream(n_subscribers: int = 400, n_events: int = 20_000, seed: int = 3):
+    """A synthetic stream (sessions, carts, purchases, email engagement) that makes every
+    kind of decision with the default rules: ``(events, subscriber table)``."""
+    from experiments.loadtest.generator import behavior_stream
+
+    s = behavior_stream(n_subscribers, n_events, seed=seed, source="synthetic")
+    return s.events, s.subscribers

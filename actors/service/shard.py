@@ -1,0 +1,364 @@
+"""An engine shard of the trigger service: messages in, decisions with arms out.
+
+:class:`ShardCore` is plain Python (the tests drive it directly); the service's runner
+(:mod:`actors.service.runner`) feeds it from a source and writes what it returns, and a
+Ray actor wraps that runner. One :meth:`ShardCore.step` handles a list of messages:
+
+1. **decode** (:func:`~actors.service.codec.decode_messages`): malformed messages and
+   rows become dead letters with the reason;
+2. **ownership**: the shard owns some partitions of the subscriber key space
+   (:func:`~actors.service.partitioning.partition_of` with ``key_partitions``); an event
+   of a subscriber it does not own is dead-lettered (``foreign="dead_letter"``: a
+   producer published it to the wrong partition, and another shard decides for that
+   subscriber) or skipped (``foreign="skip"``: every shard reads the whole stream, as
+   with one Parquet log);
+3. **watermark** (:class:`~actors.service.watermark.Watermark`, grace ``grace``): late
+   events are dead-lettered with the reason, the others released in time order;
+4. **engine**: :meth:`TriggerEngine.process(released, until=watermark)
+   <policies.triggers.TriggerEngine.process>`;
+5. **arms**: each fire's arm and propensity are drawn by the policy with the generator
+   keyed by ``(seed, trigger id)`` (:func:`policies.keyed.select_keyed`), so they do not
+   depend on batching, shard count, or a crash and replay;
+6. the decisions as the decision-log table (:func:`~actors.service.decision_log.
+   decision_table`).
+
+A dead letter never stops the shard; every one is counted by cause (:attr:`ShardCore.
+counters`). :meth:`ShardCore.state_dict` holds engine, watermark and policy state and the
+counters; :meth:`ShardCore.from_state_dict` continues exactly where it was.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from actors.config import PolicyConfig
+from actors.registry import make_policy
+from actors.service.codec import DeadLetter, decode_messages
+from actors.service.decision_log import decision_table
+from actors.service.partitioning import partition_of
+from actors.service.transport import Message
+from actors.service.watermark import DEFAULT_MAX_HELD, Watermark
+from policies import checks
+from policies.base import Policy
+from policies.errors import RuleWarning, SpecError, TriggerLabValueError
+from policies.event_schema import MAX_TIME
+from policies.events import EventBatch
+from policies.features import REQUIRED_COLUMNS, subscriber_features
+from policies.keyed import select_keyed
+from policies.triggers import ALL_KINDS, Decisions, RuleSet, TriggerEngine, load_rules
+from policies.triggers.engine import ENGINES, check_supported
+
+__all__ = ["FOREIGN", "ShardConfig", "ShardCore", "ShardOutput"]
+
+#: What a shard does with events of subscribers it does not own.
+FOREIGN = ("dead_letter", "skip")
+_STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    """What every shard of one service is built from (picklable; same for all shards).
+
+    Parameters
+    ----------
+    rules : RuleSet
+    subscribers : pandas.DataFrame
+        The subscriber table (docs/domain.md), indexed by subscriber id; each shard keeps
+        the rows it owns.
+    policy : PolicyConfig or None
+        The policy choosing each fire's variant (``scope`` ``triggers`` or ``all``).
+    seed : int
+        Keys the policy's draws (and the A/B salt), >= 0.
+    reward : {"click", "order", "revenue"}
+        What the policy learns from (as in a spec).
+    grace : int
+        Watermark grace, seconds.
+    key_partitions : int
+        Partitions of the subscriber key space (the stream's partition count).
+    engine : {"fast", "reference"}
+    max_held : int
+        Watermark bound on held events.
+    max_skew : int or None
+        With the wall time ``now`` given to :meth:`ShardCore.step`, events later than
+        ``now + max_skew`` seconds are dead-lettered (a clock gone wrong, or times in the
+        wrong unit, would otherwise move the watermark past every later event). None:
+        only the fixed range 2000-2100.
+    """
+
+    rules: RuleSet
+    subscribers: pd.DataFrame
+    policy: PolicyConfig | None = None
+    seed: int = 0
+    reward: str = "click"
+    grace: int = 300
+    key_partitions: int = 1
+    engine: str = "fast"
+    max_held: int = DEFAULT_MAX_HELD
+    max_skew: int | None = 3600
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rules, RuleSet):
+            object.__setattr__(self, "rules", load_rules(self.rules))
+        if not isinstance(self.subscribers, pd.DataFrame):
+            raise TriggerLabValueError(
+                f"subscribers: expected a pandas DataFrame, got {type(self.subscribers).__name__}")
+        checks.check_int("seed", self.seed, error=TriggerLabValueError, low=0)
+        checks.check_int("key_partitions", self.key_partitions, error=TriggerLabValueError,
+                         low=1)
+        if self.max_skew is not None:
+            checks.check_int("max_skew", self.max_skew, error=TriggerLabValueError, low=0)
+        if self.engine not in ENGINES:
+            raise TriggerLabValueError(f"engine: expected one of {ENGINES}, got "
+                                       f"{self.engine!r}")
+        if self.engine == "fast":
+            check_supported(self.rules)     # journeys run on engine="reference" for now
+        if self.policy is not None and self.policy.scope == "campaign":
+            raise SpecError("policy.scope: the service decides trigger sends; expected "
+                            "'triggers' or 'all', got 'campaign'")
+
+    def make_policy(self) -> Policy | None:
+        """A fresh policy of the config (as the simulator's runtime builds it)."""
+        if self.policy is None:
+            return None
+        return make_policy(self.policy.name, self.policy.params, decides=self.policy.decides,
+                           reward=self.reward, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class ShardOutput:
+    """What one :meth:`ShardCore.step` produced.
+
+    Attributes
+    ----------
+    decisions : pandas.DataFrame
+        The decision-log rows (:func:`~actors.service.decision_log.decision_table`).
+    dead_letters : list of DeadLetter
+    n_events : int
+        Good events decoded from the messages.
+    watermark : int or None
+        The watermark after the step, seconds.
+    """
+
+    decisions: pd.DataFrame
+    dead_letters: list[DeadLetter]
+    n_events: int
+    watermark: int | None
+
+
+@dataclass
+class _Counters:
+    messages: int = 0
+    events: int = 0
+    dead_bad: int = 0
+    dead_late: int = 0
+    dead_foreign: int = 0
+    skipped_foreign: int = 0
+    decisions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALL_KINDS, 0))
+
+
+class ShardCore:
+    """One engine shard (see the module docstring).
+
+    Parameters
+    ----------
+    config : ShardConfig
+    partitions : sequence of int
+        The key partitions this shard owns (in ``[0, config.key_partitions)``).
+    shard : int
+        This shard's number (in its decision rows).
+    foreign : {"dead_letter", "skip"}
+    """
+
+    def __init__(self, config: ShardConfig, partitions: Sequence[int], *, shard: int = 0,
+                 foreign: str = "dead_letter") -> None:
+        if foreign not in FOREIGN:
+            raise TriggerLabValueError(f"foreign: expected one of {FOREIGN}, got {foreign!r}")
+        owned = sorted(set(partitions))
+        for p in owned:
+            checks.check_int("partitions", p, error=TriggerLabValueError, low=0,
+                             high=config.key_partitions - 1)
+        self.config = config
+        self.partitions = tuple(owned)
+        self.shard = shard
+        self.foreign = foreign
+        table = config.subscribers
+        mine = np.isin(partition_of(table.index.to_numpy(np.int64), config.key_partitions),
+                       owned)
+        table = table[mine]
+        with warnings.catch_warnings():   # a shard sees a slice: judged on the whole table
+            warnings.simplefilter("ignore", RuleWarning)
+            self.engine = TriggerEngine(config.rules, subscribers=table, engine=config.engine)
+        self.watermark = Watermark(config.grace, config.max_held)
+        self.policy = config.make_policy()
+        self.policy_version = 0
+        self.counters = _Counters()
+        self._set_contexts(table)
+
+    def _set_contexts(self, table: pd.DataFrame) -> None:
+        has = all(c in table.columns for c in REQUIRED_COLUMNS)
+        contextual = getattr(self.policy, "n_features", None) is not None
+        if contextual and not has:
+            missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+            raise SpecError(f"subscribers: the policy reads context features; the table "
+                            f"lacks columns {missing}")
+        self._ids = pd.Index(table.index.to_numpy(np.int64))
+        self._contexts = subscriber_features(table) if has and len(table) else None
+        self._contextual = contextual
+
+    # -- the step -----------------------------------------------------------------
+
+    def step(self, messages: Sequence[Message], now: int | None = None) -> ShardOutput:
+        """Handle ``messages`` (see the module docstring); ``now`` is the wall time
+        (seconds since the epoch) that bounds event times with ``config.max_skew``."""
+        c = self.counters
+        c.messages += len(messages)
+        skew = self.config.max_skew
+        max_time = MAX_TIME if now is None or skew is None else min(MAX_TIME, now + skew + 1)
+        decoded = decode_messages(messages, max_time=max_time)
+        dead = list(decoded.dead_letters)
+        c.dead_bad += len(dead)
+        events, index = decoded.events, decoded.message_index
+        part = partition_of(events.subscriber, self.config.key_partitions)
+        own = np.isin(part, self.partitions)
+        if not own.all():
+            if self.foreign == "dead_letter":
+                rows = np.flatnonzero(~own)
+                for i, rec in zip(rows.tolist(), _records(events[rows]), strict=True):
+                    msg = messages[int(index[i])]
+                    dead.append(DeadLetter(
+                        msg.partition, msg.offset, None, "subscriber",
+                        f"subscriber {int(events.subscriber[i])} belongs to partition "
+                        f"{int(part[i])}, not owned by shard {self.shard} (owns "
+                        f"{list(self.partitions)})", rec))
+                c.dead_foreign += int((~own).sum())
+            else:
+                c.skipped_foreign += int((~own).sum())
+            events, index = events[own], index[own]
+        c.events += len(events)
+        dead += self._hold(events, index, messages)
+        return ShardOutput(self._release(), dead, len(events), self.watermark.watermark)
+
+    def advance_to(self, time: int) -> ShardOutput:
+        """Treat ``time`` (s) as seen (an idle source's heartbeat, or the end of a finite
+        stream: ``time = end + grace`` decides everything due by ``end``) and decide
+        what that releases."""
+        self.watermark.advance_to(time)
+        return ShardOutput(self._release(), [], 0, self.watermark.watermark)
+
+    def _hold(self, events: EventBatch, index: np.ndarray,
+              messages: Sequence[Message]) -> list[DeadLetter]:
+        """Give ``events`` to the watermark; dead letters for the late ones."""
+        prior = self.watermark.released_to
+        late = self.watermark.add(events)
+        if not len(late):
+            return []
+        rows = np.flatnonzero(events.time < prior)   # the rows Watermark.add refused
+        out = []
+        for i, reason, rec in zip(rows.tolist(), late.reasons, _records(late.events),
+                                  strict=True):
+            msg = messages[int(index[i])]
+            out.append(DeadLetter(msg.partition, msg.offset, None, "time", reason, rec))
+        self.counters.dead_late += len(out)
+        return out
+
+    def _release(self) -> pd.DataFrame:
+        released, until = self.watermark.release()
+        return self._table(self.engine.process(released, until=until))
+
+    def _table(self, dec: Decisions) -> pd.DataFrame:
+        """The decision rows, with arms for the fires the policy decides."""
+        n = len(dec)
+        for k, name in enumerate(ALL_KINDS):
+            self.counters.decisions[name] += int(np.sum(dec.kind == k))
+        arm = np.full(n, -1, np.int64)
+        prop = np.full(n, np.nan)
+        rows = self._ids.get_indexer(dec.subscriber)
+        ctx = None
+        if self._contexts is not None:     # NaN rows for subscribers the table lacks
+            ctx = (np.where((rows >= 0)[:, None], self._contexts[np.maximum(rows, 0)], np.nan)
+                   if n else np.zeros((0, self._contexts.shape[1])))
+        policy = self.policy
+        if policy is not None and n:
+            fire = np.flatnonzero(dec.kind == ALL_KINDS.index("fire"))
+            if len(fire):
+                keys = dec.trigger_id[fire].tolist()
+                a, p = select_keyed(
+                    policy, keys, self.config.seed,
+                    contexts=None if not self._contextual or ctx is None else ctx[fire],
+                    subscribers=dec.subscriber[fire], now=dec.time[fire])
+                arm[fire], prop[fire] = a, p
+        pc = self.config.policy
+        return decision_table(
+            dec, arm=arm, propensity=prop,
+            arm_names=() if policy is None else tuple(policy.arm_names),
+            policy="" if pc is None else pc.name, policy_version=self.policy_version,
+            decides="" if pc is None else pc.decides, contexts=ctx, shard=self.shard)
+
+    # -- state --------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Engine, watermark and policy state with the counters (live engine arrays:
+        serialize before the next step)."""
+        c = self.counters
+        return {
+            "version": _STATE_VERSION, "shard": self.shard, "partitions": self.partitions,
+            "engine": self.engine.state_dict(deep=False),
+            "watermark": self.watermark.state_dict(),
+            "policy": None if self.policy is None else self.policy.state_dict(),
+            "policy_version": self.policy_version,
+            "counters": {**{k: getattr(c, k) for k in ("messages", "events", "dead_bad",
+                                                       "dead_late", "dead_foreign",
+                                                       "skipped_foreign")},
+                         "decisions": dict(c.decisions)},
+        }
+
+    @classmethod
+    def from_state_dict(cls, config: ShardConfig, state: dict[str, Any], *,
+                        foreign: str = "dead_letter") -> ShardCore:
+        """A shard continuing from :meth:`state_dict` output, built on ``config``."""
+        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
+            raise TriggerLabValueError("state: expected a ShardCore.state_dict() of version "
+                                       f"{_STATE_VERSION}")
+        self = cls.__new__(cls)
+        self.config = config
+        self.partitions = tuple(state["partitions"])
+        self.shard = int(state["shard"])
+        self.foreign = foreign
+        self.engine = TriggerEngine.from_state_dict(state["engine"])
+        self.watermark = Watermark.from_state_dict(state["watermark"])
+        self.policy = config.make_policy()
+        if self.policy is not None and state["policy"] is not None:
+            self.policy.load_state_dict(state["policy"])
+        self.policy_version = int(state["policy_version"])
+        counters = dict(state["counters"])
+        self.counters = _Counters(decisions=dict(counters.pop("decisions")), **counters)
+        table = config.subscribers
+        mine = np.isin(partition_of(table.index.to_numpy(np.int64), config.key_partitions),
+                       self.partitions)
+        self._set_contexts(table[mine])
+        return self
+
+    def stats(self) -> dict[str, Any]:
+        """Counters, the watermark, events held, decisions per kind."""
+        c = self.counters
+        return {"messages": c.messages, "events": c.events, "dead_bad": c.dead_bad,
+                "dead_late": c.dead_late, "dead_foreign": c.dead_foreign,
+                "skipped_foreign": c.skipped_foreign, "decisions": dict(c.decisions),
+                "watermark": self.watermark.watermark, "held": self.watermark.n_held,
+                "max_seen": self.watermark.max_seen}
+
+
+def _records(events: EventBatch) -> list[dict[str, Any]]:
+    """The rows of ``events`` as JSON-able dicts (for dead letters; missing -> None)."""
+    out = []
+    for row in events.to_pandas().to_dict("records"):
+        out.append({k: (None if isinstance(v, float) and v != v else
+                        v.item() if isinstance(v, np.generic) else v)
+                    for k, v in row.items()})
+    return out

