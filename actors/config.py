@@ -53,11 +53,17 @@ class CampaignConfig:
         Delivery hour 0..23 in each subscriber's local time.
     subject_style : str
         Subject style when no policy decides campaigns (one of ``SUBJECT_STYLES``).
+    incentive : float
+        Discount fraction in [0, 1) every campaign email offers (default 0: none). The
+        response model multiplies P(purchase | click) by ``1 + incentive_buy_slope
+        incentive price_sensitivity`` and takes the discount off the order value, so a
+        discount earns more only from price-sensitive subscribers (docs/domain.md).
     """
 
     every_days: int = 7
     local_hour: int = 10
     subject_style: str = "plain"
+    incentive: float = 0.0
 
     def __post_init__(self) -> None:
         check_int("campaign.every_days", self.every_days, low=1, error=SpecError)
@@ -65,6 +71,8 @@ class CampaignConfig:
                   what="an hour 0..23", error=SpecError)
         check_choice("campaign.subject_style", self.subject_style, SUBJECT_STYLES,
                      error=SpecError)
+        check_number("campaign.incentive", self.incentive, low=0, high=1, high_open=True,
+                     what="a discount fraction in [0, 1)", error=SpecError)
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,9 @@ class SimulationConfig:
         How long after delivery responses count toward an email (s).
     record_decisions, record_events : bool
         Keep the per-email decision log / the full event log in the result.
+    record_subscribers : bool
+        Keep per-subscriber counts and ground truth, and the subscriber table at the start
+        of the run, in the result (:mod:`actors.subscriber_books`; per-segment analysis).
     checkpoint_every : int
         Ticks between checkpoints (Ray executor; 0 disables them).
     """
@@ -161,6 +172,7 @@ class SimulationConfig:
     reward_window_seconds: int = 3 * 86400
     record_decisions: bool = False
     record_events: bool = False
+    record_subscribers: bool = False
     checkpoint_every: int = 96
 
     def __post_init__(self) -> None:
@@ -192,7 +204,7 @@ class SimulationConfig:
                      what="a fraction in [0, 1)", error=SpecError)
         check_choice("reward", self.reward, REWARDS, error=SpecError)
         check_int("reward_window_seconds", self.reward_window_seconds, low=1, error=SpecError)
-        for name in ("record_decisions", "record_events"):
+        for name in ("record_decisions", "record_events", "record_subscribers"):
             check_bool(name, getattr(self, name), what="True or False", error=SpecError)
         check_int("checkpoint_every", self.checkpoint_every, low=0,
                   what="an integer >= 0 (ticks)", error=SpecError)

@@ -160,6 +160,10 @@ class ShardResult:
         CPU seconds of the shard (since it was built or restored in this process).
     engine_stats : pandas.DataFrame or None
         The trigger engine's per-rule counters (None without rules).
+    subscriber_books, subscriber_table : pandas.DataFrame or None
+        Per-subscriber counts and truth
+        (:meth:`actors.subscriber_books.SubscriberBooks.frame`) and the subscriber table
+        at the start of the run (None unless subscribers are recorded).
     """
 
     start: int
@@ -173,3 +177,5 @@ class ShardResult:
     peak_rss: int
     cpu_s: float
     engine_stats: Any
+    subscriber_books: Any = None
+    subscriber_table: Any = None

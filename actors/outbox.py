@@ -240,4 +240,4 @@ def email_batch(plan: RunPlan, campaign_style: int, engagement: np.ndarray,
         subscriber=go["subscriber"], time=np.full(m, now, np.int64),
         campaign=campaign_code(go["email_id"], source), kind=kind, subject_style=style,
         strategy=strategy, personalization=level, urgency=urgency,
-        incentive=np.zeros(m), send_hour=hour)
+        incentive=np.where(trig, 0.0, plan.campaign_incentive), send_hour=hour)

@@ -42,6 +42,9 @@ class RunPlan:
     store_contexts : bool
         Shards keep every email's context (policy or decision log needs them).
     decides_campaign, decides_triggers : bool
+    campaign_incentive : float
+        Discount fraction of campaign emails (``CampaignConfig.incentive``; 0 without a
+        campaign).
     """
 
     layout: MetricsLayout
@@ -53,6 +56,7 @@ class RunPlan:
     store_contexts: bool
     decides_campaign: bool
     decides_triggers: bool
+    campaign_incentive: float = 0.0
 
     @classmethod
     def from_config(cls, config: SimulationConfig) -> RunPlan:
@@ -83,6 +87,8 @@ class RunPlan:
             store_contexts=policy_contexts or config.record_decisions,
             decides_campaign=has_policy and scope in ("campaign", "all"),
             decides_triggers=has_policy and scope in ("triggers", "all"),
+            campaign_incentive=(float(config.campaign.incentive)
+                                if config.campaign is not None else 0.0),
         )
 
     @staticmethod

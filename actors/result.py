@@ -53,6 +53,16 @@ class RunResult:
         Per-email log (``record_decisions``).
     events : DataFrame or None
         Every world event (``record_events``).
+    subscribers : DataFrame or None
+        Per-subscriber counts and truth (``record_subscribers``): ``subscriber, group,
+        source`` and the columns of :data:`actors.subscriber_books.SUBSCRIBER_EMAIL_COLUMNS`
+        and :data:`~actors.subscriber_books.SUBSCRIBER_SITE_COLUMNS` (one ``site`` row per
+        subscriber, one row per subscriber and email source that got an email), on the
+        basis of ``metrics`` and ``truth``: summed over subscribers they give the same
+        totals.
+    subscriber_table : DataFrame or None
+        The subscriber table (docs/domain.md) at the start of the run, before any email,
+        indexed by ``subscriber`` (``record_subscribers``).
     policy_state : dict or None
         The policy's ``state_dict()`` at the end.
     info : dict
@@ -63,6 +73,8 @@ class RunResult:
     truth: pd.DataFrame
     decisions: pd.DataFrame | None = None
     events: pd.DataFrame | None = None
+    subscribers: pd.DataFrame | None = None
+    subscriber_table: pd.DataFrame | None = None
     policy_state: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -117,5 +129,12 @@ def merge_results(layout: MetricsLayout, parts: Sequence[ShardResult],
             "emails": int(sum(p.n_emails for p in parts)),
             "peak_rss_bytes": [int(p.peak_rss) for p in parts],
             "cpu_s": [float(p.cpu_s) for p in parts]}
+    books = [p.subscriber_books for p in parts if p.subscriber_books is not None]
+    tables = [p.subscriber_table for p in parts if p.subscriber_table is not None]
     return RunResult(metrics=layout.metrics_frame(counts), truth=layout.truth_frame(truth),
-                     decisions=decisions, events=events, policy_state=policy_state, info=info)
+                     decisions=decisions, events=events,
+                     subscribers=(pd.concat(books, ignore_index=True)
+                                  .sort_values(["subscriber", "source"], kind="stable")
+                                  .reset_index(drop=True) if books else None),
+                     subscriber_table=pd.concat(tables) if tables else None,
+                     policy_state=policy_state, info=info)

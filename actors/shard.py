@@ -106,6 +106,8 @@ class ShardCore:
         self.world = World(pop, seed=seed)
         self.group = holdout_groups(pop.ids, seed, config.holdout_fraction)
         self.table = self.world.subscribers()
+        # the subscriber table before any email: segments of a per-segment analysis
+        self.start_table = self.table.copy() if config.record_subscribers else None
         self.engine: TriggerEngine | None = None
         self._seg_numeric: list[np.ndarray] = []
         if config.rules is not None:
@@ -314,4 +316,7 @@ class ShardCore:
             n_events=self.n_events, n_emails=self.n_emails,
             peak_rss=int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
             cpu_s=process_cpu_seconds() - self._cpu0,
-            engine_stats=None if self.engine is None else self.engine.stats())
+            engine_stats=None if self.engine is None else self.engine.stats(),
+            subscriber_books=(None if self.ledger.books is None else self.ledger.books.frame(
+                self.start, self.group, self.plan.layout.sources)),
+            subscriber_table=self.start_table)

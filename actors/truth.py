@@ -8,7 +8,9 @@
   slot, group, column; probabilities in fixed point, :func:`actors.metrics.to_fixed`);
 * ``sent``: the delivered emails whose reward window is open (an
   :class:`~actors.emails.EmailStore`), which response events are attributed to;
-* ``decision_log``: finalized emails with their reward (when decisions are recorded).
+* ``decision_log``: finalized emails with their reward (when decisions are recorded);
+* ``books``: the same counts and truth per subscriber (a
+  :class:`~actors.subscriber_books.SubscriberBooks`, when subscribers are recorded).
 
 Everything a shard counts lives here, so a checkpoint of the shard holds it and a replay
 after a recovery cannot count anything twice.
@@ -27,6 +29,7 @@ from actors.emails import EmailStore, email_id_of, source_of
 from actors.messages import Rewards
 from actors.metrics import METRICS, TRUTH_COLUMNS, to_fixed
 from actors.plan import REWARD_PROBABILITY, RunPlan
+from actors.subscriber_books import SubscriberBooks
 from policies.event_schema import EVENT_TYPES
 from policies.events import EventBatch
 from policies.triggers import KINDS
@@ -42,6 +45,8 @@ _FIRE, _CANCEL, _EXPIRE, _SUPPRESS = (KINDS.index(k) for k in
                                       ("fire", "cancel", "expire", "suppress"))
 _KIND_METRIC = {_FIRE: _M["fires"], _CANCEL: _M["cancels"], _EXPIRE: _M["expires"],
                 _SUPPRESS: _M["suppressions"]}
+#: Response metrics the per-subscriber books keep.
+_BOOK_METRICS = frozenset({"opens", "clicks", "orders", "revenue", "unsubscribes"})
 #: Event type codes the ledger attributes.
 EVENT_CODES = {name: EVENT_TYPES.code(name) for name in (
     "purchase_completed", "email_open", "email_click", "unsubscribe")}
@@ -180,6 +185,8 @@ class Ledger:
             store_cols["context"] = (np.float64, (context_dim,))
         self.sent = EmailStore(store_cols)
         self.decision_log: list[dict[str, np.ndarray]] = []
+        self.books = (SubscriberBooks(len(group), self.layout.site)
+                      if config.record_subscribers else None)
 
     def deliver(self, go: dict[str, np.ndarray], row: np.ndarray,
                 pr: dict[str, np.ndarray], chosen: np.ndarray, per_arm: np.ndarray,
@@ -208,6 +215,8 @@ class Ledger:
         ]).astype(np.int64)
         assert cols.shape[1] == len(TRUTH_COLUMNS) + k
         self.layout.add_truth(self.truth, go["source"], go["arm"] + 1, group, cols)
+        if self.books is not None:
+            self.books.deliver(row, go["source"], pr)
         rows: dict[str, np.ndarray] = {
             "email_id": go["email_id"], "subscriber": go["subscriber"],
             "time": np.full(m, now, np.int64), "source": go["source"], "arm": go["arm"],
@@ -244,6 +253,9 @@ class Ledger:
             self.layout.add(self.counts, day[purchase], site, zero, grp, _M["orders_all"])
             self.layout.add(self.counts, day[purchase], site, zero, grp, _M["revenue_all"],
                             revenue_cents[purchase])
+            if self.books is not None:
+                self.books.purchase(ev.subscriber[purchase] - self.start,
+                                    revenue_cents[purchase])
         camp = ev.column("campaign_id")
         resp = np.flatnonzero(camp >= 0)
         if len(resp) == 0:
@@ -274,6 +286,9 @@ class Ledger:
                 v = vals[mask] if isinstance(vals, np.ndarray) else vals
                 self.layout.add(self.counts, d[mask], src[mask], arm[mask], grp[mask],
                                 _M[metric], v)
+                if self.books is not None and metric in _BOOK_METRICS:
+                    self.books.respond(ev.subscriber[resp][mask] - self.start, src[mask],
+                                       metric, v)
         click = typ_r == EVENT_CODES["email_click"]
         buy = typ_r == EVENT_CODES["purchase_completed"]
         np.add.at(cols["clicks"], pos[click], 1)

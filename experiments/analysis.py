@@ -73,7 +73,8 @@ from experiments.stats import (
 from experiments.tables import RunTables, metric_counts
 
 __all__ = ["LOWER_IS_BETTER", "SUMMARY_COLUMNS", "Recommendation", "analysis_kind",
-           "metric_counts", "recommend", "srm_checks", "summarize", "true_values"]
+           "metric_counts", "recommend", "srm_checks", "summarize", "true_values",
+           "truth_value"]
 
 #: Metrics where a decrease is an improvement.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"unsubscribes"})
@@ -134,28 +135,55 @@ def true_values(res: RunTables, counts: pd.DataFrame | None = None) -> pd.DataFr
         for arm in tt.index:
             t = tt.loc[arm]
             subs = float(c.loc[arm, "denominator"]) if arm in c.index else math.nan
-            sends = float(t.get("sends", 0.0))
-            val, kind = math.nan, "level"
-            with np.errstate(divide="ignore", invalid="ignore"):
-                if name == "opens" and sends > 0:
-                    val = t["expected_opens"] / sends
-                elif name == "clicks" and sends > 0:
-                    val = t["expected_clicks"] / sends
-                elif name == "attributed_orders" and sends > 0:
-                    val = t["expected_orders"] / sends
-                elif name == "attributed_revenue" and subs > 0:
-                    val = t["expected_revenue"] / subs
-                elif name == "orders" and subs > 0:
-                    val, kind = t["expected_incremental_orders"] / subs, "caused"
-                elif name == "revenue_per_recipient" and subs > 0:
-                    share = (t["expected_incremental_orders"] / t["expected_orders"]
-                             if t["expected_orders"] > 0 else 0.0)
-                    val, kind = t["expected_revenue"] * share / subs, "caused"
-                elif name == "incremental_orders" and subs > 0:
-                    val, kind = t["expected_incremental_orders"] / subs, "caused"
+            val, kind = truth_value(name, t, subs)
             rows.append({"metric": name, "arm": arm, "true_value": float(val), "kind": kind,
                          "regret": float(t.get("expected_regret", math.nan)) / reps})
     return pd.DataFrame(rows)
+
+
+def truth_value(name: str, t: Any, subs: float) -> tuple[float, str]:
+    """The simulator's true value of metric ``name`` from truth sums ``t``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`~experiments.spec.METRICS`.
+    t : mapping
+        Sums over the treatment group's emails: ``sends`` and the ``expected_*`` columns
+        of the truth table (a row of it, or the same sums over some subscribers).
+    subs : float
+        Treatment-group subscribers the sums are over (NaN if unknown).
+
+    Returns
+    -------
+    value : float
+        In the metric's units; NaN without emails (per-email metrics), without
+        subscribers, or for a metric the simulator has no truth of (unsubscribes).
+    kind : {"level", "caused"}
+        ``"level"``: the metric itself; ``"caused"``: the email-caused part of a
+        per-subscriber metric (organic orders cancel in a difference between arms on the
+        same subscribers).
+    """
+    sends = float(t.get("sends", 0.0))
+    val, kind = math.nan, "level"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if name == "opens" and sends > 0:
+            val = t["expected_opens"] / sends
+        elif name == "clicks" and sends > 0:
+            val = t["expected_clicks"] / sends
+        elif name == "attributed_orders" and sends > 0:
+            val = t["expected_orders"] / sends
+        elif name == "attributed_revenue" and subs > 0:
+            val = t["expected_revenue"] / subs
+        elif name == "orders" and subs > 0:
+            val, kind = t["expected_incremental_orders"] / subs, "caused"
+        elif name == "revenue_per_recipient" and subs > 0:
+            share = (t["expected_incremental_orders"] / t["expected_orders"]
+                     if t["expected_orders"] > 0 else 0.0)
+            val, kind = t["expected_revenue"] * share / subs, "caused"
+        elif name == "incremental_orders" and subs > 0:
+            val, kind = t["expected_incremental_orders"] / subs, "caused"
+    return float(val), kind
 
 
 # ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ The model is deliberately simple (docs: README "Validating a spec")::
 
     bytes   ~ BYTES_PER_SUBSCRIBER * subscribers * concurrent_runs
               + BYTES_PER_RUN_DAY * runs * days
+              [+ BYTES_PER_SUBSCRIBER_RUN_SEGMENTS * subscribers * runs  with analysis.segments]
     seconds ~ SECONDS_PER_SUBSCRIBER_DAY * subscribers * days * arms * replications
 
 ``concurrent_runs`` is 1 for the inline executor and for sharded Ray runs (runs go one
@@ -21,6 +22,9 @@ BENCHMARKS.md's larger runs ~0.5 s). ``bytes`` is what a run adds to the process
 loaded, compared with the memory available now. They are estimates within a
 factor of ~2; the refusal only triggers when the estimate exceeds the machine's
 *available* memory, so anything refused would almost surely not have fitted.
+With ``analysis.segments`` the per-subscriber tables of every run are kept until the run
+folder is written: 480 B per subscriber and run measured (10k subscribers, 2 runs, loaded
+back from the run folder), counted as 1 KB for the copies made while gathering them.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from policies.errors import SpecError
 __all__ = [
     "BYTES_PER_RUN_DAY",
     "BYTES_PER_SUBSCRIBER",
+    "BYTES_PER_SUBSCRIBER_RUN_SEGMENTS",
     "SECONDS_PER_SUBSCRIBER_DAY",
     "Estimate",
     "available_memory",
@@ -45,6 +50,7 @@ __all__ = [
 
 BYTES_PER_SUBSCRIBER = 2_800
 BYTES_PER_RUN_DAY = 20_000
+BYTES_PER_SUBSCRIBER_RUN_SEGMENTS = 1_000
 SECONDS_PER_SUBSCRIBER_DAY = 0.25 / 10_000
 
 
@@ -71,6 +77,8 @@ def estimate(spec: ExperimentSpec, *, executor: str | None = None,
     subs = float(spec.subscribers)
     mem = (BYTES_PER_SUBSCRIBER * subs * concurrent
            + BYTES_PER_RUN_DAY * runs * max(days, 1.0))
+    if spec.segments:
+        mem += BYTES_PER_SUBSCRIBER_RUN_SEGMENTS * subs * runs
     seconds = SECONDS_PER_SUBSCRIBER_DAY * subs * days * runs
     return Estimate(bytes=mem, seconds=seconds, runs=runs, concurrent_runs=concurrent)
 

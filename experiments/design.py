@@ -27,13 +27,14 @@ from policies.checks import (
     check_int,
     check_number,
     check_string,
+    did_you_mean,
     expected,
 )
 from policies.errors import SpecError
 from policies.triggers import format_duration
 
-__all__ = ["ArmSpec", "ExperimentSpec", "arm_rules", "build_policy", "corrections",
-           "policy_dict", "policy_names"]
+__all__ = ["ArmSpec", "ExperimentSpec", "arm_rules", "build_policy", "check_segments",
+           "corrections", "policy_dict", "policy_names"]
 
 
 def policy_names() -> tuple[str, ...]:
@@ -41,6 +42,25 @@ def policy_names() -> tuple[str, ...]:
     from actors.registry import POLICIES
 
     return tuple(POLICIES)
+
+
+def check_segments(path: str, value: Any) -> tuple[str, ...]:
+    """Segment columns (``analysis.segments``): a tuple of distinct columns of the
+    simulated subscriber table (:data:`~policies.subscriber_schema.SUBSCRIBER_COLUMNS`);
+    SpecError naming the entry otherwise."""
+    from policies.subscriber_schema import SUBSCRIBER_COLUMNS
+
+    if not isinstance(value, tuple):
+        raise expected(SpecError, path, "a list of subscriber-table columns", value)
+    cols = list(SUBSCRIBER_COLUMNS)
+    for i, c in enumerate(value):
+        check_string(f"{path}[{i}]", c, error=SpecError)
+        if c not in SUBSCRIBER_COLUMNS:
+            raise SpecError(f"{path}[{i}]: {c!r} is not a column of the simulated subscriber "
+                            f"table{did_you_mean(c, cols)} (its columns: {', '.join(cols)})")
+        if c in value[:i]:
+            raise SpecError(f"{path}[{i}]: duplicate column {c!r}; list each column once")
+    return value
 
 
 def corrections() -> tuple[str, ...]:
@@ -181,6 +201,14 @@ class ExperimentSpec:
         Two-sided level of tests and intervals.
     correction : {"holm", "bh", "bonferroni"}
         Multiple-testing correction across all (arm, metric) comparisons with control.
+    segments : tuple of str
+        Subscriber-table columns to break the primary metric's effect down by
+        (:mod:`experiments.segments`; empty: no per-segment analysis). Setting them
+        records per-subscriber counts and the subscriber table at the run's start.
+    segment_bins : int
+        Quantile bins of a numeric segment column (2..50).
+    segment_correction : {"holm", "bh", "bonferroni"}
+        Multiple-testing correction across the segments x arms of one segment column.
     description : str
     """
 
@@ -209,6 +237,9 @@ class ExperimentSpec:
     alpha: float = 0.05
     correction: str = "holm"
     description: str = ""
+    segments: tuple[str, ...] = ()
+    segment_bins: int = 10
+    segment_correction: str = "bh"
 
     def __post_init__(self) -> None:
         check_run_name("name", self.name)
@@ -233,6 +264,9 @@ class ExperimentSpec:
         if a >= 0.5:
             raise SpecError(f"analysis.alpha: expected a number in (0, 0.5), got {a!r}")
         _choice("analysis.correction", self.correction, corrections())
+        check_segments("analysis.segments", self.segments)
+        check_int("analysis.segment_bins", self.segment_bins, low=2, high=50, error=SpecError)
+        _choice("analysis.segment_correction", self.segment_correction, corrections())
         if not isinstance(self.arms, tuple) or len(self.arms) < 2:
             raise expected(SpecError, "arms", "at least 2 arms", self.arms)
         names = [arm.name for arm in self.arms]
@@ -295,8 +329,11 @@ class ExperimentSpec:
         def campaign(c: CampaignConfig | None) -> Any:
             if c is None:
                 return "none"
-            return {"every_days": c.every_days, "local_hour": c.local_hour,
-                    "subject_style": c.subject_style}
+            d = {"every_days": c.every_days, "local_hour": c.local_hour,
+                 "subject_style": c.subject_style}
+            if c.incentive:
+                d["incentive"] = c.incentive
+            return d
 
         arms = []
         for a in self.arms:
@@ -340,6 +377,10 @@ class ExperimentSpec:
             "record": {"decisions": self.record_decisions, "events": self.record_events},
             "analysis": {"alpha": self.alpha, "correction": self.correction},
         })
+        if self.segments:
+            out["analysis"].update(segments=list(self.segments),
+                                   segment_bins=int(self.segment_bins),
+                                   segment_correction=self.segment_correction)
         return out
 
     def to_yaml(self) -> str:

@@ -33,6 +33,13 @@ from experiments.analysis import (
 from experiments.regret import policy_table
 from experiments.results import Results
 from experiments.rule_checks import rule_warnings
+from experiments.segment_report import (
+    plot_file,
+    segment_blocks,
+    segment_headline,
+    write_segment_plots,
+)
+from experiments.segments import SegmentAnalysis, segment_analyses, write_segment_tables
 from experiments.spec import METRICS, ExperimentSpec
 
 __all__ = ["LOWER_IS_BETTER", "SUMMARY_COLUMNS", "analysis_kind", "headline",
@@ -122,7 +129,9 @@ def _num(v: Any) -> str:
 # rendering
 
 
-def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str]) -> list[tuple]:
+def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str],
+            segments: list[SegmentAnalysis] | None = None,
+            segment_plots: set[str] | None = None) -> list[tuple]:
     spec = res.spec
     b: list[tuple] = [("h1", f"Experiment: {spec.name}")]
     if spec.description:
@@ -202,6 +211,8 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str]) -> list[t
             note += (f" The interval of the difference covered the true difference for "
                      f"{int(sum(bool(v) for v in cov))} of {len(cov)} arm(s).")
         b.append(("p", note))
+    if segments:
+        b += segment_blocks(segments, segment_plots or set())
     pol = policy_table(res)
     if len(pol):
         b.append(("h2", "Policies"))
@@ -252,7 +263,9 @@ def _describe_arm(arm: Any) -> str:
     if arm.campaign != "inherit":
         parts.append("campaign: none" if arm.campaign is None else
                      f"campaign every {arm.campaign.every_days} d at {arm.campaign.local_hour}h"
-                     f" ({arm.campaign.subject_style})")
+                     f" ({arm.campaign.subject_style}"
+                     + (f", {arm.campaign.incentive:.0%} discount" if arm.campaign.incentive
+                        else "") + ")")
     return "; ".join(parts) or "as the experiment"
 
 
@@ -320,26 +333,33 @@ def render_html(blocks: list[tuple], title: str) -> str:
             + "\n".join(body) + "\n</body></html>\n")
 
 
-def write_report(res: Results, run_dir: str | Path, *, summary: pd.DataFrame | None = None
-                 ) -> tuple[Path, Path]:
+def write_report(res: Results, run_dir: str | Path, *, summary: pd.DataFrame | None = None,
+                 segments: list[SegmentAnalysis] | None = None) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into ``run_dir`` (PNG plots found there are
-    embedded). Returns the two paths."""
+    embedded). ``segments``: the per-segment analyses (computed when the spec lists
+    ``analysis.segments`` and they are not given). Returns the two paths."""
     d = Path(run_dir)
     if summary is None:
         summary = summarize(res)
+    if segments is None and res.spec.segments:
+        segments = segment_analyses(res)
     from experiments.plots import PLOT_FILES
 
     plots = [p for p in PLOT_FILES if (d / p).exists()]
-    blocks = _blocks(res, summary, plots)
+    seg_plots = {plot_file(a.column) for a in segments or []
+                 if (d / plot_file(a.column)).exists()}
+    blocks = _blocks(res, summary, plots, segments, seg_plots)
     md, page = d / "report.md", d / "report.html"
     md.write_text(render_markdown(blocks), encoding="utf-8")
     page.write_text(render_html(blocks, f"Experiment: {res.spec.name}"), encoding="utf-8")
     return md, page
 
 
-def headline(res: Results, summary: pd.DataFrame | None = None) -> list[str]:
-    """Plain-text lines for a terminal: the experiment, the recommendation, the truth check
-    and the primary metric per arm."""
+def headline(res: Results, summary: pd.DataFrame | None = None,
+             segments: list[SegmentAnalysis] | None = None) -> list[str]:
+    """Plain-text lines for a terminal: the experiment, the recommendation, the truth check,
+    the primary metric per arm and, with ``analysis.segments``, one line per segment
+    column and arm (:func:`experiments.segment_report.segment_headline`)."""
     if summary is None:
         summary = summarize(res)
     spec = res.spec
@@ -364,6 +384,9 @@ def headline(res: Results, summary: pd.DataFrame | None = None) -> list[str]:
         regret = s.set_index("arm")["regret"]
         lines.append(f"expected regret ({unit} lost vs always the true best variant, per "
                      "replication): " + ", ".join(f"{a} {regret[a]:.1f}" for a in pol))
+    if res.spec.segments and res.subscriber_metrics is not None:
+        lines += segment_headline(segments if segments is not None
+                                  else segment_analyses(res))
     return lines
 
 
@@ -384,14 +407,17 @@ def rerender(res: Results, *, plots: bool = True) -> pd.DataFrame:
     try:
         summary = summarize(res)
         summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
+        segments = segment_analyses(res) if res.spec.segments else []
+        write_segment_tables(segments, tmp)
         if plots:
             from experiments.plots import PLOT_FILES, write_plots
 
-            for name in PLOT_FILES:
+            for name in [*PLOT_FILES, *(plot_file(a.column) for a in segments)]:
                 if (d / name).exists():
                     shutil.copy2(d / name, tmp / name)
             write_plots(res, tmp, summary)
-        write_report(res, tmp, summary=summary)
+            write_segment_plots(segments, tmp)
+        write_report(res, tmp, summary=summary, segments=segments)
         for f in sorted(tmp.iterdir()):
             os.replace(f, d / f.name)
     finally:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from actors.metrics import TRUTH_COLUMNS
+from actors.subscriber_books import SUBSCRIBER_EMAIL_COLUMNS, SUBSCRIBER_SITE_COLUMNS
 from experiments.analysis import summarize
 from experiments.spec import ExperimentSpec, load_spec
 from experiments.tables import metric_counts
@@ -39,6 +40,9 @@ RUN_TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
                           "variant", "arm_index", "propensity", "reward", "expected_reward",
                           *[f"x_{n}" for n in FEATURE_NAMES]),
     "events.parquet": ("replication", "arm", "subscriber", "time", "type"),
+    "subscribers.parquet": ("replication", "arm", "subscriber"),
+    "subscriber_metrics.parquet": ("replication", "arm", "subscriber", "group", "source",
+                                   *SUBSCRIBER_EMAIL_COLUMNS, *SUBSCRIBER_SITE_COLUMNS),
 }
 
 
@@ -73,6 +77,14 @@ class Results:
         Wall-clock seconds per run (not part of the reproducible files).
     run_dir : Path or None
         The run folder, when written or loaded.
+    subscribers : DataFrame or None
+        The subscriber table at the start of each run, before any email:
+        ``replication, arm, subscriber`` and the table's columns (docs/domain.md); the
+        segments of :mod:`experiments.segments` (``analysis.segments``).
+    subscriber_metrics : DataFrame or None
+        Per-subscriber counts and truth (``replication, arm, subscriber, group, source``,
+        counts, ``expected_*``; see :class:`actors.RunResult` ``subscribers``), with
+        ``analysis.segments``.
     """
 
     spec: ExperimentSpec
@@ -82,6 +94,8 @@ class Results:
     events: pd.DataFrame | None = None
     timing: pd.DataFrame | None = None
     run_dir: Path | None = None
+    subscribers: pd.DataFrame | None = None
+    subscriber_metrics: pd.DataFrame | None = None
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Results:
@@ -120,7 +134,9 @@ class Results:
             timing = pd.DataFrame(runs["runs"])
         return cls(spec=spec, metrics=_read_table(d, "metrics.parquet"),
                    truth=_read_table(d, "truth.parquet"), decisions=opt("decisions.parquet"),
-                   events=opt("events.parquet"), timing=timing, run_dir=d)
+                   events=opt("events.parquet"), timing=timing, run_dir=d,
+                   subscribers=opt("subscribers.parquet"),
+                   subscriber_metrics=opt("subscriber_metrics.parquet"))
 
     @property
     def arms(self) -> list[str]:

@@ -11,6 +11,11 @@ the population and the random numbers (common random numbers) -- runs them with
     truth.parquet      the simulator's ground truth per replication x arm x source x variant
     decisions.parquet  per-email log with propensities (record.decisions)
     events.parquet     event log (record.events)
+    subscribers.parquet         the subscriber table at the start of each run, and
+    subscriber_metrics.parquet  per-subscriber counts and truth (both with
+                                analysis.segments)
+    segments.csv, segment_tests.csv   per-segment effects of the primary metric and the
+                                heterogeneity tests (analysis.segments)
     summary.csv        per arm x metric: estimate, CI, lift, p-values, truth
     report.md, report.html, *.png
     timing.json        wall-clock seconds per run (the only non-reproducible file)
@@ -47,7 +52,8 @@ __all__ = ["Progress", "run", "simulate", "simulation_config", "write_run"]
 
 #: Run-folder file names in the order they are written.
 DATA_FILES = ("spec.yaml", "metrics.parquet", "truth.parquet", "decisions.parquet",
-              "events.parquet", "summary.csv")
+              "events.parquet", "subscribers.parquet", "subscriber_metrics.parquet",
+              "summary.csv", "segments.csv", "segment_tests.csv")
 
 
 def simulation_config(spec: ExperimentSpec, arm: ArmSpec | str, replication: int,
@@ -87,6 +93,7 @@ def simulation_config(spec: ExperimentSpec, arm: ArmSpec | str, replication: int
         reward_window_seconds=int(spec.reward_window_seconds),
         record_decisions=spec.record_decisions if record_decisions is None else record_decisions,
         record_events=spec.record_events,
+        record_subscribers=bool(spec.segments),
     )
 
 
@@ -255,6 +262,7 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
                for r, arm in runs]
     outputs = _run_all(spec, configs, runs, bar, address)
     metrics, truth, decisions, events, timing = [], [], [], [], []
+    books, tables = [], []
     for (r, arm), config, (res, wall) in zip(runs, configs, outputs, strict=True):
         timing.append({"replication": r, "arm": arm.name, "wall_s": wall})
         m = _with_keys(res.metrics, r, arm.name)
@@ -267,6 +275,9 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
             decisions.append(_with_keys(res.decisions, r, arm.name))
         if res.events is not None:
             events.append(_with_keys(res.events, r, arm.name))
+        if res.subscribers is not None:
+            books.append(_with_keys(res.subscribers, r, arm.name))
+            tables.append(_with_keys(res.subscriber_table.reset_index(), r, arm.name))
     results = Results(
         spec=spec,
         metrics=_tidy_metrics(pd.concat(metrics, ignore_index=True)),
@@ -274,6 +285,8 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
         decisions=pd.concat(decisions, ignore_index=True) if decisions else None,
         events=pd.concat(events, ignore_index=True) if events else None,
         timing=pd.DataFrame(timing),
+        subscribers=pd.concat(tables, ignore_index=True) if tables else None,
+        subscriber_metrics=pd.concat(books, ignore_index=True) if books else None,
     )
     if out is not None:
         results = write_run(results, Path(out), plots=plots, overwrite=overwrite)
@@ -381,13 +394,26 @@ def write_run(results: Results, out: Path, *, plots: bool = True,
             _write_parquet(results.decisions, tmp / "decisions.parquet")
         if results.events is not None:
             _write_parquet(results.events, tmp / "events.parquet")
+        if results.subscribers is not None:
+            _write_parquet(results.subscribers, tmp / "subscribers.parquet")
+        if results.subscriber_metrics is not None:
+            _write_parquet(results.subscriber_metrics, tmp / "subscriber_metrics.parquet")
         summary = summarize(results)
         summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
+        segments = None
+        if results.spec.segments:
+            from experiments.segment_report import write_segment_plots
+            from experiments.segments import segment_analyses, write_segment_tables
+
+            segments = segment_analyses(results)
+            write_segment_tables(segments, tmp)
+            if plots:
+                write_segment_plots(segments, tmp)
         if plots:
             from experiments import plots as plots_mod
 
             plots_mod.write_plots(results, tmp, summary)
-        report_mod.write_report(results, tmp, summary=summary)
+        report_mod.write_report(results, tmp, summary=summary, segments=segments)
         if results.timing is not None:
             (tmp / "timing.json").write_text(
                 json.dumps({"runs": results.timing.to_dict(orient="records"),

@@ -24,6 +24,8 @@ paired. A spec file::
     metrics: [orders, revenue_per_recipient, clicks, unsubscribes]
     primary_metric: orders
     replications: 2
+    analysis: {alpha: 0.05, correction: holm,          # optional
+               segments: [lifecycle_stage, price_sensitivity]}   # docs/analysis.md
 
 The rules must be able to fire in a simulation: a ``when`` event the simulator never
 emits, a ``where`` column its events of that type never carry or a ``segment`` column
@@ -54,6 +56,7 @@ from experiments.design import (
     arm_rules,
     build_policy,
     check_run_name,
+    check_segments,
     corrections,
     policy_dict,
     policy_names,
@@ -105,9 +108,9 @@ ARM_KEYS = ("name", "description", "rules", "disable", "settings", "policy", "ho
             "campaign")
 _POPULATION_KEYS = ("subscribers", "preset", "overrides")
 _DURATION_KEYS = ("days", "tick")
-_CAMPAIGN_KEYS = ("every_days", "local_hour", "subject_style")
+_CAMPAIGN_KEYS = ("every_days", "local_hour", "subject_style", "incentive")
 _RECORD_KEYS = ("decisions", "events")
-_ANALYSIS_KEYS = ("alpha", "correction")
+_ANALYSIS_KEYS = ("alpha", "correction", "segments", "segment_bins", "segment_correction")
 _RULE_OVERRIDE_KEYS = ("delay", "expire", "priority", "segment", "reentry", "content",
                        "exclude", "when")
 _SETTINGS_KEYS = ("frequency_cap", "quiet_hours", "retry")
@@ -198,7 +201,11 @@ def _campaign(path: str, value: Any) -> CampaignConfig | None:
     hour = check_int(f"{path}.local_hour", raw.get("local_hour", 10), low=0, high=23,
                      error=SpecError)
     style = _string(f"{path}.subject_style", raw.get("subject_style", "plain"), SUBJECT_STYLES)
-    return CampaignConfig(every_days=every, local_hour=hour, subject_style=style)
+    incentive = check_number(f"{path}.incentive", raw.get("incentive", 0.0), low=0, high=1,
+                             high_open=True, what="a discount fraction in [0, 1)",
+                             error=SpecError)
+    return CampaignConfig(every_days=every, local_hour=hour, subject_style=style,
+                          incentive=incentive)
 
 
 def parse_policy(value: Any, path: str = "policy") -> PolicyConfig | None:
@@ -361,6 +368,14 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
         "correction": _string("analysis.correction", analysis.get("correction", "holm"),
                               corrections()),
         "description": _description("description", raw.get("description")),
+        "segments": check_segments("analysis.segments", _names(
+            "analysis.segments", [] if analysis.get("segments") is None
+            else analysis["segments"])),
+        "segment_bins": check_int("analysis.segment_bins", analysis.get("segment_bins", 10),
+                                  low=2, high=50, error=SpecError),
+        "segment_correction": _string("analysis.segment_correction",
+                                      analysis.get("segment_correction", "bh"),
+                                      corrections()),
     }
     if not kwargs["metrics"]:
         raise expected(SpecError, "metrics", "a non-empty list of metric names", [])

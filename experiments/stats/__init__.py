@@ -14,6 +14,7 @@ from experiments.stats.frequentist import (
     srm_test,
     welch_ttest,
 )
+from experiments.stats.heterogeneity import CochranQResult, cochran_q
 from experiments.stats.intervals import (
     block_ttest,
     newcombe_diff_interval,
@@ -38,6 +39,7 @@ __all__ = [
     "BUILTIN_STATISTICS",
     "BlockTTestResult",
     "BootstrapResult",
+    "CochranQResult",
     "CupedResult",
     "MSPRTResult",
     "ProportionsTestResult",
@@ -47,6 +49,7 @@ __all__ = [
     "adjust_pvalues",
     "block_ttest",
     "bootstrap_ci",
+    "cochran_q",
     "cuped",
     "cuped_theta",
     "expected_loss",

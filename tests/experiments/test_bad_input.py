@@ -178,6 +178,22 @@ WRONG_TYPES = {
 }
 VALIDATE_BAD += [(f"type-{k}", _spec(**{k: v}), rf"s\.yaml: {k}(\[0\])?: ")
                  for k, v in WRONG_TYPES.items()]
+# per-segment analysis keys and the campaign discount (issue 18)
+VALIDATE_BAD += [
+    ("segments-unknown-column", _spec(analysis={"segments": ["engagment_score"]}),
+     r"analysis\.segments\[0\]: 'engagment_score' is not a column of the simulated "
+     r"subscriber table \(did you mean 'engagement_score'\?\)"),
+    ("segments-duplicate", _spec(analysis={"segments": ["lifecycle_stage"] * 2}),
+     r"analysis\.segments\[1\]: duplicate column 'lifecycle_stage'"),
+    ("segments-not-a-list", _spec(analysis={"segments": {"a": 1}}),
+     r"analysis\.segments: expected a list of names"),
+    ("segment-bins", _spec(analysis={"segments": ["lifecycle_stage"], "segment_bins": 1}),
+     r"analysis\.segment_bins: expected"),
+    ("segment-correction", _spec(analysis={"segment_correction": "fdr"}),
+     r"analysis\.segment_correction: expected one of"),
+    ("campaign-incentive", _spec(campaign={"incentive": 1.5}),
+     r"campaign\.incentive: expected a discount fraction in \[0, 1\), got 1\.5"),
+]
 
 
 @pytest.mark.parametrize(("text", "message"), [c[1:] for c in VALIDATE_BAD],

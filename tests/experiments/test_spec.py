@@ -36,9 +36,9 @@ BASE = {
 }
 
 
-def test_builtin_specs_are_the_five_issue_experiments() -> None:
+def test_builtin_specs_are_the_issue_experiments() -> None:
     assert [p.stem for p in SPECS] == ["ab_vs_bandit", "frequency_cap", "personalization",
-                                       "send_time", "trigger_timing"]
+                                       "segment_effects", "send_time", "trigger_timing"]
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -112,3 +113,39 @@ def test_every_builtin_spec_runs_from_the_command_line(path: Path, tmp_path: Pat
     assert main(["run", str(small), "--out", str(tmp_path / "out"), "--no-plots",
                  "--no-progress"]) == 0
     assert (tmp_path / "out" / "report.md").exists()
+
+
+def test_segment_effects_discount_changes_sign_between_price_segments(tmp_path: Path) -> None:
+    """The report finds that the discount's effect on revenue per subscriber differs in
+    sign between price-sensitivity segments, and the truth confirms it."""
+    from experiments.report import headline
+    from experiments.segments import segment_effects
+
+    spec = dataclasses.replace(load_spec(SPECS / "segment_effects.yaml"), subscribers=10_000,
+                               replications=1)
+    res = run(spec, out=tmp_path / "seg", progress=False)
+    price = segment_effects(res, "price_sensitivity")
+    e, t = price.effects, price.tests.iloc[0]
+    # truth: the discount's effect grows with price sensitivity and changes sign
+    true = e["true_diff"].to_numpy()
+    assert (np.diff(true) > 0).all() and true[0] < 0 < true[-1]
+    # the estimate: significantly negative and significantly positive segments, each of
+    # the true sign; the segments differ (interaction test) and from the rest
+    sig = e[e["significant"] == True]  # noqa: E712
+    pos, neg = sig[sig["diff"] > 0], sig[sig["diff"] < 0]
+    assert len(pos) and len(neg)
+    assert (pos["true_diff"] > 0).all() and (neg["true_diff"] < 0).all()
+    assert e["segment"].iloc[0] in set(neg["segment"]) and e["segment"].iloc[-1] in set(
+        pos["segment"])
+    assert t["q_p_value"] < 1e-3 and t["differs_from_rest"] >= 2
+    # lifecycle stage does not carry the mechanism: one true sign in every stage
+    life = segment_effects(res, "lifecycle_stage").tests.iloc[0]
+    assert life["true_negative"] == 0 or life["true_positive"] == 0
+    # the report and the terminal say so; the forest plot is written
+    md = (tmp_path / "seg" / "report.md").read_text()
+    assert "The effect changes sign" in md and "## Effects by segment" in md
+    assert (tmp_path / "seg" / "segments_price_sensitivity.png").stat().st_size > 10_000
+    assert any(line.startswith("by price_sensitivity, discount_30 vs full_price")
+               for line in headline(res))
+    loaded = Results.load(tmp_path / "seg")
+    pd.testing.assert_frame_equal(segment_effects(loaded, "price_sensitivity").effects, e)
