@@ -131,7 +131,7 @@ def keyed_unit_fast(sub, key, counter):  # pragma: no cover - compiled
     return np.float64(h >> np.uint64(11)) * 2.0**-53
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _emit(OUT, s, r, kind, t, entry, att, node, path, prop, stats):  # pragma: no cover
     out, outp, cnt = OUT
     n = cnt[0]
@@ -149,7 +149,7 @@ def _emit(OUT, s, r, kind, t, entry, att, node, path, prop, stats):  # pragma: n
         stats[r, 1 + kind] += 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _quiet(T, S, s, t):  # pragma: no cover - compiled
     st = T[1]
     if st[_S_QON]:
@@ -157,7 +157,7 @@ def _quiet(T, S, s, t):  # pragma: no cover - compiled
     return t
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _capped(T, S, s, t):  # pragma: no cover - compiled
     st = T[1]
     if not st[_S_CAPON]:
@@ -171,7 +171,7 @@ def _capped(T, S, s, t):  # pragma: no cover - compiled
     return used >= st[_S_CAPMAX]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _recent_send(S, s, t, window):  # pragma: no cover - compiled
     cap = S[8]
     lo = t - window
@@ -181,7 +181,7 @@ def _recent_send(S, s, t, window):  # pragma: no cover - compiled
     return False
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _remember_send(S, s, t):  # pragma: no cover - compiled
     cap = S[8]
     if cap.shape[1] == 0:
@@ -218,7 +218,7 @@ def _plain_decide(T, S, OUT, s, r, d):  # pragma: no cover - compiled
     _emit(OUT, s, r, kind, d, e, a, -1, -1, 1.0, stats)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _inact_due(T, S, s, k):  # pragma: no cover - compiled
     """When inactivity timer ``k`` of row ``s`` is due (FAR: never)."""
     inact = T[9]
@@ -233,7 +233,7 @@ def _inact_due(T, S, s, k):  # pragma: no cover - compiled
     return t0 + inact[k, 1]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _next_item(T, S, s):  # pragma: no cover - compiled
     """The next due item of row ``s``: (due, what, rule, journey or timer index); what
     is -1 when nothing is pending. Order: due, -priority, rule, node, then cursor < plain
@@ -298,13 +298,13 @@ def _next_item(T, S, s):  # pragma: no cover - compiled
     return bd, bw, br, bx
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _path_start(T, j, g, k):  # pragma: no cover - compiled
     jinfo, ninfo, pinfo = T[2], T[3], T[4]
     return pinfo[jinfo[j, _J_PATHS] + ninfo[g, _N_FIRST] + k, 0]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _end(S, p, t):  # pragma: no cover - compiled
     pi = S[13]
     pi[p, C_NODE] = -1
@@ -561,13 +561,13 @@ def _decide_due(T, S, OUT, s, t):  # pragma: no cover - compiled
             _try_enter(T, S, OUT, s, inact[x, 0], d, np.int64(-1), np.uint64(0))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _refresh(T, S, s):  # pragma: no cover - compiled
     d, what, _, _ = _next_item(T, S, s)
     S[9][s] = d if what >= 0 else FAR
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _ends(excl, xb, xm, evkey, key):  # pragma: no cover - compiled
     if excl:
         return True
@@ -577,10 +577,38 @@ def _ends(excl, xb, xm, evkey, key):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _remember_product(T, S, s, t, y, prod):  # pragma: no cover - compiled
-    st = T[1]
-    cslot, cprod, ctimes, cowner, clen, meta = S[21], S[22], S[26], S[27], S[28], S[16]
-    is_buy = y == st[_S_BUY]
+def _exit_event(T, S, OUT, s, j, p, t, ex, xb, evk):  # pragma: no cover - compiled
+    """``exclude`` and exit criteria end the running journey (kind ``exit``) and cancel a
+    pending retry of its sends (kind ``cancel``)."""
+    jinfo, xmatch = T[2], T[14]
+    pi, pf, stats = S[13], S[14], S[25]
+    r = jinfo[j, _J_RULE]
+    if pi[p, C_NODE] >= 0 and _ends(ex, xb, xmatch[j], evk, pi[p, C_KEY]):
+        _emit(OUT, s, r, _EXIT, t, pi[p, C_ENTRY], 1, pi[p, C_NODE], -1, pf[p, _PF_C], stats)
+        _end(S, p, t)
+    if pi[p, R_NODE] >= 0 and _ends(ex, xb, xmatch[j], evk, pi[p, R_KEY]):
+        _emit(OUT, s, r, _CANCEL, t, pi[p, R_ENTRY], pi[p, R_ATT], pi[p, R_NODE], -1,
+              pf[p, _PF_R], stats)
+        pi[p, R_NODE] = -1
+
+
+@numba.njit(cache=True)
+def _until_event(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
+    """The cursor waits at a wait-until whose event just happened: the happened path."""
+    jinfo = T[2]
+    pi, pf, stats = S[13], S[14], S[25]
+    node = pi[p, C_NODE]
+    g = jinfo[j, _J_NODES] + node
+    _emit(OUT, s, jinfo[j, _J_RULE], _BRANCH, t, pi[p, C_ENTRY], 1, node, 0, pf[p, _PF_C],
+          stats)
+    _run(T, S, OUT, s, j, p, _path_start(T, j, g, 0), t)
+
+
+@numba.njit(cache=True)
+def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, is_buy,
+                      prod):  # pragma: no cover - compiled
+    """Contract point 8: the last :data:`CATALOG_MEMORY` products viewed or carted (most
+    recent last); a purchase marks a remembered product only."""
     b = cslot[s]
     f = -1
     if b >= 0:
@@ -601,22 +629,18 @@ def _remember_product(T, S, s, t, y, prod):  # pragma: no cover - compiled
     n = clen[b]
     if f >= 0:
         v, c, bo = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
-        for q in range(f, n - 1):
+        start = f
+    else:
+        v, c, bo = NONE, NONE, NONE
+        start = 0 if n == CATALOG_MEMORY else n  # full: forget the least recent
+    if f >= 0 or n == CATALOG_MEMORY:
+        for q in range(start, n - 1):
             cprod[b, q] = cprod[b, q + 1]
             ctimes[b, q, 0] = ctimes[b, q + 1, 0]
             ctimes[b, q, 1] = ctimes[b, q + 1, 1]
             ctimes[b, q, 2] = ctimes[b, q + 1, 2]
         n -= 1
-    else:
-        v, c, bo = NONE, NONE, NONE
-        if n == CATALOG_MEMORY:  # forget the least recently viewed or carted
-            for q in range(n - 1):
-                cprod[b, q] = cprod[b, q + 1]
-                ctimes[b, q, 0] = ctimes[b, q + 1, 0]
-                ctimes[b, q, 1] = ctimes[b, q + 1, 1]
-                ctimes[b, q, 2] = ctimes[b, q + 1, 2]
-            n -= 1
-    if y == st[_S_VIEW]:
+    if is_view:
         v = t
     else:
         c = t
@@ -628,132 +652,13 @@ def _remember_product(T, S, s, t, y, prod):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _handle_event(T, S, OUT, E, i):  # pragma: no cover - compiled
-    """Contract point 1, the event's part: exits, wait-until matches, activity, catalog
-    memory, entries."""
-    rinfo, st, jinfo, ninfo, inact = T[0], T[1], T[2], T[3], T[9]
-    ctab, when_lut, excl_lut, act_lut, xmatch = T[10], T[11], T[12], T[13], T[14]
-    ring, last_excl, pend_entry, pend_due, pend_att = S[0], S[1], S[2], S[3], S[4]
-    lf_time = S[5]
-    seg, jslot, pi, pf, pu, act, stats = S[11], S[12], S[13], S[14], S[15], S[17], S[25]
-    ev_row, ev_time, ev_type, ev_bits, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
-    s = ev_row[i]
-    t = ev_time[i]
-    y = ev_type[i]
-    n_rules = rinfo.shape[0]
-    # exits: exclude and exit criteria
-    for r in range(n_rules):
-        j = rinfo[r, _R_J]
-        ex = excl_lut[y, r]
-        if j < 0:
-            if ex and pend_entry[s, r] != NONE:
-                _emit(OUT, s, r, _CANCEL, t, pend_entry[s, r], np.int64(pend_att[s, r]), -1, -1,
-                      1.0, stats)
-                pend_entry[s, r] = NONE
-        else:
-            p = jslot[s, j]
-            if p >= 0:
-                xb, evk = ev_x[i, j], ev_key[i, j]
-                if pi[p, C_NODE] >= 0 and _ends(ex, xb, xmatch[j], evk, pi[p, C_KEY]):
-                    _emit(OUT, s, r, _EXIT, t, pi[p, C_ENTRY], 1, pi[p, C_NODE], -1, pf[p, _PF_C],
-                          stats)
-                    _end(S, p, t)
-                if pi[p, R_NODE] >= 0 and _ends(ex, xb, xmatch[j], evk, pi[p, R_KEY]):
-                    _emit(OUT, s, r, _CANCEL, t, pi[p, R_ENTRY], pi[p, R_ATT], pi[p, R_NODE], -1,
-                          pf[p, _PF_R], stats)
-                    pi[p, R_NODE] = -1
-        if ex and rinfo[r, _R_EXCL] >= 0:
-            last_excl[s, rinfo[r, _R_EXCL]] = t
-    # remember the event for every condition it satisfies (replace the oldest time)
-    bits = ev_bits[i]
-    if bits != 0:
-        for c in range(ctab.shape[0]):
-            if (bits >> c) & 1:
-                off = ctab[c, 3]
-                jmin = off
-                for q in range(off + 1, off + ctab[c, 2]):
-                    if ring[s, q] < ring[s, jmin]:
-                        jmin = q
-                ring[s, jmin] = t
-    # wait-until matches
-    for j in range(jinfo.shape[0]):
-        p = jslot[s, j]
-        if p < 0 or pi[p, C_NODE] < 0:
-            continue
-        m = ev_wu[i, j]
-        if m == 0:
-            continue
-        pu[p, _PU_SEEN_E] |= m
-        pu[p, _PU_SEEN_S] |= m
-        node = pi[p, C_NODE]
-        g = jinfo[j, _J_NODES] + node
-        if ninfo[g, _N_KIND] == _N_UNTIL and (m >> np.uint64(node)) & np.uint64(1):
-            _emit(OUT, s, jinfo[j, _J_RULE], _BRANCH, t, pi[p, C_ENTRY], 1, node, 0,
-                  pf[p, _PF_C], stats)
-            _run(T, S, OUT, s, j, p, _path_start(T, j, g, 0), t)
-    # activity restarts inactivity clocks
-    for k in range(inact.shape[0]):
-        if act_lut[y, k]:
-            act[s, k] = t
-    if st[_S_VIEW] >= 0 and ev_prod[i] >= 0 and (
-            y == st[_S_VIEW] or y == st[_S_CART] or y == st[_S_BUY]):
-        _remember_product(T, S, s, t, y, ev_prod[i])
-    # entries
-    for r in range(n_rules):
-        if not when_lut[y, r]:
-            continue
-        j = rinfo[r, _R_J]
-        if j < 0:
-            if pend_entry[s, r] != NONE or not seg[s, r]:
-                continue
-            mode = rinfo[r, _R_REENTRY]
-            if mode == 1 and lf_time[s, r] != NONE:
-                continue
-            if mode == 2 and lf_time[s, r] != NONE and t < lf_time[s, r] + rinfo[r, _R_COOLDOWN]:
-                continue
-        if not _conditions_hold(T, S, s, r, t):
-            continue
-        if j < 0:
-            pend_entry[s, r] = t
-            pend_due[s, r] = t + rinfo[r, _R_DELAY]
-            pend_att[s, r] = 1
-            stats[r, _ST_ENTERED] += 1
-        else:
-            _try_enter(T, S, OUT, s, j, t, ev_key[i, j], ev_eb[i, j])
-
-
-@numba.njit(cache=True)
-def _conditions_hold(T, S, s, r, t):  # pragma: no cover - compiled
-    rinfo, ctab = T[0], T[10]
-    ring, last_excl = S[0], S[1]
-    ex = rinfo[r, _R_EXCL]
-    if ex >= 0 and last_excl[s, ex] > t - rinfo[r, _R_WINDOW]:
-        return False
-    for c in range(ctab.shape[0]):
-        if ctab[c, 0] != r:
-            continue
-        lo = t - ctab[c, 1]
-        off = ctab[c, 3]
-        for q in range(off, off + ctab[c, 2]):
-            if ring[s, q] <= lo:
-                return False
-    return True
-
-
-@numba.njit(cache=True)
-def _catalog_sub(T, S, OUT, C, c, s, b):  # pragma: no cover - compiled
-    """Catalog event ``c`` for row ``s`` (catalog block ``b``)."""
+def _catalog_sub(T, S, OUT, C, c, s, b, f):  # pragma: no cover - compiled
+    """Catalog event ``c`` for row ``s``, whose catalog block ``b`` remembers the product
+    at ``f``."""
     jinfo = T[2]
-    cprod, ctimes, clen = S[22], S[26], S[28]
-    c_time, c_rules, c_prod, c_key, c_eb = C
+    ctimes = S[26]
+    c_time, c_rules, c_key, c_eb = C[0], C[1], C[3], C[4]
     t = c_time[c]
-    f = -1
-    for q in range(clen[b]):
-        if cprod[b, q] == c_prod[c]:
-            f = q
-            break
-    if f < 0:
-        return
     _decide_due(T, S, OUT, s, t)
     viewed, carted, bought = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
     for j in range(jinfo.shape[0]):
@@ -775,22 +680,41 @@ def _catalog_sub(T, S, OUT, C, c, s, b):  # pragma: no cover - compiled
 def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no cover - compiled
     """Events and catalog events in time order (catalog after events of the same second),
     from ``pos`` = (event, catalog event, catalog block); stops early (False, ``pos``
-    updated) when the output or a pool might overflow."""
-    cnt, meta = OUT[2], S[16]
-    cowner = S[27]
-    ev_row, ev_time = E[0], E[1]
-    c_time, c_rules = C[0], C[1]
+    updated) when the output or a pool might overflow.
+
+    Contract point 1 per event: what is due, then exits, wait-until matches, activity,
+    catalog memory, entries. The common work is written out here over arrays taken out
+    of the tuples once (numba reference-counts every array taken out of a tuple or
+    passed to a call); journey steps run in the helpers.
+    """
+    rinfo, st, jinfo, ninfo, inact = T[0], T[1], T[2], T[3], T[9]
+    ctab, when_lut, excl_lut, act_lut = T[10], T[11], T[12], T[13]
+    ring, last_excl, pend_entry, pend_due, pend_att = S[0], S[1], S[2], S[3], S[4]
+    lf_time, next_due, seg, jslot, pi, pu, meta = S[5], S[9], S[11], S[12], S[13], S[15], S[16]
+    act, cslot, cprod, stats, ctimes, cowner, clen = S[17], S[21], S[22], S[25], S[26], S[27], S[28]
+    out, outp, cnt = OUT
+    ev_row, ev_time, ev_type, ev_bits, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
+    c_time, c_rules, c_prod = C[0], C[1], C[2]
     n_ev = ev_row.shape[0]
     n_cat = c_time.shape[0]
+    n_rules = rinfo.shape[0]
+    n_j = jinfo.shape[0]
+    n_cond = ctab.shape[0]
+    n_inact = inact.shape[0]
+    view_code, cart_code, buy_code = st[_S_VIEW], st[_S_CART], st[_S_BUY]
     i, c, b0 = pos[0], pos[1], pos[2]
     while True:
         if c < n_cat and (i >= n_ev or c_time[c] < ev_time[i]):
             if c_rules[c] != 0:
+                prod = c_prod[c]
                 for b in range(b0, meta[1]):
                     if cnt[0] > room or meta[0] > pool_room:
                         pos[0], pos[1], pos[2] = i, c, b
                         return False
-                    _catalog_sub(T, S, OUT, C, c, cowner[b], b)
+                    for f in range(clen[b]):
+                        if cprod[b, f] == prod:
+                            _catalog_sub(T, S, OUT, C, c, cowner[b], b, f)
+                            break
             c += 1
             b0 = 0
             continue
@@ -800,9 +724,121 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
             pos[0], pos[1], pos[2] = i, c, 0
             return False
         s = ev_row[i]
-        _decide_due(T, S, OUT, s, ev_time[i])
-        _handle_event(T, S, OUT, E, i)
-        _refresh(T, S, s)
+        t = ev_time[i]
+        y = ev_type[i]
+        slow = False
+        if next_due[s] <= t:
+            _decide_due(T, S, OUT, s, t)
+        # exits: exclude and exit criteria
+        for r in range(n_rules):
+            j = rinfo[r, _R_J]
+            ex = excl_lut[y, r]
+            if j < 0:
+                if ex and pend_entry[s, r] != NONE:
+                    n = cnt[0]
+                    out[n, 0], out[n, 1], out[n, 2], out[n, 3] = s, r, _CANCEL, t
+                    out[n, 4], out[n, 5], out[n, 6], out[n, 7] = (
+                        pend_entry[s, r], np.int64(pend_att[s, r]), -1, -1)
+                    outp[n] = 1.0
+                    cnt[0] = n + 1
+                    stats[r, 1 + _CANCEL] += 1
+                    pend_entry[s, r] = NONE
+            elif ex or ev_x[i, j] != 0:
+                p = jslot[s, j]
+                if p >= 0 and (pi[p, C_NODE] >= 0 or pi[p, R_NODE] >= 0):
+                    _exit_event(T, S, OUT, s, j, p, t, ex, ev_x[i, j], ev_key[i, j])
+                    slow = True
+            if ex and rinfo[r, _R_EXCL] >= 0:
+                last_excl[s, rinfo[r, _R_EXCL]] = t
+        # remember the event for every condition it satisfies (replace the oldest time)
+        bits = ev_bits[i]
+        if bits != 0:
+            for k in range(n_cond):
+                if (bits >> k) & 1:
+                    off = ctab[k, 3]
+                    jmin = off
+                    for q in range(off + 1, off + ctab[k, 2]):
+                        if ring[s, q] < ring[s, jmin]:
+                            jmin = q
+                    ring[s, jmin] = t
+        # wait-until matches
+        for j in range(n_j):
+            m = ev_wu[i, j]
+            if m == 0:
+                continue
+            p = jslot[s, j]
+            if p < 0 or pi[p, C_NODE] < 0:
+                continue
+            pu[p, _PU_SEEN_E] |= m
+            pu[p, _PU_SEEN_S] |= m
+            node = pi[p, C_NODE]
+            if ninfo[jinfo[j, _J_NODES] + node, _N_KIND] == _N_UNTIL and (
+                    m >> np.uint64(node)) & np.uint64(1):
+                _until_event(T, S, OUT, s, j, p, t)
+                slow = True
+        # activity restarts inactivity clocks (a used lapse ends: the due may come earlier)
+        for k in range(n_inact):
+            if act_lut[y, k]:
+                act[s, k] = t
+                if t + inact[k, 1] < next_due[s]:
+                    next_due[s] = t + inact[k, 1]
+        if view_code >= 0 and ev_prod[i] >= 0 and (
+                y == view_code or y == cart_code or y == buy_code):
+            _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, y == view_code,
+                              y == buy_code, ev_prod[i])
+        # entries
+        for r in range(n_rules):
+            if not when_lut[y, r] or not seg[s, r]:
+                continue
+            j = rinfo[r, _R_J]
+            mode = rinfo[r, _R_REENTRY]
+            if j < 0:
+                if pend_entry[s, r] != NONE:
+                    continue
+                if mode == 1 and lf_time[s, r] != NONE:
+                    continue
+                if mode == 2 and lf_time[s, r] != NONE and (
+                        t < lf_time[s, r] + rinfo[r, _R_COOLDOWN]):
+                    continue
+            else:
+                p = jslot[s, j]
+                if p >= 0:
+                    if pi[p, C_NODE] >= 0 or pi[p, L_ENTRY] == t:
+                        continue
+                    if mode == 1 and pi[p, L_ENTRY] != NONE:
+                        continue
+                    if mode == 2 and pi[p, ENDED] != NONE and (
+                            t < pi[p, ENDED] + rinfo[r, _R_COOLDOWN]):
+                        continue
+            ex = rinfo[r, _R_EXCL]
+            if ex >= 0 and last_excl[s, ex] > t - rinfo[r, _R_WINDOW]:
+                continue
+            ok = True
+            for k in range(n_cond):
+                if ctab[k, 0] != r:
+                    continue
+                lo = t - ctab[k, 1]
+                off = ctab[k, 3]
+                for q in range(off, off + ctab[k, 2]):
+                    if ring[s, q] <= lo:
+                        ok = False
+                        break
+                if not ok:
+                    break
+            if not ok:
+                continue
+            if j < 0:
+                pend_entry[s, r] = t
+                pend_due[s, r] = t + rinfo[r, _R_DELAY]
+                pend_att[s, r] = 1
+                stats[r, _ST_ENTERED] += 1
+                if pend_due[s, r] < next_due[s]:
+                    next_due[s] = pend_due[s, r]
+            else:
+                _try_enter(T, S, OUT, s, j, t, ev_key[i, j], ev_eb[i, j])
+                slow = True
+        if slow:
+            _refresh(T, S, s)
         i += 1
     pos[0], pos[1], pos[2] = i, c, 0
     return True
