@@ -693,7 +693,7 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
     lf_time, next_due, seg, jslot, pi, pu, meta = S[5], S[9], S[11], S[12], S[13], S[15], S[16]
     act, cslot, cprod, stats, ctimes, cowner, clen = S[17], S[21], S[22], S[25], S[26], S[27], S[28]
     out, outp, cnt = OUT
-    ev_row, ev_time, ev_type, ev_bits, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
+    ev_row, ev_time, ev_type, ev_bits, ev_j, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
     c_time, c_rules, c_prod = C[0], C[1], C[2]
     n_ev = ev_row.shape[0]
     n_cat = c_time.shape[0]
@@ -726,6 +726,7 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
         s = ev_row[i]
         t = ev_time[i]
         y = ev_type[i]
+        ji = ev_j[i]
         slow = False
         if next_due[s] <= t:
             _decide_due(T, S, OUT, s, t)
@@ -743,10 +744,10 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
                     cnt[0] = n + 1
                     stats[r, 1 + _CANCEL] += 1
                     pend_entry[s, r] = NONE
-            elif ex or ev_x[i, j] != 0:
+            elif ji >= 0 and (ex or ev_x[ji, j] != 0):
                 p = jslot[s, j]
                 if p >= 0 and (pi[p, C_NODE] >= 0 or pi[p, R_NODE] >= 0):
-                    _exit_event(T, S, OUT, s, j, p, t, ex, ev_x[i, j], ev_key[i, j])
+                    _exit_event(T, S, OUT, s, j, p, t, ex, ev_x[ji, j], ev_key[ji, j])
                     slow = True
             if ex and rinfo[r, _R_EXCL] >= 0:
                 last_excl[s, rinfo[r, _R_EXCL]] = t
@@ -762,8 +763,8 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
                             jmin = q
                     ring[s, jmin] = t
         # wait-until matches
-        for j in range(n_j):
-            m = ev_wu[i, j]
+        for j in range(n_j if ji >= 0 else 0):
+            m = ev_wu[ji, j]
             if m == 0:
                 continue
             p = jslot[s, j]
@@ -835,7 +836,7 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
                 if pend_due[s, r] < next_due[s]:
                     next_due[s] = pend_due[s, r]
             else:
-                _try_enter(T, S, OUT, s, j, t, ev_key[i, j], ev_eb[i, j])
+                _try_enter(T, S, OUT, s, j, t, ev_key[ji, j], ev_eb[ji, j])
                 slow = True
         if slow:
             _refresh(T, S, s)
@@ -872,15 +873,21 @@ def _enter_many(T, S, OUT, rows, js, at, pos, room, pool_room):  # pragma: no co
 
 
 @numba.njit(cache=True)
-def _refresh_rows(T, S, rows):  # pragma: no cover - compiled
-    for q in range(rows.shape[0]):
-        _refresh(T, S, rows[q])
+def _first_seen(rows, times, first_seen, next_due, shortest):  # pragma: no cover - compiled
+    """The first event of each known subscriber starts inactivity clocks (a lower bound
+    of the due time: the shortest inactivity after it)."""
+    for i in range(rows.shape[0]):
+        s = rows[i]
+        if s >= 0 and first_seen[s] == NONE:
+            first_seen[s] = times[i]
+            if times[i] + shortest < next_due[s]:
+                next_due[s] = times[i] + shortest
 
 
+_FIRST_SEEN: Any = _first_seen
 _RUN_EVENTS: Any = _run_events
 _RUN_UNTIL: Any = _run_until
 _ENTER_MANY: Any = _enter_many
-_REFRESH_ROWS: Any = _refresh_rows
 
 
 class FastJourneyCore(FastCore):
@@ -978,6 +985,18 @@ class FastJourneyCore(FastCore):
                 code = EVENT_TYPES.code(name)
                 self.late_lut[code, r] = True
         self.relevant_lut = np.asarray(self.late_lut.any(axis=1))
+        # event types some journey tests (entry, exclude, exits, wait-untils)
+        self.jtype_lut = np.zeros(n_types, np.bool_)
+        for r in self.jrules:
+            rule, prog = rl[r], self.programs[r]
+            names = [c.event for c in rule.when] + list(rule.exclude) + [
+                x.event for x in rule.journey.exits]  # type: ignore[union-attr]
+            for name in names:
+                self.jtype_lut[EVENT_TYPES.code(name)] = True
+            for node in np.flatnonzero(prog.kind == _N_UNTIL).tolist():
+                for c in range(min(64, n_types)):
+                    if int(prog.events[node]) >> c & 1:
+                        self.jtype_lut[c] = True
         self.xmatch = np.zeros(n_j, np.int64)
         for j, r in enumerate(self.jrules):
             for x, crit in enumerate(rl[r].journey.exits):  # type: ignore[union-attr]
@@ -993,6 +1012,7 @@ class FastJourneyCore(FastCore):
         codes = (EVENT_TYPES.code("product_view"), EVENT_TYPES.code("add_to_cart"),
                  EVENT_TYPES.code("purchase_completed")) if self.catalog_js else (-1, -1, -1)
         self.jsettings = np.array([*self.settings[:6], st.smart_sending or 0, *codes], np.int64)
+        self.product_codes = np.array(codes, np.int64)
         if max(smart) > 0:
             self.cap_width = max(self.cap_width, len(rl) + 1)
         self.cap = np.zeros((0, self.cap_width), np.int64)
@@ -1019,7 +1039,7 @@ class FastJourneyCore(FastCore):
         # rows one event or subscriber step may write: every journey through all of its
         # nodes twice (a run and a resume), plain rules twice
         self.room_need = 2 * len(rl) + 2 * sum(len(p) + 2 for p in self.programs.values()) + 8
-        self._ensure_out(4 * self.room_need)
+        self._ensure_out(max(65536, 4 * self.room_need))
         self.update_subscribers(subscribers)
 
     _STATE = (*FastCore._STATE, *_JSTATE)
@@ -1065,8 +1085,10 @@ class FastJourneyCore(FastCore):
             if name is not None and name in df.columns:
                 t0 = np.array([_attr_time(v) for v in df[name].tolist()], np.int64)
             self.attr_t0[rows, k] = t0
-        if len(rows) and self.inact_rules:
-            _REFRESH_ROWS(*self._tables_state(), rows.astype(np.int64))
+        for k in range(len(self.inact_rules)):  # a clock may start at the attribute
+            t0 = self.attr_t0[rows, k]
+            due = np.where(t0 != NONE, t0 + self.inact[k, 1], FAR)
+            self.next_due[rows] = np.minimum(self.next_due[rows], due)
         return rows, old_pass
 
     def _insert_rows(self, df: pd.DataFrame) -> None:
@@ -1158,12 +1180,12 @@ class FastJourneyCore(FastCore):
         if self.cnt[0] > self.out.shape[0] - self.room_need:
             self._ensure_out(2 * self.out.shape[0])
         if self.meta[0] > self.pi.shape[0] - len(self.jrules) - 1:
-            n = max(64, self.pi.shape[0] // 2)
+            n = max(1024, self.pi.shape[0])
             self.pi = np.concatenate([self.pi, np.zeros((n, self.pi.shape[1]), np.int64)])
             self.pf = np.concatenate([self.pf, np.zeros((n, 3), np.float64)])
             self.pu = np.concatenate([self.pu, np.zeros((n, 3), np.uint64)])
         if self.meta[1] > self.cprod.shape[0] - 2:
-            n = max(16, self.cprod.shape[0] // 2)
+            n = max(1024, self.cprod.shape[0])
             self.cprod = np.concatenate([self.cprod, np.zeros((n, CATALOG_MEMORY), np.int64)])
             self.ctimes = np.concatenate(
                 [self.ctimes, np.zeros((n, CATALOG_MEMORY, 3), np.int64)])
@@ -1200,73 +1222,62 @@ class FastJourneyCore(FastCore):
     # -- processing -------------------------------------------------------------------
 
     def _events(self, batch: EventBatch) -> tuple:
-        """The prefiltered events and their bits (conditions, exits, wait-untils, entry
-        tests), entry keys and products."""
+        """The prefiltered events (rows, times, types, condition bits), and for those of a
+        type some journey tests (``ev_j`` >= 0: their row in the compact tables) the exit,
+        wait-until and entry-test bits and the entry key per journey; products."""
+        rows_all = self.rows_of(batch.subscriber)
         if self.inact_rules and len(batch):
-            rows_all = self.rows_of(batch.subscriber)
-            ok = rows_all >= 0
-            r_ok, t_ok = rows_all[ok], batch.time[ok]
-            first = np.full(len(self.ids), FAR, np.int64)
-            np.minimum.at(first, r_ok, t_ok)
-            unseen = (self.first_seen == NONE) & (first < FAR)
-            self.first_seen[unseen] = first[unseen]
-            _REFRESH_ROWS(*self._tables_state(), np.flatnonzero(unseen).astype(np.int64))
-        rows, times, types, bits = self._prefilter(batch)
-        types_keep = types
-        sel = self._selected
-        del self._selected
-        n, n_j = len(rows), len(self.jrules)
-        ev_x = np.zeros((n, n_j), np.int64)
-        ev_wu = np.zeros((n, n_j), np.uint64)
-        ev_key = np.full((n, n_j), -1, np.int64)
-        ev_eb = np.zeros((n, n_j), np.uint64)
-        cols = sel.columns
+            _FIRST_SEEN(rows_all, batch.time, self.first_seen, self.next_due,
+                        np.int64(self.inact[:, 1].min()))
+        types = batch.type
+        in_registry = types < self.n_types
+        safe = np.where(in_registry, types, 0)
+        idx = np.flatnonzero(self.relevant_lut[safe] & in_registry & (rows_all >= 0))
+        rows, times, ty = rows_all[idx], batch.time[idx], types[idx]
+        n, n_j = len(idx), len(self.jrules)
+        bits = np.zeros(n, np.int64)
+        for k, (_, cond) in enumerate(self.conds):
+            sub = np.flatnonzero(ty == self.cond_codes[k])
+            if len(sub):
+                m = _where(batch, idx[sub], cond.where)
+                bits[sub[m]] |= np.int64(1) << np.int64(k)
+        jsel = np.flatnonzero(self.jtype_lut[ty]) if n else np.zeros(0, np.int64)
+        ev_j = np.full(n, -1, np.int64)
+        ev_j[jsel] = np.arange(len(jsel))
+        src = idx[jsel]
+        jty = ty[jsel]
+        ev_x = np.zeros((len(jsel), n_j), np.int64)
+        ev_wu = np.zeros((len(jsel), n_j), np.uint64)
+        ev_key = np.full((len(jsel), n_j), -1, np.int64)
+        ev_eb = np.zeros((len(jsel), n_j), np.uint64)
         for j, r in enumerate(self.jrules):
             prog = self.programs[r]
             for x, crit in enumerate(self.rules.rules[r].journey.exits):  # type: ignore[union-attr]
-                m = types_keep == EVENT_TYPES.code(crit.event)
-                for p in crit.where:
-                    m &= _event_mask(sel, p)
-                ev_x[:, j] |= m.astype(np.int64) << x
+                sub = np.flatnonzero(jty == EVENT_TYPES.code(crit.event))
+                if len(sub):
+                    m = _where(batch, src[sub], crit.where)
+                    ev_x[sub[m], j] |= np.int64(1) << np.int64(x)
             for node in np.flatnonzero(prog.kind == _N_UNTIL).tolist():
                 ev_mask = int(prog.events[node])
-                codes = [c for c in range(64) if ev_mask >> c & 1]
-                m = np.isin(types_keep, codes)
-                for p in prog.where[node]:
-                    m &= _event_mask(sel, p)
-                ev_wu[:, j] |= m.astype(np.uint64) << np.uint64(node)
+                sub = np.flatnonzero(np.isin(jty, [c for c in range(64) if ev_mask >> c & 1]))
+                if len(sub):
+                    m = _where(batch, src[sub], prog.where[node])
+                    ev_wu[sub[m], j] |= np.uint64(1) << np.uint64(node)
             key = self.keys[r]
-            if key is not None and key in cols:
-                col = cols[key]
+            if key is not None and key in batch.columns and len(src):
+                col = batch.columns[key][src]
                 v = np.where(np.isnan(col), -1, col) if col.dtype.kind == "f" else col
                 ev_key[:, j] = np.where(np.asarray(v) >= 0, v, -1).astype(np.int64)
             for b, p in enumerate(self.entry_tests[j]):
-                ev_eb[:, j] |= _event_mask(sel, p).astype(np.uint64) << np.uint64(b)
+                m = _where(batch, src, (p,))
+                ev_eb[m, j] |= np.uint64(1) << np.uint64(b)
         ev_prod = np.full(n, -1, np.int64)
-        if self.catalog_js and "product_id" in cols:
-            col = cols["product_id"]
-            ev_prod = np.where(col >= 0, col, -1).astype(np.int64)
-        return (rows.astype(np.int64), times, types.astype(np.int64), bits, ev_x, ev_wu,
+        if self.catalog_js and "product_id" in batch.columns:
+            sub = np.flatnonzero(np.isin(ty, self.product_codes))
+            col = batch.columns["product_id"][idx[sub]]
+            ev_prod[sub] = np.where(col >= 0, col, -1).astype(np.int64)
+        return (rows.astype(np.int64), times, ty.astype(np.int64), bits, ev_j, ev_x, ev_wu,
                 ev_key, ev_eb, ev_prod)
-
-    def _prefilter(self, batch: EventBatch) -> tuple[np.ndarray, ...]:
-        types = batch.type
-        in_registry = types < self.n_types
-        keep = self.relevant_lut[np.where(in_registry, types, 0)] & in_registry
-        idx = np.flatnonzero(keep)
-        rows = self.rows_of(batch.subscriber[idx])
-        known = rows >= 0
-        if not known.all():
-            idx, rows = idx[known], rows[known]
-        sel = batch[idx] if len(idx) != len(batch) else batch
-        self._selected = sel
-        bits = np.zeros(len(idx), np.int64)
-        for k, (_, cond) in enumerate(self.conds):
-            m = sel.type == self.cond_codes[k]
-            for p in cond.where:
-                m &= _event_mask(sel, p)
-            bits |= m.astype(np.int64) << k
-        return rows, sel.time, sel.type, bits
 
     def _catalog(self, cat: CatalogBatch | None) -> tuple:
         if cat is None or not len(cat) or not self.catalog_js:
@@ -1466,6 +1477,17 @@ class FastJourneyCore(FastCore):
         pools = sum(getattr(self, n).nbytes for n in ("pi", "pf", "pu", "cprod", "ctimes",
                                                        "cowner", "clen"))
         return super().state_nbytes() + pools
+
+
+def _where(batch: EventBatch, rows: np.ndarray, tests: Sequence[Predicate]) -> np.ndarray:
+    """Which of ``batch``'s events ``rows`` pass every test (vectorized ``matches``)."""
+    m = np.ones(len(rows), bool)
+    if tests:
+        fake = cast(EventBatch, _Columns({p.column: batch.columns[p.column][rows]
+                                          for p in tests if p.column in batch.columns}))
+        for p in tests:
+            m &= _event_mask(fake, p) if p.column in batch.columns else False
+    return m
 
 
 class _Columns:
