@@ -81,7 +81,8 @@ _SINCE_ENTRY, _SINCE_SEND = WAIT_SINCE.index("entry"), WAIT_SINCE.index("last_se
 CATALOG_MEMORY = 8
 
 # rule table
-_R_EXPIRE, _R_WINDOW, _R_REENTRY, _R_COOLDOWN, _R_EXCL, _R_PRIO, _R_J, _R_DELAY = range(8)
+(_R_EXPIRE, _R_WINDOW, _R_REENTRY, _R_COOLDOWN, _R_EXCL, _R_PRIO, _R_J, _R_DELAY,
+ _R_PC) = range(9)
 # journey table
 _J_RULE, _J_NODES, _J_PATHS, _J_ENTRY, _J_INACT, _J_VIEWED, _J_CARTED, _J_NCOL = range(8)
 _E_EVENT, _E_INACTIVE, _E_ATTRIBUTE, _E_CATALOG = range(4)
@@ -198,31 +199,30 @@ def _plain_decide(T, S, OUT, s, r, d):  # pragma: no cover - compiled
     rinfo = T[0]
     pend_entry, pend_due, pend_att, lf_time, lf_entry, lf_att = S[2], S[3], S[4], S[5], S[6], S[7]
     stats = S[25]
-    e = pend_entry[s, r]
-    a = np.int64(pend_att[s, r])
+    pc = rinfo[r, _R_PC]
+    e = pend_entry[s, pc]
+    a = np.int64(pend_att[s, pc])
     send_at = _quiet(T, S, s, d)
     if send_at > e + rinfo[r, _R_EXPIRE]:
         kind = _EXPIRE
     elif send_at > d:
-        pend_due[s, r] = send_at
+        pend_due[s, pc] = send_at
         return
     elif _capped(T, S, s, d):
         kind = _SUPPRESS
     else:
         kind = _FIRE
         _remember_send(S, s, d)
-        lf_time[s, r] = d
-        lf_entry[s, r] = e
-        lf_att[s, r] = a
-    pend_entry[s, r] = NONE
+        lf_time[s, pc] = d
+        lf_entry[s, pc] = e
+        lf_att[s, pc] = a
+    pend_entry[s, pc] = NONE
     _emit(OUT, s, r, kind, d, e, a, -1, -1, 1.0, stats)
 
 
-@numba.njit(cache=True, inline="always")
-def _inact_due(T, S, s, k):  # pragma: no cover - compiled
+@numba.njit(cache=True)
+def _inact_due(inact, act, lapse, first_seen, attr_t0, s, k):  # pragma: no cover - compiled
     """When inactivity timer ``k`` of row ``s`` is due (FAR: never)."""
-    inact = T[9]
-    act, lapse, first_seen, attr_t0 = S[17], S[18], S[19], S[20]
     t0 = act[s, k]
     if t0 == NONE:
         t0 = attr_t0[s, k]
@@ -233,14 +233,19 @@ def _inact_due(T, S, s, k):  # pragma: no cover - compiled
     return t0 + inact[k, 1]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _next_item(T, S, s):  # pragma: no cover - compiled
     """The next due item of row ``s``: (due, what, rule, journey or timer index); what
-    is -1 when nothing is pending. Order: due, -priority, rule, node, then cursor < plain
-    < retry < timer (the reference's tuple order)."""
-    rinfo, jinfo = T[0], T[2]
-    pend_entry, pend_due = S[2], S[3]
-    jslot, pi = S[12], S[13]
+    is -1 when nothing is pending."""
+    return _next_of(T[0], T[2], T[9], S[2], S[3], S[12], S[13], S[17], S[18], S[19], S[20], s)
+
+
+@numba.njit(cache=True)
+def _next_of(rinfo, jinfo, inact, pend_entry, pend_due, jslot, pi, act, lapse, first_seen,
+             attr_t0, s):  # pragma: no cover - compiled
+    """:func:`_next_item` over the arrays (no tuple: numba reference-counts every array
+    taken out of one). Order: due, -priority, rule, node, then cursor < plain < retry <
+    timer (the reference's tuple order)."""
     bd = FAR
     bp = np.int64(0)
     br = np.int64(-1)
@@ -252,9 +257,10 @@ def _next_item(T, S, s):  # pragma: no cover - compiled
         prio = -rinfo[r, _R_PRIO]
         for w in range(4):
             if j < 0:
-                if w != _IT_PLAIN or pend_entry[s, r] == NONE:
+                pc = rinfo[r, _R_PC]
+                if w != _IT_PLAIN or pend_entry[s, pc] == NONE:
                     continue
-                d = pend_due[s, r]
+                d = pend_due[s, pc]
                 node = np.int64(-1)
                 idx = np.int64(-1)
             else:
@@ -275,7 +281,7 @@ def _next_item(T, S, s):  # pragma: no cover - compiled
                     k = jinfo[j, _J_INACT]
                     if k < 0:
                         continue
-                    d = _inact_due(T, S, s, k)
+                    d = _inact_due(inact, act, lapse, first_seen, attr_t0, s, k)
                     if d == FAR:
                         continue
                     node = np.int64(-2)
@@ -692,6 +698,7 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
     ring, last_excl, pend_entry, pend_due, pend_att = S[0], S[1], S[2], S[3], S[4]
     lf_time, next_due, seg, jslot, pi, pu, meta = S[5], S[9], S[11], S[12], S[13], S[15], S[16]
     act, cslot, cprod, stats, ctimes, cowner, clen = S[17], S[21], S[22], S[25], S[26], S[27], S[28]
+    lapse, first_seen, attr_t0 = S[18], S[19], S[20]
     out, outp, cnt = OUT
     ev_row, ev_time, ev_type, ev_bits, ev_j, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
     c_time, c_rules, c_prod = C[0], C[1], C[2]
@@ -728,22 +735,27 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
         y = ev_type[i]
         ji = ev_j[i]
         slow = False
-        if next_due[s] <= t:
-            _decide_due(T, S, OUT, s, t)
+        if next_due[s] <= t:  # a lower bound: the exact time first
+            d, what, _, _ = _next_of(rinfo, jinfo, inact, pend_entry, pend_due, jslot, pi, act,
+                                     lapse, first_seen, attr_t0, s)
+            next_due[s] = d if what >= 0 else FAR
+            if next_due[s] <= t:
+                _decide_due(T, S, OUT, s, t)
         # exits: exclude and exit criteria
         for r in range(n_rules):
             j = rinfo[r, _R_J]
             ex = excl_lut[y, r]
             if j < 0:
-                if ex and pend_entry[s, r] != NONE:
+                pc = rinfo[r, _R_PC]
+                if ex and pend_entry[s, pc] != NONE:
                     n = cnt[0]
                     out[n, 0], out[n, 1], out[n, 2], out[n, 3] = s, r, _CANCEL, t
                     out[n, 4], out[n, 5], out[n, 6], out[n, 7] = (
-                        pend_entry[s, r], np.int64(pend_att[s, r]), -1, -1)
+                        pend_entry[s, pc], np.int64(pend_att[s, pc]), -1, -1)
                     outp[n] = 1.0
                     cnt[0] = n + 1
                     stats[r, 1 + _CANCEL] += 1
-                    pend_entry[s, r] = NONE
+                    pend_entry[s, pc] = NONE
             elif ji >= 0 and (ex or ev_x[ji, j] != 0):
                 p = jslot[s, j]
                 if p >= 0 and (pi[p, C_NODE] >= 0 or pi[p, R_NODE] >= 0):
@@ -792,14 +804,15 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
             if not when_lut[y, r] or not seg[s, r]:
                 continue
             j = rinfo[r, _R_J]
+            pc = rinfo[r, _R_PC]
             mode = rinfo[r, _R_REENTRY]
             if j < 0:
-                if pend_entry[s, r] != NONE:
+                if pend_entry[s, pc] != NONE:
                     continue
-                if mode == 1 and lf_time[s, r] != NONE:
+                if mode == 1 and lf_time[s, pc] != NONE:
                     continue
-                if mode == 2 and lf_time[s, r] != NONE and (
-                        t < lf_time[s, r] + rinfo[r, _R_COOLDOWN]):
+                if mode == 2 and lf_time[s, pc] != NONE and (
+                        t < lf_time[s, pc] + rinfo[r, _R_COOLDOWN]):
                     continue
             else:
                 p = jslot[s, j]
@@ -829,12 +842,12 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
             if not ok:
                 continue
             if j < 0:
-                pend_entry[s, r] = t
-                pend_due[s, r] = t + rinfo[r, _R_DELAY]
-                pend_att[s, r] = 1
+                pend_entry[s, pc] = t
+                pend_due[s, pc] = t + rinfo[r, _R_DELAY]
+                pend_att[s, pc] = 1
                 stats[r, _ST_ENTERED] += 1
-                if pend_due[s, r] < next_due[s]:
-                    next_due[s] = pend_due[s, r]
+                if pend_due[s, pc] < next_due[s]:
+                    next_due[s] = pend_due[s, pc]
             else:
                 _try_enter(T, S, OUT, s, j, t, ev_key[ji, j], ev_eb[ji, j])
                 slow = True
@@ -848,7 +861,15 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
 @numba.njit(cache=True)
 def _run_until(T, S, OUT, pos, until, room, pool_room):  # pragma: no cover - compiled
     cnt, meta, next_due = OUT[2], S[16], S[9]
+    rinfo, jinfo, inact = T[0], T[2], T[9]
+    pend_entry, pend_due, jslot, pi = S[2], S[3], S[12], S[13]
+    act, lapse, first_seen, attr_t0 = S[17], S[18], S[19], S[20]
     for s in range(pos[0], next_due.shape[0]):
+        if next_due[s] > until:
+            continue
+        d, what, _, _ = _next_of(rinfo, jinfo, inact, pend_entry, pend_due, jslot, pi, act,
+                                 lapse, first_seen, attr_t0, s)  # next_due: a lower bound
+        next_due[s] = d if what >= 0 else FAR
         if next_due[s] > until:
             continue
         if cnt[0] > room or meta[0] > pool_room:
@@ -911,11 +932,18 @@ class FastJourneyCore(FastCore):
             raise TriggerIdError(f"rules: the fast engine runs at most 63 journeys, got {n_j}")
         self._check_policies()
         # rule table
-        self.rinfo = np.zeros((len(rl), 8), np.int64)
+        # plain rules' per-subscriber columns (journeys keep theirs in the record pool)
+        self.plain = [r for r, rule in enumerate(rl) if rule.journey is None]
+        self.pcol = [self.plain.index(r) if r in self.plain else -1 for r in range(len(rl))]
+        for name in ("pend_entry", "pend_due", "pend_att", "lf_time", "lf_entry", "lf_att"):
+            arr = getattr(self, name)
+            setattr(self, name, np.zeros((0, len(self.plain)), arr.dtype))
+        self.rinfo = np.zeros((len(rl), 9), np.int64)
         for r, rule in enumerate(rl):
             self.rinfo[r] = (self.rtab[r, 1], self.rtab[r, 2], self.rtab[r, 3], self.rtab[r, 4],
                              self.rtab[r, 5], rule.priority,
-                             self.jrules.index(r) if r in self.jrules else -1, self.rtab[r, 0])
+                             self.jrules.index(r) if r in self.jrules else -1, self.rtab[r, 0],
+                             self.pcol[r])
         # journeys, nodes, paths
         self.inact_rules = [r for r in self.jrules if isinstance(rl[r].journey.entry, Inactivity)]  # type: ignore[union-attr]
         self.inact = np.array([(self.jrules.index(r), rl[r].journey.entry.duration)  # type: ignore[union-attr]
@@ -1358,14 +1386,15 @@ class FastJourneyCore(FastCore):
                 raise TriggerIdError(f"trigger_id {tid!r}: unknown rule {rule_id!r}")
             r = rule_ids.index(rule_id)
             s = int(self.rows_of(np.array([sub], np.int64))[0])
+            pc = self.pcol[r]
             if r not in self.programs:
                 if node >= 0:
                     raise TriggerIdError(f"trigger_id {tid!r}: rule {rule_id!r} has no steps")
-                if s < 0 or self.lf_time[s, r] == NONE or self.lf_entry[s, r] != entry:
+                if s < 0 or self.lf_time[s, pc] == NONE or self.lf_entry[s, pc] != entry:
                     raise TriggerIdError(
                         f"trigger_id {tid!r}: not the latest send of rule {rule_id!r} "
                         f"to subscriber {sub}")
-                targets.append((r, s, entry, int(self.lf_att[s, r]), int(self.lf_time[s, r]),
+                targets.append((r, s, entry, int(self.lf_att[s, pc]), int(self.lf_time[s, pc]),
                                 -1, 1.0))
                 continue
             j = self.jrules.index(r)
@@ -1386,8 +1415,9 @@ class FastJourneyCore(FastCore):
         retry = self.rules.settings.retry
         superseded: set[tuple[int, ...]] = set()
         for r, s, entry, attempt, time, node, prop in targets:
+            pc = self.pcol[r]
             if node < 0:  # a plain rule: FastCore's logic
-                if self.lf_entry[s, r] != entry:
+                if self.lf_entry[s, pc] != entry:
                     if attempt < 0 or (r, s, entry) in superseded:
                         continue
                     superseded.add((r, s, entry))
@@ -1397,21 +1427,21 @@ class FastJourneyCore(FastCore):
                     props.append(1.0)
                     self.stats[r, 2] += 1
                     continue
-                k = int(self.lf_att[s, r])
+                k = int(self.lf_att[s, pc])
                 if k < 0:
                     continue
-                self.lf_att[s, r] = -k
+                self.lf_att[s, pc] = -k
                 self.stats[r, _ST_FAILED] += 1
-                self._uncap(s, int(self.lf_time[s, r]))
-                if k >= retry.max_attempts or self.pend_entry[s, r] != NONE:
+                self._uncap(s, int(self.lf_time[s, pc]))
+                if k >= retry.max_attempts or self.pend_entry[s, pc] != NONE:
                     rows_out.append((s, r, 1, now, entry, k, -1, -1))
                     props.append(1.0)
                     self.stats[r, 2] += 1
                 else:
-                    self.pend_entry[s, r] = entry
-                    self.pend_due[s, r] = now + retry.backoff * k
-                    self.pend_att[s, r] = k + 1
-                    self.next_due[s] = min(self.next_due[s], self.pend_due[s, r])
+                    self.pend_entry[s, pc] = entry
+                    self.pend_due[s, pc] = now + retry.backoff * k
+                    self.pend_att[s, pc] = k + 1
+                    self.next_due[s] = min(self.next_due[s], self.pend_due[s, pc])
                     self.stats[r, _ST_RETRIED] += 1
                 continue
             j = self.jrules.index(r)
@@ -1467,8 +1497,8 @@ class FastJourneyCore(FastCore):
         return super().n_pending() + int(self._journey_pending().sum())
 
     def stats_array(self) -> np.ndarray:
-        pending = np.count_nonzero(self.pend_entry != NONE, axis=0).astype(np.int64)
-        pending += self._journey_pending()
+        pending = self._journey_pending()
+        pending[self.plain] += np.count_nonzero(self.pend_entry != NONE, axis=0)
         return np.insert(self.stats, _ST_FAILED, pending, axis=1)
 
     def state_nbytes(self) -> int:
