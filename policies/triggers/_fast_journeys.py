@@ -658,31 +658,6 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
 
 
 @numba.njit(cache=True)
-def _catalog_sub(T, S, OUT, C, c, s, b, f):  # pragma: no cover - compiled
-    """Catalog event ``c`` for row ``s``, whose catalog block ``b`` remembers the product
-    at ``f``."""
-    jinfo = T[2]
-    ctimes = S[26]
-    c_time, c_rules, c_key, c_eb = C[0], C[1], C[3], C[4]
-    t = c_time[c]
-    _decide_due(T, S, OUT, s, t)
-    viewed, carted, bought = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
-    for j in range(jinfo.shape[0]):
-        if not (c_rules[c] >> j) & 1:
-            continue
-        ok = False
-        w = jinfo[j, _J_VIEWED]
-        if w and viewed != NONE and t - viewed < w and (bought == NONE or bought < viewed):
-            ok = True
-        w = jinfo[j, _J_CARTED]
-        if w and carted != NONE and t - carted < w and (bought == NONE or bought < carted):
-            ok = True
-        if ok:
-            _try_enter(T, S, OUT, s, j, t, c_key[c, j], c_eb[c, j])
-    _refresh(T, S, s)
-
-
-@numba.njit(cache=True)
 def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no cover - compiled
     """Events and catalog events in time order (catalog after events of the same second),
     from ``pos`` = (event, catalog event, catalog block); stops early (False, ``pos``
@@ -701,7 +676,7 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
     lapse, first_seen, attr_t0 = S[18], S[19], S[20]
     out, outp, cnt = OUT
     ev_row, ev_time, ev_type, ev_bits, ev_j, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
-    c_time, c_rules, c_prod = C[0], C[1], C[2]
+    c_time, c_rules, c_prod, c_key, c_eb = C
     n_ev = ev_row.shape[0]
     n_cat = c_time.shape[0]
     n_rules = rinfo.shape[0]
@@ -714,14 +689,43 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
         if c < n_cat and (i >= n_ev or c_time[c] < ev_time[i]):
             if c_rules[c] != 0:
                 prod = c_prod[c]
+                tc = c_time[c]
                 for b in range(b0, meta[1]):
                     if cnt[0] > room or meta[0] > pool_room:
                         pos[0], pos[1], pos[2] = i, c, b
                         return False
                     for f in range(clen[b]):
-                        if cprod[b, f] == prod:
-                            _catalog_sub(T, S, OUT, C, c, cowner[b], b, f)
-                            break
+                        if cprod[b, f] != prod:
+                            continue
+                        # contract point 8: what is due first, then the audience test
+                        s = cowner[b]
+                        if next_due[s] <= tc:
+                            d, what, _, _ = _next_of(rinfo, jinfo, inact, pend_entry, pend_due,
+                                                     jslot, pi, act, lapse, first_seen,
+                                                     attr_t0, s)
+                            next_due[s] = d if what >= 0 else FAR
+                            if next_due[s] <= tc:
+                                _decide_due(T, S, OUT, s, tc)
+                        viewed, carted, bought = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
+                        entered = False
+                        for j in range(n_j):
+                            if not (c_rules[c] >> j) & 1:
+                                continue
+                            w = jinfo[j, _J_VIEWED]
+                            ok = w > 0 and viewed != NONE and tc - viewed < w and (
+                                bought == NONE or bought < viewed)
+                            w = jinfo[j, _J_CARTED]
+                            ok = ok or (w > 0 and carted != NONE and tc - carted < w and (
+                                bought == NONE or bought < carted))
+                            if ok:
+                                _try_enter(T, S, OUT, s, j, tc, c_key[c, j], c_eb[c, j])
+                                entered = True
+                        if entered:
+                            d, what, _, _ = _next_of(rinfo, jinfo, inact, pend_entry, pend_due,
+                                                     jslot, pi, act, lapse, first_seen,
+                                                     attr_t0, s)
+                            next_due[s] = d if what >= 0 else FAR
+                        break
             c += 1
             b0 = 0
             continue
