@@ -70,8 +70,8 @@ into :meth:`TriggerEngine.process` calls):
    opens an instance, a reported failure reopens it, and one decision closes it each
    time. So every instance entered is now exactly one of: pending, sent (``fired -
    failed``: its latest send was not reported failed), cancelled, expired, suppressed.
-9. Journeys (rules with ``steps``; ``engine="reference"`` only for now, the fast engine
-   refuses them): docs/journeys.md, "Semantics: the engine contract", points 1-11 --
+9. Journeys (rules with ``steps``; both engines): docs/journeys.md, "Semantics: the
+   engine contract", points 1-11 --
    the same-second order (due first, then the event's exits, wait-until matches,
    entries), zero-duration steps and how quiet hours (postpone, the rest shifts), the
    cap (``suppress``), smart sending (``skip``) and ``expire`` treat a send, one
@@ -535,19 +535,19 @@ class TriggerEngine:
 
 
 def check_supported(ruleset: RuleSet) -> None:
-    """Raise :class:`TriggerLabValueError` if ``ruleset`` uses what the fast engine cannot
-    run yet: journeys (rules with ``steps``, docs/journeys.md) and
-    ``settings.smart_sending``; ``engine="reference"`` runs them. The experiment runner
-    and ``loadtest`` use the fast engine, so they refuse them too."""
+    """Raise :class:`TriggerLabValueError` if ``ruleset`` uses what specs (the experiment
+    runner, ``triggerlab validate`` / ``run``) and ``loadtest`` cannot run yet: journeys
+    (rules with ``steps``, docs/journeys.md) and ``settings.smart_sending`` (it applies to
+    journey sends). :class:`TriggerEngine` runs both, on either engine."""
     for i, rule in enumerate(ruleset.rules):
         if rule.journey is not None:
             raise TriggerLabValueError(
-                f"rules[{i}] {rule.id!r}: journeys (rules with steps) run on "
-                "engine='reference' for now; the fast engine is work in progress")
+                f"rules[{i}] {rule.id!r}: journeys (rules with steps) run in TriggerEngine "
+                "(both engines) but not yet in specs and loadtest")
     if ruleset.settings.smart_sending is not None:
         raise TriggerLabValueError(
-            "settings.smart_sending: runs on engine='reference' for now (it applies to "
-            "journey sends, which the fast engine does not run yet)")
+            "settings.smart_sending: applies to journey sends, which specs and loadtest "
+            "do not run yet")
 
 
 def _check_table(df: Any, rules: RuleSet) -> None:
