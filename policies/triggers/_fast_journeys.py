@@ -112,6 +112,8 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
+#: ``numba.njit`` (typed loosely: the stubs lack the ``_nrt`` option used below).
+_njit: Any = numba.njit
 #: The policy-split chooser of the core running a kernel on this thread.
 _LOCAL = threading.local()
 
@@ -121,7 +123,7 @@ def _policy_choice(r: int, row: int, entry: int, node: int) -> tuple[int, float]
     return chooser(r, row, entry, node)
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _mix(z):  # pragma: no cover - compiled
     z = z + _GOLDEN
     z = (z ^ (z >> np.uint64(30))) * _M1
@@ -129,7 +131,7 @@ def _mix(z):  # pragma: no cover - compiled
     return z ^ (z >> np.uint64(31))
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def keyed_unit_fast(sub, key, counter):  # pragma: no cover - compiled
     """:func:`policies.ab.keyed_unit` with the salt's key given (uint64)."""
     k = _mix(key ^ np.uint64(counter))
@@ -137,7 +139,7 @@ def keyed_unit_fast(sub, key, counter):  # pragma: no cover - compiled
     return np.float64(h >> np.uint64(11)) * 2.0**-53
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _emit(OUT, s, r, kind, t, entry, att, node, path, prop, stats):  # pragma: no cover
     out, outp, cnt = OUT
     n = cnt[0]
@@ -155,7 +157,7 @@ def _emit(OUT, s, r, kind, t, entry, att, node, path, prop, stats):  # pragma: n
         stats[r, 1 + kind] += 1
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _quiet(T, S, s, t):  # pragma: no cover - compiled
     st = T[1]
     if st[_S_QON]:
@@ -163,7 +165,7 @@ def _quiet(T, S, s, t):  # pragma: no cover - compiled
     return t
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _capped(T, S, s, t):  # pragma: no cover - compiled
     st = T[1]
     if not st[_S_CAPON]:
@@ -177,7 +179,7 @@ def _capped(T, S, s, t):  # pragma: no cover - compiled
     return used >= st[_S_CAPMAX]
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _recent_send(S, s, t, window):  # pragma: no cover - compiled
     cap = S[8]
     lo = t - window
@@ -187,7 +189,7 @@ def _recent_send(S, s, t, window):  # pragma: no cover - compiled
     return False
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _remember_send(S, s, t):  # pragma: no cover - compiled
     cap = S[8]
     if cap.shape[1] == 0:
@@ -199,7 +201,7 @@ def _remember_send(S, s, t):  # pragma: no cover - compiled
     cap[s, jmin] = t
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _plain_decide(T, S, OUT, s, r, d):  # pragma: no cover - compiled
     rinfo = T[0]
     pend_entry, pend_due, pend_att, lf_time, lf_entry, lf_att = S[2], S[3], S[4], S[5], S[6], S[7]
@@ -225,7 +227,7 @@ def _plain_decide(T, S, OUT, s, r, d):  # pragma: no cover - compiled
     _emit(OUT, s, r, kind, d, e, a, -1, -1, 1.0, stats)
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _inact_due(inact, act, lapse, first_seen, attr_t0, s, k):  # pragma: no cover - compiled
     """When inactivity timer ``k`` of row ``s`` is due (FAR: never)."""
     t0 = act[s, k]
@@ -238,14 +240,14 @@ def _inact_due(inact, act, lapse, first_seen, attr_t0, s, k):  # pragma: no cove
     return t0 + inact[k, 1]
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _next_item(T, S, s):  # pragma: no cover - compiled
     """The next due item of row ``s``: (due, what, rule, journey or timer index); what
     is -1 when nothing is pending."""
     return _next_of(T[0], T[2], T[9], S[2], S[3], S[12], S[13], S[17], S[18], S[19], S[20], s)
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _next_of(rinfo, jinfo, inact, pend_entry, pend_due, jslot, pi, act, lapse, first_seen,
              attr_t0, s):  # pragma: no cover - compiled
     """:func:`_next_item` over the arrays (no tuple: numba reference-counts every array
@@ -309,20 +311,20 @@ def _next_of(rinfo, jinfo, inact, pend_entry, pend_due, jslot, pi, act, lapse, f
     return bd, bw, br, bx
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _path_start(T, j, g, k):  # pragma: no cover - compiled
     jinfo, ninfo, pinfo = T[2], T[3], T[4]
     return pinfo[jinfo[j, _J_PATHS] + ninfo[g, _N_FIRST] + k, 0]
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _end(S, p, t):  # pragma: no cover - compiled
     pi = S[13]
     pi[p, C_NODE] = -1
     pi[p, ENDED] = t
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _continue_send(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
     """Contract point 2: the send at the cursor's node tried at ``t``; False when quiet
     hours postpone it (the cursor waits at the send)."""
@@ -364,7 +366,7 @@ def _continue_send(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
     return True
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _choose(T, S, s, j, p, node, g):  # pragma: no cover - compiled
     """Contract point 7: (path, propensity) of the split at node ``node``."""
     jinfo, ninfo, pcum, pweight, pkey = T[2], T[3], T[6], T[7], T[8]
@@ -386,7 +388,7 @@ def _choose(T, S, s, j, p, node, g):  # pragma: no cover - compiled
     return k2, pr
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _branch_case(T, S, s, j, p, g):  # pragma: no cover - compiled
     jinfo, ninfo, pinfo, pmask = T[2], T[3], T[4], T[5]
     pu, segb = S[15], S[23]
@@ -403,7 +405,7 @@ def _branch_case(T, S, s, j, p, g):  # pragma: no cover - compiled
     return n - 1
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _run(T, S, OUT, s, j, p, node, t):  # pragma: no cover - compiled
     """Run from ``node`` at ``t`` through the steps that take no time, until the journey
     waits or ends."""
@@ -450,7 +452,7 @@ def _run(T, S, OUT, s, j, p, node, t):  # pragma: no cover - compiled
         node = _path_start(T, j, g, path)
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _resume(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
     jinfo, ninfo = T[2], T[3]
     pi, pf, stats = S[13], S[14], S[25]
@@ -467,7 +469,7 @@ def _resume(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
         _run(T, S, OUT, s, j, p, ninfo[g, _N_NEXT], t)
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _retry_send(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
     jinfo, ninfo = T[2], T[3]
     pi, pf, stats = S[13], S[14], S[25]
@@ -498,7 +500,7 @@ def _retry_send(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
     pi[p, R_NODE] = -1
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _alloc(S):  # pragma: no cover - compiled
     pi, pf, pu, meta = S[13], S[14], S[15], S[16]
     p = meta[0]
@@ -514,7 +516,7 @@ def _alloc(S):  # pragma: no cover - compiled
     return p
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _try_enter(T, S, OUT, s, j, t, key, ebits):  # pragma: no cover - compiled
     """Contract point 3: enter journey ``j`` at ``t`` unless it runs, the subscriber
     entered it at this second, the segment or re-entry refuse."""
@@ -550,7 +552,7 @@ def _try_enter(T, S, OUT, s, j, t, key, ebits):  # pragma: no cover - compiled
     _run(T, S, OUT, s, j, p, 0, t)
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _decide_due(T, S, OUT, s, t):  # pragma: no cover - compiled
     """Contract point 1: decide everything of row ``s`` due at or before ``t``, one item
     at a time in (due, -priority, rule, node) order."""
@@ -572,13 +574,13 @@ def _decide_due(T, S, OUT, s, t):  # pragma: no cover - compiled
             _try_enter(T, S, OUT, s, inact[x, 0], d, np.int64(-1), np.uint64(0))
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _refresh(T, S, s):  # pragma: no cover - compiled
     d, what, _, _ = _next_item(T, S, s)
     S[9][s] = d if what >= 0 else FAR
 
 
-@numba.njit(cache=True, _nrt=False, inline="always")
+@_njit(cache=True, _nrt=False, inline="always")
 def _ends(excl, xb, xm, evkey, key):  # pragma: no cover - compiled
     if excl:
         return True
@@ -587,7 +589,7 @@ def _ends(excl, xb, xm, evkey, key):  # pragma: no cover - compiled
     return (xb & xm) != 0 and key >= 0 and evkey >= 0 and evkey == key
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _exit_event(T, S, OUT, s, j, p, t, ex, xb, evk):  # pragma: no cover - compiled
     """``exclude`` and exit criteria end the running journey (kind ``exit``) and cancel a
     pending retry of its sends (kind ``cancel``)."""
@@ -603,7 +605,7 @@ def _exit_event(T, S, OUT, s, j, p, t, ex, xb, evk):  # pragma: no cover - compi
         pi[p, R_NODE] = -1
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _until_event(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
     """The cursor waits at a wait-until whose event just happened: the happened path."""
     jinfo = T[2]
@@ -615,7 +617,7 @@ def _until_event(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
     _run(T, S, OUT, s, j, p, _path_start(T, j, g, 0), t)
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, is_buy,
                       prod):  # pragma: no cover - compiled
     """Contract point 8: the last :data:`CATALOG_MEMORY` products viewed or carted (most
@@ -662,7 +664,7 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
     clen[b] = n + 1
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no cover - compiled
     """Events and catalog events in time order (catalog after events of the same second),
     from ``pos`` = (event, catalog event, catalog block); stops early (False, ``pos``
@@ -863,7 +865,7 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
     return True
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _run_until(T, S, OUT, pos, until, room, pool_room):  # pragma: no cover - compiled
     cnt, meta, next_due = OUT[2], S[16], S[9]
     rinfo, jinfo, inact = T[0], T[2], T[9]
@@ -885,7 +887,7 @@ def _run_until(T, S, OUT, pos, until, room, pool_room):  # pragma: no cover - co
     return True
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _enter_many(T, S, OUT, rows, js, at, pos, room, pool_room):  # pragma: no cover - compiled
     cnt, meta = OUT[2], S[16]
     for q in range(pos[0], rows.shape[0]):
@@ -898,7 +900,7 @@ def _enter_many(T, S, OUT, rows, js, at, pos, room, pool_room):  # pragma: no co
     return True
 
 
-@numba.njit(cache=True, _nrt=False)
+@_njit(cache=True, _nrt=False)
 def _first_seen(rows, times, first_seen, next_due, shortest):  # pragma: no cover - compiled
     """The first event of each known subscriber starts inactivity clocks (a lower bound
     of the due time: the shortest inactivity after it)."""
