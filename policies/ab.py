@@ -7,6 +7,11 @@ salts are assigned independently. The hash is SplitMix64's finalizer applied twi
 the top 53 bits give a uniform number ``u`` in [0, 1). A holdout takes ``u < holdout``;
 the rest is split by the cumulative weights. :func:`hash_unit_reference` is the plain
 Python reference the vectorized :func:`hash_unit` is tested against.
+
+:func:`keyed_unit` is the same hash keyed by a salt *and* an int counter (the key is
+``mix(key(salt) XOR counter)``), so that many units of one salt and different counters
+(journey splits: rule and node fixed, the entry time varying) cost no string hashing and
+can be computed inside compiled code.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 from policies.base import ArmTallyPolicy, check_arm_names, check_number, check_reward_type
 from policies.errors import PolicyError
 
-__all__ = ["ABTest", "hash_unit", "hash_unit_reference", "salt_key"]
+__all__ = ["ABTest", "hash_unit", "hash_unit_reference", "keyed_unit", "salt_key"]
 
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -43,6 +48,19 @@ def _mix_ref(z: int) -> int:
 def hash_unit_reference(subscriber: int, salt: str) -> float:
     """Reference (plain Python) hash of one subscriber id to a float in [0, 1)."""
     h = _mix_ref(_mix_ref((int(subscriber) & _MASK) ^ salt_key(salt)))
+    return (h >> 11) * 2.0**-53
+
+
+def keyed_unit(subscriber: int, salt: str, counter: int) -> float:
+    """The unit in [0, 1) of ``subscriber`` for the key ``(salt, counter)``: as
+    :func:`hash_unit_reference` with the salt's key replaced by
+    ``mix(key(salt) XOR counter)`` (SplitMix64's finalizer; int64 wrapped to 64 bits).
+
+    >>> 0 <= keyed_unit(7, "rule:3", 1_700_000_000) < 1
+    True
+    """
+    key = _mix_ref(salt_key(salt) ^ (int(counter) & _MASK))
+    h = _mix_ref(_mix_ref((int(subscriber) & _MASK) ^ key))
     return (h >> 11) * 2.0**-53
 
 

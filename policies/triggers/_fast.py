@@ -310,7 +310,7 @@ class FastCore:
 
     # -- subscribers ------------------------------------------------------------
 
-    _STATE = (
+    _STATE: tuple[str, ...] = (
         "offset", "seg", "ring", "last_excl", "pend_entry", "pend_due", "pend_att",
         "lf_time", "lf_entry", "lf_att", "cap", "next_due",
     )

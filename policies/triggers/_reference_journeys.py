@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policies.ab import hash_unit, salt_key
+from policies.ab import keyed_unit, salt_key
 from policies.base import Policy
 from policies.errors import TriggerLabValueError
 from policies.event_schema import EVENT_TYPES, column_kind
@@ -592,7 +592,7 @@ class JourneyCore(ReferenceCore):
         first, n = int(prog.first_path[node]), int(prog.n_paths[node])
         name = prog.policy[node]
         if name is None:
-            u = float(hash_unit(np.array([sub], np.int64), f"{rule_id}:{node}:{cur.entry}")[0])
+            u = keyed_unit(sub, f"{rule_id}:{node}", cur.entry)
             weights = prog.path_weight[first:first + n]
             j = min(int(np.searchsorted(np.cumsum(weights), u, side="right")), n - 1)
             return j, float(weights[j])

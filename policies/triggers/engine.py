@@ -70,8 +70,8 @@ into :meth:`TriggerEngine.process` calls):
    opens an instance, a reported failure reopens it, and one decision closes it each
    time. So every instance entered is now exactly one of: pending, sent (``fired -
    failed``: its latest send was not reported failed), cancelled, expired, suppressed.
-9. Journeys (rules with ``steps``; ``engine="reference"`` only for now, the fast engine
-   refuses them): docs/journeys.md, "Semantics: the engine contract", points 1-11 --
+9. Journeys (rules with ``steps``; both engines): docs/journeys.md, "Semantics: the
+   engine contract", points 1-11 --
    the same-second order (due first, then the event's exits, wait-until matches,
    entries), zero-duration steps and how quiet hours (postpone, the rest shifts), the
    cap (``suppress``), smart sending (``skip``) and ``expire`` treat a send, one
@@ -107,6 +107,7 @@ from policies.event_schema import (
 from policies.events import EventBatch
 from policies.subscriber_schema import check_subscriber_table
 from policies.triggers._fast import FastCore
+from policies.triggers._fast_journeys import FastJourneyCore
 from policies.triggers._migrate import STATE_VERSION, upgrade
 from policies.triggers._reference import STAT_NAMES as _CORE_STAT_NAMES
 from policies.triggers._reference_journeys import JourneyCore
@@ -207,8 +208,9 @@ class TriggerEngine:
         self._ruleset: RuleSet = rules if isinstance(rules, RuleSet) else load_rules(rules)
         _check_table(subscribers, self._ruleset)
         self._core: FastCore | JourneyCore
-        if engine == "fast":
-            check_supported(self._ruleset)
+        if engine == "fast" and any(r.journey is not None for r in self._ruleset.rules):
+            self._core = FastJourneyCore(self._ruleset, subscribers, policies, int(seed))
+        elif engine == "fast":
             self._core = FastCore(self._ruleset, subscribers)
         else:
             self._core = JourneyCore(self._ruleset, subscribers, policies, int(seed))
@@ -286,7 +288,7 @@ class TriggerEngine:
                 f"got {until_t}"
             )
         cat = self._catalog(catalog, clock, until_t)
-        if isinstance(self._core, JourneyCore):
+        if isinstance(self._core, JourneyCore | FastJourneyCore):
             decisions = self._core.process(batch, until_t, cat)
         else:
             decisions = self._core.process(batch, until_t)
@@ -383,7 +385,8 @@ class TriggerEngine:
         whose :meth:`diagnostics` warning appears or changes.
         """
         _check_table(subscribers, self._ruleset)
-        if not isinstance(self._core, JourneyCore) or self._core.step_names is None:
+        core = self._core
+        if not isinstance(core, JourneyCore | FastJourneyCore) or core.step_names is None:
             if at is not None:
                 _time("at", at, self.min_time, self.max_time)
             self._core.update_subscribers(subscribers)
@@ -400,8 +403,8 @@ class TriggerEngine:
         due = (self.process(EventBatch.empty(),
                             until=_time("at", sweep, self.min_time, self.max_time))
                if sweep is not None
-               else Decisions.empty(self._ruleset.ids, self._core.step_names))
-        entered = self._core.update_attributes(subscribers, at)
+               else Decisions.empty(self._ruleset.ids, core.step_names))
+        entered = core.update_attributes(subscribers, at)
         self._observe(subscribers)
         return Decisions.concat([due, entered]).sorted()
 
@@ -499,7 +502,8 @@ class TriggerEngine:
         state = upgrade(state)
         core: FastCore | JourneyCore
         if state["engine"] == "fast":
-            core = FastCore.__new__(FastCore)
+            cls_ = FastJourneyCore if "jinfo" in state["core"] else FastCore
+            core = cls_.__new__(cls_)
             core.__dict__.update(copy.deepcopy(dict(state["core"])))
         else:
             core = JourneyCore.restore(copy.deepcopy(dict(state["core"])))
@@ -531,19 +535,19 @@ class TriggerEngine:
 
 
 def check_supported(ruleset: RuleSet) -> None:
-    """Raise :class:`TriggerLabValueError` if ``ruleset`` uses what the fast engine cannot
-    run yet: journeys (rules with ``steps``, docs/journeys.md) and
-    ``settings.smart_sending``; ``engine="reference"`` runs them. The experiment runner
-    and ``loadtest`` use the fast engine, so they refuse them too."""
+    """Raise :class:`TriggerLabValueError` if ``ruleset`` uses what specs (the experiment
+    runner, ``triggerlab validate`` / ``run``) and ``loadtest`` cannot run yet: journeys
+    (rules with ``steps``, docs/journeys.md) and ``settings.smart_sending`` (it applies to
+    journey sends). :class:`TriggerEngine` runs both, on either engine."""
     for i, rule in enumerate(ruleset.rules):
         if rule.journey is not None:
             raise TriggerLabValueError(
-                f"rules[{i}] {rule.id!r}: journeys (rules with steps) run on "
-                "engine='reference' for now; the fast engine is work in progress")
+                f"rules[{i}] {rule.id!r}: journeys (rules with steps) run in TriggerEngine "
+                "(both engines) but not yet in specs and loadtest")
     if ruleset.settings.smart_sending is not None:
         raise TriggerLabValueError(
-            "settings.smart_sending: runs on engine='reference' for now (it applies to "
-            "journey sends, which the fast engine does not run yet)")
+            "settings.smart_sending: applies to journey sends, which specs and loadtest "
+            "do not run yet")
 
 
 def _check_table(df: Any, rules: RuleSet) -> None:

@@ -1,5 +1,7 @@
-"""The reference engine's journey decisions do not depend on how the input is cut into
-``process`` calls nor on checkpoint/restore points (docs/journeys.md, contract).
+"""Both engines' journey decisions do not depend on how the input is cut into ``process``
+calls nor on checkpoint/restore points (docs/journeys.md, contract); with failure
+reports at fixed times, and the two engines decide identically
+(``test_journey_fast.py`` compares them).
 
 Hypothesis draws rule sets with journeys (``journey_strategies.rule_sets``: every entry
 kind and step kind, policy splits, smart sending, cap, quiet hours), a stream of
@@ -16,12 +18,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policies import EventBatch
 from policies.bandits import EpsilonGreedy
-from policies.triggers import CatalogBatch, Decisions, TriggerEngine, load_rules
+from policies.triggers import CatalogBatch, Decisions, TriggerEngine, TriggerIdError, load_rules
 from tests.policies.triggers.journey_strategies import rule_sets
 from tests.policies.triggers.trigger_helpers import DAY, T0
 
@@ -78,15 +81,19 @@ def _table(stages: list[str], sensitivity: list[float], engaged: list[float],
 
 
 @st.composite
-def scenarios(draw: Any) -> dict[str, Any]:
-    rules = _policy_names(draw(rule_sets(max_journeys=3)))
+def scenarios(draw: Any, max_events: int = 40, max_catalog: int = 3,
+              **rule_kwargs: Any) -> dict[str, Any]:
+    """A rule set with journeys (``rule_kwargs`` go to ``rule_sets``), a subscriber table,
+    up to ``max_events`` events, ``max_catalog`` catalog events, attribute updates and
+    failure reports."""
+    rules = _policy_names(draw(rule_sets(max_journeys=3, **rule_kwargs)))
     stage = st.sampled_from(["prospect", "customer", "new_customer", "lapsed"])
     engaged = st.sampled_from([float("nan"), float(T0 - 5 * DAY), float(T0 + DAY)])
     subs = _table(draw(st.lists(stage, min_size=4, max_size=4)),
                   draw(st.lists(st.sampled_from([0.2, 0.7]), min_size=4, max_size=4)),
                   draw(st.lists(engaged, min_size=4, max_size=4)),
                   draw(st.lists(st.sampled_from([0, -300, 330]), min_size=4, max_size=4)))
-    n = draw(st.integers(0, 40))
+    n = draw(st.integers(0, max_events))
     times = sorted(draw(st.lists(st.integers(0, SPAN).map(lambda x: x - x % 600),
                                  min_size=n, max_size=n)))
     records = []
@@ -95,14 +102,17 @@ def scenarios(draw: Any) -> dict[str, Any]:
         rec: dict[str, Any] = {"subscriber": draw(st.sampled_from(SUBS)), "time": T0 + t,
                                "type": etype}
         for c in cols:
-            if draw(st.booleans()):
+            if draw(st.integers(0, 3)) > (0 if c == "product_id" else 1):  # ids mostly given
                 rec[c] = draw(st.sampled_from(VALUES[c]))
         records.append(rec)
     catalog = [{"time": T0 + draw(st.integers(0, SPAN)) // 600 * 600,
                 "type": draw(st.sampled_from(["price_drop", "back_in_stock"])),
                 "product_id": draw(st.sampled_from([1, 2, 3])),
                 "old_price": 100.0, "new_price": draw(st.sampled_from([50.0, 95.0]))}
-               for _ in range(draw(st.integers(0, 3)))]
+               for _ in range(draw(st.integers(0, max_catalog)))]
+    failures = [(T0 + t * 600, draw(st.sets(st.sampled_from(SUBS), min_size=1)))
+                for t in sorted(draw(st.lists(st.integers(1, (SPAN + 5 * DAY) // 600),
+                                              max_size=3, unique=True)))]
     updates = []
     for t in sorted(draw(st.lists(st.integers(1, SPAN // 600), max_size=2, unique=True))):
         new = subs.copy()
@@ -111,20 +121,42 @@ def scenarios(draw: Any) -> dict[str, Any]:
                                                  max_size=4))
         updates.append((T0 + t * 600, new))
     return {"rules": rules, "subs": subs, "records": records, "catalog": catalog,
-            "updates": updates}
+            "updates": updates, "failures": failures}
 
 
-def _run(sc: dict[str, Any], cuts: list[tuple[int, bool]], checkpoints: set[int]
-         ) -> tuple[Decisions, pd.DataFrame, int]:
-    """Run the scenario cut at the updates and at ``cuts`` ((time, with until)), restoring
-    from a pickled checkpoint before the chunks whose index is in ``checkpoints``."""
+def _report(engine: TriggerEngine, parts: list[Decisions], subs: set[int], since: int,
+            now: int) -> None:
+    """Report failed the latest send of each (rule, subscriber in ``subs``) fired in
+    ``(since, now]``, one id at a time (an id that is no longer its rule's latest send
+    is refused by both engines alike, changing nothing). Everything due by ``now`` is
+    decided first, so what is reported does not depend on the cuts."""
+    parts.append(engine.process(EventBatch.empty(), until=now))
+    d = Decisions.concat(parts).sorted()
+    df = d.to_pandas()
+    fires = df[(df["kind"] == "fire") & (df["time"] > since) & (df["time"] <= now)
+               & df["subscriber"].isin(sorted(subs))]
+    for tid in sorted(set(fires["trigger_id"])):
+        try:
+            parts.append(engine.report_failures([tid], now=now))
+        except TriggerIdError:
+            pass
+
+
+def _run(sc: dict[str, Any], cuts: list[tuple[int, bool]], checkpoints: set[int],
+         engine_name: str = "reference") -> tuple[Decisions, pd.DataFrame, int]:
+    """Run the scenario cut at the updates, the failure reports and at ``cuts`` ((time,
+    with until)), restoring from a pickled checkpoint before the chunks whose index is in
+    ``checkpoints``."""
     engine = TriggerEngine(load_rules(sc["rules"]), subscribers=sc["subs"],
-                           engine="reference", policies=_policies(), seed=7)
+                           engine=engine_name, policies=_policies(), seed=7)
     events = EventBatch.from_records(sc["records"]) if sc["records"] else EventBatch.empty()
     catalog = CatalogBatch.from_records(sc["catalog"])
-    bounds = sorted({(t, False) for t, _ in sc["updates"]} | set(cuts) | {(END, True)},
-                    key=lambda b: (b[0], not b[1]))
+    failures = sc.get("failures", [])
+    bounds = sorted({(t, False) for t, _ in sc["updates"]} | {(t, False) for t, _ in failures}
+                    | set(cuts) | {(END, True)}, key=lambda b: (b[0], not b[1]))
     update_at = dict(sc["updates"])
+    fail_at = dict(failures)
+    since = 0
     parts: list[Decisions] = []
     lo = None
     for i, (hi, with_until) in enumerate(bounds):
@@ -136,19 +168,24 @@ def _run(sc: dict[str, Any], cuts: list[tuple[int, bool]], checkpoints: set[int]
         parts.append(engine.process(events[keep], until=until, catalog=catalog[ckeep]))
         if hi in update_at:
             parts.append(engine.update_subscribers(update_at.pop(hi), at=hi))
+        if hi in fail_at:
+            _report(engine, parts, fail_at.pop(hi), since, hi)
+            since = hi
         lo = hi
     return Decisions.concat(parts).sorted(), engine.stats(), engine.n_pending()
 
 
+@pytest.mark.parametrize("engine_name", ["reference", "fast"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sc=scenarios(), data=st.data())
-def test_journey_decisions_do_not_depend_on_cuts_or_checkpoints(sc: dict[str, Any],
+def test_journey_decisions_do_not_depend_on_cuts_or_checkpoints(engine_name: str,
+                                                               sc: dict[str, Any],
                                                                data: Any) -> None:
-    whole, stats, pending = _run(sc, [], set())
+    whole, stats, pending = _run(sc, [], set(), engine_name)
     cuts = data.draw(st.lists(st.tuples(st.integers(0, SPAN).map(lambda x: T0 + x - x % 300),
                                         st.booleans()), max_size=6))
     checkpoints = set(data.draw(st.lists(st.integers(0, 8), max_size=3)))
-    cut, cut_stats, cut_pending = _run(sc, cuts, checkpoints)
+    cut, cut_stats, cut_pending = _run(sc, cuts, checkpoints, engine_name)
     assert cut.equals(whole), (whole.to_pandas().to_string(), cut.to_pandas().to_string())
     assert cut_stats.equals(stats) and cut_pending == pending
 

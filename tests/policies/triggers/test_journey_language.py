@@ -40,6 +40,7 @@ from policies.triggers import (
     TriggerEngine,
     Wait,
     WaitUntil,
+    check_supported,
     compile_journey,
     dump_rules,
     load_rules,
@@ -688,22 +689,21 @@ def test_example_journeys_load_and_compile() -> None:
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    (J(), "rules[0] 'j': journeys (rules with steps) run on engine='reference' for now; the "
-          "fast engine is work in progress"),
+    (J(), "rules[0] 'j': journeys (rules with steps) run in TriggerEngine (both engines) "
+          "but not yet in specs and loadtest"),
     ({"rules": [{"id": "p", "type": "cart_abandonment",
                  "when": [{"event": "add_to_cart", "within": "1h"}], "delay": "1h",
                  "expire": "1d"}], "settings": {"smart_sending": "16h"}},
-     "settings.smart_sending: runs on engine='reference' for now (it applies to journey "
-     "sends, which the fast engine does not run yet)"),
+     "settings.smart_sending: applies to journey sends, which specs and loadtest do not "
+     "run yet"),
 ])
-def test_fast_engine_refuses_journeys_for_now(data: Any, message: str) -> None:
+def test_both_engines_run_journeys_specs_refuse_them(data: Any, message: str) -> None:
     subs = subscribers({1: {"engagement_score": 0.5}})
     with pytest.raises(TriggerLabValueError) as info:
-        TriggerEngine(data, subscribers=subs, engine="fast")
+        check_supported(load_rules(data))
     assert str(info.value) == message
-    with pytest.raises(TriggerLabValueError):
-        TriggerEngine(load_rules(data), subscribers=subs, engine="fast")
-    TriggerEngine(data, subscribers=subs, engine="reference")  # the reference runs them
+    for engine in ("fast", "reference"):
+        TriggerEngine(data, subscribers=subs, engine=engine)  # the engines run them
 
 
 def test_specs_with_journeys_are_refused_up_front() -> None:
@@ -711,13 +711,14 @@ def test_specs_with_journeys_are_refused_up_front() -> None:
 
     spec = {"name": "j", "seed": 1, "rules": J(), "arms": [{"name": "a"}]}
     with pytest.raises(SpecError, match=r"^rules: rules\[0\] 'j': journeys \(rules with "
-                                        r"steps\) run on engine='reference' for now"):
+                                        r"steps\) run in TriggerEngine \(both engines\) "
+                                        r"but not yet in specs and loadtest"):
         spec_from_dict(spec)
     plain = {**J(steps=None, emails=None, delay="1h", expire="1d"),
              "settings": {"smart_sending": "1h"}}
     spec = {"name": "j", "seed": 1, "rules": plain, "arms": [{"name": "a"}]}
     with pytest.raises(SpecError,
-                       match=r"^rules: settings\.smart_sending: runs on engine='reference'"):
+                       match=r"^rules: settings\.smart_sending: applies to journey sends"):
         spec_from_dict(spec)
 
 
@@ -732,22 +733,27 @@ def test_validate_prints_each_journeys_bound(capsys: pytest.CaptureFixture[str])
                                   "specs not yet)")
 
 
-@pytest.mark.parametrize("argv", [
-    ["trigger-demo", "--rules", str(EXAMPLES)],
-    ["loadtest", "--rules", str(EXAMPLES), "--subscribers", "100", "--rate", "100",
-     "--duration", "1s"],
-])
-def test_commands_refuse_journeys_in_one_line(argv: list[str], tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_loadtest_refuses_journeys_in_one_line(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     from experiments.cli import main
 
-    extra = ["--out", str(tmp_path / "out")] if argv[0] == "loadtest" else []
-    assert main(argv + extra) == 2
+    argv = ["loadtest", "--rules", str(EXAMPLES), "--subscribers", "100", "--rate", "100",
+            "--duration", "1s", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"triggerlab {argv[0]}: error: rules[0] 'cart_series': journeys (rules with "
-                   "steps) run on engine='reference' for now; the fast engine is work in "
-                   "progress")
+    assert err == ("triggerlab loadtest: error: rules[0] 'cart_series': journeys (rules with "
+                   "steps) run in TriggerEngine (both engines) but not yet in specs and "
+                   "loadtest")
     assert not (tmp_path / "out").exists()
+
+
+def test_trigger_demo_runs_the_shipped_journeys(capsys: pytest.CaptureFixture[str]) -> None:
+    from experiments.cli import main
+
+    assert main(["trigger-demo", "--rules", str(EXAMPLES), "--subscribers", "500",
+                 "--days", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "cart_series" in out and "welcome_series" in out
 
 
 def test_rules_with_journeys_are_immutable_and_picklable() -> None:

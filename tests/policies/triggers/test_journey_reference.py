@@ -1,5 +1,5 @@
-"""The reference engine runs journeys: one readable scenario per point of the contract in
-docs/journeys.md ("Semantics: the engine contract").
+"""Both engines run journeys: one readable scenario per point of the contract in
+docs/journeys.md ("Semantics: the engine contract"); every test runs once per engine.
 
 Each scenario is a row: a journey (``steps`` and extras on a small cart rule), a list of
 actions (events, attribute updates, failure reports, catalog events) and the decisions
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from policies.ab import hash_unit
+from policies.ab import keyed_unit
 from policies.bandits import EpsilonGreedy
 from policies.errors import TriggerLabValueError
 from policies.triggers import (
@@ -31,6 +31,15 @@ from tests.policies.triggers.trigger_helpers import DAY, HOUR, T0, events, subsc
 
 NOON = T0 + 12 * HOUR
 M = 60
+ENGINE = "reference"
+
+
+@pytest.fixture(autouse=True, params=["reference", "fast"])
+def engine_name(request: pytest.FixtureRequest) -> str:
+    """Run every test of this module on both engines."""
+    global ENGINE
+    ENGINE = request.param
+    return ENGINE
 
 
 def cart(steps: list[Any], **extra: Any) -> dict[str, Any]:
@@ -55,7 +64,7 @@ def run(data: dict[str, Any], actions: list[tuple], subs: dict[int, dict] | None
         **kwargs: Any) -> tuple[TriggerEngine, Decisions]:
     """Feed ``actions``: ("ev", [(sub, t, type, data)], until), ("update", {sub: attrs},
     at), ("fail", index of a fire row so far, now), ("catalog", [records], until)."""
-    engine = TriggerEngine(data, subscribers=subscribers(subs or SUBS), engine="reference",
+    engine = TriggerEngine(data, subscribers=subscribers(subs or SUBS), engine=ENGINE,
                            **kwargs)
     parts: list[Decisions] = []
     for action in actions:
@@ -239,6 +248,15 @@ SCENARIOS: list[tuple[str, dict[str, Any], list[tuple], list[tuple]]] = [
       ("ev", [(1, NOON + 20 * M, "purchase_completed")], NOON + DAY)],
      [("fire", 1, at(0), "steps[0]", "", 1), ("cancel", 1, 12 * HOUR + 20 * M, "steps[0]", "", 2),
       ("exit", 1, 12 * HOUR + 20 * M, "steps[1]", "", 1)]),
+    ("a journey step and a retry of the same node due at once: the step first (then the "
+     "cap suppresses the retry)",
+     cart([{"send": "a"}], settings={"quiet_hours": {"start": "22:00", "end": "08:00"},
+                                     "frequency_cap": {"max": 1, "per": "1d"},
+                                     "retry": {"max_attempts": 3, "backoff": "30m"}}),
+     [("ev", [(1, NOON, ADD)], NOON + 9 * HOUR + 50 * M), ("fail", 0, NOON + 9 * HOUR + 50 * M),
+      ("ev", [(1, NOON + 11 * HOUR, ADD)], NOON + DAY)],
+     [("fire", 1, at(0), "steps[0]", "", 1), ("suppress", 1, at(20), "steps[0]", "", 2),
+      ("fire", 1, at(20), "steps[0]", "", 1)]),
 ]
 
 
@@ -296,6 +314,17 @@ ENTRY_SCENARIOS: list[tuple[str, dict[str, Any], dict[int, dict], list[tuple], l
                    {"time": NOON + DAY, "type": "price_drop", "product_id": 6,
                     "old_price": 100.0, "new_price": 95.0}], NOON + DAY)],
      [("fire", 1, at(24), "steps[0]", "", 1)]),
+    ("catalog entry: a purchase at the same second as the view counts as since; one "
+     "before the view (not yet remembered) does not",
+     entry_rule({"catalog": {"event": "back_in_stock", "audience": {"viewed": "7d"}}}),
+     {1: {}, 2: {}},
+     [("ev", [(1, NOON, "product_view", {"product_id": 5}),
+              (1, NOON, "purchase_completed", {"product_id": 5}),
+              (2, NOON, "purchase_completed", {"product_id": 5}),
+              (2, NOON, "product_view", {"product_id": 5})], NOON + HOUR),
+      ("catalog", [{"time": NOON + HOUR, "type": "back_in_stock", "product_id": 5,
+                    "new_price": 10.0}], NOON + HOUR)],
+     [("fire", 2, at(1), "steps[0]", "", 1)]),
     ("catalog entry: only the last 8 products viewed are remembered",
      entry_rule({"catalog": {"event": "back_in_stock", "audience": {"viewed": "7d"}}}),
      {1: {}},
@@ -335,10 +364,10 @@ def test_ab_split_is_the_salted_hash_of_rule_node_subscriber_entry() -> None:
     subs = {s: {} for s in range(200)}
     _, d = run(SPLIT, [("ev", [(s, NOON, ADD) for s in subs], NOON)], subs)
     splits = d.of_kind("split")
-    u = hash_unit(np.array([0]), f"j:0:{NOON}")  # rule j, node 0, entered at NOON
-    expected_first = 0 if u[0] < 0.3 else 1
+    u = keyed_unit(0, "j:0", NOON)  # rule j, node 0, entered at NOON
+    expected_first = 0 if u < 0.3 else 1
     assert splits.path[0] == expected_first
-    expected = np.array([0 if hash_unit(np.array([s]), f"j:0:{NOON}")[0] < 0.3 else 1
+    expected = np.array([0 if keyed_unit(s, "j:0", NOON) < 0.3 else 1
                          for s in subs])
     assert splits.path.tolist() == expected.tolist()
     assert np.allclose(splits.propensity, np.where(expected == 0, 0.3, 0.7))
@@ -374,7 +403,7 @@ def test_policy_split_records_the_policy_choice_and_propensity() -> None:
 ])
 def test_policy_splits_need_a_matching_policy(policies: dict, message: str) -> None:
     with pytest.raises(TriggerLabValueError) as info:
-        TriggerEngine(POLICY_SPLIT, subscribers=subscribers(SUBS), engine="reference",
+        TriggerEngine(POLICY_SPLIT, subscribers=subscribers(SUBS), engine=ENGINE,
                       policies=policies)
     assert str(info.value) == message
 
@@ -429,7 +458,7 @@ def test_journey_decisions_have_step_path_and_propensity_columns() -> None:
 
 def test_attribute_entry_needs_at() -> None:
     e = TriggerEngine(entry_rule({"attribute": {"lifecycle_stage": {"in": ["customer"]}}}),
-                      subscribers=subscribers({1: {}}), engine="reference")
+                      subscribers=subscribers({1: {}}), engine=ENGINE)
     with pytest.raises(TriggerLabValueError, match=r"^at: required when a rule has an "
                                                    r"attribute entry"):
         e.update_subscribers(subscribers({1: {"lifecycle_stage": "customer"}}))
@@ -437,7 +466,7 @@ def test_attribute_entry_needs_at() -> None:
 
 def test_state_dict_round_trip_carries_journeys() -> None:
     data = cart([{"send": "a"}, {"wait": "1h"}, {"send": "b"}])
-    e = TriggerEngine(data, subscribers=subscribers(SUBS), engine="reference")
+    e = TriggerEngine(data, subscribers=subscribers(SUBS), engine=ENGINE)
     first = e.process(events((1, NOON, ADD)), until=NOON + 30 * M)
     assert e.n_pending() == 1
     again = TriggerEngine.from_state_dict(pickle.loads(pickle.dumps(e.state_dict())))
@@ -447,7 +476,7 @@ def test_state_dict_round_trip_carries_journeys() -> None:
 
 
 def test_catalog_batches_are_checked() -> None:
-    e = TriggerEngine(SPLIT, subscribers=subscribers(SUBS), engine="reference")
+    e = TriggerEngine(SPLIT, subscribers=subscribers(SUBS), engine=ENGINE)
     e.process(events((1, NOON, ADD)))
     late = CatalogBatch.from_records([{"time": NOON - 1, "type": "price_drop", "product_id": 1,
                                        "old_price": 2.0, "new_price": 1.0}])

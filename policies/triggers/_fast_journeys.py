@@ -1,0 +1,1544 @@
+"""The fast engine with journeys: numpy state and numba kernels, the same decisions as the
+reference (:mod:`policies.triggers._reference_journeys`, the executable spec of
+docs/journeys.md, "Semantics: the engine contract").
+
+:class:`FastJourneyCore` is the fast core of a rule set with journeys (a rule set without
+journeys keeps :class:`~policies.triggers._fast.FastCore` and its kernels unchanged).
+Plain rules keep FastCore's per-(subscriber, rule) arrays; journeys add:
+
+* per (subscriber, journey) an int32 index into a **record pool** (-1: never entered),
+  allocated at the first entry and kept (it holds ``reentry``'s last entry / end, the
+  latest send for failure reports and the retry slot beside the running cursor): int64
+  columns :data:`_PI_NAMES`, float64 propensities, uint64 wait-until "seen" bits and the
+  entry-predicate bits of the entry event (a branch ``entry`` case tests them);
+* per subscriber and inactivity rule the latest activity, the lapse used and the
+  ``since_attribute`` start; the first event seen;
+* per subscriber with a product event an index into a **catalog pool** of blocks of 8
+  products (product, last view, cart, purchase; most recent last), scanned block by
+  block for a catalog event's product (the blocks are the subscribers that could be in
+  any audience);
+* per subscriber and journey the bits of the branch cases' ``segment`` tests and of the
+  attribute entry's tests (recomputed at ``update_subscribers``);
+* the frequency-cap ring of send times is widened to ``n_rules + 1`` when smart sending
+  is on, so that the latest send not reported failed is always in it.
+
+A vectorized prefilter evaluates every ``where``/``match``/entry test per event (bit
+masks), so the compiled loop only combines bits. Policy splits call the policy from the
+compiled loop (``numba.objmode``), with the reference's keyed generator.
+
+The kernels are compiled without numba's reference counting (``_nrt=False``): they
+allocate nothing and only read and write the arrays they are given, which the caller
+holds; with it, every array taken out of the state tuples or passed to a helper cost two
+atomic operations (a journey send about 2 us instead of 0.3 us).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+import numba
+import numpy as np
+import pandas as pd
+
+from policies.ab import salt_key
+from policies.base import Policy
+from policies.event_schema import EVENT_TYPES
+from policies.events import EventBatch
+from policies.features import subscriber_features
+from policies.triggers._fast import (
+    _ST_ENTERED,
+    _ST_FAILED,
+    _ST_LATE,
+    _ST_RETRIED,
+    FAR,
+    NONE,
+    FastCore,
+    _event_mask,
+    _quiet_end,
+)
+from policies.triggers._reference_journeys import _entry_key, step_names
+from policies.triggers.catalog import CatalogBatch
+from policies.triggers.decisions import (
+    Decisions,
+    TriggerIdError,
+    parse_journey_trigger_id,
+    trigger_id,
+)
+from policies.triggers.journeys import (
+    CATALOG_EVENT_TYPES,
+    WAIT_SINCE,
+    AttributeEntry,
+    CatalogEntry,
+    Inactivity,
+    JourneyProgram,
+    compile_journey,
+)
+from policies.triggers.ruleset import Predicate, RuleSet, segment_mask
+
+# decision kinds (ALL_KINDS order)
+_FIRE, _CANCEL, _EXPIRE, _SUPPRESS, _EXIT, _SKIP, _BRANCH, _SPLIT = range(8)
+# node kinds (journeys.NODE_KINDS order)
+_N_SEND, _N_WAIT, _N_UNTIL, _N_BRANCH, _N_SPLIT, _N_EXIT = range(6)
+_SINCE_ENTRY, _SINCE_SEND = WAIT_SINCE.index("entry"), WAIT_SINCE.index("last_send")
+#: Products remembered per subscriber (docs/journeys.md, contract point 8).
+CATALOG_MEMORY = 8
+
+# rule table
+(_R_EXPIRE, _R_WINDOW, _R_REENTRY, _R_COOLDOWN, _R_EXCL, _R_PRIO, _R_J, _R_DELAY,
+ _R_PC) = range(9)
+# journey table
+_J_RULE, _J_NODES, _J_PATHS, _J_ENTRY, _J_INACT, _J_VIEWED, _J_CARTED, _J_NCOL = range(8)
+_E_EVENT, _E_INACTIVE, _E_ATTRIBUTE, _E_CATALOG = range(4)
+# node table
+_N_KIND, _N_ARG, _N_NEXT, _N_FIRST, _N_NPATHS, _N_SINCE, _N_EXPIRE, _N_SMART, _N_POLICY = range(9)
+# settings
+(_S_QON, _S_QSTART, _S_QEND, _S_CAPON, _S_CAPPER, _S_CAPMAX, _S_SMART, _S_VIEW, _S_CART,
+ _S_BUY, _S_NCOL) = range(11)
+#: int64 columns of a journey record (cursor, reentry memory, latest send, retry slot).
+_PI_NAMES = ("c_node", "c_due", "c_entry", "c_reached", "c_key", "c_last", "last_entry",
+             "ended", "s_entry", "s_node", "s_att", "s_time", "s_reached", "s_key",
+             "s_failed", "r_node", "r_entry", "r_due", "r_att", "r_reached", "r_key")
+(C_NODE, C_DUE, C_ENTRY, C_REACHED, C_KEY, C_LAST, L_ENTRY, ENDED, S_ENTRY, S_NODE, S_ATT,
+ S_TIME, S_REACHED, S_KEY, S_FAILED, R_NODE, R_ENTRY, R_DUE, R_ATT, R_REACHED, R_KEY
+ ) = range(len(_PI_NAMES))
+_PF_C, _PF_S, _PF_R = 0, 1, 2  # propensities: cursor, latest send, retry
+_PU_SEEN_E, _PU_SEEN_S, _PU_EBITS = 0, 1, 2
+# due items
+_IT_CURSOR, _IT_PLAIN, _IT_RETRY, _IT_TIMER = 0, 1, 2, 3  # the reference's tie order
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+#: ``numba.njit`` (typed loosely: the stubs lack the ``_nrt`` option used below).
+_njit: Any = numba.njit
+#: The policy-split chooser of the core running a kernel on this thread.
+_LOCAL = threading.local()
+
+
+def _policy_choice(r: int, row: int, entry: int, node: int) -> tuple[int, float]:
+    chooser: Callable[[int, int, int, int], tuple[int, float]] = _LOCAL.chooser
+    return chooser(r, row, entry, node)
+
+
+@_njit(cache=True, _nrt=False)
+def _mix(z):  # pragma: no cover - compiled
+    z = z + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@_njit(cache=True, _nrt=False)
+def keyed_unit_fast(sub, key, counter):  # pragma: no cover - compiled
+    """:func:`policies.ab.keyed_unit` with the salt's key given (uint64)."""
+    k = _mix(key ^ np.uint64(counter))
+    h = _mix(_mix(np.uint64(sub) ^ k))
+    return np.float64(h >> np.uint64(11)) * 2.0**-53
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _emit(OUT, s, r, kind, t, entry, att, node, path, prop, stats):  # pragma: no cover
+    out, outp, cnt = OUT
+    n = cnt[0]
+    out[n, 0] = s
+    out[n, 1] = r
+    out[n, 2] = kind
+    out[n, 3] = t
+    out[n, 4] = entry
+    out[n, 5] = att
+    out[n, 6] = node
+    out[n, 7] = path
+    outp[n] = prop
+    cnt[0] = n + 1
+    if kind < 4:
+        stats[r, 1 + kind] += 1
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _quiet(T, S, s, t):  # pragma: no cover - compiled
+    st = T[1]
+    if st[_S_QON]:
+        return _quiet_end(t, np.int64(S[10][s]), st[_S_QSTART], st[_S_QEND])
+    return t
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _capped(T, S, s, t):  # pragma: no cover - compiled
+    st = T[1]
+    if not st[_S_CAPON]:
+        return False
+    cap = S[8]
+    lo = t - st[_S_CAPPER]
+    used = 0
+    for j in range(cap.shape[1]):
+        if cap[s, j] > lo:
+            used += 1
+    return used >= st[_S_CAPMAX]
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _recent_send(S, s, t, window):  # pragma: no cover - compiled
+    cap = S[8]
+    lo = t - window
+    for j in range(cap.shape[1]):
+        if cap[s, j] > lo:
+            return True
+    return False
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _remember_send(S, s, t):  # pragma: no cover - compiled
+    cap = S[8]
+    if cap.shape[1] == 0:
+        return
+    jmin = 0
+    for j in range(1, cap.shape[1]):
+        if cap[s, j] < cap[s, jmin]:
+            jmin = j
+    cap[s, jmin] = t
+
+
+@_njit(cache=True, _nrt=False)
+def _plain_decide(T, S, OUT, s, r, d):  # pragma: no cover - compiled
+    rinfo = T[0]
+    pend_entry, pend_due, pend_att, lf_time, lf_entry, lf_att = S[2], S[3], S[4], S[5], S[6], S[7]
+    stats = S[25]
+    pc = rinfo[r, _R_PC]
+    e = pend_entry[s, pc]
+    a = np.int64(pend_att[s, pc])
+    send_at = _quiet(T, S, s, d)
+    if send_at > e + rinfo[r, _R_EXPIRE]:
+        kind = _EXPIRE
+    elif send_at > d:
+        pend_due[s, pc] = send_at
+        return
+    elif _capped(T, S, s, d):
+        kind = _SUPPRESS
+    else:
+        kind = _FIRE
+        _remember_send(S, s, d)
+        lf_time[s, pc] = d
+        lf_entry[s, pc] = e
+        lf_att[s, pc] = a
+    pend_entry[s, pc] = NONE
+    _emit(OUT, s, r, kind, d, e, a, -1, -1, 1.0, stats)
+
+
+@_njit(cache=True, _nrt=False)
+def _inact_due(inact, act, lapse, first_seen, attr_t0, s, k):  # pragma: no cover - compiled
+    """When inactivity timer ``k`` of row ``s`` is due (FAR: never)."""
+    t0 = act[s, k]
+    if t0 == NONE:
+        t0 = attr_t0[s, k]
+    if t0 == NONE:
+        t0 = first_seen[s]
+    if t0 == NONE or lapse[s, k] == t0:
+        return FAR
+    return t0 + inact[k, 1]
+
+
+@_njit(cache=True, _nrt=False)
+def _next_item(T, S, s):  # pragma: no cover - compiled
+    """The next due item of row ``s``: (due, what, rule, journey or timer index); what
+    is -1 when nothing is pending."""
+    return _next_of(T[0], T[2], T[9], S[2], S[3], S[12], S[13], S[17], S[18], S[19], S[20], s)
+
+
+@_njit(cache=True, _nrt=False)
+def _next_of(rinfo, jinfo, inact, pend_entry, pend_due, jslot, pi, act, lapse, first_seen,
+             attr_t0, s):  # pragma: no cover - compiled
+    """:func:`_next_item` over the arrays (no tuple: numba reference-counts every array
+    taken out of one). Order: due, -priority, rule, node, then cursor < plain < retry <
+    timer (the reference's tuple order)."""
+    bd = FAR
+    bp = np.int64(0)
+    br = np.int64(-1)
+    bn = np.int64(0)
+    bw = np.int64(-1)
+    bx = np.int64(-1)
+    for r in range(rinfo.shape[0]):
+        j = rinfo[r, _R_J]
+        prio = -rinfo[r, _R_PRIO]
+        for w in range(4):
+            if j < 0:
+                pc = rinfo[r, _R_PC]
+                if w != _IT_PLAIN or pend_entry[s, pc] == NONE:
+                    continue
+                d = pend_due[s, pc]
+                node = np.int64(-1)
+                idx = np.int64(-1)
+            else:
+                p = jslot[s, j]
+                if w == _IT_CURSOR:
+                    if p < 0 or pi[p, C_NODE] < 0:
+                        continue
+                    d = pi[p, C_DUE]
+                    node = pi[p, C_NODE]
+                    idx = j
+                elif w == _IT_RETRY:
+                    if p < 0 or pi[p, R_NODE] < 0:
+                        continue
+                    d = pi[p, R_DUE]
+                    node = pi[p, R_NODE]
+                    idx = j
+                elif w == _IT_TIMER:
+                    k = jinfo[j, _J_INACT]
+                    if k < 0:
+                        continue
+                    d = _inact_due(inact, act, lapse, first_seen, attr_t0, s, k)
+                    if d == FAR:
+                        continue
+                    node = np.int64(-2)
+                    idx = k
+                else:
+                    continue
+            better = False
+            if bw < 0 or d < bd:
+                better = True
+            elif d == bd:
+                if prio < bp:
+                    better = True
+                elif prio == bp:
+                    if r < br:
+                        better = True
+                    elif r == br and (node < bn or (node == bn and w < bw)):
+                        better = True
+            if better:
+                bd, bp, br, bn, bw, bx = d, prio, np.int64(r), node, np.int64(w), idx
+    return bd, bw, br, bx
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _path_start(T, j, g, k):  # pragma: no cover - compiled
+    jinfo, ninfo, pinfo = T[2], T[3], T[4]
+    return pinfo[jinfo[j, _J_PATHS] + ninfo[g, _N_FIRST] + k, 0]
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _end(S, p, t):  # pragma: no cover - compiled
+    pi = S[13]
+    pi[p, C_NODE] = -1
+    pi[p, ENDED] = t
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _continue_send(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
+    """Contract point 2: the send at the cursor's node tried at ``t``; False when quiet
+    hours postpone it (the cursor waits at the send)."""
+    jinfo, ninfo, st = T[2], T[3], T[1]
+    pi, pf, pu, stats = S[13], S[14], S[15], S[25]
+    r = jinfo[j, _J_RULE]
+    node = pi[p, C_NODE]
+    g = jinfo[j, _J_NODES] + node
+    send_at = _quiet(T, S, s, t)
+    expire = ninfo[g, _N_EXPIRE]
+    entry = pi[p, C_ENTRY]
+    prop = pf[p, _PF_C]
+    if expire >= 0 and send_at > pi[p, C_REACHED] + expire:
+        kind = _EXPIRE
+    elif send_at > t:
+        pi[p, C_DUE] = send_at
+        return False
+    else:
+        smart = ninfo[g, _N_SMART]
+        window = st[_S_SMART] if smart < 0 else smart
+        if window > 0 and _recent_send(S, s, t, window):
+            kind = _SKIP
+        elif _capped(T, S, s, t):
+            kind = _SUPPRESS
+        else:
+            kind = _FIRE
+            _remember_send(S, s, t)
+            pi[p, S_ENTRY] = entry
+            pi[p, S_NODE] = node
+            pi[p, S_ATT] = 1
+            pi[p, S_TIME] = t
+            pi[p, S_REACHED] = pi[p, C_REACHED]
+            pi[p, S_KEY] = pi[p, C_KEY]
+            pi[p, S_FAILED] = 0
+            pf[p, _PF_S] = prop
+            pi[p, C_LAST] = t
+            pu[p, _PU_SEEN_S] = np.uint64(0)
+    _emit(OUT, s, r, kind, t, entry, 1, node, -1, prop, stats)
+    return True
+
+
+@_njit(cache=True, _nrt=False)
+def _choose(T, S, s, j, p, node, g):  # pragma: no cover - compiled
+    """Contract point 7: (path, propensity) of the split at node ``node``."""
+    jinfo, ninfo, pcum, pweight, pkey = T[2], T[3], T[6], T[7], T[8]
+    pi, ids = S[13], S[24]
+    first = jinfo[j, _J_PATHS] + ninfo[g, _N_FIRST]
+    n = ninfo[g, _N_NPATHS]
+    entry = pi[p, C_ENTRY]
+    if ninfo[g, _N_POLICY] < 0:
+        u = keyed_unit_fast(ids[s], pkey[g], entry)
+        k = 0
+        while k < n and pcum[first + k] <= u:
+            k += 1
+        if k > n - 1:
+            k = n - 1
+        return np.int64(k), pweight[first + k]
+    r = jinfo[j, _J_RULE]
+    with numba.objmode(k2="int64", pr="float64"):
+        k2, pr = _policy_choice(r, s, entry, node)
+    return k2, pr
+
+
+@_njit(cache=True, _nrt=False)
+def _branch_case(T, S, s, j, p, g):  # pragma: no cover - compiled
+    jinfo, ninfo, pinfo, pmask = T[2], T[3], T[4], T[5]
+    pu, segb = S[15], S[23]
+    first = jinfo[j, _J_PATHS] + ninfo[g, _N_FIRST]
+    n = ninfo[g, _N_NPATHS]
+    eb = pu[p, _PU_EBITS]
+    for k in range(n):
+        bit = pinfo[first + k, 1]
+        if bit >= 0 and not (segb[s, j] >> np.uint64(bit)) & np.uint64(1):
+            continue
+        m = pmask[first + k]
+        if eb & m == m:
+            return k
+    return n - 1
+
+
+@_njit(cache=True, _nrt=False)
+def _run(T, S, OUT, s, j, p, node, t):  # pragma: no cover - compiled
+    """Run from ``node`` at ``t`` through the steps that take no time, until the journey
+    waits or ends."""
+    jinfo, ninfo = T[2], T[3]
+    pi, pf, pu, stats = S[13], S[14], S[15], S[25]
+    r = jinfo[j, _J_RULE]
+    while True:
+        if node < 0:
+            _end(S, p, t)
+            return
+        pi[p, C_NODE] = node
+        pi[p, C_REACHED] = t
+        g = jinfo[j, _J_NODES] + node
+        kind = ninfo[g, _N_KIND]
+        if kind == _N_WAIT:
+            pi[p, C_DUE] = t + ninfo[g, _N_ARG]
+            return
+        if kind == _N_UNTIL:
+            pi[p, C_DUE] = t + ninfo[g, _N_ARG]
+            since = ninfo[g, _N_SINCE]
+            bit = np.uint64(1) << np.uint64(node)
+            if (since == _SINCE_ENTRY and pu[p, _PU_SEEN_E] & bit) or (
+                    since == _SINCE_SEND and pu[p, _PU_SEEN_S] & bit):
+                _emit(OUT, s, r, _BRANCH, t, pi[p, C_ENTRY], 1, node, 0, pf[p, _PF_C], stats)
+                node = _path_start(T, j, g, 0)
+                continue
+            return
+        if kind == _N_SEND:
+            if not _continue_send(T, S, OUT, s, j, p, t):
+                return
+            node = ninfo[g, _N_NEXT]
+            continue
+        if kind == _N_EXIT:
+            _emit(OUT, s, r, _EXIT, t, pi[p, C_ENTRY], 1, node, -1, pf[p, _PF_C], stats)
+            _end(S, p, t)
+            return
+        if kind == _N_SPLIT:
+            path, prop = _choose(T, S, s, j, p, node, g)
+            pf[p, _PF_C] = prop
+            _emit(OUT, s, r, _SPLIT, t, pi[p, C_ENTRY], 1, node, path, prop, stats)
+        else:
+            path = _branch_case(T, S, s, j, p, g)
+            _emit(OUT, s, r, _BRANCH, t, pi[p, C_ENTRY], 1, node, path, pf[p, _PF_C], stats)
+        node = _path_start(T, j, g, path)
+
+
+@_njit(cache=True, _nrt=False)
+def _resume(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
+    jinfo, ninfo = T[2], T[3]
+    pi, pf, stats = S[13], S[14], S[25]
+    node = pi[p, C_NODE]
+    g = jinfo[j, _J_NODES] + node
+    kind = ninfo[g, _N_KIND]
+    if kind == _N_WAIT:
+        _run(T, S, OUT, s, j, p, ninfo[g, _N_NEXT], t)
+    elif kind == _N_UNTIL:
+        _emit(OUT, s, jinfo[j, _J_RULE], _BRANCH, t, pi[p, C_ENTRY], 1, node, 1, pf[p, _PF_C],
+              stats)
+        _run(T, S, OUT, s, j, p, _path_start(T, j, g, 1), t)
+    elif _continue_send(T, S, OUT, s, j, p, t):
+        _run(T, S, OUT, s, j, p, ninfo[g, _N_NEXT], t)
+
+
+@_njit(cache=True, _nrt=False)
+def _retry_send(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
+    jinfo, ninfo = T[2], T[3]
+    pi, pf, stats = S[13], S[14], S[25]
+    node = pi[p, R_NODE]
+    g = jinfo[j, _J_NODES] + node
+    send_at = _quiet(T, S, s, t)
+    expire = ninfo[g, _N_EXPIRE]
+    if expire >= 0 and send_at > pi[p, R_REACHED] + expire:
+        kind = _EXPIRE
+    elif send_at > t:
+        pi[p, R_DUE] = send_at
+        return
+    elif _capped(T, S, s, t):
+        kind = _SUPPRESS
+    else:
+        kind = _FIRE
+        _remember_send(S, s, t)
+        pi[p, S_ENTRY] = pi[p, R_ENTRY]
+        pi[p, S_NODE] = node
+        pi[p, S_ATT] = pi[p, R_ATT]
+        pi[p, S_TIME] = t
+        pi[p, S_REACHED] = pi[p, R_REACHED]
+        pi[p, S_KEY] = pi[p, R_KEY]
+        pi[p, S_FAILED] = 0
+        pf[p, _PF_S] = pf[p, _PF_R]
+    _emit(OUT, s, jinfo[j, _J_RULE], kind, t, pi[p, R_ENTRY], pi[p, R_ATT], node, -1,
+          pf[p, _PF_R], stats)
+    pi[p, R_NODE] = -1
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _alloc(S):  # pragma: no cover - compiled
+    pi, pf, pu, meta = S[13], S[14], S[15], S[16]
+    p = meta[0]
+    meta[0] = p + 1
+    for c in range(pi.shape[1]):
+        pi[p, c] = NONE
+    pi[p, C_NODE] = -1
+    pi[p, S_NODE] = -1
+    pi[p, R_NODE] = -1
+    for c in range(pf.shape[1]):
+        pf[p, c] = 1.0
+        pu[p, c] = np.uint64(0)
+    return p
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _try_enter(T, S, OUT, s, j, t, key, ebits):  # pragma: no cover - compiled
+    """Contract point 3: enter journey ``j`` at ``t`` unless it runs, the subscriber
+    entered it at this second, the segment or re-entry refuse."""
+    rinfo, jinfo = T[0], T[2]
+    seg, jslot, pi, pf, pu, stats = S[11], S[12], S[13], S[14], S[15], S[25]
+    r = jinfo[j, _J_RULE]
+    p = jslot[s, j]
+    if p >= 0 and (pi[p, C_NODE] >= 0 or pi[p, L_ENTRY] == t):
+        return
+    if not seg[s, r]:
+        return
+    if p >= 0:
+        mode = rinfo[r, _R_REENTRY]
+        if mode == 1 and pi[p, L_ENTRY] != NONE:
+            return
+        if mode == 2 and pi[p, ENDED] != NONE and t < pi[p, ENDED] + rinfo[r, _R_COOLDOWN]:
+            return
+    if p < 0:
+        p = _alloc(S)
+        jslot[s, j] = p
+    pi[p, C_ENTRY] = t
+    pi[p, C_KEY] = key
+    pi[p, C_DUE] = 0
+    pi[p, C_REACHED] = 0
+    pi[p, C_LAST] = NONE
+    pf[p, _PF_C] = 1.0
+    pu[p, _PU_SEEN_E] = np.uint64(0)
+    pu[p, _PU_SEEN_S] = np.uint64(0)
+    pu[p, _PU_EBITS] = ebits
+    pi[p, L_ENTRY] = t
+    stats[r, _ST_ENTERED] += 1
+    pi[p, C_NODE] = 0
+    _run(T, S, OUT, s, j, p, 0, t)
+
+
+@_njit(cache=True, _nrt=False)
+def _decide_due(T, S, OUT, s, t):  # pragma: no cover - compiled
+    """Contract point 1: decide everything of row ``s`` due at or before ``t``, one item
+    at a time in (due, -priority, rule, node) order."""
+    inact = T[9]
+    jslot, lapse, next_due = S[12], S[18], S[9]
+    while True:
+        d, what, r, x = _next_item(T, S, s)
+        if what < 0 or d > t:
+            next_due[s] = d if what >= 0 else FAR
+            return
+        if what == _IT_PLAIN:
+            _plain_decide(T, S, OUT, s, r, d)
+        elif what == _IT_RETRY:
+            _retry_send(T, S, OUT, s, x, jslot[s, x], d)
+        elif what == _IT_CURSOR:
+            _resume(T, S, OUT, s, x, jslot[s, x], d)
+        else:
+            lapse[s, x] = d - inact[x, 1]  # one entry (attempt) per lapse
+            _try_enter(T, S, OUT, s, inact[x, 0], d, np.int64(-1), np.uint64(0))
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _refresh(T, S, s):  # pragma: no cover - compiled
+    d, what, _, _ = _next_item(T, S, s)
+    S[9][s] = d if what >= 0 else FAR
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _ends(excl, xb, xm, evkey, key):  # pragma: no cover - compiled
+    if excl:
+        return True
+    if xb & ~xm:
+        return True
+    return (xb & xm) != 0 and key >= 0 and evkey >= 0 and evkey == key
+
+
+@_njit(cache=True, _nrt=False)
+def _exit_event(T, S, OUT, s, j, p, t, ex, xb, evk):  # pragma: no cover - compiled
+    """``exclude`` and exit criteria end the running journey (kind ``exit``) and cancel a
+    pending retry of its sends (kind ``cancel``)."""
+    jinfo, xmatch = T[2], T[14]
+    pi, pf, stats = S[13], S[14], S[25]
+    r = jinfo[j, _J_RULE]
+    if pi[p, C_NODE] >= 0 and _ends(ex, xb, xmatch[j], evk, pi[p, C_KEY]):
+        _emit(OUT, s, r, _EXIT, t, pi[p, C_ENTRY], 1, pi[p, C_NODE], -1, pf[p, _PF_C], stats)
+        _end(S, p, t)
+    if pi[p, R_NODE] >= 0 and _ends(ex, xb, xmatch[j], evk, pi[p, R_KEY]):
+        _emit(OUT, s, r, _CANCEL, t, pi[p, R_ENTRY], pi[p, R_ATT], pi[p, R_NODE], -1,
+              pf[p, _PF_R], stats)
+        pi[p, R_NODE] = -1
+
+
+@_njit(cache=True, _nrt=False)
+def _until_event(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
+    """The cursor waits at a wait-until whose event just happened: the happened path."""
+    jinfo = T[2]
+    pi, pf, stats = S[13], S[14], S[25]
+    node = pi[p, C_NODE]
+    g = jinfo[j, _J_NODES] + node
+    _emit(OUT, s, jinfo[j, _J_RULE], _BRANCH, t, pi[p, C_ENTRY], 1, node, 0, pf[p, _PF_C],
+          stats)
+    _run(T, S, OUT, s, j, p, _path_start(T, j, g, 0), t)
+
+
+@_njit(cache=True, _nrt=False)
+def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, is_buy,
+                      prod):  # pragma: no cover - compiled
+    """Contract point 8: the last :data:`CATALOG_MEMORY` products viewed or carted (most
+    recent last); a purchase marks a remembered product only."""
+    b = cslot[s]
+    f = -1
+    if b >= 0:
+        for q in range(clen[b]):
+            if cprod[b, q] == prod:
+                f = q
+                break
+    if is_buy:
+        if f >= 0:
+            ctimes[b, f, 2] = t
+        return
+    if b < 0:
+        b = meta[1]
+        meta[1] = b + 1
+        cslot[s] = b
+        cowner[b] = s
+        clen[b] = 0
+    n = clen[b]
+    if f >= 0:
+        v, c, bo = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
+        start = f
+    else:
+        v, c, bo = NONE, NONE, NONE
+        start = 0 if n == CATALOG_MEMORY else n  # full: forget the least recent
+    if f >= 0 or n == CATALOG_MEMORY:
+        for q in range(start, n - 1):
+            cprod[b, q] = cprod[b, q + 1]
+            ctimes[b, q, 0] = ctimes[b, q + 1, 0]
+            ctimes[b, q, 1] = ctimes[b, q + 1, 1]
+            ctimes[b, q, 2] = ctimes[b, q + 1, 2]
+        n -= 1
+    if is_view:
+        v = t
+    else:
+        c = t
+    cprod[b, n] = prod
+    ctimes[b, n, 0] = v
+    ctimes[b, n, 1] = c
+    ctimes[b, n, 2] = bo
+    clen[b] = n + 1
+
+
+@_njit(cache=True, _nrt=False)
+def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no cover - compiled
+    """Events and catalog events in time order (catalog after events of the same second),
+    from ``pos`` = (event, catalog event, catalog block); stops early (False, ``pos``
+    updated) when the output or a pool might overflow.
+
+    Contract point 1 per event: what is due, then exits, wait-until matches, activity,
+    catalog memory, entries. The common work is written out here over arrays taken out
+    of the tuples once (numba reference-counts every array taken out of a tuple or
+    passed to a call); journey steps run in the helpers.
+    """
+    rinfo, st, jinfo, ninfo, inact = T[0], T[1], T[2], T[3], T[9]
+    ctab, when_lut, excl_lut, act_lut = T[10], T[11], T[12], T[13]
+    ring, last_excl, pend_entry, pend_due, pend_att = S[0], S[1], S[2], S[3], S[4]
+    lf_time, next_due, seg, jslot, pi, pu, meta = S[5], S[9], S[11], S[12], S[13], S[15], S[16]
+    act, cslot, cprod, stats, ctimes, cowner, clen = S[17], S[21], S[22], S[25], S[26], S[27], S[28]
+    lapse, first_seen, attr_t0 = S[18], S[19], S[20]
+    out, outp, cnt = OUT
+    ev_row, ev_time, ev_type, ev_bits, ev_j, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
+    c_time, c_rules, c_prod, c_key, c_eb = C
+    n_ev = ev_row.shape[0]
+    n_cat = c_time.shape[0]
+    n_rules = rinfo.shape[0]
+    n_j = jinfo.shape[0]
+    n_cond = ctab.shape[0]
+    n_inact = inact.shape[0]
+    view_code, cart_code, buy_code = st[_S_VIEW], st[_S_CART], st[_S_BUY]
+    i, c, b0 = pos[0], pos[1], pos[2]
+    while True:
+        if c < n_cat and (i >= n_ev or c_time[c] < ev_time[i]):
+            if c_rules[c] != 0:
+                prod = c_prod[c]
+                tc = c_time[c]
+                for b in range(b0, meta[1]):
+                    if cnt[0] > room or meta[0] > pool_room:
+                        pos[0], pos[1], pos[2] = i, c, b
+                        return False
+                    for f in range(clen[b]):
+                        if cprod[b, f] != prod:
+                            continue
+                        # contract point 8: what is due first, then the audience test
+                        s = cowner[b]
+                        if next_due[s] <= tc:
+                            d, what, _, _ = _next_of(rinfo, jinfo, inact, pend_entry, pend_due,
+                                                     jslot, pi, act, lapse, first_seen,
+                                                     attr_t0, s)
+                            next_due[s] = d if what >= 0 else FAR
+                            if next_due[s] <= tc:
+                                _decide_due(T, S, OUT, s, tc)
+                        viewed, carted, bought = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
+                        for j in range(n_j):
+                            if not (c_rules[c] >> j) & 1:
+                                continue
+                            w = jinfo[j, _J_VIEWED]
+                            ok = w > 0 and viewed != NONE and tc - viewed < w and (
+                                bought == NONE or bought < viewed)
+                            w = jinfo[j, _J_CARTED]
+                            ok = ok or (w > 0 and carted != NONE and tc - carted < w and (
+                                bought == NONE or bought < carted))
+                            if ok:
+                                _try_enter(T, S, OUT, s, j, tc, c_key[c, j], c_eb[c, j])
+                                p = jslot[s, j]  # the entry's cursor is the only new due
+                                if p >= 0 and pi[p, C_NODE] >= 0 and pi[p, C_DUE] < next_due[s]:
+                                    next_due[s] = pi[p, C_DUE]
+                        break
+            c += 1
+            b0 = 0
+            continue
+        if i >= n_ev:
+            break
+        if cnt[0] > room or meta[0] > pool_room or meta[1] > cat_room:
+            pos[0], pos[1], pos[2] = i, c, 0
+            return False
+        s = ev_row[i]
+        t = ev_time[i]
+        y = ev_type[i]
+        ji = ev_j[i]
+        slow = False
+        if next_due[s] <= t:  # a lower bound: the exact time first
+            d, what, _, _ = _next_of(rinfo, jinfo, inact, pend_entry, pend_due, jslot, pi, act,
+                                     lapse, first_seen, attr_t0, s)
+            next_due[s] = d if what >= 0 else FAR
+            if next_due[s] <= t:
+                _decide_due(T, S, OUT, s, t)
+        # exits: exclude and exit criteria
+        for r in range(n_rules):
+            j = rinfo[r, _R_J]
+            ex = excl_lut[y, r]
+            if j < 0:
+                pc = rinfo[r, _R_PC]
+                if ex and pend_entry[s, pc] != NONE:
+                    n = cnt[0]
+                    out[n, 0], out[n, 1], out[n, 2], out[n, 3] = s, r, _CANCEL, t
+                    out[n, 4], out[n, 5], out[n, 6], out[n, 7] = (
+                        pend_entry[s, pc], np.int64(pend_att[s, pc]), -1, -1)
+                    outp[n] = 1.0
+                    cnt[0] = n + 1
+                    stats[r, 1 + _CANCEL] += 1
+                    pend_entry[s, pc] = NONE
+            elif ji >= 0 and (ex or ev_x[ji, j] != 0):
+                p = jslot[s, j]
+                if p >= 0 and (pi[p, C_NODE] >= 0 or pi[p, R_NODE] >= 0):
+                    _exit_event(T, S, OUT, s, j, p, t, ex, ev_x[ji, j], ev_key[ji, j])
+                    slow = True
+            if ex and rinfo[r, _R_EXCL] >= 0:
+                last_excl[s, rinfo[r, _R_EXCL]] = t
+        # remember the event for every condition it satisfies (replace the oldest time)
+        bits = ev_bits[i]
+        if bits != 0:
+            for k in range(n_cond):
+                if (bits >> k) & 1:
+                    off = ctab[k, 3]
+                    jmin = off
+                    for q in range(off + 1, off + ctab[k, 2]):
+                        if ring[s, q] < ring[s, jmin]:
+                            jmin = q
+                    ring[s, jmin] = t
+        # wait-until matches
+        for j in range(n_j if ji >= 0 else 0):
+            m = ev_wu[ji, j]
+            if m == 0:
+                continue
+            p = jslot[s, j]
+            if p < 0 or pi[p, C_NODE] < 0:
+                continue
+            pu[p, _PU_SEEN_E] |= m
+            pu[p, _PU_SEEN_S] |= m
+            node = pi[p, C_NODE]
+            if ninfo[jinfo[j, _J_NODES] + node, _N_KIND] == _N_UNTIL and (
+                    m >> np.uint64(node)) & np.uint64(1):
+                _until_event(T, S, OUT, s, j, p, t)
+                slow = True
+        # activity restarts inactivity clocks (a used lapse ends: the due may come earlier)
+        for k in range(n_inact):
+            if act_lut[y, k]:
+                act[s, k] = t
+                if t + inact[k, 1] < next_due[s]:
+                    next_due[s] = t + inact[k, 1]
+        if view_code >= 0 and ev_prod[i] >= 0 and (
+                y == view_code or y == cart_code or y == buy_code):
+            _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, y == view_code,
+                              y == buy_code, ev_prod[i])
+        # entries
+        for r in range(n_rules):
+            if not when_lut[y, r] or not seg[s, r]:
+                continue
+            j = rinfo[r, _R_J]
+            pc = rinfo[r, _R_PC]
+            mode = rinfo[r, _R_REENTRY]
+            if j < 0:
+                if pend_entry[s, pc] != NONE:
+                    continue
+                if mode == 1 and lf_time[s, pc] != NONE:
+                    continue
+                if mode == 2 and lf_time[s, pc] != NONE and (
+                        t < lf_time[s, pc] + rinfo[r, _R_COOLDOWN]):
+                    continue
+            else:
+                p = jslot[s, j]
+                if p >= 0:
+                    if pi[p, C_NODE] >= 0 or pi[p, L_ENTRY] == t:
+                        continue
+                    if mode == 1 and pi[p, L_ENTRY] != NONE:
+                        continue
+                    if mode == 2 and pi[p, ENDED] != NONE and (
+                            t < pi[p, ENDED] + rinfo[r, _R_COOLDOWN]):
+                        continue
+            ex = rinfo[r, _R_EXCL]
+            if ex >= 0 and last_excl[s, ex] > t - rinfo[r, _R_WINDOW]:
+                continue
+            ok = True
+            for k in range(n_cond):
+                if ctab[k, 0] != r:
+                    continue
+                lo = t - ctab[k, 1]
+                off = ctab[k, 3]
+                for q in range(off, off + ctab[k, 2]):
+                    if ring[s, q] <= lo:
+                        ok = False
+                        break
+                if not ok:
+                    break
+            if not ok:
+                continue
+            if j < 0:
+                pend_entry[s, pc] = t
+                pend_due[s, pc] = t + rinfo[r, _R_DELAY]
+                pend_att[s, pc] = 1
+                stats[r, _ST_ENTERED] += 1
+                if pend_due[s, pc] < next_due[s]:
+                    next_due[s] = pend_due[s, pc]
+            else:
+                _try_enter(T, S, OUT, s, j, t, ev_key[ji, j], ev_eb[ji, j])
+                slow = True
+        if slow:
+            _refresh(T, S, s)
+        i += 1
+    pos[0], pos[1], pos[2] = i, c, 0
+    return True
+
+
+@_njit(cache=True, _nrt=False)
+def _run_until(T, S, OUT, pos, until, room, pool_room):  # pragma: no cover - compiled
+    cnt, meta, next_due = OUT[2], S[16], S[9]
+    rinfo, jinfo, inact = T[0], T[2], T[9]
+    pend_entry, pend_due, jslot, pi = S[2], S[3], S[12], S[13]
+    act, lapse, first_seen, attr_t0 = S[17], S[18], S[19], S[20]
+    for s in range(pos[0], next_due.shape[0]):
+        if next_due[s] > until:
+            continue
+        d, what, _, _ = _next_of(rinfo, jinfo, inact, pend_entry, pend_due, jslot, pi, act,
+                                 lapse, first_seen, attr_t0, s)  # next_due: a lower bound
+        next_due[s] = d if what >= 0 else FAR
+        if next_due[s] > until:
+            continue
+        if cnt[0] > room or meta[0] > pool_room:
+            pos[0] = s
+            return False
+        _decide_due(T, S, OUT, s, until)
+    pos[0] = next_due.shape[0]
+    return True
+
+
+@_njit(cache=True, _nrt=False)
+def _enter_many(T, S, OUT, rows, js, at, pos, room, pool_room):  # pragma: no cover - compiled
+    cnt, meta = OUT[2], S[16]
+    for q in range(pos[0], rows.shape[0]):
+        if cnt[0] > room or meta[0] > pool_room:
+            pos[0] = q
+            return False
+        _try_enter(T, S, OUT, rows[q], js[q], at, np.int64(-1), np.uint64(0))
+        _refresh(T, S, rows[q])
+    pos[0] = rows.shape[0]
+    return True
+
+
+@_njit(cache=True, _nrt=False)
+def _first_seen(rows, times, first_seen, next_due, shortest):  # pragma: no cover - compiled
+    """The first event of each known subscriber starts inactivity clocks (a lower bound
+    of the due time: the shortest inactivity after it)."""
+    for i in range(rows.shape[0]):
+        s = rows[i]
+        if s >= 0 and first_seen[s] == NONE:
+            first_seen[s] = times[i]
+            if times[i] + shortest < next_due[s]:
+                next_due[s] = times[i] + shortest
+
+
+_FIRST_SEEN: Any = _first_seen
+_RUN_EVENTS: Any = _run_events
+_RUN_UNTIL: Any = _run_until
+_ENTER_MANY: Any = _enter_many
+
+
+class FastJourneyCore(FastCore):
+    """Fast core for rule sets with journeys (see the module docstring)."""
+
+    _JSTATE = ("jslot", "act", "lapse", "first_seen", "attr_t0", "cslot", "segb",
+               "attr_pass")
+
+    def __init__(self, rules: RuleSet, subscribers: pd.DataFrame,
+                 policies: Mapping[str, Policy] | None = None, seed: int = 0) -> None:
+        super().__init__(rules, subscribers.iloc[:0])
+        rl = rules.rules
+        self.policies = dict(policies or {})
+        self.seed = seed
+        self.step_names = step_names(rules)
+        self.jrules = [r for r, rule in enumerate(rl) if rule.journey is not None]
+        self.programs: dict[int, JourneyProgram] = {r: compile_journey(rl[r]) for r in self.jrules}
+        self.keys = {r: _entry_key(rl[r]) for r in self.jrules}
+        n_j = len(self.jrules)
+        if n_j > 63:
+            raise TriggerIdError(f"rules: the fast engine runs at most 63 journeys, got {n_j}")
+        self._check_policies()
+        # rule table
+        # plain rules' per-subscriber columns (journeys keep theirs in the record pool)
+        self.plain = [r for r, rule in enumerate(rl) if rule.journey is None]
+        self.pcol = [self.plain.index(r) if r in self.plain else -1 for r in range(len(rl))]
+        for name in ("pend_entry", "pend_due", "pend_att", "lf_time", "lf_entry", "lf_att"):
+            arr = getattr(self, name)
+            setattr(self, name, np.zeros((0, len(self.plain)), arr.dtype))
+        self.rinfo = np.zeros((len(rl), 9), np.int64)
+        for r, rule in enumerate(rl):
+            self.rinfo[r] = (self.rtab[r, 1], self.rtab[r, 2], self.rtab[r, 3], self.rtab[r, 4],
+                             self.rtab[r, 5], rule.priority,
+                             self.jrules.index(r) if r in self.jrules else -1, self.rtab[r, 0],
+                             self.pcol[r])
+        # journeys, nodes, paths
+        self.inact_rules = [r for r in self.jrules if isinstance(rl[r].journey.entry, Inactivity)]  # type: ignore[union-attr]
+        self.inact = np.array([(self.jrules.index(r), rl[r].journey.entry.duration)  # type: ignore[union-attr]
+                               for r in self.inact_rules], np.int64).reshape(-1, 2)
+        self.jinfo = np.zeros((n_j, _J_NCOL), np.int64)
+        nrows: list[tuple[int, ...]] = []
+        prows: list[tuple[int, int]] = []
+        pmask: list[int] = []
+        pcum: list[float] = []
+        pweight: list[float] = []
+        pkey: list[int] = []
+        self.seg_tests: list[list[tuple[int, tuple[Predicate, ...]]]] = []
+        self.entry_tests: list[list[Predicate]] = []
+        for j, r in enumerate(self.jrules):
+            prog, entry = self.programs[r], rl[r].journey.entry  # type: ignore[union-attr]
+            kind = (_E_EVENT if entry is None else _E_INACTIVE if isinstance(entry, Inactivity)
+                    else _E_ATTRIBUTE if isinstance(entry, AttributeEntry) else _E_CATALOG)
+            self.jinfo[j] = (r, len(nrows), len(prows), kind,
+                             self.inact_rules.index(r) if r in self.inact_rules else -1,
+                             entry.viewed if isinstance(entry, CatalogEntry) else 0,
+                             entry.carted if isinstance(entry, CatalogEntry) else 0)
+            for node in range(len(prog)):
+                nrows.append((prog.kind[node], prog.arg[node], prog.next[node],
+                              prog.first_path[node], prog.n_paths[node], prog.since[node],
+                              prog.expire[node], prog.smart_sending[node],
+                              -1 if prog.policy[node] is None else 1))
+                pkey.append(salt_key(f"{rl[r].id}:{node}"))
+            seg_tests: list[tuple[int, tuple[Predicate, ...]]] = []
+            entry_tests: list[Predicate] = []
+            for k in range(len(prog.path_start)):
+                bit = -1
+                if prog.path_segment[k]:
+                    bit = len(seg_tests)
+                    seg_tests.append((k, prog.path_segment[k]))
+                m = 0
+                for pred in prog.path_entry[k]:
+                    m |= 1 << len(entry_tests)
+                    entry_tests.append(pred)
+                prows.append((prog.path_start[k], bit))
+                pmask.append(m)
+                w = prog.path_weight
+                first = int(prog.first_path[prog.path_node[k]])
+                n = int(prog.n_paths[prog.path_node[k]])
+                cum = np.cumsum(w[first:first + n])
+                pcum.append(float(cum[k - first]) if not np.isnan(w[k]) else np.nan)
+                pweight.append(float(w[k]))
+            if len(seg_tests) > 64 or len(entry_tests) > 64:
+                raise TriggerIdError(f"rules[{r}] {rl[r].id!r}: the fast engine supports 64 "
+                                     "branch cases with segment tests and 64 entry tests")
+            self.seg_tests.append(seg_tests)
+            self.entry_tests.append(entry_tests)
+        self.ninfo = np.array(nrows, np.int64).reshape(-1, 9)
+        self.pinfo = np.array(prows, np.int64).reshape(-1, 2)
+        self.pmask = np.array(pmask, np.uint64)
+        self.pcum = np.array(pcum, np.float64)
+        self.pweight = np.array(pweight, np.float64)
+        self.pkey = np.array(pkey, np.uint64)
+        # event lookups
+        n_types = self.n_types
+        self.act_lut = np.zeros((n_types, len(self.inact_rules)), np.bool_)
+        for k, r in enumerate(self.inact_rules):
+            for name in rl[r].journey.entry.events:  # type: ignore[union-attr]
+                self.act_lut[EVENT_TYPES.code(name), k] = True
+        self.late_lut = self.when_lut | self.excl_lut
+        for r in self.jrules:
+            for name in self.programs[r].event_types:
+                code = EVENT_TYPES.code(name)
+                self.late_lut[code, r] = True
+        self.relevant_lut = np.asarray(self.late_lut.any(axis=1))
+        # event types some journey tests (entry, exclude, exits, wait-untils)
+        self.jtype_lut = np.zeros(n_types, np.bool_)
+        for r in self.jrules:
+            rule, prog = rl[r], self.programs[r]
+            names = [c.event for c in rule.when] + list(rule.exclude) + [
+                x.event for x in rule.journey.exits]  # type: ignore[union-attr]
+            for name in names:
+                self.jtype_lut[EVENT_TYPES.code(name)] = True
+            for node in np.flatnonzero(prog.kind == _N_UNTIL).tolist():
+                for c in range(min(64, n_types)):
+                    if int(prog.events[node]) >> c & 1:
+                        self.jtype_lut[c] = True
+        self.xmatch = np.zeros(n_j, np.int64)
+        for j, r in enumerate(self.jrules):
+            for x, crit in enumerate(rl[r].journey.exits):  # type: ignore[union-attr]
+                if crit.match is not None:
+                    self.xmatch[j] |= 1 << x
+        self.catalog_js = [j for j, r in enumerate(self.jrules)
+                           if isinstance(rl[r].journey.entry, CatalogEntry)]  # type: ignore[union-attr]
+        self.attr_js = [j for j, r in enumerate(self.jrules)
+                        if isinstance(rl[r].journey.entry, AttributeEntry)]  # type: ignore[union-attr]
+        st = rules.settings
+        smart = [st.smart_sending or 0] + [int(w) for p in self.programs.values()
+                                           for w in p.smart_sending]
+        codes = (EVENT_TYPES.code("product_view"), EVENT_TYPES.code("add_to_cart"),
+                 EVENT_TYPES.code("purchase_completed")) if self.catalog_js else (-1, -1, -1)
+        self.jsettings = np.array([*self.settings[:6], st.smart_sending or 0, *codes], np.int64)
+        self.product_codes = np.array(codes, np.int64)
+        if max(smart) > 0:
+            self.cap_width = max(self.cap_width, len(rl) + 1)
+        self.cap = np.zeros((0, self.cap_width), np.int64)
+        n_i = len(self.inact_rules)
+        self.jslot = np.zeros((0, n_j), np.int32)
+        self.act = np.zeros((0, n_i), np.int64)
+        self.lapse = np.zeros((0, n_i), np.int64)
+        self.first_seen = np.zeros(0, np.int64)
+        self.attr_t0 = np.zeros((0, n_i), np.int64)
+        self.cslot = np.zeros(0, np.int32)
+        self.segb = np.zeros((0, n_j), np.uint64)
+        self.attr_pass = np.zeros((0, len(self.attr_js)), np.bool_)
+        self.pi = np.zeros((64, len(_PI_NAMES)), np.int64)
+        self.pf = np.zeros((64, 3), np.float64)
+        self.pu = np.zeros((64, 3), np.uint64)
+        self.meta = np.zeros(2, np.int64)  # records used, catalog blocks used
+        self.cprod = np.zeros((16, CATALOG_MEMORY), np.int64)
+        self.ctimes = np.zeros((16, CATALOG_MEMORY, 3), np.int64)
+        self.cowner = np.zeros(16, np.int64)
+        self.clen = np.zeros(16, np.int64)
+        self.outp = np.zeros(self.out.shape[0], np.float64)
+        self.out = np.zeros((self.out.shape[0], 8), np.int64)
+        self.cnt = np.zeros(1, np.int64)
+        # rows one event or subscriber step may write: every journey through all of its
+        # nodes twice (a run and a resume), plain rules twice
+        self.room_need = 2 * len(rl) + 2 * sum(len(p) + 2 for p in self.programs.values()) + 8
+        self._ensure_out(max(65536, 4 * self.room_need))
+        self.update_subscribers(subscribers)
+
+    _STATE = (*FastCore._STATE, *_JSTATE)
+
+    def _check_policies(self) -> None:
+        from policies.triggers._reference_journeys import JourneyCore
+
+        JourneyCore._check_policies(self)  # type: ignore[arg-type]
+
+    # -- state ----------------------------------------------------------------------
+
+    @staticmethod
+    def _fill(name: str, arr: np.ndarray) -> Any:
+        if name == "next_due":
+            return FAR
+        if name in ("jslot", "cslot"):
+            return -1
+        return NONE if arr.dtype == np.int64 else 0
+
+    def update_subscribers(self, df: pd.DataFrame) -> Any:
+        """Insert or replace attributes (and every journey bit that reads them); returns
+        the rows and whether they passed each attribute entry before."""
+        if not hasattr(self, "jinfo"):  # FastCore.__init__, before the journey tables
+            return FastCore.update_subscribers(self, df)
+        ids = df.index.to_numpy(np.int64)
+        before = self.rows_of(ids)
+        old_pass = np.zeros((len(ids), len(self.attr_js)), bool)
+        known = before >= 0
+        old_pass[known] = self.attr_pass[before[known]]
+        self._insert_rows(df)
+        rows = self.rows_of(ids)
+        for j in range(len(self.jrules)):
+            bits = np.zeros(len(df), np.uint64)
+            for b, (_, tests) in enumerate(self.seg_tests[j]):
+                bits |= segment_mask(df, tests).astype(np.uint64) << np.uint64(b)
+            self.segb[rows, j] = bits
+        for a, j in enumerate(self.attr_js):
+            entry = self.rules.rules[self.jrules[j]].journey.entry  # type: ignore[union-attr]
+            self.attr_pass[rows, a] = segment_mask(df, entry.segment)  # type: ignore[union-attr]
+        for k, r in enumerate(self.inact_rules):
+            name = self.rules.rules[r].journey.entry.since_attribute  # type: ignore[union-attr]
+            t0 = np.full(len(df), NONE, np.int64)
+            if name is not None and name in df.columns:
+                t0 = np.array([_attr_time(v) for v in df[name].tolist()], np.int64)
+            self.attr_t0[rows, k] = t0
+        for k in range(len(self.inact_rules)):  # a clock may start at the attribute
+            t0 = self.attr_t0[rows, k]
+            due = np.where(t0 != NONE, t0 + self.inact[k, 1], FAR)
+            self.next_due[rows] = np.minimum(self.next_due[rows], due)
+        return rows, old_pass
+
+    def _insert_rows(self, df: pd.DataFrame) -> None:
+        ids = df.index.to_numpy(np.int64)
+        if len(np.unique(ids)) != len(ids):
+            raise TriggerIdError("subscribers: duplicate subscriber ids in the index")
+        rows = self.rows_of(ids)
+        new = rows < 0
+        n_old, n_new = len(self.ids), int(new.sum())
+        if n_new:
+            rows[new] = np.arange(n_old, n_old + n_new)
+            self.ids = np.concatenate([self.ids, ids[new]])
+            for name in self._STATE:
+                arr = getattr(self, name)
+                ext = np.full((n_new, *arr.shape[1:]), self._fill(name, arr), arr.dtype)
+                setattr(self, name, np.concatenate([arr, ext]))
+            start = int(self.ids[0]) if len(self.ids) else 0
+            dense = np.array_equal(self.ids, np.arange(start, start + len(self.ids)))
+            self.dense_start = start if dense else None
+            order = np.argsort(self.ids, kind="stable")
+            self.sorted_ids, self.sorted_rows = self.ids[order], order.astype(np.int32)
+        if "utc_offset_minutes" in df.columns:
+            off = df["utc_offset_minutes"].to_numpy(np.float64, na_value=np.nan)
+            self.offset[rows] = np.where(np.isnan(off), 0, off).astype(np.int16)
+        else:
+            self.offset[rows] = 0
+        for r, rule in enumerate(self.rules.rules):
+            self.seg[rows, r] = segment_mask(df, rule.segment)
+        if self.policies:
+            attrs = getattr(self, "attrs", None)
+            self.attrs = (df.copy() if attrs is None
+                          else pd.concat([attrs[~attrs.index.isin(df.index)], df]))
+
+    def update_attributes(self, df: pd.DataFrame, at: int | None = None) -> Decisions:
+        """Attribute entries (contract point 9) after ``update_subscribers(df)``."""
+        rows, old_pass = self.update_subscribers(df)
+        if at is None or not self.attr_js:
+            return self._decisions([])
+        new_pass = self.attr_pass[rows]
+        enter = new_pass & ~old_pass
+        ids = self.ids[rows]
+        order = np.argsort(ids, kind="stable")
+        er, ej = [], []
+        for q in order.tolist():
+            for a, j in enumerate(self.attr_js):
+                if enter[q, a]:
+                    er.append(int(rows[q]))
+                    ej.append(j)
+        er_a, ej_a = np.array(er, np.int64), np.array(ej, np.int64)
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        pos = np.zeros(1, np.int64)
+        while True:
+            self._reserve()
+            done = self._call(_ENTER_MANY, er_a, ej_a, np.int64(at), pos,
+                              *self._rooms()[:2])
+            parts.append(self._take())
+            if done:
+                break
+        return self._decisions(parts)
+
+    # -- kernels' arguments -------------------------------------------------------
+
+    def _tables(self) -> tuple:
+        return (self.rinfo, self.jsettings, self.jinfo, self.ninfo, self.pinfo, self.pmask,
+                self.pcum, self.pweight, self.pkey, self.inact, self.ctab, self.when_lut,
+                self.excl_lut, self.act_lut, self.xmatch)
+
+    def _state(self) -> tuple:
+        return (self.ring, self.last_excl, self.pend_entry, self.pend_due, self.pend_att,
+                self.lf_time, self.lf_entry, self.lf_att, self.cap, self.next_due, self.offset,
+                self.seg, self.jslot, self.pi, self.pf, self.pu, self.meta, self.act,
+                self.lapse, self.first_seen, self.attr_t0, self.cslot, self.cprod, self.segb,
+                self.ids, self.stats, self.ctimes, self.cowner, self.clen)
+
+    def _tables_state(self) -> tuple:
+        return self._tables(), self._state()
+
+    def _ensure_out(self, n: int) -> None:
+        if self.out.shape[0] < n:
+            self.out = np.zeros((n, 8), np.int64)
+            self.outp = np.zeros(n, np.float64)
+
+    def _rooms(self) -> tuple[int, int, int]:
+        return (self.out.shape[0] - self.room_need, self.pi.shape[0] - len(self.jrules) - 1,
+                self.cprod.shape[0] - 2)
+
+    def _reserve(self) -> None:
+        """Room for one more step: output rows and pool records."""
+        if self.cnt[0] > self.out.shape[0] - self.room_need:
+            self._ensure_out(2 * self.out.shape[0])
+        if self.meta[0] > self.pi.shape[0] - len(self.jrules) - 1:
+            n = max(1024, self.pi.shape[0])
+            self.pi = np.concatenate([self.pi, np.zeros((n, self.pi.shape[1]), np.int64)])
+            self.pf = np.concatenate([self.pf, np.zeros((n, 3), np.float64)])
+            self.pu = np.concatenate([self.pu, np.zeros((n, 3), np.uint64)])
+        if self.meta[1] > self.cprod.shape[0] - 2:
+            n = max(1024, self.cprod.shape[0])
+            self.cprod = np.concatenate([self.cprod, np.zeros((n, CATALOG_MEMORY), np.int64)])
+            self.ctimes = np.concatenate(
+                [self.ctimes, np.zeros((n, CATALOG_MEMORY, 3), np.int64)])
+            self.cowner = np.concatenate([self.cowner, np.zeros(n, np.int64)])
+            self.clen = np.concatenate([self.clen, np.zeros(n, np.int64)])
+
+    def _call(self, kernel: Any, *args: Any) -> bool:
+        _LOCAL.chooser = self._choose_policy
+        try:
+            return bool(kernel(self._tables(), self._state(), (self.out, self.outp, self.cnt),
+                               *args))
+        finally:
+            _LOCAL.chooser = None
+
+    def _take(self) -> tuple[np.ndarray, np.ndarray]:
+        n = int(self.cnt[0])
+        self.cnt[0] = 0
+        return self.out[:n].copy(), self.outp[:n].copy()
+
+    def _choose_policy(self, r: int, row: int, entry: int, node: int) -> tuple[int, float]:
+        """Contract point 7 for a policy split (called from the compiled loop)."""
+        prog = self.programs[r]
+        policy = self.policies[prog.policy[node]]  # type: ignore[index]
+        sub = int(self.ids[row])
+        rng = np.random.default_rng(
+            [self.seed, salt_key(trigger_id(self.rules.ids[r], sub, entry)), node])
+        contexts = None
+        if getattr(policy, "n_features", None) is not None:
+            row_df = self.attrs.loc[[sub]]
+            contexts = subscriber_features(pd.DataFrame(row_df.to_dict("records")))
+        arms, props = policy.select(contexts, rng, subscribers=np.array([sub], np.int64), n=1)
+        return int(arms[0]), float(props[0])
+
+    # -- processing -------------------------------------------------------------------
+
+    def _events(self, batch: EventBatch) -> tuple:
+        """The prefiltered events (rows, times, types, condition bits), and for those of a
+        type some journey tests (``ev_j`` >= 0: their row in the compact tables) the exit,
+        wait-until and entry-test bits and the entry key per journey; products."""
+        rows_all = self.rows_of(batch.subscriber)
+        if self.inact_rules and len(batch):
+            _FIRST_SEEN(rows_all, batch.time, self.first_seen, self.next_due,
+                        np.int64(self.inact[:, 1].min()))
+        types = batch.type
+        in_registry = types < self.n_types
+        safe = np.where(in_registry, types, 0)
+        idx = np.flatnonzero(self.relevant_lut[safe] & in_registry & (rows_all >= 0))
+        rows, times, ty = rows_all[idx], batch.time[idx], types[idx]
+        n, n_j = len(idx), len(self.jrules)
+        bits = np.zeros(n, np.int64)
+        for k, (_, cond) in enumerate(self.conds):
+            sub = np.flatnonzero(ty == self.cond_codes[k])
+            if len(sub):
+                m = _where(batch, idx[sub], cond.where)
+                bits[sub[m]] |= np.int64(1) << np.int64(k)
+        jsel = np.flatnonzero(self.jtype_lut[ty]) if n else np.zeros(0, np.int64)
+        ev_j = np.full(n, -1, np.int64)
+        ev_j[jsel] = np.arange(len(jsel))
+        src = idx[jsel]
+        jty = ty[jsel]
+        ev_x = np.zeros((len(jsel), n_j), np.int64)
+        ev_wu = np.zeros((len(jsel), n_j), np.uint64)
+        ev_key = np.full((len(jsel), n_j), -1, np.int64)
+        ev_eb = np.zeros((len(jsel), n_j), np.uint64)
+        for j, r in enumerate(self.jrules):
+            prog = self.programs[r]
+            for x, crit in enumerate(self.rules.rules[r].journey.exits):  # type: ignore[union-attr]
+                sub = np.flatnonzero(jty == EVENT_TYPES.code(crit.event))
+                if len(sub):
+                    m = _where(batch, src[sub], crit.where)
+                    ev_x[sub[m], j] |= np.int64(1) << np.int64(x)
+            for node in np.flatnonzero(prog.kind == _N_UNTIL).tolist():
+                ev_mask = int(prog.events[node])
+                sub = np.flatnonzero(np.isin(jty, [c for c in range(64) if ev_mask >> c & 1]))
+                if len(sub):
+                    m = _where(batch, src[sub], prog.where[node])
+                    ev_wu[sub[m], j] |= np.uint64(1) << np.uint64(node)
+            key = self.keys[r]
+            if key is not None and key in batch.columns and len(src):
+                col = batch.columns[key][src]
+                v = np.where(np.isnan(col), -1, col) if col.dtype.kind == "f" else col
+                ev_key[:, j] = np.where(np.asarray(v) >= 0, v, -1).astype(np.int64)
+            for b, p in enumerate(self.entry_tests[j]):
+                m = _where(batch, src, (p,))
+                ev_eb[m, j] |= np.uint64(1) << np.uint64(b)
+        ev_prod = np.full(n, -1, np.int64)
+        if self.catalog_js and "product_id" in batch.columns:
+            sub = np.flatnonzero(np.isin(ty, self.product_codes))
+            col = batch.columns["product_id"][idx[sub]]
+            ev_prod[sub] = np.where(col >= 0, col, -1).astype(np.int64)
+        return (rows.astype(np.int64), times, ty.astype(np.int64), bits, ev_j, ev_x, ev_wu,
+                ev_key, ev_eb, ev_prod)
+
+    def _catalog(self, cat: CatalogBatch | None) -> tuple:
+        if cat is None or not len(cat) or not self.catalog_js:
+            z = np.zeros(0, np.int64)
+            return (z, z, z, np.zeros((0, len(self.jrules)), np.int64),
+                    np.zeros((0, len(self.jrules)), np.uint64))
+        n, n_j = len(cat), len(self.jrules)
+        old, new = cat.old_price, cat.new_price
+        drop = old - new
+        is_drop = cat.type == CATALOG_EVENT_TYPES.index("price_drop")
+        nan = np.full(n, np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where((old != 0) & ~np.isnan(drop), drop / old, np.nan)
+        cols = {"product_id": cat.product_id, "new_price": new,
+                "old_price": np.where(is_drop, old, nan), "drop": np.where(is_drop, drop, nan),
+                "drop_fraction": np.where(is_drop, frac, nan)}
+        fake = cast(EventBatch, _Columns(cols))
+        rules_mask = np.zeros(n, np.int64)
+        keys = np.full((n, n_j), -1, np.int64)
+        ebits = np.zeros((n, n_j), np.uint64)
+        for j in self.catalog_js:
+            r = self.jrules[j]
+            entry = cast(CatalogEntry, self.rules.rules[r].journey.entry)  # type: ignore[union-attr]
+            m: np.ndarray = cat.type == CATALOG_EVENT_TYPES.index(entry.event)
+            for p in entry.where:
+                m &= _event_mask(fake, p)
+            rules_mask |= m.astype(np.int64) << j
+            if self.keys[r] == "product_id":
+                keys[:, j] = cat.product_id
+            for b, p in enumerate(self.entry_tests[j]):
+                ebits[:, j] |= _event_mask(fake, p).astype(np.uint64) << np.uint64(b)
+        return cat.time, rules_mask, cat.product_id.astype(np.int64), keys, ebits
+
+    def process(self, batch: EventBatch, until: int | None,
+                catalog: CatalogBatch | None = None) -> Decisions:
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        E = self._events(batch)
+        C = self._catalog(catalog)
+        if len(E[0]) or len(C[0]):
+            pos = np.zeros(3, np.int64)
+            while True:
+                self._reserve()
+                done = self._call(_RUN_EVENTS, E, C, pos, *self._rooms())
+                parts.append(self._take())
+                if done:
+                    break
+        if until is not None:
+            pos = np.zeros(1, np.int64)
+            while True:
+                self._reserve()
+                done = self._call(_RUN_UNTIL, pos, np.int64(until), *self._rooms()[:2])
+                parts.append(self._take())
+                if done:
+                    break
+        return self._decisions(parts)
+
+    def _decisions(self, parts: Sequence[Any]) -> Decisions:
+        if parts:
+            rows = np.concatenate([p[0] for p in parts])
+            props = np.concatenate([p[1] for p in parts])
+        else:
+            rows, props = np.zeros((0, 8), np.int64), np.zeros(0, np.float64)
+        subs = self.ids[rows[:, 0]] if len(rows) else np.zeros(0, np.int64)
+        return Decisions(
+            subs, rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy(), rows[:, 4].copy(),
+            rows[:, 5].copy(), self.rules.ids, rows[:, 6].copy(), rows[:, 7].copy(), props,
+            self.step_names).sorted()
+
+    # -- failures -----------------------------------------------------------------------
+
+    def failure_targets(self, ids: list[str]) -> list[tuple[Any, ...]]:
+        """As :meth:`JourneyCore.failure_targets` (rows hold the state row, not the id)."""
+        targets: list[tuple[Any, ...]] = []
+        rule_ids = self.rules.ids
+        for tid in ids:
+            rule_id, sub, entry, node = parse_journey_trigger_id(tid)
+            if rule_id not in rule_ids:
+                raise TriggerIdError(f"trigger_id {tid!r}: unknown rule {rule_id!r}")
+            r = rule_ids.index(rule_id)
+            s = int(self.rows_of(np.array([sub], np.int64))[0])
+            pc = self.pcol[r]
+            if r not in self.programs:
+                if node >= 0:
+                    raise TriggerIdError(f"trigger_id {tid!r}: rule {rule_id!r} has no steps")
+                if s < 0 or self.lf_time[s, pc] == NONE or self.lf_entry[s, pc] != entry:
+                    raise TriggerIdError(
+                        f"trigger_id {tid!r}: not the latest send of rule {rule_id!r} "
+                        f"to subscriber {sub}")
+                targets.append((r, s, entry, int(self.lf_att[s, pc]), int(self.lf_time[s, pc]),
+                                -1, 1.0))
+                continue
+            j = self.jrules.index(r)
+            p = int(self.jslot[s, j]) if s >= 0 else -1
+            if p < 0 or self.pi[p, S_NODE] < 0 or (
+                    self.pi[p, S_ENTRY], self.pi[p, S_NODE]) != (entry, node):
+                raise TriggerIdError(f"trigger_id {tid!r}: not the latest send of rule "
+                                     f"{rule_id!r} to subscriber {sub}")
+            att = int(self.pi[p, S_ATT])
+            targets.append((r, s, entry, -att if self.pi[p, S_FAILED] else att,
+                            int(self.pi[p, S_TIME]), node, float(self.pf[p, _PF_S])))
+        return targets
+
+    def report_failures(self, targets: Sequence[tuple[Any, ...]], now: int) -> Decisions:
+        """As :meth:`JourneyCore.report_failures`."""
+        rows_out: list[tuple[int, ...]] = []
+        props: list[float] = []
+        retry = self.rules.settings.retry
+        superseded: set[tuple[int, ...]] = set()
+        for r, s, entry, attempt, time, node, prop in targets:
+            pc = self.pcol[r]
+            if node < 0:  # a plain rule: FastCore's logic
+                if self.lf_entry[s, pc] != entry:
+                    if attempt < 0 or (r, s, entry) in superseded:
+                        continue
+                    superseded.add((r, s, entry))
+                    self.stats[r, _ST_FAILED] += 1
+                    self._uncap(s, time)
+                    rows_out.append((s, r, 1, now, entry, attempt, -1, -1))
+                    props.append(1.0)
+                    self.stats[r, 2] += 1
+                    continue
+                k = int(self.lf_att[s, pc])
+                if k < 0:
+                    continue
+                self.lf_att[s, pc] = -k
+                self.stats[r, _ST_FAILED] += 1
+                self._uncap(s, int(self.lf_time[s, pc]))
+                if k >= retry.max_attempts or self.pend_entry[s, pc] != NONE:
+                    rows_out.append((s, r, 1, now, entry, k, -1, -1))
+                    props.append(1.0)
+                    self.stats[r, 2] += 1
+                else:
+                    self.pend_entry[s, pc] = entry
+                    self.pend_due[s, pc] = now + retry.backoff * k
+                    self.pend_att[s, pc] = k + 1
+                    self.next_due[s] = min(self.next_due[s], self.pend_due[s, pc])
+                    self.stats[r, _ST_RETRIED] += 1
+                continue
+            j = self.jrules.index(r)
+            p = int(self.jslot[s, j])
+            pi = self.pi
+            if (pi[p, S_ENTRY], pi[p, S_NODE]) != (entry, node):
+                if attempt < 0 or (r, s, entry, node) in superseded:
+                    continue
+                superseded.add((r, s, entry, node))
+                self.stats[r, _ST_FAILED] += 1
+                self._uncap(s, time)
+                rows_out.append((s, r, 1, now, entry, attempt, node, -1))
+                props.append(prop)
+                self.stats[r, 2] += 1
+                continue
+            if pi[p, S_FAILED]:
+                continue
+            pi[p, S_FAILED] = 1
+            self.stats[r, _ST_FAILED] += 1
+            self._uncap(s, int(pi[p, S_TIME]))
+            k = int(pi[p, S_ATT])
+            if k >= retry.max_attempts or pi[p, R_NODE] >= 0:
+                rows_out.append((s, r, 1, now, entry, k, node, -1))
+                props.append(float(self.pf[p, _PF_S]))
+                self.stats[r, 2] += 1
+            else:
+                pi[p, R_NODE], pi[p, R_ENTRY] = node, entry
+                pi[p, R_DUE], pi[p, R_ATT] = now + retry.backoff * k, k + 1
+                pi[p, R_REACHED], pi[p, R_KEY] = pi[p, S_REACHED], pi[p, S_KEY]
+                self.pf[p, _PF_R] = self.pf[p, _PF_S]
+                self.next_due[s] = min(self.next_due[s], pi[p, R_DUE])
+                self.stats[r, _ST_RETRIED] += 1
+        rows = np.array(rows_out, np.int64).reshape(-1, 8)
+        return self._decisions([(rows, np.array(props, np.float64))])
+
+    # -- counters ------------------------------------------------------------------------
+
+    def count_late(self, batch: EventBatch) -> None:
+        self.n_late += len(batch)
+        types = batch.type[batch.type < self.n_types]
+        self.stats[:, _ST_LATE] += self.late_lut[types].sum(axis=0)
+
+    def _journey_pending(self) -> np.ndarray:
+        pending = np.zeros(len(self.rules.rules), np.int64)
+        used = self.pi[:self.meta[0]]
+        for j, r in enumerate(self.jrules):
+            p = self.jslot[:, j]
+            p = p[p >= 0]
+            pending[r] = int((used[p, C_NODE] >= 0).sum() + (used[p, R_NODE] >= 0).sum())
+        return pending
+
+    def n_pending(self) -> int:
+        return super().n_pending() + int(self._journey_pending().sum())
+
+    def stats_array(self) -> np.ndarray:
+        pending = self._journey_pending()
+        pending[self.plain] += np.count_nonzero(self.pend_entry != NONE, axis=0)
+        return np.insert(self.stats, _ST_FAILED, pending, axis=1)
+
+    def state_nbytes(self) -> int:
+        """Bytes of per-subscriber state and of the record and catalog pools (as
+        allocated)."""
+        pools = sum(getattr(self, n).nbytes for n in ("pi", "pf", "pu", "cprod", "ctimes",
+                                                       "cowner", "clen"))
+        return super().state_nbytes() + pools
+
+
+def _where(batch: EventBatch, rows: np.ndarray, tests: Sequence[Predicate]) -> np.ndarray:
+    """Which of ``batch``'s events ``rows`` pass every test (vectorized ``matches``)."""
+    m = np.ones(len(rows), bool)
+    if tests:
+        fake = cast(EventBatch, _Columns({p.column: batch.columns[p.column][rows]
+                                          for p in tests if p.column in batch.columns}))
+        for p in tests:
+            m &= _event_mask(fake, p) if p.column in batch.columns else False
+    return m
+
+
+class _Columns:
+    """Named columns standing in for an EventBatch in :func:`_event_mask`."""
+
+    def __init__(self, columns: Mapping[str, np.ndarray]) -> None:
+        self.columns = dict(columns)
+
+
+def _attr_time(value: Any) -> int:
+    """An inactivity clock's start from an attribute (epoch seconds; NONE if missing or
+    not a number), clipped to +-2**61 s (beyond MAX_TIME either way)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return int(NONE)
+    if value != value:
+        return int(NONE)
+    return int(max(-(2**61), min(2**61, int(value))))
