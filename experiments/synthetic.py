@@ -84,7 +84,8 @@ def _template() -> list[str]:
 
 
 def _sessions(
-    subscribers: pd.DataFrame, rng: np.random.Generator, n_sessions: int, start: int, span: int
+    subscribers: pd.DataFrame, rng: np.random.Generator, n_sessions: int, start: int, span: int,
+    products: int = 0,
 ) -> dict[str, np.ndarray]:
     ids = subscribers.index.to_numpy(np.int64)
     n_subs = len(ids)
@@ -152,11 +153,28 @@ def _sessions(
     link_type = np.where(is_click, link_words[rng.choice(4, n, p=[0.55, 0.2, 0.15, 0.1])], -1)
     category = np.where(is_view | money, rng.integers(0, 12, n), -1)
 
-    return {
+    out = {
         "subscriber": sub, "time": time, "type": etype, "cart_value": cart_value,
         "time_on_page": time_on_page, "price": price, "link_type": link_type,
         "category": category,
     }
+    if products > 0:
+        out["product_id"] = _products(rng.spawn(1)[0], products, rows, cols, etype, n_sessions)
+    return out
+
+
+def _products(rng: np.random.Generator, products: int, rows: np.ndarray, slots: np.ndarray,
+              etype: np.ndarray, n_sessions: int) -> np.ndarray:
+    """``product_id`` of each event (-1 when it shows no product): view ``j`` of session
+    ``rows`` shows the session's ``j``-th product, the funnel events its first."""
+    popularity = 1.0 / np.arange(1, products + 1)
+    shown = rng.choice(products, (n_sessions, _MAX_VIEWS), p=popularity / popularity.sum())
+    view = np.clip((slots - 4) // 2, 0, _MAX_VIEWS - 1)
+    funnel = [EVENT_TYPES.code(e) for e in ("product_click", "price_check", "add_to_cart",
+                                             "checkout_started", "purchase_completed")]
+    is_view = etype == EVENT_TYPES.code("product_view")
+    return np.where(is_view, shown[rows, view],
+                    np.where(np.isin(etype, funnel), shown[:, 0][rows], -1)).astype(np.int64)
 
 
 def generate_events(
@@ -167,6 +185,7 @@ def generate_events(
     start: int = DEFAULT_START,
     n_events: int | None = None,
     sessions_per_day: float = 0.6,
+    products: int = 0,
 ) -> EventBatch:
     """A time-sorted event stream for ``subscribers`` over ``days`` days from ``start``.
 
@@ -185,6 +204,12 @@ def generate_events(
         excess is dropped). Otherwise ``sessions_per_day`` per average subscriber.
     sessions_per_day : float
         Mean sessions per subscriber per day (scaled by engagement).
+    products : int
+        With ``products > 0``, a ``product_id`` column (codes ``0 .. products - 1``,
+        popularity ~ 1 / rank): each product view of a session shows one product, and
+        its click, price check, cart, checkout and purchase are of the first product
+        viewed. Drawn from a generator spawned from ``rng``, so every other column is
+        the same as without it.
 
     Returns
     -------
@@ -202,7 +227,7 @@ def generate_events(
     else:
         n_sessions = int(sessions_per_day * days * n_subs)
     while True:
-        cols = _sessions(subscribers, rng, n_sessions, start, span)
+        cols = _sessions(subscribers, rng, n_sessions, start, span, products)
         if n_events is None or len(cols["time"]) >= n_events:
             break
         n_sessions = int(n_sessions * 1.2 * n_events / max(len(cols["time"]), 1)) + 10

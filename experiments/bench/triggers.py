@@ -1,4 +1,5 @@
-"""Trigger-engine throughput: fast vs reference on the reference rules.
+"""Trigger-engine throughput: fast vs reference on the reference rules (default) or the
+shipped journeys (``--rules journeys``: :mod:`experiments.bench._journeys`).
 
 ``python -m experiments.bench triggers --events 1000000 --subscribers 100000 [--json] [--record]``
 
@@ -36,6 +37,16 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=3, help="fast runs; the best is reported")
     p.add_argument("--tick", type=int, default=900, help="seconds per tick in the streamed run")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rules", choices=("reference", "journeys"), default="reference",
+                   help="the reference rules, or the shipped journeys with catalog events")
+    p.add_argument("--products", type=int, default=5000,
+                   help="journeys: products in the generated stream")
+    p.add_argument("--price-drops", type=int, default=50,
+                   help="journeys: catalog price drops per day")
+    p.add_argument("--new-customers", type=float, default=0.002,
+                   help="journeys: share of subscribers becoming new customers per day")
+    p.add_argument("--fanout", type=int, default=100_000,
+                   help="journeys: subscribers interested in the product of one price drop")
     p.add_argument("--json", action="store_true")
     p.add_argument("--record", action="store_true")
     return p.parse_args(argv)
@@ -44,6 +55,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     args = _parse(argv)
+    if args.rules == "journeys":
+        from experiments.bench._journeys import run
+
+        return run(args, argv)
     from experiments.synthetic import generate_events, generate_subscribers
     from policies.triggers import TriggerEngine, default_rules
 

@@ -43,7 +43,7 @@ from policies.triggers.journeys import (
     WaitUntil,
     compile_journey,
 )
-from policies.triggers.rules import default_rules, load_rules
+from policies.triggers.rules import default_rules, example_journeys, load_rules
 from policies.triggers.rules_dump import dump_rules
 from policies.triggers.ruleset import (
     CONTENT_KEYS,
@@ -99,6 +99,7 @@ __all__ = [
     "compile_journey",
     "default_rules",
     "dump_rules",
+    "example_journeys",
     "format_duration",
     "load_rules",
     "parse_clock",

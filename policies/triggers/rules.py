@@ -72,7 +72,7 @@ from policies.triggers.ruleset import (
 )
 from policies.yaml_io import parse_yaml, read_yaml_file
 
-__all__ = ["default_rules", "default_rules_data", "load_rules"]
+__all__ = ["default_rules", "default_rules_data", "example_journeys", "load_rules"]
 
 _RULE_KEYS = (
     "id", "type", "when", "exclude", "delay", "expire", "priority", "segment", "reentry",
@@ -131,6 +131,15 @@ def default_rules_data() -> dict[str, Any]:
 def default_rules() -> RuleSet:
     """The three reference rules of docs/domain.md (``reference_rules.yaml``)."""
     return load_rules(default_rules_data())
+
+
+def example_journeys() -> RuleSet:
+    """The shipped journey set of docs/journeys.md (``example_journeys.yaml``): a cart
+    series, a win-back on inactivity, a price-drop alert from catalog events and a
+    welcome series on an attribute change."""
+    text = resources.files("policies.triggers").joinpath("example_journeys.yaml").read_text(
+        encoding="utf-8")
+    return load_rules(dict(parse_yaml(text, "example_journeys.yaml", RuleError)))
 
 
 def _mapping(path: str, value: Any, allowed: Sequence[str], required: Sequence[str] = ()) -> dict:
