@@ -4,8 +4,8 @@
   (``reference_rules.yaml`` holds the three reference rules of docs/domain.md);
   :func:`dump_rules` writes them back;
 * journeys (rules with ``steps``, docs/journeys.md): :class:`Journey` and its parts,
-  :func:`compile_journey`; ``engine="reference"`` runs them (catalog events come in a
-  :class:`CatalogBatch`), the fast engine refuses them for now;
+  :func:`compile_journey`; both engines run them (catalog events come in a
+  :class:`CatalogBatch`); :func:`example_journeys` is the shipped set;
 * :class:`TriggerEngine` -- decides fires, cancellations, expiries and suppressions
   from event batches, with a ``reference`` and a ``fast`` implementation;
 * :class:`Decisions` -- the engine's columnar output.

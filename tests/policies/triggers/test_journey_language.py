@@ -729,8 +729,7 @@ def test_validate_prints_each_journeys_bound(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "journeys: cart_series (7 steps, at most 3 sends per entry), winback (6 steps, " \
            "at most 2 sends per entry), price_drop_alert (1 step, at most 1 send per entry)" in out
-    assert out.strip().endswith("(engine='reference' runs journeys; the fast engine and "
-                                  "specs not yet)")
+    assert out.strip().endswith("(both engines run journeys; specs and loadtest not yet)")
 
 
 def test_loadtest_refuses_journeys_in_one_line(tmp_path: Path,
