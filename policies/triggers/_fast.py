@@ -317,6 +317,16 @@ class FastCore:
 
     def update_subscribers(self, df: pd.DataFrame) -> None:
         """Insert or replace the attributes of the subscribers in ``df``."""
+        self._insert_rows(df)
+
+    @staticmethod
+    def _fill(name: str, arr: np.ndarray) -> Any:
+        """The value of a new subscriber's row in state array ``name``."""
+        return FAR if name == "next_due" else NONE if arr.dtype == np.int64 else 0
+
+    def _insert_rows(self, df: pd.DataFrame) -> None:
+        """Rows for new subscribers (filled by :meth:`_fill`), then the attributes the
+        kernels read: UTC offsets and each rule's segment."""
         ids = df.index.to_numpy(np.int64)
         if len(np.unique(ids)) != len(ids):
             raise TriggerIdError("subscribers: duplicate subscriber ids in the index")
@@ -328,8 +338,7 @@ class FastCore:
             self.ids = np.concatenate([self.ids, ids[new]])
             for name in self._STATE:
                 arr = getattr(self, name)
-                fill = FAR if name == "next_due" else NONE if arr.dtype == np.int64 else 0
-                ext = np.full((n_new, *arr.shape[1:]), fill, arr.dtype)
+                ext = np.full((n_new, *arr.shape[1:]), self._fill(name, arr), arr.dtype)
                 setattr(self, name, np.concatenate([arr, ext]))
             start = int(self.ids[0]) if len(self.ids) else 0
             dense = np.array_equal(self.ids, np.arange(start, start + len(self.ids)))

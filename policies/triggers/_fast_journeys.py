@@ -1088,11 +1088,8 @@ class FastJourneyCore(FastCore):
 
     @staticmethod
     def _fill(name: str, arr: np.ndarray) -> Any:
-        if name == "next_due":
-            return FAR
-        if name in ("jslot", "cslot"):
-            return -1
-        return NONE if arr.dtype == np.int64 else 0
+        """As :meth:`FastCore._fill`; no record and no catalog block yet (-1)."""
+        return -1 if name in ("jslot", "cslot") else FastCore._fill(name, arr)
 
     def update_subscribers(self, df: pd.DataFrame) -> Any:
         """Insert or replace attributes (and every journey bit that reads them); returns
@@ -1127,32 +1124,8 @@ class FastJourneyCore(FastCore):
         return rows, old_pass
 
     def _insert_rows(self, df: pd.DataFrame) -> None:
-        ids = df.index.to_numpy(np.int64)
-        if len(np.unique(ids)) != len(ids):
-            raise TriggerIdError("subscribers: duplicate subscriber ids in the index")
-        rows = self.rows_of(ids)
-        new = rows < 0
-        n_old, n_new = len(self.ids), int(new.sum())
-        if n_new:
-            rows[new] = np.arange(n_old, n_old + n_new)
-            self.ids = np.concatenate([self.ids, ids[new]])
-            for name in self._STATE:
-                arr = getattr(self, name)
-                ext = np.full((n_new, *arr.shape[1:]), self._fill(name, arr), arr.dtype)
-                setattr(self, name, np.concatenate([arr, ext]))
-            start = int(self.ids[0]) if len(self.ids) else 0
-            dense = np.array_equal(self.ids, np.arange(start, start + len(self.ids)))
-            self.dense_start = start if dense else None
-            order = np.argsort(self.ids, kind="stable")
-            self.sorted_ids, self.sorted_rows = self.ids[order], order.astype(np.int32)
-        if "utc_offset_minutes" in df.columns:
-            off = df["utc_offset_minutes"].to_numpy(np.float64, na_value=np.nan)
-            self.offset[rows] = np.where(np.isnan(off), 0, off).astype(np.int16)
-        else:
-            self.offset[rows] = 0
-        for r, rule in enumerate(self.rules.rules):
-            self.seg[rows, r] = segment_mask(df, rule.segment)
-        if self.policies:
+        super()._insert_rows(df)
+        if getattr(self, "policies", None):  # not yet set in FastCore.__init__
             attrs = getattr(self, "attrs", None)
             self.attrs = (df.copy() if attrs is None
                           else pd.concat([attrs[~attrs.index.isin(df.index)], df]))

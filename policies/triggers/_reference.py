@@ -268,17 +268,13 @@ class ReferenceCore:
                 if attempt < 0 or (r, sub, entry) in superseded:
                     continue  # this failure was already reported
                 superseded.add((r, sub, entry))
-                self.counts[rule_id]["failed"] += 1
-                if time in st.sends:
-                    st.sends.remove(time)
+                self.count_failure(rule_id, st, time)
                 out.append((sub, r, CANCEL, now, entry, attempt))
                 continue
             if last.failed:
                 continue  # this failure was already reported
             last.failed = True
-            self.counts[rule_id]["failed"] += 1
-            if last.time in st.sends:
-                st.sends.remove(last.time)  # a failed send does not count toward the cap
+            self.count_failure(rule_id, st, last.time)
             k = last.attempt
             if k >= retry.max_attempts or r in st.pending:
                 out.append((sub, r, CANCEL, now, entry, k))
@@ -286,6 +282,13 @@ class ReferenceCore:
                 st.pending[r] = Instance(entry=entry, due=now + retry.backoff * k, attempt=k + 1)
                 self.counts[rule_id]["retried"] += 1
         return self.finish(out)
+
+    def count_failure(self, rule_id: str, st: SubscriberState, time: int) -> None:
+        """Count a reported failure of the send made at ``time``; a failed send does not
+        count toward the cap."""
+        self.counts[rule_id]["failed"] += 1
+        if time in st.sends:
+            st.sends.remove(time)
 
     def count_late(self, batch: EventBatch) -> None:
         """Count dropped late events: once in total, and against every rule that refers

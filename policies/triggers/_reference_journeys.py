@@ -718,17 +718,13 @@ class JourneyCore(ReferenceCore):
                 if attempt < 0 or (r, sub, entry, node) in superseded:
                     continue  # this failure was already reported
                 superseded.add((r, sub, entry, node))
-                self.counts[rule_id]["failed"] += 1
-                if time in st.sends:
-                    st.sends.remove(time)
+                self.count_failure(rule_id, st, time)
                 out.append(self.row(sub, r, CANCEL, now, entry, attempt, node, -1, prop))
                 continue
             if last.failed:
                 continue  # this failure was already reported
             last.failed = True
-            self.counts[rule_id]["failed"] += 1
-            if last.time in st.sends:
-                st.sends.remove(last.time)  # a failed send does not count toward the cap
+            self.count_failure(rule_id, st, last.time)
             k = last.attempt
             if k >= retry.max_attempts or r in js.retries:
                 out.append(self.row(sub, r, CANCEL, now, entry, k, node, -1, last.propensity))
