@@ -52,7 +52,7 @@ from policies.events import EventBatch
 from policies.features import REQUIRED_COLUMNS, subscriber_features
 from policies.keyed import select_keyed
 from policies.triggers import ALL_KINDS, Decisions, RuleSet, TriggerEngine, load_rules
-from policies.triggers.engine import ENGINES, check_supported
+from policies.triggers.engine import ENGINES
 
 __all__ = ["FOREIGN", "ShardConfig", "ShardCore", "ShardOutput"]
 
@@ -116,8 +116,6 @@ class ShardConfig:
         if self.engine not in ENGINES:
             raise TriggerLabValueError(f"engine: expected one of {ENGINES}, got "
                                        f"{self.engine!r}")
-        if self.engine == "fast":
-            check_supported(self.rules)     # journeys run on engine="reference" for now
         if self.policy is not None and self.policy.scope == "campaign":
             raise SpecError("policy.scope: the service decides trigger sends; expected "
                             "'triggers' or 'all', got 'campaign'")

@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=("inline", "ray"), default="ray",
                    help="shards as Ray actors (ray, default) or in this process (inline)")
     p.add_argument("--engine", choices=("fast", "reference"), default="fast",
-                   help="engine implementation (journeys run on 'reference' for now)")
+                   help="engine implementation (both run journeys)")
     p.add_argument("--seed", default="0", help="seed of the policy's draws (0)")
     p.add_argument("--reward", choices=("click", "order", "revenue"), default="click",
                    help="what the policy learns from (click)")
