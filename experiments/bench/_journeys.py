@@ -145,19 +145,30 @@ def _dense(events: Any, touch: np.ndarray, rng: np.random.Generator,
     return events[keep]
 
 
+def _feed_days(engine: Any, events: Any, catalog: Any, changes: list[pd.DataFrame],
+               start: int, cut: int | None = None) -> list[Any]:
+    """Feed one day per call (the day's attribute changes first, at its start), up to
+    ``cut`` (inclusive) if given; the decisions of every call."""
+    out = []
+    for d, changed in enumerate(changes):
+        lo = start + d * DAY
+        if cut is not None and lo > cut:
+            break
+        end = lo + DAY - 1 if cut is None else min(lo + DAY - 1, cut)
+        if len(changed):
+            out.append(engine.update_subscribers(changed, at=lo))
+        a, b = np.searchsorted(events.time, [lo, end + 1], side="left")
+        c0, c1 = np.searchsorted(catalog.time, [lo, end + 1], side="left")
+        out.append(engine.process(events[a:b], until=end, catalog=catalog[c0:c1]))
+    return out
+
+
 def _run_days(engine: Any, events: Any, catalog: Any, changes: list[pd.DataFrame],
               start: int) -> tuple[int, float]:
-    """Feed one day per call; (decisions, seconds)."""
-    n = 0
+    """:func:`_feed_days` over the whole stream; (decisions, seconds)."""
     t0 = time.perf_counter()
-    for d, changed in enumerate(changes):
-        lo, hi = start + d * DAY, start + (d + 1) * DAY
-        if len(changed):
-            n += len(engine.update_subscribers(changed, at=lo))
-        a, b = np.searchsorted(events.time, [lo, hi], side="left")
-        c0, c1 = np.searchsorted(catalog.time, [lo, hi], side="left")
-        n += len(engine.process(events[a:b], until=hi - 1, catalog=catalog[c0:c1]))
-    return n, time.perf_counter() - t0
+    parts = _feed_days(engine, events, catalog, changes, start)
+    return sum(len(p) for p in parts), time.perf_counter() - t0
 
 
 def _fanout(rules: Any, n: int, seed: int, start: int) -> tuple[float, int]:
@@ -238,17 +249,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     wall: dict[str, float] = {}
     for kind in ("reference", "fast"):
         engines[kind] = TriggerEngine(rules, subscribers=subs, engine=kind)
-        parts = []
         t0 = time.perf_counter()
-        for d, changed in enumerate(changes):
-            lo = start + d * DAY
-            if lo > cut:
-                break
-            hi = min(lo + DAY - 1, cut)
-            parts.append(engines[kind].update_subscribers(changed, at=lo))
-            a, b = np.searchsorted(prefix.time, [lo, hi + 1], side="left")
-            c0, c1 = np.searchsorted(catalog.time, [lo, hi + 1], side="left")
-            parts.append(engines[kind].process(prefix[a:b], until=hi, catalog=catalog[c0:c1]))
+        parts = _feed_days(engines[kind], prefix, catalog, changes, start, cut)
         wall[kind] = time.perf_counter() - t0
         decided[kind] = Decisions.concat(parts).sorted()
     agree = bool(decided["fast"].equals(decided["reference"])) and bool(
