@@ -617,11 +617,33 @@ def _until_event(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
     _run(T, S, OUT, s, j, p, _path_start(T, j, g, 0), t)
 
 
+@_njit(cache=True, _nrt=False, inline="always")
+def _listen(A, b, prod):  # pragma: no cover - compiled
+    """Block ``b`` now remembers ``prod``: if a catalog event of this call is about
+    ``prod``, prepend ``b`` to its audience list (binary search of the sorted products)."""
+    aprod, ahead, anext, ablock, acnt = A
+    lo, hi = 0, aprod.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if aprod[mid] < prod:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < aprod.shape[0] and aprod[lo] == prod:
+        k = acnt[0]
+        acnt[0] = k + 1
+        ablock[k] = b
+        anext[k] = ahead[lo]
+        ahead[lo] = k
+
+
 @_njit(cache=True, _nrt=False)
 def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, is_buy,
-                      prod):  # pragma: no cover - compiled
+                      prod, A):  # pragma: no cover - compiled
     """Contract point 8: the last :data:`CATALOG_MEMORY` products viewed or carted (most
-    recent last); a purchase marks a remembered product only."""
+    recent last); a purchase marks a remembered product only. A product of this call's
+    catalog events that enters block ``b`` puts ``b`` on that product's audience list
+    (:meth:`FastJourneyCore._audience`)."""
     b = cslot[s]
     f = -1
     if b >= 0:
@@ -657,6 +679,8 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
         v = t
     else:
         c = t
+    if f < 0:
+        _listen(A, b, prod)
     cprod[b, n] = prod
     ctimes[b, n, 0] = v
     ctimes[b, n, 1] = c
@@ -665,10 +689,11 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
 
 
 @_njit(cache=True, _nrt=False)
-def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no cover - compiled
+def _run_events(T, S, OUT, E, C, A, pos, room, pool_room, cat_room):  # pragma: no cover
     """Events and catalog events in time order (catalog after events of the same second),
-    from ``pos`` = (event, catalog event, catalog block); stops early (False, ``pos``
-    updated) when the output or a pool might overflow.
+    from ``pos`` = (event, catalog event, audience-list node + 1); stops early (False,
+    ``pos`` updated) when the output or a pool might overflow. ``A``: the audience lists
+    of the call's catalog products (:meth:`FastJourneyCore._audience`).
 
     Contract point 1 per event: what is due, then exits, wait-until matches, activity,
     catalog memory, entries. The common work is written out here over arrays taken out
@@ -683,7 +708,8 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
     lapse, first_seen, attr_t0 = S[18], S[19], S[20]
     out, outp, cnt = OUT
     ev_row, ev_time, ev_type, ev_bits, ev_j, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
-    c_time, c_rules, c_prod, c_key, c_eb = C
+    c_time, c_rules, c_prod, c_key, c_eb, c_list = C
+    a_head, a_next, a_block = A[1], A[2], A[3]
     n_ev = ev_row.shape[0]
     n_cat = c_time.shape[0]
     n_rules = rinfo.shape[0]
@@ -697,10 +723,13 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
             if c_rules[c] != 0:
                 prod = c_prod[c]
                 tc = c_time[c]
-                for b in range(b0, meta[1]):
+                node = a_head[c_list[c]] if b0 == 0 else b0 - 1
+                while node >= 0:
                     if cnt[0] > room or meta[0] > pool_room:
-                        pos[0], pos[1], pos[2] = i, c, b
+                        pos[0], pos[1], pos[2] = i, c, node + 1
                         return False
+                    b = a_block[node]
+                    node = a_next[node]
                     for f in range(clen[b]):
                         if cprod[b, f] != prod:
                             continue
@@ -805,7 +834,7 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
         if view_code >= 0 and ev_prod[i] >= 0 and (
                 y == view_code or y == cart_code or y == buy_code):
             _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, y == view_code,
-                              y == buy_code, ev_prod[i])
+                              y == buy_code, ev_prod[i], A)
         # entries
         for r in range(n_rules):
             if not when_lut[y, r] or not seg[s, r]:
@@ -1319,16 +1348,56 @@ class FastJourneyCore(FastCore):
                 ebits[:, j] |= _event_mask(fake, p).astype(np.uint64) << np.uint64(b)
         return cat.time, rules_mask, cat.product_id.astype(np.int64), keys, ebits
 
+    def _audience(self, E: tuple, C: tuple) -> tuple[tuple, tuple]:
+        """The audience lists of one call: ``C`` gains each catalog event's list index;
+        ``A`` = (products, head, next, block, count): per product some catalog event of
+        the call is about (sorted), a linked list of the catalog blocks remembering it,
+        built here from the pool and extended by the kernel when an event brings the
+        product into a block (a block may be listed twice: visiting it again decides
+        nothing new, the entry of that second being taken or refused already). A catalog
+        event visits its product's list instead of every block."""
+        c_rules, c_prod = C[1], C[2]
+        aprod = np.unique(c_prod[c_rules != 0])
+        c_list = np.searchsorted(aprod, c_prod).clip(0, max(len(aprod) - 1, 0))
+        nb = int(self.meta[1])
+        if len(aprod):
+            held = np.isin(self.cprod[:nb], aprod) & (
+                np.arange(CATALOG_MEMORY) < self.clen[:nb, None])
+            blocks = np.flatnonzero(held.any(axis=1))  # a block holds a product once
+            b_of, q_of = np.nonzero(held[blocks])
+            which = np.searchsorted(aprod, self.cprod[blocks[b_of], q_of])
+            order = np.argsort(which, kind="stable")
+            first = np.r_[True, which[order][1:] != which[order][:-1]] if len(order) else \
+                np.zeros(0, bool)
+            ev_prod, ev_type = E[9], E[2]
+            more = int(np.count_nonzero(np.isin(ev_prod, aprod) & (
+                (ev_type == self.jsettings[_S_VIEW]) | (ev_type == self.jsettings[_S_CART]))))
+        else:
+            blocks = b_of = which = order = np.zeros(0, np.int64)
+            first = np.zeros(0, bool)
+            more = 0
+        m = len(order)
+        block = np.zeros(m + more, np.int64)
+        nxt = np.full(m + more, -1, np.int64)
+        head = np.full(len(aprod), -1, np.int64)
+        block[:m] = blocks[b_of[order]]
+        if m:
+            nxt[:m - 1] = np.where(first[1:], -1, np.arange(1, m))
+            head[which[order][first]] = np.flatnonzero(first)
+        A = (aprod.astype(np.int64), head, nxt, block, np.array([m], np.int64))
+        return (*C, c_list.astype(np.int64)), A
+
     def process(self, batch: EventBatch, until: int | None,
                 catalog: CatalogBatch | None = None) -> Decisions:
         parts: list[tuple[np.ndarray, np.ndarray]] = []
         E = self._events(batch)
         C = self._catalog(catalog)
         if len(E[0]) or len(C[0]):
+            C, A = self._audience(E, C)
             pos = np.zeros(3, np.int64)
             while True:
                 self._reserve()
-                done = self._call(_RUN_EVENTS, E, C, pos, *self._rooms())
+                done = self._call(_RUN_EVENTS, E, C, A, pos, *self._rooms())
                 parts.append(self._take())
                 if done:
                     break
