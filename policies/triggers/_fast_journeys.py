@@ -84,12 +84,21 @@ _N_SEND, _N_WAIT, _N_UNTIL, _N_BRANCH, _N_SPLIT, _N_EXIT = range(6)
 _SINCE_ENTRY, _SINCE_SEND = WAIT_SINCE.index("entry"), WAIT_SINCE.index("last_send")
 #: Products remembered per subscriber (docs/journeys.md, contract point 8).
 CATALOG_MEMORY = 8
+#: Catalog-memory times are int32 seconds after an epoch (``meta[2]``); never: NONE32.
+NONE32 = np.int32(-(2**31))
+#: When a time is more than 2**31 - 1 s after the epoch, the epoch moves to 2**30 s before
+#: it; times then more than 2**31 s before the epoch (older than 2**31 + 2**30 s, more than
+#: MAX_DURATION: no audience window reaches them) are forgotten (NONE32), which decides
+#: the same: an expired view or cart is out of every audience and an expired purchase is
+#: before every view or cart still in one.
+_EPOCH_LEAD = 2**30
 
 # rule table
 (_R_EXPIRE, _R_WINDOW, _R_REENTRY, _R_COOLDOWN, _R_EXCL, _R_PRIO, _R_J, _R_DELAY,
  _R_PC) = range(9)
 # journey table
-_J_RULE, _J_NODES, _J_PATHS, _J_ENTRY, _J_INACT, _J_VIEWED, _J_CARTED, _J_NCOL = range(8)
+(_J_RULE, _J_NODES, _J_PATHS, _J_ENTRY, _J_INACT, _J_VIEWED, _J_CARTED, _J_SEGW, _J_SEGS,
+ _J_NCOL) = range(10)
 _E_EVENT, _E_INACTIVE, _E_ATTRIBUTE, _E_CATALOG = range(4)
 # node table
 _N_KIND, _N_ARG, _N_NEXT, _N_FIRST, _N_NPATHS, _N_SINCE, _N_EXPIRE, _N_SMART, _N_POLICY = range(9)
@@ -395,9 +404,10 @@ def _branch_case(T, S, s, j, p, g):  # pragma: no cover - compiled
     first = jinfo[j, _J_PATHS] + ninfo[g, _N_FIRST]
     n = ninfo[g, _N_NPATHS]
     eb = pu[p, _PU_EBITS]
+    word = segb[s, jinfo[j, _J_SEGW]] >> np.uint64(jinfo[j, _J_SEGS])
     for k in range(n):
         bit = pinfo[first + k, 1]
-        if bit >= 0 and not (segb[s, j] >> np.uint64(bit)) & np.uint64(1):
+        if bit >= 0 and not (word >> np.uint64(bit)) & np.uint64(1):
             continue
         m = pmask[first + k]
         if eb & m == m:
@@ -638,6 +648,19 @@ def _listen(A, b, prod):  # pragma: no cover - compiled
 
 
 @_njit(cache=True, _nrt=False)
+def _rebase(ctimes, meta, shift):  # pragma: no cover - compiled
+    """Move the catalog-memory epoch ``shift`` s later (see :data:`_EPOCH_LEAD`)."""
+    meta[2] += shift
+    for b in range(meta[1]):
+        for q in range(CATALOG_MEMORY):
+            for k in range(3):
+                x = ctimes[b, q, k]
+                if x != NONE32:
+                    y = np.int64(x) - shift
+                    ctimes[b, q, k] = y if y > NONE32 else NONE32
+
+
+@_njit(cache=True, _nrt=False)
 def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, is_buy,
                       prod, A):  # pragma: no cover - compiled
     """Contract point 8: the last :data:`CATALOG_MEMORY` products viewed or carted (most
@@ -651,9 +674,12 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
             if cprod[b, q] == prod:
                 f = q
                 break
+    if t - meta[2] > 2**31 - 1:
+        _rebase(ctimes, meta, t - _EPOCH_LEAD - meta[2])
+    o = np.int32(t - meta[2])
     if is_buy:
         if f >= 0:
-            ctimes[b, f, 2] = t
+            ctimes[b, f, 2] = o
         return
     if b < 0:
         b = meta[1]
@@ -666,7 +692,7 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
         v, c, bo = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
         start = f
     else:
-        v, c, bo = NONE, NONE, NONE
+        v, c, bo = NONE32, NONE32, NONE32
         start = 0 if n == CATALOG_MEMORY else n  # full: forget the least recent
     if f >= 0 or n == CATALOG_MEMORY:
         for q in range(start, n - 1):
@@ -676,9 +702,9 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
             ctimes[b, q, 2] = ctimes[b, q + 1, 2]
         n -= 1
     if is_view:
-        v = t
+        v = o
     else:
-        c = t
+        c = o
     if f < 0:
         _listen(A, b, prod)
     cprod[b, n] = prod
@@ -734,7 +760,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, pool_room, cat_room):  # pragma: 
                         if cprod[b, f] != prod:
                             continue
                         # contract point 8: what is due first, then the audience test
-                        s = cowner[b]
+                        s = np.int64(cowner[b])
                         if next_due[s] <= tc:
                             d, what, _, _ = _next_of(rinfo, jinfo, inact, pend_entry, pend_due,
                                                      jslot, pi, act, lapse, first_seen,
@@ -743,15 +769,16 @@ def _run_events(T, S, OUT, E, C, A, pos, room, pool_room, cat_room):  # pragma: 
                             if next_due[s] <= tc:
                                 _decide_due(T, S, OUT, s, tc)
                         viewed, carted, bought = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
+                        age = tc - meta[2]  # times are offsets from the epoch
                         for j in range(n_j):
                             if not (c_rules[c] >> j) & 1:
                                 continue
                             w = jinfo[j, _J_VIEWED]
-                            ok = w > 0 and viewed != NONE and tc - viewed < w and (
-                                bought == NONE or bought < viewed)
+                            ok = w > 0 and viewed != NONE32 and age - viewed < w and (
+                                bought == NONE32 or bought < viewed)
                             w = jinfo[j, _J_CARTED]
-                            ok = ok or (w > 0 and carted != NONE and tc - carted < w and (
-                                bought == NONE or bought < carted))
+                            ok = ok or (w > 0 and carted != NONE32 and age - carted < w and (
+                                bought == NONE32 or bought < carted))
                             if ok:
                                 _try_enter(T, S, OUT, s, j, tc, c_key[c, j], c_eb[c, j])
                                 p = jslot[s, j]  # the entry's cursor is the only new due
@@ -997,10 +1024,11 @@ class FastJourneyCore(FastCore):
             prog, entry = self.programs[r], rl[r].journey.entry  # type: ignore[union-attr]
             kind = (_E_EVENT if entry is None else _E_INACTIVE if isinstance(entry, Inactivity)
                     else _E_ATTRIBUTE if isinstance(entry, AttributeEntry) else _E_CATALOG)
-            self.jinfo[j] = (r, len(nrows), len(prows), kind,
-                             self.inact_rules.index(r) if r in self.inact_rules else -1,
-                             entry.viewed if isinstance(entry, CatalogEntry) else 0,
-                             entry.carted if isinstance(entry, CatalogEntry) else 0)
+            self.jinfo[j, :_J_SEGW] = (
+                r, len(nrows), len(prows), kind,
+                self.inact_rules.index(r) if r in self.inact_rules else -1,
+                entry.viewed if isinstance(entry, CatalogEntry) else 0,
+                entry.carted if isinstance(entry, CatalogEntry) else 0)
             for node in range(len(prog)):
                 nrows.append((prog.kind[node], prog.arg[node], prog.next[node],
                               prog.first_path[node], prog.n_paths[node], prog.since[node],
@@ -1031,6 +1059,16 @@ class FastJourneyCore(FastCore):
                                      "branch cases with segment tests and 64 entry tests")
             self.seg_tests.append(seg_tests)
             self.entry_tests.append(entry_tests)
+        # the branch cases' segment bits of all journeys packed in uint64 words (a journey's
+        # bits in one word: (word, shift) in jinfo)
+        words, used = 0, 64
+        for j, tests in enumerate(self.seg_tests):
+            if not tests:
+                continue
+            if used + len(tests) > 64:
+                words, used = words + 1, 0
+            self.jinfo[j, _J_SEGW], self.jinfo[j, _J_SEGS] = words - 1, used
+            used += len(tests)
         self.ninfo = np.array(nrows, np.int64).reshape(-1, 9)
         self.pinfo = np.array(prows, np.int64).reshape(-1, 2)
         self.pmask = np.array(pmask, np.uint64)
@@ -1087,16 +1125,16 @@ class FastJourneyCore(FastCore):
         self.first_seen = np.zeros(0, np.int64)
         self.attr_t0 = np.zeros((0, n_i), np.int64)
         self.cslot = np.zeros(0, np.int32)
-        self.segb = np.zeros((0, n_j), np.uint64)
+        self.segb = np.zeros((0, max(1, words)), np.uint64)
         self.attr_pass = np.zeros((0, len(self.attr_js)), np.bool_)
         self.pi = np.zeros((64, len(_PI_NAMES)), np.int64)
         self.pf = np.zeros((64, 3), np.float64)
         self.pu = np.zeros((64, 3), np.uint64)
-        self.meta = np.zeros(2, np.int64)  # records used, catalog blocks used
+        self.meta = np.zeros(3, np.int64)  # records used, catalog blocks used, epoch
         self.cprod = np.zeros((16, CATALOG_MEMORY), np.int64)
-        self.ctimes = np.zeros((16, CATALOG_MEMORY, 3), np.int64)
-        self.cowner = np.zeros(16, np.int64)
-        self.clen = np.zeros(16, np.int64)
+        self.ctimes = np.zeros((16, CATALOG_MEMORY, 3), np.int32)
+        self.cowner = np.zeros(16, np.int32)
+        self.clen = np.zeros(16, np.int32)
         self.outp = np.zeros(self.out.shape[0], np.float64)
         self.out = np.zeros((self.out.shape[0], 8), np.int64)
         self.cnt = np.zeros(1, np.int64)
@@ -1133,10 +1171,14 @@ class FastJourneyCore(FastCore):
         self._insert_rows(df)
         rows = self.rows_of(ids)
         for j in range(len(self.jrules)):
+            if not self.seg_tests[j]:
+                continue
+            w, shift = int(self.jinfo[j, _J_SEGW]), np.uint64(self.jinfo[j, _J_SEGS])
+            mask = np.uint64((1 << len(self.seg_tests[j])) - 1) << shift
             bits = np.zeros(len(df), np.uint64)
             for b, (_, tests) in enumerate(self.seg_tests[j]):
                 bits |= segment_mask(df, tests).astype(np.uint64) << np.uint64(b)
-            self.segb[rows, j] = bits
+            self.segb[rows, w] = (self.segb[rows, w] & ~mask) | (bits << shift)
         for a, j in enumerate(self.attr_js):
             entry = self.rules.rules[self.jrules[j]].journey.entry  # type: ignore[union-attr]
             self.attr_pass[rows, a] = segment_mask(df, entry.segment)  # type: ignore[union-attr]
@@ -1225,9 +1267,9 @@ class FastJourneyCore(FastCore):
             n = max(1024, self.cprod.shape[0])
             self.cprod = np.concatenate([self.cprod, np.zeros((n, CATALOG_MEMORY), np.int64)])
             self.ctimes = np.concatenate(
-                [self.ctimes, np.zeros((n, CATALOG_MEMORY, 3), np.int64)])
-            self.cowner = np.concatenate([self.cowner, np.zeros(n, np.int64)])
-            self.clen = np.concatenate([self.clen, np.zeros(n, np.int64)])
+                [self.ctimes, np.zeros((n, CATALOG_MEMORY, 3), np.int32)])
+            self.cowner = np.concatenate([self.cowner, np.zeros(n, np.int32)])
+            self.clen = np.concatenate([self.clen, np.zeros(n, np.int32)])
 
     def _call(self, kernel: Any, *args: Any) -> bool:
         _LOCAL.chooser = self._choose_policy

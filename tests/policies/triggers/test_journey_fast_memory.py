@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from policies.event_schema import MAX_TIME, MIN_TIME
 from tests.policies.triggers.test_journey_cuts import SPAN, SUBS, _run, _table
 from tests.policies.triggers.trigger_helpers import DAY, T0
 
@@ -106,3 +107,56 @@ def test_every_subscriber_remembering_a_dropped_product_is_visited_once(n_produc
     entered = int(engine.stats().loc["drop", "entered"])
     # subscriber 2 viewed 0 last; subscriber 1 viewed it first: forgotten beyond 8
     assert entered == (1 if n_products > 8 else 2)
+
+
+#: Event times around the catalog memory's int32 epoch moves: the first times after 2**31 s,
+#: a jump of more than 2**31 + 2**30 s (what was remembered before it is forgotten: older
+#: than any window) next to one of less (remembered: inside the 36500d window), and the
+#: end of the widest engine range (9999-12-31). Catalog events exist from 2000 to 2100.
+EPOCH_TIMES = [
+    [MIN_TIME, 2**31 - 2, 2**31 - 1, 2**31, 2**31 + 600, MAX_TIME - 10],
+    [100, MIN_TIME + 5, 2**31 + 2**30 + 200, MAX_TIME - 5],
+    [MIN_TIME, MAX_TIME - 5, 2**33, 253_402_300_799 - DAY],
+]
+
+
+@pytest.mark.parametrize("times", EPOCH_TIMES)
+@pytest.mark.parametrize("window", ["2d", "36500d"])
+def test_catalog_memory_times_across_epoch_moves_decide_as_the_reference(
+        times: list[int], window: str) -> None:
+    """Views, carts and purchases at each time (some subscribers only at the first ones:
+    old memories), then drops of both products one second later: the same decisions in
+    both engines, with the widest window too."""
+    from policies import EventBatch
+    from policies.triggers import CatalogBatch, TriggerEngine, load_rules
+
+    subs = _table(["customer"] * 4, [0.2] * 4, [float("nan")] * 4, [0] * 4)
+    out = {}
+    for name in ("reference", "fast"):
+        engine = TriggerEngine(load_rules(_catalog_rules({"viewed": window, "carted": window},
+                                                         {"cooldown": "1s"})),
+                               subscribers=subs, engine=name, min_time=0,
+                               max_time=253_402_300_799)
+        parts = []
+        for k, t in enumerate(times):  # one call per time: lists built from the memory
+            records = [{"subscriber": 1, "time": t, "type": "product_view", "product_id": 0},
+                       {"subscriber": 3, "time": t, "type": "purchase_completed",
+                        "product_id": 0}]
+            if k < 2:  # subscriber 2 viewed product 1 at the first two times only
+                records.append({"subscriber": 2, "time": t, "type": "product_view",
+                                "product_id": 1})
+            if k == 0:  # subscriber 4 viewed product 0 and carted 1 at the first time only
+                records += [{"subscriber": 4, "time": t, "type": "product_view",
+                             "product_id": 0},
+                            {"subscriber": 4, "time": t, "type": "add_to_cart",
+                             "product_id": 1}]
+            drops = [{"time": t + 1, "type": "price_drop", "product_id": p, "old_price": 2.0,
+                      "new_price": 1.0} for p in (0, 1) if MIN_TIME <= t + 1 < MAX_TIME]
+            batch = EventBatch.from_records(records, min_time=0, max_time=253_402_300_799)
+            parts.append(engine.process(batch, until=t + 1,
+                                        catalog=CatalogBatch.from_records(drops)))
+        out[name] = (parts, engine.stats())
+    for a, b in zip(out["reference"][0], out["fast"][0], strict=True):
+        assert a.equals(b), (a.to_pandas().to_string(), b.to_pandas().to_string())
+    assert out["fast"][1].equals(out["reference"][1])
+    assert int(out["fast"][1].loc["drop", "entered"]) > 0
