@@ -113,6 +113,14 @@ _PI_NAMES = ("c_node", "c_due", "c_entry", "c_reached", "c_key", "c_last", "last
  S_TIME, S_REACHED, S_KEY, S_FAILED, R_NODE, R_ENTRY, R_DUE, R_ATT, R_REACHED, R_KEY
  ) = range(len(_PI_NAMES))
 _PF_C, _PF_S, _PF_R = 0, 1, 2  # propensities: cursor, latest send, retry
+#: int64 columns of a parked record (a journey neither running nor retrying: re-entry
+#: memory and latest send); int32 columns; its propensity is ``pkf``.
+K_LENTRY, K_ENDED, K_SENTRY, K_STIME, K_SREACHED, K_SKEY = range(6)
+KI_SNODE, KI_SATT, KI_SFAILED = range(3)
+# meta: records used (high-water mark), catalog blocks used, catalog epoch, free record
+# list head, parked records used, free parked list head, record and parked limits
+(_M_REC, _M_CAT, _M_EPOCH, _M_FREE, _M_PARK, _M_PFREE, _M_RLIM, _M_PLIM,
+ _M_LEN) = range(9)
 _PU_SEEN_E, _PU_SEEN_S, _PU_EBITS = 0, 1, 2
 # due items
 _IT_CURSOR, _IT_PLAIN, _IT_RETRY, _IT_TIMER = 0, 1, 2, 3  # the reference's tie order
@@ -511,10 +519,21 @@ def _retry_send(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
 
 
 @_njit(cache=True, _nrt=False, inline="always")
+def _full(meta):  # pragma: no cover - compiled
+    """One more step might overflow the record or the parked pool."""
+    return meta[_M_REC] > meta[_M_RLIM] or meta[_M_PARK] > meta[_M_PLIM]
+
+
+@_njit(cache=True, _nrt=False, inline="always")
 def _alloc(S):  # pragma: no cover - compiled
+    """A fresh record: the head of the free list, else the next unused."""
     pi, pf, pu, meta = S[13], S[14], S[15], S[16]
-    p = meta[0]
-    meta[0] = p + 1
+    p = meta[_M_FREE]
+    if p >= 0:
+        meta[_M_FREE] = pi[p, C_DUE]
+    else:
+        p = meta[_M_REC]
+        meta[_M_REC] = p + 1
     for c in range(pi.shape[1]):
         pi[p, c] = NONE
     pi[p, C_NODE] = -1
@@ -526,6 +545,66 @@ def _alloc(S):  # pragma: no cover - compiled
     return p
 
 
+@_njit(cache=True, _nrt=False)
+def _park_idle(S, s):  # pragma: no cover - compiled
+    """Park the records of row ``s`` whose journey neither runs nor retries: their
+    re-entry memory and latest send move to the parked pool (68 bytes instead of 216),
+    the record goes to the free list; ``jslot`` holds ``-2 - parked index``."""
+    jslot, pi, pf, meta, pk, pki, pkf = S[12], S[13], S[14], S[16], S[29], S[30], S[31]
+    for j in range(jslot.shape[1]):
+        p = jslot[s, j]
+        if p < 0 or pi[p, C_NODE] >= 0 or pi[p, R_NODE] >= 0:
+            continue
+        q = meta[_M_PFREE]
+        if q >= 0:
+            meta[_M_PFREE] = pk[q, 0]
+        else:
+            q = meta[_M_PARK]
+            meta[_M_PARK] = q + 1
+        pk[q, K_LENTRY] = pi[p, L_ENTRY]
+        pk[q, K_ENDED] = pi[p, ENDED]
+        pk[q, K_SENTRY] = pi[p, S_ENTRY]
+        pk[q, K_STIME] = pi[p, S_TIME]
+        pk[q, K_SREACHED] = pi[p, S_REACHED]
+        pk[q, K_SKEY] = pi[p, S_KEY]
+        pki[q, KI_SNODE] = pi[p, S_NODE]
+        pki[q, KI_SATT] = pi[p, S_ATT]
+        pki[q, KI_SFAILED] = pi[p, S_FAILED]
+        pkf[q] = pf[p, _PF_S]
+        jslot[s, j] = -2 - q
+        pi[p, C_DUE] = meta[_M_FREE]
+        meta[_M_FREE] = p
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _unpark(S, s, j, q):  # pragma: no cover - compiled
+    """A record for row ``s``'s journey ``j`` parked at ``q`` (which goes free)."""
+    jslot, pi, pf, meta, pk, pki, pkf = S[12], S[13], S[14], S[16], S[29], S[30], S[31]
+    p = _alloc(S)
+    pi[p, L_ENTRY] = pk[q, K_LENTRY]
+    pi[p, ENDED] = pk[q, K_ENDED]
+    pi[p, S_ENTRY] = pk[q, K_SENTRY]
+    pi[p, S_TIME] = pk[q, K_STIME]
+    pi[p, S_REACHED] = pk[q, K_SREACHED]
+    pi[p, S_KEY] = pk[q, K_SKEY]
+    pi[p, S_NODE] = pki[q, KI_SNODE]
+    pi[p, S_ATT] = pki[q, KI_SATT]
+    pi[p, S_FAILED] = pki[q, KI_SFAILED]
+    pf[p, _PF_S] = pkf[q]
+    pk[q, 0] = meta[_M_PFREE]
+    meta[_M_PFREE] = q
+    jslot[s, j] = p
+    return p
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _memory(S, p):  # pragma: no cover - compiled
+    """(last entry, end) of an entered journey's record ``p`` (active or parked)."""
+    if p >= 0:
+        return S[13][p, L_ENTRY], S[13][p, ENDED]
+    return S[29][-2 - p, K_LENTRY], S[29][-2 - p, K_ENDED]
+
+
 @_njit(cache=True, _nrt=False, inline="always")
 def _try_enter(T, S, OUT, s, j, t, key, ebits):  # pragma: no cover - compiled
     """Contract point 3: enter journey ``j`` at ``t`` unless it runs, the subscriber
@@ -534,19 +613,25 @@ def _try_enter(T, S, OUT, s, j, t, key, ebits):  # pragma: no cover - compiled
     seg, jslot, pi, pf, pu, stats = S[11], S[12], S[13], S[14], S[15], S[25]
     r = jinfo[j, _J_RULE]
     p = jslot[s, j]
-    if p >= 0 and (pi[p, C_NODE] >= 0 or pi[p, L_ENTRY] == t):
+    if p >= 0 and pi[p, C_NODE] >= 0:
         return
+    if p != -1:
+        last, ended = _memory(S, p)
+        if last == t:
+            return
     if not seg[s, r]:
         return
-    if p >= 0:
+    if p != -1:
         mode = rinfo[r, _R_REENTRY]
-        if mode == 1 and pi[p, L_ENTRY] != NONE:
+        if mode == 1 and last != NONE:
             return
-        if mode == 2 and pi[p, ENDED] != NONE and t < pi[p, ENDED] + rinfo[r, _R_COOLDOWN]:
+        if mode == 2 and ended != NONE and t < ended + rinfo[r, _R_COOLDOWN]:
             return
-    if p < 0:
+    if p == -1:
         p = _alloc(S)
         jslot[s, j] = p
+    elif p < 0:
+        p = _unpark(S, s, j, -2 - p)
     pi[p, C_ENTRY] = t
     pi[p, C_KEY] = key
     pi[p, C_DUE] = 0
@@ -572,6 +657,7 @@ def _decide_due(T, S, OUT, s, t):  # pragma: no cover - compiled
         d, what, r, x = _next_item(T, S, s)
         if what < 0 or d > t:
             next_due[s] = d if what >= 0 else FAR
+            _park_idle(S, s)
             return
         if what == _IT_PLAIN:
             _plain_decide(T, S, OUT, s, r, d)
@@ -715,7 +801,7 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
 
 
 @_njit(cache=True, _nrt=False)
-def _run_events(T, S, OUT, E, C, A, pos, room, pool_room, cat_room):  # pragma: no cover
+def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - compiled
     """Events and catalog events in time order (catalog after events of the same second),
     from ``pos`` = (event, catalog event, audience-list node + 1); stops early (False,
     ``pos`` updated) when the output or a pool might overflow. ``A``: the audience lists
@@ -751,7 +837,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, pool_room, cat_room):  # pragma: 
                 tc = c_time[c]
                 node = a_head[c_list[c]] if b0 == 0 else b0 - 1
                 while node >= 0:
-                    if cnt[0] > room or meta[0] > pool_room:
+                    if cnt[0] > room or _full(meta):
                         pos[0], pos[1], pos[2] = i, c, node + 1
                         return False
                     b = a_block[node]
@@ -784,13 +870,14 @@ def _run_events(T, S, OUT, E, C, A, pos, room, pool_room, cat_room):  # pragma: 
                                 p = jslot[s, j]  # the entry's cursor is the only new due
                                 if p >= 0 and pi[p, C_NODE] >= 0 and pi[p, C_DUE] < next_due[s]:
                                     next_due[s] = pi[p, C_DUE]
+                        _park_idle(S, s)
                         break
             c += 1
             b0 = 0
             continue
         if i >= n_ev:
             break
-        if cnt[0] > room or meta[0] > pool_room or meta[1] > cat_room:
+        if cnt[0] > room or _full(meta) or meta[_M_CAT] > cat_room:
             pos[0], pos[1], pos[2] = i, c, 0
             return False
         s = ev_row[i]
@@ -858,7 +945,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, pool_room, cat_room):  # pragma: 
                 act[s, k] = t
                 if t + inact[k, 1] < next_due[s]:
                     next_due[s] = t + inact[k, 1]
-        if view_code >= 0 and ev_prod[i] >= 0 and (
+        if view_code >= 0 and ev_prod[i] != -1 and (
                 y == view_code or y == cart_code or y == buy_code):
             _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, y == view_code,
                               y == buy_code, ev_prod[i], A)
@@ -879,13 +966,13 @@ def _run_events(T, S, OUT, E, C, A, pos, room, pool_room, cat_room):  # pragma: 
                     continue
             else:
                 p = jslot[s, j]
-                if p >= 0:
-                    if pi[p, C_NODE] >= 0 or pi[p, L_ENTRY] == t:
+                if p >= 0 and pi[p, C_NODE] >= 0:
+                    continue
+                if p != -1:
+                    last, ended = _memory(S, p)
+                    if last == t or (mode == 1 and last != NONE):
                         continue
-                    if mode == 1 and pi[p, L_ENTRY] != NONE:
-                        continue
-                    if mode == 2 and pi[p, ENDED] != NONE and (
-                            t < pi[p, ENDED] + rinfo[r, _R_COOLDOWN]):
+                    if mode == 2 and ended != NONE and t < ended + rinfo[r, _R_COOLDOWN]:
                         continue
             ex = rinfo[r, _R_EXCL]
             if ex >= 0 and last_excl[s, ex] > t - rinfo[r, _R_WINDOW]:
@@ -915,6 +1002,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, pool_room, cat_room):  # pragma: 
                 _try_enter(T, S, OUT, s, j, t, ev_key[ji, j], ev_eb[ji, j])
                 slow = True
         if slow:
+            _park_idle(S, s)
             _refresh(T, S, s)
         i += 1
     pos[0], pos[1], pos[2] = i, c, 0
@@ -922,7 +1010,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, pool_room, cat_room):  # pragma: 
 
 
 @_njit(cache=True, _nrt=False)
-def _run_until(T, S, OUT, pos, until, room, pool_room):  # pragma: no cover - compiled
+def _run_until(T, S, OUT, pos, until, room):  # pragma: no cover - compiled
     cnt, meta, next_due = OUT[2], S[16], S[9]
     rinfo, jinfo, inact = T[0], T[2], T[9]
     pend_entry, pend_due, jslot, pi = S[2], S[3], S[12], S[13]
@@ -935,7 +1023,7 @@ def _run_until(T, S, OUT, pos, until, room, pool_room):  # pragma: no cover - co
         next_due[s] = d if what >= 0 else FAR
         if next_due[s] > until:
             continue
-        if cnt[0] > room or meta[0] > pool_room:
+        if cnt[0] > room or _full(meta):
             pos[0] = s
             return False
         _decide_due(T, S, OUT, s, until)
@@ -944,13 +1032,14 @@ def _run_until(T, S, OUT, pos, until, room, pool_room):  # pragma: no cover - co
 
 
 @_njit(cache=True, _nrt=False)
-def _enter_many(T, S, OUT, rows, js, at, pos, room, pool_room):  # pragma: no cover - compiled
+def _enter_many(T, S, OUT, rows, js, at, pos, room):  # pragma: no cover - compiled
     cnt, meta = OUT[2], S[16]
     for q in range(pos[0], rows.shape[0]):
-        if cnt[0] > room or meta[0] > pool_room:
+        if cnt[0] > room or _full(meta):
             pos[0] = q
             return False
         _try_enter(T, S, OUT, rows[q], js[q], at, np.int64(-1), np.uint64(0))
+        _park_idle(S, rows[q])
         _refresh(T, S, rows[q])
     pos[0] = rows.shape[0]
     return True
@@ -1130,8 +1219,13 @@ class FastJourneyCore(FastCore):
         self.pi = np.zeros((64, len(_PI_NAMES)), np.int64)
         self.pf = np.zeros((64, 3), np.float64)
         self.pu = np.zeros((64, 3), np.uint64)
-        self.meta = np.zeros(3, np.int64)  # records used, catalog blocks used, epoch
-        self.cprod = np.zeros((16, CATALOG_MEMORY), np.int64)
+        self.meta = np.zeros(_M_LEN, np.int64)
+        self.meta[[_M_FREE, _M_PFREE]] = -1
+        self.pk = np.zeros((64, 6), np.int64)
+        self.pki = np.zeros((64, 3), np.int32)
+        self.pkf = np.zeros(64, np.float64)
+        self.cprod = np.zeros((16, CATALOG_MEMORY), np.int32)
+        self.big_products: dict[int, int] = {}  # product ids >= 2**31 - 1: codes -2, -3, ...
         self.ctimes = np.zeros((16, CATALOG_MEMORY, 3), np.int32)
         self.cowner = np.zeros(16, np.int32)
         self.clen = np.zeros(16, np.int32)
@@ -1222,7 +1316,7 @@ class FastJourneyCore(FastCore):
         while True:
             self._reserve()
             done = self._call(_ENTER_MANY, er_a, ej_a, np.int64(at), pos,
-                              *self._rooms()[:2])
+                              self._rooms()[0])
             parts.append(self._take())
             if done:
                 break
@@ -1240,7 +1334,8 @@ class FastJourneyCore(FastCore):
                 self.lf_time, self.lf_entry, self.lf_att, self.cap, self.next_due, self.offset,
                 self.seg, self.jslot, self.pi, self.pf, self.pu, self.meta, self.act,
                 self.lapse, self.first_seen, self.attr_t0, self.cslot, self.cprod, self.segb,
-                self.ids, self.stats, self.ctimes, self.cowner, self.clen)
+                self.ids, self.stats, self.ctimes, self.cowner, self.clen, self.pk, self.pki,
+                self.pkf)
 
     def _tables_state(self) -> tuple:
         return self._tables(), self._state()
@@ -1250,22 +1345,33 @@ class FastJourneyCore(FastCore):
             self.out = np.zeros((n, 8), np.int64)
             self.outp = np.zeros(n, np.float64)
 
-    def _rooms(self) -> tuple[int, int, int]:
-        return (self.out.shape[0] - self.room_need, self.pi.shape[0] - len(self.jrules) - 1,
-                self.cprod.shape[0] - 2)
+    def _rooms(self) -> tuple[int, int]:
+        """Output rows and catalog blocks the kernels may fill before returning (the
+        record pools' limits are in ``meta``, set by :meth:`_reserve`)."""
+        return self.out.shape[0] - self.room_need, self.cprod.shape[0] - 2
 
     def _reserve(self) -> None:
-        """Room for one more step: output rows and pool records."""
+        """Room for one more step: output rows and pool records (the record pool doubles;
+        the parked and catalog pools, as large as the subscribers who ever entered or
+        viewed, grow by an eighth)."""
         if self.cnt[0] > self.out.shape[0] - self.room_need:
             self._ensure_out(2 * self.out.shape[0])
-        if self.meta[0] > self.pi.shape[0] - len(self.jrules) - 1:
+        n_j = len(self.jrules)
+        if self.meta[_M_REC] > self.pi.shape[0] - n_j - 1:
             n = max(1024, self.pi.shape[0])
             self.pi = np.concatenate([self.pi, np.zeros((n, self.pi.shape[1]), np.int64)])
             self.pf = np.concatenate([self.pf, np.zeros((n, 3), np.float64)])
             self.pu = np.concatenate([self.pu, np.zeros((n, 3), np.uint64)])
-        if self.meta[1] > self.cprod.shape[0] - 2:
-            n = max(1024, self.cprod.shape[0])
-            self.cprod = np.concatenate([self.cprod, np.zeros((n, CATALOG_MEMORY), np.int64)])
+        if self.meta[_M_PARK] > self.pk.shape[0] - n_j - 1:
+            n = max(1024, self.pk.shape[0] // 8)
+            self.pk = np.concatenate([self.pk, np.zeros((n, 6), np.int64)])
+            self.pki = np.concatenate([self.pki, np.zeros((n, 3), np.int32)])
+            self.pkf = np.concatenate([self.pkf, np.zeros(n, np.float64)])
+        self.meta[_M_RLIM] = self.pi.shape[0] - n_j - 1
+        self.meta[_M_PLIM] = self.pk.shape[0] - n_j - 1
+        if self.meta[_M_CAT] > self.cprod.shape[0] - 2:
+            n = max(1024, self.cprod.shape[0] // 8)
+            self.cprod = np.concatenate([self.cprod, np.zeros((n, CATALOG_MEMORY), np.int32)])
             self.ctimes = np.concatenate(
                 [self.ctimes, np.zeros((n, CATALOG_MEMORY, 3), np.int32)])
             self.cowner = np.concatenate([self.cowner, np.zeros(n, np.int32)])
@@ -1354,7 +1460,7 @@ class FastJourneyCore(FastCore):
         if self.catalog_js and "product_id" in batch.columns:
             sub = np.flatnonzero(np.isin(ty, self.product_codes))
             col = batch.columns["product_id"][idx[sub]]
-            ev_prod[sub] = np.where(col >= 0, col, -1).astype(np.int64)
+            ev_prod[sub] = self._product_codes(np.where(col >= 0, col, -1).astype(np.int64))
         return (rows.astype(np.int64), times, ty.astype(np.int64), bits, ev_j, ev_x, ev_wu,
                 ev_key, ev_eb, ev_prod)
 
@@ -1388,7 +1494,20 @@ class FastJourneyCore(FastCore):
                 keys[:, j] = cat.product_id
             for b, p in enumerate(self.entry_tests[j]):
                 ebits[:, j] |= _event_mask(fake, p).astype(np.uint64) << np.uint64(b)
-        return cat.time, rules_mask, cat.product_id.astype(np.int64), keys, ebits
+        return (cat.time, rules_mask, self._product_codes(cat.product_id.astype(np.int64)),
+                keys, ebits)
+
+    def _product_codes(self, ids: np.ndarray) -> np.ndarray:
+        """Product ids as the catalog memory holds them (int32): ids below 2**31 - 1 as
+        they are, larger ones by a code -2, -3, ... given at first sight (-1: none)."""
+        big = ids >= 2**31 - 1
+        if not big.any():
+            return ids
+        for x in np.unique(ids[big]).tolist():
+            self.big_products.setdefault(x, -2 - len(self.big_products))
+        out = ids.copy()
+        out[big] = [self.big_products[x] for x in ids[big].tolist()]
+        return out
 
     def _audience(self, E: tuple, C: tuple) -> tuple[tuple, tuple]:
         """The audience lists of one call: ``C`` gains each catalog event's list index;
@@ -1447,7 +1566,7 @@ class FastJourneyCore(FastCore):
             pos = np.zeros(1, np.int64)
             while True:
                 self._reserve()
-                done = self._call(_RUN_UNTIL, pos, np.int64(until), *self._rooms()[:2])
+                done = self._call(_RUN_UNTIL, pos, np.int64(until), self._rooms()[0])
                 parts.append(self._take())
                 if done:
                     break
@@ -1489,14 +1608,12 @@ class FastJourneyCore(FastCore):
                                 -1, 1.0))
                 continue
             j = self.jrules.index(r)
-            p = int(self.jslot[s, j]) if s >= 0 else -1
-            if p < 0 or self.pi[p, S_NODE] < 0 or (
-                    self.pi[p, S_ENTRY], self.pi[p, S_NODE]) != (entry, node):
+            last = self._latest_send(s, j) if s >= 0 else None
+            if last is None or last[:2] != (entry, node):
                 raise TriggerIdError(f"trigger_id {tid!r}: not the latest send of rule "
                                      f"{rule_id!r} to subscriber {sub}")
-            att = int(self.pi[p, S_ATT])
-            targets.append((r, s, entry, -att if self.pi[p, S_FAILED] else att,
-                            int(self.pi[p, S_TIME]), node, float(self.pf[p, _PF_S])))
+            _, _, att, failed, time, prop = last
+            targets.append((r, s, entry, -att if failed else att, time, node, prop))
         return targets
 
     def report_failures(self, targets: Sequence[tuple[Any, ...]], now: int) -> Decisions:
@@ -1536,7 +1653,7 @@ class FastJourneyCore(FastCore):
                     self.stats[r, _ST_RETRIED] += 1
                 continue
             j = self.jrules.index(r)
-            p = int(self.jslot[s, j])
+            p = self._record(s, j)
             pi = self.pi
             if (pi[p, S_ENTRY], pi[p, S_NODE]) != (entry, node):
                 if attempt < 0 or (r, s, entry, node) in superseded:
@@ -1568,6 +1685,50 @@ class FastJourneyCore(FastCore):
         rows = np.array(rows_out, np.int64).reshape(-1, 8)
         return self._decisions([(rows, np.array(props, np.float64))])
 
+    def _latest_send(self, s: int, j: int) -> tuple[int, int, int, bool, int, float] | None:
+        """(entry, node, attempt, failed, time, propensity) of row ``s``'s latest send of
+        journey ``j`` (None: none), from its record or its parked record."""
+        p = int(self.jslot[s, j])
+        if p == -1:
+            return None
+        if p >= 0:
+            pi = self.pi[p]
+            last = (int(pi[S_ENTRY]), int(pi[S_NODE]), int(pi[S_ATT]), bool(pi[S_FAILED]),
+                    int(pi[S_TIME]), float(self.pf[p, _PF_S]))
+        else:
+            q = -2 - p
+            pk, pki = self.pk[q], self.pki[q]
+            last = (int(pk[K_SENTRY]), int(pki[KI_SNODE]), int(pki[KI_SATT]),
+                    bool(pki[KI_SFAILED]), int(pk[K_STIME]), float(self.pkf[q]))
+        return None if last[1] < 0 else last
+
+    def _record(self, s: int, j: int) -> int:
+        """Row ``s``'s record of entered journey ``j``, taken out of the parked pool if
+        parked (as the kernels' ``_unpark``)."""
+        p = int(self.jslot[s, j])
+        if p >= 0:
+            return p
+        self._reserve()
+        q = -2 - p
+        meta = self.meta
+        p = int(meta[_M_FREE])
+        if p >= 0:
+            meta[_M_FREE] = self.pi[p, C_DUE]
+        else:
+            p = int(meta[_M_REC])
+            meta[_M_REC] = p + 1
+        self.pi[p] = NONE
+        self.pi[p, [C_NODE, R_NODE]] = -1
+        self.pf[p] = 1.0
+        self.pu[p] = 0
+        self.pi[p, [L_ENTRY, ENDED, S_ENTRY, S_TIME, S_REACHED, S_KEY]] = self.pk[q]
+        self.pi[p, [S_NODE, S_ATT, S_FAILED]] = self.pki[q]
+        self.pf[p, _PF_S] = self.pkf[q]
+        self.pk[q, 0] = meta[_M_PFREE]
+        meta[_M_PFREE] = q
+        self.jslot[s, j] = p
+        return p
+
     # -- counters ------------------------------------------------------------------------
 
     def count_late(self, batch: EventBatch) -> None:
@@ -1595,8 +1756,8 @@ class FastJourneyCore(FastCore):
     def state_nbytes(self) -> int:
         """Bytes of per-subscriber state and of the record and catalog pools (as
         allocated)."""
-        pools = sum(getattr(self, n).nbytes for n in ("pi", "pf", "pu", "cprod", "ctimes",
-                                                       "cowner", "clen"))
+        pools = sum(getattr(self, n).nbytes for n in ("pi", "pf", "pu", "pk", "pki", "pkf",
+                                                       "cprod", "ctimes", "cowner", "clen"))
         return super().state_nbytes() + pools
 
 
