@@ -1350,10 +1350,10 @@ class FastJourneyCore(FastCore):
         record pools' limits are in ``meta``, set by :meth:`_reserve`)."""
         return self.out.shape[0] - self.room_need, self.cprod.shape[0] - 2
 
-    def _reserve(self) -> None:
+    def _reserve(self, blocks: int = 0) -> None:
         """Room for one more step: output rows and pool records (the record pool doubles;
         the parked and catalog pools, as large as the subscribers who ever entered or
-        viewed, grow by an eighth)."""
+        viewed, grow by an eighth), and for ``blocks`` more catalog blocks."""
         if self.cnt[0] > self.out.shape[0] - self.room_need:
             self._ensure_out(2 * self.out.shape[0])
         n_j = len(self.jrules)
@@ -1369,8 +1369,9 @@ class FastJourneyCore(FastCore):
             self.pkf = np.concatenate([self.pkf, np.zeros(n, np.float64)])
         self.meta[_M_RLIM] = self.pi.shape[0] - n_j - 1
         self.meta[_M_PLIM] = self.pk.shape[0] - n_j - 1
-        if self.meta[_M_CAT] > self.cprod.shape[0] - 2:
-            n = max(1024, self.cprod.shape[0] // 8)
+        if self.meta[_M_CAT] + blocks > self.cprod.shape[0] - 2:
+            n = max(1024, self.cprod.shape[0] // 8, int(self.meta[_M_CAT]) + blocks + 2
+                    - self.cprod.shape[0])
             self.cprod = np.concatenate([self.cprod, np.zeros((n, CATALOG_MEMORY), np.int32)])
             self.ctimes = np.concatenate(
                 [self.ctimes, np.zeros((n, CATALOG_MEMORY, 3), np.int32)])
@@ -1509,6 +1510,16 @@ class FastJourneyCore(FastCore):
         out[big] = [self.big_products[x] for x in ids[big].tolist()]
         return out
 
+    def _new_blocks(self, E: tuple) -> int:
+        """How many subscribers of the events ``E`` view or cart a product with no catalog
+        block yet (the blocks this call can add: one growth of the pool per call)."""
+        if not self.catalog_js or not len(E[0]):
+            return 0
+        ty = E[2]
+        m = (E[9] != -1) & ((ty == self.jsettings[_S_VIEW]) | (ty == self.jsettings[_S_CART]))
+        rows = E[0][m]
+        return int(np.unique(rows[self.cslot[rows] < 0]).size)
+
     def _audience(self, E: tuple, C: tuple) -> tuple[tuple, tuple]:
         """The audience lists of one call: ``C`` gains each catalog event's list index;
         ``A`` = (products, head, next, block, count): per product some catalog event of
@@ -1555,6 +1566,7 @@ class FastJourneyCore(FastCore):
         C = self._catalog(catalog)
         if len(E[0]) or len(C[0]):
             C, A = self._audience(E, C)
+            self._reserve(self._new_blocks(E))
             pos = np.zeros(3, np.int64)
             while True:
                 self._reserve()
