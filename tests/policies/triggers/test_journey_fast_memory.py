@@ -251,3 +251,25 @@ def test_a_failure_report_on_a_parked_send_retries_as_the_reference(report_at: i
     assert out["fast"][0].equals(out["reference"][0])
     assert out["fast"][1].equals(out["reference"][1])
     assert int(out["fast"][1].loc["cart", "retried"]) > 0
+
+
+def test_a_full_catalog_memory_costs_136_bytes_a_subscriber() -> None:
+    """8 remembered products (int32 ids and times: 8 x 16 bytes, owner and length)
+    beside the per-subscriber columns; int64 times and ids made it 272."""
+    import pandas as pd
+
+    from policies import EventBatch
+    from policies.triggers import TriggerEngine, load_rules
+
+    n = 8192
+    subs = pd.DataFrame({"lifecycle_stage": ["customer"] * n},
+                        index=pd.Index(np.arange(n, dtype=np.int64), name="subscriber"))
+    rules = load_rules(_catalog_rules({"viewed": "2d"}, "once"))
+    engines = [TriggerEngine(rules, subscribers=subs, engine="fast") for _ in range(2)]
+    rows = np.repeat(np.arange(n, dtype=np.int64), 8)
+    views = EventBatch(rows, T0 + np.arange(8 * n, dtype=np.int64),
+                       np.full(8 * n, EVENT_TYPES.code("product_view"), np.int64),
+                       {"product_id": np.tile(np.arange(8, dtype=np.int64), n) * 1000})
+    engines[1].process(views, until=T0 + 8 * n)
+    per_sub = (engines[1].state_nbytes() - engines[0].state_nbytes()) / n
+    assert 130 <= per_sub < 150, per_sub
