@@ -6,19 +6,25 @@ docs/journeys.md, "Semantics: the engine contract").
 journeys keeps :class:`~policies.triggers._fast.FastCore` and its kernels unchanged).
 Plain rules keep FastCore's per-(subscriber, rule) arrays; journeys add:
 
-* per (subscriber, journey) an int32 index into a **record pool** (-1: never entered),
-  allocated at the first entry and kept (it holds ``reentry``'s last entry / end, the
-  latest send for failure reports and the retry slot beside the running cursor): int64
-  columns :data:`_PI_NAMES`, float64 propensities, uint64 wait-until "seen" bits and the
-  entry-predicate bits of the entry event (a branch ``entry`` case tests them);
+* per (subscriber, journey) an int32 ``jslot``: -1 never entered; ``p >= 0`` a **record**
+  of the record pool, while the journey runs or retries a send (int64 columns
+  :data:`_PI_NAMES`, float64 propensities, uint64 wait-until "seen" bits and the
+  entry-predicate bits of the entry event, which a branch ``entry`` case tests), 216
+  bytes; ``-2 - q`` a **parked record** ``q`` once it neither runs nor retries
+  (``reentry``'s last entry / end and the latest send for failure reports: int64
+  :data:`K_LENTRY`.., int32 :data:`KI_SNODE`.., float64 propensity; 68 bytes), the record
+  going to a free list that the next entry reuses;
 * per subscriber and inactivity rule the latest activity, the lapse used and the
   ``since_attribute`` start; the first event seen;
 * per subscriber with a product event an index into a **catalog pool** of blocks of 8
-  products (product, last view, cart, purchase; most recent last), scanned block by
-  block for a catalog event's product (the blocks are the subscribers that could be in
-  any audience);
-* per subscriber and journey the bits of the branch cases' ``segment`` tests and of the
-  attribute entry's tests (recomputed at ``update_subscribers``);
+  products (int32 product, last view, cart, purchase; most recent last; 136 bytes): ids
+  of 2**31 - 1 and more by a code (:meth:`FastJourneyCore._product_codes`), times as
+  seconds after an epoch that moves forward (:data:`_EPOCH_LEAD`). A call's catalog
+  events visit the **audience lists** of their products (:meth:`FastJourneyCore._audience`)
+  rather than every block;
+* per subscriber the bits of the branch cases' ``segment`` tests of all journeys packed
+  in uint64 words, and of the attribute entries' tests (recomputed at
+  ``update_subscribers``);
 * the frequency-cap ring of send times is widened to ``n_rules + 1`` when smart sending
   is on, so that the latest send not reported failed is always in it.
 
@@ -1224,6 +1230,7 @@ class FastJourneyCore(FastCore):
         self.pk = np.zeros((64, 6), np.int64)
         self.pki = np.zeros((64, 3), np.int32)
         self.pkf = np.zeros(64, np.float64)
+        self._park_div = 8  # the parked pool's next growth: its size / this
         self.cprod = np.zeros((16, CATALOG_MEMORY), np.int32)
         self.big_products: dict[int, int] = {}  # product ids >= 2**31 - 1: codes -2, -3, ...
         self.ctimes = np.zeros((16, CATALOG_MEMORY, 3), np.int32)
@@ -1363,7 +1370,10 @@ class FastJourneyCore(FastCore):
             self.pf = np.concatenate([self.pf, np.zeros((n, 3), np.float64)])
             self.pu = np.concatenate([self.pu, np.zeros((n, 3), np.uint64)])
         if self.meta[_M_PARK] > self.pk.shape[0] - n_j - 1:
-            n = max(1024, self.pk.shape[0] // 8)
+            # an eighth, then twice as much each time within one call (a fan-out parks
+            # many at once: few kernel returns and copies)
+            n = max(1024, self.pk.shape[0] // self._park_div)
+            self._park_div = max(1, self._park_div // 2)
             self.pk = np.concatenate([self.pk, np.zeros((n, 6), np.int64)])
             self.pki = np.concatenate([self.pki, np.zeros((n, 3), np.int32)])
             self.pkf = np.concatenate([self.pkf, np.zeros(n, np.float64)])
@@ -1562,6 +1572,7 @@ class FastJourneyCore(FastCore):
     def process(self, batch: EventBatch, until: int | None,
                 catalog: CatalogBatch | None = None) -> Decisions:
         parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self._park_div = 8
         E = self._events(batch)
         C = self._catalog(catalog)
         if len(E[0]) or len(C[0]):
