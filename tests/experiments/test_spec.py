@@ -125,7 +125,14 @@ def _with(path: str, value, base=BASE):  # type: ignore[no-untyped-def]
     return data
 
 
-_DELETE = object()
+class _Deleted:
+    """Marks a key to remove; a fixed repr keeps test ids the same in every process."""
+
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+_DELETE = _Deleted()
 
 INVALID = [
     ("arms.2.policy.epsilon", 1.5,
