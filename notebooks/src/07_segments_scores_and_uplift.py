@@ -113,14 +113,17 @@ crosstab.round(2)
 
 # %%
 table, scorer, calibration = propensity_report(history, seed=SEED)
-fig, ax = plt.subplots(figsize=(5.5, 4.5))
-for name, cal in calibration.items():
-    ax.plot(cal["truth"], cal["score"], marker="o", label=name)
-top = max(float(c[["truth", "score"]].to_numpy().max()) for c in calibration.values())
-ax.plot([0, top], [0, top], color="grey", lw=1, ls="--", label="score = truth")
-ax.set(xlabel="true probability (mean per score decile)",
-       ylabel="score (mean per decile)", title="Scores vs the simulator's truth")
-ax.legend()
+fig, axes = plt.subplots(1, len(calibration), figsize=(4 * len(calibration), 3.8))
+for ax, (name, cal) in zip(axes, calibration.items(), strict=True):
+    top = float(cal[["truth", "score"]].to_numpy().max()) * 1.05
+    ax.plot(cal["truth"], cal["score"], marker="o", label="score deciles")
+    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--", label="score = truth")
+    ax.set(xlim=(0, top), ylim=(0, top), title=name,
+           xlabel="true probability (mean per score decile)")
+axes[0].set_ylabel("score (mean per decile)")
+axes[0].legend(loc="upper left")
+fig.suptitle("Propensity scores vs the simulator's true probabilities (day 42)")
+fig.tight_layout()
 display(fig)
 plt.close(fig)
 table[["base_rate", "auc", "auc_truth", "brier", "brier_truth", "corr_vs_truth", "ece_vs_truth"]]
