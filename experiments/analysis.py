@@ -35,7 +35,11 @@ themselves are in :mod:`experiments.stats`):
   levels use a Wilson interval for counts and the same block t interval for revenue.
 * **incremental orders vs a holdout**: treatment minus holdout orders per subscriber,
   Poisson variances of the counts (:func:`experiments.stats.poisson_rate_diff`); arms
-  compared with :func:`experiments.stats.normal_diff_test`.
+  compared with :func:`experiments.stats.normal_diff_test`. **Per email**
+  (``incremental_orders_per_email``) the same difference times the treatment group's
+  subscribers per email sent to it (interval and standard error scaled alike: the number
+  of emails is fixed given who was treated); its truth is the expected email-caused
+  orders per email sent.
 * p-values of all (arm, metric) comparisons are adjusted together (Holm by default).
 * **ground truth** (from the simulator's expected values of the emails actually sent,
   on the basis the estimate counts, docs/domain.md "Ground truth"): per-email rates are
@@ -51,6 +55,7 @@ Functions take a run's tables as :class:`experiments.Results` (anything with ``s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +63,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiments.metrics import PER_EMAIL_HOLDOUT
 from experiments.spec import METRICS, ExperimentSpec
 from experiments.stats import (
     adjust_pvalues,
@@ -183,6 +189,8 @@ def truth_value(name: str, t: Any, subs: float) -> tuple[float, str]:
             val, kind = t["expected_revenue"] * share / subs, "caused"
         elif name == "incremental_orders" and subs > 0:
             val, kind = t["expected_incremental_orders"] / subs, "caused"
+        elif name == "incremental_orders_per_email" and sends > 0:
+            val = t["expected_incremental_orders"] / sends
     return float(val), kind
 
 
@@ -267,14 +275,15 @@ def summarize(res: RunTables) -> pd.DataFrame:
                                                n if METRICS[name].kind == "proportion"
                                                else None))
             else:
-                inc = _incremental(a, alpha)
+                per_email = name in PER_EMAIL_HOLDOUT
+                inc = _incremental(a, alpha, per_email)
                 row["estimate"] = inc.effect if inc is not None else math.nan
                 row["ci_low"], row["ci_high"] = ((inc.ci_low, inc.ci_high) if inc is not None
                                                  else (math.nan, math.nan))
                 row["method"] = "treatment minus holdout, Poisson variances of the counts"
                 if arm != control:
                     row.update(_compare_holdout(ctrl, a, alpha, sign,
-                                                _row_estimate(rows, name, control)))
+                                                _row_estimate(rows, name, control), per_email))
             t = truth.loc[(name, arm)]
             tc = truth.loc[(name, control)]
             row["true_value"] = t["true_value"]
@@ -394,19 +403,29 @@ def _compare_paired(ctrl: pd.DataFrame, arm: pd.DataFrame, alpha: float, sign: f
     return _with_lift(out, control_estimate)
 
 
-def _incremental(a: pd.DataFrame, alpha: float) -> Any:
+def _incremental(a: pd.DataFrame, alpha: float, per_email: bool = False) -> Any:
     """Treatment minus holdout rate of one arm (a :class:`~experiments.stats.ZTestResult`),
-    None without subscribers in either group."""
+    None without subscribers in either group; per email sent (``sends`` column) the
+    difference, its interval and standard error times subscribers / sends (the number of
+    emails is fixed by the design given who was treated: only the orders are random)."""
     x, n = float(a["numerator"].sum()), float(a["denominator"].sum())
     xh, nh = float(a["holdout_numerator"].sum()), float(a["holdout_denominator"].sum())
     if n <= 0 or nh <= 0:
         return None
-    return poisson_rate_diff(xh, nh, x, n, alpha=alpha)
+    r = poisson_rate_diff(xh, nh, x, n, alpha=alpha)
+    if not per_email:
+        return r
+    sends = float(a["sends"].sum())
+    if sends <= 0:
+        return None
+    k = n / sends
+    return dataclasses.replace(r, effect=r.effect * k, ci_low=r.ci_low * k,
+                               ci_high=r.ci_high * k, standard_error=r.standard_error * k)
 
 
 def _compare_holdout(ctrl: pd.DataFrame, a: pd.DataFrame, alpha: float, sign: float,
-                     control_estimate: float) -> dict[str, Any]:
-    ra, rc = _incremental(a, alpha), _incremental(ctrl, alpha)
+                     control_estimate: float, per_email: bool = False) -> dict[str, Any]:
+    ra, rc = _incremental(a, alpha, per_email), _incremental(ctrl, alpha, per_email)
     if ra is None or rc is None:
         return {}
     r = normal_diff_test(rc.effect, rc.standard_error, ra.effect, ra.standard_error,

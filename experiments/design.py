@@ -289,11 +289,13 @@ class ExperimentSpec:
             if arm.policy is not None:
                 build_policy(arm.policy, f"arms[{i}].policy", reward=self.reward,
                              seed=int(self.seed))
-        if "incremental_orders" in self.metrics:
+        for metric in self.metrics:
+            if METRICS[metric].scope != "holdout":
+                continue
             for i, arm in enumerate(self.arms):
                 if arm.holdout <= 0:
                     raise SpecError(
-                        f"arms[{i}].holdout: metric incremental_orders needs a holdout > 0 "
+                        f"arms[{i}].holdout: metric {metric} needs a holdout > 0 "
                         f"in every arm, got {arm.holdout!r}")
 
     @property

@@ -206,6 +206,11 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str],
             note += (" Truth column: the simulator's expected email-caused (incremental) "
                      "part per subscriber, the quantity the estimate measures; the true lift "
                      "is its difference to control relative to control's observed level.")
+        elif metric == "incremental_orders_per_email":
+            note += (" Estimate: treatment minus holdout orders per subscriber, times the "
+                     "treatment group's subscribers per email sent to it. Truth column: the "
+                     "simulator's expected email-caused orders per email sent, the quantity "
+                     "the estimate measures.")
         cov = s["ci_covers_truth"].dropna()
         if len(cov):
             note += (f" The interval of the difference covered the true difference for "

@@ -189,6 +189,8 @@ INVALID = [
     ("rules", {"rules": [{"id": "x"}]}, r"^rules: rules\[0\]"),
     ("metrics", ["incremental_orders"],
      r"^arms\[0\]\.holdout: metric incremental_orders needs a holdout > 0"),
+    ("metrics", ["orders", "incremental_orders_per_email"],
+     r"^arms\[0\]\.holdout: metric incremental_orders_per_email needs a holdout > 0"),
 ]
 
 
