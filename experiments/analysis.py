@@ -99,17 +99,23 @@ SUMMARY_COLUMNS = (
 
 
 def _truth_table(res: RunTables) -> pd.DataFrame:
-    """Per arm (summed over replications): truth sums over the treatment emails."""
+    """Per arm (summed over replications): truth sums over the treatment emails, and
+    ``holdout_incremental_orders``: the email-caused orders of the holdout group's emails
+    (a holdout gets no triggered mail, but campaigns reach it too)."""
     spec = res.spec
     t = res.truth
-    t = t[(t["group"] == "treatment") & (t["source"] != "site")]
+    t = t[t["source"] != "site"]
     if spec.sources:
         t = t[t["source"].isin(list(spec.sources))]
     cols = ["sends", "expected_opens", "expected_clicks", "expected_orders", "expected_revenue",
             "expected_incremental_orders", "expected_regret"]
     cols = [c for c in cols if c in t.columns]
-    g = t.groupby("arm", sort=False)[cols].sum()
-    return g.reindex([a.name for a in spec.arms]).fillna(0.0)
+    arms = [a.name for a in spec.arms]
+    g = t[t["group"] == "treatment"].groupby("arm", sort=False)[cols].sum()
+    g = g.reindex(arms).fillna(0.0)
+    h = t[t["group"] == "holdout"].groupby("arm", sort=False)["expected_incremental_orders"]
+    g["holdout_incremental_orders"] = h.sum().reindex(arms).fillna(0.0)
+    return g
 
 
 def true_values(res: RunTables, counts: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -136,18 +142,22 @@ def true_values(res: RunTables, counts: pd.DataFrame | None = None) -> pd.DataFr
     reps = spec.replications
     rows = []
     for name in spec.metrics:
-        c = counts[counts["metric"] == name].groupby("arm", sort=False)[
-            ["numerator", "denominator"]].sum()
+        cols = ["numerator", "denominator"] + (["holdout_denominator"]
+                                               if METRICS[name].scope == "holdout" else [])
+        c = counts[counts["metric"] == name].groupby("arm", sort=False)[cols].sum()
         for arm in tt.index:
             t = tt.loc[arm]
             subs = float(c.loc[arm, "denominator"]) if arm in c.index else math.nan
-            val, kind = truth_value(name, t, subs)
+            held = (float(c.loc[arm, "holdout_denominator"])
+                    if "holdout_denominator" in c.columns and arm in c.index else math.nan)
+            val, kind = truth_value(name, t, subs, held)
             rows.append({"metric": name, "arm": arm, "true_value": float(val), "kind": kind,
                          "regret": float(t.get("expected_regret", math.nan)) / reps})
     return pd.DataFrame(rows)
 
 
-def truth_value(name: str, t: Any, subs: float) -> tuple[float, str]:
+def truth_value(name: str, t: Any, subs: float, held: float = math.nan
+                ) -> tuple[float, str]:
     """The simulator's true value of metric ``name`` from truth sums ``t``.
 
     Parameters
@@ -159,6 +169,10 @@ def truth_value(name: str, t: Any, subs: float) -> tuple[float, str]:
         of the truth table (a row of it, or the same sums over some subscribers).
     subs : float
         Treatment-group subscribers the sums are over (NaN if unknown).
+    held : float
+        Holdout-group subscribers (holdout metrics): their emails' caused orders,
+        ``t["holdout_incremental_orders"]``, per holdout subscriber are subtracted, as the
+        estimate (treatment minus holdout) subtracts their orders.
 
     Returns
     -------
@@ -187,10 +201,14 @@ def truth_value(name: str, t: Any, subs: float) -> tuple[float, str]:
             share = (t["expected_incremental_orders"] / t["expected_orders"]
                      if t["expected_orders"] > 0 else 0.0)
             val, kind = t["expected_revenue"] * share / subs, "caused"
-        elif name == "incremental_orders" and subs > 0:
-            val, kind = t["expected_incremental_orders"] / subs, "caused"
-        elif name == "incremental_orders_per_email" and sends > 0:
-            val = t["expected_incremental_orders"] / sends
+        elif name in ("incremental_orders", "incremental_orders_per_email") and subs > 0:
+            caused = t["expected_incremental_orders"] / subs
+            if held > 0:
+                caused -= t.get("holdout_incremental_orders", 0.0) / held
+            if name == "incremental_orders":
+                val, kind = caused, "caused"
+            elif sends > 0:
+                val = caused * subs / sends
     return float(val), kind
 
 

@@ -386,10 +386,16 @@ class _Comparison:
         """Truth of the arm minus truth of control over the segments' subscribers."""
         vals = []
         for d, seg in ((self.a, self.seg_a), (self.c, self.seg_c)):
-            t = d[np.isin(seg, segs) & (d["group"] == "treatment").to_numpy()]
+            inside = np.isin(seg, segs)
+            t = d[inside & (d["group"] == "treatment").to_numpy()]
             sums = t[["sends", "expected_opens", "expected_clicks", "expected_orders",
                       "expected_revenue", "expected_incremental_orders"]].sum()
-            vals.append(truth_value(self.metric, sums, float(len(t)))[0])
+            held = math.nan
+            if self.kind == "holdout":   # the holdout's emails (campaigns) cancel as counted
+                h = d[inside & (d["group"] == "holdout").to_numpy()]
+                sums["holdout_incremental_orders"] = h["expected_incremental_orders"].sum()
+                held = float(len(h))
+            vals.append(truth_value(self.metric, sums, float(len(t)), held)[0])
         return vals[0] - vals[1]
 
     def subscribers(self, segs: np.ndarray) -> int:
