@@ -217,12 +217,13 @@ COLUMN_KINDS: tuple[str, ...] = ("number", "integer", "bool", "category")
 
 
 def check_vector(path: str, value: Any, kind: str, *, error: type[Exception],
-                 n: int | None = None, index: pd.Index | None = None) -> np.ndarray:
+                 n: int | None = None, index: pd.Index | None = None,
+                 per: str = "row of features") -> np.ndarray:
     """A one-dimensional array of values, none missing; a numpy copy.
 
     Kinds: ``"number"`` (finite reals, bool excluded; float64) and ``"bool"`` (True/False
     or the numbers 0/1; bool). ``n`` is the required length (``expected {n} values (one
-    per row of features), got {m}``); ``index``, if given, must equal the index of a
+    per {per}), got {m}``); ``index``, if given, must equal the index of a
     Series ``value`` (a Series indexed otherwise would be matched to the wrong rows).
     The first bad cell raises ``{path}[{i}]: expected {what}, got {value!r}`` (with
     ``; {k} bad rows`` when there are several).
@@ -238,8 +239,7 @@ def check_vector(path: str, value: Any, kind: str, *, error: type[Exception],
     if arr.ndim != 1:
         raise fail(error, path, f"expected a one-dimensional array, got shape {arr.shape}")
     if n is not None and len(arr) != n:
-        raise fail(error, path, f"expected {n} values (one per row of features), "
-                                f"got {len(arr)}")
+        raise fail(error, path, f"expected {n} values (one per {per}), got {len(arr)}")
     if arr.dtype.kind == "b":
         ok = np.full(len(arr), kind == "bool")
     elif arr.dtype.kind in "iuf":

@@ -38,10 +38,10 @@ CURVE_COLUMNS = ("n", "share", "n_treated", "n_control", "outcome_treated",
 
 def _inputs(score: Any, treated: Any, outcome: Any) -> tuple[np.ndarray, ...]:
     s = check_vector("score", score, "number", error=_E)
-    t = check_vector("treated", treated, "bool", error=_E, n=len(s))
-    y = check_vector("outcome", outcome, "number", error=_E, n=len(s))
     if not len(s):
         raise fail(_E, "score", "expected at least one row, got none")
+    t = check_vector("treated", treated, "bool", error=_E, n=len(s), per="score")
+    y = check_vector("outcome", outcome, "number", error=_E, n=len(s), per="score")
     return s, t, y
 
 
@@ -115,7 +115,8 @@ def uplift_by_decile(score: Any, treated: Any, outcome: Any, *, bins: int = 10,
     b = rank * bins // len(s)
     df = pd.DataFrame({"bin": b, "t": t, "y": y, "score": s})
     if truth is not None:
-        df["truth"] = check_vector("truth", truth, "number", error=_E, n=len(s))
+        df["truth"] = check_vector("truth", truth, "number", error=_E, n=len(s),
+                                   per="score")
     g = df.groupby("bin")
     out = pd.DataFrame({
         "n": g.size(),
