@@ -7,12 +7,13 @@ A world of ``--subscribers`` subscribers (``--world persuadable``: the overrides
 campaign; on day 28 the test email goes to a random half, the other half is held out;
 outcome: orders in the 7 days after (:func:`experiments.models.uplift.simulate_uplift`).
 Half of the subscribers train :class:`~policies.segments.uplift.UpliftModel`
-(``--method``, ``--base``) and a purchase propensity model (calibrated gradient boosting on
-the held-out training rows); the other half compares five rankings: the model, the
-propensity model, the truth (:func:`sim.incremental.incremental_orders`), the true
-purchase probability and random (:func:`~experiments.models.uplift.uplift_report`):
-Spearman with the true uplift, Qini area (observed outcomes, orders per subscriber) and
-the share of the true incremental orders captured by emailing the top 30 %.
+(``--method``, ``--base``) and a purchase propensity model (``--propensity``: calibrated
+gradient boosting, or logistic regression, on the held-out training rows); the other
+half compares five rankings: the model, the propensity model, the truth
+(:func:`sim.incremental.incremental_orders`), the true purchase probability and random
+(:func:`~experiments.models.uplift.uplift_report`): Spearman with the true uplift, Qini
+area (observed outcomes, orders per subscriber) and the share of the true incremental
+orders captured by emailing the top 30 %.
 ``--plot PATH`` writes the Qini curves (model, propensity, truth, random line) as a PNG.
 Fit times are wall seconds, one thread (threadpoolctl), as in the ``segments`` benchmark.
 """
@@ -29,8 +30,8 @@ RANKINGS = ("model", "propensity", "truth", "true_propensity", "random")
 
 
 def measure(subscribers: int = 50_000, seed: int = 7, *, world: str = "persuadable",
-            method: str = "x", base: str = "linear", plot: str | None = None
-            ) -> dict[str, Any]:
+            method: str = "x", base: str = "linear", propensity: str = "hgb",
+            plot: str | None = None) -> dict[str, Any]:
     """The figures of the benchmark (see the module docstring)."""
     from experiments.models.uplift import (
         PERSUADABLE,
@@ -40,7 +41,7 @@ def measure(subscribers: int = 50_000, seed: int = 7, *, world: str = "persuadab
     )
 
     out: dict[str, Any] = {"subscribers": subscribers, "seed": seed, "world": world,
-                           "method": method, "base": base}
+                           "method": method, "base": base, "propensity": propensity}
     t0 = time.perf_counter()
     if world == "persuadable":
         s = simulate_uplift(subscribers, seed, overrides=PERSUADABLE, incentive=0.3)
@@ -51,7 +52,7 @@ def measure(subscribers: int = 50_000, seed: int = 7, *, world: str = "persuadab
     out["true_uplift_mean"] = float(s.truth["uplift_orders"].mean())
     out["observed_uplift_mean"] = float(y[t].mean() - y[~t].mean())
     out["holdout_orders_mean"] = float(y[~t].mean())
-    r = uplift_report(s, seed=0, method=method, base=base,
+    r = uplift_report(s, seed=0, method=method, base=base, propensity_model=propensity,
                       attributes=("price_sensitivity",) if world == "persuadable" else ())
     out.update({k: r[k] for k in ("n_train", "n_test", "fit_s", "propensity_fit_s")})
     for name in RANKINGS:
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--world", choices=("persuadable", "retail"), default="persuadable")
     p.add_argument("--method", choices=("x", "t"), default="x")
     p.add_argument("--base", choices=("linear", "hgb"), default="linear")
+    p.add_argument("--propensity", choices=("hgb", "logistic"), default="hgb")
     p.add_argument("--plot", default=None, help="write the Qini curves to this PNG")
     p.add_argument("--json", action="store_true")
     p.add_argument("--record", action="store_true")
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     assert sklearn.ensemble.HistGradientBoostingRegressor
     with threadpool_limits(limits=1):
         figures = measure(args.subscribers, args.seed, world=args.world, method=args.method,
-                          base=args.base, plot=args.plot)
+                          base=args.base, propensity=args.propensity, plot=args.plot)
     emit("uplift", argv, figures, as_json=args.json, record=args.record,
          title="uplift (model vs propensity vs the true incremental orders)")
     return 0

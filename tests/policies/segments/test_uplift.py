@@ -45,14 +45,14 @@ def sample(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.n
 def test_recovers_a_known_effect(method: str, base: str) -> None:
     f, t, y, tau = sample(2500)
     m = UpliftModel(seed=3, method=method, base=base, attributes=("trait",),
-                    treated_share=0.5, max_iter=40)
+                    treated_share=0.5, max_iter=25)
     s = m.fit(f, t, y).score(f)
     assert isinstance(s, pd.Series) and s.name == "uplift" and s.index.equals(f.index)
     assert s.dtype == np.float64
     assert spearmanr(s, tau).statistic > 0.8
     assert abs(s.mean() - tau.mean()) < 0.15       # in the outcome's unit
     # without the attribute the trait is invisible: much worse
-    blind = UpliftModel(seed=3, method=method, base=base, max_iter=40).fit(f, t, y).score(f)
+    blind = UpliftModel(seed=3, method=method, base=base, max_iter=25).fit(f, t, y).score(f)
     assert spearmanr(blind, tau).statistic < spearmanr(s, tau).statistic - 0.3
 
 
