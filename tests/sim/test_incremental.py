@@ -69,10 +69,10 @@ def test_uplift_matches_replicated_futures() -> None:
     u, obs = truth["uplift_orders"].to_numpy()[free], seen[free]
     se = obs.std() / np.sqrt(free.sum())
     assert abs(obs.mean() - u.mean()) < 4 * se + 0.03 * u.mean()
-    # the email's own order is most of it, and the rest of the world takes a little back
-    # (satiation, an emptied cart) or adds a little (engagement)
+    # the email's own order is most of it, and the rest of the window takes some back
+    # (satiation after the email's order, an emptied cart) net of the engagement it adds
     direct = truth["p_email_order"].to_numpy()[free].mean()
-    assert abs(u.mean() - direct) < 0.1 * direct
+    assert 0.8 * direct < u.mean() < direct          # 0.124 vs 0.137 at 4,000 x 16
     # by quintile of the true uplift: each bin's replicated mean agrees
     edges = np.quantile(u, [0.2, 0.4, 0.6, 0.8])
     bins = np.digitize(u, edges)
