@@ -221,8 +221,9 @@ def check_vector(path: str, value: Any, kind: str, *, error: type[Exception],
                  per: str = "row of features") -> np.ndarray:
     """A one-dimensional array of values, none missing; a numpy copy.
 
-    Kinds: ``"number"`` (finite reals, bool excluded; float64) and ``"bool"`` (True/False
-    or the numbers 0/1; bool). ``n`` is the required length (``expected {n} values (one
+    Kinds: ``"number"`` (finite reals; float64; a boolean *array* counts as 0/1, e.g. a
+    purchase indicator, but single bool cells of a mixed array do not) and ``"bool"``
+    (True/False or the numbers 0/1; bool). ``n`` is the required length (``expected {n} values (one
     per {per}), got {m}``); ``index``, if given, must equal the index of a
     Series ``value`` (a Series indexed otherwise would be matched to the wrong rows).
     The first bad cell raises ``{path}[{i}]: expected {what}, got {value!r}`` (with
@@ -240,8 +241,8 @@ def check_vector(path: str, value: Any, kind: str, *, error: type[Exception],
         raise fail(error, path, f"expected a one-dimensional array, got shape {arr.shape}")
     if n is not None and len(arr) != n:
         raise fail(error, path, f"expected {n} values (one per {per}), got {len(arr)}")
-    if arr.dtype.kind == "b":
-        ok = np.full(len(arr), kind == "bool")
+    if arr.dtype.kind == "b":                   # a boolean array is 0/1 for numbers too
+        ok = np.ones(len(arr), bool)
     elif arr.dtype.kind in "iuf":
         x = arr.astype(np.float64)
         ok = np.isfinite(x) & ((x == 0) | (x == 1)) if kind == "bool" else np.isfinite(x)

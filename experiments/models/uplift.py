@@ -10,8 +10,8 @@ events up to the send (no peeking), the ``attributes`` columns of the subscriber
 at the send, sent or held out, the observed outcome (orders and revenue in
 ``(send, send + horizon_days]``), the truth (:func:`sim.incremental.incremental_orders`
 of the email for *everyone*, and :func:`sim.truth.outlook`'s ``p_purchase`` without it)
-and a random train/test split. Draws are keyed by (seed, subscriber, purpose
-``assignment``), so a subscriber's group does not depend on the population's size.
+and a random train/test split. Draws are keyed by (seed, subscriber, send day,
+purpose ``assignment``), so a subscriber's group does not depend on the population's size.
 
 :func:`uplift_report` fits :class:`~policies.segments.uplift.UpliftModel` and a purchase
 propensity model (:func:`experiments.models.propensity.fit_propensity` on the held-out

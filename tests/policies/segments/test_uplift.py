@@ -158,3 +158,10 @@ def test_bad_score_calls() -> None:
         m.score(F.drop(columns="recency_days"))
     with pytest.raises(TriggerLabValueError, match=r"^features: expected a DataFrame"):
         m.score(F.to_dict())
+
+
+def test_a_boolean_outcome_is_zero_one() -> None:
+    bought = Y > 0.5
+    a = UpliftModel(seed=0).fit(F, T, bought).score(F)
+    b = UpliftModel(seed=0).fit(F, T, bought.astype(float)).score(F)
+    pd.testing.assert_series_equal(a, b)
