@@ -58,12 +58,18 @@ class CampaignConfig:
         response model multiplies P(purchase | click) by ``1 + incentive_buy_slope
         incentive price_sensitivity`` and takes the discount off the order value, so a
         discount earns more only from price-sensitive subscribers (docs/domain.md).
+    holdout : bool
+        Whether the run's holdout group (``holdout_fraction``) gets the campaign too
+        (default True: a holdout withholds triggered mail only, the newsletter is the
+        background). False makes it a holdout of the campaign as well, so treatment minus
+        holdout measures what the campaign causes.
     """
 
     every_days: int = 7
     local_hour: int = 10
     subject_style: str = "plain"
     incentive: float = 0.0
+    holdout: bool = True
 
     def __post_init__(self) -> None:
         check_int("campaign.every_days", self.every_days, low=1, error=SpecError)
@@ -73,6 +79,8 @@ class CampaignConfig:
                      error=SpecError)
         check_number("campaign.incentive", self.incentive, low=0, high=1, high_open=True,
                      what="a discount fraction in [0, 1)", error=SpecError)
+        if not isinstance(self.holdout, bool):
+            raise SpecError(f"campaign.holdout: expected true or false, got {self.holdout!r}")
 
 
 @dataclass(frozen=True)

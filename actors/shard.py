@@ -193,7 +193,10 @@ class ShardCore:
         if self.engine is not None:
             self._decisions(self.engine.process(events, until=t1))
         if self.schedule is not None:
-            for rows, times in self.schedule.due(t0, t1, self.world.population.subscribed):
+            reach = self.world.population.subscribed
+            if cfg.campaign is not None and not cfg.campaign.holdout:   # holdout: none either
+                reach = reach & (self.group == 0)
+            for rows, times in self.schedule.due(t0, t1, reach):
                 self._enqueue(rows + self.start, times, np.zeros(len(rows), np.int64),
                               self.plan.decides_campaign)
         rewards = self.ledger.finalize(t1 - cfg.reward_window_seconds,

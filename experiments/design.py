@@ -335,6 +335,8 @@ class ExperimentSpec:
                  "subject_style": c.subject_style}
             if c.incentive:
                 d["incentive"] = c.incentive
+            if not c.holdout:
+                d["holdout"] = False
             return d
 
         arms = []

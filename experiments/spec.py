@@ -108,7 +108,7 @@ ARM_KEYS = ("name", "description", "rules", "disable", "settings", "policy", "ho
             "campaign")
 _POPULATION_KEYS = ("subscribers", "preset", "overrides")
 _DURATION_KEYS = ("days", "tick")
-_CAMPAIGN_KEYS = ("every_days", "local_hour", "subject_style", "incentive")
+_CAMPAIGN_KEYS = ("every_days", "local_hour", "subject_style", "incentive", "holdout")
 _RECORD_KEYS = ("decisions", "events")
 _ANALYSIS_KEYS = ("alpha", "correction", "segments", "segment_bins", "segment_correction")
 _RULE_OVERRIDE_KEYS = ("delay", "expire", "priority", "segment", "reentry", "content",
@@ -204,8 +204,12 @@ def _campaign(path: str, value: Any) -> CampaignConfig | None:
     incentive = check_number(f"{path}.incentive", raw.get("incentive", 0.0), low=0, high=1,
                              high_open=True, what="a discount fraction in [0, 1)",
                              error=SpecError)
+    holdout = raw.get("holdout", True)
+    if not isinstance(holdout, bool):
+        raise expected(SpecError, f"{path}.holdout", "true or false (does the arms' holdout "
+                       "get the campaign too?)", holdout)
     return CampaignConfig(every_days=every, local_hour=hour, subject_style=style,
-                          incentive=incentive)
+                          incentive=incentive, holdout=holdout)
 
 
 def parse_policy(value: Any, path: str = "policy") -> PolicyConfig | None:
