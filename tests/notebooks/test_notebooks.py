@@ -35,7 +35,8 @@ SMALL: dict[str, dict[str, object]] = {
     "03_off_policy_evaluation": {"SUBSCRIBERS": 6_000, "DAYS": 8},
     "04_load_test_triggers": {"SUBSCRIBERS": 20_000, "RATE": 50_000, "DURATION": 2.0},
     "05_personalization_and_send_time": {"SUBSCRIBERS": 4_000, "DAYS": 8},
-    "07_segments_scores_and_uplift": {"SUBSCRIBERS": 8_000, "EFFECT_SUBSCRIBERS": 8_000},
+    "07_segments_scores_and_uplift": {"SUBSCRIBERS": 8_000, "EFFECT_SUBSCRIBERS": 8_000,
+                                      "UPLIFT_SUBSCRIBERS": 12_000},
 }
 
 _ASSIGN = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)\s*=\s*(?P<value>[^#]*?)(?P<comment>\s*#.*)?$")
@@ -386,3 +387,9 @@ def test_07_segments_scores_and_uplift(kernel_env, tmp_path):
     for seg in k["segments_positive"]:
         assert k["segment_diff"][seg] > 0
     assert k["segments_negative"] and k["segments_positive"]
+    # uplift: the model's top 30 % holds more of the true incremental orders than the
+    # propensity model's and than random, less than the truth's own ranking
+    cap = k["uplift_captured"]
+    assert 0.3 < cap["propensity"] < cap["model"] <= cap["truth"] + 0.02
+    assert k["uplift_spearman"]["model"] > k["uplift_spearman"]["propensity"] + 0.2
+    assert k["uplift_qini"]["model"] > k["uplift_qini"]["propensity"] > k["uplift_qini"]["random"]
