@@ -13,7 +13,10 @@ positions); the shard is deterministic, so a replay re-derives the same decision
    to the dead-letter stream;
 3. every ``checkpoint_every`` steps, writes the checkpoint (core state: engine,
    watermark, policy, counters; the source positions; the next part number; the keys
-   still expected from a replay) atomically, then commits the positions to the broker.
+   still expected from a replay) atomically, then commits the positions to the broker;
+4. on a broker source, publishes a progress marker (:mod:`actors.service.progress`) to
+   ``<stream>_progress`` after a step that read or wrote anything, and a heartbeat at
+   most every ``heartbeat`` seconds while idle.
 
 Before each poll the shard loads the policy state a learner published
 (``<checkpoint dir>/policy/state.json``, :mod:`actors.service.learner`) when its version
@@ -50,6 +53,7 @@ from actors.service.codec import DeadLetter, encode_table
 from actors.service.decision_log import DecisionLog, decision_keys
 from actors.service.endpoints import Endpoint
 from actors.service.partitioning import partition_of
+from actors.service.progress import ProgressMarker
 from actors.service.shard import ShardConfig, ShardCore, ShardOutput
 from actors.service.storage import Location
 from actors.service.transport import OutMessage, Positions, Sink, advance, check_positions
@@ -123,14 +127,20 @@ class ShardRunner:
         Steps between checkpoints (>= 1).
     group : str
         Consumer group / durable name prefix.
+    heartbeat : float
+        Seconds between progress markers of an idle shard (broker sources).
     """
 
     def __init__(self, config: ShardConfig, endpoint: Endpoint, *, shard: int,
                  partitions: Sequence[int], checkpoint_dir: str | os.PathLike[str],
                  log_dir: str | os.PathLike[str] | None = None, output_dir: str | None = None,
-                 checkpoint_every: int = 10, group: str = "triggerlab") -> None:
+                 checkpoint_every: int = 10, group: str = "triggerlab",
+                 heartbeat: float = 1.0) -> None:
         checks.check_int("checkpoint_every", checkpoint_every, error=TriggerLabValueError,
                          low=1)
+        self.heartbeat = heartbeat
+        self.n_written = 0
+        self._last_marker = float("-inf")
         self.shard = shard
         self.endpoint = endpoint
         self.checkpoint_every = checkpoint_every
@@ -159,6 +169,8 @@ class ShardRunner:
             "decisions", config.key_partitions, f"{out_dir}/shard-{shard:03d}")
         self.dead_sink: Sink = endpoint.output(
             "dead", config.key_partitions, f"{out_dir}/shard-{shard:03d}")
+        self.progress_sink: Sink | None = None if file_source else endpoint.output(
+            "progress", config.key_partitions, None)
         if self.positions:
             self.source.seek(self.positions)
         else:
@@ -232,6 +244,7 @@ class ShardRunner:
         if done:
             self.checkpoint()
         s = self.core.stats()
+        self._mark(s, idle=not (n_messages or written))
         return Progress(self.shard, n_messages, out.n_events, written,
                         len(out.dead_letters), s["watermark"], s["max_seen"], s["held"],
                         self.backlog(), s, done)
@@ -256,7 +269,21 @@ class ShardRunner:
         self.log.write(k, df)
         self.next_part += 1
         self._publish(k, df)
+        self.n_written += len(df)
         return len(df)
+
+    def _mark(self, s: dict[str, Any], *, idle: bool) -> None:
+        """Publish a progress marker (after the step's decisions are stored)."""
+        sink = self.progress_sink
+        now = time.time()
+        if sink is None or (idle and now - self._last_marker < self.heartbeat):
+            return
+        self._last_marker = now
+        marker = ProgressMarker(
+            self.shard, self.core.partitions, int(s["messages"]), int(s["events"]),
+            self.n_written, s["watermark"], s["max_seen"], int(self.core.config.grace),
+            int(s["dead_bad"]), int(s["dead_late"]), int(s["dead_foreign"]), now, idle)
+        sink.publish([OutMessage(self.shard % sink.partitions, marker.to_json())])
 
     def _publish(self, part: int, df: pd.DataFrame) -> None:
         sink = self.decision_sink
@@ -312,8 +339,9 @@ class ShardRunner:
         """Checkpoint (by default), then close the source and sinks."""
         if checkpoint:
             self.checkpoint()
-        for c in (self.source, self.decision_sink, self.dead_sink):
-            c.close()
+        for c in (self.source, self.decision_sink, self.dead_sink, self.progress_sink):
+            if c is not None:
+                c.close()
 
 
 def remote_shard_runner(**options: Any) -> Any:
