@@ -160,7 +160,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --target: create the stream, write the generated subscriber "
                         "table (.parquet/.csv, for `serve --subscriber-table`) and exit")
     t.add_argument("--service-timeout", default=None,
-                   help="with --target: wait this long for the service's shards (30s)")
+                   help="with --target: wait this long for the service's shards (60s; a "
+                        "first start compiles the engine)")
     t.add_argument("--drain-timeout", default=None,
                    help="with --target: after publishing, wait this long for the service "
                         "to apply everything (60s)")
@@ -364,7 +365,12 @@ def _run_target(args: argparse.Namespace) -> int:
     from actors.service.transport import TransportError
     from experiments.loadtest.generator import check_table_path
     from experiments.loadtest.report import _clean
-    from experiments.loadtest.target import TargetConfig, run_target, target_table
+    from experiments.loadtest.target import (
+        TargetConfig,
+        open_stream,
+        run_target,
+        target_table,
+    )
 
     def say(text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -379,7 +385,7 @@ def _run_target(args: argparse.Namespace) -> int:
          for d in ("subscribers", "rate", "duration", "pool_events", "batch_window",
                    "batch_size", "p99_target", "seed")}
     timeouts = {d: parse_seconds(getattr(args, d) or default, d.replace("_", "-"))
-                for d, default in (("service_timeout", "30s"), ("drain_timeout", "60s"),
+                for d, default in (("service_timeout", "60s"), ("drain_timeout", "60s"),
                                    ("connect_timeout", "10s"))}
     if not timeouts["connect_timeout"] > 0:
         raise SpecError(f"connect-timeout: expected a duration > 0, got "
@@ -426,8 +432,14 @@ def _run_target(args: argparse.Namespace) -> int:
                                  seed=policy_seed)
     endpoint = dataclasses.replace(endpoint, timeout=timeouts["connect_timeout"])
     pool = v["pool_events"] or int(max(1.0, min(rate * duration, DEFAULT_POOL)))
+    if args.write_subscribers is not None:
+        pool = 1     # the population does not depend on the number of events drawn
     cfg = argparse.Namespace(subscribers=v["subscribers"] or 1_000_000, pool_events=pool,
                              seed=1 if v["seed"] is None else v["seed"])
+    try:         # reach the broker (and make the stream) before generating anything
+        open_stream(endpoint, partitions).close()
+    except TransportError as exc:
+        raise OSError(str(exc)) from exc
     t = time.perf_counter()
     stream = _stream(args, rules, cfg)
     say(f"pre-generated {len(stream.events):,} events for {len(stream.subscribers):,} "
@@ -441,7 +453,7 @@ def _run_target(args: argparse.Namespace) -> int:
                 table.to_csv(path, index=False)
             else:
                 table.to_parquet(path)
-            sink = endpoint.sink(partitions)
+            sink = open_stream(endpoint, partitions)
             n = sink.partitions
             sink.close()
             say(f"wrote the subscriber table {path}; stream {endpoint.name!r} has {n} "

@@ -61,7 +61,9 @@ from policies import checks
 from policies.errors import SpecError, TriggerLabValueError
 from policies.events import EventBatch
 
-__all__ = ["FORMATS", "TargetConfig", "TargetResult", "run_target", "target_table", "tile"]
+__all__ = ["FORMATS", "TargetConfig", "TargetResult", "decision_times", "open_stream",
+           "run_target",
+           "target_table", "tile"]
 
 #: Wire formats the load test publishes.
 FORMATS = ("arrow", "json")
@@ -98,7 +100,7 @@ class TargetConfig:
     fmt: str = "arrow"
     window: float = 0.02
     max_batch: int = 50_000
-    service_timeout: float = 30.0
+    service_timeout: float = 60.0
     drain_timeout: float = 60.0
     progress: float = 1.0
 
@@ -245,7 +247,7 @@ def run_target(events: EventBatch, subscribers: pd.DataFrame, rules: Any,
     n_events = round(config.rate * config.duration)
     offered = tile(events, n_events)
     group = f"loadtest-{os.getpid()}-{time.time_ns()}"
-    sink = endpoint.sink(n_partitions)
+    sink = open_stream(endpoint, n_partitions)
     opened: list[Any] = [sink]
     try:
         n_part = sink.partitions
@@ -262,6 +264,17 @@ def run_target(events: EventBatch, subscribers: pd.DataFrame, rules: Any,
     finally:
         for c in opened:
             c.close()
+
+
+def open_stream(endpoint: Endpoint, n_partitions: int) -> Any:
+    """A sink on ``endpoint``'s event stream, created with ``n_partitions`` if missing
+    (an existing stream keeps its partition count)."""
+    try:
+        return endpoint.sink(None)
+    except TriggerLabValueError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        return endpoint.sink(n_partitions)
 
 
 def _wait_for_service(reader: _Reader, n_part: int, endpoint: Endpoint,
@@ -340,28 +353,9 @@ def _run(offered: EventBatch, subscribers: pd.DataFrame, rules: Any, config: Tar
             say(_line(time.monotonic() - start, len(offered), reader, base, lag[-1]))
             next_line = time.monotonic() + config.progress
     say(_line(time.monotonic() - start, len(offered), reader, base, lag[-1]))
-    times = offered.time
-    done_at = np.full(len(offered), np.nan)
-    release = np.full(len(offered), np.nan)
-    last_emitted = start_wall
-    for s in base:
-        mine = np.flatnonzero(shard_of == s)
-        ms = [m for m in reader.markers if m.shard == s and m.watermark is not None]
-        if ms:
-            marks = np.maximum.accumulate(np.array([m.watermark for m in ms], np.int64))
-            emitted = np.array([m.emitted for m in ms])
-            k = np.searchsorted(marks, times[mine], side="left")
-            ok = k < len(ms)
-            done_at[mine[ok]] = emitted[k[ok]]
-            if ok.any():
-                last_emitted = max(last_emitted, float(emitted[k[ok]].max()))
-        # release: the earliest publish of an event grace seconds later
-        order = mine[np.argsort(times[mine], kind="stable")]
-        suffix = np.minimum.accumulate(pub[order][::-1])[::-1]
-        j = np.searchsorted(times[order], times[mine] + grace, side="left")
-        has = j < len(order)
-        release[mine[has]] = suffix[j[has]]
+    done_at, release = decision_times(offered.time, shard_of, pub, reader.markers, grace)
     decided = ~np.isnan(done_at)
+    last_emitted = float(np.nanmax(done_at)) if decided.any() else start_wall
     with_grace = (done_at - pub)[decided]
     excl = (done_at - np.maximum(pub, release))[decided & ~np.isnan(release)]
     applied = sum(reader.last[s].events - base[s].events for s in base if s in reader.last)
@@ -394,6 +388,50 @@ def _run(offered: EventBatch, subscribers: pd.DataFrame, rules: Any, config: Tar
                    comparable)
     passed = summary["drained"] and check["passed"]
     return TargetResult(summary, check, passed, reader.markers)
+
+
+def decision_times(times: np.ndarray, shard_of: np.ndarray, pub: np.ndarray,
+                   markers: list[ProgressMarker], grace: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(done, release)`` per event (module docstring; NaN where undefined).
+
+    Parameters
+    ----------
+    times : int64 ndarray (n,)
+        Event times, seconds.
+    shard_of : int64 ndarray (n,)
+        The shard owning each event's partition.
+    pub : float64 ndarray (n,)
+        When each event's publish call started (wall seconds).
+    markers : list of ProgressMarker
+        In the order each shard emitted them.
+    grace : int
+        The service's grace, seconds.
+
+    Returns
+    -------
+    done : float64 ndarray (n,)
+        ``emitted`` of the first marker of the event's shard with watermark >= its time.
+    release : float64 ndarray (n,)
+        The earliest ``pub`` of an event of the same shard at or after its time + grace.
+    """
+    done = np.full(len(times), np.nan)
+    release = np.full(len(times), np.nan)
+    for s in np.unique(shard_of).tolist():
+        mine = np.flatnonzero(shard_of == s)
+        ms = [m for m in markers if m.shard == s and m.watermark is not None]
+        if ms:
+            marks = np.maximum.accumulate(np.array([m.watermark for m in ms], np.int64))
+            emitted = np.array([m.emitted for m in ms])
+            k = np.searchsorted(marks, times[mine], side="left")
+            ok = k < len(ms)
+            done[mine[ok]] = emitted[k[ok]]
+        order = mine[np.argsort(times[mine], kind="stable")]
+        suffix = np.minimum.accumulate(pub[order][::-1])[::-1]
+        j = np.searchsorted(times[order], times[mine] + grace, side="left")
+        has = j < len(order)
+        release[mine[has]] = suffix[j[has]]
+    return done, release
 
 
 def _line(elapsed: float, published: int, reader: _Reader, base: dict[int, ProgressMarker],
