@@ -331,6 +331,10 @@ class ShardRunner:
         return {**self.core.stats(), "dropped_replays": self.n_dropped_replays,
                 "next_part": self.next_part, "restored": self.restored}
 
+    def process_id(self) -> int:
+        """The process this shard runs in."""
+        return os.getpid()
+
     def ready(self) -> int:
         """The shard number (lets a caller wait for an actor's construction)."""
         return self.shard

@@ -81,6 +81,7 @@ class Service:
                                          checkpoint_dir=checkpoint_dir,
                                          checkpoint_every=checkpoint_every, group=group)
                                     for s in range(shards)]
+        self._kw = kw
         learn: dict[str, Any] | None = None if feedback is None else dict(
             checkpoint_dir=checkpoint_dir, reward_window=reward_window,
             group=f"{group}-learner")
@@ -138,6 +139,27 @@ class Service:
     def advance_to(self, time_s: int) -> list[Progress]:
         """Every shard decides what is due by ``time_s - grace``."""
         return self._call("advance_to", time_s)
+
+    def pids(self) -> list[int]:
+        """The process id of each shard (this process's for ``inline``)."""
+        return self._call("process_id")
+
+    def restart_shard(self, shard: int) -> float:
+        """Start shard ``shard`` again from its checkpoint (after its process died, or to
+        replace it: the old one is dropped without a checkpoint); returns the seconds
+        until the new one is built, restored and positioned to replay."""
+        t0 = time.perf_counter()
+        if self._actors:
+            import ray
+
+            ray.kill(self._actors[shard])     # a dead actor's kill is a no-op
+            new = remote_shard_runner().remote(self.config, self.endpoint, **self._kw[shard])
+            ray.get(new.ready.remote())
+            self._actors[shard] = new
+        else:
+            self._runners[shard].close(checkpoint=False)
+            self._runners[shard] = ShardRunner(self.config, self.endpoint, **self._kw[shard])
+        return time.perf_counter() - t0
 
     def stats(self) -> list[dict[str, Any]]:
         """Each shard's counters."""
