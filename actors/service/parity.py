@@ -14,6 +14,7 @@ in the form two runs are compared in.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -33,15 +34,18 @@ COMPARED = ["trigger_id", "rule", "subscriber", "kind", "time", "entered_at", "a
 
 def reference_decisions(events: EventBatch, subscribers: pd.DataFrame, *, end: int,
                         rules: RuleSet | None = None, policy: Policy | None = None,
-                        seed: int = 0, tick: int = 900, engine: str = "fast"
+                        seed: int = 0, tick: int = 900, engine: str = "fast",
+                        split_policies: Mapping[str, Policy] | None = None
                         ) -> pd.DataFrame:
     """The decisions due by ``end`` (seconds) of ``events`` (any order), as
     :func:`comparable` rows; ``rules`` default to the reference rules, ``tick`` seconds
-    as the runtime's default tick; ``engine="reference"`` for journeys."""
+    as the runtime's default tick; ``engine="reference"`` for journeys;
+    ``split_policies`` the policies journey splits name (paths keyed by ``seed``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuleWarning)
         run = TriggerEngine(default_rules() if rules is None else rules,
-                            subscribers=subscribers, engine=engine)
+                            subscribers=subscribers, engine=engine,
+                            policies=split_policies, seed=seed)
     events = events.sort_by_time()
     t0 = int(events.time[0]) - int(events.time[0]) % tick if len(events) else end
     parts = []

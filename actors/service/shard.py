@@ -30,7 +30,7 @@ counters; :meth:`ShardCore.from_state_dict` continues exactly where it was.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,11 @@ class ShardConfig:
         ``now + max_skew`` seconds are dead-lettered (a clock gone wrong, or times in the
         wrong unit, would otherwise move the watermark past every later event). None:
         only the fixed range 2000-2100.
+    split_policies : mapping of str to PolicyConfig, optional
+        The policies journey splits name (``split: {policy: NAME}``), each built fresh
+        with ``seed`` and ``reward``; the engine draws a split's path keyed by (seed,
+        trigger id, node), so a replay or another shard count chooses the same path.
+        They are not updated by the learner.
     """
 
     rules: RuleSet
@@ -101,6 +106,7 @@ class ShardConfig:
     engine: str = "fast"
     max_held: int = DEFAULT_MAX_HELD
     max_skew: int | None = 3600
+    split_policies: Mapping[str, PolicyConfig] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.rules, RuleSet):
@@ -116,9 +122,20 @@ class ShardConfig:
         if self.engine not in ENGINES:
             raise TriggerLabValueError(f"engine: expected one of {ENGINES}, got "
                                        f"{self.engine!r}")
+        for name, pc in (self.split_policies or {}).items():
+            if not isinstance(name, str) or not isinstance(pc, PolicyConfig):
+                raise TriggerLabValueError(
+                    f"split_policies[{name!r}]: expected a name and a PolicyConfig, got "
+                    f"{type(pc).__name__}")
         if self.policy is not None and self.policy.scope == "campaign":
             raise SpecError("policy.scope: the service decides trigger sends; expected "
                             "'triggers' or 'all', got 'campaign'")
+
+    def make_split_policies(self) -> dict[str, Policy]:
+        """Fresh policies of :attr:`split_policies`, by name."""
+        return {name: make_policy(pc.name, pc.params, decides=pc.decides, reward=self.reward,
+                                  seed=self.seed)
+                for name, pc in (self.split_policies or {}).items()}
 
     def make_policy(self) -> Policy | None:
         """A fresh policy of the config (as the simulator's runtime builds it)."""
@@ -191,7 +208,9 @@ class ShardCore:
         table = table[mine]
         with warnings.catch_warnings():   # a shard sees a slice: judged on the whole table
             warnings.simplefilter("ignore", RuleWarning)
-            self.engine = TriggerEngine(config.rules, subscribers=table, engine=config.engine)
+            self.engine = TriggerEngine(config.rules, subscribers=table, engine=config.engine,
+                                        policies=config.make_split_policies(),
+                                        seed=config.seed)
         self.watermark = Watermark(config.grace, config.max_held)
         self.policy = config.make_policy()
         self.policy_version = 0

@@ -143,6 +143,63 @@ def test_journeys_parity_over_shards(stream, engine: str) -> None:
     assert {"step", "step_label", "path", "path_name", "split_propensity"} <= set(got.columns)
 
 
+SPLIT_RULES = {"rules": [{
+    "id": "cart_split", "type": "cart_abandonment",
+    "when": [{"event": "add_to_cart", "within": "1h"}],
+    "emails": {"a": {}, "b": {}},
+    "steps": [{"wait": "2h"},
+              {"split": {"policy": "subject_bandit",
+                         "paths": {"x": [{"send": "a"}], "y": [{"send": "b"}]}}}]}]}
+SPLIT_POLICY = PolicyConfig("thompson", {"arm_names": ["x", "y"]})
+
+
+@pytest.mark.parametrize(("engine", "shards"), [("reference", 2), ("fast", 3)])
+def test_policy_splits_in_the_service_equal_the_engine_run(stream, engine, shards) -> None:
+    """A journey whose split a policy decides: the shards, given the policy by name,
+    choose the simulator's engine run's paths with its propensities, on any shard count."""
+    events, table, end, _ = stream
+    split = make_policy(SPLIT_POLICY.name, SPLIT_POLICY.params, decides=SPLIT_POLICY.decides,
+                        reward="click", seed=SEED)
+    sends = make_policy(POLICY.name, POLICY.params, decides=POLICY.decides, reward="click",
+                        seed=SEED)
+    ref = reference_decisions(events, table, end=end, rules=SPLIT_RULES, seed=SEED,
+                              policy=sends, engine="reference",
+                              split_policies={"subject_bandit": split})
+    cfg = ShardConfig(SPLIT_RULES, table, POLICY, seed=SEED, grace=GRACE, key_partitions=6,
+                      engine=engine, split_policies={"subject_bandit": SPLIT_POLICY})
+    msgs = _messages(events, 6, "arrow", 8192)
+    frames = []
+    for s in range(shards):
+        owned = [p for p in range(6) if p % shards == s]
+        core = ShardCore(cfg, owned, shard=s)
+        mine = sorted((m for m in msgs if m.partition in owned),
+                      key=lambda m: (m.offset, m.partition))
+        for i in range(0, len(mine), 3):
+            frames.append(core.step(mine[i:i + 3]).decisions)
+        frames.append(core.advance_to(end + GRACE).decisions)
+    got = pd.concat(frames, ignore_index=True)
+    splits = got[got["kind"] == "split"]
+    assert set(splits["path_name"]) == {"x", "y"} and len(splits) > 20
+    assert splits["split_propensity"].between(0, 1, inclusive="right").all()
+    pdt.assert_frame_equal(sort_log(got), ref)
+    # each send is on the path its split chose, with the split's propensity
+    instance = splits["trigger_id"].str.rsplit(":", n=1).str[0]
+    path = dict(zip(instance, splits["path_name"], strict=True))
+    prop = dict(zip(instance, splits["split_propensity"], strict=True))
+    fires = got[got["kind"] == "fire"]
+    of = fires["trigger_id"].str.rsplit(":", n=1).str[0]
+    assert (fires["step_label"] == "steps[1].split.paths." + of.map(path) + "[0]").all()
+    assert np.allclose(fires["split_propensity"], of.map(prop).astype(float))
+
+
+def test_a_policy_split_without_its_policy_is_refused(stream) -> None:
+    _, table, _, _ = stream
+    cfg = ShardConfig(SPLIT_RULES, table, None, seed=SEED, key_partitions=2)
+    with pytest.raises(TriggerLabValueError, match=r"split\.policy: unknown policy "
+                                                   r"'subject_bandit'; given: none"):
+        ShardCore(cfg, [0, 1])
+
+
 def test_decision_rows_carry_what_ope_needs(stream) -> None:
     events, table, end, _ = stream
     got, _ = _run(events, table, end, shards=1, partitions=1, fmt="arrow",
