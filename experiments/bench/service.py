@@ -130,7 +130,8 @@ def _latency(url: str, stream: Any, config: Any, root: Path, shards: int, execut
     out = {k: s[k] for k in ("events_offered", "published_rate", "publisher_lag_max_ms",
                              "events_applied", "throughput_eps", "events_held",
                              "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-                             "latency_max_ms", "latency_with_grace_p50_ms",
+                             "latency_max_ms", "step_ms_p50", "step_events_p50",
+                             "latency_with_grace_p50_ms",
                              "latency_with_grace_p99_ms", "latency_with_grace_max_ms",
                              "drained")}
     out["check_passed"] = c["passed"]
@@ -147,17 +148,17 @@ def _recovery(url: str, config: Any, root: Path, n_events: int, shards: int) -> 
     from actors.service.service import Service, Tally
 
     service = Service(config, Endpoint.parse(f"{url}/arrow"), str(root), shards=shards,
-                      executor="ray", checkpoint_every=10, group="recovery")
+                      executor="ray", checkpoint_every=3, group="recovery")
     tally = Tally()
-    while tally.events < n_events // 2:
-        tally.add(service.step(5000, 0.2))
+    while tally.events < n_events // 2:      # 10 messages a step, a checkpoint every 3
+        tally.add(service.step(10, 0.2))
     before = tally.last[0].totals["events"]
     os.kill(service.pids()[0], signal.SIGKILL)
     t0 = time.perf_counter()
     restore = service.restart_shard(0)
     restored = int(service.stats()[0]["events"])
     while True:
-        reports = service.step(5000, 0.2)
+        reports = service.step(10, 0.2)
         if reports[0].totals["events"] >= before:
             break
     caught = time.perf_counter() - t0

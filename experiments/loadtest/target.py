@@ -46,6 +46,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -384,6 +385,7 @@ def _run(offered: EventBatch, subscribers: pd.DataFrame, rules: Any, config: Tar
         for q, v in zip(("p50", "p95", "p99"), ps, strict=True):
             summary[f"{name}_{q}_ms"] = 1000 * v
         summary[f"{name}_max_ms"] = 1000 * float(values.max()) if len(values) else math.nan
+    summary.update(step_costs(reader.markers))
     check = _check(offered, shard_of, subscribers, rules, last, rows, policy, policy_seed,
                    comparable)
     passed = summary["drained"] and check["passed"]
@@ -432,6 +434,26 @@ def decision_times(times: np.ndarray, shard_of: np.ndarray, pub: np.ndarray,
         has = j < len(order)
         release[mine[has]] = suffix[j[has]]
     return done, release
+
+
+def step_costs(markers: list[ProgressMarker]) -> dict[str, float]:
+    """Median wall time between a shard's consecutive markers of steps that applied
+    events, and median events such a step applied (``step_ms_p50``,
+    ``step_events_p50``): while a shard is saturated, what one step (poll, decode,
+    engine, log, publish) costs."""
+    dts, des = [], []
+    by: dict[int, list[ProgressMarker]] = {}
+    for m in markers:
+        by.setdefault(m.shard, []).append(m)
+    for ms in by.values():
+        for a, b in pairwise(ms):
+            if b.events > a.events and not b.heartbeat:
+                dts.append(b.emitted - a.emitted)
+                des.append(b.events - a.events)
+    if not dts:
+        return {"step_ms_p50": math.nan, "step_events_p50": math.nan}
+    return {"step_ms_p50": 1000 * float(np.median(dts)),
+            "step_events_p50": float(np.median(des))}
 
 
 def _line(elapsed: float, published: int, reader: _Reader, base: dict[int, ProgressMarker],
@@ -507,6 +529,8 @@ def target_table(result: TargetResult, *, p99_target_ms: float | None = None) ->
                                          f"  (p99 target {p99_target_ms:g} ms)"),
         f"  with the grace     {latg}",
         f"  decisions          {s['decisions']:,}: {kinds}",
+        f"  shard steps        median {_ms(s['step_ms_p50'])} between markers, "
+        f"{s['step_events_p50']:,.0f} events a step",
         f"  dead letters       bad {s['dead_bad']:,}, late {s['dead_late']:,}, foreign "
         f"{s['dead_foreign']:,}",
         f"  check              {'PASSED' if c['passed'] else 'FAILED'}: "
