@@ -35,12 +35,15 @@ COMPARED = ["trigger_id", "rule", "subscriber", "kind", "time", "entered_at", "a
 def reference_decisions(events: EventBatch, subscribers: pd.DataFrame, *, end: int,
                         rules: RuleSet | None = None, policy: Policy | None = None,
                         seed: int = 0, tick: int = 900, engine: str = "fast",
-                        split_policies: Mapping[str, Policy] | None = None
-                        ) -> pd.DataFrame:
+                        split_policies: Mapping[str, Policy] | None = None,
+                        updates: pd.DataFrame | None = None) -> pd.DataFrame:
     """The decisions due by ``end`` (seconds) of ``events`` (any order), as
     :func:`comparable` rows; ``rules`` default to the reference rules, ``tick`` seconds
     as the runtime's default tick; ``engine="reference"`` for journeys;
-    ``split_policies`` the policies journey splits name (paths keyed by ``seed``)."""
+    ``split_policies`` the policies journey splits name (paths keyed by ``seed``);
+    ``updates`` attribute rows (``subscriber``, ``time``, attributes) applied with
+    ``update_subscribers(rows, at=time)`` after the events up to their time, in time
+    order (rows of one time together, in their order)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuleWarning)
         run = TriggerEngine(default_rules() if rules is None else rules,
@@ -48,12 +51,21 @@ def reference_decisions(events: EventBatch, subscribers: pd.DataFrame, *, end: i
                             policies=split_policies, seed=seed)
     events = events.sort_by_time()
     t0 = int(events.time[0]) - int(events.time[0]) % tick if len(events) else end
+    groups: dict[int, pd.DataFrame] = {}
+    if updates is not None:
+        for at, g in updates[updates["time"] <= end].groupby("time", sort=True):
+            groups[int(at)] = g.drop(columns=["time"]).set_index("subscriber")
+    cuts = sorted({*range(t0 + tick, end, tick), end, *groups})
     parts = []
-    for lo in range(t0, end, tick):
-        hi = min(lo + tick, end)
-        sel = (events.time > lo) & (events.time <= hi) if lo > t0 else events.time <= hi
+    lo = None
+    for hi in cuts:
+        sel = events.time <= hi if lo is None else (events.time > lo) & (events.time <= hi)
         parts.append(run.process(events[sel], until=hi))
-    dec = Decisions.concat(parts, run.ruleset.ids)
+        if hi in groups:
+            parts.append(run.update_subscribers(groups[hi], at=hi))
+        lo = hi
+    kept = [p for p in parts if len(p)] or parts[-1:]
+    dec = Decisions.concat(kept, run.ruleset.ids)
     df = dec.to_pandas()
     df["arm"] = None
     df["propensity"] = np.nan

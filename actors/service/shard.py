@@ -22,6 +22,13 @@ Ray actor wraps that runner. One :meth:`ShardCore.step` handles a list of messag
 6. the decisions as the decision-log table (:func:`~actors.service.decision_log.
    decision_table`).
 
+**Attribute updates** (:meth:`ShardCore.update`): rows ``(subscriber, time,
+attributes...)`` wait until the watermark reaches their time; then the engine decides
+the events up to that time, applies the rows with :meth:`TriggerEngine.update_subscribers
+<policies.triggers.TriggerEngine.update_subscribers>` (``at`` = their time: a journey's
+attribute entry enters then, segments test the new values from then on), and goes on. An
+update older than the watermark is dead-lettered as late, like an event.
+
 A dead letter never stops the shard; every one is counted by cause (:attr:`ShardCore.
 counters`). :meth:`ShardCore.state_dict` holds engine, watermark and policy state and the
 counters; :meth:`ShardCore.from_state_dict` continues exactly where it was.
@@ -174,6 +181,7 @@ class _Counters:
     dead_late: int = 0
     dead_foreign: int = 0
     skipped_foreign: int = 0
+    updates: int = 0
     decisions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALL_KINDS, 0))
 
 
@@ -215,6 +223,8 @@ class ShardCore:
         self.policy = config.make_policy()
         self.policy_version = 0
         self.counters = _Counters()
+        self._pending: list[tuple[int, pd.DataFrame]] = []
+        self._table = table
         self._set_contexts(table)
 
     def _set_contexts(self, table: pd.DataFrame) -> None:
@@ -284,11 +294,67 @@ class ShardCore:
         self.counters.dead_late += len(out)
         return out
 
+    def update(self, rows: pd.DataFrame) -> list[DeadLetter]:
+        """Attribute updates: ``rows`` with columns ``subscriber`` (int), ``time`` (int
+        seconds: when the change happened) and the attributes (docs/domain.md); each is
+        applied once the watermark reaches its time (module docstring). Returns dead
+        letters for late rows (the others wait; rows of subscribers the shard does not
+        own are skipped: their shard applies them)."""
+        for col in ("subscriber", "time"):
+            if col not in rows.columns:
+                raise TriggerLabValueError(f"rows: expected a column {col!r}, got columns "
+                                           f"{list(rows.columns)}")
+        sub = rows["subscriber"].to_numpy(np.int64)
+        t = rows["time"].to_numpy(np.int64)
+        own = np.isin(partition_of(sub, self.config.key_partitions), self.partitions)
+        floor = self.watermark.released_to
+        late = own & (t < floor) if floor is not None else np.zeros(len(rows), bool)
+        dead = [DeadLetter(-1, -1, int(i), "time",
+                           f"late: attribute update time {int(t[i])} is before the "
+                           f"watermark {floor} (grace {self.config.grace} s)",
+                           {"subscriber": int(sub[i]), "time": int(t[i])})
+                for i in np.flatnonzero(late)]
+        self.counters.dead_late += len(dead)
+        keep = rows[own & ~late]
+        for at, group in keep.groupby("time", sort=True):
+            frame = group.drop(columns=["time"]).set_index("subscriber")
+            frame.index = frame.index.astype(np.int64)
+            self._pending.append((int(at), frame))
+        self._pending.sort(key=lambda x: x[0])      # stable: arrival order within a time
+        return dead
+
     def _release(self) -> pd.DataFrame:
         released, until = self.watermark.release()
-        return self._table(self.engine.process(released, until=until))
+        if until is None or not self._pending or self._pending[0][0] > until:
+            return self._table_of(self.engine.process(released, until=until))
+        parts = []
+        while self._pending and self._pending[0][0] <= until:
+            at, frame = self._pending.pop(0)
+            first = released.time <= at
+            parts.append(self.engine.process(released[first], until=at))
+            released = released[~first]
+            parts.append(self.engine.update_subscribers(frame, at=at))
+            self.counters.updates += len(frame)
+            self._apply_to_table(frame)
+        parts.append(self.engine.process(released, until=until))
+        kept = [p for p in parts if len(p)] or parts[-1:]
+        return self._table_of(Decisions.concat(kept, self.engine.ruleset.ids))
 
-    def _table(self, dec: Decisions) -> pd.DataFrame:
+    def _apply_to_table(self, frame: pd.DataFrame) -> None:
+        """The shard's copy of its subscribers' attributes (for the policy's contexts)."""
+        table = self._table
+        new = frame.index.difference(table.index)
+        if len(new):
+            table = pd.concat([table, pd.DataFrame(index=new)])
+        table = table.copy()
+        for col in frame.columns:
+            if col not in table.columns:
+                table[col] = pd.Series(index=table.index, dtype=frame[col].dtype)
+            table.loc[frame.index, col] = frame[col].to_numpy()
+        self._table = table
+        self._set_contexts(table)
+
+    def _table_of(self, dec: Decisions) -> pd.DataFrame:
         """The decision rows, with arms for the fires the policy decides."""
         n = len(dec)
         for k, name in enumerate(ALL_KINDS):
@@ -329,9 +395,11 @@ class ShardCore:
             "watermark": self.watermark.state_dict(),
             "policy": None if self.policy is None else self.policy.state_dict(),
             "policy_version": self.policy_version,
+            "pending_updates": [(at, f.copy()) for at, f in self._pending],
+            "table": self._table if c.updates else None,
             "counters": {**{k: getattr(c, k) for k in ("messages", "events", "dead_bad",
                                                        "dead_late", "dead_foreign",
-                                                       "skipped_foreign")},
+                                                       "skipped_foreign", "updates")},
                          "decisions": dict(c.decisions)},
         }
 
@@ -355,10 +423,15 @@ class ShardCore:
         self.policy_version = int(state["policy_version"])
         counters = dict(state["counters"])
         self.counters = _Counters(decisions=dict(counters.pop("decisions")), **counters)
-        table = config.subscribers
-        mine = np.isin(partition_of(table.index.to_numpy(np.int64), config.key_partitions),
-                       self.partitions)
-        self._set_contexts(table[mine])
+        self._pending = [(int(at), f.copy()) for at, f in state.get("pending_updates", [])]
+        table = state.get("table")
+        if table is None:
+            table = config.subscribers
+            mine = np.isin(partition_of(table.index.to_numpy(np.int64), config.key_partitions),
+                           self.partitions)
+            table = table[mine]
+        self._table = table
+        self._set_contexts(table)
         return self
 
     def stats(self) -> dict[str, Any]:
