@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from actors.service.attributes import attribute_groups
 from policies.base import Policy
 from policies.errors import RuleWarning
 from policies.events import EventBatch
@@ -51,18 +52,18 @@ def reference_decisions(events: EventBatch, subscribers: pd.DataFrame, *, end: i
                             policies=split_policies, seed=seed)
     events = events.sort_by_time()
     t0 = int(events.time[0]) - int(events.time[0]) % tick if len(events) else end
-    groups: dict[int, pd.DataFrame] = {}
+    groups: dict[int, list[pd.DataFrame]] = {}
     if updates is not None:
-        for at, g in updates[updates["time"] <= end].groupby("time", sort=True):
-            groups[int(at)] = g.drop(columns=["time"]).set_index("subscriber")
+        for at, frame in attribute_groups(updates[updates["time"] <= end]):
+            groups.setdefault(at, []).append(frame)
     cuts = sorted({*range(t0 + tick, end, tick), end, *groups})
     parts = []
     lo = None
     for hi in cuts:
         sel = events.time <= hi if lo is None else (events.time > lo) & (events.time <= hi)
         parts.append(run.process(events[sel], until=hi))
-        if hi in groups:
-            parts.append(run.update_subscribers(groups[hi], at=hi))
+        for frame in groups.get(hi, []):
+            parts.append(run.update_subscribers(frame, at=hi))
         lo = hi
     kept = [p for p in parts if len(p)] or parts[-1:]
     dec = Decisions.concat(kept, run.ruleset.ids)

@@ -37,6 +37,7 @@ checkpoint).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -49,6 +50,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from actors.service.attributes import decode_attributes
 from actors.service.codec import DeadLetter, encode_table
 from actors.service.decision_log import DecisionLog, decision_keys
 from actors.service.endpoints import Endpoint
@@ -56,7 +58,14 @@ from actors.service.partitioning import partition_of
 from actors.service.progress import ProgressMarker
 from actors.service.shard import ShardConfig, ShardCore, ShardOutput
 from actors.service.storage import Location
-from actors.service.transport import OutMessage, Positions, Sink, advance, check_positions
+from actors.service.transport import (
+    OutMessage,
+    Positions,
+    Sink,
+    Source,
+    advance,
+    check_positions,
+)
 from policies import checks
 from policies.errors import TriggerLabValueError
 
@@ -129,13 +138,17 @@ class ShardRunner:
         Consumer group / durable name prefix.
     heartbeat : float
         Seconds between progress markers of an idle shard (broker sources).
+    attributes : Endpoint, optional
+        A stream of subscriber-attribute updates (:mod:`actors.service.attributes`),
+        partitioned as the event stream (a broker), or a Parquet log every shard reads:
+        polled before each step's events; its positions are checkpointed with them.
     """
 
     def __init__(self, config: ShardConfig, endpoint: Endpoint, *, shard: int,
                  partitions: Sequence[int], checkpoint_dir: str | os.PathLike[str],
                  log_dir: str | os.PathLike[str] | None = None, output_dir: str | None = None,
                  checkpoint_every: int = 10, group: str = "triggerlab",
-                 heartbeat: float = 1.0) -> None:
+                 heartbeat: float = 1.0, attributes: Endpoint | None = None) -> None:
         checks.check_int("checkpoint_every", checkpoint_every, error=TriggerLabValueError,
                          low=1)
         self.heartbeat = heartbeat
@@ -161,6 +174,8 @@ class ShardRunner:
             self.positions = check_positions(state["positions"])
             self.next_part = int(state["next_part"])
             self.expected = Counter(state["expected"])
+        self.attr_positions: Positions = {} if state is None else check_positions(
+            state.get("attr_positions", {}))
         self.restored = state is not None
         out_dir = output_dir if output_dir is not None else f"{root}/streams"
         src_partitions = [0] if file_source else list(self.core.partitions)
@@ -175,6 +190,15 @@ class ShardRunner:
             self.source.seek(self.positions)
         else:
             self.positions = self.source.positions()
+        self.attr_source: Source | None = None
+        if attributes is not None:
+            self.attr_source = attributes.source(
+                [0] if attributes.kind == "file" else list(self.core.partitions),
+                f"{group}-attributes")
+            if self.attr_positions:
+                self.attr_source.seek(self.attr_positions)
+            else:
+                self.attr_positions = self.attr_source.positions()
         self._steps = 0
         self._policy_dir = Location.of(checkpoint_dir).child("policy")
         self._policy_mtime: int | None = None
@@ -210,9 +234,18 @@ class ShardRunner:
     def step(self, max_messages: int = 1000, timeout: float = 0.5) -> Progress:
         """Poll, decide, write; checkpoint every ``checkpoint_every`` steps."""
         self._policy_update()
+        dead: list[DeadLetter] = []
+        if self.attr_source is not None:
+            amsgs = self.attr_source.poll(max_messages, 0.01)
+            rows, dead = decode_attributes(amsgs)
+            self.core.counters.dead_bad += len(dead)
+            dead += self.core.update(rows)
+            self.attr_positions = advance(self.attr_positions, amsgs)
         msgs = self.source.poll(max_messages, timeout)
         out = self.core.step(msgs, now=int(time.time()))
         self.positions = advance(self.positions, msgs)
+        if dead:
+            out = dataclasses.replace(out, dead_letters=[*dead, *out.dead_letters])
         return self._finish(out, len(msgs))
 
     def _policy_update(self) -> None:
@@ -319,11 +352,13 @@ class ShardRunner:
         t0 = time.perf_counter()
         state = {"version": _VERSION, "core": self.core.state_dict(),
                  "positions": dict(self.positions), "next_part": self.next_part,
-                 "expected": dict(self.expected)}
+                 "expected": dict(self.expected), "attr_positions": dict(self.attr_positions)}
         self._store.write_atomic(CHECKPOINT_FILE,
                                  pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
         if self.positions:
             self.source.commit(self.positions)
+        if self.attr_source is not None and self.attr_positions:
+            self.attr_source.commit(self.attr_positions)
         return time.perf_counter() - t0
 
     def stats(self) -> dict[str, Any]:
@@ -343,7 +378,8 @@ class ShardRunner:
         """Checkpoint (by default), then close the source and sinks."""
         if checkpoint:
             self.checkpoint()
-        for c in (self.source, self.decision_sink, self.dead_sink, self.progress_sink):
+        for c in (self.source, self.decision_sink, self.dead_sink, self.progress_sink,
+                  self.attr_source):
             if c is not None:
                 c.close()
 

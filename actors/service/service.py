@@ -57,12 +57,15 @@ class Service:
         the shards load.
     reward_window : int
         The learner's reward window, seconds.
+    attributes : Endpoint, optional
+        Subscriber-attribute updates the shards apply in event-time order
+        (:meth:`ShardRunner <actors.service.runner.ShardRunner>`'s ``attributes``).
     """
 
     def __init__(self, config: ShardConfig, endpoint: Endpoint, checkpoint_dir: str, *,
                  shards: int = 1, executor: str = "inline", checkpoint_every: int = 20,
                  group: str = "triggerlab", feedback: Endpoint | None = None,
-                 reward_window: int = 86_400) -> None:
+                 reward_window: int = 86_400, attributes: Endpoint | None = None) -> None:
         checks.check_int("--shards", shards, error=TriggerLabValueError, low=1)
         if executor not in EXECUTORS:
             raise TriggerLabValueError(f"--executor: expected one of {EXECUTORS}, got "
@@ -79,7 +82,8 @@ class Service:
         owned = [[p for p in range(n) if p % shards == s] for s in range(shards)]
         kw: list[dict[str, Any]] = [dict(shard=s, partitions=owned[s],
                                          checkpoint_dir=checkpoint_dir,
-                                         checkpoint_every=checkpoint_every, group=group)
+                                         checkpoint_every=checkpoint_every, group=group,
+                                         attributes=attributes)
                                     for s in range(shards)]
         self._kw = kw
         learn: dict[str, Any] | None = None if feedback is None else dict(

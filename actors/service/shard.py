@@ -46,6 +46,7 @@ import pandas as pd
 
 from actors.config import PolicyConfig
 from actors.registry import make_policy
+from actors.service.attributes import attribute_groups
 from actors.service.codec import DeadLetter, decode_messages
 from actors.service.decision_log import decision_table
 from actors.service.partitioning import partition_of
@@ -58,6 +59,7 @@ from policies.event_schema import MAX_TIME
 from policies.events import EventBatch
 from policies.features import REQUIRED_COLUMNS, subscriber_features
 from policies.keyed import select_keyed
+from policies.subscriber_schema import check_subscriber_table
 from policies.triggers import ALL_KINDS, Decisions, RuleSet, TriggerEngine, load_rules
 from policies.triggers.engine import ENGINES
 
@@ -316,10 +318,16 @@ class ShardCore:
                 for i in np.flatnonzero(late)]
         self.counters.dead_late += len(dead)
         keep = rows[own & ~late]
-        for at, group in keep.groupby("time", sort=True):
-            frame = group.drop(columns=["time"]).set_index("subscriber")
-            frame.index = frame.index.astype(np.int64)
-            self._pending.append((int(at), frame))
+        for at, frame in attribute_groups(keep):
+            try:
+                check_subscriber_table(frame)
+            except (TriggerLabValueError, ValueError) as exc:
+                self.counters.dead_bad += len(frame)
+                dead += [DeadLetter(-1, -1, None, "attributes", str(exc),
+                                    {"subscriber": int(s_), "time": at})
+                         for s_ in frame.index]
+                continue
+            self._pending.append((at, frame))
         self._pending.sort(key=lambda x: x[0])      # stable: arrival order within a time
         return dead
 

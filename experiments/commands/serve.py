@@ -62,6 +62,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feedback", default=None, metavar="SOURCE",
                    help="feedback stream (trigger_id, reward, time per response; same "
                         "address forms as --source): a learner updates the policy from it")
+    p.add_argument("--attributes", default=None, metavar="SOURCE",
+                   help="subscriber-attribute updates (subscriber, time, attributes per "
+                        "message; same address forms as --source, a broker stream with "
+                        "the same partitions): applied in event-time order")
     p.add_argument("--reward-window", default="1d",
                    help="with --feedback: how long after a send its responses count (1d)")
     p.add_argument("--connect-timeout", default="10s",
@@ -144,6 +148,10 @@ def run(args: argparse.Namespace) -> int:
             raise SpecError("--feedback: a learner needs --policy")
         feedback = dataclasses.replace(Endpoint.parse(args.feedback, option="--feedback"),
                                        timeout=connect)
+    attributes = None
+    if args.attributes is not None:
+        attributes = dataclasses.replace(
+            Endpoint.parse(args.attributes, option="--attributes"), timeout=connect)
     if args.drain and endpoint.kind != "file":
         raise SpecError("--drain: only with a Parquet log as --source")
     rules = _rules(args.rules)
@@ -182,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         service = Service(config, endpoint, checkpoint_dir_text(args.checkpoint_dir),
                           shards=shards, executor=args.executor, checkpoint_every=every,
-                          group=args.group, feedback=feedback, reward_window=int(window))
+                          group=args.group, feedback=feedback, reward_window=int(window),
+                          attributes=attributes)
         return _loop(service, Tally(), stop, endpoint.kind == "file", progress, idle,
                      args.drain, max_messages, grace=int(grace))
     except TransportError as exc:   # a broker out of reach: one line (the URL was given)

@@ -102,6 +102,40 @@ def test_serve_runs_a_journey_whose_split_a_policy_decides(setup, tmp_path, caps
     pdt.assert_frame_equal(sort_log(got), ref)
 
 
+def test_serve_applies_an_attributes_log(setup, tmp_path, capsys) -> None:
+    """``--attributes LOG``: updates (one with a bad time) applied in event-time order,
+    the welcome journey entered by them; the log equals the engine run with the updates."""
+    import pandas as pd
+
+    from actors.service.files import write_event_log  # noqa: F401 (the events' writer)
+    from policies.triggers import example_journeys
+    from service.test_service_shard import _updates
+
+    root, events, _ = setup
+    table = pd.read_parquet(root / "subscribers.parquet").set_index("subscriber")
+    rows = _updates(events, table, n=60)
+    bad = pd.DataFrame({"subscriber": [1], "time": [5], "lifecycle_stage": ["customer"]})
+    pd.concat([rows, bad]).to_parquet(tmp_path / "attrs.parquet", row_group_size=7)
+    rules = tmp_path / "journeys.yaml"
+    rules.write_text((Path(__file__).resolve().parents[3] / "policies" / "triggers"
+                      / "example_journeys.yaml").read_text())
+    argv = _args(root, str(root / "events.parquet"), tmp_path / "ck", "--shards", "2",
+                 "--executor", "inline", "--drain", "--attributes",
+                 str(tmp_path / "attrs.parquet"))
+    argv[argv.index("--rules") + 1] = str(rules)
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "dead letters 2 (bad 2, late 0, foreign 0)" in out     # the bad row, per shard
+    kw = {"decides": "subject_style", "reward": "click", "seed": SEED}
+    ref = reference_decisions(events, table, end=int(events.time.max()),
+                              rules=example_journeys(), seed=SEED, engine="fast",
+                              policy=make_policy("thompson", {"arm_names": ARMS}, **kw),
+                              updates=rows)
+    assert (ref["rule"] == "welcome_series").sum() > 5
+    got = read_decision_log(tmp_path / "ck" / "decisions")
+    pdt.assert_frame_equal(sort_log(got), ref)
+
+
 @pytest.mark.ray
 def test_serve_on_ray_shards(setup, tmp_path, capsys, ray_session) -> None:
     root, _, ref = setup
