@@ -16,17 +16,14 @@ def test_service_bench_small(capsys) -> None:
         pytest.skip("nats-server not found")
     assert service.main(["--subscribers", "300", "--events", "6000", "--shards", "2",
                          "--executor", "inline", "--json-events", "300",
-                         "--batch", "500", "--rate", "12000", "--latency-duration", "0.5",
-                         "--json"]) == 0
+                         "--batch", "500", "--latency-duration", "0", "--json"]) == 0
     m = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert m["events"] == 6000 and m["json_events"] == 300
     assert m["arrow_events_per_s"] > 0 and m["json_events_per_s"] > 0
     assert m["arrow_decisions"] > 0 and m["arrow_dead_letters"] == 0
     assert m["json_dead_letters"] == 0
     assert m["checkpoint_bytes_per_subscriber"] > 0 and m["shard_restore_s"] > 0
-    # the latency run: a serve process loaded open loop, every event applied and checked
-    assert m["live_events_offered"] == m["live_events_applied"] == 6000
-    assert m["live_drained"] and m["live_check_passed"]
-    assert m["live_check_reference_decisions"] > 0
-    assert 0 < m["live_latency_p50_ms"] <= m["live_latency_p99_ms"] <= m["live_latency_max_ms"]
-    assert m["live_latency_p99_ms"] <= m["live_latency_with_grace_max_ms"]
+    # the latency run (a serve process loaded by experiments.loadtest.target, which
+    # tests/actors/service/test_service_loadtest.py runs through the docs' recipe) is
+    # skipped at --latency-duration 0
+    assert not any(k.startswith("live_") for k in m)
