@@ -308,6 +308,8 @@ class ShardCore:
         self._scores = score_frame(scoring.scorers, feats, scoring.columns).to_numpy()
         self._add_scores(self.table)
         self.refreshes += 1
+        if self.start_table is not None and self.refreshes == 1:
+            self._add_scores(self.start_table)   # segments by score: the first refresh's
         if self.engine is not None:
             numeric = self._numeric_segments(self.table)
             changed = changed_rows(self._seg_numeric, numeric)

@@ -20,6 +20,7 @@ tested at a later one is a time-based split.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,14 +58,15 @@ class SimulatedHistory:
 
 def simulate_history(n: int, seed: int, *, days: int = 56, cuts: tuple[int, ...] = (28, 42),
                      every_days: int = 7, horizon_days: int = 7,
-                     inactive_days: int = 14) -> SimulatedHistory:
-    """Run the world and record truth and outcomes at the cut days (see the module)."""
+                     inactive_days: int = 14, preset: Any = "retail") -> SimulatedHistory:
+    """Run the world and record truth and outcomes at the cut days (see the module);
+    ``preset``: a :func:`sim.get_preset` name, a Preset or a mapping of its fields."""
     if any(not every_days <= c <= days - max(horizon_days, inactive_days) for c in cuts):
         raise ValueError(f"cuts: expected days in [{every_days}, "
                          f"{days - max(horizon_days, inactive_days)}], got {cuts}")
     if any(c % every_days for c in cuts):
         raise ValueError(f"cuts: expected multiples of every_days={every_days}, got {cuts}")
-    world = World(Population.generate(n, seed=seed), seed=seed)
+    world = World(Population.generate(n, seed=seed, preset=preset), seed=seed)
     start = t = world.now
     ids = world.population.ids
     logs: list[EventBatch] = []
