@@ -58,6 +58,9 @@ class ScoringSpec:
         Days of the prior run (>= 21).
     model : {"hgb", "logistic"}
         Propensity model kind.
+    train_holdout : float
+        Share in [0, 1) of the prior run's subscribers not sent its cut's email (a
+        randomized send: uplift models need one; default 0).
     """
 
     scorers: tuple[str, ...]
@@ -66,6 +69,7 @@ class ScoringSpec:
     train_subscribers: int = 5000
     train_days: int = 35
     model: str = "hgb"
+    train_holdout: float = 0.0
 
     def __post_init__(self) -> None:
         from experiments.models.scorers import SCORERS
@@ -86,6 +90,8 @@ class ScoringSpec:
                   error=SpecError)
         check_int("scoring.train.days", self.train_days, low=21, error=SpecError)
         check_choice("scoring.train.model", self.model, SCORING_MODELS, error=SpecError)
+        check_number("scoring.train.holdout", self.train_holdout, low=0, high=1,
+                     high_open=True, what="a fraction in [0, 1)", error=SpecError)
 
     @property
     def columns(self) -> dict[str, Any]:
@@ -98,7 +104,7 @@ class ScoringSpec:
         return {"scorers": list(self.scorers), "first_day": self.first_day,
                 "refresh": self.refresh,
                 "train": {"subscribers": self.train_subscribers, "days": self.train_days,
-                          "model": self.model}}
+                          "model": self.model, "holdout": self.train_holdout}}
 
 
 def policy_names() -> tuple[str, ...]:
@@ -347,6 +353,10 @@ class ExperimentSpec:
         if self.scoring is not None and not isinstance(self.scoring, ScoringSpec):
             raise expected(SpecError, "scoring", "a ScoringSpec or None", self.scoring)
         score_cols = tuple(self.scoring.columns) if self.scoring is not None else ()
+        if self.scoring is not None and self.scoring.first_day >= float(self.days):
+            raise SpecError(f"scoring.first_day: expected fewer days than the run's "
+                            f"duration.days ({self.days:g}: no refresh would happen), got "
+                            f"{self.scoring.first_day}")
         check_segments("analysis.segments", self.segments, score_cols)
         check_int("analysis.segment_bins", self.segment_bins, low=2, high=50, error=SpecError)
         _choice("analysis.segment_correction", self.segment_correction, corrections())

@@ -5,7 +5,8 @@ checks judge segment tests on them) and a ``fit(training, seed)`` that returns a
 :class:`~policies.segments.dynamic.Scorer`. Scorers are fitted **on a prior run**: a
 simulated history of ``train_subscribers`` other subscribers of the same preset (seed
 derived from the spec's seed, :func:`training_seed`) over ``train_days`` days with a
-campaign email every 7 days (:func:`experiments.models.data.simulate_history`); the
+campaign email every 7 days (:func:`experiments.models.data.simulate_history`; with
+``train_holdout > 0`` the cut's email is a randomized send, as an uplift model needs); the
 training cut is the last multiple of 7 days that leaves 14 days of outcomes after it
 (``7 * floor((train_days - 14) / 7)``), features from the events up to the cut, outcomes
 after it. So nothing of the run itself is used to fit, and the same fitted scorers
@@ -51,13 +52,15 @@ class Training:
     ``cut`` (s), ``features`` (history features at the cut of the subscribers still
     subscribed), ``labels`` (their observed outcomes after it,
     :data:`~experiments.models.data.LABELS`), ``truth`` (the simulator's truth at the
-    cut) and ``model`` (``"hgb"`` or ``"logistic"``: the propensity models' kind)."""
+    cut), ``treated`` (bool Series: who was sent the cut's email; all of them without a
+    holdout) and ``model`` (``"hgb"`` or ``"logistic"``: the propensity models' kind)."""
 
     history: SimulatedHistory
     cut: int
     features: pd.DataFrame
     labels: pd.DataFrame
     truth: pd.DataFrame
+    treated: pd.Series
     model: str
 
 
@@ -102,27 +105,32 @@ def training_seed(seed: int) -> int:
 
 
 def training_run(subscribers: int, days: int, seed: int, preset: Any = "retail",
-                 model: str = "hgb") -> Training:
+                 model: str = "hgb", holdout: float = 0.0) -> Training:
     """Simulate the prior run and cut it (see the module); ``days >= 21``."""
     cut_day = 7 * ((days - 14) // 7)
     if cut_day < 7:
         raise SpecError(f"scoring.train.days: expected at least 21 days (a 7-day campaign "
                         f"cycle and 14 days of outcomes), got {days}")
-    h = simulate_history(subscribers, seed, days=days, cuts=(cut_day,), preset=preset)
+    h = simulate_history(subscribers, seed, days=days, cuts=(cut_day,), preset=preset,
+                         holdout=holdout)
     from policies.segments import history_features
 
     cut = h.cuts[0]
     rows = cut.subscribed.index[cut.subscribed.to_numpy()].to_numpy()
     feats = history_features(h.events, cut.now, rows)
-    return Training(h, cut.now, feats, cut.labels.loc[rows], cut.truth.loc[rows], model)
+    assert cut.treated is not None
+    return Training(h, cut.now, feats, cut.labels.loc[rows], cut.truth.loc[rows],
+                    cut.treated.loc[rows], model)
 
 
 def _fit_propensity(training: Training, seed: int) -> Scorer:
     from experiments.models.propensity import TARGETS, fit_propensity
     from policies.segments.scores import PropensityScores
 
-    models = {t: fit_propensity(training.features, training.labels[outcome], seed=seed,
-                                model=training.model)
+    sent = training.features[training.treated.to_numpy()]
+    # opening needs an email: p_open is fitted on those sent the cut's email
+    models = {t: fit_propensity(sent if t == "open" else training.features,
+                                training.labels[outcome], seed=seed, model=training.model)
               for t, (outcome, _) in TARGETS.items()}
     return PropensityScores(models)
 
@@ -141,7 +149,8 @@ register_scorer("clusters", {"cluster": SubscriberColumn("integer", 0.0)}, _fit_
 @functools.lru_cache(maxsize=8)
 def fit_scorers(names: tuple[str, ...], *, subscribers: int, days: int, seed: int,
                 preset: str = "retail", overrides: tuple[tuple[str, Any], ...] = (),
-                model: str = "hgb") -> tuple[tuple[Scorer, ...], tuple[str, ...]]:
+                model: str = "hgb", holdout: float = 0.0
+                ) -> tuple[tuple[Scorer, ...], tuple[str, ...]]:
     """Fitted scorers ``names`` on the prior run of a spec seeded ``seed`` (see the
     module) and the columns they produce, in order; cached per arguments."""
     from sim import get_preset
@@ -150,6 +159,6 @@ def fit_scorers(names: tuple[str, ...], *, subscribers: int, days: int, seed: in
     if unknown:
         raise SpecError(f"scoring.scorers: unknown {unknown}; registered: {sorted(SCORERS)}")
     training = training_run(subscribers, days, training_seed(seed),
-                            get_preset(preset, **dict(overrides)), model)
+                            get_preset(preset, **dict(overrides)), model, holdout)
     scorers = tuple(SCORERS[n].fit(training, seed) for n in names)
     return scorers, tuple(score_columns(names))
