@@ -238,3 +238,16 @@ def test_docs_example_loads_as_written_and_runs_small():
     a, b = (subs[subs["arm"] == n].set_index("subscriber")["cluster"]
             for n in ("everyone", "campaign_holdout"))
     assert a.equals(b)                      # the control's labels in every arm
+
+
+def test_the_budget_counts_the_event_log_the_refreshes_read():
+    from experiments.budget import BYTES_PER_SUBSCRIBER_DAY_SCORING, estimate
+
+    with_scoring = load_spec(BASE)
+    d = _with("scoring", _DROP)
+    del d["arms"][1]["target"]
+    d["rules"] = "none"
+    d["analysis"] = {"segments": ["lifecycle_stage"]}
+    plain = load_spec(d)
+    assert estimate(with_scoring).bytes - estimate(plain).bytes == pytest.approx(
+        BYTES_PER_SUBSCRIBER_DAY_SCORING * 100 * 14)
