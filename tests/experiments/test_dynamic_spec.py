@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from experiments.models.scorers import SCORERS, fit_scorers, register_scorer, tr
 from experiments.runner import run, scoring_config
 from experiments.segments import segment_effects
 from experiments.spec import load_spec
-from policies.errors import SpecError
+from policies.errors import RuleWarning, SpecError
 from policies.subscriber_schema import SubscriberColumn
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "segments.md"
@@ -220,7 +221,11 @@ def test_docs_example_loads_as_written_and_runs_small():
     data["scoring"].update(first_day=3, refresh=3)
     data["scoring"]["train"]["subscribers"] = 200
     data["scoring"]["train"]["days"] = 21
-    res = run(data, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = run(data, progress=False)
+    # rules on score columns are not reported as unable to fire (no column at the start)
+    assert not [w for w in caught if issubclass(w.category, RuleWarning)]
     m = res.metrics.query("metric == 'sends' and group == 'treatment'")
     camp = m[m["source"] == "campaign"].groupby(["arm", "day"])["value"].sum()
     # campaign on days 0 and 7: the targeted arm sends nothing before the first refresh,
@@ -234,6 +239,8 @@ def test_docs_example_loads_as_written_and_runs_small():
     seg = segment_effects(res, "cluster")
     assert set(seg.effects["arm"]) == {"top30_propensity", "campaign_holdout"}
     assert len(seg.segments) >= 2 and all(s.isdigit() for s in seg.segments)
+    deciles = segment_effects(res, "p_purchase_7d")
+    assert 5 <= len(deciles.segments) <= 10 and deciles.segments[0].startswith("[")
     subs = res.subscribers
     a, b = (subs[subs["arm"] == n].set_index("subscriber")["cluster"]
             for n in ("everyone", "campaign_holdout"))
