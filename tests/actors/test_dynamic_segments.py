@@ -146,11 +146,21 @@ def test_three_inline_shards_decide_as_one(reference):
     _same(reference, run_simulation(config(record_decisions=True), shards=3))
 
 
-def test_ray_shards_decide_as_inline(ray_session):
-    """With a day per call (a 24-tick send queue) to keep Ray's calls few."""
+def test_ray_shards_decide_as_inline_even_after_losing_one(ray_session):
+    """Two Ray shards, one killed on day 3 (after the day-3 refresh and its checkpoint):
+    restored with its scores, targets and event log, the run decides as one inline
+    shard. A day per call (a 24-tick send queue) keeps Ray's calls few."""
     cfg = config(record_decisions=True, decision_lag_ticks=24)
-    _same(run_simulation(cfg), run_simulation(cfg, executor="ray", shards=2,
-                                              ticks_per_call=24))
+    kills: list[int] = []
+
+    def fault(driver: Driver, tick: int) -> None:
+        if tick == 59 and not kills:
+            ray_session.kill(driver.executor.shards[1])  # type: ignore[attr-defined]
+            kills.append(tick)
+
+    res = Driver(cfg, "ray", 2, ticks_per_call=24, on_tick=fault).run()
+    assert kills == [59] and res.info["recoveries"] == 1
+    _same(run_simulation(cfg), res)
 
 
 def test_targeting_sends_to_exactly_ceil_q_n_and_truth_counts_those_emails(reference):
