@@ -19,7 +19,8 @@ with gradient boosting, ``clusters``; fitted beforehand on a prior run of
 ``--train-subscribers`` (5,000), not timed) and the engine update of the rows whose
 segments changed (the retail rules plus ``p_churn >= 0.7`` and ``cluster in [0, 2]``
 rules), with targeting (the top 30 % by ``p_purchase_7d``: the cutoff over the shard's
-scores). Two refreshes: day 28 (the first: from no score) and day 35.
+scores). Two refreshes: day 28 (the first: from no score) and day 35. Wall and CPU
+seconds (the process's, one thread): on a shared machine the CPU figure is the steadier.
 
 Fit times are wall seconds on this machine, one process on one thread (threadpoolctl):
 scikit-learn's OpenMP loops slow down many times over when other processes hold the
@@ -139,18 +140,19 @@ def measure_refresh(subscribers: int = 100_000, events_per_subscriber: int = 10,
         core._history = [log[log.time <= now]]
         core.position = day * DAY // cfg.tick_seconds   # the shard at that boundary
         timed.update(update_s=0.0, rows=0)
-        w0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         part = core.refresh(now)
         cut = top_cutoff([part] if part is not None else [], cfg.target.top)  # type: ignore[union-attr]
         core.set_target(cut)
-        wall = time.perf_counter() - w0
-        f0 = time.perf_counter()
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        f0, g0 = time.perf_counter(), time.process_time()
         feats = history_features(core._history[0], now, ids)
-        f1 = time.perf_counter()
+        f1, g1 = time.perf_counter(), time.process_time()
         score_frame(scorers, feats, columns)
-        f2 = time.perf_counter()
-        out.update({f"day{day}_refresh_s": wall, f"day{day}_features_s": f1 - f0,
-                    f"day{day}_scoring_s": f2 - f1,
+        f2, g2 = time.perf_counter(), time.process_time()
+        out.update({f"day{day}_refresh_s": wall, f"day{day}_refresh_cpu_s": cpu,
+                    f"day{day}_features_s": f1 - f0, f"day{day}_features_cpu_s": g1 - g0,
+                    f"day{day}_scoring_s": f2 - f1, f"day{day}_scoring_cpu_s": g2 - g1,
                     f"day{day}_engine_update_s": timed["update_s"],
                     f"day{day}_rows_written": timed["rows"],
                     f"day{day}_targeted": cut.count})
