@@ -147,19 +147,19 @@ def test_three_inline_shards_decide_as_one(reference):
 
 
 def test_ray_shards_decide_as_inline_even_after_losing_one(ray_session):
-    """Two Ray shards, one killed on day 3 (after the day-3 refresh and its checkpoint):
+    """Two Ray shards, one killed on day 2 (after the day-2 refresh and its checkpoint):
     restored with its scores, targets and event log, the run decides as one inline
     shard. A day per call (a 24-tick send queue) keeps Ray's calls few."""
-    cfg = config(record_decisions=True, decision_lag_ticks=24)
+    cfg = config(record_decisions=True, decision_lag_ticks=24, days=3.0)
     kills: list[int] = []
 
     def fault(driver: Driver, tick: int) -> None:
-        if tick == 59 and not kills:
+        if tick == 40 and not kills:
             ray_session.kill(driver.executor.shards[1])  # type: ignore[attr-defined]
             kills.append(tick)
 
     res = Driver(cfg, "ray", 2, ticks_per_call=24, on_tick=fault).run()
-    assert kills == [59] and res.info["recoveries"] == 1
+    assert kills == [40] and res.info["recoveries"] == 1
     _same(run_simulation(cfg), res)
 
 
