@@ -366,7 +366,9 @@ BASE: dict[str, Any] = {
     ({"analysis": {"segments": 5}}, r"^analysis\.segments: expected a list of names, got 5"),
     ({"analysis": {"segments": [3]}},
      r"^analysis\.segments\[0\]: expected a non-empty string, got 3"),
-    ({"analysis": {"segments": ["cluster"]}}, r"^analysis\.segments\[0\]: 'cluster' is not"),
+    ({"analysis": {"segments": ["cluster"]}},
+     r"^analysis\.segments\[0\]: 'cluster' is a score column of scorer 'clusters', which "
+     r"scoring\.scorers does not list"),
     ({"analysis": {"segment_bins": 1}}, r"^analysis\.segment_bins: expected"),
     ({"analysis": {"segment_bins": 51}}, r"^analysis\.segment_bins: expected"),
     ({"analysis": {"segment_bins": "ten"}}, r"^analysis\.segment_bins: expected"),

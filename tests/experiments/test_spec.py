@@ -227,8 +227,10 @@ def test_readme_spec_example_is_valid() -> None:
     example = re.search(r"```yaml\n(.+?)\n```", section, re.S).group(1)
     spec = load_spec(example)
     assert [a.name for a in spec.arms] == ["reminder_24h", "reminder_1h", "no_reminder",
-                                           "capped", "bandit"]
+                                           "capped", "bandit", "top30"]
     assert spec.arm("capped").holdout == 0.1 and spec.sources == ("cart_abandonment_24h",)
+    assert spec.scoring.scorers == ("propensity", "clusters")
+    assert spec.arm("top30").target.by == "p_purchase_7d"
 
 
 def test_spec_holds_the_runtime_configs_and_names() -> None:
