@@ -307,6 +307,13 @@ class ShardCore:
         self._history = [log]
         ids = self.world.population.ids
         feats = history_features(log, now, ids)
+        # beside the history, the numeric columns of the subscriber table now (scorers
+        # pick their columns: the uplift scorer reads some, the others none)
+        table = self.world.subscribers(now)
+        known = [c for c, t in table.dtypes.items()
+                 if c not in feats.columns and c not in scoring.columns
+                 and pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)]
+        feats = feats.join(table[known])
         self._scores = score_frame(scoring.scorers, feats, scoring.columns).to_numpy()
         self._add_scores(self.table)
         self.refreshes += 1

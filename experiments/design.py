@@ -61,6 +61,9 @@ class ScoringSpec:
     train_holdout : float
         Share in [0, 1) of the prior run's subscribers not sent its cut's email (a
         randomized send: uplift models need one; default 0).
+    train_incentive : float
+        Discount in [0, 1) of the prior run's cut email (the email an uplift model learns
+        the effect of; default 0).
     """
 
     scorers: tuple[str, ...]
@@ -70,6 +73,7 @@ class ScoringSpec:
     train_days: int = 35
     model: str = "hgb"
     train_holdout: float = 0.0
+    train_incentive: float = 0.0
 
     def __post_init__(self) -> None:
         from experiments.models.scorers import SCORERS
@@ -92,6 +96,12 @@ class ScoringSpec:
         check_choice("scoring.train.model", self.model, SCORING_MODELS, error=SpecError)
         check_number("scoring.train.holdout", self.train_holdout, low=0, high=1,
                      high_open=True, what="a fraction in [0, 1)", error=SpecError)
+        check_number("scoring.train.incentive", self.train_incentive, low=0, high=1,
+                     high_open=True, what="a fraction in [0, 1)", error=SpecError)
+        if "uplift" in self.scorers and self.train_holdout <= 0:
+            raise SpecError("scoring.train.holdout: the 'uplift' scorer learns from a "
+                            "randomized send: expected a share in (0, 1) held out, got "
+                            f"{self.train_holdout!r}")
 
     @property
     def columns(self) -> dict[str, Any]:
@@ -104,7 +114,8 @@ class ScoringSpec:
         return {"scorers": list(self.scorers), "first_day": self.first_day,
                 "refresh": self.refresh,
                 "train": {"subscribers": self.train_subscribers, "days": self.train_days,
-                          "model": self.model, "holdout": self.train_holdout}}
+                          "model": self.model, "holdout": self.train_holdout,
+                          "incentive": self.train_incentive}}
 
 
 def policy_names() -> tuple[str, ...]:

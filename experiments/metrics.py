@@ -56,8 +56,7 @@ METRICS: dict[str, MetricDef] = {m.name: m for m in (
               "orders per subscriber, treatment minus the arm's holdout",
               "incremental orders per subscriber"),
     MetricDef("incremental_orders_per_email", "orders_all", "subscribers", "holdout", "rate",
-              "orders caused per email sent: treatment minus holdout orders per subscriber, "
-              "times the treatment group's subscribers per email sent to it",
+              "orders per email sent, treatment minus the arm's holdout",
               "incremental orders per email"),
 )}
 

@@ -111,7 +111,7 @@ def scoring_config(spec: ExperimentSpec) -> Any:
     scorers, columns = fit_scorers(
         sc.scorers, subscribers=sc.train_subscribers, days=sc.train_days, seed=spec.seed,
         preset=spec.preset, overrides=tuple(sorted(dict(spec.preset_overrides).items())),
-        model=sc.model, holdout=sc.train_holdout)
+        model=sc.model, holdout=sc.train_holdout, incentive=sc.train_incentive)
     return ScoringConfig(scorers, columns, first_day=sc.first_day, every_days=sc.refresh)
 
 

@@ -30,7 +30,7 @@ paired. A spec file::
       scorers: [propensity, clusters]   # columns p_purchase_7d, p_churn, p_open, cluster
       first_day: 7                      # first refresh 7 days after the start
       refresh: 7                        # then every 7 days
-      train: {subscribers: 5000, days: 35, model: hgb, holdout: 0}   # the prior run
+      train: {subscribers: 5000, days: 35, model: hgb, holdout: 0, incentive: 0}   # the prior run
     # an arm may then say  target: {by: p_purchase_7d, top: 0.3}
 
 The rules must be able to fire in a simulation: a ``when`` event the simulator never
@@ -115,7 +115,7 @@ SPEC_KEYS = (
 ARM_KEYS = ("name", "description", "rules", "disable", "settings", "policy", "holdout",
             "campaign", "target")
 _SCORING_KEYS = ("scorers", "first_day", "refresh", "train")
-_TRAIN_KEYS = ("subscribers", "days", "model", "holdout")
+_TRAIN_KEYS = ("subscribers", "days", "model", "holdout", "incentive")
 _TARGET_KEYS = ("by", "top")
 _POPULATION_KEYS = ("subscribers", "preset", "overrides")
 _DURATION_KEYS = ("days", "tick")
@@ -273,7 +273,8 @@ def _scoring(value: Any) -> ScoringSpec | None:
                        first_day=raw.get("first_day", 7), refresh=raw.get("refresh", 7),
                        train_subscribers=train.get("subscribers", 5000),
                        train_days=train.get("days", 35), model=train.get("model", "hgb"),
-                       train_holdout=train.get("holdout", 0.0))
+                       train_holdout=train.get("holdout", 0.0),
+                       train_incentive=train.get("incentive", 0.0))
 
 
 def _target(path: str, value: Any, scoring: ScoringSpec | None) -> TargetConfig | None:

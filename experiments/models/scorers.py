@@ -13,8 +13,12 @@ after it. So nothing of the run itself is used to fit, and the same fitted score
 serve every arm and replication (fitted once per spec: :func:`fit_scorers` caches).
 
 Built-in: ``propensity`` (``p_purchase_7d``, ``p_churn``, ``p_open``:
-:func:`~experiments.models.propensity.fit_propensity` per target) and ``clusters``
-(``cluster``: :class:`~policies.segments.clusters.BehaviorClusters`, k by the BIC elbow).
+:func:`~experiments.models.propensity.fit_propensity` per target), ``clusters``
+(``cluster``: :class:`~policies.segments.clusters.BehaviorClusters`, k by the BIC elbow)
+and ``uplift`` (``uplift``: :class:`~policies.segments.uplift.UpliftModel`, the
+X-learner, on the prior run's randomized send: the incremental chance of a purchase
+within 7 days of the cut's email; needs ``train_holdout > 0``; reads
+:data:`UPLIFT_ATTRIBUTES` of the subscriber table beside the history features).
 Another scorer plugs in with one line, e.g.::
 
     register_scorer("uplift", {"uplift": SubscriberColumn("number")}, fit_uplift)
@@ -53,7 +57,8 @@ class Training:
     subscribed), ``labels`` (their observed outcomes after it,
     :data:`~experiments.models.data.LABELS`), ``truth`` (the simulator's truth at the
     cut), ``treated`` (bool Series: who was sent the cut's email; all of them without a
-    holdout) and ``model`` (``"hgb"`` or ``"logistic"``: the propensity models' kind)."""
+    holdout), ``model`` (``"hgb"`` or ``"logistic"``: the propensity models' kind) and
+    ``table`` (the subscriber table at the cut, same rows as ``features``)."""
 
     history: SimulatedHistory
     cut: int
@@ -62,6 +67,7 @@ class Training:
     truth: pd.DataFrame
     treated: pd.Series
     model: str
+    table: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -105,22 +111,24 @@ def training_seed(seed: int) -> int:
 
 
 def training_run(subscribers: int, days: int, seed: int, preset: Any = "retail",
-                 model: str = "hgb", holdout: float = 0.0) -> Training:
-    """Simulate the prior run and cut it (see the module); ``days >= 21``."""
+                 model: str = "hgb", holdout: float = 0.0,
+                 incentive: float = 0.0) -> Training:
+    """Simulate the prior run and cut it (see the module); ``days >= 21``; ``incentive``
+    is the discount of the cut's email."""
     cut_day = 7 * ((days - 14) // 7)
     if cut_day < 7:
         raise SpecError(f"scoring.train.days: expected at least 21 days (a 7-day campaign "
                         f"cycle and 14 days of outcomes), got {days}")
     h = simulate_history(subscribers, seed, days=days, cuts=(cut_day,), preset=preset,
-                         holdout=holdout)
+                         holdout=holdout, incentive=incentive)
     from policies.segments import history_features
 
     cut = h.cuts[0]
     rows = cut.subscribed.index[cut.subscribed.to_numpy()].to_numpy()
     feats = history_features(h.events, cut.now, rows)
-    assert cut.treated is not None
+    assert cut.treated is not None and cut.table is not None
     return Training(h, cut.now, feats, cut.labels.loc[rows], cut.truth.loc[rows],
-                    cut.treated.loc[rows], model)
+                    cut.treated.loc[rows], model, cut.table.loc[rows])
 
 
 def _fit_propensity(training: Training, seed: int) -> Scorer:
@@ -141,15 +149,35 @@ def _fit_clusters(training: Training, seed: int) -> Scorer:
     return ClusterScorer(BehaviorClusters(seed=seed).fit(training.features))
 
 
+#: Subscriber-table columns the uplift scorer reads beside the history features (what the
+#: shop knows of a subscriber: its engagement and readiness scores, price sensitivity).
+UPLIFT_ATTRIBUTES: tuple[str, ...] = ("engagement_score", "conversion_readiness",
+                                      "price_sensitivity")
+
+
+def _fit_uplift(training: Training, seed: int) -> Scorer:
+    from policies.segments.uplift import UpliftModel
+
+    treated = training.treated.to_numpy()
+    if treated.all() or not treated.any():
+        raise SpecError("scoring.train.holdout: the 'uplift' scorer learns from a randomized "
+                        "send: expected a share in (0, 1) of the prior run held out")
+    feats = training.features.join(training.table[list(UPLIFT_ATTRIBUTES)])
+    return UpliftModel(seed=seed, attributes=UPLIFT_ATTRIBUTES,
+                       treated_share=float(treated.mean())).fit(
+        feats, treated, training.labels["purchased"].to_numpy(np.float64))
+
+
 register_scorer("propensity", {"p_purchase_7d": PROBABILITY, "p_churn": PROBABILITY,
                                "p_open": PROBABILITY}, _fit_propensity)
 register_scorer("clusters", {"cluster": SubscriberColumn("integer", 0.0)}, _fit_clusters)
+register_scorer("uplift", {"uplift": SubscriberColumn("number")}, _fit_uplift)
 
 
 @functools.lru_cache(maxsize=8)
 def fit_scorers(names: tuple[str, ...], *, subscribers: int, days: int, seed: int,
                 preset: str = "retail", overrides: tuple[tuple[str, Any], ...] = (),
-                model: str = "hgb", holdout: float = 0.0
+                model: str = "hgb", holdout: float = 0.0, incentive: float = 0.0
                 ) -> tuple[tuple[Scorer, ...], tuple[str, ...]]:
     """Fitted scorers ``names`` on the prior run of a spec seeded ``seed`` (see the
     module) and the columns they produce, in order; cached per arguments."""
@@ -159,6 +187,6 @@ def fit_scorers(names: tuple[str, ...], *, subscribers: int, days: int, seed: in
     if unknown:
         raise SpecError(f"scoring.scorers: unknown {unknown}; registered: {sorted(SCORERS)}")
     training = training_run(subscribers, days, training_seed(seed),
-                            get_preset(preset, **dict(overrides)), model, holdout)
+                            get_preset(preset, **dict(overrides)), model, holdout, incentive)
     scorers = tuple(SCORERS[n].fit(training, seed) for n in names)
     return scorers, tuple(score_columns(names))

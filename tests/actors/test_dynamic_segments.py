@@ -125,7 +125,11 @@ def test_scores_at_a_refresh_use_only_the_events_before_it():
 
     log = EventBatch.from_pandas(full) if isinstance(full, pd.DataFrame) else full
     want = history_features(log, now, np.arange(cfg.subscribers))
-    pd.testing.assert_frame_equal(seen[-1], want)
+    pd.testing.assert_frame_equal(seen[-1][list(want.columns)], want)
+    # beside the history: the subscriber table's numeric columns at the refresh
+    extra = [c for c in seen[-1].columns if c not in want.columns]
+    assert {"engagement_score", "conversion_readiness", "price_sensitivity"} <= set(extra)
+    assert all(pd.api.types.is_numeric_dtype(seen[-1][c]) for c in extra)
     assert int(log.time.max()) > now          # the log did hold later events
     pd.testing.assert_frame_equal(early, SCORER.score(want).rename(
         columns={"p_buy": "p_buy"}).set_axis(early.index))

@@ -17,7 +17,7 @@ from experiments.models.scorers import SCORERS, fit_scorers, register_scorer, tr
 from experiments.runner import run, scoring_config
 from experiments.segments import segment_effects
 from experiments.spec import load_spec
-from policies.errors import RuleWarning, SpecError
+from policies.errors import RuleWarning, SpecError, TriggerLabValueError
 from policies.subscriber_schema import SubscriberColumn
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "segments.md"
@@ -54,7 +54,14 @@ _DROP = object()
 
 BAD = [
     ("scoring.scorers", ["uplfit"],
-     "scoring.scorers[0]: expected one of clusters, propensity, got 'uplfit'"),
+     "scoring.scorers[0]: expected one of clusters, propensity, uplift, got 'uplfit'"),
+    ("scoring.scorers", ["propensity", "clusters", "uplift"],
+     "scoring.train.holdout: the 'uplift' scorer learns from a randomized send: expected "
+     "a share in (0, 1) held out, got 0"),
+    ("scoring.train.incentive", 1.0,
+     "scoring.train.incentive: expected a fraction in [0, 1), got 1.0"),
+    ("scoring.train.incentive", "30%",
+     "scoring.train.incentive: expected a fraction in [0, 1), got '30%'"),
     ("scoring.scorers", [], "scoring.scorers: expected a non-empty list of scorer names"),
     ("scoring.scorers", ["clusters", "clusters"],
      "scoring.scorers[1]: duplicate scorer 'clusters'; list each scorer once"),
@@ -74,6 +81,8 @@ BAD = [
      "scoring.train.holdout: expected a fraction in [0, 1), got 1.0"),
     ("scoring.every", 7, "scoring.every: unknown key; expected one of scorers, first_day, "
                          "refresh, train"),
+    ("scoring.train.colour", 1, "scoring.train.colour: unknown key; expected one of "
+                                "subscribers, days, model, holdout, incentive"),
     ("arms.1.target.top", 1.5, "arms[1].target.top: expected a fraction in (0, 1], got 1.5"),
     ("arms.1.target.top", 0, "arms[1].target.top: expected a fraction in (0, 1], got 0"),
     ("arms.1.target.top", -0.2, "arms[1].target.top: expected a fraction in (0, 1], got -0.2"),
@@ -143,8 +152,8 @@ def test_target_without_scoring_is_refused():
 def test_arm_override_naming_an_unproduced_score_is_refused():
     data = _with("arms.0.rules", {"r": {"segment": {"uplift": {"min": 0.1}}}})
     with pytest.raises(SpecError, match=re.escape(
-            "arms[0]: after the arm's changes, rules[0].segment.uplift: 'uplift' is not a "
-            "column of the simulated subscriber table")):
+            "arms[0]: after the arm's changes, rules[0].segment.uplift: 'uplift' is a score "
+            "column of scorer 'uplift', which scoring.scorers does not list")):
         load_spec(data)
 
 
@@ -153,7 +162,8 @@ def test_spec_with_scoring_round_trips():
     again = load_spec(spec.to_dict())
     assert again == spec
     assert again.scoring.to_dict()["train"] == {"subscribers": 200, "days": 21,
-                                                "model": "logistic", "holdout": 0.0}
+                                                "model": "logistic", "holdout": 0.0,
+                                                "incentive": 0.0}
     assert spec.to_dict()["arms"][1]["target"] == {"by": "p_purchase_7d", "top": 0.3}
 
 
@@ -184,20 +194,20 @@ def test_built_in_scorers_fit_on_the_prior_run_once():
 def test_registering_a_scorer_is_one_line():
     class Uplift:
         def score(self, features):
-            return (features["frequency"] * 0.01).rename("uplift")
+            return (features["frequency"] * 0.01).rename("lift_demo")
 
     try:
-        register_scorer("uplift_test", {"uplift": SubscriberColumn("number")},
+        register_scorer("uplift_test", {"lift_demo": SubscriberColumn("number")},
                         lambda training, seed: Uplift())
         data = _with("scoring.scorers", ["clusters", "uplift_test"])
-        data["arms"][1]["target"] = {"by": "uplift", "top": 0.5}
-        data["rules"] = {"rules": [dict(RULE, segment={"uplift": {"min": 0.02}})]}
+        data["arms"][1]["target"] = {"by": "lift_demo", "top": 0.5}
+        data["rules"] = {"rules": [dict(RULE, segment={"lift_demo": {"min": 0.02}})]}
         spec = load_spec(data)
         sc = scoring_config(spec)
-        assert sc.columns == ("cluster", "uplift")
+        assert sc.columns == ("cluster", "lift_demo")
         assert isinstance(sc.scorers[1], Uplift)
         with pytest.raises(ValueError, match=r"already produced by scorer 'uplift_test'"):
-            register_scorer("other", {"uplift": SubscriberColumn("number")},
+            register_scorer("other", {"lift_demo": SubscriberColumn("number")},
                             lambda t, s: Uplift())
     finally:
         SCORERS.pop("uplift_test", None)
@@ -258,3 +268,21 @@ def test_the_budget_counts_the_event_log_the_refreshes_read():
     plain = load_spec(d)
     assert estimate(with_scoring).bytes - estimate(plain).bytes == pytest.approx(
         BYTES_PER_SUBSCRIBER_DAY_SCORING * 100 * 14)
+
+
+def test_uplift_scorer_learns_from_the_randomized_prior_run():
+    """The uplift scorer fits on the prior run's randomized send (its cut email carries
+    the spec's discount) and scores history features plus the subscriber table's
+    attribute columns, as a refresh passes them."""
+    from experiments.models.scorers import UPLIFT_ATTRIBUTES
+
+    kw = dict(subscribers=600, days=21, seed=5, model="logistic", holdout=0.5)
+    (scorer,), cols = fit_scorers(("uplift",), incentive=0.3, **kw)
+    assert cols == ("uplift",)
+    tr = training_run(600, 21, 17, model="logistic", holdout=0.5, incentive=0.3)
+    assert set(UPLIFT_ATTRIBUTES) <= set(tr.table.columns)
+    u = scorer.score(tr.features.join(tr.table[list(UPLIFT_ATTRIBUTES)]))
+    assert u.name == "uplift" and u.index.equals(tr.features.index)
+    assert np.isfinite(u).all() and u.std() > 0
+    with pytest.raises(TriggerLabValueError, match="expected the attribute columns"):
+        scorer.score(tr.features)           # a refresh always joins them
