@@ -36,7 +36,7 @@ SMALL: dict[str, dict[str, object]] = {
     "04_load_test_triggers": {"SUBSCRIBERS": 20_000, "RATE": 50_000, "DURATION": 2.0},
     "05_personalization_and_send_time": {"SUBSCRIBERS": 4_000, "DAYS": 8},
     "07_segments_scores_and_uplift": {"SUBSCRIBERS": 8_000, "EFFECT_SUBSCRIBERS": 8_000,
-                                      "UPLIFT_SUBSCRIBERS": 12_000},
+                                      "UPLIFT_SUBSCRIBERS": 12_000, "TARGET_SUBSCRIBERS": 8_000},
 }
 
 _ASSIGN = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)\s*=\s*(?P<value>[^#]*?)(?P<comment>\s*#.*)?$")
@@ -393,3 +393,8 @@ def test_07_segments_scores_and_uplift(kernel_env, tmp_path):
     assert 0.3 < cap["propensity"] < cap["model"] <= cap["truth"] + 0.02
     assert k["uplift_spearman"]["model"] > k["uplift_spearman"]["propensity"] + 0.2
     assert k["uplift_qini"]["model"] > k["uplift_qini"]["propensity"] > k["uplift_qini"]["random"]
+    # targeting during a run: per email, uplift > propensity > everyone, truth and estimate
+    for key in ("target_per_email", "target_per_email_truth"):
+        v = k[key]
+        assert v["top30_uplift"] > v["top30_propensity"] > v["everyone"] > 0, key
+    assert k["target_uplift_significant"] is True
