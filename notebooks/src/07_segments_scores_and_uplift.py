@@ -318,7 +318,7 @@ display(Markdown(
     f"{per_email.loc['top30_propensity', 'true_value']:.3f}, "
     f"{per_email.loc['everyone', 'true_value']:.3f}); the estimates sit "
     f"{1 - (per_email['estimate'] / per_email['true_value']).mean():.0%} below the truth on "
-    f"average because the truth leaves out the organic orders a purchase makes less likely "
+    f"average, mostly because the truth leaves out the organic orders a purchase makes less likely "
     f"afterwards."))
 
 # %%
