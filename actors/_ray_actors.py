@@ -9,14 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import ray
 
 from actors.config import SimulationConfig
 from actors.learner import LearnerCore
 from actors.messages import Arms, ShardResult, TickOutput
 from actors.shard import ShardCore, process_cpu_seconds
+from policies.segments.dynamic import Cutoff, top_cutoff
 
-__all__ = ["LearnerActor", "ShardActor"]
+__all__ = ["LearnerActor", "ShardActor", "cutoff_task"]
+
+
+@ray.remote(num_cpus=0)
+def cutoff_task(q: float, *parts: tuple[np.ndarray, np.ndarray]) -> Cutoff:
+    """The top-``q`` cutoff over every shard's refresh answer."""
+    return top_cutoff(list(parts), q)
 
 
 @ray.remote
@@ -47,6 +55,14 @@ class ShardActor:
         reads to learn that the checkpoint succeeded without fetching the state)."""
         assert self.core is not None
         return self.core.state(), self.core.position
+
+    def refresh(self, now: int) -> tuple[np.ndarray, np.ndarray] | None:
+        assert self.core is not None
+        return self.core.refresh(now)
+
+    def set_target(self, cutoff: Cutoff) -> int:
+        assert self.core is not None
+        return self.core.set_target(cutoff)
 
     def position(self) -> int:
         return -1 if self.core is None else self.core.position

@@ -28,7 +28,9 @@ __all__ = [
     "SCOPES",
     "CampaignConfig",
     "PolicyConfig",
+    "ScoringConfig",
     "SimulationConfig",
+    "TargetConfig",
 ]
 
 #: Default start of a run: Monday 2026-01-05 00:00 UTC (seconds since the epoch).
@@ -58,12 +60,18 @@ class CampaignConfig:
         response model multiplies P(purchase | click) by ``1 + incentive_buy_slope
         incentive price_sensitivity`` and takes the discount off the order value, so a
         discount earns more only from price-sensitive subscribers (docs/domain.md).
+    holdout : bool
+        Whether the run's holdout group (``holdout_fraction``) gets the campaign too
+        (default True: a holdout withholds triggered mail only, the newsletter is the
+        background). False makes it a holdout of the campaign as well, so treatment minus
+        holdout measures what the campaign causes.
     """
 
     every_days: int = 7
     local_hour: int = 10
     subject_style: str = "plain"
     incentive: float = 0.0
+    holdout: bool = True
 
     def __post_init__(self) -> None:
         check_int("campaign.every_days", self.every_days, low=1, error=SpecError)
@@ -73,6 +81,73 @@ class CampaignConfig:
                      error=SpecError)
         check_number("campaign.incentive", self.incentive, low=0, high=1, high_open=True,
                      what="a discount fraction in [0, 1)", error=SpecError)
+        if not isinstance(self.holdout, bool):
+            raise SpecError(f"campaign.holdout: expected true or false, got {self.holdout!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class ScoringConfig:
+    """Scores and clusters refreshed during a run (dynamic segments, docs/segments.md).
+
+    ``first_day`` whole days after the run's start and every ``every_days`` days after
+    that (at the tick boundary, before the next tick), each shard computes the history
+    features of its subscribers from its own event log up to that moment, runs every
+    scorer, and writes the columns ``columns`` into its subscriber table; the trigger
+    engine gets the rows whose rule segments changed. Before the first refresh the
+    columns are missing (NaN): no segment test on them passes.
+
+    Parameters
+    ----------
+    scorers : tuple
+        Fitted scorers (:class:`policies.segments.dynamic.Scorer`), picklable.
+    columns : tuple of str
+        The score columns they produce, distinct.
+    first_day : int
+        Days (>= 1) from the start to the first refresh.
+    every_days : int
+        Days between refreshes (>= 1).
+    """
+
+    scorers: tuple[Any, ...]
+    columns: tuple[str, ...]
+    first_day: int = 7
+    every_days: int = 7
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.scorers, tuple) or not self.scorers or not all(
+                callable(getattr(s, "score", None)) for s in self.scorers):
+            raise expected(SpecError, "scoring.scorers", "a non-empty tuple of objects with "
+                           "score(features)", self.scorers)
+        if (not isinstance(self.columns, tuple) or not self.columns
+                or not all(isinstance(c, str) and c.isidentifier() for c in self.columns)
+                or len(set(self.columns)) != len(self.columns)):
+            raise expected(SpecError, "scoring.columns", "a non-empty tuple of distinct "
+                           "column names", self.columns)
+        check_int("scoring.first_day", self.first_day, low=1, error=SpecError)
+        check_int("scoring.refresh", self.every_days, low=1,
+                  what="a whole number of days >= 1", error=SpecError)
+
+    def is_refresh(self, days: int) -> bool:
+        """Whether the moment ``days`` whole days after the run's start is a refresh."""
+        return days >= self.first_day and (days - self.first_day) % self.every_days == 0
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """Send only to the top ``top`` of subscribed subscribers by score column ``by``, as
+    ranked at the last refresh (``ceil(top n)`` of the ``n`` subscribed ones with a
+    score; ties by the lower id). Before the first refresh nobody is in the top: the
+    arm sends nothing. Emails not sent are not counted (truth counts sent emails only).
+    """
+
+    by: str
+    top: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.by, str) or not self.by.isidentifier():
+            raise expected(SpecError, "target.by", "a score column name", self.by)
+        check_number("target.top", self.top, low=0, high=1, low_open=True,
+                     what="a fraction in (0, 1]", error=SpecError)
 
 
 @dataclass(frozen=True)
@@ -154,6 +229,11 @@ class SimulationConfig:
         of the run, in the result (:mod:`actors.subscriber_books`; per-segment analysis).
     checkpoint_every : int
         Ticks between checkpoints (Ray executor; 0 disables them).
+    scoring : ScoringConfig or None
+        Scores and clusters refreshed during the run (None: none).
+    target : TargetConfig or None
+        Send triggered and campaign emails only to the top of a score (needs ``scoring``
+        producing ``target.by``; whole days of ticks).
     """
 
     seed: int | None = None
@@ -174,6 +254,8 @@ class SimulationConfig:
     record_events: bool = False
     record_subscribers: bool = False
     checkpoint_every: int = 96
+    scoring: ScoringConfig | None = None
+    target: TargetConfig | None = None
 
     def __post_init__(self) -> None:
         check_int("seed", self.seed, low=0, what="an integer >= 0 (required)", error=SpecError)
@@ -208,6 +290,21 @@ class SimulationConfig:
             check_bool(name, getattr(self, name), what="True or False", error=SpecError)
         check_int("checkpoint_every", self.checkpoint_every, low=0,
                   what="an integer >= 0 (ticks)", error=SpecError)
+        if self.scoring is not None and not isinstance(self.scoring, ScoringConfig):
+            raise SpecError(f"scoring: expected a ScoringConfig or None, got "
+                            f"{type(self.scoring).__name__}")
+        if self.target is not None:
+            if not isinstance(self.target, TargetConfig):
+                raise SpecError(f"target: expected a TargetConfig or None, got "
+                                f"{type(self.target).__name__}")
+            cols = () if self.scoring is None else self.scoring.columns
+            if self.target.by not in cols:
+                raise SpecError(f"target.by: expected a score column of scoring "
+                                f"({', '.join(cols) or 'none: no scoring'}), got "
+                                f"{self.target.by!r}")
+        if self.scoring is not None and DAY % self.tick_seconds:
+            raise SpecError(f"scoring: refreshes at day boundaries need ticks dividing a "
+                            f"day, got tick_seconds={self.tick_seconds}")
         if self.rules is not None and len(self.rules) > 250:
             raise SpecError(f"rules: at most 250 rules, got {len(self.rules)}")
 

@@ -39,6 +39,7 @@ from actors.plan import RunPlan
 from actors.progress import ProgressBar
 from actors.result import RunResult, merge_results
 from policies.errors import SpecError
+from sim.clock import DAY
 
 __all__ = ["Driver", "run_simulation", "split_ranges"]
 
@@ -113,6 +114,10 @@ class Driver:
             raise SpecError(f"ticks_per_call: expected a divisor of decision_lag_ticks "
                             f"({config.decision_lag_ticks}) and checkpoint_every "
                             f"({config.checkpoint_every}), got {b}")
+        if config.scoring is not None and (DAY // config.tick_seconds) % b:
+            raise SpecError(f"ticks_per_call: with scoring, expected a divisor of the "
+                            f"{DAY // config.tick_seconds} ticks of a day (refreshes happen "
+                            f"between calls), got {b}")
         self.block = b
         self.n_blocks = -(-config.n_ticks // b)
         self.lag_blocks = config.decision_lag_ticks // b
@@ -129,7 +134,7 @@ class Driver:
         self.on_tick = on_tick
         self.recoveries = 0
         self.max_seen_in_flight = 0
-        self._pending: dict[int, tuple[list[Any], list[Any], Any, list[Any]]] = {}
+        self._pending: dict[int, tuple[list[Any], list[Any], Any, list[Any], list[Any]]] = {}
         self._arms_log: dict[int, Any] = {}
         self._ckpt = _Checkpoint(0, [None] * len(self.ranges), None, {})
 
@@ -204,6 +209,7 @@ class Driver:
         steps = [ex.step(i, first, count, arms) for i in range(len(self.ranges))]
         outs = [o for o, _ in steps]
         arms_ref = ex.decide(first, count, outs) if self.has_learner else None
+        extra = self._refresh(first + count)
         ckpts: list[Any] = []
         every = self.config.checkpoint_every
         end = first + count
@@ -211,7 +217,24 @@ class Driver:
             ckpts = [ex.checkpoint_shard(i) for i in range(len(self.ranges))]
             if self.has_learner:
                 ckpts.append(ex.checkpoint_learner())
-        self._pending[block] = ([c for _, c in steps], outs, arms_ref, ckpts)
+        self._pending[block] = ([c for _, c in steps], outs, arms_ref, ckpts, extra)
+
+    def _refresh(self, end: int) -> list[Any]:
+        """Submit the scoring refresh (and targeting) due at the start of tick ``end``, if
+        any (it runs after the shards' earlier ticks, before their later ones); returns
+        the handles to check."""
+        cfg, ex = self.config, self.executor
+        sc = cfg.scoring
+        if sc is None or end >= cfg.n_ticks:
+            return []
+        now = cfg.tick_bounds(end)[0]
+        if (now - cfg.start) % DAY or not sc.is_refresh((now - cfg.start) // DAY):
+            return []
+        parts = [ex.refresh(i, now) for i in range(len(self.ranges))]
+        if cfg.target is None:
+            return parts
+        cut = ex.cutoff(parts, cfg.target.top)
+        return [*parts, cut, *(ex.set_target(i, cut) for i in range(len(self.ranges)))]
 
     def _get(self, handle: Any, who: int | None, what: str) -> Any:
         return self.executor.get(handle, timeout=self.tick_timeout, who=who, what=what)
@@ -229,12 +252,15 @@ class Driver:
             raise exc
 
     def _collect(self, block: int) -> int:
-        counts, _, arms_ref, ckpts = self._pending[block]
+        counts, _, arms_ref, ckpts, extra = self._pending[block]
         first, count = self._ticks(block)
         what = ticks_label(first, count)
-        # the counts and the arms (which raises the learner's error) in one call
-        handles = [*counts, *([arms_ref] if arms_ref is not None else [])]
-        whos: list[int | None] = [*range(len(counts)), None]
+        # the counts, the arms (which raises the learner's error) and the refresh's
+        # answers (which raise a shard's refresh error) in one call
+        handles = [*counts, *([arms_ref] if arms_ref is not None else []), *extra]
+        whos: list[int | None] = [*range(len(counts)),
+                                  *([None] if arms_ref is not None else []),
+                                  *([-1] * len(extra))]
         n_events = sum(int(v) for v in self._get_all(handles, whos, what)[:len(counts)])
         n = len(self.ranges)
         states = [self.executor.keep_checkpoint(i if i < n else None, c)
@@ -267,8 +293,8 @@ class Driver:
 
     def _recover_once(self) -> int:
         ex = self.executor
-        handles = [h for counts, outs, a, c in self._pending.values() for h in
-                   [*counts, *outs, *([a] if a is not None else []), *c]]
+        handles = [h for counts, outs, a, c, e in self._pending.values() for h in
+                   [*counts, *outs, *([a] if a is not None else []), *c, *e]]
         ex.settle(handles, timeout=min(self.tick_timeout, 120.0))
         self._pending.clear()
         ck = self._ckpt

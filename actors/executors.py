@@ -25,6 +25,7 @@ from actors.errors import ActorLost, ShardError
 from actors.learner import LearnerCore
 from actors.messages import ShardResult
 from actors.shard import ShardCore
+from policies.segments.dynamic import top_cutoff
 
 __all__ = ["EXECUTORS", "ActorLost", "Executor", "InlineExecutor", "RayExecutor",
            "ShardError", "make_executor"]
@@ -59,6 +60,16 @@ class Executor(Protocol):
     def decide(self, first: int, count: int, outputs: Sequence[Any]) -> Any:
         """Handle of the learner's arms (a list of :class:`~actors.messages.Arms`) for the
         ticks, from the shards' output handles."""
+
+    def refresh(self, i: int, now: int) -> Any:
+        """Handle of shard ``i``'s :meth:`ShardCore.refresh` at ``now`` (dynamic segments)."""
+
+    def cutoff(self, parts: Sequence[Any], q: float) -> Any:
+        """Handle of the :func:`~policies.segments.dynamic.top_cutoff` of the shards'
+        refresh handles ``parts``."""
+
+    def set_target(self, i: int, cutoff: Any) -> Any:
+        """Handle of shard ``i``'s :meth:`ShardCore.set_target` with the ``cutoff`` handle."""
 
     def checkpoint_shard(self, i: int) -> Any:
         """Handle of shard ``i``'s checkpoint (its :meth:`ShardCore.state`)."""
@@ -151,6 +162,15 @@ class InlineExecutor:
         values = [self.get(o) for o in outputs]
         return self._call(None, ticks_label(first, count), self.learner.decide_block,
                           first, count, values)
+
+    def refresh(self, i: int, now: int) -> Any:
+        return self._call(i, "refresh", self.shards[i].refresh, now)
+
+    def cutoff(self, parts: Sequence[Any], q: float) -> Any:
+        return top_cutoff(self.get(list(parts)), q)
+
+    def set_target(self, i: int, cutoff: Any) -> Any:
+        return self._call(i, "refresh", self.shards[i].set_target, self.get(cutoff))
 
     def checkpoint_shard(self, i: int) -> Any:
         return self._call(i, "checkpoint", lambda: copy.deepcopy(self.shards[i].state()))
@@ -286,6 +306,17 @@ class RayExecutor:
     def decide(self, first: int, count: int, outputs: Sequence[Any]) -> Any:
         assert self.learner is not None
         return self.learner.decide_block.remote(first, count, *outputs)
+
+    def refresh(self, i: int, now: int) -> Any:
+        return self.shards[i].refresh.remote(now)
+
+    def cutoff(self, parts: Sequence[Any], q: float) -> Any:
+        from actors._ray_actors import cutoff_task
+
+        return cutoff_task.remote(q, *parts)
+
+    def set_target(self, i: int, cutoff: Any) -> Any:
+        return self.shards[i].set_target.remote(cutoff)
 
     def checkpoint_shard(self, i: int) -> Any:
         """References ``(state, position)`` of shard ``i``'s checkpoint."""

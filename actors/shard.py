@@ -28,6 +28,11 @@ One :meth:`ShardCore.step` per tick:
 5. after a tick that crosses midnight UTC the subscriber table (segments, contexts) is
    refreshed.
 
+With ``config.scoring`` the driver also calls :meth:`ShardCore.refresh` at the scoring
+refreshes (between two ticks): scores from the shard's event log so far become
+subscriber attributes; with ``config.target`` the driver then hands every shard the one
+top-``q`` cutoff (:meth:`ShardCore.set_target`), and only targeted subscribers get emails.
+
 It returns a :class:`~actors.messages.TickOutput`: the choices (outbox emails the
 policy must decide, with contexts) and the rewards. Everything else (counters, truth,
 logs) stays in the shard's state, so a checkpoint (:meth:`ShardCore.state`) holds it and
@@ -55,6 +60,8 @@ from policies.ab import hash_unit
 from policies.errors import RuleWarning, SpecError
 from policies.events import EventBatch
 from policies.features import FEATURE_NAMES, subscriber_features
+from policies.segments.dynamic import Cutoff, changed_rows, in_top, score_frame
+from policies.segments.history import history_features
 from policies.triggers import TriggerEngine, segment_mask
 from sim.clock import DAY
 from sim.population import Population
@@ -106,6 +113,16 @@ class ShardCore:
         self.world = World(pop, seed=seed)
         self.group = holdout_groups(pop.ids, seed, config.holdout_fraction)
         self.table = self.world.subscribers()
+        scoring = config.scoring
+        self._history: list[EventBatch] = []
+        self._scores = np.full((stop - start, 0 if scoring is None else len(scoring.columns)),
+                               np.nan)
+        self._add_scores(self.table)
+        # None: everyone may get email; else who is in the top (nobody before a refresh)
+        self._target: np.ndarray | None = (None if config.target is None
+                                           else np.zeros(stop - start, bool))
+        self._eligible = np.zeros(stop - start, bool)
+        self.refreshes = 0
         # the subscriber table before any email: segments of a per-segment analysis
         self.start_table = self.table.copy() if config.record_subscribers else None
         self.engine: TriggerEngine | None = None
@@ -189,11 +206,18 @@ class ShardCore:
         self.n_events += len(events)
         if cfg.record_events:
             self.event_log.append(events)
+        if cfg.scoring is not None:
+            self._history.append(events)
         self.ledger.attribute(events)
         if self.engine is not None:
             self._decisions(self.engine.process(events, until=t1))
         if self.schedule is not None:
-            for rows, times in self.schedule.due(t0, t1, self.world.population.subscribed):
+            reach = self.world.population.subscribed
+            if self._target is not None:
+                reach = reach & self._target
+            if cfg.campaign is not None and not cfg.campaign.holdout:   # holdout: none either
+                reach = reach & (self.group == 0)
+            for rows, times in self.schedule.due(t0, t1, reach):
                 self._enqueue(rows + self.start, times, np.zeros(len(rows), np.int64),
                               self.plan.decides_campaign)
         rewards = self.ledger.finalize(t1 - cfg.reward_window_seconds,
@@ -259,9 +283,84 @@ class ShardCore:
             return
         fire = self.ledger.count_decisions(dec)
         fire &= self.world.population.subscribed[dec.subscriber - self.start]
+        if self._target is not None:
+            fire &= self._target[dec.subscriber - self.start]
         if fire.any():
             self._enqueue(dec.subscriber[fire], dec.time[fire], dec.rule[fire] + 1,
                           self.plan.decides_triggers)
+
+    # -- dynamic segments --------
+
+    def refresh(self, now: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Score every subscriber of the shard on the history features of its events up
+        to ``now`` (s; the tick boundary the driver calls this at) and write the scores
+        into the subscriber table; the engine gets only the rows whose rule segments
+        changed, at ``now``. Returns, when the run targets, the ids and ``target.by``
+        scores of the subscribed subscribers (for :func:`top_cutoff`), else None."""
+        scoring = self.config.scoring
+        if scoring is None:
+            raise InternalError("refresh: the run has no scoring")
+        if now != self.config.tick_bounds(self.position)[0]:
+            raise InternalError(f"refresh: expected the shard's time "
+                                f"{self.config.tick_bounds(self.position)[0]}, got {now}")
+        log = EventBatch.concat(self._history)
+        self._history = [log]
+        ids = self.world.population.ids
+        feats = history_features(log, now, ids)
+        # beside the history, the numeric columns of the subscriber table now (scorers
+        # pick their columns: the uplift scorer reads some, the others none)
+        table = self.world.subscribers(now)
+        known = [c for c, t in table.dtypes.items()
+                 if c not in feats.columns and c not in scoring.columns
+                 and pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)]
+        feats = feats.join(table[known])
+        self._scores = score_frame(scoring.scorers, feats, scoring.columns).to_numpy()
+        self._add_scores(self.table)
+        self.refreshes += 1
+        if self.start_table is not None and self.refreshes == 1:
+            self._add_scores(self.start_table)   # segments by score: the first refresh's
+        if self.engine is not None:
+            numeric = self._numeric_segments(self.table)
+            changed = changed_rows(self._seg_numeric, numeric)
+            self._seg_numeric = numeric
+            if changed.any():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuleWarning)
+                    self.engine.update_subscribers(self.table.iloc[np.flatnonzero(changed)],
+                                                   at=now)
+        if self.config.target is None:
+            return None
+        self._eligible = self.world.population.subscribed.copy()
+        col = self._scores[:, scoring.columns.index(self.config.target.by)]
+        return ids[self._eligible], col[self._eligible]
+
+    def set_target(self, cutoff: Cutoff) -> int:
+        """Who gets email until the next refresh: the subscribers eligible at the last
+        refresh inside ``cutoff`` (:func:`~policies.segments.dynamic.top_cutoff` over
+        every shard); returns how many of this shard's."""
+        if self._target is None or self.config.scoring is None or self.config.target is None:
+            raise InternalError("set_target: the run does not target")
+        col = self._scores[:, self.config.scoring.columns.index(self.config.target.by)]
+        self._target = in_top(self.world.population.ids, col, cutoff) & self._eligible
+        return int(self._target.sum())
+
+    @property
+    def targeted(self) -> np.ndarray | None:
+        """Who may get email now (bool per shard row), None when the run does not target."""
+        return None if self._target is None else self._target.copy()
+
+    @property
+    def scores(self) -> pd.DataFrame:
+        """The current score columns (NaN before the first refresh), indexed by id."""
+        cols = () if self.config.scoring is None else self.config.scoring.columns
+        return pd.DataFrame(self._scores, columns=list(cols),
+                            index=pd.Index(self.world.population.ids, name="subscriber"))
+
+    def _add_scores(self, table: pd.DataFrame) -> None:
+        """Write the current score columns into ``table`` (the shard's rows, in order)."""
+        if self.config.scoring is not None:
+            for j, c in enumerate(self.config.scoring.columns):
+                table[c] = self._scores[:, j]
 
     # -- subscriber table --------
 
@@ -278,6 +377,7 @@ class ShardCore:
         """Refresh the subscriber table; push to the engine only the rows whose segment
         inputs changed (string columns by value, numeric predicates by outcome)."""
         new = self.world.subscribers(now)
+        self._add_scores(new)
         if self.engine is not None and self.config.rules is not None:
             changed = np.zeros(len(new), bool)
             text_cols = {p.column for r in self.config.rules.rules for p in r.segment
@@ -300,8 +400,10 @@ class ShardCore:
         if self.plan.store_contexts:
             return table
         rules = self.config.rules.rules if self.config.rules is not None else ()
-        keep = sorted({p.column for r in rules for p in r.segment if p.column in table.columns})
-        return table[keep]
+        keep = {p.column for r in rules for p in r.segment if p.column in table.columns}
+        if self.config.scoring is not None:  # refreshes write whole engine rows
+            keep |= {"utc_offset_minutes", *self.config.scoring.columns}
+        return table[sorted(keep)].copy()
 
     # -- results --------
 

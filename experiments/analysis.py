@@ -35,7 +35,11 @@ themselves are in :mod:`experiments.stats`):
   levels use a Wilson interval for counts and the same block t interval for revenue.
 * **incremental orders vs a holdout**: treatment minus holdout orders per subscriber,
   Poisson variances of the counts (:func:`experiments.stats.poisson_rate_diff`); arms
-  compared with :func:`experiments.stats.normal_diff_test`.
+  compared with :func:`experiments.stats.normal_diff_test`. **Per email**
+  (``incremental_orders_per_email``) the same difference times the treatment group's
+  subscribers per email sent to it (interval and standard error scaled alike: the number
+  of emails is fixed given who was treated); its truth is the expected email-caused
+  orders per email sent.
 * p-values of all (arm, metric) comparisons are adjusted together (Holm by default).
 * **ground truth** (from the simulator's expected values of the emails actually sent,
   on the basis the estimate counts, docs/domain.md "Ground truth"): per-email rates are
@@ -51,6 +55,7 @@ Functions take a run's tables as :class:`experiments.Results` (anything with ``s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +63,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiments.metrics import PER_EMAIL_HOLDOUT
 from experiments.spec import METRICS, ExperimentSpec
 from experiments.stats import (
     adjust_pvalues,
@@ -93,17 +99,23 @@ SUMMARY_COLUMNS = (
 
 
 def _truth_table(res: RunTables) -> pd.DataFrame:
-    """Per arm (summed over replications): truth sums over the treatment emails."""
+    """Per arm (summed over replications): truth sums over the treatment emails, and
+    ``holdout_incremental_orders``: the email-caused orders of the holdout group's emails
+    (a holdout gets no triggered mail, but campaigns reach it too)."""
     spec = res.spec
     t = res.truth
-    t = t[(t["group"] == "treatment") & (t["source"] != "site")]
+    t = t[t["source"] != "site"]
     if spec.sources:
         t = t[t["source"].isin(list(spec.sources))]
     cols = ["sends", "expected_opens", "expected_clicks", "expected_orders", "expected_revenue",
             "expected_incremental_orders", "expected_regret"]
     cols = [c for c in cols if c in t.columns]
-    g = t.groupby("arm", sort=False)[cols].sum()
-    return g.reindex([a.name for a in spec.arms]).fillna(0.0)
+    arms = [a.name for a in spec.arms]
+    g = t[t["group"] == "treatment"].groupby("arm", sort=False)[cols].sum()
+    g = g.reindex(arms).fillna(0.0)
+    h = t[t["group"] == "holdout"].groupby("arm", sort=False)["expected_incremental_orders"]
+    g["holdout_incremental_orders"] = h.sum().reindex(arms).fillna(0.0)
+    return g
 
 
 def true_values(res: RunTables, counts: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -130,18 +142,22 @@ def true_values(res: RunTables, counts: pd.DataFrame | None = None) -> pd.DataFr
     reps = spec.replications
     rows = []
     for name in spec.metrics:
-        c = counts[counts["metric"] == name].groupby("arm", sort=False)[
-            ["numerator", "denominator"]].sum()
+        cols = ["numerator", "denominator"] + (["holdout_denominator"]
+                                               if METRICS[name].scope == "holdout" else [])
+        c = counts[counts["metric"] == name].groupby("arm", sort=False)[cols].sum()
         for arm in tt.index:
             t = tt.loc[arm]
             subs = float(c.loc[arm, "denominator"]) if arm in c.index else math.nan
-            val, kind = truth_value(name, t, subs)
+            held = (float(c.loc[arm, "holdout_denominator"])
+                    if "holdout_denominator" in c.columns and arm in c.index else math.nan)
+            val, kind = truth_value(name, t, subs, held)
             rows.append({"metric": name, "arm": arm, "true_value": float(val), "kind": kind,
                          "regret": float(t.get("expected_regret", math.nan)) / reps})
     return pd.DataFrame(rows)
 
 
-def truth_value(name: str, t: Any, subs: float) -> tuple[float, str]:
+def truth_value(name: str, t: Any, subs: float, held: float = math.nan
+                ) -> tuple[float, str]:
     """The simulator's true value of metric ``name`` from truth sums ``t``.
 
     Parameters
@@ -153,6 +169,10 @@ def truth_value(name: str, t: Any, subs: float) -> tuple[float, str]:
         of the truth table (a row of it, or the same sums over some subscribers).
     subs : float
         Treatment-group subscribers the sums are over (NaN if unknown).
+    held : float
+        Holdout-group subscribers (holdout metrics): their emails' caused orders,
+        ``t["holdout_incremental_orders"]``, per holdout subscriber are subtracted, as the
+        estimate (treatment minus holdout) subtracts their orders.
 
     Returns
     -------
@@ -181,8 +201,14 @@ def truth_value(name: str, t: Any, subs: float) -> tuple[float, str]:
             share = (t["expected_incremental_orders"] / t["expected_orders"]
                      if t["expected_orders"] > 0 else 0.0)
             val, kind = t["expected_revenue"] * share / subs, "caused"
-        elif name == "incremental_orders" and subs > 0:
-            val, kind = t["expected_incremental_orders"] / subs, "caused"
+        elif name in ("incremental_orders", "incremental_orders_per_email") and subs > 0:
+            caused = t["expected_incremental_orders"] / subs
+            if held > 0:
+                caused -= t.get("holdout_incremental_orders", 0.0) / held
+            if name == "incremental_orders":
+                val, kind = caused, "caused"
+            elif sends > 0:
+                val = caused * subs / sends
     return float(val), kind
 
 
@@ -267,14 +293,15 @@ def summarize(res: RunTables) -> pd.DataFrame:
                                                n if METRICS[name].kind == "proportion"
                                                else None))
             else:
-                inc = _incremental(a, alpha)
+                per_email = name in PER_EMAIL_HOLDOUT
+                inc = _incremental(a, alpha, per_email)
                 row["estimate"] = inc.effect if inc is not None else math.nan
                 row["ci_low"], row["ci_high"] = ((inc.ci_low, inc.ci_high) if inc is not None
                                                  else (math.nan, math.nan))
                 row["method"] = "treatment minus holdout, Poisson variances of the counts"
                 if arm != control:
                     row.update(_compare_holdout(ctrl, a, alpha, sign,
-                                                _row_estimate(rows, name, control)))
+                                                _row_estimate(rows, name, control), per_email))
             t = truth.loc[(name, arm)]
             tc = truth.loc[(name, control)]
             row["true_value"] = t["true_value"]
@@ -394,19 +421,29 @@ def _compare_paired(ctrl: pd.DataFrame, arm: pd.DataFrame, alpha: float, sign: f
     return _with_lift(out, control_estimate)
 
 
-def _incremental(a: pd.DataFrame, alpha: float) -> Any:
+def _incremental(a: pd.DataFrame, alpha: float, per_email: bool = False) -> Any:
     """Treatment minus holdout rate of one arm (a :class:`~experiments.stats.ZTestResult`),
-    None without subscribers in either group."""
+    None without subscribers in either group; per email sent (``sends`` column) the
+    difference, its interval and standard error times subscribers / sends (the number of
+    emails is fixed by the design given who was treated: only the orders are random)."""
     x, n = float(a["numerator"].sum()), float(a["denominator"].sum())
     xh, nh = float(a["holdout_numerator"].sum()), float(a["holdout_denominator"].sum())
     if n <= 0 or nh <= 0:
         return None
-    return poisson_rate_diff(xh, nh, x, n, alpha=alpha)
+    r = poisson_rate_diff(xh, nh, x, n, alpha=alpha)
+    if not per_email:
+        return r
+    sends = float(a["sends"].sum())
+    if sends <= 0:
+        return None
+    k = n / sends
+    return dataclasses.replace(r, effect=r.effect * k, ci_low=r.ci_low * k,
+                               ci_high=r.ci_high * k, standard_error=r.standard_error * k)
 
 
 def _compare_holdout(ctrl: pd.DataFrame, a: pd.DataFrame, alpha: float, sign: float,
-                     control_estimate: float) -> dict[str, Any]:
-    ra, rc = _incremental(a, alpha), _incremental(ctrl, alpha)
+                     control_estimate: float, per_email: bool = False) -> dict[str, Any]:
+    ra, rc = _incremental(a, alpha, per_email), _incremental(ctrl, alpha, per_email)
     if ra is None or rc is None:
         return {}
     r = normal_diff_test(rc.effect, rc.standard_error, ra.effect, ra.standard_error,

@@ -10,6 +10,8 @@ The model is deliberately simple (docs: README "Validating a spec")::
     bytes   ~ BYTES_PER_SUBSCRIBER * subscribers * concurrent_runs
               + BYTES_PER_RUN_DAY * runs * days
               [+ BYTES_PER_SUBSCRIBER_RUN_SEGMENTS * subscribers * runs  with analysis.segments]
+              [+ BYTES_PER_SUBSCRIBER_DAY_SCORING * subscribers * days * concurrent_runs
+                 with scoring]
     seconds ~ SECONDS_PER_SUBSCRIBER_DAY * subscribers * days * arms * replications
 
 ``concurrent_runs`` is 1 for the inline executor and for sharded Ray runs (runs go one
@@ -25,6 +27,9 @@ factor of ~2; the refusal only triggers when the estimate exceeds the machine's
 With ``analysis.segments`` the per-subscriber tables of every run are kept until the run
 folder is written: 480 B per subscriber and run measured (10k subscribers, 2 runs, loaded
 back from the run folder), counted as 1 KB for the copies made while gathering them.
+With ``scoring`` (dynamic segments) every shard keeps its event log, which the refreshes
+read: 66 B per subscriber and day measured (retail preset, 3,000 subscribers, 7 days:
+0.64 events per subscriber-day at 104 B each), counted as 100 B.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from policies.errors import SpecError
 __all__ = [
     "BYTES_PER_RUN_DAY",
     "BYTES_PER_SUBSCRIBER",
+    "BYTES_PER_SUBSCRIBER_DAY_SCORING",
     "BYTES_PER_SUBSCRIBER_RUN_SEGMENTS",
     "SECONDS_PER_SUBSCRIBER_DAY",
     "Estimate",
@@ -51,6 +57,7 @@ __all__ = [
 BYTES_PER_SUBSCRIBER = 2_800
 BYTES_PER_RUN_DAY = 20_000
 BYTES_PER_SUBSCRIBER_RUN_SEGMENTS = 1_000
+BYTES_PER_SUBSCRIBER_DAY_SCORING = 100
 SECONDS_PER_SUBSCRIBER_DAY = 0.25 / 10_000
 
 
@@ -79,6 +86,8 @@ def estimate(spec: ExperimentSpec, *, executor: str | None = None,
            + BYTES_PER_RUN_DAY * runs * max(days, 1.0))
     if spec.segments:
         mem += BYTES_PER_SUBSCRIBER_RUN_SEGMENTS * subs * runs
+    if spec.scoring is not None:
+        mem += BYTES_PER_SUBSCRIBER_DAY_SCORING * subs * days * concurrent
     seconds = SECONDS_PER_SUBSCRIBER_DAY * subs * days * runs
     return Estimate(bytes=mem, seconds=seconds, runs=runs, concurrent_runs=concurrent)
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from actors import EXECUTORS
-from actors.config import REWARDS, CampaignConfig, PolicyConfig
+from actors.config import REWARDS, CampaignConfig, PolicyConfig, TargetConfig
 from experiments.metrics import METRICS
 from policies.checks import (
     check_bool,
@@ -33,8 +33,89 @@ from policies.checks import (
 from policies.errors import SpecError
 from policies.triggers import format_duration
 
-__all__ = ["ArmSpec", "ExperimentSpec", "arm_rules", "build_policy", "check_segments",
-           "corrections", "policy_dict", "policy_names"]
+__all__ = ["ArmSpec", "ExperimentSpec", "ScoringSpec", "arm_rules", "build_policy",
+           "check_segments", "corrections", "policy_dict", "policy_names"]
+
+#: Kinds of propensity model a spec's scoring may fit (``scoring.train.model``).
+SCORING_MODELS: tuple[str, ...] = ("hgb", "logistic")
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    """Scores and clusters refreshed during every arm's run (docs/segments.md).
+
+    Parameters
+    ----------
+    scorers : tuple of str
+        Registered scorers (:data:`experiments.models.scorers.SCORERS`), distinct.
+    first_day : int
+        Days from the run's start to the first refresh (>= 1).
+    refresh : int
+        Days between refreshes (>= 1).
+    train_subscribers : int
+        Subscribers of the prior run the scorers are fitted on (>= 100).
+    train_days : int
+        Days of the prior run (>= 21).
+    model : {"hgb", "logistic"}
+        Propensity model kind.
+    train_holdout : float
+        Share in [0, 1) of the prior run's subscribers not sent its cut's email (a
+        randomized send: uplift models need one; default 0).
+    train_incentive : float
+        Discount in [0, 1) of the prior run's cut email (the email an uplift model learns
+        the effect of; default 0).
+    """
+
+    scorers: tuple[str, ...]
+    first_day: int = 7
+    refresh: int = 7
+    train_subscribers: int = 5000
+    train_days: int = 35
+    model: str = "hgb"
+    train_holdout: float = 0.0
+    train_incentive: float = 0.0
+
+    def __post_init__(self) -> None:
+        from experiments.models.scorers import SCORERS
+
+        if not isinstance(self.scorers, tuple) or not self.scorers:
+            raise expected(SpecError, "scoring.scorers", "a non-empty list of scorer names",
+                           self.scorers)
+        for i, n in enumerate(self.scorers):
+            check_choice(f"scoring.scorers[{i}]", n, sorted(SCORERS), error=SpecError)
+            if n in self.scorers[:i]:
+                raise SpecError(f"scoring.scorers[{i}]: duplicate scorer {n!r}; list each "
+                                "scorer once")
+        check_int("scoring.first_day", self.first_day, low=1, what="a whole number of "
+                  "days >= 1", error=SpecError)
+        check_int("scoring.refresh", self.refresh, low=1, what="a whole number of days >= 1",
+                  error=SpecError)
+        check_int("scoring.train.subscribers", self.train_subscribers, low=100,
+                  error=SpecError)
+        check_int("scoring.train.days", self.train_days, low=21, error=SpecError)
+        check_choice("scoring.train.model", self.model, SCORING_MODELS, error=SpecError)
+        check_number("scoring.train.holdout", self.train_holdout, low=0, high=1,
+                     high_open=True, what="a fraction in [0, 1)", error=SpecError)
+        check_number("scoring.train.incentive", self.train_incentive, low=0, high=1,
+                     high_open=True, what="a fraction in [0, 1)", error=SpecError)
+        if "uplift" in self.scorers and self.train_holdout <= 0:
+            raise SpecError("scoring.train.holdout: the 'uplift' scorer learns from a "
+                            "randomized send: expected a share in (0, 1) held out, got "
+                            f"{self.train_holdout!r}")
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        """The score columns the scorers produce (name -> domain), in order."""
+        from experiments.models.scorers import score_columns
+
+        return score_columns(self.scorers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scorers": list(self.scorers), "first_day": self.first_day,
+                "refresh": self.refresh,
+                "train": {"subscribers": self.train_subscribers, "days": self.train_days,
+                          "model": self.model, "holdout": self.train_holdout,
+                          "incentive": self.train_incentive}}
 
 
 def policy_names() -> tuple[str, ...]:
@@ -44,18 +125,25 @@ def policy_names() -> tuple[str, ...]:
     return tuple(POLICIES)
 
 
-def check_segments(path: str, value: Any) -> tuple[str, ...]:
+def check_segments(path: str, value: Any, scores: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Segment columns (``analysis.segments``): a tuple of distinct columns of the
-    simulated subscriber table (:data:`~policies.subscriber_schema.SUBSCRIBER_COLUMNS`);
-    SpecError naming the entry otherwise."""
+    simulated subscriber table (:data:`~policies.subscriber_schema.SUBSCRIBER_COLUMNS`)
+    or score columns ``scores`` the spec's scoring produces; SpecError naming the entry
+    otherwise."""
     from policies.subscriber_schema import SUBSCRIBER_COLUMNS
 
     if not isinstance(value, tuple):
         raise expected(SpecError, path, "a list of subscriber-table columns", value)
-    cols = list(SUBSCRIBER_COLUMNS)
+    cols = [*SUBSCRIBER_COLUMNS, *scores]
     for i, c in enumerate(value):
         check_string(f"{path}[{i}]", c, error=SpecError)
-        if c not in SUBSCRIBER_COLUMNS:
+        if c not in cols and c not in scores:
+            from experiments.models.scorers import SCORERS
+
+            owner = next((n for n, e in SCORERS.items() if c in e.columns), None)
+            if owner is not None:
+                raise SpecError(f"{path}[{i}]: {c!r} is a score column of scorer {owner!r}, "
+                                "which scoring.scorers does not list")
             raise SpecError(f"{path}[{i}]: {c!r} is not a column of the simulated subscriber "
                             f"table{did_you_mean(c, cols)} (its columns: {', '.join(cols)})")
         if c in value[:i]:
@@ -127,6 +215,9 @@ class ArmSpec:
     campaign : CampaignConfig, None or "inherit"
         The arm's campaign; ``"inherit"`` (default) keeps the experiment's.
     description : str
+    target : TargetConfig or None
+        Send (triggered and campaign emails) only to the top of a score column at each
+        refresh (the spec's ``scoring`` must produce ``target.by``); None: everyone.
     """
 
     name: str
@@ -137,6 +228,7 @@ class ArmSpec:
     holdout: float = 0.0
     campaign: CampaignConfig | str | None = "inherit"
     description: str = ""
+    target: TargetConfig | None = None
 
     def __post_init__(self) -> None:
         check_string("name", self.name, error=SpecError)
@@ -154,6 +246,8 @@ class ArmSpec:
                 or isinstance(self.campaign, CampaignConfig)):
             raise expected(SpecError, "campaign", "a CampaignConfig, None or 'inherit'",
                            self.campaign)
+        if self.target is not None and not isinstance(self.target, TargetConfig):
+            raise expected(SpecError, "target", "a TargetConfig or None", self.target)
 
 
 @dataclass(frozen=True)
@@ -210,6 +304,8 @@ class ExperimentSpec:
     segment_correction : {"holm", "bh", "bonferroni"}
         Multiple-testing correction across the segments x arms of one segment column.
     description : str
+    scoring : ScoringSpec or None
+        Scores and clusters refreshed during each run (dynamic segments); None: none.
     """
 
     name: str
@@ -240,6 +336,7 @@ class ExperimentSpec:
     segments: tuple[str, ...] = ()
     segment_bins: int = 10
     segment_correction: str = "bh"
+    scoring: ScoringSpec | None = None
 
     def __post_init__(self) -> None:
         check_run_name("name", self.name)
@@ -264,7 +361,14 @@ class ExperimentSpec:
         if a >= 0.5:
             raise SpecError(f"analysis.alpha: expected a number in (0, 0.5), got {a!r}")
         _choice("analysis.correction", self.correction, corrections())
-        check_segments("analysis.segments", self.segments)
+        if self.scoring is not None and not isinstance(self.scoring, ScoringSpec):
+            raise expected(SpecError, "scoring", "a ScoringSpec or None", self.scoring)
+        score_cols = tuple(self.scoring.columns) if self.scoring is not None else ()
+        if self.scoring is not None and self.scoring.first_day >= float(self.days):
+            raise SpecError(f"scoring.first_day: expected fewer days than the run's "
+                            f"duration.days ({self.days:g}: no refresh would happen), got "
+                            f"{self.scoring.first_day}")
+        check_segments("analysis.segments", self.segments, score_cols)
         check_int("analysis.segment_bins", self.segment_bins, low=2, high=50, error=SpecError)
         _choice("analysis.segment_correction", self.segment_correction, corrections())
         if not isinstance(self.arms, tuple) or len(self.arms) < 2:
@@ -289,11 +393,19 @@ class ExperimentSpec:
             if arm.policy is not None:
                 build_policy(arm.policy, f"arms[{i}].policy", reward=self.reward,
                              seed=int(self.seed))
-        if "incremental_orders" in self.metrics:
+        for i, arm in enumerate(self.arms):
+            if arm.target is not None and arm.target.by not in score_cols:
+                raise SpecError(
+                    f"arms[{i}].target.by: expected a score column the spec's scoring "
+                    f"produces ({', '.join(score_cols) or 'none: the spec has no scoring'}), "
+                    f"got {arm.target.by!r}")
+        for metric in self.metrics:
+            if METRICS[metric].scope != "holdout":
+                continue
             for i, arm in enumerate(self.arms):
                 if arm.holdout <= 0:
                     raise SpecError(
-                        f"arms[{i}].holdout: metric incremental_orders needs a holdout > 0 "
+                        f"arms[{i}].holdout: metric {metric} needs a holdout > 0 "
                         f"in every arm, got {arm.holdout!r}")
 
     @property
@@ -333,6 +445,8 @@ class ExperimentSpec:
                  "subject_style": c.subject_style}
             if c.incentive:
                 d["incentive"] = c.incentive
+            if not c.holdout:
+                d["holdout"] = False
             return d
 
         arms = []
@@ -352,6 +466,8 @@ class ExperimentSpec:
                 d["holdout"] = a.holdout
             if a.campaign != "inherit":
                 d["campaign"] = campaign(a.campaign)  # type: ignore[arg-type]
+            if a.target is not None:
+                d["target"] = {"by": a.target.by, "top": a.target.top}
             arms.append(d)
         out: dict[str, Any] = {"name": self.name}
         if self.description:
@@ -362,6 +478,7 @@ class ExperimentSpec:
                            "overrides": copy.deepcopy(dict(self.preset_overrides))},
             "duration": {"days": self.days, "tick": format_duration(int(self.tick_seconds))},
             "rules": copy.deepcopy(dict(self.rules)) if self.rules is not None else "none",
+            **({"scoring": self.scoring.to_dict()} if self.scoring is not None else {}),
             "campaign": campaign(self.campaign),
             "reward": self.reward,
             "reward_window": format_duration(int(self.reward_window_seconds)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["METRICS", "MetricDef"]
+__all__ = ["METRICS", "PER_EMAIL_HOLDOUT", "MetricDef"]
 
 
 @dataclass(frozen=True)
@@ -55,4 +55,10 @@ METRICS: dict[str, MetricDef] = {m.name: m for m in (
     MetricDef("incremental_orders", "orders_all", "subscribers", "holdout", "rate",
               "orders per subscriber, treatment minus the arm's holdout",
               "incremental orders per subscriber"),
+    MetricDef("incremental_orders_per_email", "orders_all", "subscribers", "holdout", "rate",
+              "orders per email sent, treatment minus the arm's holdout",
+              "incremental orders per email"),
 )}
+
+#: Holdout metrics counted per email sent to the treatment group (not per subscriber).
+PER_EMAIL_HOLDOUT: frozenset[str] = frozenset({"incremental_orders_per_email"})

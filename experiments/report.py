@@ -51,6 +51,10 @@ __all__ = ["LOWER_IS_BETTER", "SUMMARY_COLUMNS", "analysis_kind", "headline",
 # recommendation
 
 
+#: What the caused part leaves out (said beside holdout metrics' truth).
+_LATER = (" (it leaves out what an email's order changes later, such as fewer organic orders "
+          "after a purchase: the estimate can run below it)")
+
 def _fmt_value(metric: str, v: float) -> str:
     if not np.isfinite(v):
         return "n/a"
@@ -204,8 +208,14 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str],
                      "control's observed level.")
         elif metric == "incremental_orders":
             note += (" Truth column: the simulator's expected email-caused (incremental) "
-                     "part per subscriber, the quantity the estimate measures; the true lift "
-                     "is its difference to control relative to control's observed level.")
+                     "part per subscriber, the quantity the estimate measures" + _LATER
+                     + "; the true lift is its difference to control relative to control's "
+                     "observed level.")
+        elif metric == "incremental_orders_per_email":
+            note += (" Estimate: treatment minus holdout orders per subscriber, times the "
+                     "treatment group's subscribers per email sent to it. Truth column: the "
+                     "simulator's expected email-caused orders per email sent, the quantity "
+                     "the estimate measures" + _LATER + ".")
         cov = s["ci_covers_truth"].dropna()
         if len(cov):
             note += (f" The interval of the difference covered the true difference for "

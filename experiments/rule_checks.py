@@ -21,12 +21,13 @@ emitted. So:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from actors.config import DEFAULT_START
 from experiments.design import ExperimentSpec, arm_rules
 from policies.checks import did_you_mean
-from policies.subscriber_schema import SUBSCRIBER_COLUMNS
+from policies.subscriber_schema import SUBSCRIBER_COLUMNS, SubscriberColumn
 from policies.triggers import RuleSet, load_rules, segment_mask
 from policies.triggers.diagnostics import SegmentWatch, diagnose
 from sim import SIMULATED_EVENT_COLUMNS, Population, get_preset
@@ -34,11 +35,17 @@ from sim import SIMULATED_EVENT_COLUMNS, Population, get_preset
 __all__ = ["rule_warnings", "sim_rule_problems"]
 
 
-def sim_rule_problems(rules: RuleSet) -> list[tuple[str, str]]:
+def sim_rule_problems(rules: RuleSet, scores: Mapping[str, SubscriberColumn] | None = None
+                      ) -> list[tuple[str, str]]:
     """``(path, reason)`` for each part of ``rules`` that no simulation can satisfy.
 
-    Paths are those of a rules file (``rules[0].when[1].where.cart_value``).
+    Paths are those of a rules file (``rules[0].when[1].where.cart_value``). ``scores``:
+    the score columns the run refreshes (``scoring``, docs/segments.md) and their domain;
+    a segment may test them too (a ``min`` above or ``max`` below the domain never
+    passes), and a score column of a registered scorer that ``scoring`` does not run is
+    named as such.
     """
+    scores = scores or {}
     out: list[tuple[str, str]] = []
     for i, rule in enumerate(rules.rules):
         for j, cond in enumerate(rule.when):
@@ -57,6 +64,19 @@ def sim_rule_problems(rules: RuleSet) -> list[tuple[str, str]]:
                         f"(they carry {', '.join(carried)}), so no event passes this test "
                         "in a simulation")))
         for p in rule.segment:
+            path = f"rules[{i}].segment.{p.column}"
+            if p.column in scores:
+                why = _score_problem(p.op, p.value, scores[p.column])
+                if why is not None:
+                    out.append((f"{path}.{p.op}", why))
+                continue
+            owner = _score_owner(p.column)
+            if owner is not None:
+                out.append((path, (
+                    f"{p.column!r} is a score column of scorer {owner!r}, which "
+                    "scoring.scorers does not list (docs/segments.md), so the subscriber "
+                    "table never has it")))
+                continue
             if p.column not in SUBSCRIBER_COLUMNS:
                 out.append((f"rules[{i}].segment.{p.column}", (
                     f"{p.column!r} is not a column of the simulated subscriber table"
@@ -64,6 +84,21 @@ def sim_rule_problems(rules: RuleSet) -> list[tuple[str, str]]:
                     f"{', '.join(SUBSCRIBER_COLUMNS)}), so the rule cannot fire in a "
                     "simulation")))
     return list(dict.fromkeys(out))
+
+
+def _score_owner(column: str) -> str | None:
+    from experiments.models.scorers import SCORERS
+
+    return next((n for n, e in SCORERS.items() if column in e.columns), None)
+
+
+def _score_problem(op: str, value: Any, domain: SubscriberColumn) -> str | None:
+    """Why a segment test on a score column never passes, or None."""
+    if op == "min" and domain.high is not None and value > domain.high:
+        return f"expected at most {domain.high:g} ({domain.domain()}), got {value!r}"
+    if op == "max" and domain.low is not None and value < domain.low:
+        return f"expected at least {domain.low:g} ({domain.domain()}), got {value!r}"
+    return None
 
 
 def rule_warnings(spec: ExperimentSpec) -> list[str]:
@@ -81,6 +116,13 @@ def rule_warnings(spec: ExperimentSpec) -> list[str]:
         if not data or not data.get("rules"):
             continue
         ruleset = load_rules(data)
+        if spec.scoring is not None:   # score columns exist from the first refresh on
+            scored = set(spec.scoring.columns)
+            kept = tuple(r for r in ruleset.rules
+                         if not any(p.column in scored for p in r.segment))
+            if not kept:
+                continue
+            ruleset = RuleSet(kept, ruleset.settings)
         if not any(r.segment for r in ruleset.rules):
             continue
         seed = spec.replication_seed(0, a)

@@ -94,7 +94,25 @@ def simulation_config(spec: ExperimentSpec, arm: ArmSpec | str, replication: int
         record_decisions=spec.record_decisions if record_decisions is None else record_decisions,
         record_events=spec.record_events,
         record_subscribers=bool(spec.segments),
+        scoring=scoring_config(spec),
+        target=arm.target,
     )
+
+
+def scoring_config(spec: ExperimentSpec) -> Any:
+    """The runtime's ScoringConfig of ``spec`` (scorers fitted on the prior run, cached;
+    :mod:`experiments.models.scorers`), or None."""
+    sc = spec.scoring
+    if sc is None:
+        return None
+    from actors.config import ScoringConfig
+    from experiments.models.scorers import fit_scorers
+
+    scorers, columns = fit_scorers(
+        sc.scorers, subscribers=sc.train_subscribers, days=sc.train_days, seed=spec.seed,
+        preset=spec.preset, overrides=tuple(sorted(dict(spec.preset_overrides).items())),
+        model=sc.model, holdout=sc.train_holdout, incentive=sc.train_incentive)
+    return ScoringConfig(scorers, columns, first_day=sc.first_day, every_days=sc.refresh)
 
 
 class Progress:
@@ -278,6 +296,8 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
         if res.subscribers is not None:
             books.append(_with_keys(res.subscribers, r, arm.name))
             tables.append(_with_keys(res.subscriber_table.reset_index(), r, arm.name))
+    if tables and spec.scoring is not None:
+        tables = _control_scores(tables, spec)
     results = Results(
         spec=spec,
         metrics=_tidy_metrics(pd.concat(metrics, ignore_index=True)),
@@ -291,6 +311,26 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
     if out is not None:
         results = write_run(results, Path(out), plots=plots, overwrite=overwrite)
     return results
+
+
+def _control_scores(tables: list[pd.DataFrame], spec: ExperimentSpec) -> list[pd.DataFrame]:
+    """Score columns of every arm's start table replaced by the control arm's (its first
+    refresh) of the same replication, so a subscriber is in one segment in every arm."""
+    assert spec.scoring is not None
+    cols = list(spec.scoring.columns)
+    ctrl = {int(t["replication"].iloc[0]): t.set_index("subscriber")[cols]
+            for t in tables if len(t) and t["arm"].iloc[0] == spec.control_arm}
+    out = []
+    for t in tables:
+        t = t.copy()
+        if len(t):
+            c = ctrl[int(t["replication"].iloc[0])].reindex(t["subscriber"].to_numpy())
+            t[cols] = c.to_numpy()
+            for col, domain in spec.scoring.columns.items():
+                if domain.kind == "integer":   # a cluster: a category, not binned
+                    t[col] = t[col].map(lambda v: None if pd.isna(v) else str(int(v)))
+        out.append(t)
+    return out
 
 
 def _tidy_metrics(df: pd.DataFrame) -> pd.DataFrame:

@@ -45,6 +45,7 @@ Then:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.analysis import analysis_kind, truth_value
+from experiments.metrics import PER_EMAIL_HOLDOUT
 from experiments.spec import METRICS
 from experiments.stats import (
     adjust_pvalues,
@@ -312,13 +314,22 @@ def _welch(yc: np.ndarray, ya: np.ndarray, alpha: float) -> _Est:
     return _Est(r.effect, r.ci_low, r.ci_high, se, r.p_value, *lev)
 
 
-def _holdout(c: pd.DataFrame, a: pd.DataFrame, alpha: float) -> _Est:
+def _holdout(c: pd.DataFrame, a: pd.DataFrame, alpha: float, per_email: bool = False
+             ) -> _Est:
     def inc(d: pd.DataFrame) -> Any:
         t, h = d[d["group"] == "treatment"], d[d["group"] == "holdout"]
         if len(t) == 0 or len(h) == 0:
             return None
-        return poisson_rate_diff(float(h["orders_all"].sum()), float(len(h)),
-                                 float(t["orders_all"].sum()), float(len(t)), alpha=alpha)
+        r = poisson_rate_diff(float(h["orders_all"].sum()), float(len(h)),
+                              float(t["orders_all"].sum()), float(len(t)), alpha=alpha)
+        if not per_email:
+            return r
+        sends = float(t["sends"].sum())
+        if sends <= 0:
+            return None
+        k = len(t) / sends      # per email sent to the segment's treatment group
+        return dataclasses.replace(r, effect=r.effect * k, ci_low=r.ci_low * k,
+                                   ci_high=r.ci_high * k, standard_error=r.standard_error * k)
 
     rc, ra = inc(c), inc(a)
     lev = (float(rc.effect) if rc is not None else math.nan,
@@ -364,7 +375,8 @@ class _Comparison:
         if self.kind == "per_email":
             return _per_email(self.c[mc], self.a[ma], self.num, self.alpha)
         if self.kind == "holdout":
-            return _holdout(self.c[mc], self.a[ma], self.alpha)
+            return _holdout(self.c[mc], self.a[ma], self.alpha,
+                            self.metric in PER_EMAIL_HOLDOUT)
         if self.crn:
             m = np.isin(self.seg_pair, segs)
             return _paired(self.y_c[m], self.y_a[m], self.alpha, self.count)
@@ -374,10 +386,16 @@ class _Comparison:
         """Truth of the arm minus truth of control over the segments' subscribers."""
         vals = []
         for d, seg in ((self.a, self.seg_a), (self.c, self.seg_c)):
-            t = d[np.isin(seg, segs) & (d["group"] == "treatment").to_numpy()]
+            inside = np.isin(seg, segs)
+            t = d[inside & (d["group"] == "treatment").to_numpy()]
             sums = t[["sends", "expected_opens", "expected_clicks", "expected_orders",
                       "expected_revenue", "expected_incremental_orders"]].sum()
-            vals.append(truth_value(self.metric, sums, float(len(t)))[0])
+            held = math.nan
+            if self.kind == "holdout":   # the holdout's emails (campaigns) cancel as counted
+                h = d[inside & (d["group"] == "holdout").to_numpy()]
+                sums["holdout_incremental_orders"] = h["expected_incremental_orders"].sum()
+                held = float(len(h))
+            vals.append(truth_value(self.metric, sums, float(len(t)), held)[0])
         return vals[0] - vals[1]
 
     def subscribers(self, segs: np.ndarray) -> int:

@@ -26,6 +26,12 @@ paired. A spec file::
     replications: 2
     analysis: {alpha: 0.05, correction: holm,          # optional
                segments: [lifecycle_stage, price_sensitivity]}   # docs/analysis.md
+    scoring:                            # optional: dynamic segments, docs/segments.md
+      scorers: [propensity, clusters]   # columns p_purchase_7d, p_churn, p_open, cluster
+      first_day: 7                      # first refresh 7 days after the start
+      refresh: 7                        # then every 7 days
+      train: {subscribers: 5000, days: 35, model: hgb, holdout: 0, incentive: 0}   # the prior run
+    # an arm may then say  target: {by: p_purchase_7d, top: 0.3}
 
 The rules must be able to fire in a simulation: a ``when`` event the simulator never
 emits, a ``where`` column its events of that type never carry or a ``segment`` column
@@ -49,10 +55,11 @@ from pathlib import Path
 from typing import Any
 
 from actors import EXECUTORS
-from actors.config import DECIDES, REWARDS, SCOPES, CampaignConfig, PolicyConfig
+from actors.config import DECIDES, REWARDS, SCOPES, CampaignConfig, PolicyConfig, TargetConfig
 from experiments.design import (
     ArmSpec,
     ExperimentSpec,
+    ScoringSpec,
     arm_rules,
     build_policy,
     check_run_name,
@@ -103,12 +110,16 @@ SPEC_KEYS = (
     "name", "description", "seed", "population", "duration", "rules", "campaign", "reward",
     "reward_window", "arms", "control", "metrics", "primary_metric", "sources",
     "replications", "common_random_numbers", "executor", "shards", "record", "analysis",
+    "scoring",
 )
 ARM_KEYS = ("name", "description", "rules", "disable", "settings", "policy", "holdout",
-            "campaign")
+            "campaign", "target")
+_SCORING_KEYS = ("scorers", "first_day", "refresh", "train")
+_TRAIN_KEYS = ("subscribers", "days", "model", "holdout", "incentive")
+_TARGET_KEYS = ("by", "top")
 _POPULATION_KEYS = ("subscribers", "preset", "overrides")
 _DURATION_KEYS = ("days", "tick")
-_CAMPAIGN_KEYS = ("every_days", "local_hour", "subject_style", "incentive")
+_CAMPAIGN_KEYS = ("every_days", "local_hour", "subject_style", "incentive", "holdout")
 _RECORD_KEYS = ("decisions", "events")
 _ANALYSIS_KEYS = ("alpha", "correction", "segments", "segment_bins", "segment_correction")
 _RULE_OVERRIDE_KEYS = ("delay", "expire", "priority", "segment", "reentry", "content",
@@ -167,7 +178,8 @@ def read_yaml(path: Path, what: str) -> Any:
     return read_yaml_file(path, what, SpecError)
 
 
-def _resolve_rules(value: Any, base: Path | None) -> dict[str, Any] | None:
+def _resolve_rules(value: Any, base: Path | None,
+                   scoring: ScoringSpec | None = None) -> dict[str, Any] | None:
     if _is_none(value):
         return None
     if isinstance(value, str):
@@ -187,7 +199,7 @@ def _resolve_rules(value: Any, base: Path | None) -> dict[str, Any] | None:
         check_supported(ruleset)  # run would refuse it
     except (RuleError, TriggerLabValueError) as exc:
         raise SpecError(f"rules: {exc}") from None
-    problems = sim_rule_problems(ruleset)
+    problems = sim_rule_problems(ruleset, scoring.columns if scoring else None)
     if problems:
         raise SpecError(f"rules: {problems[0][0]}: {problems[0][1]}")
     return data
@@ -204,8 +216,12 @@ def _campaign(path: str, value: Any) -> CampaignConfig | None:
     incentive = check_number(f"{path}.incentive", raw.get("incentive", 0.0), low=0, high=1,
                              high_open=True, what="a discount fraction in [0, 1)",
                              error=SpecError)
+    holdout = raw.get("holdout", True)
+    if not isinstance(holdout, bool):
+        raise expected(SpecError, f"{path}.holdout", "true or false (does the arms' holdout "
+                       "get the campaign too?)", holdout)
     return CampaignConfig(every_days=every, local_hour=hour, subject_style=style,
-                          incentive=incentive)
+                          incentive=incentive, holdout=holdout)
 
 
 def parse_policy(value: Any, path: str = "policy") -> PolicyConfig | None:
@@ -248,7 +264,36 @@ def _rule_overrides(path: str, value: Any, rule_ids: Sequence[str]) -> dict[str,
     return out
 
 
-def _arm(path: str, value: Any, rules: Mapping[str, Any] | None) -> ArmSpec:
+def _scoring(value: Any) -> ScoringSpec | None:
+    if _is_none(value):
+        return None
+    raw = _mapping("scoring", value, _SCORING_KEYS, ("scorers",))
+    train = _mapping("scoring.train", _given(raw.get("train")), _TRAIN_KEYS)
+    return ScoringSpec(scorers=_names("scoring.scorers", raw["scorers"]),
+                       first_day=raw.get("first_day", 7), refresh=raw.get("refresh", 7),
+                       train_subscribers=train.get("subscribers", 5000),
+                       train_days=train.get("days", 35), model=train.get("model", "hgb"),
+                       train_holdout=train.get("holdout", 0.0),
+                       train_incentive=train.get("incentive", 0.0))
+
+
+def _target(path: str, value: Any, scoring: ScoringSpec | None) -> TargetConfig | None:
+    if _is_none(value):
+        return None
+    raw = _mapping(path, value, _TARGET_KEYS, ("by", "top"))
+    cols = tuple(scoring.columns) if scoring is not None else ()
+    by = _string(f"{path}.by", raw["by"])
+    if by not in cols:
+        raise SpecError(f"{path}.by: expected a score column the spec's scoring produces "
+                        f"({', '.join(cols) or 'none: the spec has no scoring key'}), got "
+                        f"{by!r}")
+    top = check_number(f"{path}.top", raw["top"], low=0, high=1, low_open=True,
+                       what="a fraction in (0, 1]", error=SpecError)
+    return TargetConfig(by, top)
+
+
+def _arm(path: str, value: Any, rules: Mapping[str, Any] | None,
+         scoring: ScoringSpec | None = None) -> ArmSpec:
     raw = _mapping(path, value, ARM_KEYS, ("name",))
     name = _string(f"{path}.name", raw["name"])
     if not name.strip() or any(not c.isprintable() for c in name):
@@ -276,14 +321,15 @@ def _arm(path: str, value: Any, rules: Mapping[str, Any] | None) -> ArmSpec:
     arm = ArmSpec(name=name, rules=overrides, disable=tuple(disable_raw), settings=settings,
                   policy=parse_policy(raw.get("policy"), f"{path}.policy"), holdout=holdout,
                   campaign=campaign,
-                  description=_description(f"{path}.description", raw.get("description")))
+                  description=_description(f"{path}.description", raw.get("description")),
+                  target=_target(f"{path}.target", raw.get("target"), scoring))
     if rules is not None:
         try:
             ruleset = load_rules(arm_rules(rules, arm))  # type: ignore[arg-type]
             check_supported(ruleset)  # run would refuse it
         except (RuleError, TriggerLabValueError) as exc:
             raise SpecError(f"{path}: after the arm's changes, {exc}") from None
-        problems = sim_rule_problems(ruleset)
+        problems = sim_rule_problems(ruleset, scoring.columns if scoring else None)
         if problems:
             raise SpecError(f"{path}: after the arm's changes, {problems[0][0]}: "
                             f"{problems[0][1]}")
@@ -326,12 +372,13 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
     if tick <= 0 or 86400 % tick:
         raise SpecError(f"duration.tick: expected a positive duration dividing a day, got "
                         f"{dur.get('tick')!r}")
-    rules = _resolve_rules(raw.get("rules", "default"), base)
+    scoring = _scoring(raw.get("scoring"))
+    rules = _resolve_rules(raw.get("rules", "default"), base, scoring)
     campaign = _campaign("campaign", raw.get("campaign", "none"))
     arms_raw = raw["arms"]
     if not isinstance(arms_raw, list) or len(arms_raw) < 2:
         raise expected(SpecError, "arms", "a list of at least 2 arms", arms_raw)
-    arms = tuple(_arm(f"arms[{i}]", a, rules) for i, a in enumerate(arms_raw))
+    arms = tuple(_arm(f"arms[{i}]", a, rules, scoring) for i, a in enumerate(arms_raw))
     record = _mapping("record", _given(raw.get("record")), _RECORD_KEYS)
     analysis = _mapping("analysis", _given(raw.get("analysis")), _ANALYSIS_KEYS)
     kwargs: dict[str, Any] = {
@@ -370,7 +417,8 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
         "description": _description("description", raw.get("description")),
         "segments": check_segments("analysis.segments", _names(
             "analysis.segments", [] if analysis.get("segments") is None
-            else analysis["segments"])),
+            else analysis["segments"]), tuple(scoring.columns) if scoring else ()),
+        "scoring": scoring,
         "segment_bins": check_int("analysis.segment_bins", analysis.get("segment_bins", 10),
                                   low=2, high=50, error=SpecError),
         "segment_correction": _string("analysis.segment_correction",

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from experiments.metrics import PER_EMAIL_HOLDOUT
 from experiments.spec import METRICS, ExperimentSpec
 
 __all__ = ["FUNNEL_STAGES", "RunTables", "allocation_shares", "funnel_table",
@@ -63,9 +64,11 @@ def metric_counts(metrics: pd.DataFrame, spec: ExperimentSpec, metric: str | Non
     -------
     DataFrame
         Columns ``metric, replication, arm, [day,] numerator, denominator, value`` and,
-        for ``incremental_orders``, ``holdout_numerator, holdout_denominator``.
+        for the holdout metrics, ``holdout_numerator, holdout_denominator`` (and, per email,
+        ``sends``: emails of the spec's sources sent to the treatment group).
         ``value = numerator / denominator`` (``- holdout_numerator / holdout_denominator``
-        for incremental orders); NaN when the denominator is 0.
+        for incremental orders, and that times ``denominator / sends`` per email); NaN when
+        a denominator is 0.
     """
     names = [metric] if metric is not None else list(spec.metrics)
     keys = ["replication", "arm", *(["day"] if by_day else [])]
@@ -109,6 +112,13 @@ def metric_counts(metrics: pd.DataFrame, spec: ExperimentSpec, metric: str | Non
                 hv = np.where(t["holdout_denominator"] > 0,
                               t["holdout_numerator"] / t["holdout_denominator"], np.nan)
             value = value - hv
+            if name in PER_EMAIL_HOLDOUT:
+                sends = email[email["metric"] == "sends"]
+                t = t.merge(total(sends, "treatment", "sends"), on=keys, how="left")
+                t["sends"] = t["sends"].fillna(0.0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    value = np.where(t["sends"] > 0, value * t["denominator"] / t["sends"],
+                                     np.nan)
         t["value"] = value
         t.insert(0, "metric", name)
         out.append(t)

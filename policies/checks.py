@@ -44,6 +44,7 @@ __all__ = [
     "check_mapping",
     "check_number",
     "check_string",
+    "check_vector",
     "did_you_mean",
     "expected",
     "fail",
@@ -213,6 +214,48 @@ def check_duration(path: str, value: Any, *, error: type[Exception]) -> int:
 
 #: Kinds of cell :func:`check_column` knows.
 COLUMN_KINDS: tuple[str, ...] = ("number", "integer", "bool", "category")
+
+
+def check_vector(path: str, value: Any, kind: str, *, error: type[Exception],
+                 n: int | None = None, index: pd.Index | None = None,
+                 per: str = "row of features") -> np.ndarray:
+    """A one-dimensional array of values, none missing; a numpy copy.
+
+    Kinds: ``"number"`` (finite reals; float64; a boolean *array* counts as 0/1, e.g. a
+    purchase indicator, but single bool cells of a mixed array do not) and ``"bool"``
+    (True/False or the numbers 0/1; bool). ``n`` is the required length (``expected {n} values (one
+    per {per}), got {m}``); ``index``, if given, must equal the index of a
+    Series ``value`` (a Series indexed otherwise would be matched to the wrong rows).
+    The first bad cell raises ``{path}[{i}]: expected {what}, got {value!r}`` (with
+    ``; {k} bad rows`` when there are several).
+    """
+    if kind not in ("number", "bool"):
+        raise ValueError(f"kind: expected one of number, bool, got {kind!r}")
+    if isinstance(value, pd.Series) and index is not None and not value.index.equals(index):
+        raise fail(error, path, "expected a Series indexed like features (or an array), "
+                                "got another index")
+    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__len__"):
+        raise expected(error, path, "an array of values", value)
+    arr = np.asarray(value.to_numpy() if isinstance(value, pd.Series) else value)
+    if arr.ndim != 1:
+        raise fail(error, path, f"expected a one-dimensional array, got shape {arr.shape}")
+    if n is not None and len(arr) != n:
+        raise fail(error, path, f"expected {n} values (one per {per}), got {len(arr)}")
+    if arr.dtype.kind == "b":                   # a boolean array is 0/1 for numbers too
+        ok = np.ones(len(arr), bool)
+    elif arr.dtype.kind in "iuf":
+        x = arr.astype(np.float64)
+        ok = np.isfinite(x) & ((x == 0) | (x == 1)) if kind == "bool" else np.isfinite(x)
+    else:
+        ok = np.zeros(len(arr), bool)
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        i = int(bad[0])
+        cell = arr[i].item() if isinstance(arr[i], np.generic) else arr[i]
+        what = "true or false (or 0/1)" if kind == "bool" else "a finite number"
+        more = f" ({len(bad)} bad rows)" if len(bad) > 1 else ""
+        raise fail(error, f"{path}[{i}]", f"expected {what}, got {show(cell)}{more}")
+    return arr.astype(bool if kind == "bool" else np.float64)
 
 
 def check_column(path: str, column: pd.Series, kind: str, *, error: type[Exception],

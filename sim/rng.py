@@ -64,6 +64,7 @@ PURPOSES: dict[str, int] = {
     "email": 6,
     "return": 7,
     "email_detail": 8,
+    "assignment": 9,  # experiment tooling: send/holdout and train/test draws
 }
 
 

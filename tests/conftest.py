@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+# One worker runs per core (pytest-xdist): thread pools inside a worker (OpenMP in
+# scikit-learn, BLAS) would oversubscribe the cores, which slowed model fits tenfold when
+# the cores were busy. Set before numpy and scikit-learn load; notebook kernels inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings

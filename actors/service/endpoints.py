@@ -131,6 +131,32 @@ class Endpoint:
             return DirectorySink(os.path.join(directory, suffix))
         return self._sink(f"{self.name}_{suffix}", n_partitions)
 
+    def sink(self, n_partitions: int | None = None) -> Sink:
+        """A sink on the event stream itself (a producer's; NATS creates the stream with
+        ``n_partitions`` when it does not exist). Broker endpoints only."""
+        if self.kind == "file":
+            raise TriggerLabValueError("endpoint: a Parquet log is read, not published to")
+        return self._sink(self.name, n_partitions)
+
+    def reader(self, suffix: str, n_partitions: int, group: str) -> Source:
+        """A source over every partition of the output stream ``<name>_<suffix>`` (what a
+        consumer of the decisions or progress markers reads; NATS creates the stream
+        with ``n_partitions`` when the service has not yet). Broker endpoints only."""
+        name = f"{self.name}_{suffix}"
+        if self.kind == "nats":
+            from actors.service.jetstream import NatsSource
+
+            return NatsSource(self.address, name, durable=group, n_partitions=n_partitions,
+                              options=self.options, connect_timeout=self.timeout)
+        if self.kind == "kafka":
+            from actors.service.kafka import KafkaSource
+
+            with self._sink(name) as sink:
+                n = sink.partitions
+            return KafkaSource(self.address, name, group=group, partitions=list(range(n)),
+                               options=self.options, timeout=self.timeout)
+        raise TriggerLabValueError("endpoint: a Parquet log has no output streams to read")
+
     def _sink(self, name: str, n_partitions: int | None = None) -> Any:
         if self.kind == "nats":
             from actors.service.jetstream import NatsSink

@@ -401,6 +401,17 @@ class NatsSource(Closing):
         self._stale = True
         self._conn.loop.run(self._bind(), 30, self._conn.what)
 
+    def end_positions(self) -> Positions:
+        """Positions just after the last message the stream holds now (every owned
+        partition at the stream's last sequence + 1): ``seek`` there reads only what is
+        published from now on."""
+        async def last() -> int:
+            info = await self._conn.js.stream_info(self.stream)
+            return int(info.state.last_seq)
+
+        end = self._conn.loop.run(last(), 30, self._conn.what) + 1
+        return dict.fromkeys(self.partitions, end)
+
     def backlog(self) -> int | None:
         """Messages of the owned partitions not yet delivered, as the server counted at
         the last :meth:`poll` (None before one)."""

@@ -276,6 +276,19 @@ class KafkaSource(Closing):
         self._assign({p: checked.get(p, OFFSET_BEGINNING) for p in self.partitions})
         self._fix_beginning(list(self.partitions), checked)
 
+    def end_positions(self) -> Positions:
+        """Each current partition's high watermark (the offset the next message gets):
+        ``seek`` there reads only what is produced from now on."""
+        out: Positions = {}
+        for p in sorted(self._next if self.partitions is None else self.partitions):
+            try:
+                _, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, p), timeout=self.timeout)
+            except KafkaException as exc:
+                raise TransportError(f"{self._what}: {_error_text(exc)}") from None
+            out[p] = max(0, int(high))
+        return out
+
     def _fix_beginning(self, parts: Sequence[int], given: Mapping[int, int]) -> None:
         """Positions of partitions sought to the beginning: their low watermark."""
         for p in parts:

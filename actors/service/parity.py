@@ -14,10 +14,12 @@ in the form two runs are compared in.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from actors.service.attributes import attribute_groups
 from policies.base import Policy
 from policies.errors import RuleWarning
 from policies.events import EventBatch
@@ -33,23 +35,38 @@ COMPARED = ["trigger_id", "rule", "subscriber", "kind", "time", "entered_at", "a
 
 def reference_decisions(events: EventBatch, subscribers: pd.DataFrame, *, end: int,
                         rules: RuleSet | None = None, policy: Policy | None = None,
-                        seed: int = 0, tick: int = 900, engine: str = "fast"
-                        ) -> pd.DataFrame:
+                        seed: int = 0, tick: int = 900, engine: str = "fast",
+                        split_policies: Mapping[str, Policy] | None = None,
+                        updates: pd.DataFrame | None = None) -> pd.DataFrame:
     """The decisions due by ``end`` (seconds) of ``events`` (any order), as
     :func:`comparable` rows; ``rules`` default to the reference rules, ``tick`` seconds
-    as the runtime's default tick; ``engine="reference"`` for journeys."""
+    as the runtime's default tick; ``engine="reference"`` for journeys;
+    ``split_policies`` the policies journey splits name (paths keyed by ``seed``);
+    ``updates`` attribute rows (``subscriber``, ``time``, attributes) applied with
+    ``update_subscribers(rows, at=time)`` after the events up to their time, in time
+    order (rows of one time together, in their order)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuleWarning)
         run = TriggerEngine(default_rules() if rules is None else rules,
-                            subscribers=subscribers, engine=engine)
+                            subscribers=subscribers, engine=engine,
+                            policies=split_policies, seed=seed)
     events = events.sort_by_time()
     t0 = int(events.time[0]) - int(events.time[0]) % tick if len(events) else end
+    groups: dict[int, list[pd.DataFrame]] = {}
+    if updates is not None:
+        for at, frame in attribute_groups(updates[updates["time"] <= end]):
+            groups.setdefault(at, []).append(frame)
+    cuts = sorted({*range(t0 + tick, end, tick), end, *groups})
     parts = []
-    for lo in range(t0, end, tick):
-        hi = min(lo + tick, end)
-        sel = (events.time > lo) & (events.time <= hi) if lo > t0 else events.time <= hi
+    lo = None
+    for hi in cuts:
+        sel = events.time <= hi if lo is None else (events.time > lo) & (events.time <= hi)
         parts.append(run.process(events[sel], until=hi))
-    dec = Decisions.concat(parts, run.ruleset.ids)
+        for frame in groups.get(hi, []):
+            parts.append(run.update_subscribers(frame, at=hi))
+        lo = hi
+    kept = [p for p in parts if len(p)] or parts[-1:]
+    dec = Decisions.concat(kept, run.ruleset.ids)
     df = dec.to_pandas()
     df["arm"] = None
     df["propensity"] = np.nan

@@ -13,7 +13,10 @@ positions); the shard is deterministic, so a replay re-derives the same decision
    to the dead-letter stream;
 3. every ``checkpoint_every`` steps, writes the checkpoint (core state: engine,
    watermark, policy, counters; the source positions; the next part number; the keys
-   still expected from a replay) atomically, then commits the positions to the broker.
+   still expected from a replay) atomically, then commits the positions to the broker;
+4. on a broker source, publishes a progress marker (:mod:`actors.service.progress`) to
+   ``<stream>_progress`` after a step that read or wrote anything, and a heartbeat at
+   most every ``heartbeat`` seconds while idle.
 
 Before each poll the shard loads the policy state a learner published
 (``<checkpoint dir>/policy/state.json``, :mod:`actors.service.learner`) when its version
@@ -34,6 +37,7 @@ checkpoint).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -46,13 +50,22 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from actors.service.attributes import decode_attributes
 from actors.service.codec import DeadLetter, encode_table
 from actors.service.decision_log import DecisionLog, decision_keys
 from actors.service.endpoints import Endpoint
 from actors.service.partitioning import partition_of
+from actors.service.progress import ProgressMarker
 from actors.service.shard import ShardConfig, ShardCore, ShardOutput
 from actors.service.storage import Location
-from actors.service.transport import OutMessage, Positions, Sink, advance, check_positions
+from actors.service.transport import (
+    OutMessage,
+    Positions,
+    Sink,
+    Source,
+    advance,
+    check_positions,
+)
 from policies import checks
 from policies.errors import TriggerLabValueError
 
@@ -123,14 +136,24 @@ class ShardRunner:
         Steps between checkpoints (>= 1).
     group : str
         Consumer group / durable name prefix.
+    heartbeat : float
+        Seconds between progress markers of an idle shard (broker sources).
+    attributes : Endpoint, optional
+        A stream of subscriber-attribute updates (:mod:`actors.service.attributes`),
+        partitioned as the event stream (a broker), or a Parquet log every shard reads:
+        polled before each step's events; its positions are checkpointed with them.
     """
 
     def __init__(self, config: ShardConfig, endpoint: Endpoint, *, shard: int,
                  partitions: Sequence[int], checkpoint_dir: str | os.PathLike[str],
                  log_dir: str | os.PathLike[str] | None = None, output_dir: str | None = None,
-                 checkpoint_every: int = 10, group: str = "triggerlab") -> None:
+                 checkpoint_every: int = 10, group: str = "triggerlab",
+                 heartbeat: float = 1.0, attributes: Endpoint | None = None) -> None:
         checks.check_int("checkpoint_every", checkpoint_every, error=TriggerLabValueError,
                          low=1)
+        self.heartbeat = heartbeat
+        self.n_written = 0
+        self._last_marker = float("-inf")
         self.shard = shard
         self.endpoint = endpoint
         self.checkpoint_every = checkpoint_every
@@ -151,6 +174,8 @@ class ShardRunner:
             self.positions = check_positions(state["positions"])
             self.next_part = int(state["next_part"])
             self.expected = Counter(state["expected"])
+        self.attr_positions: Positions = {} if state is None else check_positions(
+            state.get("attr_positions", {}))
         self.restored = state is not None
         out_dir = output_dir if output_dir is not None else f"{root}/streams"
         src_partitions = [0] if file_source else list(self.core.partitions)
@@ -159,10 +184,21 @@ class ShardRunner:
             "decisions", config.key_partitions, f"{out_dir}/shard-{shard:03d}")
         self.dead_sink: Sink = endpoint.output(
             "dead", config.key_partitions, f"{out_dir}/shard-{shard:03d}")
+        self.progress_sink: Sink | None = None if file_source else endpoint.output(
+            "progress", config.key_partitions, None)
         if self.positions:
             self.source.seek(self.positions)
         else:
             self.positions = self.source.positions()
+        self.attr_source: Source | None = None
+        if attributes is not None:
+            self.attr_source = attributes.source(
+                [0] if attributes.kind == "file" else list(self.core.partitions),
+                f"{group}-attributes")
+            if self.attr_positions:
+                self.attr_source.seek(self.attr_positions)
+            else:
+                self.attr_positions = self.attr_source.positions()
         self._steps = 0
         self._policy_dir = Location.of(checkpoint_dir).child("policy")
         self._policy_mtime: int | None = None
@@ -198,9 +234,18 @@ class ShardRunner:
     def step(self, max_messages: int = 1000, timeout: float = 0.5) -> Progress:
         """Poll, decide, write; checkpoint every ``checkpoint_every`` steps."""
         self._policy_update()
+        dead: list[DeadLetter] = []
+        if self.attr_source is not None:
+            amsgs = self.attr_source.poll(max_messages, 0.01)
+            rows, dead = decode_attributes(amsgs)
+            self.core.counters.dead_bad += len(dead)
+            dead += self.core.update(rows)
+            self.attr_positions = advance(self.attr_positions, amsgs)
         msgs = self.source.poll(max_messages, timeout)
         out = self.core.step(msgs, now=int(time.time()))
         self.positions = advance(self.positions, msgs)
+        if dead:
+            out = dataclasses.replace(out, dead_letters=[*dead, *out.dead_letters])
         return self._finish(out, len(msgs))
 
     def _policy_update(self) -> None:
@@ -232,6 +277,7 @@ class ShardRunner:
         if done:
             self.checkpoint()
         s = self.core.stats()
+        self._mark(s, idle=not (n_messages or written))
         return Progress(self.shard, n_messages, out.n_events, written,
                         len(out.dead_letters), s["watermark"], s["max_seen"], s["held"],
                         self.backlog(), s, done)
@@ -256,7 +302,21 @@ class ShardRunner:
         self.log.write(k, df)
         self.next_part += 1
         self._publish(k, df)
+        self.n_written += len(df)
         return len(df)
+
+    def _mark(self, s: dict[str, Any], *, idle: bool) -> None:
+        """Publish a progress marker (after the step's decisions are stored)."""
+        sink = self.progress_sink
+        now = time.time()
+        if sink is None or (idle and now - self._last_marker < self.heartbeat):
+            return
+        self._last_marker = now
+        marker = ProgressMarker(
+            self.shard, self.core.partitions, int(s["messages"]), int(s["events"]),
+            self.n_written, s["watermark"], s["max_seen"], int(self.core.config.grace),
+            int(s["dead_bad"]), int(s["dead_late"]), int(s["dead_foreign"]), now, idle)
+        sink.publish([OutMessage(self.shard % sink.partitions, marker.to_json())])
 
     def _publish(self, part: int, df: pd.DataFrame) -> None:
         sink = self.decision_sink
@@ -292,17 +352,23 @@ class ShardRunner:
         t0 = time.perf_counter()
         state = {"version": _VERSION, "core": self.core.state_dict(),
                  "positions": dict(self.positions), "next_part": self.next_part,
-                 "expected": dict(self.expected)}
+                 "expected": dict(self.expected), "attr_positions": dict(self.attr_positions)}
         self._store.write_atomic(CHECKPOINT_FILE,
                                  pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
         if self.positions:
             self.source.commit(self.positions)
+        if self.attr_source is not None and self.attr_positions:
+            self.attr_source.commit(self.attr_positions)
         return time.perf_counter() - t0
 
     def stats(self) -> dict[str, Any]:
         """The core's counters plus replay deduplication and part counts."""
         return {**self.core.stats(), "dropped_replays": self.n_dropped_replays,
                 "next_part": self.next_part, "restored": self.restored}
+
+    def process_id(self) -> int:
+        """The process this shard runs in."""
+        return os.getpid()
 
     def ready(self) -> int:
         """The shard number (lets a caller wait for an actor's construction)."""
@@ -312,8 +378,10 @@ class ShardRunner:
         """Checkpoint (by default), then close the source and sinks."""
         if checkpoint:
             self.checkpoint()
-        for c in (self.source, self.decision_sink, self.dead_sink):
-            c.close()
+        for c in (self.source, self.decision_sink, self.dead_sink, self.progress_sink,
+                  self.attr_source):
+            if c is not None:
+                c.close()
 
 
 def remote_shard_runner(**options: Any) -> Any:

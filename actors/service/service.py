@@ -57,12 +57,15 @@ class Service:
         the shards load.
     reward_window : int
         The learner's reward window, seconds.
+    attributes : Endpoint, optional
+        Subscriber-attribute updates the shards apply in event-time order
+        (:meth:`ShardRunner <actors.service.runner.ShardRunner>`'s ``attributes``).
     """
 
     def __init__(self, config: ShardConfig, endpoint: Endpoint, checkpoint_dir: str, *,
                  shards: int = 1, executor: str = "inline", checkpoint_every: int = 20,
                  group: str = "triggerlab", feedback: Endpoint | None = None,
-                 reward_window: int = 86_400) -> None:
+                 reward_window: int = 86_400, attributes: Endpoint | None = None) -> None:
         checks.check_int("--shards", shards, error=TriggerLabValueError, low=1)
         if executor not in EXECUTORS:
             raise TriggerLabValueError(f"--executor: expected one of {EXECUTORS}, got "
@@ -79,8 +82,10 @@ class Service:
         owned = [[p for p in range(n) if p % shards == s] for s in range(shards)]
         kw: list[dict[str, Any]] = [dict(shard=s, partitions=owned[s],
                                          checkpoint_dir=checkpoint_dir,
-                                         checkpoint_every=checkpoint_every, group=group)
+                                         checkpoint_every=checkpoint_every, group=group,
+                                         attributes=attributes)
                                     for s in range(shards)]
+        self._kw = kw
         learn: dict[str, Any] | None = None if feedback is None else dict(
             checkpoint_dir=checkpoint_dir, reward_window=reward_window,
             group=f"{group}-learner")
@@ -138,6 +143,27 @@ class Service:
     def advance_to(self, time_s: int) -> list[Progress]:
         """Every shard decides what is due by ``time_s - grace``."""
         return self._call("advance_to", time_s)
+
+    def pids(self) -> list[int]:
+        """The process id of each shard (this process's for ``inline``)."""
+        return self._call("process_id")
+
+    def restart_shard(self, shard: int) -> float:
+        """Start shard ``shard`` again from its checkpoint (after its process died, or to
+        replace it: the old one is dropped without a checkpoint); returns the seconds
+        until the new one is built, restored and positioned to replay."""
+        t0 = time.perf_counter()
+        if self._actors:
+            import ray
+
+            ray.kill(self._actors[shard])     # a dead actor's kill is a no-op
+            new = remote_shard_runner().remote(self.config, self.endpoint, **self._kw[shard])
+            ray.get(new.ready.remote())
+            self._actors[shard] = new
+        else:
+            self._runners[shard].close(checkpoint=False)
+            self._runners[shard] = ShardRunner(self.config, self.endpoint, **self._kw[shard])
+        return time.perf_counter() - t0
 
     def stats(self) -> list[dict[str, Any]]:
         """Each shard's counters."""

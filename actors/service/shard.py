@@ -22,6 +22,13 @@ Ray actor wraps that runner. One :meth:`ShardCore.step` handles a list of messag
 6. the decisions as the decision-log table (:func:`~actors.service.decision_log.
    decision_table`).
 
+**Attribute updates** (:meth:`ShardCore.update`): rows ``(subscriber, time,
+attributes...)`` wait until the watermark reaches their time; then the engine decides
+the events up to that time, applies the rows with :meth:`TriggerEngine.update_subscribers
+<policies.triggers.TriggerEngine.update_subscribers>` (``at`` = their time: a journey's
+attribute entry enters then, segments test the new values from then on), and goes on. An
+update older than the watermark is dead-lettered as late, like an event.
+
 A dead letter never stops the shard; every one is counted by cause (:attr:`ShardCore.
 counters`). :meth:`ShardCore.state_dict` holds engine, watermark and policy state and the
 counters; :meth:`ShardCore.from_state_dict` continues exactly where it was.
@@ -30,7 +37,7 @@ counters; :meth:`ShardCore.from_state_dict` continues exactly where it was.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +46,7 @@ import pandas as pd
 
 from actors.config import PolicyConfig
 from actors.registry import make_policy
+from actors.service.attributes import attribute_groups
 from actors.service.codec import DeadLetter, decode_messages
 from actors.service.decision_log import decision_table
 from actors.service.partitioning import partition_of
@@ -51,6 +59,7 @@ from policies.event_schema import MAX_TIME
 from policies.events import EventBatch
 from policies.features import REQUIRED_COLUMNS, subscriber_features
 from policies.keyed import select_keyed
+from policies.subscriber_schema import check_subscriber_table
 from policies.triggers import ALL_KINDS, Decisions, RuleSet, TriggerEngine, load_rules
 from policies.triggers.engine import ENGINES
 
@@ -89,6 +98,11 @@ class ShardConfig:
         ``now + max_skew`` seconds are dead-lettered (a clock gone wrong, or times in the
         wrong unit, would otherwise move the watermark past every later event). None:
         only the fixed range 2000-2100.
+    split_policies : mapping of str to PolicyConfig, optional
+        The policies journey splits name (``split: {policy: NAME}``), each built fresh
+        with ``seed`` and ``reward``; the engine draws a split's path keyed by (seed,
+        trigger id, node), so a replay or another shard count chooses the same path.
+        They are not updated by the learner.
     """
 
     rules: RuleSet
@@ -101,6 +115,7 @@ class ShardConfig:
     engine: str = "fast"
     max_held: int = DEFAULT_MAX_HELD
     max_skew: int | None = 3600
+    split_policies: Mapping[str, PolicyConfig] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.rules, RuleSet):
@@ -116,9 +131,20 @@ class ShardConfig:
         if self.engine not in ENGINES:
             raise TriggerLabValueError(f"engine: expected one of {ENGINES}, got "
                                        f"{self.engine!r}")
+        for name, pc in (self.split_policies or {}).items():
+            if not isinstance(name, str) or not isinstance(pc, PolicyConfig):
+                raise TriggerLabValueError(
+                    f"split_policies[{name!r}]: expected a name and a PolicyConfig, got "
+                    f"{type(pc).__name__}")
         if self.policy is not None and self.policy.scope == "campaign":
             raise SpecError("policy.scope: the service decides trigger sends; expected "
                             "'triggers' or 'all', got 'campaign'")
+
+    def make_split_policies(self) -> dict[str, Policy]:
+        """Fresh policies of :attr:`split_policies`, by name."""
+        return {name: make_policy(pc.name, pc.params, decides=pc.decides, reward=self.reward,
+                                  seed=self.seed)
+                for name, pc in (self.split_policies or {}).items()}
 
     def make_policy(self) -> Policy | None:
         """A fresh policy of the config (as the simulator's runtime builds it)."""
@@ -157,6 +183,7 @@ class _Counters:
     dead_late: int = 0
     dead_foreign: int = 0
     skipped_foreign: int = 0
+    updates: int = 0
     decisions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALL_KINDS, 0))
 
 
@@ -191,11 +218,15 @@ class ShardCore:
         table = table[mine]
         with warnings.catch_warnings():   # a shard sees a slice: judged on the whole table
             warnings.simplefilter("ignore", RuleWarning)
-            self.engine = TriggerEngine(config.rules, subscribers=table, engine=config.engine)
+            self.engine = TriggerEngine(config.rules, subscribers=table, engine=config.engine,
+                                        policies=config.make_split_policies(),
+                                        seed=config.seed)
         self.watermark = Watermark(config.grace, config.max_held)
         self.policy = config.make_policy()
         self.policy_version = 0
         self.counters = _Counters()
+        self._pending: list[tuple[int, pd.DataFrame]] = []
+        self._table = table
         self._set_contexts(table)
 
     def _set_contexts(self, table: pd.DataFrame) -> None:
@@ -265,11 +296,73 @@ class ShardCore:
         self.counters.dead_late += len(out)
         return out
 
+    def update(self, rows: pd.DataFrame) -> list[DeadLetter]:
+        """Attribute updates: ``rows`` with columns ``subscriber`` (int), ``time`` (int
+        seconds: when the change happened) and the attributes (docs/domain.md); each is
+        applied once the watermark reaches its time (module docstring). Returns dead
+        letters for late rows (the others wait; rows of subscribers the shard does not
+        own are skipped: their shard applies them)."""
+        for col in ("subscriber", "time"):
+            if col not in rows.columns:
+                raise TriggerLabValueError(f"rows: expected a column {col!r}, got columns "
+                                           f"{list(rows.columns)}")
+        sub = rows["subscriber"].to_numpy(np.int64)
+        t = rows["time"].to_numpy(np.int64)
+        own = np.isin(partition_of(sub, self.config.key_partitions), self.partitions)
+        floor = self.watermark.released_to
+        late = own & (t < floor) if floor is not None else np.zeros(len(rows), bool)
+        dead = [DeadLetter(-1, -1, int(i), "time",
+                           f"late: attribute update time {int(t[i])} is before the "
+                           f"watermark {floor} (grace {self.config.grace} s)",
+                           {"subscriber": int(sub[i]), "time": int(t[i])})
+                for i in np.flatnonzero(late)]
+        self.counters.dead_late += len(dead)
+        keep = rows[own & ~late]
+        for at, frame in attribute_groups(keep):
+            try:
+                check_subscriber_table(frame)
+            except (TriggerLabValueError, ValueError) as exc:
+                self.counters.dead_bad += len(frame)
+                dead += [DeadLetter(-1, -1, None, "attributes", str(exc),
+                                    {"subscriber": int(s_), "time": at})
+                         for s_ in frame.index]
+                continue
+            self._pending.append((at, frame))
+        self._pending.sort(key=lambda x: x[0])      # stable: arrival order within a time
+        return dead
+
     def _release(self) -> pd.DataFrame:
         released, until = self.watermark.release()
-        return self._table(self.engine.process(released, until=until))
+        if until is None or not self._pending or self._pending[0][0] > until:
+            return self._table_of(self.engine.process(released, until=until))
+        parts = []
+        while self._pending and self._pending[0][0] <= until:
+            at, frame = self._pending.pop(0)
+            first = released.time <= at
+            parts.append(self.engine.process(released[first], until=at))
+            released = released[~first]
+            parts.append(self.engine.update_subscribers(frame, at=at))
+            self.counters.updates += len(frame)
+            self._apply_to_table(frame)
+        parts.append(self.engine.process(released, until=until))
+        kept = [p for p in parts if len(p)] or parts[-1:]
+        return self._table_of(Decisions.concat(kept, self.engine.ruleset.ids))
 
-    def _table(self, dec: Decisions) -> pd.DataFrame:
+    def _apply_to_table(self, frame: pd.DataFrame) -> None:
+        """The shard's copy of its subscribers' attributes (for the policy's contexts)."""
+        table = self._table
+        new = frame.index.difference(table.index)
+        if len(new):
+            table = pd.concat([table, pd.DataFrame(index=new)])
+        table = table.copy()
+        for col in frame.columns:
+            if col not in table.columns:
+                table[col] = pd.Series(index=table.index, dtype=frame[col].dtype)
+            table.loc[frame.index, col] = frame[col].to_numpy()
+        self._table = table
+        self._set_contexts(table)
+
+    def _table_of(self, dec: Decisions) -> pd.DataFrame:
         """The decision rows, with arms for the fires the policy decides."""
         n = len(dec)
         for k, name in enumerate(ALL_KINDS):
@@ -310,9 +403,11 @@ class ShardCore:
             "watermark": self.watermark.state_dict(),
             "policy": None if self.policy is None else self.policy.state_dict(),
             "policy_version": self.policy_version,
+            "pending_updates": [(at, f.copy()) for at, f in self._pending],
+            "table": self._table if c.updates else None,
             "counters": {**{k: getattr(c, k) for k in ("messages", "events", "dead_bad",
                                                        "dead_late", "dead_foreign",
-                                                       "skipped_foreign")},
+                                                       "skipped_foreign", "updates")},
                          "decisions": dict(c.decisions)},
         }
 
@@ -336,10 +431,15 @@ class ShardCore:
         self.policy_version = int(state["policy_version"])
         counters = dict(state["counters"])
         self.counters = _Counters(decisions=dict(counters.pop("decisions")), **counters)
-        table = config.subscribers
-        mine = np.isin(partition_of(table.index.to_numpy(np.int64), config.key_partitions),
-                       self.partitions)
-        self._set_contexts(table[mine])
+        self._pending = [(int(at), f.copy()) for at, f in state.get("pending_updates", [])]
+        table = state.get("table")
+        if table is None:
+            table = config.subscribers
+            mine = np.isin(partition_of(table.index.to_numpy(np.int64), config.key_partitions),
+                           self.partitions)
+            table = table[mine]
+        self._table = table
+        self._set_contexts(table)
         return self
 
     def stats(self) -> dict[str, Any]:

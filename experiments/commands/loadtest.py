@@ -1,7 +1,11 @@
-"""``triggerlab loadtest``: push an event stream through the trigger engine on Ray shards.
+"""``triggerlab loadtest``: push an event stream through the trigger engine on Ray shards,
+or (``--target nats://...`` / ``kafka://...``) through a running trigger service.
 
 Exit status 0 only when the target rate was sustained and the correctness check
 passed (and, with ``--p99-target``, the p99 latency met it); 1 otherwise; 2 for bad input.
+With ``--target`` the load test publishes to the service's event stream and reads its
+decision stream and progress markers (:mod:`experiments.loadtest.target`); exit status
+0 when the service applied everything and decided what the reference engine decides.
 """
 
 from __future__ import annotations
@@ -95,7 +99,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     load.add_argument("--max", action="store_true", help="offer as fast as the shards take")
     p.add_argument("--duration", default=None,
                    help="seconds of offered load, e.g. 60s (default 60s; at most 24h)")
-    p.add_argument("--shards", default="2",
+    p.add_argument("--shards", default=None,
                    help="engine shards / Ray actors (2; at most 256 and the subscribers)")
     p.add_argument("--partition", choices=("range", "hash"), default="range",
                    help="split subscribers into contiguous id ranges of equal size (default: "
@@ -120,7 +124,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="arrivals per batch and shard (default 20ms)")
     p.add_argument("--batch-size", default="50000",
                    help="events per batch at most (default 50000; with --max the batch size)")
-    p.add_argument("--checkpoint-every", default="10s",
+    p.add_argument("--checkpoint-every", default=None,
                    help="seconds between shard checkpoints (default 10s)")
     p.add_argument("--kill-shard-at", default=None,
                    help="kill a shard this far into the run, e.g. 30s (before the end of "
@@ -129,7 +133,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --kill-shard-at: which shard to kill (0)")
     p.add_argument("--cold-restart", action="store_true",
                    help="after a kill start a new actor process instead of the warm standby")
-    p.add_argument("--check-events", default="300k",
+    p.add_argument("--check-events", default=None,
                    help="events checked against the reference engine (the subscriber sample is "
                         "sized to it; default 300k)")
     p.add_argument("--p99-target", default=None,
@@ -139,6 +143,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write loadtest.json, per_second.csv and PNG plots here")
     p.add_argument("--record", action="store_true", help="append the figures to BENCHMARKS.md")
     p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    t = p.add_argument_group("against a running service (docs/production.md)")
+    t.add_argument("--target", default=None, metavar="URL",
+                   help="nats://HOST:PORT/STREAM or kafka://HOST:PORT/TOPIC: publish to the "
+                        "event stream a `triggerlab serve` reads, time its decisions")
+    t.add_argument("--json", action="store_true",
+                   help="with --target: one JSON event per message (default: Arrow batches)")
+    t.add_argument("--policy", default=None, metavar="POLICY.yaml",
+                   help="with --target: the service's --policy (for the check)")
+    t.add_argument("--policy-seed", default=None,
+                   help="with --target: the service's --seed (0)")
+    t.add_argument("--partitions", default=None,
+                   help="with --target: partitions of the stream if the load test creates "
+                        "it (4)")
+    t.add_argument("--write-subscribers", type=Path, default=None, metavar="PATH",
+                   help="with --target: create the stream, write the generated subscriber "
+                        "table (.parquet/.csv, for `serve --subscriber-table`) and exit")
+    t.add_argument("--service-timeout", default=None,
+                   help="with --target: wait this long for the service's shards (60s; a "
+                        "first start compiles the engine)")
+    t.add_argument("--drain-timeout", default=None,
+                   help="with --target: after publishing, wait this long for the service "
+                        "to apply everything (60s)")
+    t.add_argument("--connect-timeout", default=None,
+                   help="with --target: seconds to reach the broker (10s)")
 
 
 def _rules(text: str) -> Any:
@@ -205,6 +233,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
                         "--subscriber-table); drop --subscribers")
     if replay and v["pool_events"] is not None:
         raise SpecError("pool-events: a replay offers its log; drop --pool-events")
+    for dest, default in (("shards", 2), ("checkpoint_every", 10.0),
+                          ("check_events", 300_000)):
+        if v[dest] is None:
+            v[dest] = default
     killing = v["kill_shard_at"] is not None
     _only("kill-shard", v["kill_shard"] is not None, "--kill-shard-at", killing)
     _only("cold-restart", args.cold_restart, "--kill-shard-at", killing)
@@ -225,7 +257,38 @@ def config_from_args(args: argparse.Namespace) -> Any:
     )
 
 
+#: Target-mode options (argparse dest -> parser), each refused without ``--target``.
+TARGET_ONLY = ("json", "policy", "policy_seed", "partitions", "write_subscribers",
+               "service_timeout", "drain_timeout", "connect_timeout")
+#: In-process options refused with ``--target`` (dest -> why).
+NOT_WITH_TARGET = {
+    "max": "a service is loaded open loop at --rate; drop --max",
+    "shards": "the service has its shards (`triggerlab serve --shards`); drop --shards",
+    "kill_shard_at": "kill the service's shard or process yourself; drop --kill-shard-at",
+    "kill_shard": "only with --kill-shard-at, which a target does not take",
+    "cold_restart": "only with --kill-shard-at, which a target does not take",
+    "checkpoint_every": "the service checkpoints (`serve --checkpoint-every`); drop it",
+    "check_events": "a target is checked on every event; drop --check-events",
+    "speedup": "a target is loaded at --rate; drop --speedup",
+    "record": "record service figures with `python -m experiments.bench service --record`",
+    "address": "the service runs its own Ray; drop --address",
+}
+
+
+def _given(args: argparse.Namespace, dest: str) -> bool:
+    value = getattr(args, dest)
+    return value not in (None, False)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.target is not None:
+        for dest, why in NOT_WITH_TARGET.items():
+            if _given(args, dest):
+                raise SpecError(f"{dest.replace('_', '-')}: with --target, {why}")
+        return _run_target(args)
+    for dest in TARGET_ONLY:
+        if _given(args, dest):
+            raise SpecError(f"{dest.replace('_', '-')}: only with --target")
     from experiments.loadtest import run_loadtest
     from experiments.loadtest.report import summary_table, write_outputs
 
@@ -291,3 +354,127 @@ def _record(args: argparse.Namespace, result: Any) -> None:
         r = result.recovery
         figures["kill: restore / caught up (s)"] = f"{r['restore_s']:.2f} / {r['recovery_s']:.2f}"
     append_record("triggerlab loadtest", cmd, figures)
+
+
+def _run_target(args: argparse.Namespace) -> int:
+    """``--target``: load a running service (:mod:`experiments.loadtest.target`)."""
+    import dataclasses
+    import json
+
+    from actors.service.endpoints import Endpoint
+    from actors.service.transport import TransportError
+    from experiments.loadtest.generator import check_table_path
+    from experiments.loadtest.report import _clean
+    from experiments.loadtest.target import (
+        TargetConfig,
+        open_stream,
+        run_target,
+        target_table,
+    )
+
+    def say(text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    if "://" not in args.target:
+        raise SpecError(f"--target: expected nats://HOST:PORT/STREAM or "
+                        f"kafka://HOST:PORT/TOPIC, got {args.target!r}")
+    endpoint = Endpoint.parse(args.target, option="--target")
+    v = {d: None if getattr(args, d) is None else PARSERS[d](getattr(args, d),
+                                                            d.replace("_", "-"))
+         for d in ("subscribers", "rate", "duration", "pool_events", "batch_window",
+                   "batch_size", "p99_target", "seed")}
+    timeouts = {d: parse_seconds(getattr(args, d) or default, d.replace("_", "-"))
+                for d, default in (("service_timeout", "60s"), ("drain_timeout", "60s"),
+                                   ("connect_timeout", "10s"))}
+    if not timeouts["connect_timeout"] > 0:
+        raise SpecError(f"connect-timeout: expected a duration > 0, got "
+                        f"{args.connect_timeout!r}")
+    partitions = parse_int(args.partitions or "4", "partitions")
+    if partitions < 1:
+        raise SpecError(f"partitions: expected an integer >= 1, got {partitions}")
+    policy_seed = parse_int(args.policy_seed or "0", "policy-seed")
+    if policy_seed < 0:
+        raise SpecError(f"policy-seed: expected an integer >= 0, got {policy_seed}")
+    rate = v["rate"] or 500_000.0
+    duration = 60.0 if v["duration"] is None else v["duration"]
+    config = TargetConfig(rate, duration, "json" if args.json else "arrow",
+                          window=0.02 if v["batch_window"] is None else v["batch_window"],
+                          max_batch=v["batch_size"] or 50_000,
+                          service_timeout=timeouts["service_timeout"],
+                          drain_timeout=timeouts["drain_timeout"])
+    if args.write_subscribers is not None:
+        suffix = args.write_subscribers.suffix.lower()
+        if suffix not in (".parquet", ".csv"):
+            raise SpecError(f"write-subscribers: expected a .parquet or .csv path, got "
+                            f"{str(args.write_subscribers)!r}")
+    if args.out is not None:
+        from experiments.runner import check_out_dir
+
+        check_out_dir(args.out, "--out")
+    replay = args.replay is not None
+    if replay and v["subscribers"] is not None:
+        raise SpecError("subscribers: a replay's subscribers are the ids in its log (or "
+                        "--subscriber-table); drop --subscribers")
+    if args.subscriber_table is not None and not replay:
+        raise SpecError("subscriber-table: only with --replay")
+    if replay:
+        check_table_path(args.replay, "replay")
+    rules = _rules(args.rules)
+    policy = None
+    if args.policy is not None:
+        from actors.registry import make_policy
+        from experiments.spec import parse_policy, read_yaml
+
+        pc = parse_policy(read_yaml(Path(args.policy), "policy"), "policy")
+        if pc is not None:
+            policy = make_policy(pc.name, pc.params, decides=pc.decides, reward="click",
+                                 seed=policy_seed)
+    endpoint = dataclasses.replace(endpoint, timeout=timeouts["connect_timeout"])
+    pool = v["pool_events"] or int(max(1.0, min(rate * duration, DEFAULT_POOL)))
+    if args.write_subscribers is not None:
+        pool = 1     # the population does not depend on the number of events drawn
+    cfg = argparse.Namespace(subscribers=v["subscribers"] or 1_000_000, pool_events=pool,
+                             seed=1 if v["seed"] is None else v["seed"])
+    try:         # reach the broker (and make the stream) before generating anything
+        open_stream(endpoint, partitions).close()
+    except TransportError as exc:
+        raise OSError(str(exc)) from exc
+    t = time.perf_counter()
+    stream = _stream(args, rules, cfg)
+    say(f"pre-generated {len(stream.events):,} events for {len(stream.subscribers):,} "
+        f"subscribers ({stream.source}) in {time.perf_counter() - t:.1f} s")
+    try:
+        if args.write_subscribers is not None:
+            table = stream.subscribers.reset_index()
+            path = args.write_subscribers
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix.lower() == ".csv":
+                table.to_csv(path, index=False)
+            else:
+                table.to_parquet(path)
+            sink = open_stream(endpoint, partitions)
+            n = sink.partitions
+            sink.close()
+            say(f"wrote the subscriber table {path}; stream {endpoint.name!r} has {n} "
+                f"partition(s)")
+            return 0
+        result = run_target(stream.events, stream.subscribers, rules, endpoint, config,
+                            policy=policy, policy_seed=policy_seed, n_partitions=partitions,
+                            say=say)
+    except TransportError as exc:   # a broker out of reach: one line
+        raise OSError(str(exc)) from exc
+    target = v["p99_target"]
+    p99_ok = target is None or result.summary["latency_p99_ms"] <= 1000 * target
+    say(target_table(result, p99_target_ms=None if target is None else 1000 * target))
+    ok = result.passed and p99_ok
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "loadtest.json"
+        path.write_text(json.dumps(_clean({"argv": sys.argv, "passed": ok,
+                                           "summary": result.summary,
+                                           "check": result.check}), indent=1) + "\n",
+                        encoding="utf-8")
+        say(f"wrote {path}")
+    say("PASS" if ok else "FAIL" + ("" if p99_ok else " (p99 over target)"))
+    return 0 if ok else 1

@@ -18,6 +18,7 @@ import dataclasses
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", default=None, metavar="POLICY.yaml",
                    help="the policy choosing each send's variant (as a spec's "
                         "arms[i].policy); none: no variants")
+    p.add_argument("--split-policy", action="append", default=[], metavar="NAME=POLICY.yaml",
+                   help="a policy a journey split names (split: {policy: NAME}); repeat "
+                        "for each name")
     p.add_argument("--source", required=True,
                    help="nats://HOST:PORT/STREAM, kafka://HOST:PORT/TOPIC or a Parquet log")
     p.add_argument("--subscriber-table", required=True, metavar="PATH",
@@ -58,12 +62,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feedback", default=None, metavar="SOURCE",
                    help="feedback stream (trigger_id, reward, time per response; same "
                         "address forms as --source): a learner updates the policy from it")
+    p.add_argument("--attributes", default=None, metavar="SOURCE",
+                   help="subscriber-attribute updates (subscriber, time, attributes per "
+                        "message; same address forms as --source, a broker stream with "
+                        "the same partitions): applied in event-time order")
     p.add_argument("--reward-window", default="1d",
                    help="with --feedback: how long after a send its responses count (1d)")
     p.add_argument("--connect-timeout", default="10s",
                    help="seconds to reach the broker before giving up (10s)")
     p.add_argument("--group", default="triggerlab", help="consumer group / durable prefix")
     p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+
+
+def _rules(text: str) -> Any:
+    """``--rules``: ``reference`` or a rules file; journeys (rules with steps) included."""
+    from policies.triggers import default_rules, load_rules
+
+    if text == "reference":
+        return default_rules()
+    path = Path(text)
+    if not path.exists():
+        raise SpecError(f"rules: no such file {text!r} (or 'reference')")
+    return load_rules(path)
 
 
 def _window(text: str) -> int:
@@ -93,9 +113,11 @@ def run(args: argparse.Namespace) -> int:
     from actors.service.endpoints import Endpoint
     from actors.service.service import Service, Tally, checkpoint_dir_text
     from actors.service.shard import ShardConfig
-    from experiments.commands.loadtest import _rules, parse_int, parse_seconds
+    from experiments.commands.loadtest import parse_int, parse_seconds
     from experiments.loadtest.generator import check_table_path, read_subscriber_table
     from experiments.spec import parse_policy, read_yaml
+    from policies.errors import RuleWarning
+    from policies.triggers import TriggerEngine
 
     shards = parse_int(args.shards, "--shards")
     seed = parse_int(args.seed, "--seed")
@@ -126,17 +148,37 @@ def run(args: argparse.Namespace) -> int:
             raise SpecError("--feedback: a learner needs --policy")
         feedback = dataclasses.replace(Endpoint.parse(args.feedback, option="--feedback"),
                                        timeout=connect)
+    attributes = None
+    if args.attributes is not None:
+        attributes = dataclasses.replace(
+            Endpoint.parse(args.attributes, option="--attributes"), timeout=connect)
     if args.drain and endpoint.kind != "file":
         raise SpecError("--drain: only with a Parquet log as --source")
     rules = _rules(args.rules)
     policy = None
     if args.policy is not None:
         policy = parse_policy(read_yaml(Path(args.policy), "policy"), "policy")
+    splits = {}
+    for text in args.split_policy:
+        name, sep, path = text.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise SpecError(f"--split-policy: expected NAME=POLICY.yaml, got {text!r}")
+        if name.strip() in splits:
+            raise SpecError(f"--split-policy: {name.strip()!r} given twice")
+        pc = parse_policy(read_yaml(Path(path.strip()), f"split-policy {name.strip()}"),
+                          f"split-policy {name.strip()}")
+        if pc is not None:
+            splits[name.strip()] = pc
     check_table_path(Path(args.subscriber_table), "subscriber-table")
     table = read_subscriber_table(args.subscriber_table)
     config = ShardConfig(rules, table, policy, seed=seed, reward=args.reward,
-                         grace=int(grace), max_skew=int(skew), engine=args.engine)
+                         grace=int(grace), max_skew=int(skew), engine=args.engine,
+                         split_policies=splits)
     config.make_policy()           # the policy's parameters, checked before anything starts
+    with warnings.catch_warnings():  # the journeys' split policies, checked against them
+        warnings.simplefilter("ignore", RuleWarning)
+        TriggerEngine(rules, subscribers=table.iloc[:0], engine="reference",
+                      policies=config.make_split_policies(), seed=seed)
     if args.executor == "ray":
         from actors import init_ray
 
@@ -148,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         service = Service(config, endpoint, checkpoint_dir_text(args.checkpoint_dir),
                           shards=shards, executor=args.executor, checkpoint_every=every,
-                          group=args.group, feedback=feedback, reward_window=int(window))
+                          group=args.group, feedback=feedback, reward_window=int(window),
+                          attributes=attributes)
         return _loop(service, Tally(), stop, endpoint.kind == "file", progress, idle,
                      args.drain, max_messages, grace=int(grace))
     except TransportError as exc:   # a broker out of reach: one line (the URL was given)

@@ -1,5 +1,5 @@
 """Who to send to: features from event history, behavioral clusters, propensity
-scoring and customer lifetime value.
+scoring, customer lifetime value and uplift (with Qini curves).
 
 Everything here takes data (and a time ``now``) as arguments and returns a DataFrame or
 Series indexed by subscriber id, so that its columns can become subscriber attributes.
@@ -21,7 +21,9 @@ from policies.segments.history import (
 )
 from policies.segments.history_reference import history_features_reference
 from policies.segments.matrix import MODEL_COLUMNS, model_matrix
+from policies.segments.qini import qini_area, qini_curve, uplift_by_decile
 from policies.segments.scores import PropensityScores
+from policies.segments.uplift import UpliftModel, design_matrix
 
 __all__ = [
     "ENGAGEMENT_TYPES",
@@ -31,11 +33,16 @@ __all__ = [
     "BetaGeo",
     "GammaGamma",
     "PropensityScores",
+    "UpliftModel",
     "clv",
+    "design_matrix",
     "fit_beta_geo",
     "fit_gamma_gamma",
     "history_features",
     "history_features_reference",
     "model_matrix",
+    "qini_area",
+    "qini_curve",
     "rfm_summary",
+    "uplift_by_decile",
 ]

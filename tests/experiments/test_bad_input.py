@@ -193,6 +193,11 @@ VALIDATE_BAD += [
      r"analysis\.segment_correction: expected one of"),
     ("campaign-incentive", _spec(campaign={"incentive": 1.5}),
      r"campaign\.incentive: expected a discount fraction in \[0, 1\), got 1\.5"),
+    ("campaign-holdout-text", _spec(campaign={"holdout": "no"}),
+     r"campaign\.holdout: expected true or false \(does the arms' holdout get the "
+     r"campaign too\?\), got 'no'"),
+    ("campaign-holdout-number", _spec(campaign={"holdout": 0}),
+     r"campaign\.holdout: expected true or false .*got 0"),
 ]
 
 

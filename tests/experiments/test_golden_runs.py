@@ -39,6 +39,9 @@ def small_spec(name: str) -> dict:  # type: ignore[type-arg]
     spec["duration"]["days"] = 3
     spec["replications"] = min(int(spec.get("replications", 1)), 2)
     spec["record"] = {"decisions": True}
+    if "scoring" in spec:      # refresh within the 3 days, fit on a small prior run
+        spec["scoring"].update(first_day=1, refresh=1)
+        spec["scoring"]["train"] = {**spec["scoring"].get("train", {}), "subscribers": 800}
     return spec
 
 

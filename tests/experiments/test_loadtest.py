@@ -493,8 +493,10 @@ def test_loadtest_replay_and_failing_exit_status(ray_session, tmp_path, capsys) 
                    "--speedup", str(speedup), "--partition", "hash",
                    "--out", str(tmp_path / "r")])
     text = capsys.readouterr().out
-    assert status == 0, text
     report = json.loads((tmp_path / "r" / "loadtest.json").read_text())
+    # whether a 2-s replay drains within its grace depends on what else holds the cores
+    # (the suite runs one worker per core): a miss must be that verdict and nothing else
+    assert status == (0 if report["summary"]["sustained"] else 1), text
     assert report["summary"]["mode"] == "replay"
     assert report["summary"]["events_processed"] == 8_000
     assert report["check"]["passed"] and report["check"]["sample_events"] == 8_000

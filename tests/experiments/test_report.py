@@ -30,7 +30,8 @@ SPEC = {
         {"name": "split", "holdout": 0.25,
          "policy": {"name": "ab", "arms": ["plain", "question"], "scope": "campaign"}},
     ],
-    "metrics": ["orders", "clicks", "revenue_per_recipient", "incremental_orders"],
+    "metrics": ["orders", "clicks", "revenue_per_recipient", "incremental_orders",
+                "incremental_orders_per_email"],
     "replications": 2,
 }
 
@@ -55,7 +56,11 @@ def _by_hand(d: Path) -> pd.DataFrame:
              ["value"].sum().groupby(level=[0, 1]).max())
     rows = []
     pvals = []
-    for metric in ["orders", "clicks", "revenue_per_recipient", "incremental_orders"]:
+    sends = email[email["metric"] == "sends"].groupby("arm")["value"].sum()
+    for metric in ["orders", "clicks", "revenue_per_recipient", "incremental_orders",
+                   "incremental_orders_per_email"]:
+        # per email: the per-subscriber difference times treatment subscribers per email
+        per_email = metric.endswith("per_email")
         for arm in arms:
             row = {"metric": metric, "arm": arm}
             if metric == "clicks":
@@ -71,11 +76,14 @@ def _by_hand(d: Path) -> pd.DataFrame:
                     z = (x / n - xc / nc) / math.sqrt(pool * (1 - pool) * (1 / n + 1 / nc))
                     row["diff"] = x / n - xc / nc
                     row["p_value"] = 2 * st.norm.sf(abs(z))
-            elif metric == "incremental_orders":
-                def inc(a: str) -> float:
+            elif metric.startswith("incremental_orders"):
+                def scale(a: str, per_email: bool = per_email) -> float:
+                    return float(subs[a].sum() / sends[a]) if per_email else 1.0
+
+                def inc(a: str, scale=scale) -> float:  # type: ignore[no-untyped-def]
                     o = site[(site["arm"] == a) & (site["metric"] == "orders_all")]["value"].sum()
                     ho = hold[(hold["arm"] == a) & (hold["metric"] == "orders_all")]["value"].sum()
-                    return o / subs[a].sum() - ho / hsubs[a].sum()
+                    return (o / subs[a].sum() - ho / hsubs[a].sum()) * scale(a)
                 row["estimate"] = inc(arm)
                 if arm != "control":
                     row["diff"] = inc(arm) - inc("control")
@@ -85,7 +93,7 @@ def _by_hand(d: Path) -> pd.DataFrame:
                             "value"].sum()
                         ho = hold[(hold["arm"] == a) & (hold["metric"] == "orders_all")][
                             "value"].sum()
-                        se += o / subs[a].sum() ** 2 + ho / hsubs[a].sum() ** 2
+                        se += (o / subs[a].sum() ** 2 + ho / hsubs[a].sum() ** 2) * scale(a) ** 2
                     row["p_value"] = 2 * st.norm.sf(abs(row["diff"]) / math.sqrt(se))
             else:
                 name = "orders_all" if metric == "orders" else "revenue_all"
@@ -122,7 +130,7 @@ def test_summary_matches_recomputation_from_metrics_parquet(report_run: Results)
     summary = pd.read_csv(d / "summary.csv")
     hand = _by_hand(d)
     merged = hand.merge(summary, on=["metric", "arm"], suffixes=("_hand", ""))
-    assert len(merged) == 12
+    assert len(merged) == 15
     for col in ("estimate", "diff", "p_value", "p_adjusted"):
         a = merged[f"{col}_hand"].to_numpy(float)
         b = merged[col].to_numpy(float)
@@ -150,7 +158,8 @@ def test_truth_column_is_named_for_its_basis(report_run: Results) -> None:
     assert report_run.run_dir is not None
     text = (report_run.run_dir / "report.md").read_text()
     tables = {sec.splitlines()[0].strip(): sec for sec in text.split("\n### ")[1:]}
-    for metric in ("orders", "revenue_per_recipient", "clicks", "incremental_orders"):
+    for metric in ("orders", "revenue_per_recipient", "clicks", "incremental_orders",
+                   "incremental_orders_per_email"):
         md = METRICS[metric]
         head = tables[md.unit[0].upper() + md.unit[1:]]
         header = next(ln for ln in head.splitlines() if ln.startswith("| arm |"))
@@ -171,6 +180,18 @@ def test_truth_columns_come_from_the_truth_table(report_run: Results) -> None:
         subs = s.loc[("orders", arm), "denominator"]
         assert s.loc[("orders", arm), "true_value"] == pytest.approx(
             a["expected_incremental_orders"].sum() / subs)
+        # treatment minus holdout: the campaigns reach the holdout too, and their caused
+        # orders cancel in the estimate, so they cancel in the truth
+        h = report_run.truth
+        h = h[(h["group"] == "holdout") & (h["source"] != "site") & (h["arm"] == arm)]
+        assert h["sends"].sum() > 0 and h["expected_incremental_orders"].sum() > 0
+        counts = report_run.counts("incremental_orders")
+        held = counts[counts["arm"] == arm]["holdout_denominator"].sum()
+        caused = (a["expected_incremental_orders"].sum() / subs
+                  - h["expected_incremental_orders"].sum() / held)
+        assert s.loc[("incremental_orders", arm), "true_value"] == pytest.approx(caused)
+        assert s.loc[("incremental_orders_per_email", arm), "true_value"] == pytest.approx(
+            caused * subs / a["sends"].sum())
     c = s.loc[("clicks", "reminder_1h")]
     assert c["true_lift"] == pytest.approx(
         c["true_value"] / s.loc[("clicks", "control"), "true_value"] - 1)

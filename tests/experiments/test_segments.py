@@ -221,6 +221,24 @@ def test_holdout_segments_difference_treatment_minus_holdout() -> None:
     assert a.effects.set_index("segment").loc["prospect", "diff"] > 0.5
 
 
+def test_per_email_holdout_segments_scale_by_subscribers_per_email() -> None:
+    """Per email sent to the segment's treatment group: the per-subscriber difference
+    times treatment subscribers / emails (10 emails each here), the same p-values."""
+    per_sub = segment_effects(_run("incremental_orders", n=1500, holdout=0.3),
+                              "lifecycle_stage")
+    res = _run("incremental_orders_per_email", n=1500, holdout=0.3)
+    per_email = segment_effects(res, "lifecycle_stage")
+    ua = _units(res, "a", "lifecycle_stage")
+    for (_, r), (_, q) in zip(per_email.effects.iterrows(), per_sub.effects.iterrows(),
+                              strict=True):
+        t = ua[(ua["segment"] == r["segment"]) & (ua["group"] == "treatment")]
+        k = len(t) / t["sends"].sum()
+        assert k == pytest.approx(0.1)
+        for col in ("diff", "diff_ci_low", "diff_ci_high", "control_estimate"):
+            assert r[col] == pytest.approx(q[col] * k, rel=1e-12), col
+        assert r["p_value"] == pytest.approx(q["p_value"], rel=1e-12)
+
+
 def test_without_common_random_numbers_segments_use_welch() -> None:
     res = _run("revenue_per_recipient", crn=False)
     a = segment_effects(res, "lifecycle_stage")
@@ -348,7 +366,9 @@ BASE: dict[str, Any] = {
     ({"analysis": {"segments": 5}}, r"^analysis\.segments: expected a list of names, got 5"),
     ({"analysis": {"segments": [3]}},
      r"^analysis\.segments\[0\]: expected a non-empty string, got 3"),
-    ({"analysis": {"segments": ["cluster"]}}, r"^analysis\.segments\[0\]: 'cluster' is not"),
+    ({"analysis": {"segments": ["cluster"]}},
+     r"^analysis\.segments\[0\]: 'cluster' is a score column of scorer 'clusters', which "
+     r"scoring\.scorers does not list"),
     ({"analysis": {"segment_bins": 1}}, r"^analysis\.segment_bins: expected"),
     ({"analysis": {"segment_bins": 51}}, r"^analysis\.segment_bins: expected"),
     ({"analysis": {"segment_bins": "ten"}}, r"^analysis\.segment_bins: expected"),

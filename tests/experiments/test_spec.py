@@ -125,7 +125,14 @@ def _with(path: str, value, base=BASE):  # type: ignore[no-untyped-def]
     return data
 
 
-_DELETE = object()
+class _Deleted:
+    """Marks a key to remove; a fixed repr keeps test ids the same in every process."""
+
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+_DELETE = _Deleted()
 
 INVALID = [
     ("arms.2.policy.epsilon", 1.5,
@@ -182,6 +189,8 @@ INVALID = [
     ("rules", {"rules": [{"id": "x"}]}, r"^rules: rules\[0\]"),
     ("metrics", ["incremental_orders"],
      r"^arms\[0\]\.holdout: metric incremental_orders needs a holdout > 0"),
+    ("metrics", ["orders", "incremental_orders_per_email"],
+     r"^arms\[0\]\.holdout: metric incremental_orders_per_email needs a holdout > 0"),
 ]
 
 
@@ -218,8 +227,10 @@ def test_readme_spec_example_is_valid() -> None:
     example = re.search(r"```yaml\n(.+?)\n```", section, re.S).group(1)
     spec = load_spec(example)
     assert [a.name for a in spec.arms] == ["reminder_24h", "reminder_1h", "no_reminder",
-                                           "capped", "bandit"]
+                                           "capped", "bandit", "top30"]
     assert spec.arm("capped").holdout == 0.1 and spec.sources == ("cart_abandonment_24h",)
+    assert spec.scoring.scorers == ("propensity", "clusters")
+    assert spec.arm("top30").target.by == "p_purchase_7d"
 
 
 def test_spec_holds_the_runtime_configs_and_names() -> None:

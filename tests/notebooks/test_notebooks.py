@@ -35,6 +35,8 @@ SMALL: dict[str, dict[str, object]] = {
     "03_off_policy_evaluation": {"SUBSCRIBERS": 6_000, "DAYS": 8},
     "04_load_test_triggers": {"SUBSCRIBERS": 20_000, "RATE": 50_000, "DURATION": 2.0},
     "05_personalization_and_send_time": {"SUBSCRIBERS": 4_000, "DAYS": 8},
+    "07_segments_scores_and_uplift": {"SUBSCRIBERS": 8_000, "EFFECT_SUBSCRIBERS": 8_000,
+                                      "UPLIFT_SUBSCRIBERS": 12_000, "TARGET_SUBSCRIBERS": 8_000},
 }
 
 _ASSIGN = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)\s*=\s*(?P<value>[^#]*?)(?P<comment>\s*#.*)?$")
@@ -356,3 +358,43 @@ def test_05_personalization_and_send_time(kernel_env, tmp_path):
     opens = k["send_true_opens"]
     assert all(0.05 < v < 0.6 for v in opens.values())
     assert all(math.isfinite(v) for v in k["send_true_clicks"].values())
+
+
+@pytest.mark.slow
+def test_07_segments_scores_and_uplift(kernel_env, tmp_path):
+    k = run_notebook("07_segments_scores_and_uplift", SMALL["07_segments_scores_and_uplift"],
+                     tmp_path)
+    assert k["no_peeking"] is True
+    # clusters recover part of the hidden segments, below what a supervised model reaches
+    assert k["ari"] > 0.03 and k["ari"] > 20 * abs(k["ari_null"])
+    assert k["ari"] <= k["ari_supervised"] + 0.02
+    for target in ("purchase_7d", "churn", "open"):
+        # better than chance, not better than the true probabilities (up to noise)
+        assert 0.55 < k["auc"][target] <= k["auc_truth"][target] + 0.02, target
+        assert k["corr_vs_truth"][target] > 0.1, target
+    assert k["corr_vs_truth"]["open"] > 0.8
+    # BG/NBD's forecast of the next two weeks within a factor 1.6 of what happened
+    assert 1 / 1.6 < k["observed_purchases_2w"] / k["expected_purchases_2w"] < 1.6
+    # the discount's effect changes sign with price sensitivity, and the report sees it
+    true_diff = list(k["segment_true_diff"].values())
+    diff = list(k["segment_diff"].values())
+    assert true_diff[0] < 0 < true_diff[-1] and diff[0] < 0 < diff[-1]
+    assert k["sign_agrees"] >= 4 and k["covered"] >= 4
+    assert k["q_p_value"] < 1e-4
+    # the sentences' lists follow the intervals
+    for seg in k["segments_negative"]:
+        assert k["segment_diff"][seg] < 0
+    for seg in k["segments_positive"]:
+        assert k["segment_diff"][seg] > 0
+    assert k["segments_negative"] and k["segments_positive"]
+    # uplift: the model's top 30 % holds more of the true incremental orders than the
+    # propensity model's and than random, less than the truth's own ranking
+    cap = k["uplift_captured"]
+    assert 0.3 < cap["propensity"] < cap["model"] <= cap["truth"] + 0.02
+    assert k["uplift_spearman"]["model"] > k["uplift_spearman"]["propensity"] + 0.2
+    assert k["uplift_qini"]["model"] > k["uplift_qini"]["propensity"] > k["uplift_qini"]["random"]
+    # targeting during a run: per email, uplift > propensity > everyone, truth and estimate
+    for key in ("target_per_email", "target_per_email_truth"):
+        v = k[key]
+        assert v["top30_uplift"] > v["top30_propensity"] > v["everyone"] > 0, key
+    assert k["target_uplift_significant"] is True

@@ -74,6 +74,68 @@ def test_serve_a_parquet_log_inline(setup, tmp_path, capsys, shards, extra) -> N
     pdt.assert_frame_equal(sort_log(got), ref)
 
 
+def test_serve_runs_a_journey_whose_split_a_policy_decides(setup, tmp_path, capsys) -> None:
+    """``--split-policy NAME=FILE`` gives the journey's split its policy: the log equals
+    the engine run with that policy, paths and propensities included."""
+    import pandas as pd
+    import yaml
+
+    from service.test_service_shard import SPLIT_RULES
+
+    root, events, _ = setup
+    (tmp_path / "split.yaml").write_text(yaml.safe_dump(SPLIT_RULES))
+    (tmp_path / "bandit.yaml").write_text("name: thompson\narm_names: [x, y]\n")
+    argv = _args(root, str(root / "events.parquet"), tmp_path / "ck", "--shards", "2",
+                 "--executor", "inline", "--drain", "--split-policy",
+                 f"subject_bandit={tmp_path / 'bandit.yaml'}")
+    argv[argv.index("--rules") + 1] = str(tmp_path / "split.yaml")
+    assert main(argv) == 0, capsys.readouterr().err
+    table = pd.read_parquet(root / "subscribers.parquet").set_index("subscriber")
+    kw = {"decides": "subject_style", "reward": "click", "seed": SEED}
+    ref = reference_decisions(
+        events, table, end=int(events.time.max()), rules=SPLIT_RULES, seed=SEED,
+        policy=make_policy("thompson", {"arm_names": ARMS}, **kw), engine="reference",
+        split_policies={"subject_bandit": make_policy("thompson", {"arm_names": ["x", "y"]},
+                                                      **kw)})
+    got = read_decision_log(tmp_path / "ck" / "decisions")
+    assert {"x", "y"} <= set(got["path_name"].dropna())
+    pdt.assert_frame_equal(sort_log(got), ref)
+
+
+def test_serve_applies_an_attributes_log(setup, tmp_path, capsys) -> None:
+    """``--attributes LOG``: updates (one with a bad time) applied in event-time order,
+    the welcome journey entered by them; the log equals the engine run with the updates."""
+    import pandas as pd
+
+    from actors.service.files import write_event_log  # noqa: F401 (the events' writer)
+    from policies.triggers import example_journeys
+    from service.test_service_shard import _updates
+
+    root, events, _ = setup
+    table = pd.read_parquet(root / "subscribers.parquet").set_index("subscriber")
+    rows = _updates(events, table, n=60)
+    bad = pd.DataFrame({"subscriber": [1], "time": [5], "lifecycle_stage": ["customer"]})
+    pd.concat([rows, bad]).to_parquet(tmp_path / "attrs.parquet", row_group_size=7)
+    rules = tmp_path / "journeys.yaml"
+    rules.write_text((Path(__file__).resolve().parents[3] / "policies" / "triggers"
+                      / "example_journeys.yaml").read_text())
+    argv = _args(root, str(root / "events.parquet"), tmp_path / "ck", "--shards", "2",
+                 "--executor", "inline", "--drain", "--attributes",
+                 str(tmp_path / "attrs.parquet"))
+    argv[argv.index("--rules") + 1] = str(rules)
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "dead letters 2 (bad 2, late 0, foreign 0)" in out     # the bad row, per shard
+    kw = {"decides": "subject_style", "reward": "click", "seed": SEED}
+    ref = reference_decisions(events, table, end=int(events.time.max()),
+                              rules=example_journeys(), seed=SEED, engine="fast",
+                              policy=make_policy("thompson", {"arm_names": ARMS}, **kw),
+                              updates=rows)
+    assert (ref["rule"] == "welcome_series").sum() > 5
+    got = read_decision_log(tmp_path / "ck" / "decisions")
+    pdt.assert_frame_equal(sort_log(got), ref)
+
+
 @pytest.mark.ray
 def test_serve_on_ray_shards(setup, tmp_path, capsys, ray_session) -> None:
     root, _, ref = setup
@@ -155,6 +217,11 @@ def test_ctrl_c_checkpoints_and_a_restart_continues(setup, nats_server, unique_n
     ({"--connect-timeout": "0s"}, r"--connect-timeout: expected a duration > 0"),
     ({"--drain": None, "--source": "nats://127.0.0.1:1/x"},
      r"--drain: only with a Parquet log as --source"),
+    ({"--split-policy": "x"}, r"--split-policy: expected NAME=POLICY\.yaml, got 'x'"),
+    ({"--split-policy": "b={dir}/none.yaml"}, r"split-policy b: file not found"),
+    ({"--split-policy": "b={badpolicy}"}, r"epsilon: expected a number in \[0, 1\], got 3"),
+    ({"--rules": "{split}"}, r"rules\[0\] 'cart_split' steps\[1\]\.split\.policy: unknown "
+                              r"policy 'subject_bandit'; given: none"),
     ({"--checkpoint-dir": "{used}"}, r"--checkpoint-dir: written by a service with 1 "
                                      r"shard\(s\) over 1 partition\(s\)"),
 ])
@@ -165,7 +232,13 @@ def test_bad_options_are_one_line_exit_2(setup, tmp_path, capsys, change, messag
     used = tmp_path / "used"
     (used).mkdir()
     (used / "service.json").write_text('{"shards": 1, "partitions": 1, "source": "x"}')
-    fill = {"dir": tmp_path, "badpolicy": tmp_path / "bad.yaml", "used": used}
+    import yaml
+
+    from service.test_service_shard import SPLIT_RULES
+
+    (tmp_path / "split.yaml").write_text(yaml.safe_dump(SPLIT_RULES))
+    fill = {"dir": tmp_path, "badpolicy": tmp_path / "bad.yaml", "used": used,
+            "split": tmp_path / "split.yaml"}
     argv = _args(root, str(root / "events.parquet"), tmp_path / "ck", "--executor", "inline")
     for key, value in change.items():
         if key in argv:

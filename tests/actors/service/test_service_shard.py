@@ -5,6 +5,7 @@ run over 1, 2 and 3 shards and any batching; state round trips."""
 from __future__ import annotations
 
 import json
+import pickle
 import re
 
 import numpy as np
@@ -141,6 +142,134 @@ def test_journeys_parity_over_shards(stream, engine: str) -> None:
     got = pd.concat(frames, ignore_index=True)
     pdt.assert_frame_equal(sort_log(got), ref)
     assert {"step", "step_label", "path", "path_name", "split_propensity"} <= set(got.columns)
+
+
+SPLIT_RULES = {"rules": [{
+    "id": "cart_split", "type": "cart_abandonment",
+    "when": [{"event": "add_to_cart", "within": "1h"}],
+    "emails": {"a": {}, "b": {}},
+    "steps": [{"wait": "2h"},
+              {"split": {"policy": "subject_bandit",
+                         "paths": {"x": [{"send": "a"}], "y": [{"send": "b"}]}}}]}]}
+SPLIT_POLICY = PolicyConfig("thompson", {"arm_names": ["x", "y"]})
+
+
+def test_policy_splits_in_the_service_equal_the_engine_run(stream, engine="fast",
+                                                           shards=3) -> None:
+    """A journey whose split a policy decides: the shards, given the policy by name,
+    choose the simulator's engine run's paths with its propensities, on any shard count."""
+    events, table, end, _ = stream
+    split = make_policy(SPLIT_POLICY.name, SPLIT_POLICY.params, decides=SPLIT_POLICY.decides,
+                        reward="click", seed=SEED)
+    sends = make_policy(POLICY.name, POLICY.params, decides=POLICY.decides, reward="click",
+                        seed=SEED)
+    ref = reference_decisions(events, table, end=end, rules=SPLIT_RULES, seed=SEED,
+                              policy=sends, engine="reference",
+                              split_policies={"subject_bandit": split})
+    cfg = ShardConfig(SPLIT_RULES, table, POLICY, seed=SEED, grace=GRACE, key_partitions=6,
+                      engine=engine, split_policies={"subject_bandit": SPLIT_POLICY})
+    msgs = _messages(events, 6, "arrow", 8192)
+    frames = []
+    for s in range(shards):
+        owned = [p for p in range(6) if p % shards == s]
+        core = ShardCore(cfg, owned, shard=s)
+        mine = sorted((m for m in msgs if m.partition in owned),
+                      key=lambda m: (m.offset, m.partition))
+        for i in range(0, len(mine), 3):
+            frames.append(core.step(mine[i:i + 3]).decisions)
+        frames.append(core.advance_to(end + GRACE).decisions)
+    got = pd.concat(frames, ignore_index=True)
+    splits = got[got["kind"] == "split"]
+    assert set(splits["path_name"]) == {"x", "y"} and len(splits) > 20
+    assert splits["split_propensity"].between(0, 1, inclusive="right").all()
+    pdt.assert_frame_equal(sort_log(got), ref)
+    # each send is on the path its split chose, with the split's propensity
+    instance = splits["trigger_id"].str.rsplit(":", n=1).str[0]
+    path = dict(zip(instance, splits["path_name"], strict=True))
+    prop = dict(zip(instance, splits["split_propensity"], strict=True))
+    fires = got[got["kind"] == "fire"]
+    of = fires["trigger_id"].str.rsplit(":", n=1).str[0]
+    assert (fires["step_label"] == "steps[1].split.paths." + of.map(path) + "[0]").all()
+    assert np.allclose(fires["split_propensity"], of.map(prop).astype(float))
+
+
+def test_a_policy_split_without_its_policy_is_refused(stream) -> None:
+    _, table, _, _ = stream
+    cfg = ShardConfig(SPLIT_RULES, table, None, seed=SEED, key_partitions=2)
+    with pytest.raises(TriggerLabValueError, match=r"split\.policy: unknown policy "
+                                                   r"'subject_bandit'; given: none"):
+        ShardCore(cfg, [0, 1])
+
+
+def _updates(events, table, n: int = 120, seed: int = 9) -> pd.DataFrame:
+    """``n`` attribute updates at event times: some subscribers become new customers (the
+    welcome journey's attribute entry), some lose their engagement (segments)."""
+    rng = np.random.default_rng(seed)
+    subs = rng.choice(table.index.to_numpy(), n, replace=False)
+    times = np.sort(rng.choice(events.time, n))
+    rows = pd.DataFrame({"subscriber": subs, "time": times})
+    rows["lifecycle_stage"] = np.where(np.arange(n) % 3 == 0, "customer", "new_customer")
+    rows["engagement_score"] = np.where(np.arange(n) % 2 == 0, 0.01, 0.9)
+    return rows
+
+
+def test_attribute_updates_in_event_time_order(stream, engine="fast", shards=3,
+                                               restore_at=3) -> None:
+    """Updates given to the shards before the events they follow: each waits for the
+    watermark, and the decisions equal the engine run that applies them at their time
+    (journey attribute entries, segments and contexts included), also when a shard is
+    rebuilt from its state with updates pending."""
+    from policies.triggers import example_journeys
+
+    events, table, _, _ = stream
+    events = events[:6000]
+    end = int(events.time.max()) + 86400
+    rules = example_journeys()
+    rows = _updates(events, table)
+    kw = {"decides": POLICY.decides, "reward": "click", "seed": SEED}
+    ref = reference_decisions(events, table, end=end, rules=rules, seed=SEED,
+                              policy=make_policy(POLICY.name, POLICY.params, **kw),
+                              engine="reference", updates=rows)
+    welcome = ref[ref["rule"] == "welcome_series"]      # entered by an update only
+    assert len(welcome) > 20
+    assert welcome["subscriber"].isin(rows.loc[rows["lifecycle_stage"] == "new_customer",
+                                               "subscriber"]).all()
+    cfg = ShardConfig(rules, table, POLICY, seed=SEED, grace=GRACE, key_partitions=6,
+                      engine=engine)
+    msgs = _messages(events, 6, "arrow", 8192)
+    frames = []
+    for s in range(shards):
+        owned = [p for p in range(6) if p % shards == s]
+        core = ShardCore(cfg, owned, shard=s)
+        assert core.update(rows) == []
+        mine = sorted((m for m in msgs if m.partition in owned),
+                      key=lambda m: (m.offset, m.partition))
+        for k, i in enumerate(range(0, len(mine), 4)):
+            if k == restore_at:
+                assert core._pending                       # updates still waiting
+                core = ShardCore.from_state_dict(cfg, pickle.loads(pickle.dumps(
+                    core.state_dict())))
+            frames.append(core.step(mine[i:i + 4]).decisions)
+        frames.append(core.advance_to(end + GRACE).decisions)
+        assert core.counters.updates == int(np.isin(
+            partition_of(rows["subscriber"].to_numpy(), 6), owned).sum())
+    pdt.assert_frame_equal(sort_log(pd.concat(frames, ignore_index=True)), ref)
+
+
+def test_a_late_attribute_update_is_dead_lettered(stream) -> None:
+    events, table, _, _ = stream
+    cfg = ShardConfig(default_rules(), table, None, seed=SEED, grace=300, key_partitions=1)
+    core = ShardCore(cfg, [0])
+    core.step(_messages(events[:2000], 1, "arrow", 1 << 20))
+    w = core.watermark.released_to
+    rows = pd.DataFrame({"subscriber": [int(table.index[0])] * 2, "time": [w - 1, w],
+                         "engagement_score": [0.5, 0.6]})
+    dead = core.update(rows)
+    assert [d.reason for d in dead] == [
+        f"late: attribute update time {w - 1} is before the watermark {w} (grace 300 s)"]
+    assert core.counters.dead_late == 1 and len(core._pending) == 1   # the on-time one waits
+    with pytest.raises(TriggerLabValueError, match=r"rows: expected a column 'time'"):
+        core.update(rows.drop(columns=["time"]))
 
 
 def test_decision_rows_carry_what_ope_needs(stream) -> None:
