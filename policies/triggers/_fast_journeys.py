@@ -6,19 +6,25 @@ docs/journeys.md, "Semantics: the engine contract").
 journeys keeps :class:`~policies.triggers._fast.FastCore` and its kernels unchanged).
 Plain rules keep FastCore's per-(subscriber, rule) arrays; journeys add:
 
-* per (subscriber, journey) an int32 index into a **record pool** (-1: never entered),
-  allocated at the first entry and kept (it holds ``reentry``'s last entry / end, the
-  latest send for failure reports and the retry slot beside the running cursor): int64
-  columns :data:`_PI_NAMES`, float64 propensities, uint64 wait-until "seen" bits and the
-  entry-predicate bits of the entry event (a branch ``entry`` case tests them);
+* per (subscriber, journey) an int32 ``jslot``: -1 never entered; ``p >= 0`` a **record**
+  of the record pool, while the journey runs or retries a send (int64 columns
+  :data:`_PI_NAMES`, float64 propensities, uint64 wait-until "seen" bits and the
+  entry-predicate bits of the entry event, which a branch ``entry`` case tests), 216
+  bytes; ``-2 - q`` a **parked record** ``q`` once it neither runs nor retries
+  (``reentry``'s last entry / end and the latest send for failure reports: int64
+  :data:`K_LENTRY`.., int32 :data:`KI_SNODE`.., float64 propensity; 68 bytes), the record
+  going to a free list that the next entry reuses;
 * per subscriber and inactivity rule the latest activity, the lapse used and the
   ``since_attribute`` start; the first event seen;
 * per subscriber with a product event an index into a **catalog pool** of blocks of 8
-  products (product, last view, cart, purchase; most recent last), scanned block by
-  block for a catalog event's product (the blocks are the subscribers that could be in
-  any audience);
-* per subscriber and journey the bits of the branch cases' ``segment`` tests and of the
-  attribute entry's tests (recomputed at ``update_subscribers``);
+  products (int32 product, last view, cart, purchase; most recent last; 136 bytes): ids
+  of 2**31 - 1 and more by a code (:meth:`FastJourneyCore._product_codes`), times as
+  seconds after an epoch that moves forward (:data:`_EPOCH_LEAD`). A call's catalog
+  events visit the **audience lists** of their products (:meth:`FastJourneyCore._audience`)
+  rather than every block;
+* per subscriber the bits of the branch cases' ``segment`` tests of all journeys packed
+  in uint64 words, and of the attribute entries' tests (recomputed at
+  ``update_subscribers``);
 * the frequency-cap ring of send times is widened to ``n_rules + 1`` when smart sending
   is on, so that the latest send not reported failed is always in it.
 
@@ -84,12 +90,21 @@ _N_SEND, _N_WAIT, _N_UNTIL, _N_BRANCH, _N_SPLIT, _N_EXIT = range(6)
 _SINCE_ENTRY, _SINCE_SEND = WAIT_SINCE.index("entry"), WAIT_SINCE.index("last_send")
 #: Products remembered per subscriber (docs/journeys.md, contract point 8).
 CATALOG_MEMORY = 8
+#: Catalog-memory times are int32 seconds after an epoch (``meta[2]``); never: NONE32.
+NONE32 = np.int32(-(2**31))
+#: When a time is more than 2**31 - 1 s after the epoch, the epoch moves to 2**30 s before
+#: it; times then more than 2**31 s before the epoch (older than 2**31 + 2**30 s, more than
+#: MAX_DURATION: no audience window reaches them) are forgotten (NONE32), which decides
+#: the same: an expired view or cart is out of every audience and an expired purchase is
+#: before every view or cart still in one.
+_EPOCH_LEAD = 2**30
 
 # rule table
 (_R_EXPIRE, _R_WINDOW, _R_REENTRY, _R_COOLDOWN, _R_EXCL, _R_PRIO, _R_J, _R_DELAY,
  _R_PC) = range(9)
 # journey table
-_J_RULE, _J_NODES, _J_PATHS, _J_ENTRY, _J_INACT, _J_VIEWED, _J_CARTED, _J_NCOL = range(8)
+(_J_RULE, _J_NODES, _J_PATHS, _J_ENTRY, _J_INACT, _J_VIEWED, _J_CARTED, _J_SEGW, _J_SEGS,
+ _J_NCOL) = range(10)
 _E_EVENT, _E_INACTIVE, _E_ATTRIBUTE, _E_CATALOG = range(4)
 # node table
 _N_KIND, _N_ARG, _N_NEXT, _N_FIRST, _N_NPATHS, _N_SINCE, _N_EXPIRE, _N_SMART, _N_POLICY = range(9)
@@ -104,6 +119,14 @@ _PI_NAMES = ("c_node", "c_due", "c_entry", "c_reached", "c_key", "c_last", "last
  S_TIME, S_REACHED, S_KEY, S_FAILED, R_NODE, R_ENTRY, R_DUE, R_ATT, R_REACHED, R_KEY
  ) = range(len(_PI_NAMES))
 _PF_C, _PF_S, _PF_R = 0, 1, 2  # propensities: cursor, latest send, retry
+#: int64 columns of a parked record (a journey neither running nor retrying: re-entry
+#: memory and latest send); int32 columns; its propensity is ``pkf``.
+K_LENTRY, K_ENDED, K_SENTRY, K_STIME, K_SREACHED, K_SKEY = range(6)
+KI_SNODE, KI_SATT, KI_SFAILED = range(3)
+# meta: records used (high-water mark), catalog blocks used, catalog epoch, free record
+# list head, parked records used, free parked list head, record and parked limits
+(_M_REC, _M_CAT, _M_EPOCH, _M_FREE, _M_PARK, _M_PFREE, _M_RLIM, _M_PLIM,
+ _M_LEN) = range(9)
 _PU_SEEN_E, _PU_SEEN_S, _PU_EBITS = 0, 1, 2
 # due items
 _IT_CURSOR, _IT_PLAIN, _IT_RETRY, _IT_TIMER = 0, 1, 2, 3  # the reference's tie order
@@ -395,9 +418,10 @@ def _branch_case(T, S, s, j, p, g):  # pragma: no cover - compiled
     first = jinfo[j, _J_PATHS] + ninfo[g, _N_FIRST]
     n = ninfo[g, _N_NPATHS]
     eb = pu[p, _PU_EBITS]
+    word = segb[s, jinfo[j, _J_SEGW]] >> np.uint64(jinfo[j, _J_SEGS])
     for k in range(n):
         bit = pinfo[first + k, 1]
-        if bit >= 0 and not (segb[s, j] >> np.uint64(bit)) & np.uint64(1):
+        if bit >= 0 and not (word >> np.uint64(bit)) & np.uint64(1):
             continue
         m = pmask[first + k]
         if eb & m == m:
@@ -501,10 +525,21 @@ def _retry_send(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
 
 
 @_njit(cache=True, _nrt=False, inline="always")
+def _full(meta):  # pragma: no cover - compiled
+    """One more step might overflow the record or the parked pool."""
+    return meta[_M_REC] > meta[_M_RLIM] or meta[_M_PARK] > meta[_M_PLIM]
+
+
+@_njit(cache=True, _nrt=False, inline="always")
 def _alloc(S):  # pragma: no cover - compiled
+    """A fresh record: the head of the free list, else the next unused."""
     pi, pf, pu, meta = S[13], S[14], S[15], S[16]
-    p = meta[0]
-    meta[0] = p + 1
+    p = meta[_M_FREE]
+    if p >= 0:
+        meta[_M_FREE] = pi[p, C_DUE]
+    else:
+        p = meta[_M_REC]
+        meta[_M_REC] = p + 1
     for c in range(pi.shape[1]):
         pi[p, c] = NONE
     pi[p, C_NODE] = -1
@@ -516,6 +551,66 @@ def _alloc(S):  # pragma: no cover - compiled
     return p
 
 
+@_njit(cache=True, _nrt=False)
+def _park_idle(S, s):  # pragma: no cover - compiled
+    """Park the records of row ``s`` whose journey neither runs nor retries: their
+    re-entry memory and latest send move to the parked pool (68 bytes instead of 216),
+    the record goes to the free list; ``jslot`` holds ``-2 - parked index``."""
+    jslot, pi, pf, meta, pk, pki, pkf = S[12], S[13], S[14], S[16], S[29], S[30], S[31]
+    for j in range(jslot.shape[1]):
+        p = jslot[s, j]
+        if p < 0 or pi[p, C_NODE] >= 0 or pi[p, R_NODE] >= 0:
+            continue
+        q = meta[_M_PFREE]
+        if q >= 0:
+            meta[_M_PFREE] = pk[q, 0]
+        else:
+            q = meta[_M_PARK]
+            meta[_M_PARK] = q + 1
+        pk[q, K_LENTRY] = pi[p, L_ENTRY]
+        pk[q, K_ENDED] = pi[p, ENDED]
+        pk[q, K_SENTRY] = pi[p, S_ENTRY]
+        pk[q, K_STIME] = pi[p, S_TIME]
+        pk[q, K_SREACHED] = pi[p, S_REACHED]
+        pk[q, K_SKEY] = pi[p, S_KEY]
+        pki[q, KI_SNODE] = pi[p, S_NODE]
+        pki[q, KI_SATT] = pi[p, S_ATT]
+        pki[q, KI_SFAILED] = pi[p, S_FAILED]
+        pkf[q] = pf[p, _PF_S]
+        jslot[s, j] = -2 - q
+        pi[p, C_DUE] = meta[_M_FREE]
+        meta[_M_FREE] = p
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _unpark(S, s, j, q):  # pragma: no cover - compiled
+    """A record for row ``s``'s journey ``j`` parked at ``q`` (which goes free)."""
+    jslot, pi, pf, meta, pk, pki, pkf = S[12], S[13], S[14], S[16], S[29], S[30], S[31]
+    p = _alloc(S)
+    pi[p, L_ENTRY] = pk[q, K_LENTRY]
+    pi[p, ENDED] = pk[q, K_ENDED]
+    pi[p, S_ENTRY] = pk[q, K_SENTRY]
+    pi[p, S_TIME] = pk[q, K_STIME]
+    pi[p, S_REACHED] = pk[q, K_SREACHED]
+    pi[p, S_KEY] = pk[q, K_SKEY]
+    pi[p, S_NODE] = pki[q, KI_SNODE]
+    pi[p, S_ATT] = pki[q, KI_SATT]
+    pi[p, S_FAILED] = pki[q, KI_SFAILED]
+    pf[p, _PF_S] = pkf[q]
+    pk[q, 0] = meta[_M_PFREE]
+    meta[_M_PFREE] = q
+    jslot[s, j] = p
+    return p
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _memory(S, p):  # pragma: no cover - compiled
+    """(last entry, end) of an entered journey's record ``p`` (active or parked)."""
+    if p >= 0:
+        return S[13][p, L_ENTRY], S[13][p, ENDED]
+    return S[29][-2 - p, K_LENTRY], S[29][-2 - p, K_ENDED]
+
+
 @_njit(cache=True, _nrt=False, inline="always")
 def _try_enter(T, S, OUT, s, j, t, key, ebits):  # pragma: no cover - compiled
     """Contract point 3: enter journey ``j`` at ``t`` unless it runs, the subscriber
@@ -524,19 +619,25 @@ def _try_enter(T, S, OUT, s, j, t, key, ebits):  # pragma: no cover - compiled
     seg, jslot, pi, pf, pu, stats = S[11], S[12], S[13], S[14], S[15], S[25]
     r = jinfo[j, _J_RULE]
     p = jslot[s, j]
-    if p >= 0 and (pi[p, C_NODE] >= 0 or pi[p, L_ENTRY] == t):
+    if p >= 0 and pi[p, C_NODE] >= 0:
         return
+    if p != -1:
+        last, ended = _memory(S, p)
+        if last == t:
+            return
     if not seg[s, r]:
         return
-    if p >= 0:
+    if p != -1:
         mode = rinfo[r, _R_REENTRY]
-        if mode == 1 and pi[p, L_ENTRY] != NONE:
+        if mode == 1 and last != NONE:
             return
-        if mode == 2 and pi[p, ENDED] != NONE and t < pi[p, ENDED] + rinfo[r, _R_COOLDOWN]:
+        if mode == 2 and ended != NONE and t < ended + rinfo[r, _R_COOLDOWN]:
             return
-    if p < 0:
+    if p == -1:
         p = _alloc(S)
         jslot[s, j] = p
+    elif p < 0:
+        p = _unpark(S, s, j, -2 - p)
     pi[p, C_ENTRY] = t
     pi[p, C_KEY] = key
     pi[p, C_DUE] = 0
@@ -562,6 +663,7 @@ def _decide_due(T, S, OUT, s, t):  # pragma: no cover - compiled
         d, what, r, x = _next_item(T, S, s)
         if what < 0 or d > t:
             next_due[s] = d if what >= 0 else FAR
+            _park_idle(S, s)
             return
         if what == _IT_PLAIN:
             _plain_decide(T, S, OUT, s, r, d)
@@ -617,11 +719,46 @@ def _until_event(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
     _run(T, S, OUT, s, j, p, _path_start(T, j, g, 0), t)
 
 
+@_njit(cache=True, _nrt=False, inline="always")
+def _listen(A, b, prod):  # pragma: no cover - compiled
+    """Block ``b`` now remembers ``prod``: if a catalog event of this call is about
+    ``prod``, prepend ``b`` to its audience list (binary search of the sorted products)."""
+    aprod, ahead, anext, ablock, acnt = A
+    lo, hi = 0, aprod.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if aprod[mid] < prod:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < aprod.shape[0] and aprod[lo] == prod:
+        k = acnt[0]
+        acnt[0] = k + 1
+        ablock[k] = b
+        anext[k] = ahead[lo]
+        ahead[lo] = k
+
+
+@_njit(cache=True, _nrt=False)
+def _rebase(ctimes, meta, shift):  # pragma: no cover - compiled
+    """Move the catalog-memory epoch ``shift`` s later (see :data:`_EPOCH_LEAD`)."""
+    meta[2] += shift
+    for b in range(meta[1]):
+        for q in range(CATALOG_MEMORY):
+            for k in range(3):
+                x = ctimes[b, q, k]
+                if x != NONE32:
+                    y = np.int64(x) - shift
+                    ctimes[b, q, k] = y if y > NONE32 else NONE32
+
+
 @_njit(cache=True, _nrt=False)
 def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, is_buy,
-                      prod):  # pragma: no cover - compiled
+                      prod, A):  # pragma: no cover - compiled
     """Contract point 8: the last :data:`CATALOG_MEMORY` products viewed or carted (most
-    recent last); a purchase marks a remembered product only."""
+    recent last); a purchase marks a remembered product only. A product of this call's
+    catalog events that enters block ``b`` puts ``b`` on that product's audience list
+    (:meth:`FastJourneyCore._audience`)."""
     b = cslot[s]
     f = -1
     if b >= 0:
@@ -629,9 +766,12 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
             if cprod[b, q] == prod:
                 f = q
                 break
+    if t - meta[2] > 2**31 - 1:
+        _rebase(ctimes, meta, t - _EPOCH_LEAD - meta[2])
+    o = np.int32(t - meta[2])
     if is_buy:
         if f >= 0:
-            ctimes[b, f, 2] = t
+            ctimes[b, f, 2] = o
         return
     if b < 0:
         b = meta[1]
@@ -644,7 +784,7 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
         v, c, bo = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
         start = f
     else:
-        v, c, bo = NONE, NONE, NONE
+        v, c, bo = NONE32, NONE32, NONE32
         start = 0 if n == CATALOG_MEMORY else n  # full: forget the least recent
     if f >= 0 or n == CATALOG_MEMORY:
         for q in range(start, n - 1):
@@ -654,9 +794,11 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
             ctimes[b, q, 2] = ctimes[b, q + 1, 2]
         n -= 1
     if is_view:
-        v = t
+        v = o
     else:
-        c = t
+        c = o
+    if f < 0:
+        _listen(A, b, prod)
     cprod[b, n] = prod
     ctimes[b, n, 0] = v
     ctimes[b, n, 1] = c
@@ -665,10 +807,11 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
 
 
 @_njit(cache=True, _nrt=False)
-def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no cover - compiled
+def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - compiled
     """Events and catalog events in time order (catalog after events of the same second),
-    from ``pos`` = (event, catalog event, catalog block); stops early (False, ``pos``
-    updated) when the output or a pool might overflow.
+    from ``pos`` = (event, catalog event, audience-list node + 1); stops early (False,
+    ``pos`` updated) when the output or a pool might overflow. ``A``: the audience lists
+    of the call's catalog products (:meth:`FastJourneyCore._audience`).
 
     Contract point 1 per event: what is due, then exits, wait-until matches, activity,
     catalog memory, entries. The common work is written out here over arrays taken out
@@ -683,7 +826,8 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
     lapse, first_seen, attr_t0 = S[18], S[19], S[20]
     out, outp, cnt = OUT
     ev_row, ev_time, ev_type, ev_bits, ev_j, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
-    c_time, c_rules, c_prod, c_key, c_eb = C
+    c_time, c_rules, c_prod, c_key, c_eb, c_list = C
+    a_head, a_next, a_block = A[1], A[2], A[3]
     n_ev = ev_row.shape[0]
     n_cat = c_time.shape[0]
     n_rules = rinfo.shape[0]
@@ -697,15 +841,18 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
             if c_rules[c] != 0:
                 prod = c_prod[c]
                 tc = c_time[c]
-                for b in range(b0, meta[1]):
-                    if cnt[0] > room or meta[0] > pool_room:
-                        pos[0], pos[1], pos[2] = i, c, b
+                node = a_head[c_list[c]] if b0 == 0 else b0 - 1
+                while node >= 0:
+                    if cnt[0] > room or _full(meta):
+                        pos[0], pos[1], pos[2] = i, c, node + 1
                         return False
+                    b = a_block[node]
+                    node = a_next[node]
                     for f in range(clen[b]):
                         if cprod[b, f] != prod:
                             continue
                         # contract point 8: what is due first, then the audience test
-                        s = cowner[b]
+                        s = np.int64(cowner[b])
                         if next_due[s] <= tc:
                             d, what, _, _ = _next_of(rinfo, jinfo, inact, pend_entry, pend_due,
                                                      jslot, pi, act, lapse, first_seen,
@@ -714,27 +861,29 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
                             if next_due[s] <= tc:
                                 _decide_due(T, S, OUT, s, tc)
                         viewed, carted, bought = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
+                        age = tc - meta[2]  # times are offsets from the epoch
                         for j in range(n_j):
                             if not (c_rules[c] >> j) & 1:
                                 continue
                             w = jinfo[j, _J_VIEWED]
-                            ok = w > 0 and viewed != NONE and tc - viewed < w and (
-                                bought == NONE or bought < viewed)
+                            ok = w > 0 and viewed != NONE32 and age - viewed < w and (
+                                bought == NONE32 or bought < viewed)
                             w = jinfo[j, _J_CARTED]
-                            ok = ok or (w > 0 and carted != NONE and tc - carted < w and (
-                                bought == NONE or bought < carted))
+                            ok = ok or (w > 0 and carted != NONE32 and age - carted < w and (
+                                bought == NONE32 or bought < carted))
                             if ok:
                                 _try_enter(T, S, OUT, s, j, tc, c_key[c, j], c_eb[c, j])
                                 p = jslot[s, j]  # the entry's cursor is the only new due
                                 if p >= 0 and pi[p, C_NODE] >= 0 and pi[p, C_DUE] < next_due[s]:
                                     next_due[s] = pi[p, C_DUE]
+                        _park_idle(S, s)
                         break
             c += 1
             b0 = 0
             continue
         if i >= n_ev:
             break
-        if cnt[0] > room or meta[0] > pool_room or meta[1] > cat_room:
+        if cnt[0] > room or _full(meta) or meta[_M_CAT] > cat_room:
             pos[0], pos[1], pos[2] = i, c, 0
             return False
         s = ev_row[i]
@@ -802,10 +951,10 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
                 act[s, k] = t
                 if t + inact[k, 1] < next_due[s]:
                     next_due[s] = t + inact[k, 1]
-        if view_code >= 0 and ev_prod[i] >= 0 and (
+        if view_code >= 0 and ev_prod[i] != -1 and (
                 y == view_code or y == cart_code or y == buy_code):
             _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, y == view_code,
-                              y == buy_code, ev_prod[i])
+                              y == buy_code, ev_prod[i], A)
         # entries
         for r in range(n_rules):
             if not when_lut[y, r] or not seg[s, r]:
@@ -823,13 +972,13 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
                     continue
             else:
                 p = jslot[s, j]
-                if p >= 0:
-                    if pi[p, C_NODE] >= 0 or pi[p, L_ENTRY] == t:
+                if p >= 0 and pi[p, C_NODE] >= 0:
+                    continue
+                if p != -1:
+                    last, ended = _memory(S, p)
+                    if last == t or (mode == 1 and last != NONE):
                         continue
-                    if mode == 1 and pi[p, L_ENTRY] != NONE:
-                        continue
-                    if mode == 2 and pi[p, ENDED] != NONE and (
-                            t < pi[p, ENDED] + rinfo[r, _R_COOLDOWN]):
+                    if mode == 2 and ended != NONE and t < ended + rinfo[r, _R_COOLDOWN]:
                         continue
             ex = rinfo[r, _R_EXCL]
             if ex >= 0 and last_excl[s, ex] > t - rinfo[r, _R_WINDOW]:
@@ -859,6 +1008,7 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
                 _try_enter(T, S, OUT, s, j, t, ev_key[ji, j], ev_eb[ji, j])
                 slow = True
         if slow:
+            _park_idle(S, s)
             _refresh(T, S, s)
         i += 1
     pos[0], pos[1], pos[2] = i, c, 0
@@ -866,7 +1016,7 @@ def _run_events(T, S, OUT, E, C, pos, room, pool_room, cat_room):  # pragma: no 
 
 
 @_njit(cache=True, _nrt=False)
-def _run_until(T, S, OUT, pos, until, room, pool_room):  # pragma: no cover - compiled
+def _run_until(T, S, OUT, pos, until, room):  # pragma: no cover - compiled
     cnt, meta, next_due = OUT[2], S[16], S[9]
     rinfo, jinfo, inact = T[0], T[2], T[9]
     pend_entry, pend_due, jslot, pi = S[2], S[3], S[12], S[13]
@@ -879,7 +1029,7 @@ def _run_until(T, S, OUT, pos, until, room, pool_room):  # pragma: no cover - co
         next_due[s] = d if what >= 0 else FAR
         if next_due[s] > until:
             continue
-        if cnt[0] > room or meta[0] > pool_room:
+        if cnt[0] > room or _full(meta):
             pos[0] = s
             return False
         _decide_due(T, S, OUT, s, until)
@@ -888,13 +1038,14 @@ def _run_until(T, S, OUT, pos, until, room, pool_room):  # pragma: no cover - co
 
 
 @_njit(cache=True, _nrt=False)
-def _enter_many(T, S, OUT, rows, js, at, pos, room, pool_room):  # pragma: no cover - compiled
+def _enter_many(T, S, OUT, rows, js, at, pos, room):  # pragma: no cover - compiled
     cnt, meta = OUT[2], S[16]
     for q in range(pos[0], rows.shape[0]):
-        if cnt[0] > room or meta[0] > pool_room:
+        if cnt[0] > room or _full(meta):
             pos[0] = q
             return False
         _try_enter(T, S, OUT, rows[q], js[q], at, np.int64(-1), np.uint64(0))
+        _park_idle(S, rows[q])
         _refresh(T, S, rows[q])
     pos[0] = rows.shape[0]
     return True
@@ -968,10 +1119,11 @@ class FastJourneyCore(FastCore):
             prog, entry = self.programs[r], rl[r].journey.entry  # type: ignore[union-attr]
             kind = (_E_EVENT if entry is None else _E_INACTIVE if isinstance(entry, Inactivity)
                     else _E_ATTRIBUTE if isinstance(entry, AttributeEntry) else _E_CATALOG)
-            self.jinfo[j] = (r, len(nrows), len(prows), kind,
-                             self.inact_rules.index(r) if r in self.inact_rules else -1,
-                             entry.viewed if isinstance(entry, CatalogEntry) else 0,
-                             entry.carted if isinstance(entry, CatalogEntry) else 0)
+            self.jinfo[j, :_J_SEGW] = (
+                r, len(nrows), len(prows), kind,
+                self.inact_rules.index(r) if r in self.inact_rules else -1,
+                entry.viewed if isinstance(entry, CatalogEntry) else 0,
+                entry.carted if isinstance(entry, CatalogEntry) else 0)
             for node in range(len(prog)):
                 nrows.append((prog.kind[node], prog.arg[node], prog.next[node],
                               prog.first_path[node], prog.n_paths[node], prog.since[node],
@@ -1002,6 +1154,16 @@ class FastJourneyCore(FastCore):
                                      "branch cases with segment tests and 64 entry tests")
             self.seg_tests.append(seg_tests)
             self.entry_tests.append(entry_tests)
+        # the branch cases' segment bits of all journeys packed in uint64 words (a journey's
+        # bits in one word: (word, shift) in jinfo)
+        words, used = 0, 64
+        for j, tests in enumerate(self.seg_tests):
+            if not tests:
+                continue
+            if used + len(tests) > 64:
+                words, used = words + 1, 0
+            self.jinfo[j, _J_SEGW], self.jinfo[j, _J_SEGS] = words - 1, used
+            used += len(tests)
         self.ninfo = np.array(nrows, np.int64).reshape(-1, 9)
         self.pinfo = np.array(prows, np.int64).reshape(-1, 2)
         self.pmask = np.array(pmask, np.uint64)
@@ -1058,16 +1220,22 @@ class FastJourneyCore(FastCore):
         self.first_seen = np.zeros(0, np.int64)
         self.attr_t0 = np.zeros((0, n_i), np.int64)
         self.cslot = np.zeros(0, np.int32)
-        self.segb = np.zeros((0, n_j), np.uint64)
+        self.segb = np.zeros((0, max(1, words)), np.uint64)
         self.attr_pass = np.zeros((0, len(self.attr_js)), np.bool_)
         self.pi = np.zeros((64, len(_PI_NAMES)), np.int64)
         self.pf = np.zeros((64, 3), np.float64)
         self.pu = np.zeros((64, 3), np.uint64)
-        self.meta = np.zeros(2, np.int64)  # records used, catalog blocks used
-        self.cprod = np.zeros((16, CATALOG_MEMORY), np.int64)
-        self.ctimes = np.zeros((16, CATALOG_MEMORY, 3), np.int64)
-        self.cowner = np.zeros(16, np.int64)
-        self.clen = np.zeros(16, np.int64)
+        self.meta = np.zeros(_M_LEN, np.int64)
+        self.meta[[_M_FREE, _M_PFREE]] = -1
+        self.pk = np.zeros((64, 6), np.int64)
+        self.pki = np.zeros((64, 3), np.int32)
+        self.pkf = np.zeros(64, np.float64)
+        self._park_div = 8  # the parked pool's next growth: its size / this
+        self.cprod = np.zeros((16, CATALOG_MEMORY), np.int32)
+        self.big_products: dict[int, int] = {}  # product ids >= 2**31 - 1: codes -2, -3, ...
+        self.ctimes = np.zeros((16, CATALOG_MEMORY, 3), np.int32)
+        self.cowner = np.zeros(16, np.int32)
+        self.clen = np.zeros(16, np.int32)
         self.outp = np.zeros(self.out.shape[0], np.float64)
         self.out = np.zeros((self.out.shape[0], 8), np.int64)
         self.cnt = np.zeros(1, np.int64)
@@ -1104,10 +1272,14 @@ class FastJourneyCore(FastCore):
         self._insert_rows(df)
         rows = self.rows_of(ids)
         for j in range(len(self.jrules)):
+            if not self.seg_tests[j]:
+                continue
+            w, shift = int(self.jinfo[j, _J_SEGW]), np.uint64(self.jinfo[j, _J_SEGS])
+            mask = np.uint64((1 << len(self.seg_tests[j])) - 1) << shift
             bits = np.zeros(len(df), np.uint64)
             for b, (_, tests) in enumerate(self.seg_tests[j]):
                 bits |= segment_mask(df, tests).astype(np.uint64) << np.uint64(b)
-            self.segb[rows, j] = bits
+            self.segb[rows, w] = (self.segb[rows, w] & ~mask) | (bits << shift)
         for a, j in enumerate(self.attr_js):
             entry = self.rules.rules[self.jrules[j]].journey.entry  # type: ignore[union-attr]
             self.attr_pass[rows, a] = segment_mask(df, entry.segment)  # type: ignore[union-attr]
@@ -1151,7 +1323,7 @@ class FastJourneyCore(FastCore):
         while True:
             self._reserve()
             done = self._call(_ENTER_MANY, er_a, ej_a, np.int64(at), pos,
-                              *self._rooms()[:2])
+                              self._rooms()[0])
             parts.append(self._take())
             if done:
                 break
@@ -1169,7 +1341,8 @@ class FastJourneyCore(FastCore):
                 self.lf_time, self.lf_entry, self.lf_att, self.cap, self.next_due, self.offset,
                 self.seg, self.jslot, self.pi, self.pf, self.pu, self.meta, self.act,
                 self.lapse, self.first_seen, self.attr_t0, self.cslot, self.cprod, self.segb,
-                self.ids, self.stats, self.ctimes, self.cowner, self.clen)
+                self.ids, self.stats, self.ctimes, self.cowner, self.clen, self.pk, self.pki,
+                self.pkf)
 
     def _tables_state(self) -> tuple:
         return self._tables(), self._state()
@@ -1179,26 +1352,41 @@ class FastJourneyCore(FastCore):
             self.out = np.zeros((n, 8), np.int64)
             self.outp = np.zeros(n, np.float64)
 
-    def _rooms(self) -> tuple[int, int, int]:
-        return (self.out.shape[0] - self.room_need, self.pi.shape[0] - len(self.jrules) - 1,
-                self.cprod.shape[0] - 2)
+    def _rooms(self) -> tuple[int, int]:
+        """Output rows and catalog blocks the kernels may fill before returning (the
+        record pools' limits are in ``meta``, set by :meth:`_reserve`)."""
+        return self.out.shape[0] - self.room_need, self.cprod.shape[0] - 2
 
-    def _reserve(self) -> None:
-        """Room for one more step: output rows and pool records."""
+    def _reserve(self, blocks: int = 0) -> None:
+        """Room for one more step: output rows and pool records (the record pool doubles;
+        the parked and catalog pools, as large as the subscribers who ever entered or
+        viewed, grow by an eighth), and for ``blocks`` more catalog blocks."""
         if self.cnt[0] > self.out.shape[0] - self.room_need:
             self._ensure_out(2 * self.out.shape[0])
-        if self.meta[0] > self.pi.shape[0] - len(self.jrules) - 1:
+        n_j = len(self.jrules)
+        if self.meta[_M_REC] > self.pi.shape[0] - n_j - 1:
             n = max(1024, self.pi.shape[0])
             self.pi = np.concatenate([self.pi, np.zeros((n, self.pi.shape[1]), np.int64)])
             self.pf = np.concatenate([self.pf, np.zeros((n, 3), np.float64)])
             self.pu = np.concatenate([self.pu, np.zeros((n, 3), np.uint64)])
-        if self.meta[1] > self.cprod.shape[0] - 2:
-            n = max(1024, self.cprod.shape[0])
-            self.cprod = np.concatenate([self.cprod, np.zeros((n, CATALOG_MEMORY), np.int64)])
+        if self.meta[_M_PARK] > self.pk.shape[0] - n_j - 1:
+            # an eighth, then twice as much each time within one call (a fan-out parks
+            # many at once: few kernel returns and copies)
+            n = max(1024, self.pk.shape[0] // self._park_div)
+            self._park_div = max(1, self._park_div // 2)
+            self.pk = np.concatenate([self.pk, np.zeros((n, 6), np.int64)])
+            self.pki = np.concatenate([self.pki, np.zeros((n, 3), np.int32)])
+            self.pkf = np.concatenate([self.pkf, np.zeros(n, np.float64)])
+        self.meta[_M_RLIM] = self.pi.shape[0] - n_j - 1
+        self.meta[_M_PLIM] = self.pk.shape[0] - n_j - 1
+        if self.meta[_M_CAT] + blocks > self.cprod.shape[0] - 2:
+            n = max(1024, self.cprod.shape[0] // 8, int(self.meta[_M_CAT]) + blocks + 2
+                    - self.cprod.shape[0])
+            self.cprod = np.concatenate([self.cprod, np.zeros((n, CATALOG_MEMORY), np.int32)])
             self.ctimes = np.concatenate(
-                [self.ctimes, np.zeros((n, CATALOG_MEMORY, 3), np.int64)])
-            self.cowner = np.concatenate([self.cowner, np.zeros(n, np.int64)])
-            self.clen = np.concatenate([self.clen, np.zeros(n, np.int64)])
+                [self.ctimes, np.zeros((n, CATALOG_MEMORY, 3), np.int32)])
+            self.cowner = np.concatenate([self.cowner, np.zeros(n, np.int32)])
+            self.clen = np.concatenate([self.clen, np.zeros(n, np.int32)])
 
     def _call(self, kernel: Any, *args: Any) -> bool:
         _LOCAL.chooser = self._choose_policy
@@ -1283,7 +1471,7 @@ class FastJourneyCore(FastCore):
         if self.catalog_js and "product_id" in batch.columns:
             sub = np.flatnonzero(np.isin(ty, self.product_codes))
             col = batch.columns["product_id"][idx[sub]]
-            ev_prod[sub] = np.where(col >= 0, col, -1).astype(np.int64)
+            ev_prod[sub] = self._product_codes(np.where(col >= 0, col, -1).astype(np.int64))
         return (rows.astype(np.int64), times, ty.astype(np.int64), bits, ev_j, ev_x, ev_wu,
                 ev_key, ev_eb, ev_prod)
 
@@ -1317,18 +1505,83 @@ class FastJourneyCore(FastCore):
                 keys[:, j] = cat.product_id
             for b, p in enumerate(self.entry_tests[j]):
                 ebits[:, j] |= _event_mask(fake, p).astype(np.uint64) << np.uint64(b)
-        return cat.time, rules_mask, cat.product_id.astype(np.int64), keys, ebits
+        return (cat.time, rules_mask, self._product_codes(cat.product_id.astype(np.int64)),
+                keys, ebits)
+
+    def _product_codes(self, ids: np.ndarray) -> np.ndarray:
+        """Product ids as the catalog memory holds them (int32): ids below 2**31 - 1 as
+        they are, larger ones by a code -2, -3, ... given at first sight (-1: none)."""
+        big = ids >= 2**31 - 1
+        if not big.any():
+            return ids
+        for x in np.unique(ids[big]).tolist():
+            self.big_products.setdefault(x, -2 - len(self.big_products))
+        out = ids.copy()
+        out[big] = [self.big_products[x] for x in ids[big].tolist()]
+        return out
+
+    def _new_blocks(self, E: tuple) -> int:
+        """How many subscribers of the events ``E`` view or cart a product with no catalog
+        block yet (the blocks this call can add: one growth of the pool per call)."""
+        if not self.catalog_js or not len(E[0]):
+            return 0
+        ty = E[2]
+        m = (E[9] != -1) & ((ty == self.jsettings[_S_VIEW]) | (ty == self.jsettings[_S_CART]))
+        rows = E[0][m]
+        return int(np.unique(rows[self.cslot[rows] < 0]).size)
+
+    def _audience(self, E: tuple, C: tuple) -> tuple[tuple, tuple]:
+        """The audience lists of one call: ``C`` gains each catalog event's list index;
+        ``A`` = (products, head, next, block, count): per product some catalog event of
+        the call is about (sorted), a linked list of the catalog blocks remembering it,
+        built here from the pool and extended by the kernel when an event brings the
+        product into a block (a block may be listed twice: visiting it again decides
+        nothing new, the entry of that second being taken or refused already). A catalog
+        event visits its product's list instead of every block."""
+        c_rules, c_prod = C[1], C[2]
+        aprod = np.unique(c_prod[c_rules != 0])
+        c_list = np.searchsorted(aprod, c_prod).clip(0, max(len(aprod) - 1, 0))
+        nb = int(self.meta[1])
+        if len(aprod):
+            held = np.isin(self.cprod[:nb], aprod) & (
+                np.arange(CATALOG_MEMORY) < self.clen[:nb, None])
+            blocks = np.flatnonzero(held.any(axis=1))  # a block holds a product once
+            b_of, q_of = np.nonzero(held[blocks])
+            which = np.searchsorted(aprod, self.cprod[blocks[b_of], q_of])
+            order = np.argsort(which, kind="stable")
+            first = np.r_[True, which[order][1:] != which[order][:-1]] if len(order) else \
+                np.zeros(0, bool)
+            ev_prod, ev_type = E[9], E[2]
+            more = int(np.count_nonzero(np.isin(ev_prod, aprod) & (
+                (ev_type == self.jsettings[_S_VIEW]) | (ev_type == self.jsettings[_S_CART]))))
+        else:
+            blocks = b_of = which = order = np.zeros(0, np.int64)
+            first = np.zeros(0, bool)
+            more = 0
+        m = len(order)
+        block = np.zeros(m + more, np.int64)
+        nxt = np.full(m + more, -1, np.int64)
+        head = np.full(len(aprod), -1, np.int64)
+        block[:m] = blocks[b_of[order]]
+        if m:
+            nxt[:m - 1] = np.where(first[1:], -1, np.arange(1, m))
+            head[which[order][first]] = np.flatnonzero(first)
+        A = (aprod.astype(np.int64), head, nxt, block, np.array([m], np.int64))
+        return (*C, c_list.astype(np.int64)), A
 
     def process(self, batch: EventBatch, until: int | None,
                 catalog: CatalogBatch | None = None) -> Decisions:
         parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self._park_div = 8
         E = self._events(batch)
         C = self._catalog(catalog)
         if len(E[0]) or len(C[0]):
+            C, A = self._audience(E, C)
+            self._reserve(self._new_blocks(E))
             pos = np.zeros(3, np.int64)
             while True:
                 self._reserve()
-                done = self._call(_RUN_EVENTS, E, C, pos, *self._rooms())
+                done = self._call(_RUN_EVENTS, E, C, A, pos, *self._rooms())
                 parts.append(self._take())
                 if done:
                     break
@@ -1336,7 +1589,7 @@ class FastJourneyCore(FastCore):
             pos = np.zeros(1, np.int64)
             while True:
                 self._reserve()
-                done = self._call(_RUN_UNTIL, pos, np.int64(until), *self._rooms()[:2])
+                done = self._call(_RUN_UNTIL, pos, np.int64(until), self._rooms()[0])
                 parts.append(self._take())
                 if done:
                     break
@@ -1378,14 +1631,12 @@ class FastJourneyCore(FastCore):
                                 -1, 1.0))
                 continue
             j = self.jrules.index(r)
-            p = int(self.jslot[s, j]) if s >= 0 else -1
-            if p < 0 or self.pi[p, S_NODE] < 0 or (
-                    self.pi[p, S_ENTRY], self.pi[p, S_NODE]) != (entry, node):
+            last = self._latest_send(s, j) if s >= 0 else None
+            if last is None or last[:2] != (entry, node):
                 raise TriggerIdError(f"trigger_id {tid!r}: not the latest send of rule "
                                      f"{rule_id!r} to subscriber {sub}")
-            att = int(self.pi[p, S_ATT])
-            targets.append((r, s, entry, -att if self.pi[p, S_FAILED] else att,
-                            int(self.pi[p, S_TIME]), node, float(self.pf[p, _PF_S])))
+            _, _, att, failed, time, prop = last
+            targets.append((r, s, entry, -att if failed else att, time, node, prop))
         return targets
 
     def report_failures(self, targets: Sequence[tuple[Any, ...]], now: int) -> Decisions:
@@ -1425,7 +1676,7 @@ class FastJourneyCore(FastCore):
                     self.stats[r, _ST_RETRIED] += 1
                 continue
             j = self.jrules.index(r)
-            p = int(self.jslot[s, j])
+            p = self._record(s, j)
             pi = self.pi
             if (pi[p, S_ENTRY], pi[p, S_NODE]) != (entry, node):
                 if attempt < 0 or (r, s, entry, node) in superseded:
@@ -1457,6 +1708,50 @@ class FastJourneyCore(FastCore):
         rows = np.array(rows_out, np.int64).reshape(-1, 8)
         return self._decisions([(rows, np.array(props, np.float64))])
 
+    def _latest_send(self, s: int, j: int) -> tuple[int, int, int, bool, int, float] | None:
+        """(entry, node, attempt, failed, time, propensity) of row ``s``'s latest send of
+        journey ``j`` (None: none), from its record or its parked record."""
+        p = int(self.jslot[s, j])
+        if p == -1:
+            return None
+        if p >= 0:
+            pi = self.pi[p]
+            last = (int(pi[S_ENTRY]), int(pi[S_NODE]), int(pi[S_ATT]), bool(pi[S_FAILED]),
+                    int(pi[S_TIME]), float(self.pf[p, _PF_S]))
+        else:
+            q = -2 - p
+            pk, pki = self.pk[q], self.pki[q]
+            last = (int(pk[K_SENTRY]), int(pki[KI_SNODE]), int(pki[KI_SATT]),
+                    bool(pki[KI_SFAILED]), int(pk[K_STIME]), float(self.pkf[q]))
+        return None if last[1] < 0 else last
+
+    def _record(self, s: int, j: int) -> int:
+        """Row ``s``'s record of entered journey ``j``, taken out of the parked pool if
+        parked (as the kernels' ``_unpark``)."""
+        p = int(self.jslot[s, j])
+        if p >= 0:
+            return p
+        self._reserve()
+        q = -2 - p
+        meta = self.meta
+        p = int(meta[_M_FREE])
+        if p >= 0:
+            meta[_M_FREE] = self.pi[p, C_DUE]
+        else:
+            p = int(meta[_M_REC])
+            meta[_M_REC] = p + 1
+        self.pi[p] = NONE
+        self.pi[p, [C_NODE, R_NODE]] = -1
+        self.pf[p] = 1.0
+        self.pu[p] = 0
+        self.pi[p, [L_ENTRY, ENDED, S_ENTRY, S_TIME, S_REACHED, S_KEY]] = self.pk[q]
+        self.pi[p, [S_NODE, S_ATT, S_FAILED]] = self.pki[q]
+        self.pf[p, _PF_S] = self.pkf[q]
+        self.pk[q, 0] = meta[_M_PFREE]
+        meta[_M_PFREE] = q
+        self.jslot[s, j] = p
+        return p
+
     # -- counters ------------------------------------------------------------------------
 
     def count_late(self, batch: EventBatch) -> None:
@@ -1484,8 +1779,8 @@ class FastJourneyCore(FastCore):
     def state_nbytes(self) -> int:
         """Bytes of per-subscriber state and of the record and catalog pools (as
         allocated)."""
-        pools = sum(getattr(self, n).nbytes for n in ("pi", "pf", "pu", "cprod", "ctimes",
-                                                       "cowner", "clen"))
+        pools = sum(getattr(self, n).nbytes for n in ("pi", "pf", "pu", "pk", "pki", "pkf",
+                                                       "cprod", "ctimes", "cowner", "clen"))
         return super().state_nbytes() + pools
 
 
