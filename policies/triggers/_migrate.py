@@ -6,7 +6,11 @@ reported) and the engine-wide count of late events. ``failed`` was not stored bu
 exactly from the identity the counters have always obeyed,
 ``entered + failed = fired + cancelled + expired + suppressed + pending``. The engine-wide
 late count was not kept at all: it starts at the largest per-rule ``late`` (a lower
-bound; version 1 did not count late events of types no rule mentions).
+bound; version 1 did not count late events of types no rule mentions). Version 3 changes
+only the fast engine's journey state (finished journeys parked in 68 bytes, catalog
+memory in 136-byte blocks of int32 times on a moving epoch): a version-2 fast journey
+state cannot be converted and is refused with a message; every other version-2 state is
+read as it is.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from policies.errors import TriggerLabValueError
 from policies.triggers._fast import NONE
 from policies.triggers._reference import COUNTER_NAMES
 
 #: The state version :meth:`TriggerEngine.state_dict` writes.
-STATE_VERSION = 2
+STATE_VERSION = 3
 _V1_NAMES = ("entered", "fired", "cancelled", "expired", "suppressed", "retried", "late")
 
 
@@ -57,10 +62,23 @@ def _reference_v1(core: dict[str, Any]) -> dict[str, Any]:
 
 
 def upgrade(state: Mapping[str, Any]) -> dict[str, Any]:
-    """``state`` in the current format (a copy; version 1 is converted as above)."""
+    """``state`` in the current format (a copy; version 1 is converted as above).
+
+    Raises TriggerLabValueError for a version-2 state of the fast engine with journeys
+    (its layout predates version 3 and is not converted)."""
     out = dict(state)
     if state.get("version") == 1:
         convert = _fast_v1 if state.get("engine") == "fast" else _reference_v1
         out["core"] = convert(dict(state["core"]))
+        out["version"] = STATE_VERSION
+    elif state.get("version") == 2:
+        core = state.get("core")
+        if state.get("engine") == "fast" and isinstance(core, Mapping) and "jinfo" in core:
+            raise TriggerLabValueError(
+                "state: a version-2 state of the fast engine with journeys (the layout "
+                "before version 3 parked finished journeys and compacted the catalog "
+                "memory) cannot be restored by this version: rebuild the engine from the "
+                "events since it started, or restore the checkpoint with the release "
+                "that wrote it")
         out["version"] = STATE_VERSION
     return out

@@ -493,10 +493,10 @@ class TriggerEngine:
         range and no ``out_of_range`` counts.
         """
         version = state.get("version") if isinstance(state, Mapping) else None
-        if type(version) is not int or version not in (1, STATE_VERSION):
+        if type(version) is not int or version not in (1, 2, STATE_VERSION):
             got = f"version {version!r}" if isinstance(state, Mapping) else type(state).__name__
             raise TriggerLabValueError(
-                f"state: expected a TriggerEngine.state_dict() of version 1 or "
+                f"state: expected a TriggerEngine.state_dict() of version 1, 2 or "
                 f"{STATE_VERSION}, got {got}"
             )
         state = upgrade(state)
