@@ -388,3 +388,19 @@ def daily_update(pop: Population, rng: KeyedRandom, day: int) -> None:
         since_purchase > p.lapse_after_days
     )
     lc[lapse] = _STAGE["lapsed"]
+
+
+def expected_daily_update(p: Preset, eng: np.ndarray, intent: np.ndarray, npe: np.ndarray,
+                          base_eng: np.ndarray, base_intent: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`daily_update` of engagement, intent and NPE without its zero-mean intent
+    noise, in float64 (the deterministic path the truth modules follow day by day).
+
+    Returns new ``(eng, intent, npe)`` arrays, shape (n,) each.
+    """
+    intent = np.clip(intent + p.intent_reversion_per_day * (base_intent - intent), 0.0, 1.0)
+    npe = npe * p.npe_discount_per_day
+    sat = 1.0 / (1.0 + np.exp(-p.satisfaction_sensitivity * npe))
+    target = np.minimum(base_eng * (2.0 * sat), 1.0)
+    eng = np.clip(eng + p.engagement_drift_per_day * (target - eng), 0.0, 1.0)
+    return eng, intent, npe

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from policies.errors import SpecError
-from sim.behavior import session_rate_of
+from sim.behavior import expected_daily_update, session_rate_of
 from sim.clock import DAY, HOUR
 from sim.population import NEVER, Population
 from sim.presets import LIFECYCLE_STAGES
@@ -91,12 +91,8 @@ def outlook(pop: Population, now: int, *, horizon_days: int = 7, inactive_days: 
     for k in range(max(horizon_days, inactive_days)):
         day_start = int(now) + k * DAY
         if k:  # the day's update (daily_update without its zero-mean intent noise)
-            intent = np.clip(intent + p.intent_reversion_per_day * (base_intent - intent),
-                             0.0, 1.0)
-            npe = npe * p.npe_discount_per_day
-            sat = 1.0 / (1.0 + np.exp(-p.satisfaction_sensitivity * npe))
-            target = np.minimum(base_eng * (2.0 * sat), 1.0)
-            eng = np.clip(eng + p.engagement_drift_per_day * (target - eng), 0.0, 1.0)
+            eng, intent, npe = expected_daily_update(p, eng, intent, npe, base_eng,
+                                                     base_intent)
         since = np.where(pop.last_purchase == NEVER, np.inf,
                          (day_start - pop.last_purchase) / DAY)
         lapsed = lapsed0 | (buying & (since > p.lapse_after_days))

@@ -170,14 +170,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _rules(text: str) -> Any:
-    from policies.triggers import check_supported, default_rules, load_rules
+    from experiments.commands.serve import rules_option
+    from policies.triggers import check_supported
 
-    if text == "reference":
-        return default_rules()
-    path = Path(text)
-    if not path.exists():
-        raise SpecError(f"rules: no such file {text!r} (or 'reference')")
-    rules = load_rules(path)
+    rules = rules_option(text)
     check_supported(rules)  # before any work (the engine shards would refuse it)
     return rules
 

@@ -74,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
 
 
-def _rules(text: str) -> Any:
+def rules_option(text: str) -> Any:
     """``--rules``: ``reference`` or a rules file; journeys (rules with steps) included."""
     from policies.triggers import default_rules, load_rules
 
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             Endpoint.parse(args.attributes, option="--attributes"), timeout=connect)
     if args.drain and endpoint.kind != "file":
         raise SpecError("--drain: only with a Parquet log as --source")
-    rules = _rules(args.rules)
+    rules = rules_option(args.rules)
     policy = None
     if args.policy is not None:
         policy = parse_policy(read_yaml(Path(args.policy), "policy"), "policy")
