@@ -169,8 +169,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --target: seconds to reach the broker (10s)")
 
 
+def rules_option(text: str) -> Any:
+    """``--rules``: ``reference`` or a rules file; journeys (rules with steps) included."""
+    from policies.triggers import default_rules, load_rules
+
+    if text == "reference":
+        return default_rules()
+    path = Path(text)
+    if not path.exists():
+        raise SpecError(f"rules: no such file {text!r} (or 'reference')")
+    return load_rules(path)
+
+
 def _rules(text: str) -> Any:
-    from experiments.commands.serve import rules_option
     from policies.triggers import check_supported
 
     rules = rules_option(text)

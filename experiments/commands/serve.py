@@ -74,18 +74,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
 
 
-def rules_option(text: str) -> Any:
-    """``--rules``: ``reference`` or a rules file; journeys (rules with steps) included."""
-    from policies.triggers import default_rules, load_rules
-
-    if text == "reference":
-        return default_rules()
-    path = Path(text)
-    if not path.exists():
-        raise SpecError(f"rules: no such file {text!r} (or 'reference')")
-    return load_rules(path)
-
-
 def _window(text: str) -> int:
     """``--reward-window`` as the rules write durations (``90s``, ``2h``, ``1d``), > 0."""
     from policies.triggers.durations import parse_duration
@@ -154,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
             Endpoint.parse(args.attributes, option="--attributes"), timeout=connect)
     if args.drain and endpoint.kind != "file":
         raise SpecError("--drain: only with a Parquet log as --source")
+    from experiments.commands.loadtest import rules_option
+
     rules = rules_option(args.rules)
     policy = None
     if args.policy is not None:
