@@ -421,24 +421,28 @@ def _compare_paired(ctrl: pd.DataFrame, arm: pd.DataFrame, alpha: float, sign: f
     return _with_lift(out, control_estimate)
 
 
-def _incremental(a: pd.DataFrame, alpha: float, per_email: bool = False) -> Any:
+def per_email(r: Any, subscribers: float, sends: float) -> Any:
+    """A treatment-minus-holdout result per subscriber (a ZTestResult) as per email sent:
+    the difference, its interval and standard error times ``subscribers / sends`` (the
+    number of emails is fixed by the design given who was treated: only the orders are
+    random); None without emails."""
+    if sends <= 0:
+        return None
+    k = subscribers / sends
+    return dataclasses.replace(r, effect=r.effect * k, ci_low=r.ci_low * k,
+                               ci_high=r.ci_high * k, standard_error=r.standard_error * k)
+
+
+def _incremental(a: pd.DataFrame, alpha: float, per_email_sent: bool = False) -> Any:
     """Treatment minus holdout rate of one arm (a :class:`~experiments.stats.ZTestResult`),
-    None without subscribers in either group; per email sent (``sends`` column) the
-    difference, its interval and standard error times subscribers / sends (the number of
-    emails is fixed by the design given who was treated: only the orders are random)."""
+    None without subscribers in either group; with ``per_email_sent``, per email of the
+    ``sends`` column (:func:`per_email`)."""
     x, n = float(a["numerator"].sum()), float(a["denominator"].sum())
     xh, nh = float(a["holdout_numerator"].sum()), float(a["holdout_denominator"].sum())
     if n <= 0 or nh <= 0:
         return None
     r = poisson_rate_diff(xh, nh, x, n, alpha=alpha)
-    if not per_email:
-        return r
-    sends = float(a["sends"].sum())
-    if sends <= 0:
-        return None
-    k = n / sends
-    return dataclasses.replace(r, effect=r.effect * k, ci_low=r.ci_low * k,
-                               ci_high=r.ci_high * k, standard_error=r.standard_error * k)
+    return per_email(r, n, float(a["sends"].sum())) if per_email_sent else r
 
 
 def _compare_holdout(ctrl: pd.DataFrame, a: pd.DataFrame, alpha: float, sign: float,

@@ -45,7 +45,6 @@ Then:
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.analysis import analysis_kind, truth_value
+from experiments.analysis import per_email as per_email_result
 from experiments.metrics import PER_EMAIL_HOLDOUT
 from experiments.spec import METRICS
 from experiments.stats import (
@@ -322,14 +322,8 @@ def _holdout(c: pd.DataFrame, a: pd.DataFrame, alpha: float, per_email: bool = F
             return None
         r = poisson_rate_diff(float(h["orders_all"].sum()), float(len(h)),
                               float(t["orders_all"].sum()), float(len(t)), alpha=alpha)
-        if not per_email:
-            return r
-        sends = float(t["sends"].sum())
-        if sends <= 0:
-            return None
-        k = len(t) / sends      # per email sent to the segment's treatment group
-        return dataclasses.replace(r, effect=r.effect * k, ci_low=r.ci_low * k,
-                                   ci_high=r.ci_high * k, standard_error=r.standard_error * k)
+        # per email sent to the segment's treatment group
+        return per_email_result(r, len(t), float(t["sends"].sum())) if per_email else r
 
     rc, ra = inc(c), inc(a)
     lev = (float(rc.effect) if rc is not None else math.nan,
