@@ -119,6 +119,11 @@ def test_server_restart_mid_stream_loses_and_doubles_nothing(tmp_path, unique_na
         src.commit(advance({}, got[:30]))
         server.restart(crash=True)                 # kill -9 and start again, same store
         sink.publish(_payloads(200, "b"))          # the sink reconnects (and retries)
+        for _ in range(40):                        # the source reconnects before the next
+            if src.reconnects >= 1:                # outage (else one reconnection can
+                break                              # cover both, seen under load)
+            got += src.poll(50, timeout=0.3)
+        assert src.reconnects >= 1
         # the server goes away again while messages are being published
         server.kill()
         threading.Timer(0.5, server.start).start()
