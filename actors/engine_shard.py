@@ -39,7 +39,7 @@ import pandas as pd
 from policies.errors import RuleWarning, TriggerLabError
 from policies.event_schema import EVENT_TYPES
 from policies.events import EventBatch
-from policies.triggers import KINDS, Decisions, RuleSet, TriggerEngine
+from policies.triggers import Decisions, RuleSet, TriggerEngine
 
 __all__ = [
     "SHARD_ENV_VARS",
@@ -68,7 +68,7 @@ class ShardReply:
         Events in the batch.
     decisions : Decisions
         Decisions made while handling the batch (and the sweep to ``until``).
-    counts : ndarray of int64, shape (len(KINDS),)
+    counts : ndarray of int64, shape (len(decisions.kinds),)
         Decisions per kind (fire, cancel, expire, suppress).
     service_seconds : float
         Wall time spent inside the engine for this batch, seconds.
@@ -215,7 +215,7 @@ class EngineShard:
             seq=seq,
             n_events=len(events),
             decisions=decisions,
-            counts=np.bincount(decisions.kind, minlength=len(KINDS)).astype(np.int64),
+            counts=np.bincount(decisions.kind, minlength=len(decisions.kinds)).astype(np.int64),
             service_seconds=service,
             clock=self.engine.clock,
         )

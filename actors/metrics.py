@@ -71,12 +71,21 @@ class MetricsLayout:
         Days of the run (counter rows).
     holdout : bool
         Whether the holdout group exists (its rows appear in the tables).
+    journey_emails : tuple of tuple of str
+        Per rule, the names of its journey's emails (empty for a plain rule; empty
+        altogether without journeys): the decision log names each journey send's email.
     """
 
     rule_ids: tuple[str, ...]
     arm_names: tuple[str, ...]
     n_days: int
     holdout: bool
+    journey_emails: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def has_journeys(self) -> bool:
+        """Whether some rule is a journey."""
+        return any(self.journey_emails)
 
     @property
     def sources(self) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ __all__ = ["Outbox", "email_batch"]
 
 #: Columns of the outbox, int64 (n,) unless noted.
 _COLS = ("email_id", "subscriber", "due", "source", "arm", "propensity", "deliver_at",
-         "due_tick")
+         "due_tick", "email", "series")
 
 
 class Outbox:
@@ -47,8 +47,10 @@ class Outbox:
         ``email_id``, ``subscriber``, ``source`` and ``arm`` (-1: not decided yet or
         not by the policy); ``due`` and ``deliver_at`` (-1: not set), seconds since the
         epoch; ``due_tick`` (the tick the email became due in); ``propensity``
-        (float64, 1 for emails not decided by the policy); ``context`` (float64,
-        ``(n, d)``, when stored).
+        (float64, 1 for emails not decided by the policy); ``email`` (the email of a
+        journey send, an index into the journey's emails; -1 otherwise) and ``series``
+        (its place in the journey instance's series, :mod:`actors.series`; -1
+        otherwise); ``context`` (float64, ``(n, d)``, when stored).
     awaiting : ndarray of bool, shape (n,)
         Rows waiting for the learner's arm.
     seq : ndarray of int64, shape (stop - start,)
@@ -70,7 +72,8 @@ class Outbox:
 
     def enqueue(self, subscriber: np.ndarray, due: np.ndarray, source: np.ndarray,
                 decided: bool, tick: int,
-                contexts: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+                contexts: Callable[[np.ndarray], np.ndarray] | None = None,
+                email: np.ndarray | None = None, series: np.ndarray | None = None) -> None:
         """Add emails that became due in ``tick``.
 
         Parameters
@@ -84,12 +87,17 @@ class Outbox:
         contexts : callable, optional
             ``contexts(rows)``: float64 ``(m, d)`` feature rows of the shard-local
             subscriber rows ``rows`` (needed when contexts are stored).
+        email, series : ndarray of int64, shape (m,), optional
+            Journey email and series index of each email (None: all -1).
         """
         m = len(subscriber)
         if m == 0:
             return
-        order = np.lexsort((source, subscriber, due))
+        email = np.full(m, -1, np.int64) if email is None else email
+        series = np.full(m, -1, np.int64) if series is None else series
+        order = np.lexsort((email, source, subscriber, due))
         subscriber, due, source = subscriber[order], due[order], source[order]
+        email, series = email[order], series[order]
         row = subscriber - self.start
         # per-subscriber rank of each email among this batch
         seq = self.seq[row].copy()
@@ -105,7 +113,7 @@ class Outbox:
         new = {"email_id": email_id(subscriber, seq), "subscriber": subscriber, "due": due,
                "source": source, "arm": np.full(m, -1, np.int64),
                "propensity": np.ones(m), "deliver_at": np.full(m, -1, np.int64),
-               "due_tick": np.full(m, tick, np.int64)}
+               "due_tick": np.full(m, tick, np.int64), "email": email, "series": series}
         if "context" in self.cols:
             assert contexts is not None
             new["context"] = contexts(row)
@@ -202,7 +210,7 @@ def email_batch(plan: RunPlan, campaign_style: int, engagement: np.ndarray,
         The shard's subscribers' engagement scores (personalization level of rule-based
         strategies).
     go : dict of str -> ndarray, shape (m,)
-        At least ``subscriber``, ``email_id`` and ``source`` of each email.
+        At least ``subscriber``, ``email_id``, ``source`` and ``email`` of each email.
     row : ndarray of int64, shape (m,)
         Shard-local row of each recipient.
     arm : ndarray of int64, shape (m,)
@@ -215,10 +223,13 @@ def email_batch(plan: RunPlan, campaign_style: int, engagement: np.ndarray,
     trig = source > 0
     kind = np.zeros(m, np.int64)
     urgency = np.zeros(m, bool)
+    incentive = np.full(m, plan.campaign_incentive)
     if len(plan.rule_kind):
         r = np.where(trig, source - 1, 0)
+        e = np.maximum(go["email"], 0)
         kind = np.where(trig, plan.rule_kind[r], 0)
-        urgency = np.where(trig, plan.rule_urgency[r], False)
+        urgency = np.where(trig, plan.content_urgency[r, e], False)
+        incentive = np.where(trig, plan.content_incentive[r, e], incentive)
     style = np.where(trig, 0, campaign_style).astype(np.int64)
     strategy = np.full(m, -1, np.int64)
     level = np.zeros(m, np.int64)
@@ -240,4 +251,4 @@ def email_batch(plan: RunPlan, campaign_style: int, engagement: np.ndarray,
         subscriber=go["subscriber"], time=np.full(m, now, np.int64),
         campaign=campaign_code(go["email_id"], source), kind=kind, subject_style=style,
         strategy=strategy, personalization=level, urgency=urgency,
-        incentive=np.where(trig, 0.0, plan.campaign_incentive), send_hour=hour)
+        incentive=incentive, send_hour=hour)

@@ -14,6 +14,8 @@ from actors.config import SimulationConfig
 from actors.metrics import MetricsLayout
 from actors.registry import ArmVariants, make_policy
 from policies.base import Policy
+from policies.triggers.journeys import KIND_SEND, compile_journey
+from policies.triggers.ruleset import Rule
 from sim.presets import EMAIL_KINDS
 
 __all__ = ["REWARD_PROBABILITY", "RunPlan"]
@@ -35,8 +37,15 @@ class RunPlan:
     rule_kind : int64 ndarray (R,)
         ``EMAIL_KINDS`` code of each rule's emails (unknown trigger types:
         ``other_trigger``).
-    rule_urgency : bool ndarray (R,)
-        The rule's ``content.apply_urgency``.
+    content_urgency : bool ndarray (R, E)
+        ``apply_urgency`` of each rule's content: column 0 for a plain rule, column
+        ``e`` for email ``e`` of a journey (E = most emails of a rule, >= 1).
+    content_incentive : float64 ndarray (R, E)
+        The ``incentive`` (discount fraction) of the same contents.
+    journey_slot : int64 ndarray (R,)
+        Index of each journey rule among the journey rules, -1 for plain rules.
+    node_email : int64 ndarray (R, N)
+        Email index of each send node of each journey (-1: not a send, a plain rule).
     policy_contexts : bool
         The policy reads the context matrix.
     store_contexts : bool
@@ -51,7 +60,10 @@ class RunPlan:
     arm_names: tuple[str, ...]
     variants: ArmVariants | None
     rule_kind: np.ndarray
-    rule_urgency: np.ndarray
+    content_urgency: np.ndarray
+    content_incentive: np.ndarray
+    journey_slot: np.ndarray
+    node_email: np.ndarray
     policy_contexts: bool
     store_contexts: bool
     decides_campaign: bool
@@ -73,16 +85,30 @@ class RunPlan:
             scope = config.policy.scope
         kinds = np.array([EMAIL_KINDS.index(r.type) if r.type in EMAIL_KINDS
                           else EMAIL_KINDS.index("other_trigger") for r in rules], np.int64)
-        urgency = np.array([bool(r.content.get("apply_urgency", False)) for r in rules], bool)
+        contents = [[r.content] if r.journey is None else [e.content for e in r.journey.emails]
+                    for r in rules]
+        width = max([1, *(len(c) for c in contents)])
+        urgency = np.zeros((len(rules), width), bool)
+        incentive = np.zeros((len(rules), width))
+        for i, cs in enumerate(contents):
+            urgency[i, :len(cs)] = [bool(c.get("apply_urgency", False)) for c in cs]
+            incentive[i, :len(cs)] = [float(c.get("incentive", 0.0)) for c in cs]
+        is_journey = np.array([r.journey is not None for r in rules], bool)
+        slot = np.where(is_journey, np.cumsum(is_journey) - 1, -1).astype(np.int64)
+        journey_emails = tuple(() if r.journey is None else r.journey.email_names for r in rules)
         layout = MetricsLayout(tuple(r.id for r in rules), arm_names, config.n_days,
-                               config.holdout_fraction > 0)
+                               config.holdout_fraction > 0,
+                               journey_emails if any(journey_emails) else ())
         has_policy = config.policy is not None
         return cls(
             layout=layout,
             arm_names=arm_names,
             variants=variants,
             rule_kind=kinds,
-            rule_urgency=urgency,
+            content_urgency=urgency,
+            content_incentive=incentive,
+            journey_slot=slot,
+            node_email=_node_emails(rules),
             policy_contexts=policy_contexts,
             store_contexts=policy_contexts or config.record_decisions,
             decides_campaign=has_policy and scope in ("campaign", "all"),
@@ -98,3 +124,15 @@ class RunPlan:
         return make_policy(config.policy.name, config.policy.params,
                            decides=config.policy.decides, reward=config.reward,
                            seed=int(config.seed))  # type: ignore[arg-type]
+
+
+def _node_emails(rules: tuple[Rule, ...]) -> np.ndarray:
+    """Email index of each send node of each journey, int64 (R, N); -1 elsewhere."""
+    programs = [None if r.journey is None else compile_journey(r) for r in rules]
+    width = max([1, *(len(p) for p in programs if p is not None)])
+    out = np.full((len(rules), width), -1, np.int64)
+    for i, prog in enumerate(programs):
+        if prog is not None:
+            send = prog.kind == KIND_SEND
+            out[i, :len(prog)] = np.where(send, prog.arg, -1)
+    return out

@@ -90,6 +90,7 @@ def _decisions_frame(layout: MetricsLayout, parts: Sequence[dict[str, np.ndarray
     arms = layout.arm_names
     base = ["email_id", "subscriber", "time", "source", "arm", "arm_index", "propensity",
             "reward", "expected_reward", *[f"expected_reward__{a}" for a in arms],
+            *(["email", "series"] if layout.has_journeys else []),
             *[f"x_{n}" for n in FEATURE_NAMES]]
     if not cols:
         return pd.DataFrame({c: [] for c in base})
@@ -106,6 +107,12 @@ def _decisions_frame(layout: MetricsLayout, parts: Sequence[dict[str, np.ndarray
     }
     for j, a in enumerate(arms):
         out[f"expected_reward__{a}"] = d["expected_arms"][:, j]
+    if layout.has_journeys:   # the journey email of each send ("" for others: e = -1)
+        table = [("",), *((*e, "") for e in layout.journey_emails)]
+        out["email"] = np.array([table[s][e] for s, e in zip(d["source"].tolist(),
+                                                             d["email"].tolist(), strict=True)],
+                                dtype=object)
+        out["series"] = d["series"]
     for j, n in enumerate(FEATURE_NAMES):
         out[f"x_{n}"] = d["context"][:, j]
     return pd.DataFrame(out)

@@ -55,6 +55,7 @@ from actors.errors import InternalError
 from actors.messages import Arms, ShardResult, TickOutput
 from actors.outbox import Outbox, email_batch
 from actors.plan import RunPlan
+from actors.series import SeriesCounter
 from actors.truth import Ledger, true_probabilities
 from policies.ab import hash_unit
 from policies.errors import RuleWarning, SpecError
@@ -62,7 +63,8 @@ from policies.events import EventBatch
 from policies.features import FEATURE_NAMES, subscriber_features
 from policies.segments.dynamic import Cutoff, changed_rows, in_top, score_frame
 from policies.segments.history import history_features
-from policies.triggers import TriggerEngine, segment_mask
+from policies.triggers import Predicate, TriggerEngine, segment_mask
+from policies.triggers.journeys import AttributeEntry, attribute_tests, compile_journey
 from sim.clock import DAY
 from sim.population import Population
 from sim.presets import SUBJECT_STYLES, get_preset
@@ -132,7 +134,7 @@ class ShardCore:
             # on the whole one (experiments.rule_checks), not per slice
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuleWarning)
-                self.engine = TriggerEngine(config.rules, subscribers=self.table)
+                self.engine = TriggerEngine(config.rules, subscribers=self.table, seed=seed)
             self._seg_numeric = self._numeric_segments(self.table)
         self._engagement = self.table["engagement_score"].to_numpy(np.float64)
         self.table = self._slim(self.table)
@@ -143,6 +145,7 @@ class ShardCore:
                             if config.campaign else 0)
         dim = _D if self.plan.store_contexts else None
         self.outbox = Outbox(self.start, self.stop, dim)
+        self.series = SeriesCounter(self.plan, self.start, self.stop)
         self.ledger = Ledger(config, self.plan, self.start, self.group, dim)
         self.position = 0
         self.event_log: list[EventBatch] = []
@@ -239,11 +242,13 @@ class ShardCore:
     # -- the pipeline's steps --------
 
     def _enqueue(self, subscriber: np.ndarray, due: np.ndarray, source: np.ndarray,
-                 decided: bool) -> None:
+                 decided: bool, email: np.ndarray | None = None,
+                 series: np.ndarray | None = None) -> None:
         """Emails that became due enter the outbox (``decided``: the policy chooses
-        their arm)."""
+        their arm; ``email``/``series``: of journey sends, :meth:`Outbox.enqueue`)."""
         self.outbox.enqueue(subscriber, due, source, decided, self.position,
-                            self._contexts if self.plan.store_contexts else None)
+                            self._contexts if self.plan.store_contexts else None,
+                            email, series)
 
     def _contexts(self, row: np.ndarray) -> np.ndarray:
         return subscriber_features(self.table.iloc[row])
@@ -285,9 +290,16 @@ class ShardCore:
         fire &= self.world.population.subscribed[dec.subscriber - self.start]
         if self._target is not None:
             fire &= self._target[dec.subscriber - self.start]
-        if fire.any():
-            self._enqueue(dec.subscriber[fire], dec.time[fire], dec.rule[fire] + 1,
-                          self.plan.decides_triggers)
+        if not fire.any():
+            return
+        email = series = None
+        if dec.step is not None:   # a rule set with journeys
+            rule, step = dec.rule[fire], dec.step[fire]
+            email = np.where(step >= 0, self.plan.node_email[rule, np.maximum(step, 0)], -1)
+            series = self.series.index(rule, dec.subscriber[fire], dec.entered_at[fire],
+                                       dec.attempt[fire])
+        self._enqueue(dec.subscriber[fire], dec.time[fire], dec.rule[fire] + 1,
+                      self.plan.decides_triggers, email, series)
 
     # -- dynamic segments --------
 
@@ -324,10 +336,7 @@ class ShardCore:
             changed = changed_rows(self._seg_numeric, numeric)
             self._seg_numeric = numeric
             if changed.any():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuleWarning)
-                    self.engine.update_subscribers(self.table.iloc[np.flatnonzero(changed)],
-                                                   at=now)
+                self._update_engine(self.table.iloc[np.flatnonzero(changed)], now)
         if self.config.target is None:
             return None
         self._eligible = self.world.population.subscribed.copy()
@@ -365,13 +374,37 @@ class ShardCore:
     # -- subscriber table --------
 
     def _numeric_segments(self, table: pd.DataFrame) -> list[np.ndarray]:
-        assert self.config.rules is not None
+        """The outcome of each group of tests (:meth:`_test_groups`) on its numeric
+        columns, one bool (n,) per group."""
         out = []
-        for rule in self.config.rules.rules:
-            preds = tuple(p for p in rule.segment
+        for group in self._test_groups():
+            preds = tuple(p for p in group
                           if p.column in table.columns and table[p.column].dtype.kind in "biuf")
             out.append(segment_mask(table, preds))
         return out
+
+    def _test_groups(self) -> list[tuple[Predicate, ...]]:
+        """The conjunctions of attribute tests the rules make: each rule's ``segment``
+        and, for journeys, each branch case and the attribute entry."""
+        assert self.config.rules is not None
+        out: list[tuple[Predicate, ...]] = []
+        for rule in self.config.rules.rules:
+            out.append(tuple(rule.segment))
+            if rule.journey is not None:
+                out.extend(compile_journey(rule).path_segment)
+                entry = rule.journey.entry
+                if isinstance(entry, AttributeEntry):
+                    out.append(tuple(entry.segment))
+        return out
+
+    def _update_engine(self, rows: pd.DataFrame, now: int) -> None:
+        """Hand changed subscriber rows to the engine at ``now`` (s); with journeys, the
+        decisions this makes (attribute entries, steps due by ``now``) go on as the
+        tick's."""
+        assert self.engine is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuleWarning)
+            self._decisions(self.engine.update_subscribers(rows, at=now))
 
     def _refresh_table(self, now: int) -> None:
         """Refresh the subscriber table; push to the engine only the rows whose segment
@@ -380,7 +413,7 @@ class ShardCore:
         self._add_scores(new)
         if self.engine is not None and self.config.rules is not None:
             changed = np.zeros(len(new), bool)
-            text_cols = {p.column for r in self.config.rules.rules for p in r.segment
+            text_cols = {p.column for g in self._test_groups() for p in g
                          if p.column in new.columns and new[p.column].dtype.kind not in "biuf"}
             for c in sorted(text_cols):
                 changed |= (new[c].to_numpy() != self.table[c].to_numpy())
@@ -389,9 +422,7 @@ class ShardCore:
                 changed |= a != b
             self._seg_numeric = numeric
             if changed.any():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuleWarning)
-                    self.engine.update_subscribers(new.iloc[np.flatnonzero(changed)])
+                self._update_engine(new.iloc[np.flatnonzero(changed)], now)
         self.table = self._slim(new)
         self._engagement = new["engagement_score"].to_numpy(np.float64)
 
@@ -400,7 +431,7 @@ class ShardCore:
         if self.plan.store_contexts:
             return table
         rules = self.config.rules.rules if self.config.rules is not None else ()
-        keep = {p.column for r in rules for p in r.segment if p.column in table.columns}
+        keep = {p.column for r in rules for p in attribute_tests(r) if p.column in table.columns}
         if self.config.scoring is not None:  # refreshes write whole engine rows
             keep |= {"utc_offset_minutes", *self.config.scoring.columns}
         return table[sorted(keep)].copy()

@@ -181,6 +181,9 @@ class Ledger:
         }
         if config.record_decisions and self.n_arms:
             store_cols["expected_arms"] = (np.float64, (self.n_arms,))
+        if self.layout.has_journeys:
+            store_cols["email"] = (np.int64, ())
+            store_cols["series"] = (np.int64, ())
         if context_dim is not None:
             store_cols["context"] = (np.float64, (context_dim,))
         self.sent = EmailStore(store_cols)
@@ -226,6 +229,8 @@ class Ledger:
         }
         if "expected_arms" in self.sent.cols:
             rows["expected_arms"] = per_arm
+        if "email" in self.sent.cols:
+            rows["email"], rows["series"] = go["email"], go["series"]
         if "context" in self.sent.cols:
             rows["context"] = go["context"]
         self.sent.append(rows)
@@ -333,8 +338,9 @@ class Ledger:
         rows = {k: done[k] for k in ("email_id", "subscriber", "time", "source", "arm",
                                      "propensity", "expected")}
         rows["reward"] = reward
-        if "expected_arms" in done:
-            rows["expected_arms"] = done["expected_arms"]
+        for key in ("expected_arms", "email", "series"):
+            if key in done:
+                rows[key] = done[key]
         rows["context"] = done["context"]
         return rows
 

@@ -28,8 +28,9 @@ from actors.config import DEFAULT_START
 from experiments.design import ExperimentSpec, arm_rules
 from policies.checks import did_you_mean
 from policies.subscriber_schema import SUBSCRIBER_COLUMNS, SubscriberColumn
-from policies.triggers import RuleSet, load_rules, segment_mask
+from policies.triggers import Predicate, Rule, RuleSet, load_rules, segment_mask
 from policies.triggers.diagnostics import SegmentWatch, diagnose
+from policies.triggers.journeys import AttributeEntry, Inactivity, compile_journey
 from sim import SIMULATED_EVENT_COLUMNS, Population, get_preset
 
 __all__ = ["rule_warnings", "sim_rule_problems"]
@@ -63,27 +64,61 @@ def sim_rule_problems(rules: RuleSet, scores: Mapping[str, SubscriberColumn] | N
                         f"the simulator's {cond.event} events never carry {p.column!r} "
                         f"(they carry {', '.join(carried)}), so no event passes this test "
                         "in a simulation")))
-        for p in rule.segment:
-            path = f"rules[{i}].segment.{p.column}"
-            if p.column in scores:
-                why = _score_problem(p.op, p.value, scores[p.column])
-                if why is not None:
-                    out.append((f"{path}.{p.op}", why))
-                continue
-            owner = _score_owner(p.column)
-            if owner is not None:
-                out.append((path, (
-                    f"{p.column!r} is a score column of scorer {owner!r}, which "
-                    "scoring.scorers does not list (docs/segments.md), so the subscriber "
-                    "table never has it")))
-                continue
-            if p.column not in SUBSCRIBER_COLUMNS:
-                out.append((f"rules[{i}].segment.{p.column}", (
-                    f"{p.column!r} is not a column of the simulated subscriber table"
-                    f"{did_you_mean(p.column, list(SUBSCRIBER_COLUMNS))} (its columns: "
-                    f"{', '.join(SUBSCRIBER_COLUMNS)}), so the rule cannot fire in a "
-                    "simulation")))
+        for path, p in _attribute_tests(i, rule):
+            out.extend(_segment_problem(path, p, scores))
+        entry = rule.journey.entry if rule.journey is not None else None
+        if isinstance(entry, Inactivity) and entry.since_attribute is not None \
+                and entry.since_attribute not in SUBSCRIBER_COLUMNS:
+            out.append((f"rules[{i}].when[0].inactive.since_attribute", (
+                f"{entry.since_attribute!r} is not a column of the simulated subscriber "
+                f"table{did_you_mean(entry.since_attribute, list(SUBSCRIBER_COLUMNS))}, so "
+                "every subscriber's inactivity clock would start when the run starts")))
+        if rule.journey is not None:
+            prog = compile_journey(rule)
+            for label, policy in zip(prog.labels, prog.policy, strict=True):
+                if policy is not None:
+                    out.append((f"rules[{i}].{label}.split.policy", (
+                        f"a split by policy ({policy!r}) runs in TriggerEngine and the "
+                        "service (serve --split-policy), not in a simulation: give the split "
+                        "ab weights, or let the spec's policy decide the journey's sends")))
     return list(dict.fromkeys(out))
+
+
+def _attribute_tests(i: int, rule: Rule) -> list[tuple[str, Predicate]]:
+    """Each test of rule ``i`` on subscriber attributes with its path: ``segment``, and a
+    journey's branch cases and attribute entry."""
+    out = [(f"rules[{i}].segment.{p.column}", p) for p in rule.segment]
+    if rule.journey is None:
+        return out
+    prog = compile_journey(rule)
+    for label, case in zip(prog.path_labels, prog.path_segment, strict=True):
+        out.extend((f"rules[{i}].{label.rsplit('.', 1)[0]}.if.segment.{p.column}", p)
+                   for p in case)
+    if isinstance(rule.journey.entry, AttributeEntry):
+        out.extend((f"rules[{i}].when[0].attribute.{p.column}", p)
+                   for p in rule.journey.entry.segment)
+    return out
+
+
+def _segment_problem(path: str, p: Predicate, scores: Mapping[str, SubscriberColumn]
+                     ) -> list[tuple[str, str]]:
+    """Why the test ``p`` at ``path`` can never pass in a simulation (empty: it can)."""
+    if p.column in scores:
+        why = _score_problem(p.op, p.value, scores[p.column])
+        return [] if why is None else [(f"{path}.{p.op}", why)]
+    owner = _score_owner(p.column)
+    if owner is not None:
+        return [(path, (
+            f"{p.column!r} is a score column of scorer {owner!r}, which "
+            "scoring.scorers does not list (docs/segments.md), so the subscriber "
+            "table never has it"))]
+    if p.column not in SUBSCRIBER_COLUMNS:
+        return [(path, (
+            f"{p.column!r} is not a column of the simulated subscriber table"
+            f"{did_you_mean(p.column, list(SUBSCRIBER_COLUMNS))} (its columns: "
+            f"{', '.join(SUBSCRIBER_COLUMNS)}), so the rule cannot fire in a "
+            "simulation"))]
+    return []
 
 
 def _score_owner(column: str) -> str | None:

@@ -82,7 +82,7 @@ from policies.checks import (
     expected,
 )
 from policies.errors import RuleError, SpecError, TriggerLabValueError
-from policies.triggers import check_supported, load_rules
+from policies.triggers import load_rules
 from policies.triggers.rules import default_rules_data
 from policies.yaml_io import parse_yaml, read_yaml_file
 
@@ -196,7 +196,6 @@ def _resolve_rules(value: Any, base: Path | None,
         raise expected(SpecError, "rules", "'default', a rules file, a mapping or none", value)
     try:
         ruleset = load_rules(data)
-        check_supported(ruleset)  # run would refuse it
     except (RuleError, TriggerLabValueError) as exc:
         raise SpecError(f"rules: {exc}") from None
     problems = sim_rule_problems(ruleset, scoring.columns if scoring else None)
@@ -326,7 +325,6 @@ def _arm(path: str, value: Any, rules: Mapping[str, Any] | None,
     if rules is not None:
         try:
             ruleset = load_rules(arm_rules(rules, arm))  # type: ignore[arg-type]
-            check_supported(ruleset)  # run would refuse it
         except (RuleError, TriggerLabValueError) as exc:
             raise SpecError(f"{path}: after the arm's changes, {exc}") from None
         problems = sim_rule_problems(ruleset, scoring.columns if scoring else None)

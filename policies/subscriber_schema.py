@@ -107,6 +107,8 @@ SUBSCRIBER_COLUMNS: Mapping[str, SubscriberColumn] = MappingProxyType({
     "signup_time": SubscriberColumn("integer", what="int seconds since the epoch or missing"),
     "n_purchases": SubscriberColumn("integer", 0),
     "cart_value": SubscriberColumn("number", 0.0),
+    "last_engaged_at": SubscriberColumn("integer",
+                                        what="int seconds since the epoch or missing"),
 })
 
 

@@ -320,6 +320,7 @@ class Population:
                 "second_category": self.second_category.astype(np.int64),
                 "n_purchases": self.n_purchases.astype(np.int64),
                 "cart_value": self.cart_value.astype(np.float64),
+                "last_engaged_at": self.last_engaged.astype(np.int64),
             },
             index=pd.Index(self.ids, name="subscriber"),
         )

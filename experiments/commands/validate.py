@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
                 notes = _warn(name, [f"{where}: {reason} (a production table or stream may "
                                      "have it)" for where, reason in sim_rule_problems(rules)])
                 print(f"ok: {name}: rules file, {len(ids)} rule(s) ({', '.join(ids)})"
-                      + (f"; journeys: {', '.join(journeys)} (both engines run journeys; "
-                         "specs and loadtest not yet)" if journeys else "")
+                      + (f"; journeys: {', '.join(journeys)}" if journeys else "")
                       + notes)
                 continue
             spec = spec_from_dict(data, path.parent)

@@ -18,8 +18,14 @@ __all__ = [
     "weighted_percentiles",
 ]
 
-#: The columns that identify a decision (compared row for row).
+#: The columns that identify a decision (compared row for row); journeys add
+#: :data:`_JOURNEY_COLS`.
 _DECISION_COLS = ("subscriber", "rule", "kind", "time", "entered_at", "attempt")
+_JOURNEY_COLS = ("step", "path", "propensity")
+
+
+def _columns(d: Decisions) -> tuple[str, ...]:
+    return _DECISION_COLS + (_JOURNEY_COLS if d.journeys else ())
 
 
 def weighted_percentiles(
@@ -46,19 +52,24 @@ def weighted_percentiles(
 
 
 def _frame(d: Decisions) -> pd.DataFrame:
-    return pd.DataFrame({c: getattr(d, c) for c in _DECISION_COLS})
+    return pd.DataFrame({c: getattr(d, c) for c in _columns(d)})
 
 
 def duplicate_instances(decisions: Decisions) -> int:
-    """Rows deciding a (rule, subscriber, entered_at) instance already decided before.
+    """Rows deciding a trigger instance -- (rule, subscriber, entered_at), and the node
+    for a journey step -- already decided before.
 
-    Without failure reports every trigger instance gets exactly one decision, so any
-    count above zero is a duplicated decision (the same ``trigger_id`` twice).
+    Without failure reports every trigger instance of a plain rule gets exactly one
+    decision, and every node a journey instance reaches exactly one (a send fires, is
+    skipped, suppressed or expires; a wait-until, branch or split takes a path; an exit
+    ends the journey where it is), so any count above zero is a duplicated decision (the
+    same ``trigger_id`` twice).
     """
     d = decisions
-    order = np.lexsort((d.entered_at, d.subscriber, d.rule))
+    step = d.step if d.journeys else np.full(len(d), -1, np.int64)
+    order = np.lexsort((step, d.entered_at, d.subscriber, d.rule))
     same = np.ones(max(len(order) - 1, 0), bool)
-    for col in (d.rule, d.subscriber, d.entered_at):
+    for col in (d.rule, d.subscriber, d.entered_at, step):
         c = col[order]
         same &= c[1:] == c[:-1]
     return int(same.sum())
@@ -68,9 +79,12 @@ def counter_mismatch_count(decisions: Decisions, stats: pd.DataFrame) -> int:
     """Sum over rules and kinds of |decisions received - the engines' own counters|.
 
     ``stats``: :meth:`TriggerEngine.stats` rows (one per rule, or per shard and rule).
+    The counters cover the plain kinds (journeys' exit, skip, branch and split rows are
+    not counted in ``stats``).
     """
     rule_ids = list(decisions.rule_ids)
     n_kinds = len(KINDS)
+    decisions = decisions[decisions.kind < n_kinds]
     got = np.bincount(decisions.rule * n_kinds + decisions.kind,
                       minlength=len(rule_ids) * n_kinds).reshape(len(rule_ids), n_kinds)
     per_rule = stats.groupby(level="rule").sum().reindex(rule_ids).fillna(0)
@@ -91,6 +105,6 @@ def compare_decisions(reference: Decisions, got: Decisions) -> tuple[int, int]:
 
 def same_decisions(a: Decisions, b: Decisions) -> bool:
     """Whether two decision sets are equal row for row (every decision column)."""
-    return len(a) == len(b) and all(
-        np.array_equal(getattr(a, c), getattr(b, c)) for c in _DECISION_COLS
+    return len(a) == len(b) and a.journeys == b.journeys and all(
+        np.array_equal(getattr(a, c), getattr(b, c)) for c in _columns(a)
     )

@@ -40,8 +40,9 @@ def summary_table(result: LoadTestResult, *, p99_target_ms: float | None = None)
         f"p95 {_num(s['latency_p95_ms'], ' ms')}  p99 {_num(s['latency_p99_ms'], ' ms')}  "
         f"max {_num(s['latency_max_ms'], ' ms')}"
         + ("" if p99_target_ms is None else f"  (p99 target {p99_target_ms:g} ms)"),
-        f"  decisions          {s['decisions_fire']:,} fire, {s['decisions_cancel']:,} cancel, "
-        f"{s['decisions_expire']:,} expire, {s['decisions_suppress']:,} suppress",
+        "  decisions          " + ", ".join(
+            f"{s[key]:,} {key.removeprefix('decisions_')}" for key in s
+            if key.startswith("decisions_")),
         f"  engine memory      {s['engine_bytes'] / 2**20:,.1f} MiB, "
         f"{s['bytes_per_subscriber']:.0f} bytes/subscriber; shard RSS "
         + ", ".join(f"{v / 2**20:,.0f}" for v in result.shards["rss_bytes"]) + " MiB",

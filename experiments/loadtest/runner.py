@@ -54,7 +54,7 @@ from experiments.loadtest.generator import (
 )
 from policies.errors import RuleWarning, SpecError
 from policies.events import EventBatch
-from policies.triggers import KINDS, STAT_NAMES, Decisions, RuleSet, TriggerEngine
+from policies.triggers import ALL_KINDS, KINDS, STAT_NAMES, Decisions, RuleSet, TriggerEngine
 
 __all__ = ["LoadTestConfig", "LoadTestResult", "run_loadtest"]
 
@@ -79,6 +79,8 @@ class _Driver:
     def __init__(self, stream: Stream, rules: RuleSet, cfg: LoadTestConfig) -> None:
         self.cfg = cfg
         self.rules = rules
+        #: decision kinds the shards count (journeys add theirs)
+        self.kinds = (ALL_KINDS if any(r.journey is not None for r in rules.rules) else KINDS)
         self.stream = stream
         check_coverage(stream.events, stream.subscribers)
         ids = stream.subscribers.index.to_numpy(np.int64)
@@ -334,7 +336,8 @@ class _Driver:
             sustained = processed == offered and not self.timed_out
         else:
             sustained = processed == offered and drain <= grace and not self.timed_out
-        counts = np.sum(self.log_counts, axis=0) if self.log_counts else np.zeros(len(KINDS))
+        counts = (np.sum(self.log_counts, axis=0) if self.log_counts
+                  else np.zeros(len(self.kinds)))
         state_bytes = sum(m["state_bytes"] for m in memory)
         n_subs = sum(m["subscribers"] for m in memory)
         summary: dict[str, Any] = {
@@ -357,7 +360,7 @@ class _Driver:
             "latency_p99_ms": 1000 * p99,
             "latency_max_ms": 1000 * pmax,
             "max_backlog_events": int(per_second["backlog"].max()) if len(per_second) else 0,
-            **{f"decisions_{k}": int(c) for k, c in zip(KINDS, counts, strict=True)},
+            **{f"decisions_{k}": int(c) for k, c in zip(self.kinds, counts, strict=True)},
             "engine_bytes": int(state_bytes),
             "bytes_per_subscriber": state_bytes / max(n_subs, 1),
             "batches": len(n),
@@ -430,8 +433,8 @@ class _Driver:
              "processed": processed.astype(np.int64),
              "backlog": (cum_off - cum_proc).astype(np.int64)}
         )
-        counts = np.array(self.log_counts).reshape(-1, len(KINDS))
-        for c, kind in enumerate(KINDS):
+        counts = np.array(self.log_counts).reshape(-1, len(self.kinds))
+        for c, kind in enumerate(self.kinds):
             df[f"{kind}s"] = (
                 np.histogram(done, bins=bins, weights=counts[:, c])[0].astype(np.int64)
                 if len(done) else 0

@@ -23,7 +23,7 @@ from policies.triggers.decisions import (
     trigger_id,
 )
 from policies.triggers.durations import format_duration, parse_clock, parse_duration
-from policies.triggers.engine import ENGINES, STAT_NAMES, TriggerEngine, check_supported
+from policies.triggers.engine import ENGINES, STAT_NAMES, TriggerEngine
 from policies.triggers.journeys import (
     AttributeEntry,
     Branch,
@@ -95,7 +95,6 @@ __all__ = [
     "TriggerIdError",
     "Wait",
     "WaitUntil",
-    "check_supported",
     "compile_journey",
     "default_rules",
     "dump_rules",

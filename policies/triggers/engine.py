@@ -118,7 +118,7 @@ from policies.triggers.journeys import AttributeEntry
 from policies.triggers.rules import load_rules
 from policies.triggers.ruleset import RuleSet
 
-__all__ = ["ENGINES", "STAT_NAMES", "TriggerEngine", "check_supported"]
+__all__ = ["ENGINES", "STAT_NAMES", "TriggerEngine"]
 
 #: Available implementations.
 ENGINES: tuple[str, ...] = ("fast", "reference")
@@ -532,22 +532,6 @@ class TriggerEngine:
             f"TriggerEngine(rules={list(self._ruleset.ids)}, engine={self.engine!r}, "
             f"clock={self._clock})"
         )
-
-
-def check_supported(ruleset: RuleSet) -> None:
-    """Raise :class:`TriggerLabValueError` if ``ruleset`` uses what specs (the experiment
-    runner, ``triggerlab validate`` / ``run``) and ``loadtest`` cannot run yet: journeys
-    (rules with ``steps``, docs/journeys.md) and ``settings.smart_sending`` (it applies to
-    journey sends). :class:`TriggerEngine` runs both, on either engine."""
-    for i, rule in enumerate(ruleset.rules):
-        if rule.journey is not None:
-            raise TriggerLabValueError(
-                f"rules[{i}] {rule.id!r}: journeys (rules with steps) run in TriggerEngine "
-                "(both engines) but not yet in specs and loadtest")
-    if ruleset.settings.smart_sending is not None:
-        raise TriggerLabValueError(
-            "settings.smart_sending: applies to journey sends, which specs and loadtest "
-            "do not run yet")
 
 
 def _check_table(df: Any, rules: RuleSet) -> None:

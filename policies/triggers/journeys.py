@@ -36,7 +36,7 @@ from policies.checks import expected, is_int, is_real
 from policies.errors import RuleError
 from policies.event_schema import EVENT_TYPES, column_kind, event_columns
 from policies.triggers.durations import MAX_DURATION
-from policies.triggers.ruleset import CONTENT_KEYS, Predicate
+from policies.triggers.ruleset import Predicate, check_content
 
 if TYPE_CHECKING:
     from policies.triggers.ruleset import Rule
@@ -74,6 +74,7 @@ __all__ = [
     "Step",
     "Wait",
     "WaitUntil",
+    "attribute_tests",
     "compile_journey",
     "entry_phrase",
     "iter_steps",
@@ -563,21 +564,17 @@ class Goal:
 
 @dataclass(frozen=True)
 class Email:
-    """A named email of a journey and the personalization switches handed to content."""
+    """A named email of a journey and its content (switches and ``incentive``,
+    :func:`~policies.triggers.ruleset.check_content`)."""
 
     name: str
-    content: Mapping[str, bool] = field(default_factory=dict)
+    content: Mapping[str, bool | float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _identifier(str(self.name), self.name, "an email name like 'cart_1'")
         if not isinstance(self.content, Mapping):
             raise expected(RuleError, self.name, "a mapping of content switches", self.content)
-        for key, value in self.content.items():
-            if key not in CONTENT_KEYS:
-                raise RuleError(f"{self.name}.{key}: unknown key; expected one of "
-                                f"{', '.join(CONTENT_KEYS)}")
-            if not isinstance(value, bool):
-                raise expected(RuleError, f"{self.name}.{key}", "true or false", value)
+        check_content(self.name, self.content)
 
 
 # ---------------------------------------------------------------------------
@@ -697,8 +694,8 @@ class Journey:
         """Email names in order (a send's email index is the position here)."""
         return tuple(e.name for e in self.emails)
 
-    def content(self, email: str) -> Mapping[str, bool]:
-        """The content switches of ``email``."""
+    def content(self, email: str) -> Mapping[str, bool | float]:
+        """The content of ``email`` (switches and ``incentive``)."""
         for e in self.emails:
             if e.name == email:
                 return e.content
@@ -846,6 +843,19 @@ class JourneyProgram:
 
     def __len__(self) -> int:
         return len(self.kind)
+
+
+def attribute_tests(rule: Rule) -> tuple[Predicate, ...]:
+    """Every test ``rule`` makes on subscriber attributes: its ``segment`` and, for a
+    journey, its branch cases' ``segment`` tests and its ``attribute`` entry's. A caller
+    that updates attributes (``TriggerEngine.update_subscribers``) needs to pass the rows
+    whose outcome of one of these changed."""
+    if rule.journey is None:
+        return tuple(rule.segment)
+    prog = compile_journey(rule)
+    entry = rule.journey.entry
+    return (*rule.segment, *(p for case in prog.path_segment for p in case),
+            *(entry.segment if isinstance(entry, AttributeEntry) else ()))
 
 
 def compile_journey(rule: Rule) -> JourneyProgram:

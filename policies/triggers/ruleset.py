@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from policies.checks import expected, is_missing, is_real
+from policies.checks import check_number, expected, is_missing, is_real
 from policies.errors import InvalidEventError, RuleError
 from policies.event_schema import EVENT_TYPES, check_data_column
 from policies.subscriber_schema import segment_problem
@@ -54,7 +54,7 @@ TRIGGER_TYPES: tuple[str, ...] = (
 )
 
 #: Personalization switches a rule may hand to content (docs/domain.md), all booleans.
-CONTENT_KEYS: tuple[str, ...] = (
+CONTENT_SWITCHES: tuple[str, ...] = (
     "include_cart_items",
     "include_viewed_products",
     "include_similar_products",
@@ -63,6 +63,25 @@ CONTENT_KEYS: tuple[str, ...] = (
     "show_limited_time_offer",
     "apply_urgency",
 )
+#: Every content key: the switches, and ``incentive`` -- the discount the email offers, a
+#: fraction of the order value in [0, 1) (0.15: 15 % off; 0, the default: none).
+CONTENT_KEYS: tuple[str, ...] = (*CONTENT_SWITCHES, "incentive")
+
+
+def check_content(path: str, content: Mapping[str, Any]) -> None:
+    """Raise :class:`RuleError` unless ``content`` maps :data:`CONTENT_KEYS` to valid
+    values: booleans for the switches, a number in [0, 1) for ``incentive``. ``path``
+    prefixes the messages (``content``, ``emails.cart_3``)."""
+    for key, value in content.items():
+        if key not in CONTENT_KEYS:
+            hint = ("; an email's discount is 'incentive', a fraction of the order value "
+                    "(0.15: 15 % off)" if key in ("discount", "coupon", "offer") else "")
+            raise RuleError(f"{path}.{key}: unknown key; expected one of "
+                            f"{', '.join(CONTENT_KEYS)}{hint}")
+        if key == "incentive":
+            check_number(f"{path}.{key}", value, error=RuleError, low=0, high=1, high_open=True)
+        elif not isinstance(value, bool):
+            raise expected(RuleError, f"{path}.{key}", "true or false", value)
 
 #: Tests a predicate can make on a value.
 PREDICATE_OPS: tuple[str, ...] = ("min", "max", "equals", "in")
@@ -212,8 +231,9 @@ class Rule:
         seconds after the last fire.
     cooldown : int
         Seconds (> 0 exactly when ``reentry == "cooldown"``).
-    content : mapping of str to bool
-        Personalization switches handed to content (keys in :data:`CONTENT_KEYS`).
+    content : mapping of str to bool or float
+        Personalization switches handed to content and the email's ``incentive`` (keys in
+        :data:`CONTENT_KEYS`, :func:`check_content`).
     journey : Journey, optional
         A rule with steps (:mod:`policies.triggers.journeys`): then ``delay`` and
         ``expire`` are 0, ``content`` is empty (each email has its own) and ``when`` is
@@ -230,7 +250,7 @@ class Rule:
     segment: tuple[Predicate, ...] = ()
     reentry: str = "always"
     cooldown: int = 0
-    content: Mapping[str, bool] = field(default_factory=dict)
+    content: Mapping[str, bool | float] = field(default_factory=dict)
     journey: Journey | None = None
 
     def __post_init__(self) -> None:
@@ -282,13 +302,7 @@ class Rule:
         if (self.reentry == "cooldown") != (self.cooldown > 0) or self.cooldown < 0:
             raise expected(RuleError, "cooldown", "> 0 exactly when reentry is 'cooldown'",
                            self.cooldown)
-        for key, value in self.content.items():
-            if key not in CONTENT_KEYS:
-                raise RuleError(
-                    f"content.{key}: unknown key; expected one of {', '.join(CONTENT_KEYS)}"
-                )
-            if not isinstance(value, bool):
-                raise expected(RuleError, f"content.{key}", "true or false", value)
+        check_content("content", self.content)
         if check_journey is not None:
             check_journey(self)
 
@@ -398,7 +412,7 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.rules)
 
-    def content(self, rule_id: str) -> Mapping[str, bool]:
+    def content(self, rule_id: str) -> Mapping[str, bool | float]:
         """The personalization config of ``rule_id`` (for the runtime to pass to content)."""
         return self[rule_id].content
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ from experiments.loadtest import (
 )
 from policies.errors import SpecError
 from policies.events import EventBatch
-from policies.triggers import Decisions, TriggerEngine, default_rules
+from policies.triggers import KINDS, Decisions, TriggerEngine, default_rules, load_rules
 
 RULES = default_rules()
 
@@ -508,3 +509,58 @@ def test_loadtest_replay_and_failing_exit_status(ray_session, tmp_path, capsys) 
     text = capsys.readouterr().out
     assert status == 1
     assert "FAIL (p99 over target)" in text and "check              PASSED" in text
+
+
+# ---------------------------------------------------------------------------
+# journeys
+
+
+JOURNEYS = Path(__file__).parents[2] / "policies" / "triggers" / "example_journeys.yaml"
+
+
+def _journey_stream():
+    from experiments.loadtest import behavior_stream
+
+    return behavior_stream(1_500, 40_000, seed=4)
+
+
+def test_checks_count_journey_nodes_not_instances() -> None:
+    stream = _journey_stream()
+    rules = load_rules(JOURNEYS)
+    engine = TriggerEngine(rules, subscribers=stream.subscribers)
+    good = engine.process(stream.events, until=int(stream.events.time[-1]))
+    stats = engine.stats()
+    assert good.journeys and len(good) > 100
+    # several rows per instance (one per node reached), none of them a duplicate
+    assert len(np.unique(np.c_[good.rule, good.subscriber, good.entered_at], axis=0)) < len(good)
+    assert duplicate_instances(good) == 0
+    assert counter_mismatch_count(good, stats) == 0
+    assert compare_decisions(good, good) == (0, 0)
+    doubled = Decisions.concat([good, good[np.array([0, 3])]])
+    assert duplicate_instances(doubled) == 2
+    assert compare_decisions(good, doubled) == (0, 2)
+    # a journey row that moved to another path or node is a changed decision
+    journey_kind = good.kind >= len(KINDS)
+    assert journey_kind.any()
+    moved = Decisions(good.subscriber, good.rule, good.kind, good.time, good.entered_at,
+                      good.attempt, good.rule_ids, good.step + journey_kind, good.path,
+                      good.propensity, good.steps)
+    n = int(journey_kind.sum())
+    assert compare_decisions(good, moved) == (n, n)
+
+
+@pytest.mark.ray
+def test_loadtest_runs_journeys_and_checks_them(ray_session, tmp_path, capsys) -> None:
+    from experiments.cli import main
+
+    out = tmp_path / "lt"
+    status = main(["loadtest", "--rules", str(JOURNEYS), "--subscribers", "3000", "--rate",
+                   "20000", "--duration", "2s", "--shards", "2", "--out", str(out)])
+    text = capsys.readouterr().out
+    report = json.loads((out / "loadtest.json").read_text())
+    s, c = report["summary"], report["check"]
+    assert status == (0 if s["sustained"] else 1), text
+    assert c["missing"] == c["extra"] == c["duplicate_trigger_ids"] == 0
+    assert c["counter_mismatch"] == 0 and c["reference_decisions"] > 0
+    assert s["decisions_fire"] > 0 and s["decisions_branch"] > 0
+    assert "branch" in text and "split" in text

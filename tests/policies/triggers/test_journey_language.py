@@ -18,11 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from journey_strategies import rule_sets
 from rules_snapshot import RULE_FIELDS, SETTINGS_FIELDS, snapshot, sources
-from trigger_helpers import subscribers
 
 import policies.triggers.journeys
 import policies.triggers.rules_dump
-from policies.errors import RuleError, SpecError, TriggerLabValueError
+from policies.errors import RuleError, SpecError
 from policies.event_schema import EVENT_TYPES
 from policies.triggers import (
     Branch,
@@ -37,10 +36,8 @@ from policies.triggers import (
     Send,
     Split,
     SplitPath,
-    TriggerEngine,
     Wait,
     WaitUntil,
-    check_supported,
     compile_journey,
     dump_rules,
     load_rules,
@@ -122,9 +119,20 @@ INVALID: list[tuple[str, Any, str]] = [
     ("email content key", J(emails={"a": {"discount": True}, "b": {}}),
      "rules[0].emails.a.discount: unknown key; expected one of include_cart_items, "
      "include_viewed_products, include_similar_products, show_recommendations, "
-     "show_social_proof, show_limited_time_offer, apply_urgency"),
+     "show_social_proof, show_limited_time_offer, apply_urgency, incentive; an email's "
+     "discount is 'incentive', a fraction of the order value (0.15: 15 % off)"),
     ("email switch not a bool", J(emails={"a": {"apply_urgency": "yes"}, "b": {}}),
      "rules[0].emails.a.apply_urgency: expected true or false, got 'yes'"),
+    ("incentive of 1 or more", J(emails={"a": {"incentive": 1.0}, "b": {}}),
+     "rules[0].emails.a.incentive: expected a number in [0, 1), got 1.0"),
+    ("negative incentive", J(emails={"a": {"incentive": -0.1}, "b": {}}),
+     "rules[0].emails.a.incentive: expected a number in [0, 1), got -0.1"),
+    ("incentive not a number", J(emails={"a": {"incentive": True}, "b": {}}),
+     "rules[0].emails.a.incentive: expected a number in [0, 1), got True"),
+    ("incentive NaN", J(emails={"a": {"incentive": float("nan")}, "b": {}}),
+     "rules[0].emails.a.incentive: expected a number in [0, 1), got nan"),
+    ("incentive as text", J(emails={"a": {"incentive": "15%"}, "b": {}}),
+     "rules[0].emails.a.incentive: expected a number in [0, 1), got '15%'"),
     ("email not a mapping", J(emails={"a": "yes", "b": {}}),
      "rules[0].emails.a: expected a mapping of content switches, got 'yes'"),
     ("emails not a mapping", J(emails=["a", "b"]),
@@ -688,38 +696,23 @@ def test_example_journeys_load_and_compile() -> None:
     assert load_rules(dump_rules(rs)) == rs
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (J(), "rules[0] 'j': journeys (rules with steps) run in TriggerEngine (both engines) "
-          "but not yet in specs and loadtest"),
-    ({"rules": [{"id": "p", "type": "cart_abandonment",
-                 "when": [{"event": "add_to_cart", "within": "1h"}], "delay": "1h",
-                 "expire": "1d"}], "settings": {"smart_sending": "16h"}},
-     "settings.smart_sending: applies to journey sends, which specs and loadtest do not "
-     "run yet"),
-])
-def test_both_engines_run_journeys_specs_refuse_them(data: Any, message: str) -> None:
-    subs = subscribers({1: {"engagement_score": 0.5}})
-    with pytest.raises(TriggerLabValueError) as info:
-        check_supported(load_rules(data))
-    assert str(info.value) == message
-    for engine in ("fast", "reference"):
-        TriggerEngine(data, subscribers=subs, engine=engine)  # the engines run them
-
-
-def test_specs_with_journeys_are_refused_up_front() -> None:
+def test_specs_accept_journeys_and_refuse_what_a_simulation_cannot_run() -> None:
     from experiments.spec import spec_from_dict
 
-    spec = {"name": "j", "seed": 1, "rules": J(), "arms": [{"name": "a"}]}
-    with pytest.raises(SpecError, match=r"^rules: rules\[0\] 'j': journeys \(rules with "
-                                        r"steps\) run in TriggerEngine \(both engines\) "
-                                        r"but not yet in specs and loadtest"):
-        spec_from_dict(spec)
+    arms = [{"name": "a"}, {"name": "b"}]
+    spec = spec_from_dict({"name": "j", "seed": 1, "rules": J(), "arms": arms})
+    assert spec.rules is not None
     plain = {**J(steps=None, emails=None, delay="1h", expire="1d"),
              "settings": {"smart_sending": "1h"}}
-    spec = {"name": "j", "seed": 1, "rules": plain, "arms": [{"name": "a"}]}
-    with pytest.raises(SpecError,
-                       match=r"^rules: settings\.smart_sending: applies to journey sends"):
-        spec_from_dict(spec)
+    spec_from_dict({"name": "j", "seed": 1, "rules": plain, "arms": arms})
+    split = J(steps=[{"split": {"policy": "subject_bandit",
+                                "paths": {"x": [{"send": "a"}], "y": [{"send": "b"}]}}}],
+              emails={"a": {}, "b": {}})
+    with pytest.raises(SpecError, match=(
+            r"^rules: rules\[0\]\.steps\[0\]\.split\.policy: a split by policy "
+            r"\('subject_bandit'\) runs in TriggerEngine and the service \(serve "
+            r"--split-policy\), not in a simulation: give the split ab weights")):
+        spec_from_dict({"name": "j", "seed": 1, "rules": split, "arms": arms})
 
 
 def test_validate_prints_each_journeys_bound(capsys: pytest.CaptureFixture[str]) -> None:
@@ -729,21 +722,7 @@ def test_validate_prints_each_journeys_bound(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "journeys: cart_series (7 steps, at most 3 sends per entry), winback (6 steps, " \
            "at most 2 sends per entry), price_drop_alert (1 step, at most 1 send per entry)" in out
-    assert out.strip().endswith("(both engines run journeys; specs and loadtest not yet)")
-
-
-def test_loadtest_refuses_journeys_in_one_line(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from experiments.cli import main
-
-    argv = ["loadtest", "--rules", str(EXAMPLES), "--subscribers", "100", "--rate", "100",
-            "--duration", "1s", "--out", str(tmp_path / "out")]
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err == ("triggerlab loadtest: error: rules[0] 'cart_series': journeys (rules with "
-                   "steps) run in TriggerEngine (both engines) but not yet in specs and "
-                   "loadtest")
-    assert not (tmp_path / "out").exists()
+    assert "not yet" not in out
 
 
 def test_trigger_demo_runs_the_shipped_journeys(capsys: pytest.CaptureFixture[str]) -> None:

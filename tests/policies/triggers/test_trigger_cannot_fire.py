@@ -329,14 +329,15 @@ def test_the_check_alone_covers_every_documented_column() -> None:
             "educational_seeker": False, "price_sensitivity": 0.0,
             "days_since_engagement": 0.0, "preferred_hour": 23, "utc_offset_minutes": -1440,
             "subscribed": True, "top_category": 0, "second_category": 11,
-            "signup_time": 1_700_000_000, "n_purchases": 0, "cart_value": 0.0}
+            "signup_time": 1_700_000_000, "n_purchases": 0, "cart_value": 0.0,
+            "last_engaged_at": 1_700_000_000}
     assert set(good) == set(SUBSCRIBER_COLUMNS)
     df = pd.DataFrame([good], index=pd.Index([5], name="subscriber"))
     check_subscriber_table(df)
     for column, bad in [("conversion_readiness", 1.01), ("price_sensitivity", "low"),
                         ("top_category", -1), ("second_category", 2.5), ("n_purchases", -3),
                         ("cart_value", -0.01), ("educational_seeker", "no"),
-                        ("signup_time", 1.5)]:
+                        ("signup_time", 1.5), ("last_engaged_at", "yesterday")]:
         with pytest.raises(TriggerLabValueError,
                            match=rf"^subscribers\.{column}\[0\]: expected .* \(subscriber 5\)$"):
             check_subscriber_table(df.assign(**{column: [bad]}))

@@ -1,0 +1,216 @@
+"""Journeys in the simulator's runtime: journey sends become emails with their own
+content and series index, attribute entries fire from the daily table refresh, and runs
+stay identical on any number of shards and across checkpoints."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import small_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_actors_inline import assert_same
+
+from actors import ShardCore, run_simulation
+from actors.outbox import email_batch
+from actors.plan import RunPlan
+from actors.series import SeriesCounter
+from policies.triggers import load_rules
+from policies.triggers.journeys import KIND_SEND, compile_journey
+from policies.triggers.rules_dump import dump_rules
+
+EXAMPLE_JOURNEYS = Path(__file__).parents[2] / "policies" / "triggers" / "example_journeys.yaml"
+
+
+def journey_rules(drop: tuple[str, ...] = ("price_drop_alert",), **email_content):
+    """The shipped journey set without ``drop`` (the world emits no catalog events to
+    these tests); ``email_content`` replaces emails' content by name."""
+    data = dump_rules(load_rules(EXAMPLE_JOURNEYS))
+    data["rules"] = [r for r in data["rules"] if r["id"] not in drop]
+    for rule in data["rules"]:
+        for name, content in email_content.items():
+            if name in rule.get("emails", {}):
+                rule["emails"][name] = content
+    return load_rules(data)
+
+
+def journey_config(**overrides):
+    kw = dict(subscribers=1500, days=9.0, rules=journey_rules(), policy=None, campaign=None,
+              reward="order", reward_window_seconds=2 * 86400, record_events=False)
+    kw.update(overrides)
+    return small_config(**kw)
+
+
+@pytest.fixture(scope="module")
+def journey_result():
+    return run_simulation(journey_config(), executor="inline", shards=1)
+
+
+# -- the series counter --------
+
+
+def series_reference(fires):
+    """Series index of each fire by the definition: earlier first-attempt fires of the
+    same (rule, subscriber, entered_at); -1 for plain rules and retries."""
+    seen: dict[tuple[int, int, int], int] = {}
+    out = []
+    for rule, sub, ent, attempt, journey in fires:
+        if not journey or attempt > 1:
+            out.append(-1)
+            continue
+        key = (rule, sub, ent)
+        out.append(seen.get(key, 0))
+        seen[key] = seen.get(key, 0) + 1
+    return out
+
+
+class _Plan:
+    def __init__(self, slot):
+        self.journey_slot = np.asarray(slot, np.int64)
+
+
+@st.composite
+def fire_streams(draw):
+    """Fires of 1-3 rules (some journeys) to 5 subscribers: per (rule, subscriber) a few
+    instances one after the other, each with a few fires (some retries), in time order;
+    and where to cut them into calls."""
+    n_rules = draw(st.integers(1, 3))
+    journeys = draw(st.lists(st.booleans(), min_size=n_rules, max_size=n_rules))
+    slot = list(np.where(journeys, np.cumsum(journeys) - 1, -1))
+    fires = []
+    for rule in range(n_rules):
+        for sub in range(draw(st.integers(1, 5))):
+            t = 0
+            for _ in range(draw(st.integers(1, 3))):
+                t += draw(st.integers(1, 5))
+                entered = t
+                for _ in range(draw(st.integers(1, 4))):
+                    t += draw(st.integers(0, 3))
+                    attempt = draw(st.sampled_from([1, 1, 1, 2]))
+                    fires.append((t, rule, sub, entered, attempt))
+    fires.sort(key=lambda f: f[0])   # stable: an instance's fires keep their order
+    cuts = sorted(draw(st.lists(st.integers(0, len(fires)), max_size=4)))
+    return slot, journeys, fires, cuts
+
+
+@settings(max_examples=150, deadline=None)
+@given(fire_streams())
+def test_series_counter_matches_its_definition_however_the_fires_are_cut(case):
+    slot, journeys, fires, cuts = case
+    want = series_reference([(r, s, e, a, journeys[r]) for _, r, s, e, a in fires])
+    counter = SeriesCounter(_Plan(slot), 0, 5)
+    got: list[int] = []
+    for lo, hi in zip([0, *cuts], [*cuts, len(fires)], strict=True):
+        part = fires[lo:hi]
+        cols = [np.array([f[i] for f in part], np.int64) for i in (1, 2, 3, 4)]
+        got.extend(counter.index(*cols).tolist())
+    assert got == want
+
+
+def test_series_counter_memory_is_nine_bytes_per_subscriber_per_journey():
+    counter = SeriesCounter(_Plan([0, -1, 1]), 100, 1100)
+    assert counter.entered.nbytes + counter.count.nbytes == 9 * 1000 * 2
+
+
+# -- journey sends as emails --------
+
+
+def test_journey_email_content_reaches_the_response_model():
+    rules = journey_rules(cart_discount={"include_cart_items": True, "incentive": 0.15},
+                          cart_nudge={"apply_urgency": True})
+    plan = RunPlan.from_config(journey_config(rules=rules))
+    ids = [r.id for r in rules.rules]
+    cart = ids.index("cart_series")
+    names = rules.rules[cart].journey.email_names
+    m = len(names) + 2
+    go = {"subscriber": np.arange(m, dtype=np.int64), "email_id": np.arange(m, dtype=np.int64),
+          "source": np.array([cart + 1] * len(names) + [0, ids.index("winback") + 1], np.int64),
+          "email": np.array([*range(len(names)), -1, 0], np.int64)}
+    batch = email_batch(plan, 0, np.zeros(m), go, np.arange(m), np.full(m, -1), 1_700_000_000)
+    want_incentive = [0.15 if n == "cart_discount" else 0.0 for n in names] + [0.0, 0.0]
+    np.testing.assert_array_equal(batch.incentive, want_incentive)
+    np.testing.assert_array_equal(batch.urgency, [n == "cart_nudge" for n in names]
+                                  + [False, False])
+
+
+def test_node_email_table_names_each_send_node():
+    rules = journey_rules(drop=())
+    plan = RunPlan.from_config(journey_config(rules=rules))
+    for r, rule in enumerate(rules.rules):
+        prog = compile_journey(rule)
+        row = plan.node_email[r, :len(prog)]
+        np.testing.assert_array_equal(row, np.where(prog.kind == KIND_SEND, prog.arg, -1))
+        assert (plan.node_email[r, len(prog):] == -1).all()
+    assert plan.journey_slot.tolist() == list(range(len(rules.rules)))
+
+
+def test_journey_sends_follow_their_journeys(journey_result):
+    d = journey_result.decisions
+    cart = d[d["source"] == "cart_series"]
+    assert {"cart_reminder", "cart_nudge"} <= set(cart["email"])
+    # every instance's emails are numbered 0, 1, ... in send order: the reminder is the
+    # journey's first send, the nudge its second, the discount its second or third
+    # (a send suppressed by the cap or skipped does not count)
+    assert (cart.loc[cart["email"] == "cart_reminder", "series"] == 0).all()
+    assert set(cart.loc[cart["email"] == "cart_nudge", "series"]) <= {0, 1}
+    assert set(cart.loc[cart["email"] == "cart_discount", "series"]) <= {0, 1, 2}
+    assert (cart["series"] == 2).any() and (cart["series"] == 1).any()
+    for _, rows in cart.sort_values("time").groupby("subscriber"):
+        series = rows["series"].to_numpy()
+        # instances follow each other: each restarts at 0 and counts up by one
+        steps = np.diff(series)
+        assert ((steps == 1) | (series[1:] == 0)).all()
+    # winback: hello first; its offer/reminder second
+    wb = d[d["source"] == "winback"]
+    assert (wb.loc[wb["email"] == "winback_hello", "series"] == 0).all()
+    assert set(wb.loc[wb["series"] == 1, "email"]) <= {"winback_offer", "winback_reminder"}
+    assert {"winback_offer", "winback_reminder"} <= set(wb["email"])
+    # emails of campaigns (none here) and of plain rules carry no journey email
+    assert not (d["email"] == "").any()
+
+
+def test_attribute_entries_fire_from_the_daily_refresh(journey_result):
+    d = journey_result.decisions
+    welcome = d[d["source"] == "welcome_series"]
+    assert (welcome["email"] == "welcome").sum() > 10
+    assert (welcome.loc[welcome["email"] == "welcome", "series"] == 0).all()
+    assert (welcome["series"] > 0).any()
+    # the welcome goes out when the daily refresh sees the new stage (midnight UTC), or
+    # when quiet hours end in the subscriber's time zone
+    first = welcome[welcome["email"] == "welcome"]
+    assert (first["time"] % 3600 == 0).all()
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_journey_runs_are_the_same_on_any_number_of_shards(journey_result, shards):
+    other = run_simulation(journey_config(), executor="inline", shards=shards)
+    assert_same(journey_result, other, events=False)
+
+
+def test_journey_run_continues_identically_after_a_checkpoint():
+    cfg = journey_config(subscribers=600, days=6.0)   # no policy: no arms to pass
+    a, b = ShardCore(cfg, 0, 600), ShardCore(cfg, 0, 600)
+    half = cfg.n_ticks // 2 + 7    # mid-day: journeys are waiting
+    for k in range(half):
+        a.step(k, None)
+        b.step(k, None)
+    c = ShardCore.from_state(copy.deepcopy(b.state()))
+    for k in range(half, cfg.n_ticks):
+        a.step(k, None)
+        c.step(k, None)
+    fa, fc = a.finish(), c.finish()
+    np.testing.assert_array_equal(fa.counts, fc.counts)
+    np.testing.assert_array_equal(fa.truth, fc.truth)
+    for key in fa.decisions:
+        np.testing.assert_array_equal(fa.decisions[key], fc.decisions[key])
+    assert (fa.decisions["series"] > 0).any()
+
+
+def test_plain_rule_runs_log_no_journey_columns():
+    res = run_simulation(small_config(subscribers=300, days=0.5), executor="inline", shards=1)
+    assert "email" not in res.decisions.columns and "series" not in res.decisions.columns
+    assert isinstance(res.decisions, pd.DataFrame)
