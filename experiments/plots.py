@@ -183,6 +183,17 @@ def allocation(res: Results) -> Any:
     return fig
 
 
+def auto_winner(res: Results) -> Any:
+    """False-winner rate and regret of each arm (:mod:`experiments.auto_winner`), when an
+    arm's policy is an automatic-winner rule; else None."""
+    from experiments.auto_winner import auto_winner_figure, auto_winner_table
+
+    if res.commits is None or not (res.commits["phase"] != "").any():
+        return None
+    table = auto_winner_table(res.commits, res.metrics, res.arms)
+    return auto_winner_figure(table, res.spec.reward, _plt())
+
+
 def regret(res: Results) -> Any:
     """Cumulative expected regret per day, one line per arm with a policy."""
     plt = _plt()
@@ -250,6 +261,7 @@ def write_plots(res: Results, out: str | Path, summary: pd.DataFrame | None = No
         "allocation.png": allocation(res),
         "regret.png": regret(res),
         "funnel.png": funnel(res),
+        "auto_winner.png": auto_winner(res),
     }
     written = []
     for name, fig in figs.items():

@@ -23,6 +23,7 @@ import pandas as pd
 from actors.metrics import TRUTH_COLUMNS
 from actors.subscriber_books import SUBSCRIBER_EMAIL_COLUMNS, SUBSCRIBER_SITE_COLUMNS
 from experiments.analysis import summarize
+from experiments.auto_winner import COMMIT_COLUMNS
 from experiments.spec import ExperimentSpec, load_spec
 from experiments.tables import metric_counts
 from policies.errors import SpecError
@@ -43,6 +44,7 @@ RUN_TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "subscribers.parquet": ("replication", "arm", "subscriber"),
     "subscriber_metrics.parquet": ("replication", "arm", "subscriber", "group", "source",
                                    *SUBSCRIBER_EMAIL_COLUMNS, *SUBSCRIBER_SITE_COLUMNS),
+    "commits.parquet": COMMIT_COLUMNS,
 }
 
 
@@ -85,6 +87,11 @@ class Results:
         Per-subscriber counts and truth (``replication, arm, subscriber, group, source``,
         counts, ``expected_*``; see :class:`actors.RunResult` ``subscribers``), with
         ``analysis.segments``.
+    commits : DataFrame or None
+        Per replication and arm with an automatic-winner policy (``auto_winner``,
+        ``winning_path``) or any policy when one arm has such a rule: what the policy
+        committed to and when, and the truly best variant
+        (:data:`~experiments.auto_winner.COMMIT_COLUMNS`).
     """
 
     spec: ExperimentSpec
@@ -96,6 +103,7 @@ class Results:
     run_dir: Path | None = None
     subscribers: pd.DataFrame | None = None
     subscriber_metrics: pd.DataFrame | None = None
+    commits: pd.DataFrame | None = None
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Results:
@@ -136,7 +144,8 @@ class Results:
                    truth=_read_table(d, "truth.parquet"), decisions=opt("decisions.parquet"),
                    events=opt("events.parquet"), timing=timing, run_dir=d,
                    subscribers=opt("subscribers.parquet"),
-                   subscriber_metrics=opt("subscriber_metrics.parquet"))
+                   subscriber_metrics=opt("subscriber_metrics.parquet"),
+                   commits=opt("commits.parquet"))
 
     @property
     def arms(self) -> list[str]:

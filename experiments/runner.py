@@ -14,6 +14,8 @@ the population and the random numbers (common random numbers) -- runs them with
     subscribers.parquet         the subscriber table at the start of each run, and
     subscriber_metrics.parquet  per-subscriber counts and truth (both with
                                 analysis.segments)
+    commits.parquet    what each automatic-winner rule committed to, and the true best
+                       variant (specs with an auto_winner or winning_path arm)
     segments.csv, segment_tests.csv   per-segment effects of the primary metric and the
                                 heterogeneity tests (analysis.segments)
     summary.csv        per arm x metric: estimate, CI, lift, p-values, truth
@@ -41,6 +43,8 @@ from typing import Any
 
 import pandas as pd
 
+from actors.plan import RunPlan
+from experiments.auto_winner import COMMIT_COLUMNS, COMMIT_POLICIES, commit_row
 from experiments.budget import check_budget
 from experiments.regret import regret_rows
 from experiments.results import Results
@@ -53,7 +57,7 @@ __all__ = ["Progress", "run", "simulate", "simulation_config", "write_run"]
 #: Run-folder file names in the order they are written.
 DATA_FILES = ("spec.yaml", "metrics.parquet", "truth.parquet", "decisions.parquet",
               "events.parquet", "subscribers.parquet", "subscriber_metrics.parquet",
-              "summary.csv", "segments.csv", "segment_tests.csv")
+              "commits.parquet", "summary.csv", "segments.csv", "segment_tests.csv")
 
 
 def simulation_config(spec: ExperimentSpec, arm: ArmSpec | str, replication: int,
@@ -280,7 +284,9 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
                for r, arm in runs]
     outputs = _run_all(spec, configs, runs, bar, address)
     metrics, truth, decisions, events, timing = [], [], [], [], []
-    books, tables = [], []
+    books, tables, commits = [], [], []
+    # automatic-winner rules are judged against the truth, beside every policy arm
+    judge = any(a.policy is not None and a.policy.name in COMMIT_POLICIES for a in spec.arms)
     for (r, arm), config, (res, wall) in zip(runs, configs, outputs, strict=True):
         timing.append({"replication": r, "arm": arm.name, "wall_s": wall})
         m = _with_keys(res.metrics, r, arm.name)
@@ -293,6 +299,10 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
             decisions.append(_with_keys(res.decisions, r, arm.name))
         if res.events is not None:
             events.append(_with_keys(res.events, r, arm.name))
+        if judge and arm.policy is not None:
+            names = tuple(RunPlan.policy(config).arm_names)
+            commits.append({"replication": r, "arm": arm.name, "policy": arm.policy.name,
+                            **commit_row(res.policy_state, res.decisions, names)})
         if res.subscribers is not None:
             books.append(_with_keys(res.subscribers, r, arm.name))
             tables.append(_with_keys(res.subscriber_table.reset_index(), r, arm.name))
@@ -307,6 +317,8 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
         timing=pd.DataFrame(timing),
         subscribers=pd.concat(tables, ignore_index=True) if tables else None,
         subscriber_metrics=pd.concat(books, ignore_index=True) if books else None,
+        commits=(pd.DataFrame(commits, columns=list(COMMIT_COLUMNS)).sort_values(
+            ["replication", "arm"], kind="stable").reset_index(drop=True) if commits else None),
     )
     if out is not None:
         results = write_run(results, Path(out), plots=plots, overwrite=overwrite)
@@ -438,6 +450,8 @@ def write_run(results: Results, out: Path, *, plots: bool = True,
             _write_parquet(results.subscribers, tmp / "subscribers.parquet")
         if results.subscriber_metrics is not None:
             _write_parquet(results.subscriber_metrics, tmp / "subscriber_metrics.parquet")
+        if results.commits is not None:
+            _write_parquet(results.commits, tmp / "commits.parquet")
         summary = summarize(results)
         summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
         segments = None

@@ -15,8 +15,10 @@ from experiments.results import RUN_TABLE_COLUMNS
 from policies.errors import SpecError
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "ab_vs_bandit"
-#: the per-subscriber tables are written only with analysis.segments
+#: the per-subscriber tables are written only with analysis.segments, the commitments
+#: only with an automatic-winner arm
 GOLDEN_SEGMENTS = GOLDEN.parent / "segment_effects"
+GOLDEN_COMMITS = GOLDEN.parent / "esp_auto_winner"
 CASES = [(name, col) for name, cols in RUN_TABLE_COLUMNS.items() if name != "events.parquet"
          for col in cols]
 
@@ -36,9 +38,11 @@ def test_golden_folder_loads_and_has_every_column(run_dir: Path) -> None:
 @pytest.mark.parametrize(("table", "column"), CASES, ids=[f"{t}-{c}" for t, c in CASES])
 def test_a_missing_column_names_the_file_and_column(run_dir: Path, table: str,
                                                    column: str) -> None:
-    if table.startswith("subscriber"):
+    other = {"subscribers.parquet": GOLDEN_SEGMENTS,
+             "subscriber_metrics.parquet": GOLDEN_SEGMENTS, "commits.parquet": GOLDEN_COMMITS}
+    if table in other:
         shutil.rmtree(run_dir)
-        shutil.copytree(GOLDEN_SEGMENTS, run_dir)
+        shutil.copytree(other[table], run_dir)
     df = pd.read_parquet(run_dir / table)
     df.drop(columns=column).to_parquet(run_dir / table)
     with pytest.raises(SpecError, match=rf"^run_dir: .*{table} lacks the columns "
