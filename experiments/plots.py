@@ -29,7 +29,18 @@ from experiments.tables import FUNNEL_STAGES, allocation_shares, funnel_table, r
 __all__ = ["PLOT_FILES", "allocation", "daily_regret", "funnel", "lift", "metric_over_time",
            "regret", "write_plots"]
 
-PLOT_FILES = ("metric_over_time.png", "lift.png", "allocation.png", "regret.png", "funnel.png")
+PLOT_FILES = ("metric_over_time.png", "lift.png", "allocation.png", "regret.png", "funnel.png",
+              "auto_winner.png")
+
+
+def journey_plot_files(res: Results) -> list[str]:
+    """The journey flowcharts a run folder of ``res`` has (``journey_<rule>.png``)."""
+    if res.spec.rules is None:
+        return []
+    from policies.triggers import load_rules
+
+    return [f"journey_{r.id}.png" for r in load_rules(res.spec.rules).rules
+            if r.journey is not None]
 _DPI = 110
 
 
@@ -264,6 +275,11 @@ def write_plots(res: Results, out: str | Path, summary: pd.DataFrame | None = No
         "auto_winner.png": auto_winner(res),
     }
     written = []
+    if res.spec.rules is not None:   # each journey of the spec's rules as a flowchart
+        from experiments.journey_diagram import write_journey_diagrams
+        from policies.triggers import load_rules
+
+        written += write_journey_diagrams(load_rules(res.spec.rules), out)
     for name, fig in figs.items():
         if fig is None:
             continue

@@ -27,6 +27,8 @@ import sys
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("specs", nargs="+", metavar="FILE",
                         help="experiment spec or trigger rules files (YAML)")
+    parser.add_argument("--diagrams", metavar="DIR", default=None,
+                        help="also draw each journey of the files as DIR/journey_<rule>.png")
 
 
 def _is_rules_file(data: object) -> bool:
@@ -36,6 +38,21 @@ def _is_rules_file(data: object) -> bool:
 
 def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+
+def _diagrams(out: str | None, rules: object) -> None:
+    """Draw the journeys of ``rules`` into ``out`` (when given) and say where."""
+    if out is None:
+        return
+    from pathlib import Path
+
+    from experiments.journey_diagram import write_journey_diagrams
+
+    for path in write_journey_diagrams(rules, Path(out)):  # type: ignore[arg-type]
+        print(f"  wrote {path}")
+
+
 def _warn(name: str, lines: list[str]) -> str:
     for line in lines:
         print(f"triggerlab validate: warning: {name}: {line}", file=sys.stderr)
@@ -51,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from policies.errors import RuleError, SpecError
     from policies.triggers import compile_journey, load_rules
 
+    if args.diagrams is not None and Path(args.diagrams).exists() \
+            and not Path(args.diagrams).is_dir():
+        raise OSError(f"--diagrams: {args.diagrams} exists and is not a directory")
     for name in args.specs:
         path = Path(name)
         try:
@@ -70,9 +90,12 @@ def run(args: argparse.Namespace) -> int:
                 print(f"ok: {name}: rules file, {len(ids)} rule(s) ({', '.join(ids)})"
                       + (f"; journeys: {', '.join(journeys)}" if journeys else "")
                       + notes)
+                _diagrams(args.diagrams, rules)
                 continue
             spec = spec_from_dict(data, path.parent)
             est = check_budget(spec)
+            if spec.rules is not None:
+                _diagrams(args.diagrams, load_rules(spec.rules))
         except SpecError as exc:
             if str(path) in str(exc):
                 raise
