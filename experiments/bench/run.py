@@ -2,7 +2,9 @@
 
 ``python -m experiments.bench run --subscribers 1000000 --days 30 --shards 2``
 
-The run: the default preset, the three reference trigger rules, the weekly campaign,
+The run: the default preset, the three reference trigger rules (``--rules journeys``: the
+shipped journey set, policies/triggers/example_journeys.yaml, and the reference-rules run
+beside it for the ratio), the weekly campaign,
 a 3-arm Thompson-sampling subject-line policy deciding every email, 15-minute ticks.
 Prints wall time, events/s, simulated subscriber-days/s and peak memory per process
 for Ray (``--shards``) and inline, the ray/inline speed ratio, and a scaling table of
@@ -29,14 +31,38 @@ from experiments.bench._common import emit, peak_rss_bytes
 NAME = "run"
 
 
+def _rules(name: str) -> Any:
+    """The rule set of ``--rules``: ``reference`` or ``journeys``."""
+    from policies.triggers import default_rules, example_journeys
+
+    return example_journeys() if name == "journeys" else default_rules()
+
+
+def state_bytes(config: Any, subscribers: int = 20_000, days: float = 2.0) -> dict[str, float]:
+    """Bytes per subscriber of the world's and the engine's state after ``days`` of a run
+    of ``config`` on ``subscribers`` (one shard): the world's per-subscriber arrays
+    (population, its pending event buffer) and the engine's state arrays."""
+    import dataclasses
+
+    from actors import ShardCore
+
+    # without the policy (no learner needed); it holds no per-subscriber state
+    cfg = dataclasses.replace(config, subscribers=subscribers, days=days, policy=None)
+    core = ShardCore(cfg, 0, subscribers)
+    for k in range(cfg.n_ticks):
+        core.step(k, None)
+    world = core.world.population.nbytes / subscribers
+    engine = core.engine.state_nbytes() / subscribers if core.engine is not None else 0.0
+    return {"world_bytes_per_subscriber": world, "engine_bytes_per_subscriber": engine}
+
+
 def _config(subscribers: int, days: float, seed: int, checkpoint_every: int = 96,
-            decision_lag_ticks: int = 1) -> Any:
+            decision_lag_ticks: int = 1, rules: str = "reference") -> Any:
     from actors import PolicyConfig, SimulationConfig
-    from policies.triggers import default_rules
 
     return SimulationConfig(
         seed=seed, subscribers=subscribers, days=days, tick_seconds=900,
-        rules=default_rules(),
+        rules=_rules(rules),
         policy=PolicyConfig(name="thompson",
                             params={"arm_names": ["plain", "question", "dont_miss"]},
                             decides="subject_style", scope="all"),
@@ -86,38 +112,63 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--scaling-subscribers", type=int, default=None,
                     help="population of the scaling runs (default: --subscribers)")
     ap.add_argument("--skip-inline", action="store_true", help="only Ray runs")
+    ap.add_argument("--skip-ray", action="store_true", help="only inline runs (no scaling)")
+    ap.add_argument("--rules", choices=("reference", "journeys"), default="reference",
+                    help="the trigger rules: the three reference rules, or the shipped "
+                         "journey set (then the reference-rules run too, for the ratio)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--record", action="store_true")
     args = ap.parse_args(argv)
 
-    from actors.ray_runtime import init_ray
-
-    init_ray(log_to_driver=False, configure_logging=False, include_dashboard=False)
+    if args.skip_ray and args.skip_inline:
+        raise SystemExit("--skip-ray and --skip-inline: nothing to run")
     config = _config(args.subscribers, args.days, args.seed, args.checkpoint_every,
-                     args.decision_lag_ticks)
-    ray_run = _one(config, "ray", args.shards, args.ticks_per_call)
+                     args.decision_lag_ticks, args.rules)
     figures: dict[str, Any] = {
-        "subscribers": args.subscribers, "days": args.days, "shards": args.shards,
-        "checkpoint_every": args.checkpoint_every,
+        "subscribers": args.subscribers, "days": args.days, "rules": args.rules,
+        "shards": args.shards, "checkpoint_every": args.checkpoint_every,
         "decision_lag_ticks": args.decision_lag_ticks, "ticks_per_call": args.ticks_per_call,
-        "ticks": config.n_ticks, "events": ray_run["events"], "emails": ray_run["emails"],
-        "ray_wall_s": ray_run["wall_s"], "ray_events_per_s": ray_run["events_per_s"],
-        "ray_subscriber_days_per_s": ray_run["subscriber_days_per_s"],
-        "ray_peak_rss_per_shard_mb": ray_run["peak_rss_shard_mb"],
-        "ray_max_shard_cpu_s": ray_run["max_shard_cpu_s"],
-        "ray_learner_cpu_s": ray_run["learner_cpu_s"],
-        "ray_driver_cpu_s": ray_run["driver_cpu_s"],
-        "ray_total_cpu_s": ray_run["total_cpu_s"],
+        "ticks": config.n_ticks,
     }
+    ray_run: dict[str, Any] | None = None
+    inline: dict[str, Any] | None = None
+    if not args.skip_ray:
+        from actors.ray_runtime import init_ray
+
+        init_ray(log_to_driver=False, configure_logging=False, include_dashboard=False)
+        ray_run = _one(config, "ray", args.shards, args.ticks_per_call)
+        figures.update({
+            "events": ray_run["events"], "emails": ray_run["emails"],
+            "ray_wall_s": ray_run["wall_s"], "ray_events_per_s": ray_run["events_per_s"],
+            "ray_subscriber_days_per_s": ray_run["subscriber_days_per_s"],
+            "ray_peak_rss_per_shard_mb": ray_run["peak_rss_shard_mb"],
+            "ray_max_shard_cpu_s": ray_run["max_shard_cpu_s"],
+            "ray_learner_cpu_s": ray_run["learner_cpu_s"],
+            "ray_driver_cpu_s": ray_run["driver_cpu_s"],
+            "ray_total_cpu_s": ray_run["total_cpu_s"],
+        })
     if not args.skip_inline:
         inline = _one(config, "inline", 1)
-        if inline["events"] != ray_run["events"] or inline["sends"] != ray_run["sends"]:
-            raise SystemExit("inline and ray runs differ: determinism broken")
         figures.update({
+            "events": inline["events"], "emails": inline["emails"],
             "inline_wall_s": inline["wall_s"], "inline_events_per_s": inline["events_per_s"],
             "inline_subscriber_days_per_s": inline["subscriber_days_per_s"],
             "inline_peak_rss_mb": inline["peak_rss_shard_mb"],
             "inline_cpu_s": inline["max_shard_cpu_s"],
+        })
+        if args.rules == "journeys":   # the same run with the reference rules, for the ratio
+            ref = _one(_config(args.subscribers, args.days, args.seed, args.checkpoint_every,
+                               args.decision_lag_ticks, "reference"), "inline", 1)
+            figures.update({
+                "reference_inline_wall_s": ref["wall_s"],
+                "journeys_vs_reference_wall_ratio": inline["wall_s"] / ref["wall_s"],
+                "reference_emails": ref["emails"],
+            })
+    if not args.skip_inline and ray_run is not None:
+        assert inline is not None
+        if inline["events"] != ray_run["events"] or inline["sends"] != ray_run["sends"]:
+            raise SystemExit("inline and ray runs differ: determinism broken")
+        figures.update({
             "ray_speedup_vs_inline": inline["wall_s"] / ray_run["wall_s"],
             # what idle cores would give: inline CPU over the busiest shard's CPU
             "cpu_bound_speedup": inline["max_shard_cpu_s"] / ray_run["max_shard_cpu_s"],
@@ -126,16 +177,20 @@ def main(argv: list[str]) -> int:
             "ratio_cpu_bound_on_this_machine": inline["max_shard_cpu_s"] / max(
                 ray_run["max_shard_cpu_s"], ray_run["total_cpu_s"] / (os.cpu_count() or 1)),
         })
+    for key, value in state_bytes(config).items():
+        figures[f"{args.rules}_{key}"] = value
     lines = []
-    counts = [int(s) for s in args.scaling.split(",") if s.strip()]
+    counts = [] if args.skip_ray else [int(s) for s in args.scaling.split(",") if s.strip()]
     if counts:
         n = args.scaling_subscribers or args.subscribers
-        cfg = _config(n, args.days, args.seed, args.checkpoint_every, args.decision_lag_ticks)
+        cfg = _config(n, args.days, args.seed, args.checkpoint_every, args.decision_lag_ticks,
+                      args.rules)
         lines.append(f"scaling (ray, {n:,} subscribers x {args.days:g} days)")
         lines.append(f"{'shards':>6} {'wall_s':>9} {'events/s':>12} {'sub-days/s':>12} "
                      f"{'peak MB/shard':>14} {'max shard CPU s':>16}")
         for s in counts:
-            r = (ray_run if (s == args.shards and n == args.subscribers)
+            r = (ray_run if (ray_run is not None and s == args.shards
+                             and n == args.subscribers)
                  else _one(cfg, "ray", s, args.ticks_per_call))
             lines.append(f"{s:>6} {r['wall_s']:>9.1f} {r['events_per_s']:>12,.0f} "
                          f"{r['subscriber_days_per_s']:>12,.0f} {r['peak_rss_shard_mb']:>14,.0f} "
