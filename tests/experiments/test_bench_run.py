@@ -9,6 +9,7 @@ import pytest
 
 from experiments.bench import run as bench_run
 
+
 @pytest.mark.ray
 def test_small_run_prints_consistent_figures(ray_session, capsys):
     assert bench_run.main(["--subscribers", "3000", "--days", "0.25", "--shards", "2",
