@@ -185,7 +185,8 @@ class Driver:
                 # CPU of the learner's process (Ray only)
                 "learner_cpu_s": ex.learner_cpu_s}
         return merge_results(self.plan.layout, parts, pstate, info, cfg.record_decisions,
-                             cfg.record_events)
+                             cfg.record_events,
+                             cfg.rules.rules if cfg.rules is not None else ())
 
     def _ticks(self, block: int) -> tuple[int, int]:
         """First tick and number of ticks of ``block``."""

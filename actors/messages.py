@@ -164,6 +164,8 @@ class ShardResult:
         Per-subscriber counts and truth
         (:meth:`actors.subscriber_books.SubscriberBooks.frame`) and the subscriber table
         at the start of the run (None unless subscribers are recorded).
+    journeys : ndarray of int64 or None
+        :attr:`actors.journey_book.JourneyBook.counts` (None without journeys).
     """
 
     start: int
@@ -179,3 +181,4 @@ class ShardResult:
     engine_stats: Any
     subscriber_books: Any = None
     subscriber_table: Any = None
+    journeys: Any = None

@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from actors.journey_book import journey_frame
 from actors.messages import ShardResult
 from actors.metrics import MetricsLayout, sum_arrays
 from policies.events import EventBatch
 from policies.features import FEATURE_NAMES
+from policies.triggers import Rule
 
 __all__ = ["RunResult", "merge_results"]
 
@@ -65,6 +67,9 @@ class RunResult:
         indexed by ``subscriber`` (``record_subscribers``).
     policy_state : dict or None
         The policy's ``state_dict()`` at the end.
+    journeys : DataFrame or None
+        With journeys in the rules: what they did, per rule, node, decision kind, path
+        and group, after each rule's entries (:func:`actors.journey_book.journey_frame`).
     info : dict
         wall_s, ticks, events, emails, shards, executor, seed, recoveries.
     """
@@ -77,6 +82,7 @@ class RunResult:
     subscriber_table: pd.DataFrame | None = None
     policy_state: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    journeys: pd.DataFrame | None = None
 
     def totals(self) -> pd.DataFrame:
         """Metric totals over days: index (source, arm, group), one column per metric."""
@@ -120,8 +126,10 @@ def _decisions_frame(layout: MetricsLayout, parts: Sequence[dict[str, np.ndarray
 
 def merge_results(layout: MetricsLayout, parts: Sequence[ShardResult],
                   policy_state: dict[str, Any] | None, info: dict[str, Any],
-                  record_decisions: bool, record_events: bool) -> RunResult:
-    """Add the shards' counters (exact) and concatenate their logs in canonical order."""
+                  record_decisions: bool, record_events: bool,
+                  rules: Sequence[Rule] = ()) -> RunResult:
+    """Add the shards' counters (exact) and concatenate their logs in canonical order;
+    ``rules`` (the run's) name the journeys' counts."""
     counts = sum_arrays([p.counts for p in parts])
     truth = sum_arrays([p.truth for p in parts])
     decisions = (_decisions_frame(layout, [p.decisions for p in parts])
@@ -138,7 +146,12 @@ def merge_results(layout: MetricsLayout, parts: Sequence[ShardResult],
             "cpu_s": [float(p.cpu_s) for p in parts]}
     books = [p.subscriber_books for p in parts if p.subscriber_books is not None]
     tables = [p.subscriber_table for p in parts if p.subscriber_table is not None]
+    journeys = None
+    if parts and parts[0].journeys is not None:
+        entered = sum_arrays([p.engine_stats["entered"].to_numpy(np.int64) for p in parts])
+        journeys = journey_frame(rules, sum_arrays([p.journeys for p in parts]), entered)
     return RunResult(metrics=layout.metrics_frame(counts), truth=layout.truth_frame(truth),
+                     journeys=journeys,
                      decisions=decisions, events=events,
                      subscribers=(pd.concat(books, ignore_index=True)
                                   .sort_values(["subscriber", "source"], kind="stable")

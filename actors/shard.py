@@ -52,6 +52,7 @@ import pandas as pd
 from actors.campaign import CampaignSchedule
 from actors.config import SimulationConfig
 from actors.errors import InternalError
+from actors.journey_book import JourneyBook
 from actors.messages import Arms, ShardResult, TickOutput
 from actors.outbox import Outbox, email_batch
 from actors.plan import RunPlan
@@ -146,6 +147,8 @@ class ShardCore:
         dim = _D if self.plan.store_contexts else None
         self.outbox = Outbox(self.start, self.stop, dim)
         self.series = SeriesCounter(self.plan, self.start, self.stop)
+        self.journeys = (JourneyBook(config.rules.rules)
+                         if config.rules is not None and self.plan.layout.has_journeys else None)
         self.ledger = Ledger(config, self.plan, self.start, self.group, dim)
         self.position = 0
         self.event_log: list[EventBatch] = []
@@ -286,6 +289,9 @@ class ShardCore:
         enter the outbox."""
         if len(dec) == 0:
             return
+        if self.journeys is not None and dec.step is not None:
+            self.journeys.count(dec.rule, dec.step, dec.kind, dec.path,
+                                self.group[dec.subscriber - self.start])
         fire = self.ledger.count_decisions(dec)
         fire &= self.world.population.subscribed[dec.subscriber - self.start]
         if self._target is not None:
@@ -452,4 +458,5 @@ class ShardCore:
             engine_stats=None if self.engine is None else self.engine.stats(),
             subscriber_books=(None if self.ledger.books is None else self.ledger.books.frame(
                 self.start, self.group, self.plan.layout.sources)),
-            subscriber_table=self.start_table)
+            subscriber_table=self.start_table,
+            journeys=None if self.journeys is None else self.journeys.counts)

@@ -34,7 +34,7 @@ from policies.triggers.journeys import (
     compile_journey,
 )
 
-__all__ = ["entry_text", "journey_figure", "journey_layout", "node_text",
+__all__ = ["entry_text", "journey_figure", "journey_layout", "node_text", "path_label",
            "write_journey_diagrams"]
 
 _OPS = {"min": ">=", "max": "<=", "equals": "="}
@@ -107,7 +107,9 @@ def _event_names() -> tuple[str, ...]:
     return tuple(EVENT_TYPES.names)
 
 
-def _path_label(prog: JourneyProgram, p: int) -> str:
+def path_label(prog: JourneyProgram, p: int) -> str:
+    """The label of path ``p`` (a row of the path table): ``happened`` / ``timed out``, a
+    branch case's tests or ``else``, a split path's name and weight."""
     name = prog.path_names[p]
     node = int(prog.path_node[p])
     kind = int(prog.kind[node])
@@ -124,6 +126,28 @@ def _path_label(prog: JourneyProgram, p: int) -> str:
     return "\n& ".join(tests) or name
 
 
+def _n(v: float) -> str:
+    return f"{v:,.0f}" if float(v).is_integer() or v >= 100 else f"{v:,.1f}"
+
+
+def _counted(prog: JourneyProgram, edges: list[tuple[int, int, str]],
+             counts: dict[str, Any]) -> list[tuple[int, int, str]]:
+    """``edges`` with each path's count and share of its node appended to its label."""
+    paths = counts["paths"]
+    out = []
+    for a, b, label in edges:
+        if prog.n_paths[a] > 0:
+            first = int(prog.first_path[a])
+            p = next(q for q in range(first, first + int(prog.n_paths[a]))
+                     if int(prog.path_start[q]) == b
+                     and path_label(prog, q) == label) - first
+            n = paths.get((a, p), 0.0)
+            total = sum(paths.get((a, q), 0.0) for q in range(int(prog.n_paths[a])))
+            label += f"\n{_n(n)}" + (f" ({n / total:.0%})" if total > 0 else "")
+        out.append((a, b, label))
+    return out
+
+
 def journey_layout(prog: JourneyProgram) -> tuple[np.ndarray, np.ndarray, list[tuple]]:
     """Rows and columns of the nodes, and the edges.
 
@@ -138,7 +162,7 @@ def journey_layout(prog: JourneyProgram) -> tuple[np.ndarray, np.ndarray, list[t
             continue
         if prog.n_paths[i] > 0:
             for p in range(int(prog.first_path[i]), int(prog.first_path[i] + prog.n_paths[i])):
-                edges.append((i, int(prog.path_start[p]), _path_label(prog, p)))
+                edges.append((i, int(prog.path_start[p]), path_label(prog, p)))
         else:
             edges.append((i, int(prog.next[i]), ""))
     row = np.zeros(n, np.int64)
@@ -157,11 +181,17 @@ def journey_layout(prog: JourneyProgram) -> tuple[np.ndarray, np.ndarray, list[t
     return row, col, edges
 
 
-def journey_figure(rule: Rule, plt: Any) -> Any:
+def journey_figure(rule: Rule, plt: Any, counts: dict[str, Any] | None = None,
+                   caption: str = "") -> Any:
     """The flowchart of ``rule``'s journey as a matplotlib figure (``plt``:
-    ``matplotlib.pyplot``)."""
+    ``matplotlib.pyplot``). ``counts`` (optional: ``{"entered": n, "sent": {node: n},
+    "paths": {(node, path): n}}``) are drawn on it: entries on the entry box, emails sent
+    on each send, and on each path of a wait-until, branch or split the number that took
+    it and its share of the node's; ``caption`` says where they come from."""
     prog = compile_journey(rule)
     row, col, edges = journey_layout(prog)
+    if counts is not None:
+        edges = _counted(prog, edges, counts)
     end_row = int(row.max()) + 1
     width = 2.6 * (max(np.unique(row, return_counts=True)[1]) + 1.2)
     fig, ax = plt.subplots(figsize=(max(6.0, width), 0.95 * (end_row + 2) + 0.8), dpi=100)
@@ -190,6 +220,8 @@ def journey_figure(rule: Rule, plt: Any) -> Any:
         else:
             ax.annotate("", xy=(x1, y1 + 0.28), xytext=(x0, y0 - 0.28), arrowprops=head,
                         zorder=2)
+            if x0 == x1:   # a straight arrow: the label beside it
+                lx = x0 + 0.06
         if label:
             ax.text(lx, ly, label, fontsize=7, color="#7f3f00", zorder=4,
                     ha="left" if lx > max(x0, x1) else "center", va="center",
@@ -197,10 +229,14 @@ def journey_figure(rule: Rule, plt: Any) -> Any:
 
     journey = rule.journey
     assert journey is not None
-    box(0.0, 1.0, entry_text(rule), "white")
+    entered = "" if counts is None else f"\n{_n(counts['entered'])} entered"
+    box(0.0, 1.0, entry_text(rule) + entered, "white")
     arrow(0.0, 1.0, float(col[0]), -float(row[0]), "")
     for i in range(len(prog)):
-        box(float(col[i]), -float(row[i]), node_text(prog, i), _COLORS[int(prog.kind[i])])
+        sent = ("" if counts is None or prog.kind[i] != KIND_SEND
+                else f"\n{_n(counts['sent'].get(i, 0.0))} sent")
+        box(float(col[i]), -float(row[i]), node_text(prog, i) + sent,
+            _COLORS[int(prog.kind[i])])
     box(0.0, -float(end_row), "end", "white")
     for a, b, label in edges:
         x1, y1 = (0.0, -float(end_row)) if b < 0 else (float(col[b]), -float(row[b]))
@@ -213,14 +249,19 @@ def journey_figure(rule: Rule, plt: Any) -> Any:
     if journey.goal is not None:
         notes.append(f"goal: {journey.goal.event} within {format_duration(journey.goal.within)}")
     notes.append(f"at most {prog.max_sends} email(s) per entry")
+    if caption:
+        notes.append(caption)
     ax.set_title(f"{rule.id}\n" + "\n".join(notes), fontsize=8, color="0.2")
     fig.tight_layout()
     return fig
 
 
-def write_journey_diagrams(rules: RuleSet, out: Path) -> list[Path]:
+def write_journey_diagrams(rules: RuleSet, out: Path,
+                           counts: dict[str, tuple[str, dict[str, Any]]] | None = None
+                           ) -> list[Path]:
     """``journey_<rule>.png`` in ``out`` (created) for each journey of ``rules``; the paths
-    written, in rule order (none without journeys)."""
+    written, in rule order (none without journeys). ``counts``: per rule id, the arm they
+    come from and the counts to draw (:func:`journey_figure`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -233,7 +274,10 @@ def write_journey_diagrams(rules: RuleSet, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for rule in journeys:
-        fig = journey_figure(rule, plt)
+        arm, drawn = (counts or {}).get(rule.id, ("", None))
+        fig = journey_figure(rule, plt, drawn,
+                             f"counts: arm {arm}, treatment group, mean per replication"
+                             if drawn is not None else "")
         path = out / f"journey_{rule.id}.png"
         fig.savefig(path, format="png", metadata={"Software": None})
         plt.close(fig)

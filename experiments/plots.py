@@ -277,9 +277,12 @@ def write_plots(res: Results, out: str | Path, summary: pd.DataFrame | None = No
     written = []
     if res.spec.rules is not None:   # each journey of the spec's rules as a flowchart
         from experiments.journey_diagram import write_journey_diagrams
+        from experiments.journey_report import diagram_counts, journey_rules
         from policies.triggers import load_rules
 
-        written += write_journey_diagrams(load_rules(res.spec.rules), out)
+        counts = {r.id: c for r in journey_rules(res)
+                  for c in [diagram_counts(res, r)] if c is not None}
+        written += write_journey_diagrams(load_rules(res.spec.rules), out, counts)
     for name, fig in figs.items():
         if fig is None:
             continue

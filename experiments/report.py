@@ -237,6 +237,10 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str],
                             "regret per 1,000 emails"], rows))
         b.append(("p", "Regret: expected reward lost against always sending the true best "
                   "variant, summed over the emails of a replication (mean over replications)."))
+    if res.journeys is not None:
+        from experiments.journey_report import journey_blocks
+
+        b += journey_blocks(res)
     if res.commits is not None and (res.commits["phase"] != "").any():
         from experiments.auto_winner import auto_winner_blocks, auto_winner_table
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from actors.journey_book import JOURNEY_COLUMNS
 from actors.metrics import TRUTH_COLUMNS
 from actors.subscriber_books import SUBSCRIBER_EMAIL_COLUMNS, SUBSCRIBER_SITE_COLUMNS
 from experiments.analysis import summarize
@@ -45,6 +46,7 @@ RUN_TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "subscriber_metrics.parquet": ("replication", "arm", "subscriber", "group", "source",
                                    *SUBSCRIBER_EMAIL_COLUMNS, *SUBSCRIBER_SITE_COLUMNS),
     "commits.parquet": COMMIT_COLUMNS,
+    "journeys.parquet": ("replication", "arm", *JOURNEY_COLUMNS),
 }
 
 
@@ -87,6 +89,10 @@ class Results:
         Per-subscriber counts and truth (``replication, arm, subscriber, group, source``,
         counts, ``expected_*``; see :class:`actors.RunResult` ``subscribers``), with
         ``analysis.segments``.
+    journeys : DataFrame or None
+        With journeys in the rules, per replication and arm: entries per journey and
+        decisions per node, kind, path and group
+        (:data:`~actors.journey_book.JOURNEY_COLUMNS`).
     commits : DataFrame or None
         Per replication and arm with an automatic-winner policy (``auto_winner``,
         ``winning_path``) or any policy when one arm has such a rule: what the policy
@@ -104,6 +110,7 @@ class Results:
     subscribers: pd.DataFrame | None = None
     subscriber_metrics: pd.DataFrame | None = None
     commits: pd.DataFrame | None = None
+    journeys: pd.DataFrame | None = None
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Results:
@@ -145,7 +152,7 @@ class Results:
                    events=opt("events.parquet"), timing=timing, run_dir=d,
                    subscribers=opt("subscribers.parquet"),
                    subscriber_metrics=opt("subscriber_metrics.parquet"),
-                   commits=opt("commits.parquet"))
+                   commits=opt("commits.parquet"), journeys=opt("journeys.parquet"))
 
     @property
     def arms(self) -> list[str]:

@@ -16,6 +16,8 @@ the population and the random numbers (common random numbers) -- runs them with
                                 analysis.segments)
     commits.parquet    what each automatic-winner rule committed to, and the true best
                        variant (specs with an auto_winner or winning_path arm)
+    journeys.parquet   what the journeys did: entries, and decisions per node, kind, path
+                       and group (specs whose rules have journeys)
     segments.csv, segment_tests.csv   per-segment effects of the primary metric and the
                                 heterogeneity tests (analysis.segments)
     summary.csv        per arm x metric: estimate, CI, lift, p-values, truth
@@ -57,7 +59,8 @@ __all__ = ["Progress", "run", "simulate", "simulation_config", "write_run"]
 #: Run-folder file names in the order they are written.
 DATA_FILES = ("spec.yaml", "metrics.parquet", "truth.parquet", "decisions.parquet",
               "events.parquet", "subscribers.parquet", "subscriber_metrics.parquet",
-              "commits.parquet", "summary.csv", "segments.csv", "segment_tests.csv")
+              "commits.parquet", "journeys.parquet", "summary.csv", "segments.csv",
+              "segment_tests.csv")
 
 
 def simulation_config(spec: ExperimentSpec, arm: ArmSpec | str, replication: int,
@@ -284,7 +287,7 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
                for r, arm in runs]
     outputs = _run_all(spec, configs, runs, bar, address)
     metrics, truth, decisions, events, timing = [], [], [], [], []
-    books, tables, commits = [], [], []
+    books, tables, commits, journeys = [], [], [], []
     # automatic-winner rules are judged against the truth, beside every policy arm
     judge = any(a.policy is not None and a.policy.name in COMMIT_POLICIES for a in spec.arms)
     for (r, arm), config, (res, wall) in zip(runs, configs, outputs, strict=True):
@@ -299,6 +302,8 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
             decisions.append(_with_keys(res.decisions, r, arm.name))
         if res.events is not None:
             events.append(_with_keys(res.events, r, arm.name))
+        if res.journeys is not None:
+            journeys.append(_with_keys(res.journeys, r, arm.name))
         if judge and arm.policy is not None:
             names = tuple(RunPlan.policy(config).arm_names)
             commits.append({"replication": r, "arm": arm.name, "policy": arm.policy.name,
@@ -317,6 +322,7 @@ def run(spec: ExperimentSpec | str | Path | Mapping[str, Any], *, out: str | Pat
         timing=pd.DataFrame(timing),
         subscribers=pd.concat(tables, ignore_index=True) if tables else None,
         subscriber_metrics=pd.concat(books, ignore_index=True) if books else None,
+        journeys=pd.concat(journeys, ignore_index=True) if journeys else None,
         commits=(pd.DataFrame(commits, columns=list(COMMIT_COLUMNS)).sort_values(
             ["replication", "arm"], kind="stable").reset_index(drop=True) if commits else None),
     )
@@ -452,6 +458,8 @@ def write_run(results: Results, out: Path, *, plots: bool = True,
             _write_parquet(results.subscriber_metrics, tmp / "subscriber_metrics.parquet")
         if results.commits is not None:
             _write_parquet(results.commits, tmp / "commits.parquet")
+        if results.journeys is not None:
+            _write_parquet(results.journeys, tmp / "journeys.parquet")
         summary = summarize(results)
         summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
         segments = None

@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 from test_actors_inline import assert_same
 
 from actors import ShardCore, run_simulation
+from actors.journey_book import JOURNEY_COLUMNS, JourneyBook, journey_frame
 from actors.outbox import email_batch
 from actors.plan import RunPlan
 from actors.series import SeriesCounter
-from policies.triggers import load_rules
+from policies.triggers import ALL_KINDS, load_rules
 from policies.triggers.journeys import KIND_SEND, compile_journey
 from policies.triggers.rules_dump import dump_rules
 
@@ -189,6 +190,7 @@ def test_attribute_entries_fire_from_the_daily_refresh(journey_result):
 def test_journey_runs_are_the_same_on_any_number_of_shards(journey_result, shards):
     other = run_simulation(journey_config(), executor="inline", shards=shards)
     assert_same(journey_result, other, events=False)
+    pd.testing.assert_frame_equal(journey_result.journeys, other.journeys)
 
 
 def test_journey_run_continues_identically_after_a_checkpoint():
@@ -214,3 +216,48 @@ def test_plain_rule_runs_log_no_journey_columns():
     res = run_simulation(small_config(subscribers=300, days=0.5), executor="inline", shards=1)
     assert "email" not in res.decisions.columns and "series" not in res.decisions.columns
     assert isinstance(res.decisions, pd.DataFrame)
+
+
+# -- what the journeys did --------
+
+
+def test_journey_counts_agree_with_the_rule_metrics(journey_result):
+    j = journey_result.journeys
+    assert list(j.columns) == list(JOURNEY_COLUMNS)
+    m = journey_result.metrics
+    fired = j[j["kind"] == "fire"].groupby(["rule", "group"])["count"].sum()
+    for (rule, group), n in fired.items():
+        fires = m[(m["source"] == rule) & (m["group"] == group) & (m["metric"] == "fires")]
+        assert fires["value"].sum() == n, (rule, group)
+    # every path a wait-until took is a branch row; the nudge fires exactly when it timed out
+    cart = j[(j["rule"] == "cart_series") & (j["group"] == "treatment")].set_index(
+        ["step", "kind", "path"])["count"]
+    assert cart[(2, "branch", 1)] == cart[(3, "fire", -1)]
+    entered = j[j["kind"] == "enter"].set_index("rule")["count"]
+    assert set(entered.index) == {"cart_series", "winback", "welcome_series"}
+    first = j[(j["step"] == 1) & (j["rule"] == "cart_series") & (j["kind"] == "fire")]
+    assert entered["cart_series"] >= first["count"].sum() > 0
+
+
+def test_journey_book_counts_and_names_rows():
+    rules = journey_rules().rules
+    book = JourneyBook(rules)
+    r = [r.id for r in rules].index("winback")
+    book.count(np.array([r, r, r, 0]), np.array([3, 3, 3, -1]),
+               np.array([ALL_KINDS.index("split")] * 3 + [0]), np.array([0, 1, 1, -1]),
+               np.array([0, 0, 1, 0]))
+    frame = journey_frame(rules, book.counts, np.array([5, 7, 0]))
+    assert frame.to_dict("records") == [
+        {"rule": "cart_series", "step": -1, "step_label": "entry", "kind": "enter", "path": -1,
+         "path_name": "", "group": "all", "count": 5},
+        {"rule": "winback", "step": -1, "step_label": "entry", "kind": "enter", "path": -1,
+         "path_name": "", "group": "all", "count": 7},
+        {"rule": "winback", "step": 3, "step_label": "steps[2]", "kind": "split", "path": 0,
+         "path_name": "offer", "group": "treatment", "count": 1},
+        {"rule": "winback", "step": 3, "step_label": "steps[2]", "kind": "split", "path": 1,
+         "path_name": "reminder", "group": "treatment", "count": 1},
+        {"rule": "winback", "step": 3, "step_label": "steps[2]", "kind": "split", "path": 1,
+         "path_name": "reminder", "group": "holdout", "count": 1},
+        {"rule": "welcome_series", "step": -1, "step_label": "entry", "kind": "enter",
+         "path": -1, "path_name": "", "group": "all", "count": 0},
+    ]

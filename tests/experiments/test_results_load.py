@@ -39,7 +39,8 @@ def test_golden_folder_loads_and_has_every_column(run_dir: Path) -> None:
 def test_a_missing_column_names_the_file_and_column(run_dir: Path, table: str,
                                                    column: str) -> None:
     other = {"subscribers.parquet": GOLDEN_SEGMENTS,
-             "subscriber_metrics.parquet": GOLDEN_SEGMENTS, "commits.parquet": GOLDEN_COMMITS}
+             "subscriber_metrics.parquet": GOLDEN_SEGMENTS, "commits.parquet": GOLDEN_COMMITS,
+             "journeys.parquet": GOLDEN_COMMITS}
     if table in other:
         shutil.rmtree(run_dir)
         shutil.copytree(other[table], run_dir)
