@@ -79,6 +79,7 @@ from experiments.stats import (
 from experiments.tables import RunTables, metric_counts
 
 __all__ = ["LOWER_IS_BETTER", "SUMMARY_COLUMNS", "Recommendation", "analysis_kind",
+           "guardrail_breaches", "guardrail_metrics",
            "metric_counts", "recommend", "srm_checks", "summarize", "true_values",
            "truth_value"]
 
@@ -529,8 +530,9 @@ class Recommendation:
         improvement (None without other arms).
     control_estimate : control's estimate of ``metric`` (metric units).
     losers : arms significantly worse than control.
-    guardrail : the unsubscribes row of ``chosen`` when it significantly raised
-        unsubscribes (never for control), else None.
+    guardrails : the summary rows of ``chosen`` on the guardrail metrics it made
+        significantly worse (never for control): the spec's ``guardrails``, or
+        ``unsubscribes`` when it has none.
     best_true : the best arm by the simulator's truth on ``metric`` (None without truth).
     """
 
@@ -541,12 +543,31 @@ class Recommendation:
     closest: pd.Series | None
     control_estimate: float
     losers: list[str]
-    guardrail: pd.Series | None
+    guardrails: list[pd.Series]
     best_true: str | None
 
 
 def _good(metric: str, diff: float) -> bool:
     return diff < 0 if metric in LOWER_IS_BETTER else diff > 0
+
+
+def guardrail_metrics(spec: ExperimentSpec) -> tuple[str, ...]:
+    """The metrics that must not get worse: the spec's ``guardrails``, or ``unsubscribes``
+    when it declares none."""
+    return spec.guardrails or ("unsubscribes",)
+
+
+def guardrail_breaches(summary: pd.DataFrame, spec: ExperimentSpec, arm: str
+                       ) -> list[pd.Series]:
+    """Summary rows of ``arm`` on the guardrail metrics it made significantly worse than
+    control (adjusted p below ``alpha``, in the bad direction), in guardrail order."""
+    out = []
+    for metric in guardrail_metrics(spec):
+        row = summary[(summary["metric"] == metric) & (summary["arm"] == arm)]
+        if len(row) and row["significant"].iloc[0] is True and np.isfinite(row["diff"].iloc[0]) \
+                and not _good(metric, row["diff"].iloc[0]) and row["diff"].iloc[0] != 0:
+            out.append(row.iloc[0])
+    return out
 
 
 def recommend(summary: pd.DataFrame, spec: ExperimentSpec) -> Recommendation:
@@ -584,14 +605,10 @@ def recommend(summary: pd.DataFrame, spec: ExperimentSpec) -> Recommendation:
         chosen = control
         if len(others):
             closest = others.loc[(sign * others["diff"].fillna(-np.inf * sign)).idxmax()]
-    guard = summary[(summary["metric"] == "unsubscribes") & (summary["arm"] == chosen)]
-    guardrail = None
-    if chosen != control and len(guard) and guard["significant"].iloc[0] is True \
-            and guard["diff"].iloc[0] > 0:
-        guardrail = guard.iloc[0]
+    guardrails = [] if chosen == control else guardrail_breaches(summary, spec, chosen)
     truth = s.set_index("arm")["true_value"]
     best_true = (truth * sign).idxmax() if truth.notna().any() else None
     return Recommendation(metric=metric, control=control, chosen=chosen, winner=winner,
                           closest=closest, control_estimate=control_estimate,
-                          losers=list(losses["arm"]), guardrail=guardrail,
+                          losers=list(losses["arm"]), guardrails=guardrails,
                           best_true=best_true)

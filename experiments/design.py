@@ -280,6 +280,11 @@ class ExperimentSpec:
     metrics : tuple of str
         Keys of :data:`METRICS`; ``primary_metric`` (default the first) drives the
         recommendation.
+    guardrails : tuple of str
+        Metrics (in ``metrics``) that must not get significantly worse: the report's
+        "Guardrails" table flags every arm that worsens one, and the recommendation
+        cautions against a chosen arm that does. Empty: only ``unsubscribes`` (when
+        listed) cautions the recommendation, with no table.
     sources : tuple of str
         Email sources (rule ids, ``campaign``) counted by email metrics; empty = all.
     replications : int
@@ -323,6 +328,7 @@ class ExperimentSpec:
     control: str = ""
     metrics: tuple[str, ...] = ("orders", "revenue_per_recipient", "clicks", "unsubscribes")
     primary_metric: str = ""
+    guardrails: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     replications: int = 1
     common_random_numbers: bool = True
@@ -486,6 +492,7 @@ class ExperimentSpec:
             "control": self.control_arm,
             "metrics": list(self.metrics),
             "primary_metric": self.primary,
+            **({"guardrails": list(self.guardrails)} if self.guardrails else {}),
             "sources": list(self.sources),
             "replications": int(self.replications),
             "common_random_numbers": self.common_random_numbers,

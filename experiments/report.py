@@ -26,6 +26,7 @@ from experiments.analysis import (
     LOWER_IS_BETTER,
     SUMMARY_COLUMNS,
     analysis_kind,
+    guardrail_breaches,
     recommend,
     srm_checks,
     summarize,
@@ -113,10 +114,10 @@ def recommendation(summary: pd.DataFrame, spec: ExperimentSpec) -> list[str]:
     if rec.losers:
         names = ", ".join(rec.losers)
         out.append(f"Significantly worse than {control} on {label}: {names}.")
-    if rec.guardrail is not None:
-        out.append(f"Caution: {chosen} also raised unsubscribes by "
-                   f"{_pct(rec.guardrail['lift'])} (adjusted p = "
-                   f"{rec.guardrail['p_adjusted']:.2g}).")
+    for g in rec.guardrails:
+        what = "unsubscribes" if g["metric"] == "unsubscribes" else METRICS[g["metric"]].label
+        out.append(f"Caution: {chosen} also {'raised' if g['diff'] > 0 else 'lowered'} "
+                   f"{what} by {_pct(g['lift'])} (adjusted p = {g['p_adjusted']:.2g}).")
     if rec.best_true is not None:
         verdict = ("agrees with" if rec.best_true == chosen else "differs from")
         out.append(
@@ -221,6 +222,8 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str],
             note += (f" The interval of the difference covered the true difference for "
                      f"{int(sum(bool(v) for v in cov))} of {len(cov)} arm(s).")
         b.append(("p", note))
+    if spec.guardrails:
+        b += _guardrail_blocks(res, summary)
     if segments:
         b += segment_blocks(segments, segment_plots or set())
     pol = policy_table(res)
@@ -262,6 +265,31 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str],
               "summary.csv (these tables); reopen with "
               "`experiments.Results.load(run_dir)`."))
     return b
+
+
+def _guardrail_blocks(res: Results, summary: pd.DataFrame) -> list[tuple]:
+    """The "Guardrails" section: every arm against control on each guardrail metric."""
+    spec = res.spec
+    rows, worse = [], []
+    for metric in spec.guardrails:
+        s = summary[(summary["metric"] == metric) & ~summary["is_control"]]
+        for _, r in s.iterrows():
+            breach = metric in {g["metric"] for g in guardrail_breaches(summary, spec,
+                                                                        r["arm"])}
+            better = r["significant"] is True and _improves(metric, r["diff"])
+            verdict = "WORSE" if breach else ("better" if better else "no significant change")
+            if breach:
+                worse.append(f"{r['arm']} ({METRICS[metric].label})")
+            rows.append([r["arm"], METRICS[metric].label, _fmt_value(metric, r["estimate"]),
+                         _pct(r["lift"]), _num(r["p_adjusted"]), verdict,
+                         _fmt_value(metric, r["true_value"])])
+    text = ("Guardrail metrics must not get worse than control: "
+            + (f"significantly worse: {', '.join(worse)}." if worse else
+               "no arm made one significantly worse at the "
+               f"{spec.alpha:g} level after correction."))
+    return [("h2", "Guardrails"), ("p", text),
+            ("table", ["arm", "guardrail", "estimate", "lift vs control", "p (adj.)",
+                       "verdict", "truth"], rows)]
 
 
 def _describe_arm(arm: Any) -> str:

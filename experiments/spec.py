@@ -23,6 +23,7 @@ paired. A spec file::
     control: reminder_24h
     metrics: [orders, revenue_per_recipient, clicks, unsubscribes]
     primary_metric: orders
+    guardrails: [unsubscribes]          # optional: flagged when significantly worse
     replications: 2
     analysis: {alpha: 0.05, correction: holm,          # optional
                segments: [lifecycle_stage, price_sensitivity]}   # docs/analysis.md
@@ -108,7 +109,7 @@ __all__ = [
 
 SPEC_KEYS = (
     "name", "description", "seed", "population", "duration", "rules", "campaign", "reward",
-    "reward_window", "arms", "control", "metrics", "primary_metric", "sources",
+    "reward_window", "arms", "control", "metrics", "primary_metric", "guardrails", "sources",
     "replications", "common_random_numbers", "executor", "shards", "record", "analysis",
     "scoring",
 )
@@ -396,6 +397,8 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
         "metrics": _names("metrics", raw.get("metrics", list(ExperimentSpec.metrics))),
         "primary_metric": (_string("primary_metric", raw["primary_metric"])
                            if "primary_metric" in raw else ""),  # resolved below
+        "guardrails": _names("guardrails", [] if raw.get("guardrails") is None
+                             else raw["guardrails"]),
         "sources": _names("sources", [] if raw.get("sources") is None else raw["sources"]),
         "replications": check_int("replications", raw.get("replications", 1), low=1,
                                   error=SpecError),
@@ -430,6 +433,13 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
             raise SpecError(f"metrics[{i}]: duplicate metric {m!r}; list each metric once")
         if m not in METRICS:
             raise SpecError(f"metrics[{i}]: expected one of {', '.join(METRICS)}, got {m!r}")
+    for i, m in enumerate(kwargs["guardrails"]):
+        if m in kwargs["guardrails"][:i]:
+            raise SpecError(f"guardrails[{i}]: duplicate metric {m!r}; list each metric once")
+        if m not in kwargs["metrics"]:
+            raise SpecError(f"guardrails[{i}]: {m!r} is not in metrics ("
+                            f"{', '.join(kwargs['metrics'])}); a guardrail is a metric the "
+                            "spec reports")
     valid_sources = ["campaign", *(r.get("id") for r in (rules or {}).get("rules", []))]
     for i, s in enumerate(kwargs["sources"]):
         if s not in valid_sources:

@@ -170,13 +170,13 @@ def test_recommend_picks_the_significant_winner_and_flags_the_guardrail() -> Non
     rec = analysis.recommend(s, SPEC)
     assert rec.chosen == "b" and rec.winner is not None and rec.winner["arm"] == "b"
     assert rec.closest is None and rec.losers == ["c"] and rec.control_estimate == 0.050
-    assert rec.guardrail is not None and rec.guardrail["metric"] == "unsubscribes"
+    assert [g["metric"] for g in rec.guardrails] == ["unsubscribes"]
     assert rec.best_true == "c"
     # nothing significant: keep control, name the closest arm
     s2 = s.assign(significant=[None, False, False, None, False, False])
     rec2 = analysis.recommend(s2, SPEC)
     assert rec2.chosen == "a" and rec2.winner is None and rec2.closest is not None
-    assert rec2.closest["arm"] == "b" and rec2.losers == [] and rec2.guardrail is None
+    assert rec2.closest["arm"] == "b" and rec2.losers == [] and rec2.guardrails == []
 
 
 def test_analysis_kind_and_summary_columns(timing: Results) -> None:
@@ -190,3 +190,46 @@ def test_analysis_kind_and_summary_columns(timing: Results) -> None:
     merged = s.merge(tv, on=["metric", "arm"], suffixes=("", "_tv"))
     np.testing.assert_array_equal(merged["true_value"].to_numpy(float),
                                   merged["true_value_tv"].to_numpy(float))
+
+
+def test_declared_guardrails_flag_any_metric_in_its_bad_direction() -> None:
+    spec = load_spec({"name": "x", "seed": 1, "arms": [{"name": "a"}, {"name": "b"},
+                                                         {"name": "c"}],
+                      "metrics": ["orders", "revenue_per_recipient", "unsubscribes"],
+                      "guardrails": ["revenue_per_recipient", "unsubscribes"]})
+    assert spec.to_dict()["guardrails"] == ["revenue_per_recipient", "unsubscribes"]
+    rows = []
+    for metric, b, c in (("orders", (0.055, 0.005, True), (0.05, 0.0, False)),
+                         ("revenue_per_recipient", (1.0, -0.5, True), (3.0, 1.0, True)),
+                         ("unsubscribes", (0.009, -0.001, True), (0.02, 0.01, True))):
+        rows.append((metric, "a", True, 0.05, np.nan, np.nan, np.nan, np.nan, np.nan, None,
+                     np.nan, 0.0))
+        for arm, (est, diff, sig) in (("b", b), ("c", c)):
+            rows.append((metric, arm, False, est, 0.1, 0.0, 0.2, diff, 0.01 if sig else 0.5,
+                         sig, 0.5, 0.0))
+    s = pd.DataFrame(rows, columns=COLS)
+    # lower revenue is worse, lower unsubscribes is better
+    assert [g["metric"] for g in analysis.guardrail_breaches(s, spec, "b")] == [
+        "revenue_per_recipient"]
+    assert [g["metric"] for g in analysis.guardrail_breaches(s, spec, "c")] == ["unsubscribes"]
+    rec = analysis.recommend(s, spec)
+    assert rec.chosen == "b" and [g["metric"] for g in rec.guardrails] == [
+        "revenue_per_recipient"]
+    from experiments.report import recommendation
+
+    assert any(t.startswith("Caution: b also lowered revenue per recipient by")
+               for t in recommendation(s, spec))
+
+
+@pytest.mark.parametrize(("guardrails", "message"), [
+    (["clicks"], r"^guardrails\[0\]: 'clicks' is not in metrics \(orders, unsubscribes\); "
+                 r"a guardrail is a metric the spec reports$"),
+    (["unsubscribes", "unsubscribes"], r"^guardrails\[1\]: duplicate metric 'unsubscribes'"),
+    ({"unsubscribes": 1}, r"^guardrails: expected a list of names"),
+])
+def test_bad_guardrails(guardrails, message) -> None:
+    from policies.errors import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        load_spec({"name": "x", "seed": 1, "arms": [{"name": "a"}, {"name": "b"}],
+                   "metrics": ["orders", "unsubscribes"], "guardrails": guardrails})
