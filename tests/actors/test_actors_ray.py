@@ -83,6 +83,33 @@ def test_killed_shard_and_learner_recover_exactly(ray_session, reference_lag2):
     _same(reference_lag2, result)
 
 
+def test_journeys_on_ray_with_a_killed_shard_equal_inline(ray_session):
+    """The shipped journey set (no catalog entry) over a day boundary, so attribute entries
+    fire at the table refresh: a shard killed between checkpoints replays to the same
+    decisions, journey funnels included."""
+    from test_journeys_runtime import journey_rules
+
+    cfg = small_config(subscribers=1500, days=1.0, start=NOON, rules=journey_rules(),
+                       decision_lag_ticks=2, record_events=False)
+    reference = run_simulation(cfg, executor="inline", shards=1)
+    kills = []
+
+    def fault(driver, tick):
+        if tick == 41 and not kills:
+            ray_session.kill(driver.executor.shards[0])
+            kills.append(tick)
+
+    result = Driver(cfg, "ray", 2, on_tick=fault).run()
+    assert kills == [41] and result.info["recoveries"] == 1
+    pdt.assert_frame_equal(reference.metrics, result.metrics)
+    pdt.assert_frame_equal(reference.truth, result.truth)
+    pdt.assert_frame_equal(reference.decisions, result.decisions)
+    pdt.assert_frame_equal(reference.journeys, result.journeys)
+    assert reference.policy_state == result.policy_state
+    assert set(reference.journeys["rule"]) == {"cart_series", "winback", "welcome_series"}
+    assert (reference.decisions["series"] > 0).any()
+
+
 def test_shard_error_fails_run_with_its_message(ray_session):
     # a custom event type registered only in this process: the rule reaching a Ray
     # worker names an event type the worker does not know
@@ -110,4 +137,4 @@ def test_two_node_cluster_survives_node_removal(tmp_path):
     assert report["recoveries"] >= 1
     assert report["identical"] is True
     assert report["checkpoints_kept"] == ["ObjectRef", "dict"]
-    assert report["sends"] > 300
+    assert report["sends"] > 300 and report["journey_fires"] > 0

@@ -17,12 +17,21 @@ from actors import (
     SimulationConfig,
     run_simulation,
 )
-from policies.triggers import default_rules
+from policies.triggers import RuleSet, default_rules, example_journeys, load_rules
+from policies.triggers.rules_dump import dump_rules
+
+
+def _rules() -> RuleSet:
+    """The reference rules and the shipped journeys (but the price-drop alert) together."""
+    rules = dump_rules(default_rules())
+    journeys = dump_rules(example_journeys())
+    rules["rules"] += [r for r in journeys["rules"] if r["id"] != "price_drop_alert"]
+    return load_rules(rules)
 
 
 def main() -> None:
     cfg = SimulationConfig(
-        seed=5, subscribers=1500, days=0.5, start=DEFAULT_START + 12 * 3600, rules=default_rules(),
+        seed=5, subscribers=1500, days=0.5, start=DEFAULT_START + 12 * 3600, rules=_rules(),
         campaign=CampaignConfig(every_days=1, local_hour=10),
         policy=PolicyConfig(name="thompson", params={"arm_names": ["plain", "question"]}),
         reward_window_seconds=3 * 3600, record_decisions=True, checkpoint_every=8)
@@ -50,11 +59,14 @@ def main() -> None:
             pdt.assert_frame_equal(reference.metrics, result.metrics)
             pdt.assert_frame_equal(reference.truth, result.truth)
             pdt.assert_frame_equal(reference.decisions, result.decisions)
+            pdt.assert_frame_equal(reference.journeys, result.journeys)
         except AssertionError:
             same = False
         print(json.dumps({"nodes_used": len(state["nodes"]), "removed_at_tick": state["removed"],
                           "recoveries": result.info["recoveries"], "identical": same,
                           "checkpoints_kept": state["kept"],
+                          "journey_fires": int(result.journeys.query("kind == 'fire'")
+                                               ["count"].sum()),
                           "sends": float(result.metrics.query("metric == 'sends'")
                                          ["value"].sum())}))
     finally:
