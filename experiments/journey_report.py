@@ -30,14 +30,22 @@ def journey_rules(res: Results) -> list[Rule]:
     return [r for r in load_rules(res.spec.rules).rules if r.journey is not None]
 
 
+def _shape(rule: Rule) -> tuple[str, ...]:
+    """What a funnel's rows describe: the text of each node of ``rule``'s journey."""
+    prog = compile_journey(rule)
+    return tuple(f"{prog.labels[i]} {node_text(prog, i)}" for i in range(len(prog)))
+
+
 def _arms_running(res: Results, rule: Rule) -> list[str]:
-    """The arms whose rules hold ``rule`` unchanged (same journey, same nodes)."""
+    """The arms whose version of ``rule`` has the same steps (same nodes, waits and
+    emails; its entry, segment or email content may differ)."""
     out = []
     for arm in res.spec.arms:
         data = arm_rules(res.spec.rules, arm)
         if data and data.get("rules"):
             mine = load_rules(data)
-            if rule.id in mine.ids and mine[rule.id] == rule:
+            if rule.id in mine.ids and mine[rule.id].journey is not None \
+                    and _shape(mine[rule.id]) == _shape(rule):
                 out.append(arm.name)
     return out
 
@@ -56,8 +64,8 @@ def _outcome(prog: JourneyProgram, step: int, kind: str, path: int) -> str:
 
 
 def funnel_table(res: Results, rule: Rule) -> pd.DataFrame:
-    """Outcome rows (node order) x arms running ``rule`` unchanged: mean count per
-    replication, treatment group (entries: every group)."""
+    """Outcome rows (node order) x arms running ``rule`` with the same steps: mean count
+    per replication, treatment group (entries: every group)."""
     assert res.journeys is not None
     prog = compile_journey(rule)
     arms = _arms_running(res, rule)
@@ -82,8 +90,8 @@ def funnel_table(res: Results, rule: Rule) -> pd.DataFrame:
 
 
 def diagram_counts(res: Results, rule: Rule) -> tuple[str, dict[str, Any]] | None:
-    """The counts to draw on ``rule``'s flowchart, from the first arm running it unchanged
-    (the control arm first), mean per replication, treatment group: ``(arm, {"entered":
+    """The counts to draw on ``rule``'s flowchart, from the first arm running it with the
+    same steps (the control arm first), mean per replication, treatment group: ``(arm, {"entered":
     n, "sent": {node: n}, "paths": {(node, path): n}})``; None without data."""
     if res.journeys is None:
         return None
@@ -115,8 +123,8 @@ def journey_blocks(res: Results) -> list[tuple]:
         "fired, skipped by smart sending, suppressed by the cap or expired, and each path a "
         "wait-until, branch or split took, for the treatment group; mean per replication"
         + (f" over {reps}" if reps > 1 else "") + ". The flowcharts under Plots show the "
-        "same counts on the control arm (or the first arm that runs the journey as "
-        "written)."))]
+        "same counts on the control arm (or the first arm whose journey has the same "
+        "steps). Arms that change a journey's steps are left out of its table."))]
     for rule in rules:
         table = funnel_table(res, rule)
         if table.empty:

@@ -124,8 +124,8 @@ _CAMPAIGN_KEYS = ("every_days", "local_hour", "subject_style", "incentive", "hol
 _RECORD_KEYS = ("decisions", "events")
 _ANALYSIS_KEYS = ("alpha", "correction", "segments", "segment_bins", "segment_correction")
 _RULE_OVERRIDE_KEYS = ("delay", "expire", "priority", "segment", "reentry", "content",
-                       "exclude", "when")
-_SETTINGS_KEYS = ("frequency_cap", "quiet_hours", "retry")
+                       "exclude", "when", "steps", "emails", "exit", "goal")
+_SETTINGS_KEYS = ("frequency_cap", "quiet_hours", "retry", "smart_sending")
 #: What a policy's arm sets / which emails it decides: the runtime's lists.
 POLICY_DECIDES = DECIDES
 POLICY_SCOPES = SCOPES
