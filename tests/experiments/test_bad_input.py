@@ -386,7 +386,7 @@ def test_loadtest_out_checked_before_the_work(tmp_path: Path, capsys: Any,
         raise AssertionError("the load test started before --out was checked")
 
     monkeypatch.setattr(lt, "_stream", boom)
-    monkeypatch.setattr(lt, "_rules", boom)
+    monkeypatch.setattr(lt, "rules_option", boom)
     out = _out_case(tmp_path, kind)
     rc, _, err = _cli(tmp_path, capsys, ["loadtest", "--rules", "reference", "--out", out])
     assert rc == 2 and err.count("\n") == 1, err
