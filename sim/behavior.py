@@ -8,15 +8,17 @@ The model (all draws keyed by subscriber, day and purpose, see :mod:`sim.rng`):
   (x 0.3 for lapsed subscribers), at local hours spread around the preferred hour.
 * **Session content** is drawn when the session starts (:func:`realize_sessions`),
   from the state at that moment: a ``page_view``, 1-6 ``product_view`` events
-  (``time_on_page`` s, ``category``, ``product_id``, ``price``), with probability
-  ``cart_probability * intent`` an ``add_to_cart`` (``cart_value``, ``items``), then a
-  purchase in the same session (``checkout_started`` + ``purchase_completed`` with
-  ``revenue``) or an abandoned cart. Without emails about 70 % of carts are never
-  bought (docs/calibration.md, Baymard).
+  (``time_on_page`` s, ``category``, ``product_id``, ``price`` from the catalog,
+  :mod:`sim.catalog`), with probability ``cart_probability * intent`` an
+  ``add_to_cart`` of the first viewed product in stock (``cart_value``, ``items``,
+  ``product_id``), then a purchase in the same session (``checkout_started`` +
+  ``purchase_completed`` with ``revenue`` and ``product_id``) or an abandoned cart.
+  Without emails about 70 % of carts are never bought (docs/calibration.md, Baymard).
 * An abandoned cart **comes back on its own** with probability
-  ``return_probability`` (scaled by intent) after an exponential delay, or is
-  explicitly cleared (``cart_cleared``); both carry the cart's sequence number and are
-  dropped if the cart was resolved earlier (by an email-driven purchase, say).
+  ``return_probability`` (scaled by intent; not if its product is out of stock then)
+  after an exponential delay, or is explicitly cleared (``cart_cleared``); both carry
+  the cart's sequence number and are dropped if the cart was resolved earlier (by an
+  email-driven purchase, say).
 * :func:`daily_update` moves intent toward its base (with noise), discounts the hidden
   fatigue state (NPE), pulls engagement toward ``engagement_base * 2 sigmoid(NPE)``
   and applies time-driven lifecycle transitions.

@@ -61,7 +61,6 @@ MAX_EVENT_DAYS = 14
 _PRICE_DROP = CATALOG_EVENT_TYPES.index("price_drop")
 _BACK_IN_STOCK = CATALOG_EVENT_TYPES.index("back_in_stock")
 _CACHE_DAYS = 64  # days of drawn spans kept (pure: dropping them only costs time)
-_WINDOW_DAYS = 8  # the span index covers whole chunks of this many days
 
 
 @dataclass(frozen=True)
@@ -308,24 +307,21 @@ class Catalog:
         return sales, outs
 
     def _window(self, t: np.ndarray) -> _Index:
-        """Sales and stock-outs (depth -1) that can run at the times ``t``, by product.
-
-        A window covers whole chunks of ``_WINDOW_DAYS`` days (more spans than needed
-        change nothing: each is tested against the query time), so that the queries of
-        a step and of the following steps reuse it.
-        """
+        """Sales and stock-outs (depth -1) that overlap the days of the times ``t``,
+        grouped by product (cached for the last few ranges of days)."""
         if len(t) == 0:
             return self._empty
-        lo = (int(t.min()) // DAY - MAX_EVENT_DAYS) // _WINDOW_DAYS
-        hi = (int(t.max()) // DAY) // _WINDOW_DAYS
+        lo, hi = int(t.min()) // DAY, int(t.max()) // DAY
         hit = self._windows.get((lo, hi))
         if hit is not None:
             return hit
-        days = [self._day(d) for d in range(lo * _WINDOW_DAYS, (hi + 1) * _WINDOW_DAYS)]
-        parts = [x for sales, outs in days for x in (sales, outs)]
-        out = _Index.build(_Spans.concat(parts), len(self))
+        days = [self._day(d) for d in range(lo - MAX_EVENT_DAYS, hi + 1)]
+        spans = _Spans.concat([x for sales, outs in days for x in (sales, outs)])
+        keep = (spans.end > lo * DAY) & (spans.start < (hi + 1) * DAY)
+        out = _Index.build(_Spans(spans.product[keep], spans.start[keep], spans.end[keep],
+                                  spans.depth[keep]), len(self))
         self._windows[(lo, hi)] = out
-        if len(self._windows) > 8:
+        if len(self._windows) > 16:
             self._windows.pop(next(iter(self._windows)))
         return out
 
