@@ -199,26 +199,29 @@ def realize_sessions(
     t_views = s.start[vr] + view_offsets[vr, vc]
     viewed = cat[vr] * PRODUCTS_PER_CATEGORY + (
         base_product[vr] + _VIEW_STRIDE * vc) % PRODUCTS_PER_CATEGORY
+    last_view = s.start + view_offsets[np.arange(m), n_views - 1] + np.ceil(
+        top[np.arange(m), n_views - 1]
+    ).astype(np.int64)
+    ci = np.flatnonzero(u[:, 12] < p.cart_probability * intent)
+    # the catalog at the views and, for carting sessions, at the add (one query)
+    t_cart = last_view[ci] + 10
+    products = cat[ci, None] * PRODUCTS_PER_CATEGORY + (
+        base_product[ci, None] + _VIEW_STRIDE * j[None, :]) % PRODUCTS_PER_CATEGORY
+    nv = len(viewed)
+    price, stock = catalog.state(np.concatenate([viewed, products.ravel()]),
+                                 np.concatenate([t_views, np.repeat(t_cart, MAX_VIEWS)]))
     parts = [
         E.make(s.subscriber, s.start, T.page_view, category=cat,
                time_on_page=np.round(3.0 + 10.0 * u[:, 11], 1)),
         E.make(
             s.subscriber[vr], t_views, T.product_view, category=cat[vr],
-            product_id=viewed, price=catalog.price(viewed, t_views),
-            time_on_page=top[vr, vc],
+            product_id=viewed, price=price[:nv], time_on_page=top[vr, vc],
         ),
     ]
-    last_view = s.start + view_offsets[np.arange(m), n_views - 1] + np.ceil(
-        top[np.arange(m), n_views - 1]
-    ).astype(np.int64)
-    ci = np.flatnonzero(u[:, 12] < p.cart_probability * intent)
     if len(ci):
         # the first viewed product in stock is carted
-        t_cart = last_view[ci] + 10
-        products = cat[ci, None] * PRODUCTS_PER_CATEGORY + (
-            base_product[ci, None] + _VIEW_STRIDE * j[None, :]) % PRODUCTS_PER_CATEGORY
-        at_cart, stocked = catalog.state(products.ravel(), np.repeat(t_cart, MAX_VIEWS))
-        stocked = stocked.reshape(len(ci), MAX_VIEWS) & vmask[ci]
+        at_cart = price[nv:]
+        stocked = stock[nv:].reshape(len(ci), MAX_VIEWS) & vmask[ci]
         has = np.flatnonzero(stocked.any(axis=1))
         first = np.argmax(stocked, axis=1)[has]
         unit_price = at_cart.reshape(len(ci), MAX_VIEWS)[has, first]
