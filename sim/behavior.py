@@ -207,9 +207,11 @@ def realize_sessions(
     t_cart = last_view[ci] + 10
     products = cat[ci, None] * PRODUCTS_PER_CATEGORY + (
         base_product[ci, None] + _VIEW_STRIDE * j[None, :]) % PRODUCTS_PER_CATEGORY
+    seen = vmask[ci]
     nv = len(viewed)
-    price, stock = catalog.state(np.concatenate([viewed, products.ravel()]),
-                                 np.concatenate([t_views, np.repeat(t_cart, MAX_VIEWS)]))
+    price, stock = catalog.state(
+        np.concatenate([viewed, products[seen]]),
+        np.concatenate([t_views, np.broadcast_to(t_cart[:, None], seen.shape)[seen]]))
     parts = [
         E.make(s.subscriber, s.start, T.page_view, category=cat,
                time_on_page=np.round(3.0 + 10.0 * u[:, 11], 1)),
@@ -220,11 +222,13 @@ def realize_sessions(
     ]
     if len(ci):
         # the first viewed product in stock is carted
-        at_cart = price[nv:]
-        stocked = stock[nv:].reshape(len(ci), MAX_VIEWS) & vmask[ci]
+        at_cart = np.zeros(seen.shape)
+        at_cart[seen] = price[nv:]
+        stocked = np.zeros(seen.shape, bool)
+        stocked[seen] = stock[nv:]
         has = np.flatnonzero(stocked.any(axis=1))
         first = np.argmax(stocked, axis=1)[has]
-        unit_price = at_cart.reshape(len(ci), MAX_VIEWS)[has, first]
+        unit_price = at_cart[has, first]
         product = products[has, first]
         ci, t_cart = ci[has], t_cart[has]
     if len(ci):

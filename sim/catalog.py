@@ -95,16 +95,15 @@ class _Index:
         np.cumsum(count, out=offsets[1:])
         return cls(s, offsets, count)
 
-    def state(self, product: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(depth, out)`` of ``product`` at ``t``: the largest depth among its sales
-        running at ``t`` (``start <= t < end``; 0 if none), float64 (m,), and whether a
-        stock-out (depth < 0) runs then, bool (m,)."""
-        m = len(product)
-        depth = np.zeros(m, np.float64)
-        out = np.zeros(m, bool)
+    def state(self, product: np.ndarray, t: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(some, depth, out)``: the positions ``some`` of the queries whose product has
+        spans here, and for those the largest depth among the sales running at ``t``
+        (``start <= t < end``; 0 if none), float64, and whether a stock-out (depth < 0)
+        runs then, bool. Every other query is at list price and in stock."""
         some = np.flatnonzero(self.count[product])
         if len(some) == 0:
-            return depth, out
+            return some, np.zeros(0, np.float64), np.zeros(0, bool)
         ps, ts = product[some], t[some]
         lo, count = self.offsets[ps], self.count[ps]
         best = np.zeros(len(some), np.float64)
@@ -116,9 +115,7 @@ class _Index:
             d = s.depth[j]
             best = np.where(run, np.maximum(best, d), best)
             gone |= run & (d < 0)
-        depth[some] = best
-        out[some] = gone
-        return depth, out
+        return some, best, gone
 
 
 class Catalog:
@@ -214,11 +211,15 @@ class Catalog:
         """``(price, in_stock)`` of ``product`` (int ids, (m,)) at time ``t`` (s; scalar
         or (m,)): price in currency, float64 (m,), and whether it is in stock, bool (m,)."""
         product, t = self._query(product, t)
-        depth, out = self._window(t).state(product, t)
+        some, depth, out = self._window(t).state(product, t)
         price = self._list_price[product]
-        sale = np.flatnonzero(depth)
-        price[sale] = np.round(price[sale] * (1.0 - depth[sale]), 2)
-        return price, ~out
+        stock = np.ones(len(product), bool)
+        if len(some):
+            sale = depth > 0
+            on_sale = some[sale]
+            price[on_sale] = np.round(price[on_sale] * (1.0 - depth[sale]), 2)
+            stock[some[out]] = False
+        return price, stock
 
     def price(self, product: np.ndarray, t: np.ndarray | int) -> np.ndarray:
         """Price of ``product`` at time ``t`` (s), currency, float64 (m,)."""
