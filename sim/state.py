@@ -41,11 +41,12 @@ def valid_mask(pop: Population, ev: E.Events, catalog: Catalog) -> np.ndarray:
     m = E.size(ev)
     typ = ev["type"]
     keep = np.ones(m, bool)
-    named = np.flatnonzero(((typ == T.add_to_cart) | (typ == T.purchase_completed))
-                           & (ev["product_id"] >= 0))
+    buy = typ == T.purchase_completed
+    named = np.flatnonzero(buy | (typ == T.add_to_cart))
+    named = named[ev["product_id"][named] >= 0]
     if len(named):
         keep[named] = catalog.in_stock(ev["product_id"][named], ev["time"][named])
-    res = np.flatnonzero(((typ == T.purchase_completed) & keep) | (typ == T.cart_cleared))
+    res = np.flatnonzero((buy & keep) | (typ == T.cart_cleared))
     if len(res) == 0:
         return keep
     sub = ev["subscriber"][res]
