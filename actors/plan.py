@@ -14,7 +14,7 @@ from actors.config import SimulationConfig
 from actors.metrics import MetricsLayout
 from actors.registry import ArmVariants, make_policy
 from policies.base import Policy
-from policies.triggers.journeys import KIND_SEND, compile_journey
+from policies.triggers.journeys import KIND_SEND, CatalogEntry, compile_journey
 from policies.triggers.ruleset import Rule
 from sim.presets import EMAIL_KINDS
 
@@ -46,6 +46,9 @@ class RunPlan:
         Index of each journey rule among the journey rules, -1 for plain rules.
     node_email : int64 ndarray (R, N)
         Email index of each send node of each journey (-1: not a send, a plain rule).
+    catalog_entries : bool
+        Some journey enters on catalog events: shards hand the world's catalog events
+        (price drops, back in stock) to the engine.
     policy_contexts : bool
         The policy reads the context matrix.
     store_contexts : bool
@@ -64,6 +67,7 @@ class RunPlan:
     content_incentive: np.ndarray
     journey_slot: np.ndarray
     node_email: np.ndarray
+    catalog_entries: bool
     policy_contexts: bool
     store_contexts: bool
     decides_campaign: bool
@@ -109,6 +113,8 @@ class RunPlan:
             content_incentive=incentive,
             journey_slot=slot,
             node_email=_node_emails(rules),
+            catalog_entries=any(r.journey is not None
+                                and isinstance(r.journey.entry, CatalogEntry) for r in rules),
             policy_contexts=policy_contexts,
             store_contexts=policy_contexts or config.record_decisions,
             decides_campaign=has_policy and scope in ("campaign", "all"),

@@ -216,7 +216,8 @@ class ShardCore:
             self._history.append(events)
         self.ledger.attribute(events)
         if self.engine is not None:
-            self._decisions(self.engine.process(events, until=t1))
+            catalog = self.world.catalog_events(t0, t1) if self.plan.catalog_entries else None
+            self._decisions(self.engine.process(events, until=t1, catalog=catalog))
         if self.schedule is not None:
             reach = self.world.population.subscribed
             if self._target is not None:

@@ -8,12 +8,15 @@ Drive one shard tick by tick with :class:`World` (see :mod:`sim.world`)::
     world = World(Population.generate(10_000, seed=7), seed=7)
     clock = SimClock(start=world.now, step=900)
     world.send(EmailBatch.make([1, 2], clock.now, kind="campaign", subject_style="question"))
-    events = world.step(*clock.advance())
+    t0, t1 = clock.advance()
+    events = world.step(t0, t1)
+    catalog = world.catalog_events(t0, t1)   # price drops, back in stock (all shards alike)
 """
 
 from policies._version import __version__ as __version__
 from sim._events import SIMULATED_EVENT_COLUMNS
 from sim.behavior import SessionSchedule, daily_update, realize_sessions, schedule_day
+from sim.catalog import Catalog
 from sim.clock import DAY, HOUR, MINUTE, SimClock
 from sim.population import DEFAULT_START_TIME, NEVER, Population
 from sim.presets import (
@@ -47,6 +50,7 @@ __all__ = [
     "SEGMENTS",
     "SIMULATED_EVENT_COLUMNS",
     "SUBJECT_STYLES",
+    "Catalog",
     "EmailBatch",
     "KeyedRandom",
     "Population",

@@ -44,7 +44,7 @@ SIMULATED_EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "product_view": ("campaign_id", "category", "price", "product_id", "time_on_page"),
     "add_to_cart": ("campaign_id", "cart_value", "category", "items", "product_id"),
     "checkout_started": ("campaign_id", "cart_value"),
-    "purchase_completed": ("campaign_id", "cart_value", "items", "revenue"),
+    "purchase_completed": ("campaign_id", "cart_value", "items", "product_id", "revenue"),
     "cart_cleared": ("cart_value",),
     "email_open": ("campaign_id", "machine"),
     "email_click": ("campaign_id", "link_type"),

@@ -8,15 +8,17 @@ The model (all draws keyed by subscriber, day and purpose, see :mod:`sim.rng`):
   (x 0.3 for lapsed subscribers), at local hours spread around the preferred hour.
 * **Session content** is drawn when the session starts (:func:`realize_sessions`),
   from the state at that moment: a ``page_view``, 1-6 ``product_view`` events
-  (``time_on_page`` s, ``category``, ``product_id``, ``price``), with probability
-  ``cart_probability * intent`` an ``add_to_cart`` (``cart_value``, ``items``), then a
-  purchase in the same session (``checkout_started`` + ``purchase_completed`` with
-  ``revenue``) or an abandoned cart. Without emails about 70 % of carts are never
-  bought (docs/calibration.md, Baymard).
+  (``time_on_page`` s, ``category``, ``product_id``, ``price`` from the catalog,
+  :mod:`sim.catalog`), with probability ``cart_probability * intent`` an
+  ``add_to_cart`` of the first viewed product in stock (``cart_value``, ``items``,
+  ``product_id``), then a purchase in the same session (``checkout_started`` +
+  ``purchase_completed`` with ``revenue`` and ``product_id``) or an abandoned cart.
+  Without emails about 70 % of carts are never bought (docs/calibration.md, Baymard).
 * An abandoned cart **comes back on its own** with probability
-  ``return_probability`` (scaled by intent) after an exponential delay, or is
-  explicitly cleared (``cart_cleared``); both carry the cart's sequence number and are
-  dropped if the cart was resolved earlier (by an email-driven purchase, say).
+  ``return_probability`` (scaled by intent; not if its product is out of stock then)
+  after an exponential delay, or is explicitly cleared (``cart_cleared``); both carry
+  the cart's sequence number and are dropped if the cart was resolved earlier (by an
+  email-driven purchase, say).
 * :func:`daily_update` moves intent toward its base (with noise), discounts the hidden
   fatigue state (NPE), pulls engagement toward ``engagement_base * 2 sigmoid(NPE)``
   and applies time-driven lifecycle transitions.
@@ -34,6 +36,7 @@ import numpy as np
 from sim import _events as E
 from sim._events import T
 from sim._scalar import np_round
+from sim.catalog import PRODUCTS_PER_CATEGORY, Catalog
 from sim.clock import DAY, HOUR
 from sim.population import NEVER, Population
 from sim.presets import LIFECYCLE_STAGES, Preset
@@ -54,7 +57,8 @@ __all__ = [
 MAX_SESSIONS_PER_DAY = 6
 MAX_VIEWS = 6
 _STAGE = {name: i for i, name in enumerate(LIFECYCLE_STAGES)}
-_N_U = 20  # uniforms per session
+_N_U = 20  # uniforms per session (u[:, 9], u[:, 10], u[:, 14] unused since the catalog)
+_VIEW_STRIDE = 37  # view j of a session shows product (base + 37 j) mod 1000
 
 
 @dataclass
@@ -151,13 +155,17 @@ def _return_draws(pop: Population, rng: KeyedRandom, s: SessionSchedule) -> np.n
 
 
 def realize_sessions(
-    pop: Population, rng: KeyedRandom, s: SessionSchedule
+    pop: Population, rng: KeyedRandom, s: SessionSchedule, catalog: Catalog
 ) -> E.Events:
     """Draw the content of sessions ``s`` from the current state and update the cart.
 
-    Returns the session's events (times >= each session's start; some may lie after the
-    current tick and are buffered by the caller). Updates ``cart_*``, ``return_time``
-    and ``last_engaged`` of the subscribers in place.
+    Views carry the ``catalog`` price of their product at the view; the cart gets the
+    first viewed product in stock (none in stock: no cart) at its price times the items
+    added; a purchase (in the session or on an organic return) happens only if the
+    product is in stock then, and names it. Returns the session's events (times >= each
+    session's start; some may lie after the current tick and are buffered by the
+    caller). Updates ``cart_*``, ``return_time`` and ``last_engaged`` of the subscribers
+    in place.
     """
     m = len(s)
     if m == 0:
@@ -180,74 +188,94 @@ def realize_sessions(
                  np.floor((u[:, 7] - 0.85) / 0.15 * p.n_categories).astype(np.int64)),
     ).astype(np.int64)
     cat = np.minimum(cat, p.n_categories - 1)
-    base_product = np.floor(u[:, 8] * 1000).astype(np.int64)
-    price = np.round(
-        p.item_price_mean
-        * np.exp(p.item_price_sigma * normal_from_uniforms(u[:, 9], u[:, 10])
-                 - 0.5 * p.item_price_sigma**2),
-        2,
-    )
+    base_product = np.floor(u[:, 8] * PRODUCTS_PER_CATEGORY).astype(np.int64)
+    j = np.arange(MAX_VIEWS)
     # view j happens after the page view and the j previous views
     view_offsets = np.concatenate(
         [np.full((m, 1), 1.0), 1.0 + np.cumsum(np.ceil(top[:, :-1]) + 2.0, axis=1)], axis=1
     ).astype(np.int64)
-    j = np.arange(MAX_VIEWS)
     vmask = j[None, :] < n_views[:, None]
     vr, vc = np.nonzero(vmask)
+    t_views = s.start[vr] + view_offsets[vr, vc]
+    viewed = cat[vr] * PRODUCTS_PER_CATEGORY + (
+        base_product[vr] + _VIEW_STRIDE * vc) % PRODUCTS_PER_CATEGORY
+    last_view = s.start + view_offsets[np.arange(m), n_views - 1] + np.ceil(
+        top[np.arange(m), n_views - 1]
+    ).astype(np.int64)
+    ci = np.flatnonzero(u[:, 12] < p.cart_probability * intent)
+    # the catalog at the views and, for carting sessions, at the add (one query)
+    t_cart = last_view[ci] + 10
+    products = cat[ci, None] * PRODUCTS_PER_CATEGORY + (
+        base_product[ci, None] + _VIEW_STRIDE * j[None, :]) % PRODUCTS_PER_CATEGORY
+    seen = vmask[ci]
+    nv = len(viewed)
+    price, stock = catalog.state(
+        np.concatenate([viewed, products[seen]]),
+        np.concatenate([t_views, np.broadcast_to(t_cart[:, None], seen.shape)[seen]]))
     parts = [
         E.make(s.subscriber, s.start, T.page_view, category=cat,
                time_on_page=np.round(3.0 + 10.0 * u[:, 11], 1)),
         E.make(
-            s.subscriber[vr], s.start[vr] + view_offsets[vr, vc], T.product_view,
-            category=cat[vr], product_id=cat[vr] * 1000 + (base_product[vr] + 37 * vc) % 1000,
-            price=price[vr], time_on_page=top[vr, vc],
+            s.subscriber[vr], t_views, T.product_view, category=cat[vr],
+            product_id=viewed, price=price[:nv], time_on_page=top[vr, vc],
         ),
     ]
-    last_view = s.start + view_offsets[np.arange(m), n_views - 1] + np.ceil(
-        top[np.arange(m), n_views - 1]
-    ).astype(np.int64)
-    carts = u[:, 12] < p.cart_probability * intent
-    ci = np.flatnonzero(carts)
+    if len(ci):
+        # the first viewed product in stock is carted
+        at_cart = np.zeros(seen.shape)
+        at_cart[seen] = price[nv:]
+        stocked = np.zeros(seen.shape, bool)
+        stocked[seen] = stock[nv:]
+        has = np.flatnonzero(stocked.any(axis=1))
+        first = np.argmax(stocked, axis=1)[has]
+        unit_price = at_cart[has, first]
+        product = products[has, first]
+        ci, t_cart = ci[has], t_cart[has]
     if len(ci):
         items = 1 + np.floor(u[ci, 13] * 3).astype(np.int64)
-        added = np.round(price[ci] * items * (0.8 + 0.4 * u[ci, 14]), 2)
+        added = np.round(unit_price * items, 2)
         crow = row[ci]
         prev_value = pop.cart_value[crow].astype(np.float64)
         prev_items = pop.cart_items[crow].astype(np.int64)
         value = np.round(prev_value + added, 2)
         n_items = np.minimum(prev_items + items, 100)
-        t_cart = last_view[ci] + 10
         sub_c = s.subscriber[ci]
         seq = pop.cart_seq[crow].astype(np.int64) + 1  # the new (or grown) cart
         parts.append(E.make(sub_c, t_cart, T.add_to_cart, cart_value=value,
                             items=n_items.astype(np.float64), category=cat[ci],
-                            product_id=cat[ci] * 1000 + base_product[ci]))
+                            product_id=product))
         p_buy = np.clip(p.session_purchase_probability * (0.6 + 1.4 * intent[ci]), 0.0, 0.95)
-        buy = u[ci, 15] < p_buy
         t_checkout = t_cart + 60 + np.floor(u[ci, 16] * 120).astype(np.int64)
         t_purchase = t_checkout + 120 + np.floor(u[ci, 17] * 180).astype(np.int64)
-        checkout = buy | (u[ci, 18] < p.checkout_start_probability)
+        r = ur[ci]
+        delay = np.maximum(1800.0, -np.log(r[:, 1]) * p.return_delay_mean_hours * HOUR)
+        wants = u[ci, 15] < p_buy
+        t_ab = np.where(wants | (u[ci, 18] < p.checkout_start_probability), t_checkout, t_cart)
+        t_ret = t_ab + delay.astype(np.int64)
+        # the product at the purchase, at the organic return and at its view (one query)
+        nc = len(ci)
+        later_price, later_stock = catalog.state(
+            np.tile(product, 3), np.concatenate([t_purchase, t_ret, t_ret - 240]))
+        buy = wants & later_stock[:nc]
+        checkout = wants | (u[ci, 18] < p.checkout_start_probability)
         parts.append(E.make(sub_c[checkout], t_checkout[checkout], T.checkout_started,
                             cart_value=value[checkout]))
         parts.append(E.make(sub_c[buy], t_purchase[buy], T.purchase_completed,
-                            revenue=value[buy], cart_value=value[buy],
+                            revenue=value[buy], cart_value=value[buy], product_id=product[buy],
                             items=n_items[buy].astype(np.float64), token=seq[buy]))
-        # abandoned carts: come back on their own, get cleared, or stay
+        # abandoned carts: come back on their own (if the product is in stock), get
+        # cleared, or stay
         ab = ~buy
-        t_ab = np.where(checkout, t_checkout, t_cart)
-        r = ur[ci]
         p_ret = np.clip(p.return_probability * (0.4 + 2.2 * intent[ci]), 0.0, 1.0)
-        ret = ab & (r[:, 0] < p_ret)
-        delay = np.maximum(1800.0, -np.log(r[:, 1]) * p.return_delay_mean_hours * HOUR)
-        t_ret = t_ab + delay.astype(np.int64)
+        ret = ab & (r[:, 0] < p_ret) & later_stock[nc : 2 * nc]
         parts.append(E.make(sub_c[ret], t_ret[ret] - 240, T.product_view,
-                            category=cat[ci][ret], price=price[ci][ret],
-                            product_id=cat[ci][ret] * 1000 + base_product[ci][ret],
+                            category=cat[ci][ret], price=later_price[2 * nc :][ret],
+                            product_id=product[ret],
                             time_on_page=np.full(int(ret.sum()), 45.0)))
         parts.append(E.make(sub_c[ret], t_ret[ret] - 120, T.checkout_started,
                             cart_value=value[ret]))
         parts.append(E.make(sub_c[ret], t_ret[ret], T.purchase_completed,
-                            revenue=value[ret], cart_value=value[ret],
+                            revenue=value[ret], cart_value=value[ret], product_id=product[ret],
                             items=n_items[ret].astype(np.float64), token=seq[ret]))
         clear = ab & ~ret & (r[:, 2] < p.cart_clear_probability)
         t_clear = t_ab + np.maximum(3600.0, -np.log(r[:, 3]) * 2 * DAY).astype(np.int64)
@@ -258,13 +286,14 @@ def realize_sessions(
         pop.cart_items[crow] = np.minimum(n_items, 127)
         pop.cart_time[crow] = np.where(buy, t_cart, t_ab)
         pop.cart_seq[crow] = seq
+        pop.cart_product[crow] = product
         pop.return_time[crow] = np.where(ret, t_ret, 0)
     pop.last_engaged[row] = np.maximum(pop.last_engaged[row], s.start)
     return E.concat(parts)
 
 
 def realize_sessions_reference(
-    pop: Population, rng: KeyedRandom, s: SessionSchedule
+    pop: Population, rng: KeyedRandom, s: SessionSchedule, catalog: Catalog
 ) -> list[dict[str, float | int]]:
     """Plain-Python specification of :func:`realize_sessions`, one session at a time.
 
@@ -273,7 +302,14 @@ def realize_sessions_reference(
     """
     import math
 
+    def price(product: int, t: int) -> float:
+        return float(catalog.price(np.array([product]), t)[0])
+
+    def in_stock(product: int, t: int) -> bool:
+        return bool(catalog.in_stock(np.array([product]), t)[0])
+
     p = pop.preset
+    n_products = PRODUCTS_PER_CATEGORY
     U = _session_draws(pop, rng, s)
     UR = _return_draws(pop, rng, s)
     out: list[dict[str, float | int]] = []
@@ -291,35 +327,38 @@ def realize_sessions_reference(
             cat = int(pop.second_category[row])
         else:
             cat = min(math.floor((u[7] - 0.85) / 0.15 * p.n_categories), p.n_categories - 1)
-        base = math.floor(u[8] * 1000)
-        z = np.sqrt(-2 * np.log(u[9])) * np.cos(2 * math.pi * u[10])
-        price = np_round(p.item_price_mean * np.exp(p.item_price_sigma * z
-                                                   - 0.5 * p.item_price_sigma**2), 2)
+        base = math.floor(u[8] * n_products)
         out.append({"subscriber": sub, "time": t0, "type": T.page_view, "category": cat,
                     "time_on_page": np_round(3.0 + 10.0 * u[11], 1)})
         offset = 1
+        viewed = []
         for j in range(n_views):
             if j:
                 offset += math.ceil(top[j - 1]) + 2
+            product = cat * n_products + (base + _VIEW_STRIDE * j) % n_products
+            viewed.append(product)
             out.append({"subscriber": sub, "time": t0 + offset, "type": T.product_view,
-                        "category": cat, "product_id": cat * 1000 + (base + 37 * j) % 1000,
-                        "price": price, "time_on_page": top[j]})
+                        "category": cat, "product_id": product,
+                        "price": price(product, t0 + offset), "time_on_page": top[j]})
         last_view = t0 + offset + math.ceil(top[n_views - 1])
-        if u[12] < p.cart_probability * intent:
+        t_cart = last_view + 10
+        carted = [v for v in viewed if in_stock(v, t_cart)]
+        if u[12] < p.cart_probability * intent and carted:
+            product = carted[0]
             items = 1 + math.floor(u[13] * 3)
-            added = np_round(price * items * (0.8 + 0.4 * u[14]), 2)
+            added = np_round(price(product, t_cart) * items, 2)
             value = np_round(float(pop.cart_value[row]) + added, 2)
             n_items = min(int(pop.cart_items[row]) + items, 100)
-            t_cart = last_view + 10
             seq = int(pop.cart_seq[row]) + 1
             out.append({"subscriber": sub, "time": t_cart, "type": T.add_to_cart,
                         "cart_value": value, "items": float(n_items), "category": cat,
-                        "product_id": cat * 1000 + base})
-            buy = u[15] < min(max(p.session_purchase_probability * (0.6 + 1.4 * intent), 0.0),
-                              0.95)
+                        "product_id": product})
+            wants = u[15] < min(max(p.session_purchase_probability * (0.6 + 1.4 * intent),
+                                    0.0), 0.95)
             t_checkout = t_cart + 60 + math.floor(u[16] * 120)
             t_purchase = t_checkout + 120 + math.floor(u[17] * 180)
-            checkout = buy or u[18] < p.checkout_start_probability
+            buy = wants and in_stock(product, t_purchase)
+            checkout = wants or u[18] < p.checkout_start_probability
             if checkout:
                 out.append({"subscriber": sub, "time": t_checkout,
                             "type": T.checkout_started, "cart_value": value})
@@ -327,21 +366,24 @@ def realize_sessions_reference(
             if buy:
                 out.append({"subscriber": sub, "time": t_purchase,
                             "type": T.purchase_completed, "revenue": value,
-                            "cart_value": value, "items": float(n_items), "token": seq})
+                            "cart_value": value, "items": float(n_items), "token": seq,
+                            "product_id": product})
             else:
                 t_ab = t_checkout if checkout else t_cart
                 p_ret = min(max(p.return_probability * (0.4 + 2.2 * intent), 0.0), 1.0)
-                if r[0] < p_ret:
-                    delay = max(1800.0, -np.log(r[1]) * p.return_delay_mean_hours * HOUR)
+                delay = max(1800.0, -np.log(r[1]) * p.return_delay_mean_hours * HOUR)
+                if r[0] < p_ret and in_stock(product, t_ab + int(delay)):
                     t_ret = t_ab + int(delay)
                     out.append({"subscriber": sub, "time": t_ret - 240,
-                                "type": T.product_view, "category": cat, "price": price,
-                                "product_id": cat * 1000 + base, "time_on_page": 45.0})
+                                "type": T.product_view, "category": cat,
+                                "price": price(product, t_ret - 240),
+                                "product_id": product, "time_on_page": 45.0})
                     out.append({"subscriber": sub, "time": t_ret - 120,
                                 "type": T.checkout_started, "cart_value": value})
                     out.append({"subscriber": sub, "time": t_ret,
                                 "type": T.purchase_completed, "revenue": value,
-                                "cart_value": value, "items": float(n_items), "token": seq})
+                                "cart_value": value, "items": float(n_items), "token": seq,
+                                "product_id": product})
                 elif r[2] < p.cart_clear_probability:
                     t_clear = t_ab + int(max(3600.0, -np.log(r[3]) * 2 * DAY))
                     out.append({"subscriber": sub, "time": t_clear, "type": T.cart_cleared,
@@ -350,6 +392,7 @@ def realize_sessions_reference(
             pop.cart_items[row] = min(n_items, 127)
             pop.cart_time[row] = t_cart if buy else t_ab
             pop.cart_seq[row] = seq
+            pop.cart_product[row] = product
             pop.return_time[row] = t_ret
         pop.last_engaged[row] = max(int(pop.last_engaged[row]), t0)
     return out

@@ -69,6 +69,7 @@ class Population:
     ``last_purchase`` (s, :data:`NEVER` if never), ``n_purchases``, the open cart
     (``cart_value`` currency, ``cart_items``, ``cart_time`` s of the last add,
     ``cart_seq`` bumped whenever a cart is bought, cleared or replaced,
+    ``cart_product`` the product of the last add, int32, -1 if no cart,
     ``return_time`` s of a scheduled organic return purchase, 0 if none).
     """
 
@@ -97,6 +98,7 @@ class Population:
     cart_items: np.ndarray
     cart_time: np.ndarray
     cart_seq: np.ndarray
+    cart_product: np.ndarray
     return_time: np.ndarray
 
     _SCALARS: ClassVar[tuple[str, ...]] = ("start", "time", "preset")
@@ -211,6 +213,7 @@ class Population:
             cart_items=np.zeros(n, np.int8),
             cart_time=np.full(n, NEVER, np.int64),
             cart_seq=np.zeros(n, np.int32),
+            cart_product=np.full(n, -1, np.int32),
             return_time=np.zeros(n, np.int64),
         )
 

@@ -69,6 +69,7 @@ _CAL_CART = "docs/calibration.md: cart abandonment (60-80 %)"
 _CAL_RPR = "docs/calibration.md: revenue per recipient (order of magnitude)"
 _CAL_MPP = "docs/calibration.md notes: opens inflated by mail-privacy proxies"
 _CAL_NPE = "docs/calibration.md notes: RecSim net positive exposure"
+_CAL_MARGIN = "docs/calibration.md notes: gross margins by industry (order of magnitude)"
 _ASSUME = "assumption"
 
 
@@ -145,6 +146,25 @@ class Preset:
                                        "P(abandoned cart explicitly cleared later)")
     item_price_mean: float = _p(38.0, "positive", _CAL_RPR, "mean item price, currency")
     item_price_sigma: float = _p(0.6, "positive", _ASSUME, "log-sd of item price")
+    # -- catalog (sim.catalog; docs/catalog.md) -------------------------------
+    category_price_share: float = _p(0.3, "probability", _ASSUME,
+                                     "share of the item-price log-variance between categories")
+    margin_rate_mean: float = _p(0.40, "probability", _CAL_MARGIN,
+                                 "mean gross margin rate of a category, of the list price")
+    margin_rate_spread: float = _p(0.15, "probability", _CAL_MARGIN,
+                                   "category margin rates uniform in mean +- spread")
+    price_drop_rate_per_day: float = _p(0.01, "probability", _ASSUME,
+                                        "P(a product's sale starts on a given day)")
+    price_drop_min: float = _p(0.05, "probability", _ASSUME,
+                               "smallest sale depth, fraction of the list price")
+    price_drop_max: float = _p(0.40, "probability", _ASSUME,
+                               "largest sale depth (depth uniform in [min, max])")
+    price_drop_mean_days: float = _p(3.0, "positive", _ASSUME,
+                                     "mean sale length (exponential, 1 h to 14 d), days")
+    stockout_rate_per_day: float = _p(0.005, "probability", _ASSUME,
+                                      "P(a product's stock-out starts on a given day)")
+    restock_mean_days: float = _p(4.0, "positive", _ASSUME,
+                                  "mean stock-out length (exponential, 1 h to 14 d), days")
     intent_reversion_per_day: float = _p(0.08, "probability", _ASSUME,
                                          "daily pull of intent back to its base")
     intent_noise_per_day: float = _p(0.04, "rate", _ASSUME,
@@ -337,6 +357,9 @@ def _check(name: str, kind: str, value: Any, preset: Preset) -> None:
         for i, row in enumerate(value):
             for j, x in enumerate(row):
                 _finite(f"{name}[{i}][{j}]", x, "a finite number")
+    if name == "price_drop_max" and not preset.price_drop_min <= value < 1.0:
+        lo = preset.price_drop_min
+        raise expected(SpecError, name, f"a fraction in [price_drop_min={lo:g}, 1)", value)
     if name == "n_categories" and (not isinstance(value, int) or value > 127):
         raise expected(SpecError, name, "an integer in [1, 127]", value)
 

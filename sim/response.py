@@ -499,11 +499,13 @@ def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.
     unsub = u[:, 15] < pr["p_unsubscribe"]
     t_unsub = np.where(human, t_human, t + 3600) + 30 + np.floor(u[:, 16] * 270).astype(np.int64)
     token = np.where(pr["cart_open"], pop.cart_seq[row].astype(np.int64), -1)
+    # what a purchase buys: the cart's product, else the product viewed after the click
+    bought = np.where(pr["cart_open"], pop.cart_product[row].astype(np.int64), product)
     return {"machine": machine, "human": human, "t_human": t_human, "t_machine": t_machine,
             "click": click, "t_click": t_click, "link": link, "t_view": t_view,
             "view_top": view_top, "category": cat, "product": product, "buy": buy,
             "t_buy": t_buy, "revenue": revenue, "unsub": unsub, "t_unsub": t_unsub,
-            "token": token}
+            "token": token, "bought": bought}
 
 
 def sample(
@@ -533,11 +535,13 @@ def sample(
                time_on_page=d["view_top"][c]),
         E.make(sub[other_buy], d["t_buy"][other_buy] - 90, T.add_to_cart,
                campaign_id=camp[other_buy], cart_value=d["revenue"][other_buy],
-               items=1.0, category=d["category"][other_buy]),
+               items=1.0, category=d["category"][other_buy],
+               product_id=d["bought"][other_buy]),
         E.make(sub[b], d["t_buy"][b] - 30, T.checkout_started, campaign_id=camp[b],
                cart_value=d["revenue"][b]),
         E.make(sub[b], d["t_buy"][b], T.purchase_completed, campaign_id=camp[b],
-               revenue=d["revenue"][b], cart_value=d["revenue"][b], token=d["token"][b]),
+               revenue=d["revenue"][b], cart_value=d["revenue"][b], token=d["token"][b],
+               product_id=d["bought"][b]),
         E.make(sub[x], d["t_unsub"][x], T.unsubscribe, campaign_id=camp[x]),
     ]
     return E.concat(parts), pr, u
@@ -585,9 +589,10 @@ def sample_reference(
                         "campaign_id": camp, "link_type": link})
             t_view = t_click + _VIEW[0] + math.floor(ui[8] * _VIEW[1])
             cat = int(pop.top_category[row])
+            viewed = cat * 1000 + math.floor(ui[10] * 1000)
             out.append({"subscriber": sub, "time": t_view, "type": T.product_view,
                         "campaign_id": camp, "category": cat,
-                        "product_id": cat * 1000 + math.floor(ui[10] * 1000),
+                        "product_id": viewed,
                         "time_on_page": np_round(30.0 + (-np.log(ui[9])) * p.time_on_page_mean_s,
                                               1)})
             if ui[11] < pr["p_purchase_given_click"][i]:
@@ -597,19 +602,21 @@ def sample_reference(
                 if cart:
                     revenue = np_round(float(pr["order_value"][i]), 2)
                     token = int(pop.cart_seq[row])
+                    bought = int(pop.cart_product[row])
                 else:
                     revenue = np_round(float(pr["order_value"][i]) * np.exp(
                         p.order_value_sigma * zz - 0.5 * p.order_value_sigma**2), 2)
                     token = -1
+                    bought = viewed
                     out.append({"subscriber": sub, "time": t_buy - 90, "type": T.add_to_cart,
                                 "campaign_id": camp, "cart_value": revenue, "items": 1.0,
-                                "category": cat})
+                                "category": cat, "product_id": bought})
                 out.append({"subscriber": sub, "time": t_buy - 30,
                             "type": T.checkout_started, "campaign_id": camp,
                             "cart_value": revenue})
                 out.append({"subscriber": sub, "time": t_buy, "type": T.purchase_completed,
                             "campaign_id": camp, "revenue": revenue, "cart_value": revenue,
-                            "token": token})
+                            "token": token, "product_id": bought})
         if ui[15] < pr["p_unsubscribe"][i]:
             base_t = t_human if human else t + 3600
             out.append({"subscriber": sub, "time": base_t + 30 + math.floor(ui[16] * 270),

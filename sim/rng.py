@@ -65,6 +65,8 @@ PURPOSES: dict[str, int] = {
     "return": 7,
     "email_detail": 8,
     "assignment": 9,  # experiment tooling: send/holdout and train/test draws
+    "catalog": 10,  # product traits (keyed by product, not subscriber)
+    "catalog_day": 11,  # price drops and stock-outs of a day (keyed by product, day)
 }
 
 

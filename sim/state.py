@@ -2,13 +2,14 @@
 
 When the world emits events (in time order) it first drops cart-resolving events
 that became stale (:func:`valid_mask`: an organic return or a cart reminder's purchase
-for a cart that was already bought, cleared or replaced), then applies what happened
+for a cart that was already bought, cleared or replaced) and adds to cart or purchases
+of a product out of stock at the time, then applies what happened
 to the subscribers' state (:func:`apply_events`):
 
 * human ``email_open`` / ``email_click`` raise engagement a little and, like site
   visits, reset ``last_engaged``;
 * ``unsubscribe`` clears ``subscribed``;
-* ``purchase_completed`` empties the cart, records the purchase, lowers intent
+* ``purchase_completed`` empties the cart (``cart_product`` -1), records the purchase, lowers intent
   (satiation) and moves the lifecycle (new subscriber / prospect -> new customer,
   new customer with two purchases -> customer, lapsed -> customer);
 * ``cart_cleared`` empties the cart.
@@ -20,6 +21,7 @@ import numpy as np
 
 from sim import _events as E
 from sim._events import T
+from sim.catalog import Catalog
 from sim.population import Population
 from sim.presets import LIFECYCLE_STAGES
 
@@ -28,16 +30,23 @@ __all__ = ["apply_events", "valid_mask"]
 _STAGE = {name: i for i, name in enumerate(LIFECYCLE_STAGES)}
 
 
-def valid_mask(pop: Population, ev: E.Events) -> np.ndarray:
+def valid_mask(pop: Population, ev: E.Events, catalog: Catalog) -> np.ndarray:
     """Which of the (time-sorted) events are still valid, bool (m,).
 
-    A cart-resolving event (purchase or clear) with a token is valid if its token equals
-    the subscriber's current cart sequence number and no earlier cart-resolving event of
-    that subscriber is valid in the same batch.
+    An ``add_to_cart`` or ``purchase_completed`` naming a product that is out of stock
+    at its time (``catalog``) is not valid. A cart-resolving event (purchase or clear)
+    with a token is valid if its token equals the subscriber's current cart sequence
+    number and no earlier valid cart-resolving event of that subscriber is in the batch.
     """
     m = E.size(ev)
+    typ = ev["type"]
     keep = np.ones(m, bool)
-    res = np.flatnonzero((ev["type"] == T.purchase_completed) | (ev["type"] == T.cart_cleared))
+    buy = typ == T.purchase_completed
+    named = np.flatnonzero(buy | (typ == T.add_to_cart))
+    named = named[ev["product_id"][named] >= 0]
+    if len(named):
+        keep[named] = catalog.in_stock(ev["product_id"][named], ev["time"][named])
+    res = np.flatnonzero((buy & keep) | (typ == T.cart_cleared))
     if len(res) == 0:
         return keep
     sub = ev["subscriber"][res]
@@ -90,6 +99,7 @@ def apply_events(pop: Population, ev: E.Events) -> None:
         r = row[clear]
         pop.cart_value[r] = 0.0
         pop.cart_items[r] = 0
+        pop.cart_product[r] = -1
         pop.return_time[r] = 0
         np.add.at(pop.cart_seq, r, 1)
     buy = typ == T.purchase_completed

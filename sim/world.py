@@ -11,6 +11,12 @@ responses). The driver moves time; the world never reads a clock::
         world.send(emails)               # emails delivered at clock.now (tick boundary)
         t0, t1 = clock.advance()
         events = world.step(t0, t1)      # EventBatch of everything in (t0, t1]
+        catalog = world.catalog_events(t0, t1)  # CatalogBatch: price drops, restocks
+
+``catalog_events`` is a pure function of the seed, the preset and the interval (the
+catalog, :mod:`sim.catalog`, is global): every shard returns the same batch, any number
+of times, so the runtime may ask any one shard (or all) and pass it to the engine as
+``engine.process(events, until=t1, catalog=catalog)``.
 
 Guarantees:
 
@@ -36,6 +42,7 @@ import pandas as pd
 
 from policies.errors import LateEventError, SpecError
 from policies.events import EventBatch
+from policies.triggers.catalog import CatalogBatch
 from sim import _events as E
 from sim.behavior import (
     SessionSchedule,
@@ -43,6 +50,7 @@ from sim.behavior import (
     realize_sessions,
     schedule_day,
 )
+from sim.catalog import Catalog
 from sim.clock import DAY
 from sim.population import Population
 from sim.response import EmailBatch, npe_update, probabilities, sample
@@ -84,6 +92,7 @@ class World:
             raise SpecError(f"bucket_seconds: expected an int > 0, got {bucket_seconds!r}")
         self._pop = population
         self._rng = KeyedRandom(self._seed)
+        self._catalog = Catalog(self._seed, population.preset)
         self._now = int(population.time if now is None else now)
         self._bucket = bucket_seconds
         self._buffer: dict[int, list[E.Events]] = {}
@@ -104,6 +113,11 @@ class World:
     def population(self) -> Population:
         """The live subscriber state (do not mutate)."""
         return self._pop
+
+    @property
+    def catalog(self) -> Catalog:
+        """The run's product catalog (prices, margins, stock; the same on every shard)."""
+        return self._catalog
 
     @property
     def seed(self) -> int:
@@ -137,16 +151,11 @@ class World:
 
     def step(self, t0: int, t1: int) -> EventBatch:
         """Advance from ``t0`` (must equal :attr:`now`) to ``t1``; return events in (t0, t1]."""
-        for name, value in (("t0", t0), ("t1", t1)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise SpecError(f"{name}: expected int seconds since the epoch, got {value!r}")
-        t0, t1 = int(t0), int(t1)
+        t0, t1 = _interval(t0, t1)
         if t0 != self._now:
             raise LateEventError(
                 f"t0: expected the end of the previous step {self._now}, got {t0}"
             )
-        if t1 <= t0:
-            raise SpecError(f"t1: expected a time after t0={t0}, got {t1}")
         out: list[E.Events] = []
         last_day = t1 // DAY
         while self._next_day <= last_day:
@@ -165,18 +174,23 @@ class World:
         self._emitted += E.size(ev)
         return E.to_batch(ev)
 
+    def catalog_events(self, t0: int, t1: int) -> CatalogBatch:
+        """The catalog's events with ``t0 < time <= t1`` (price drops, back in stock),
+        sorted by (time, product, type); pure: the same on every shard, at any time."""
+        return self._catalog.events(*_interval(t0, t1))
+
     def _advance(self, t1: int) -> E.Events:
         """Start sessions in (now, t1], emit buffered events <= t1, update state."""
         n_start = int(np.searchsorted(self._sessions.start, t1, side="right"))
         if n_start:
             starting = self._sessions.take(slice(0, n_start))
             self._sessions = self._sessions.take(slice(n_start, None))
-            self._push(realize_sessions(self._pop, self._rng, starting))
+            self._push(realize_sessions(self._pop, self._rng, starting, self._catalog))
         ev = self._pop_until(t1)
         if E.size(ev):
             order = np.lexsort((ev["subscriber"], ev["time"]))
             ev = E.take(ev, order)
-            keep = valid_mask(self._pop, ev)
+            keep = valid_mask(self._pop, ev, self._catalog)
             if not keep.all():
                 ev = E.take(ev, keep)
             apply_events(self._pop, ev)
@@ -291,3 +305,13 @@ class World:
     def __repr__(self) -> str:
         return (f"World(subscribers=[{self.start}, {self.stop}), now={self._now}, "
                 f"pending={self.pending()})")
+
+
+def _interval(t0: Any, t1: Any) -> tuple[int, int]:
+    """``(t0, t1)`` as ints with ``t1 > t0``; raises :class:`SpecError`."""
+    for name, value in (("t0", t0), ("t1", t1)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise SpecError(f"{name}: expected int seconds since the epoch, got {value!r}")
+    if int(t1) <= int(t0):
+        raise SpecError(f"t1: expected a time after t0={t0}, got {t1}")
+    return int(t0), int(t1)

@@ -17,6 +17,7 @@ from sim.behavior import (
     schedule_day,
     session_rate,
 )
+from sim.catalog import Catalog
 from sim.clock import DAY, SimClock
 from sim.population import Population
 from sim.rng import KeyedRandom
@@ -29,11 +30,18 @@ def _records_key(rec: dict) -> tuple:
     return (rec["subscriber"], rec["time"], rec["type"])
 
 
+#: a catalog where a third of the products run out and go on sale every day, so that
+#: the in-stock and sale branches of the session model are exercised
+BUSY_CATALOG = {"stockout_rate_per_day": 0.35, "price_drop_rate_per_day": 0.35}
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**40), day=st.integers(19_000, 19_500),
-       carts=st.integers(0, 2**31 - 1))
-def test_fast_session_realization_equals_reference(seed: int, day: int, carts: int) -> None:
-    pop = Population.generate(400, seed=seed, time=day * DAY)
+       carts=st.integers(0, 2**31 - 1), busy=st.booleans())
+def test_fast_session_realization_equals_reference(seed: int, day: int, carts: int,
+                                                   busy: bool) -> None:
+    pop = Population.generate(400, seed=seed, time=day * DAY,
+                              preset=BUSY_CATALOG if busy else "retail")
     pop.intent[:] = np.clip(pop.intent * 2.5, 0, 1)  # more carts to compare
     g = np.random.default_rng(carts)
     has = g.random(len(pop)) < 0.3
@@ -45,8 +53,9 @@ def test_fast_session_realization_equals_reference(seed: int, day: int, carts: i
     _, first = np.unique(sched.subscriber, return_index=True)
     sched = sched.take(np.sort(first))  # one session per subscriber
     a, b = pop.copy(), pop.copy()
-    fast = realize_sessions(a, rng, sched)
-    ref = realize_sessions_reference(b, rng, sched)
+    catalog = Catalog(seed, pop.preset)
+    fast = realize_sessions(a, rng, sched, catalog)
+    ref = realize_sessions_reference(b, rng, sched, catalog)
     assert a.equals(b)
     assert E.size(fast) == len(ref)
     order = np.lexsort((fast["type"], fast["time"], fast["subscriber"]))
