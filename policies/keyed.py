@@ -13,6 +13,14 @@ bytes. :func:`select_keyed` calls ``policy.select`` once per row with that gener
 so a row's arm depends only on the policy's state, the seed, the key and the row's own
 inputs (context, subscriber, decision time).
 
+Beta-Bernoulli Thompson policies (``BetaThompson``, ``DiscountedThompson``,
+``SlidingWindowThompson``) take a fast path with the same arms: the arm is still the
+first draw of the row's generator (``policy.keyed_arm``), and the propensity is the
+exact probability of that arm under the posterior
+(:func:`~policies.bandits.beta_max_probabilities_quadrature`), computed once per
+posterior (cached on its parameters, so once per policy version) instead of a
+Monte-Carlo estimate per row.
+
 >>> import numpy as np
 >>> from policies.bandits import EpsilonGreedy
 >>> p = EpsilonGreedy(arm_names=("a", "b"), epsilon=0.5)
@@ -26,11 +34,13 @@ True
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 
 from policies import checks
+from policies.bandits.thompson import _BetaPosterior, beta_max_probabilities_quadrature
 from policies.base import Policy
 from policies.errors import PolicyError
 
@@ -84,6 +94,12 @@ def select_keyed(policy: Policy, keys: Sequence[str], seed: int, *,
             raise PolicyError(f"{name}: expected {m} rows (one per key), got {len(arr)}")
     arms = np.empty(m, np.int64)
     props = np.empty(m, np.float64)
+    if isinstance(policy, _BetaPosterior) and m:
+        probs = _exact_beta_probabilities(policy)
+        for i, key in enumerate(keys):
+            arms[i] = policy.keyed_arm(keyed_generator(seed, key))
+        props[:] = probs[arms]
+        return arms, props
     for i, key in enumerate(keys):
         a, p = policy.select(
             None if contexts is None else contexts[i:i + 1], keyed_generator(seed, key),
@@ -91,3 +107,24 @@ def select_keyed(policy: Policy, keys: Sequence[str], seed: int, *,
             now=None if now is None else now[i:i + 1])
         arms[i], props[i] = a[0], p[0]
     return arms, props
+
+
+#: Posteriors whose exact arm probabilities are cached (most recent last).
+_CACHE_SIZE = 64
+_cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+
+
+def _exact_beta_probabilities(policy: _BetaPosterior) -> np.ndarray:
+    """Exact arm probabilities of ``policy``'s posterior, cached on its parameters."""
+    a, b = policy.posterior()
+    key = np.asarray(a, np.float64).tobytes() + np.asarray(b, np.float64).tobytes()
+    hit = _cache.get(key)
+    if hit is None:
+        hit = beta_max_probabilities_quadrature(a, b)
+        hit.setflags(write=False)
+        _cache[key] = hit
+        if len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    else:
+        _cache.move_to_end(key)
+    return hit

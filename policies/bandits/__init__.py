@@ -14,7 +14,12 @@ from policies.bandits.lin_thompson import LinearThompson
 from policies.bandits.linucb import LinUCB
 from policies.bandits.logistic_thompson import LogisticThompson
 from policies.bandits.nonstationary import DiscountedThompson, SlidingWindowThompson
-from policies.bandits.thompson import BetaThompson, GaussianThompson, beta_max_probabilities
+from policies.bandits.thompson import (
+    BetaThompson,
+    GaussianThompson,
+    beta_max_probabilities,
+    beta_max_probabilities_quadrature,
+)
 from policies.bandits.ucb import UCB1
 
 __all__ = [
@@ -30,5 +35,6 @@ __all__ = [
     "SlidingWindowThompson",
     "Softmax",
     "beta_max_probabilities",
+    "beta_max_probabilities_quadrature",
     "gaussian_max_probability",
 ]

@@ -39,7 +39,11 @@ def test_arms_do_not_depend_on_batching_or_order(name, params) -> None:
     # the row's own generator, as the module docstring defines it
     a4, p4 = policy.select(None, keyed_generator(9, KEYS[5]), subscribers=subs[5:6], n=1,
                            now=now[5:6])
-    assert (a4[0], p4[0]) == (arms[5], props[5])
+    assert a4[0] == arms[5]
+    if name == "thompson":      # exact propensity instead of select's Monte-Carlo estimate
+        assert props[5] == policy.exact_arm_probabilities()[arms[5]]
+    else:
+        assert p4[0] == props[5]
 
 
 def test_the_seed_and_the_key_choose() -> None:
@@ -65,3 +69,21 @@ def test_bad_arguments(args, kwargs, match) -> None:
                          reward="click", seed=0)
     with pytest.raises(PolicyError, match=match):
         select_keyed(policy, *args, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["thompson", "discounted_thompson", "sliding_window_thompson"])
+def test_beta_thompson_keyed_arm_is_first_draw_and_propensity_exact(name) -> None:
+    """Fast path: the arm ``policy.select`` draws first from the keyed generator, and
+    the exact (quadrature) probability of that arm as its propensity."""
+    from policies.bandits import beta_max_probabilities_quadrature
+    policy = make_policy(name, {"arm_names": ["a", "b", "c"]}, decides="subject_style",
+                         reward="click", seed=4)
+    rng = np.random.default_rng(5)
+    arms_fb = rng.integers(0, 3, 300)
+    policy.update(arms_fb, (rng.random(300) < np.array([0.1, 0.3, 0.2])[arms_fb]).astype(float))
+    arms, props = select_keyed(policy, KEYS, 9)
+    for i, key in enumerate(KEYS):
+        a, _ = policy.select(None, keyed_generator(9, key), n=1)
+        assert arms[i] == a[0]
+    exact = beta_max_probabilities_quadrature(*policy.posterior())
+    np.testing.assert_array_equal(props, exact[arms])

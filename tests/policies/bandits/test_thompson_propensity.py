@@ -122,3 +122,39 @@ def test_fast_beta_sampler_has_thompson_probabilities() -> None:
     arms = beta_thompson_argmax(alpha, beta, 200_000, np.random.default_rng(3))
     freq = np.bincount(arms, minlength=5) / 200_000
     np.testing.assert_allclose(freq, exact, atol=5 * 0.5 / np.sqrt(200_000))
+
+
+_PARAM = st.floats(min_value=1.0, max_value=1e6, allow_nan=False)
+
+
+@given(st.lists(st.tuples(_PARAM, _PARAM), min_size=2, max_size=4), st.booleans(),
+       st.integers(0, 2**32 - 1))
+def test_quadrature_matches_monte_carlo_over_extreme_posteriors(arms, equal, seed) -> None:
+    """The fixed quadrature is a probability vector within MC error of 40,000 draws."""
+    from policies.bandits import beta_max_probabilities_quadrature
+    if equal:                       # all arms share the first posterior: 1/K each
+        arms = [arms[0]] * len(arms)
+    alpha = np.array([a for a, _ in arms])
+    beta = np.array([b for _, b in arms])
+    p = beta_max_probabilities_quadrature(alpha, beta)
+    assert p.shape == alpha.shape and ((p > 0) & (p <= 1)).all()
+    assert abs(p.sum() - 1.0) < 1e-12
+    if equal:
+        np.testing.assert_allclose(p, 1.0 / len(arms), atol=1e-6)
+    m = 40_000
+    x = np.random.default_rng(seed).beta(alpha, beta, size=(m, len(alpha)))
+    mc = np.bincount(x.argmax(axis=1), minlength=len(alpha)) / m
+    assert (np.abs(p - mc) <= 5.0 * np.sqrt(np.maximum(p * (1 - p), 1e-4) / m)).all()
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [
+    ([1, 1], [1, 1]), ([2, 1], [1, 1]), ([5, 3, 8], [10, 4, 20]),
+    ([100, 101, 99], [1e5, 1e5, 1e5]), ([0.1, 0.5], [0.2, 3.0]),
+    ([1e6, 1e6], [1e6, 1e6]), ([30, 31, 29, 30], [70, 69, 71, 70]),
+    ([1, 1e6], [1e6, 1]),
+])
+def test_quadrature_matches_scipy_quad_reference(alpha, beta) -> None:
+    from policies.bandits import beta_max_probabilities_quadrature
+    a, b = np.array(alpha, float), np.array(beta, float)
+    np.testing.assert_allclose(beta_max_probabilities_quadrature(a, b),
+                               beta_max_probabilities(a, b), atol=1e-7)
