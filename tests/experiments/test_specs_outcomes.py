@@ -174,3 +174,41 @@ def test_uplift_targeting_causes_the_most_orders_per_email(tmp_path: Path) -> No
     assert 0.15 < sends["top30_uplift"] / sends["everyone"] < 0.3
     # the holdout gets no newsletter: what the estimate subtracts is organic only
     assert t[(t["group"] == "holdout") & (t["source"] != "site")]["sends"].sum() == 0
+
+
+def _incremental(res: Results) -> pd.Series:
+    s = res.summary()
+    return s[s["metric"] == "incremental_orders"].set_index("arm")["true_value"]
+
+
+def test_price_drop_alerts_cause_orders_and_the_threshold_sends_fewer(tmp_path: Path) -> None:
+    """Both alert rules cause orders (truth, against their holdouts); only drops of 10 %
+    or more enter fewer subscribers and send fewer alerts; the funnel and the flowchart
+    are in the run folder."""
+    spec = dataclasses.replace(load_spec(SPECS / "price_drop.yaml"), subscribers=8_000,
+                               replications=1)
+    res = run(spec, out=tmp_path / "pd", progress=False)
+    true = _incremental(res)
+    assert true["every_drop"] > 0 and true["drops_10pct"] > 0
+    j = res.journeys
+    entered = j[j["kind"] == "enter"].set_index("arm")["count"]
+    fired = j[(j["kind"] == "fire") & (j["group"] == "treatment")].groupby("arm")["count"].sum()
+    assert 0 < entered["drops_10pct"] < entered["every_drop"]
+    assert 0 < fired["drops_10pct"] < fired["every_drop"]
+    assert (tmp_path / "pd" / "journey_price_drop_alert.png").exists()
+    assert "## Guardrails" in (tmp_path / "pd" / "report.md").read_text()
+
+
+def test_winback_later_entry_reaches_fewer_and_causes_fewer_orders(tmp_path: Path) -> None:
+    """Waiting 60 days instead of 30 enters far fewer subscribers into the win-back; the
+    30-day journey causes more orders (truth, against the holdout); the discount does not
+    change who enters."""
+    spec = dataclasses.replace(load_spec(SPECS / "winback.yaml"), subscribers=8_000,
+                               replications=1)
+    res = run(spec, progress=False)
+    j = res.journeys
+    entered = j[j["kind"] == "enter"].set_index("arm")["count"]
+    assert entered["after_60d"] < 0.5 * entered["after_30d"]
+    assert entered["after_30d_discount"] == entered["after_30d"]
+    true = _incremental(res)
+    assert true["after_30d"] > true["after_60d"] > 0
