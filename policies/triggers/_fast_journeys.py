@@ -1287,7 +1287,7 @@ class FastJourneyCore(FastCore):
             name = self.rules.rules[r].journey.entry.since_attribute  # type: ignore[union-attr]
             t0 = np.full(len(df), NONE, np.int64)
             if name is not None and name in df.columns:
-                t0 = np.array([_attr_time(v) for v in df[name].tolist()], np.int64)
+                t0 = _attr_times(df[name])
             self.attr_t0[rows, k] = t0
         for k in range(len(self.inact_rules)):  # a clock may start at the attribute
             t0 = self.attr_t0[rows, k]
@@ -1800,6 +1800,24 @@ class _Columns:
 
     def __init__(self, columns: Mapping[str, np.ndarray]) -> None:
         self.columns = dict(columns)
+
+
+def _attr_times(column: pd.Series) -> np.ndarray:
+    """:func:`_attr_time` of every cell of ``column``, int64 (n,): vectorized for integer
+    and finite-or-NaN float columns (the subscriber table's ``last_engaged_at``), cell by
+    cell otherwise."""
+    v = column.to_numpy()
+    kind = v.dtype.kind
+    if kind == "i":
+        return np.clip(v.astype(np.int64), -(2**61), 2**61)
+    if kind == "u":
+        return np.minimum(v, np.uint64(2**61)).astype(np.int64)
+    if kind == "f":
+        nan = np.isnan(v)
+        if np.isfinite(v[~nan]).all():
+            out = np.clip(np.trunc(np.where(nan, 0.0, v)), -(2.0**61), 2.0**61).astype(np.int64)
+            return np.where(nan, np.int64(NONE), out)
+    return np.array([_attr_time(x) for x in column.tolist()], np.int64)
 
 
 def _attr_time(value: Any) -> int:
