@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln, hyp2f1
+from scipy.special import betaln, gammaln, hyp1f1, hyp2f1
 
 from policies.checks import check_number
 from policies.errors import TriggerLabValueError
@@ -72,8 +72,14 @@ class BetaGeo:
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         z = t / (alpha + T + t)
         head = (a + b + x - 1) / (a - 1)
-        tail = 1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(
-            r + x, b + x, a + b + x - 1, z)
+        with np.errstate(over="ignore", invalid="ignore"):
+            f = hyp2f1(r + x, b + x, a + b + x - 1, z)
+        # near the Poisson limit (r, alpha huge at a fixed rate) the Gauss function
+        # overflows: use its confluent limit 2F1(A, B; C; z) -> 1F1(B; C; A z) as A -> inf
+        limit = ~np.isfinite(f)
+        if limit.any():
+            f = np.where(limit, hyp1f1(b + x, a + b + x - 1, (r + x) * z), f)
+        tail = 1.0 - np.exp((r + x) * np.log1p(-z)) * f
         return head * tail / (1.0 + self._odds_dead(x, t_x, T))
 
 

@@ -147,3 +147,17 @@ def test_rfm_summary_by_hand() -> None:
 def test_bad_input(call, match: str) -> None:
     with pytest.raises(TriggerLabValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("r", [1e9, 1e12])
+def test_expected_purchases_stay_finite_at_the_poisson_limit(r: float) -> None:
+    """r and alpha at the edge of the search with a fixed rate (a fit at the Poisson
+    limit): the Gauss function overflows there; the forecast follows its confluent limit
+    and matches a large but ordinary r."""
+    from policies.segments.clv import BetaGeo
+
+    x, t_x, T = np.array([0, 1, 3, 5.0]), np.array([0, 2, 5, 5.0]), np.full(4, 6.0)
+    near = BetaGeo(r=1e5, alpha=1e6, a=0.8, b=2.4).expected_purchases(2, x, t_x, T)
+    far = BetaGeo(r=r, alpha=10 * r, a=0.8, b=2.4).expected_purchases(2, x, t_x, T)
+    assert np.isfinite(far).all()
+    np.testing.assert_allclose(far, near, rtol=1e-3)
