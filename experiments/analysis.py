@@ -109,7 +109,8 @@ def _truth_table(res: RunTables) -> pd.DataFrame:
     if spec.sources:
         t = t[t["source"].isin(list(spec.sources))]
     cols = ["sends", "expected_opens", "expected_clicks", "expected_orders", "expected_revenue",
-            "expected_incremental_orders", "expected_regret"]
+            "expected_incremental_orders", "expected_regret", "expected_margin",
+            "expected_unsubscribes"]
     cols = [c for c in cols if c in t.columns]
     arms = [a.name for a in spec.arms]
     g = t[t["group"] == "treatment"].groupby("arm", sort=False)[cols].sum()
@@ -179,7 +180,8 @@ def truth_value(name: str, t: Any, subs: float, held: float = math.nan
     -------
     value : float
         In the metric's units; NaN without emails (per-email metrics), without
-        subscribers, or for a metric the simulator has no truth of (unsubscribes).
+        subscribers, or when the sums lack the metric's column (tables written before
+        it existed).
     kind : {"level", "caused"}
         ``"level"``: the metric itself; ``"caused"``: the email-caused part of a
         per-subscriber metric (organic orders cancel in a difference between arms on the
@@ -196,6 +198,10 @@ def truth_value(name: str, t: Any, subs: float, held: float = math.nan
             val = t["expected_orders"] / sends
         elif name == "attributed_revenue" and subs > 0:
             val = t["expected_revenue"] / subs
+        elif name == "attributed_margin" and subs > 0 and "expected_margin" in t:
+            val = t["expected_margin"] / subs
+        elif name == "unsubscribes" and subs > 0 and "expected_unsubscribes" in t:
+            val = t["expected_unsubscribes"] / subs
         elif name == "orders" and subs > 0:
             val, kind = t["expected_incremental_orders"] / subs, "caused"
         elif name == "revenue_per_recipient" and subs > 0:

@@ -50,6 +50,9 @@ METRICS: dict[str, MetricDef] = {m.name: m for m in (
     MetricDef("attributed_revenue", "revenue", "subscribers", "email", "rate",
               "email-attributed revenue per subscriber (currency units)",
               "attributed revenue per subscriber"),
+    MetricDef("attributed_margin", "margin", "subscribers", "email", "rate",
+              "email-attributed margin per subscriber: revenue net of discounts less unit "
+              "costs (currency units)", "attributed margin per subscriber"),
     MetricDef("unsubscribes", "unsubscribes", "subscribers", "email", "proportion",
               "unsubscribes per subscriber", "unsubscribe rate"),
     MetricDef("incremental_orders", "orders_all", "subscribers", "holdout", "rate",
