@@ -6,7 +6,7 @@ features (subject style, content strategy, personalization level, urgency, incen
 send hour). :func:`probabilities` gives the true probabilities behind every draw;
 :func:`sample` draws the events with delays (always after the send), and
 :func:`sample_reference` specifies it one email at a time. The three stay in one module
-(about 600 lines, over this codebase's usual 500) on purpose: the model's formulas, the
+(about 750 lines, over this codebase's usual 500) on purpose: the model's formulas, the
 vectorized sampler and its plain-Python reference must change together.
 
 The model, per email (logits are natural-log odds; ``seg`` is the subscriber's hidden
@@ -33,6 +33,18 @@ segment, :data:`~sim.presets.SEGMENTS`):
   a log-normal order value, less the incentive.
 * **unsubscribe**: ``unsubscribe_base[kind] exp(-unsubscribe_npe_beta NPE)
   (1.6 - eng)``, x ``urgency_unsubscribe_factor`` if urgent.
+* **journeys** (docs/domain.md, "Responses to journeys"): the k-th email of a series
+  (``series_index`` k) loses ``series_open_decay k`` of open logit and
+  ``series_click_decay k`` of click logit, costs ``series_npe_cost k`` more NPE and
+  unsubscribes x ``1 + series_unsubscribe_gain k``; an alert (``alert_product`` p,
+  ``drop_fraction`` f) gains ``alert_interest_click_gain s + alert_drop_click_gain f`` of
+  click logit (``s``: :func:`category_interest` in p's category), its drop acts on the
+  purchase like a discount, its click views p and its purchase buys p at the value x
+  ``(1 - f)``; a :func:`lapsed` subscriber gets ``lapsed_open_offset`` of open logit,
+  P(purchase | click) x ``lapsed_buy_factor`` and unsubscribes x
+  ``lapsed_unsubscribe_factor``. At the fields' defaults (0, -1, 0) nothing changes.
+* **margin** of an order: revenue (net of the discount) less ``list value (1 - margin
+  rate)`` of the bought category (the catalog's, or ``margin_rate_mean``).
 * **fatigue** (RecSim's net positive exposure): every delivered email changes
   ``NPE += -npe_email_cost - npe_clickbait_cost 2 (clickbait - 0.5) + noise`` where
   clickbait is the style's score (+0.3 if urgent). Clickbait and frequency buy opens
@@ -43,7 +55,9 @@ lands (open, click and purchase delays) is :mod:`sim.delays`, whose constants th
 samplers use; :func:`sim.delays.within_window` gives the probability that a response
 lands within a window (the basis on which the runtime counts responses).
 
-Emails to unsubscribed subscribers are not delivered: all probabilities are 0.
+Emails to unsubscribed subscribers are not delivered: all probabilities are 0. With the
+run's catalog, ``p_purchase`` counts only purchases of products in stock when they land
+(the world drops the others); the draws never depend on the catalog.
 Incrementality: for a cart reminder ``p_purchase_anyway`` is 1 when the subscriber's
 cart would come back on its own (an organic return is scheduled), so
 ``p_incremental_purchase = p_purchase (1 - p_purchase_anyway)`` differs from the raw
@@ -66,7 +80,6 @@ from sim import _events as E
 from sim._events import T
 from sim._scalar import np_round
 from sim.catalog import PRODUCTS_PER_CATEGORY, Catalog
-from sim.clock import DAY, HOUR
 from sim.delays import (
     CHECKOUT_DELAY_S,
     MACHINE_OPEN_DELAY_S,
@@ -76,7 +89,6 @@ from sim.delays import (
     UNSUBSCRIBE_DELAY_S,
     UNSUBSCRIBE_NO_OPEN_S,
     VIEW_DELAY_S,
-    DelayModel,
 )
 from sim.population import Population
 from sim.presets import (
@@ -85,6 +97,14 @@ from sim.presets import (
     LIFECYCLE_STAGES,
     SEGMENTS,
     SUBJECT_STYLES,
+)
+from sim.response_terms import (
+    VIEW_ANY_SHARE,
+    VIEW_SECOND_SHARE,
+    VIEW_TOP_SHARE,
+    category_interest,
+    lapsed,
+    p_in_stock,
 )
 from sim.rng import PURPOSES, KeyedRandom, normal_from_uniforms
 
@@ -122,9 +142,6 @@ _LINK_PRODUCT = category_code("link_type", "product")
 _LINK_CATEGORY = category_code("link_type", "category")
 _LINK_CONTENT = category_code("link_type", "content")
 _LINK_CART = category_code("link_type", "cart")
-#: Share of a subscriber's product views in their top category, their second category
-#: and a uniformly chosen category (:func:`sim.behavior.realize_sessions`).
-VIEW_TOP_SHARE, VIEW_SECOND_SHARE, VIEW_ANY_SHARE = 0.6, 0.25, 0.15
 _N_U = 20
 _MACHINE = MACHINE_OPEN_DELAY_S
 _VIEW = VIEW_DELAY_S
@@ -359,38 +376,6 @@ def _local_hour(pop: Population, row: np.ndarray, emails: EmailBatch) -> np.ndar
     return np.where(emails.send_hour >= 0, emails.send_hour, derived)
 
 
-def lapsed(pop: Population, row: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """Whether each subscriber is lapsed at ``time`` (s) for the email response: no
-    engagement (site visit, human open or click) for at least ``lapsed_inactive_days``,
-    bool (n,)."""
-    return (np.asarray(time, np.int64) - pop.last_engaged[row]
-            ) >= pop.preset.lapsed_inactive_days * DAY
-
-
-def category_interest(pop: Population, row: np.ndarray, category: np.ndarray) -> np.ndarray:
-    """A subscriber's interest in a category: the share of their product views that land
-    in it (:mod:`sim.behavior`: top category 60 %, second 25 %, any category 15 %),
-    float64 (n,) in [0.15 / n_categories, 0.6 + 0.15 / n_categories]."""
-    base = VIEW_ANY_SHARE / pop.preset.n_categories
-    return (base + VIEW_TOP_SHARE * (pop.top_category[row] == category)
-            + VIEW_SECOND_SHARE * (pop.second_category[row] == category))
-
-
-def _in_stock_share(catalog: Catalog, category: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Share of the products of each ``category`` in stock at ``t`` (s, rounded down to
-    the hour), float64 (n,): one catalog query per (category, hour)."""
-    hour = (np.asarray(t, np.int64) // HOUR) * HOUR
-    out = np.ones(len(category))
-    keys = np.stack([category, hour], axis=1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    j = np.arange(PRODUCTS_PER_CATEGORY, dtype=np.int64)
-    share = np.array([catalog.in_stock(int(c) * PRODUCTS_PER_CATEGORY + j, int(h)).mean()
-                      for c, h in uniq])
-    if len(uniq):
-        out = share[inv.ravel()]
-    return out
-
-
 def probabilities(pop: Population, emails: EmailBatch, catalog: Catalog | None = None
                   ) -> dict[str, np.ndarray]:
     """The true probabilities behind every draw, from the current state.
@@ -508,7 +493,7 @@ def probabilities(pop: Population, emails: EmailBatch, catalog: Catalog | None =
         in_stock = np.ones(len(emails))
     else:
         margin_rate = catalog.category_margin_rate[category]
-        in_stock = _p_in_stock(pop, row, emails, catalog, cart_open, alert, dh)
+        in_stock = p_in_stock(pop, row, emails, catalog, cart_open, alert, dh)
     margin = value - list_value * (1.0 - margin_rate)
     p_click = p_human * p_ctr
     p_purchase = p_click * q * in_stock
@@ -545,31 +530,6 @@ def probabilities(pop: Population, emails: EmailBatch, catalog: Catalog | None =
         "cart_open": cart_open,
         "lapsed": gone,
     }
-
-
-def _p_in_stock(pop: Population, row: np.ndarray, emails: EmailBatch, catalog: Catalog,
-                cart_open: np.ndarray, alert: np.ndarray, dh: np.ndarray) -> np.ndarray:
-    """The chance that the product a purchase names is in stock when it lands, float64
-    (n,): the cart's product (cart reminders) or the alert's product, else the share of
-    the top category's products in stock (the product viewed after a click is uniform
-    in it). Evaluated at the mean purchase time after delivery (the delay model's means;
-    stock changes over those hours are rare: the error is below 0.1 % of orders)."""
-    model = DelayModel.from_preset(pop.preset)
-    mean_delay = (model.open_delay_median_hours * 3600.0 * (1.0 + dh / 6.0)
-                  * math.exp(OPEN_DELAY_SIGMA**2 / 2) + model.click_delay_mean_s
-                  + VIEW_DELAY_S[0] + VIEW_DELAY_S[1] / 2 + CHECKOUT_DELAY_S
-                  + model.purchase_delay_mean_s)
-    t = emails.time + mean_delay.astype(np.int64)
-    product = np.where(cart_open, pop.cart_product[row].astype(np.int64),
-                       np.where(alert, emails.alert_product, -1))
-    named = product >= 0
-    out = np.empty(len(emails))
-    if named.any():
-        out[named] = catalog.in_stock(product[named], t[named]).astype(np.float64)
-    if (~named).any():
-        out[~named] = _in_stock_share(catalog, pop.top_category[row][~named].astype(np.int64),
-                                      t[~named])
-    return out
 
 
 #: columns of the (n, 20) draw table filled for every email (stage 1) and only for
