@@ -408,7 +408,8 @@ def _compare_paired(ctrl: pd.DataFrame, arm: pd.DataFrame, alpha: float, sign: f
     typically no order differed between the arms) the t interval is a point, which claims
     a certainty the data do not have: a count metric (``subscribers`` given: the arm's
     summed denominator) then gets the exact Poisson bound of 0 discordant events,
-    ``+-(-ln(alpha / 2)) / subscribers`` around the difference; other metrics no interval."""
+    ``+-(-ln(alpha / 2)) / subscribers`` around the difference, not below minus the
+    control's estimate plus that bound; other metrics no interval."""
     d = (_blocks_of(arm) - _blocks_of(ctrl)).dropna()
     if len(d) < 2:
         return {}
@@ -420,8 +421,11 @@ def _compare_paired(ctrl: pd.DataFrame, arm: pd.DataFrame, alpha: float, sign: f
         if subscribers is not None and subscribers > 0:
             half = -math.log(alpha / 2) / subscribers
             low = r.effect - half
-            if np.isfinite(control_estimate):   # a rate cannot fall below 0: lift >= -100 %
-                low = max(low, -control_estimate)
+            # the arm's rate cannot fall below 0, so the difference is at least minus the
+            # control's true rate, which is at most its estimate + the same Poisson bound
+            # (clipping at minus the estimate excluded a true drop from 0 observed events)
+            if np.isfinite(control_estimate):
+                low = max(low, -(control_estimate + half))
             out.update(diff_ci_low=low, diff_ci_high=r.effect + half)
         else:
             out.update(diff_ci_low=math.nan, diff_ci_high=math.nan)
