@@ -287,7 +287,7 @@ def summarize(res: RunTables) -> pd.DataFrame:
                 if arm != control:
                     row.update(_compare_proportions(xc, nc, x, n, alpha, sign))
             elif kind == "paired":
-                if "revenue" in name:
+                if METRICS[name].money:
                     row["ci_low"], row["ci_high"] = _block_interval(dd[dd["arm"] == arm], alpha)
                 else:
                     row["ci_low"], row["ci_high"] = _wilson(min(x, n), n, alpha)
