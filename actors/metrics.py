@@ -5,8 +5,10 @@ the driver adds the shards' arrays and turns them into the tables of
 :class:`~actors.result.RunResult`. Everything is an integer so that sums are exact and
 do not depend on the order in which shards are added (same results on 1 or 8 shards):
 
-* counts are int64; revenue is kept in cents (the response model rounds to cents);
-* ground-truth sums (expected opens, clicks, orders, revenue, regret) are fixed point:
+* counts are int64; revenue and margin are kept in cents (the response model rounds
+  revenue to cents; an order's margin is rounded to cents);
+* ground-truth sums (expected opens, clicks, orders, revenue, regret, margin,
+  unsubscribes) are fixed point:
   each email's value is rounded to a multiple of ``2**-32`` (error < 1.2e-10 per email)
   before it is added.
 """
@@ -32,20 +34,23 @@ __all__ = [
 ]
 
 #: Metrics of emails, per (day, source, arm, group); attributed within the reward window.
+#: ``revenue`` is what the orders paid (net of the emails' discounts); ``margin`` is that
+#: revenue less the orders' unit costs (:func:`sim.response.probabilities`).
 EMAIL_METRICS: tuple[str, ...] = ("sends", "opens", "human_opens", "machine_opens", "clicks",
-                                  "orders", "revenue", "unsubscribes")
+                                  "orders", "revenue", "margin", "unsubscribes")
 #: Trigger-engine decisions per rule (arm "").
 RULE_METRICS: tuple[str, ...] = ("fires", "cancels", "expires", "suppressions")
 #: Organic totals (source "site", arm ""): every order, all revenue, group sizes.
 SITE_METRICS: tuple[str, ...] = ("orders_all", "revenue_all", "subscribers")
 METRICS: tuple[str, ...] = EMAIL_METRICS + RULE_METRICS + SITE_METRICS
-_CENTS = {METRICS.index("revenue"), METRICS.index("revenue_all")}
+_CENTS = {METRICS.index("revenue"), METRICS.index("margin"), METRICS.index("revenue_all")}
 #: Groups: subscribers that receive triggered mail, and the holdout.
 GROUPS: tuple[str, ...] = ("treatment", "holdout")
 #: Truth columns (then one expected-reward total per arm).
 TRUTH_COLUMNS: tuple[str, ...] = ("sends", "expected_opens", "expected_clicks",
                                   "expected_orders", "expected_revenue",
-                                  "expected_incremental_orders", "expected_regret")
+                                  "expected_incremental_orders", "expected_regret",
+                                  "expected_margin", "expected_unsubscribes")
 #: Fixed-point scale of ground-truth sums.
 FIXED_SCALE = float(2**32)
 

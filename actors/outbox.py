@@ -210,7 +210,9 @@ def email_batch(plan: RunPlan, campaign_style: int, engagement: np.ndarray,
         The shard's subscribers' engagement scores (personalization level of rule-based
         strategies).
     go : dict of str -> ndarray, shape (m,)
-        At least ``subscriber``, ``email_id``, ``source`` and ``email`` of each email.
+        At least ``subscriber``, ``email_id``, ``source`` and ``email`` of each email;
+        ``series`` (a journey send's place in its series, -1 otherwise) sets the
+        response model's ``series_index``.
     row : ndarray of int64, shape (m,)
         Shard-local row of each recipient.
     arm : ndarray of int64, shape (m,)
@@ -251,4 +253,5 @@ def email_batch(plan: RunPlan, campaign_style: int, engagement: np.ndarray,
         subscriber=go["subscriber"], time=np.full(m, now, np.int64),
         campaign=campaign_code(go["email_id"], source), kind=kind, subject_style=style,
         strategy=strategy, personalization=level, urgency=urgency,
-        incentive=incentive, send_hour=hour)
+        incentive=incentive, send_hour=hour,
+        series_index=np.maximum(go["series"], 0) if "series" in go else np.zeros(m, np.int64))

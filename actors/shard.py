@@ -278,7 +278,8 @@ class ShardCore:
 
         batch = as_arms(go, row, go["arm"])
         pr, chosen, per_arm = true_probabilities(self.world.population, self.plan,
-                                                 self.config, now, go, row, batch, as_arms)
+                                                 self.config, now, go, row, batch, as_arms,
+                                                 self.world.catalog)
         self.ledger.deliver(go, row, pr, chosen, per_arm, now)
         self.world.send(batch)
         self.ledger.count_sends(go, row, now)

@@ -33,6 +33,7 @@ from actors.subscriber_books import SubscriberBooks
 from policies.event_schema import EVENT_TYPES
 from policies.events import EventBatch
 from policies.triggers import KINDS
+from sim.catalog import Catalog
 from sim.clock import DAY
 from sim.delays import within_window
 from sim.population import Population
@@ -82,7 +83,8 @@ def true_probabilities(population: Population, plan: RunPlan, config: Simulation
                        now: int, go: dict[str, np.ndarray], row: np.ndarray,
                        batch: EmailBatch,
                        as_arms: Callable[[dict[str, np.ndarray], np.ndarray, np.ndarray],
-                                         EmailBatch]
+                                         EmailBatch],
+                       catalog: Catalog | None = None,
                        ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """True response probabilities of emails delivered at ``now``, for the chosen variant
     and for every arm (one response-model call on the stacked batch), on the basis the
@@ -106,13 +108,19 @@ def true_probabilities(population: Population, plan: RunPlan, config: Simulation
         The emails as delivered.
     as_arms : callable
         ``as_arms(go_rows, rows, arms)``: the same emails with arms ``arms``.
+    catalog : Catalog, optional
+        The world's catalog: category margin rates and the stock a purchase needs
+        (:func:`sim.response.probabilities`).
 
     Returns
     -------
     probabilities : dict of str -> ndarray of float64, shape (m,)
-        ``p_open``, ``p_click``, ``p_purchase``, ``expected_revenue`` of responses within
-        the reward window and the run (:func:`sim.delays.within_window`), and
-        ``p_incremental_purchase``: email-caused orders landing before the run's end.
+        ``p_open``, ``p_click``, ``p_purchase``, ``expected_revenue``,
+        ``expected_margin`` and ``p_unsubscribe`` of responses within the reward window
+        and the run (:func:`sim.delays.within_window`), ``p_incremental_purchase``:
+        email-caused orders landing before the run's end, and ``margin_ratio``: an
+        order's margin per unit of its revenue (the ledger turns observed revenue into
+        margin with it).
     chosen : ndarray of float64, shape (m,)
         Expected reward of the chosen variant within the reward window and the run.
     per_arm : ndarray of float64, shape (m, k)
@@ -133,7 +141,7 @@ def true_probabilities(population: Population, plan: RunPlan, config: Simulation
         parts.append(as_arms(sub_k, rows_k, arms_k))
     stacked = EmailBatch.concat(parts) if len(parts) > 1 else batch
     window, to_end, support = truth_windows(config, now)
-    full = probabilities(population, stacked)
+    full = probabilities(population, stacked, catalog)
     pr = within_window(population, stacked, full, window, support)
     caused = within_window(population, batch, {n: v[:m] for n, v in full.items()}, to_end,
                            support)
@@ -143,6 +151,7 @@ def true_probabilities(population: Population, plan: RunPlan, config: Simulation
         per_arm[idx] = pr[key][m:].reshape(k, len(idx)).T
     out = {name: v[:m] for name, v in pr.items()}
     out["p_incremental_purchase"] = caused["p_incremental_purchase"]
+    out["margin_ratio"] = full["order_margin"][:m] / full["order_value"][:m]
     return out, chosen, per_arm
 
 
@@ -177,7 +186,7 @@ class Ledger:
             "source": (np.int64, ()), "arm": (np.int64, ()), "group": (np.int64, ()),
             "propensity": (np.float64, ()), "clicks": (np.int64, ()),
             "orders": (np.int64, ()), "revenue": (np.int64, ()),
-            "expected": (np.float64, ()),
+            "expected": (np.float64, ()), "margin_ratio": (np.float64, ()),
         }
         if config.record_decisions and self.n_arms:
             store_cols["expected_arms"] = (np.float64, (self.n_arms,))
@@ -214,6 +223,7 @@ class Ledger:
             np.ones(m, np.int64), to_fixed(pr["p_open"]), to_fixed(pr["p_click"]),
             to_fixed(pr["p_purchase"]), to_fixed(pr["expected_revenue"]),
             to_fixed(pr["p_incremental_purchase"]), to_fixed(regret),
+            to_fixed(pr["expected_margin"]), to_fixed(pr["p_unsubscribe"]),
             *[to_fixed(per_arm[:, a]) for a in range(k)],
         ]).astype(np.int64)
         assert cols.shape[1] == len(TRUTH_COLUMNS) + k
@@ -226,6 +236,7 @@ class Ledger:
             "group": group, "propensity": go["propensity"],
             "clicks": np.zeros(m, np.int64), "orders": np.zeros(m, np.int64),
             "revenue": np.zeros(m, np.int64), "expected": chosen,
+            "margin_ratio": pr["margin_ratio"],
         }
         if "expected_arms" in self.sent.cols:
             rows["expected_arms"] = per_arm
@@ -278,6 +289,8 @@ class Ledger:
         src, arm, grp = source_of(camp[resp]), cols["arm"][pos] + 1, cols["group"][pos]
         d = day[resp]
         is_open = typ_r == EVENT_CODES["email_open"]
+        # an order's margin: its revenue times its email's margin ratio, in cents
+        margin_cents = np.rint(revenue_cents[resp] * cols["margin_ratio"][pos]).astype(np.int64)
         for metric, mask, vals in (
             ("opens", is_open, 1),
             ("machine_opens", is_open & (machine == 1), 1),
@@ -285,6 +298,7 @@ class Ledger:
             ("clicks", typ_r == EVENT_CODES["email_click"], 1),
             ("orders", typ_r == EVENT_CODES["purchase_completed"], 1),
             ("revenue", typ_r == EVENT_CODES["purchase_completed"], revenue_cents[resp]),
+            ("margin", typ_r == EVENT_CODES["purchase_completed"], margin_cents),
             ("unsubscribes", typ_r == EVENT_CODES["unsubscribe"], 1),
         ):
             if mask.any():

@@ -109,7 +109,8 @@ def _truth_table(res: RunTables) -> pd.DataFrame:
     if spec.sources:
         t = t[t["source"].isin(list(spec.sources))]
     cols = ["sends", "expected_opens", "expected_clicks", "expected_orders", "expected_revenue",
-            "expected_incremental_orders", "expected_regret"]
+            "expected_incremental_orders", "expected_regret", "expected_margin",
+            "expected_unsubscribes"]
     cols = [c for c in cols if c in t.columns]
     arms = [a.name for a in spec.arms]
     g = t[t["group"] == "treatment"].groupby("arm", sort=False)[cols].sum()
@@ -179,7 +180,8 @@ def truth_value(name: str, t: Any, subs: float, held: float = math.nan
     -------
     value : float
         In the metric's units; NaN without emails (per-email metrics), without
-        subscribers, or for a metric the simulator has no truth of (unsubscribes).
+        subscribers, or when the sums lack the metric's column (tables written before
+        it existed).
     kind : {"level", "caused"}
         ``"level"``: the metric itself; ``"caused"``: the email-caused part of a
         per-subscriber metric (organic orders cancel in a difference between arms on the
@@ -196,6 +198,10 @@ def truth_value(name: str, t: Any, subs: float, held: float = math.nan
             val = t["expected_orders"] / sends
         elif name == "attributed_revenue" and subs > 0:
             val = t["expected_revenue"] / subs
+        elif name == "attributed_margin" and subs > 0 and "expected_margin" in t:
+            val = t["expected_margin"] / subs
+        elif name == "unsubscribes" and subs > 0 and "expected_unsubscribes" in t:
+            val = t["expected_unsubscribes"] / subs
         elif name == "orders" and subs > 0:
             val, kind = t["expected_incremental_orders"] / subs, "caused"
         elif name == "revenue_per_recipient" and subs > 0:
@@ -281,7 +287,7 @@ def summarize(res: RunTables) -> pd.DataFrame:
                 if arm != control:
                     row.update(_compare_proportions(xc, nc, x, n, alpha, sign))
             elif kind == "paired":
-                if "revenue" in name:
+                if METRICS[name].money:
                     row["ci_low"], row["ci_high"] = _block_interval(dd[dd["arm"] == arm], alpha)
                 else:
                     row["ci_low"], row["ci_high"] = _wilson(min(x, n), n, alpha)
@@ -402,7 +408,8 @@ def _compare_paired(ctrl: pd.DataFrame, arm: pd.DataFrame, alpha: float, sign: f
     typically no order differed between the arms) the t interval is a point, which claims
     a certainty the data do not have: a count metric (``subscribers`` given: the arm's
     summed denominator) then gets the exact Poisson bound of 0 discordant events,
-    ``+-(-ln(alpha / 2)) / subscribers`` around the difference; other metrics no interval."""
+    ``+-(-ln(alpha / 2)) / subscribers`` around the difference, not below minus the
+    control's estimate plus that bound; other metrics no interval."""
     d = (_blocks_of(arm) - _blocks_of(ctrl)).dropna()
     if len(d) < 2:
         return {}
@@ -414,8 +421,11 @@ def _compare_paired(ctrl: pd.DataFrame, arm: pd.DataFrame, alpha: float, sign: f
         if subscribers is not None and subscribers > 0:
             half = -math.log(alpha / 2) / subscribers
             low = r.effect - half
-            if np.isfinite(control_estimate):   # a rate cannot fall below 0: lift >= -100 %
-                low = max(low, -control_estimate)
+            # the arm's rate cannot fall below 0, so the difference is at least minus the
+            # control's true rate, which is at most its estimate + the same Poisson bound
+            # (clipping at minus the estimate excluded a true drop from 0 observed events)
+            if np.isfinite(control_estimate):
+                low = max(low, -(control_estimate + half))
             out.update(diff_ci_low=low, diff_ci_high=r.effect + half)
         else:
             out.update(diff_ci_low=math.nan, diff_ci_high=math.nan)

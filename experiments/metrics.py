@@ -24,6 +24,7 @@ class MetricDef:
     ``kind`` is ``"proportion"`` (at most one event per unit: tested with a two-proportion
     z-test and a Beta-Binomial posterior) or ``"rate"`` (counts or currency per unit;
     tested with a normal approximation across replications, see :mod:`experiments.analysis`).
+    ``money``: the numerator is currency (revenue, margin), not a count.
     """
 
     name: str
@@ -33,6 +34,7 @@ class MetricDef:
     kind: str
     unit: str
     label: str
+    money: bool = False
 
 
 #: The metrics an experiment can report (``spec.metrics``).
@@ -46,10 +48,13 @@ METRICS: dict[str, MetricDef] = {m.name: m for m in (
     MetricDef("orders", "orders_all", "subscribers", "site", "proportion",
               "orders per subscriber (all orders, organic included)", "orders per subscriber"),
     MetricDef("revenue_per_recipient", "revenue_all", "subscribers", "site", "rate",
-              "revenue per subscriber (currency units)", "revenue per recipient"),
+              "revenue per subscriber (currency units)", "revenue per recipient", money=True),
     MetricDef("attributed_revenue", "revenue", "subscribers", "email", "rate",
               "email-attributed revenue per subscriber (currency units)",
-              "attributed revenue per subscriber"),
+              "attributed revenue per subscriber", money=True),
+    MetricDef("attributed_margin", "margin", "subscribers", "email", "rate",
+              "email-attributed margin per subscriber: revenue net of discounts less unit "
+              "costs (currency units)", "attributed margin per subscriber", money=True),
     MetricDef("unsubscribes", "unsubscribes", "subscribers", "email", "proportion",
               "unsubscribes per subscriber", "unsubscribe rate"),
     MetricDef("incremental_orders", "orders_all", "subscribers", "holdout", "rate",

@@ -57,7 +57,7 @@ def _scale(metric: str) -> tuple[float, str]:
     m = METRICS[metric]
     if m.kind == "proportion" and m.denominator == "sends":
         return 100.0, "%"
-    if m.denominator == "subscribers" and "revenue" not in metric:
+    if m.denominator == "subscribers" and not m.money:
         return 1000.0, " per 1,000 subscribers"
     return 1.0, ""
 

@@ -61,7 +61,7 @@ def _fmt_value(metric: str, v: float) -> str:
         return "n/a"
     if METRICS[metric].kind == "proportion" and metric != "orders":
         return f"{100 * v:.2f}%"
-    if "revenue" in metric:
+    if METRICS[metric].money:
         return f"{v:.3f}"
     return f"{v:.4f}"
 

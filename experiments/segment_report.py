@@ -34,7 +34,7 @@ def _diff(metric: str, v: float) -> str:
         return "n/a"
     if _per_email(metric):
         return f"{100 * v:+.2f} pp"
-    return f"{v:+.3f}" if "revenue" in metric else f"{v:+.4f}"
+    return f"{v:+.3f}" if METRICS[metric].money else f"{v:+.4f}"
 
 
 def _level(metric: str, v: float) -> str:
@@ -42,7 +42,7 @@ def _level(metric: str, v: float) -> str:
         return "n/a"
     if _per_email(metric):
         return f"{100 * v:.2f}%"
-    return f"{v:.3f}" if "revenue" in metric else f"{v:.4f}"
+    return f"{v:.3f}" if METRICS[metric].money else f"{v:.4f}"
 
 
 def _p(v: float) -> str:

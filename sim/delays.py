@@ -71,10 +71,13 @@ __all__ = [
     "MIN_CLICK_DELAY_S",
     "MIN_OPEN_DELAY_S",
     "OPEN_DELAY_SIGMA",
+    "UNSUBSCRIBE_DELAY_S",
+    "UNSUBSCRIBE_NO_OPEN_S",
     "VIEW_DELAY_S",
     "DelayModel",
     "delay_cdfs",
     "delay_cdfs_reference",
+    "unsubscribe_cdf",
     "within_window",
 ]
 
@@ -90,6 +93,11 @@ MIN_CLICK_DELAY_S = 5
 VIEW_DELAY_S = (20, 60)
 #: Product view to the purchase's earliest time, s (then an exponential wait).
 CHECKOUT_DELAY_S = 60
+#: Unsubscribe after the human open (or, without one, after ``UNSUBSCRIBE_NO_OPEN_S``)
+#: ``first + floor(span U)``: (first, span), s.
+UNSUBSCRIBE_DELAY_S = (30, 270)
+#: Without a human open an unsubscribe is timed from delivery + this, s.
+UNSUBSCRIBE_NO_OPEN_S = 3600
 #: Response kinds of :func:`delay_cdfs`, in the order of its rows.
 KINDS = ("machine_open", "human_open", "click", "order")
 _TAIL = 40.0  # geometric masses are cut at exp(-_TAIL) of tail
@@ -313,6 +321,33 @@ def delay_cdfs(model: DelayModel, hour_distance: np.ndarray, window: np.ndarray,
     return dict(zip(KINDS, out, strict=True))
 
 
+def unsubscribe_cdf(model: DelayModel, hour_distance: np.ndarray, window: np.ndarray,
+                    p_human_open: np.ndarray) -> np.ndarray:
+    """P(an unsubscribe lands within ``window`` s of delivery | the email is unsubscribed
+    from), float64 (n,).
+
+    The unsubscribe follows the human open by ``30 + floor(270 U)`` s, or delivery + 3600 s
+    when the subscriber does not open (the open draw is independent of the unsubscribe
+    draw): ``h P(Dh + 30 + floor(270 U) <= w) + (1 - h) P(3630 + floor(270 U) <= w)``
+    with ``h = p_human_open``; the first term is the mean of ``P(Dh <= w - 30 - j)`` over
+    ``j = 0 .. 269``, computed once per distinct (hour distance, window).
+    """
+    dh = np.asarray(hour_distance, np.float64)
+    win = np.asarray(window, np.int64)
+    first, span = UNSUBSCRIBE_DELAY_S
+    after_open = np.zeros(len(win))
+    keys = np.stack([dh, win.astype(np.float64)], axis=1)
+    if len(keys):
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        j = np.arange(span)
+        vals = np.array([_human_cdf(model.open_scale(d), int(w) - first - j).mean()
+                         for d, w in uniq])
+        after_open = vals[inv.ravel()]
+    no_open = np.clip((win - (UNSUBSCRIBE_NO_OPEN_S + first) + 1) / span, 0.0, 1.0)
+    h = np.asarray(p_human_open, np.float64)
+    return np.where(win >= 0, h * after_open + (1.0 - h) * no_open, 0.0)
+
+
 def within_window(pop: Population, emails: EmailBatch, pr: dict[str, Any],
                   window: np.ndarray | int, support: tuple[int, ...] | None = None
                   ) -> dict[str, np.ndarray]:
@@ -358,10 +393,16 @@ def within_window(pop: Population, emails: EmailBatch, pr: dict[str, Any],
     pm = pr["p_machine_open"]
     p_purchase = pr["p_purchase"] * order
     anyway = returner & (to_return <= win)
-    return {
+    out = {
         "p_open": pm * cdf["machine_open"] + (1.0 - pm) * pr["p_human_open"] * cdf["human_open"],
         "p_click": pr["p_click"] * cdf["click"],
         "p_purchase": p_purchase,
         "expected_revenue": p_purchase * pr["order_value"],
         "p_incremental_purchase": p_purchase * ~anyway,
     }
+    if "order_margin" in pr:
+        out["expected_margin"] = p_purchase * pr["order_margin"]
+        out["expected_discount"] = p_purchase * pr["discount_value"]
+    out["p_unsubscribe"] = pr["p_unsubscribe"] * unsubscribe_cdf(model, dh, win,
+                                                                 pr["p_human_open"])
+    return out

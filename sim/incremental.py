@@ -37,6 +37,7 @@ import pandas as pd
 
 from policies.errors import SpecError
 from sim.behavior import expected_daily_update, session_rate_of
+from sim.catalog import Catalog
 from sim.clock import DAY, HOUR
 from sim.delays import within_window
 from sim.population import NEVER, Population
@@ -81,7 +82,8 @@ def _organic_orders(p: Preset, now: int, horizon_days: int, eng: np.ndarray,
 
 
 def incremental_orders(pop: Population, now: int, email: EmailBatch, *,
-                       horizon_days: int = 7) -> pd.DataFrame:
+                       horizon_days: int = 7, catalog: Catalog | None = None
+                       ) -> pd.DataFrame:
     """True expected orders with and without ``email``, per subscriber.
 
     Parameters
@@ -94,6 +96,9 @@ def incremental_orders(pop: Population, now: int, email: EmailBatch, *,
         One email per subscriber of ``pop`` (any order), delivered at ``now``.
     horizon_days : int
         The window ``(now, now + horizon_days]``, whole days (>= 1).
+    catalog : Catalog, optional
+        The world's catalog: the email's order counts only when what it buys is in stock
+        (:func:`sim.response.probabilities`); None: always.
 
     Returns
     -------
@@ -120,7 +125,7 @@ def incremental_orders(pop: Population, now: int, email: EmailBatch, *,
     p = pop.preset
     at = np.empty(n, np.int64)
     at[row] = np.arange(n)
-    pr = probabilities(pop, email)
+    pr = probabilities(pop, email, catalog)
     win = within_window(pop, email, pr, horizon_days * DAY)
     p_order = np.clip(win["p_purchase"][at], 0.0, 1.0)
     p_open = pr["p_human_open"][at]

@@ -246,6 +246,29 @@ class Preset:
                                    "extra P(purchase | click) of would-return subscribers")
     incentive_buy_slope: float = _p(2.5, "rate", _ASSUME,
                                     "purchase multiplier 1 + slope * incentive * price_sens")
+    # -- responses to series, alerts and lapsed subscribers (docs/domain.md) ---
+    series_open_decay: float = _p(0.25, "rate", _ASSUME,
+                                  "open logit lost per earlier email of the journey instance")
+    series_click_decay: float = _p(0.15, "rate", _ASSUME,
+                                   "click logit lost per earlier email of the journey instance")
+    series_npe_cost: float = _p(0.1, "rate", _CAL_NPE,
+                                "extra NPE lost by the k-th email of a series: cost * k")
+    series_unsubscribe_gain: float = _p(0.3, "rate", _ASSUME,
+                                        "P(unsubscribe) multiplier 1 + gain * series index")
+    alert_interest_click_gain: float = _p(1.5, "rate", _ASSUME,
+                                          "click logit per unit of the subscriber's view "
+                                          "share of the alert product's category")
+    alert_drop_click_gain: float = _p(2.0, "rate", _ASSUME,
+                                      "click logit per unit of the alert's drop fraction")
+    lapsed_inactive_days: float = _p(60.0, "positive", _ASSUME,
+                                     "days without engagement after which a subscriber "
+                                     "is lapsed for the email response")
+    lapsed_open_offset: float = _p(-0.5, "real", _ASSUME,
+                                   "open logit offset of an email to a lapsed subscriber")
+    lapsed_buy_factor: float = _p(0.5, "probability", _ASSUME,
+                                  "P(purchase | click) multiplier of a lapsed subscriber")
+    lapsed_unsubscribe_factor: float = _p(2.0, "positive", _ASSUME,
+                                          "P(unsubscribe) multiplier of a lapsed subscriber")
     order_value_mean: float = _p(80.0, "positive", _CAL_RPR, "mean non-cart order value")
     order_value_sigma: float = _p(0.5, "positive", _ASSUME, "log-sd of order value")
     unsubscribe_base_campaign: float = _p(0.0022, "probability", _CAL_UNSUB,

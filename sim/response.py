@@ -6,7 +6,7 @@ features (subject style, content strategy, personalization level, urgency, incen
 send hour). :func:`probabilities` gives the true probabilities behind every draw;
 :func:`sample` draws the events with delays (always after the send), and
 :func:`sample_reference` specifies it one email at a time. The three stay in one module
-(about 600 lines, over this codebase's usual 500) on purpose: the model's formulas, the
+(about 750 lines, over this codebase's usual 500) on purpose: the model's formulas, the
 vectorized sampler and its plain-Python reference must change together.
 
 The model, per email (logits are natural-log odds; ``seg`` is the subscriber's hidden
@@ -33,6 +33,18 @@ segment, :data:`~sim.presets.SEGMENTS`):
   a log-normal order value, less the incentive.
 * **unsubscribe**: ``unsubscribe_base[kind] exp(-unsubscribe_npe_beta NPE)
   (1.6 - eng)``, x ``urgency_unsubscribe_factor`` if urgent.
+* **journeys** (docs/domain.md, "Responses to journeys"): the k-th email of a series
+  (``series_index`` k) loses ``series_open_decay k`` of open logit and
+  ``series_click_decay k`` of click logit, costs ``series_npe_cost k`` more NPE and
+  unsubscribes x ``1 + series_unsubscribe_gain k``; an alert (``alert_product`` p,
+  ``drop_fraction`` f) gains ``alert_interest_click_gain s + alert_drop_click_gain f`` of
+  click logit (``s``: :func:`category_interest` in p's category), its drop acts on the
+  purchase like a discount, its click views p and its purchase buys p at the value x
+  ``(1 - f)``; a :func:`lapsed` subscriber gets ``lapsed_open_offset`` of open logit,
+  P(purchase | click) x ``lapsed_buy_factor`` and unsubscribes x
+  ``lapsed_unsubscribe_factor``. At the fields' defaults (0, -1, 0) nothing changes.
+* **margin** of an order: revenue (net of the discount) less ``list value (1 - margin
+  rate)`` of the bought category (the catalog's, or ``margin_rate_mean``).
 * **fatigue** (RecSim's net positive exposure): every delivered email changes
   ``NPE += -npe_email_cost - npe_clickbait_cost 2 (clickbait - 0.5) + noise`` where
   clickbait is the style's score (+0.3 if urgent). Clickbait and frequency buy opens
@@ -43,7 +55,9 @@ lands (open, click and purchase delays) is :mod:`sim.delays`, whose constants th
 samplers use; :func:`sim.delays.within_window` gives the probability that a response
 lands within a window (the basis on which the runtime counts responses).
 
-Emails to unsubscribed subscribers are not delivered: all probabilities are 0.
+Emails to unsubscribed subscribers are not delivered: all probabilities are 0. With the
+run's catalog, ``p_purchase`` counts only purchases of products in stock when they land
+(the world drops the others); the draws never depend on the catalog.
 Incrementality: for a cart reminder ``p_purchase_anyway`` is 1 when the subscriber's
 cart would come back on its own (an organic return is scheduled), so
 ``p_incremental_purchase = p_purchase (1 - p_purchase_anyway)`` differs from the raw
@@ -54,7 +68,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -65,12 +79,15 @@ from policies.event_schema import category_code
 from sim import _events as E
 from sim._events import T
 from sim._scalar import np_round
+from sim.catalog import PRODUCTS_PER_CATEGORY, Catalog
 from sim.delays import (
     CHECKOUT_DELAY_S,
     MACHINE_OPEN_DELAY_S,
     MIN_CLICK_DELAY_S,
     MIN_OPEN_DELAY_S,
     OPEN_DELAY_SIGMA,
+    UNSUBSCRIBE_DELAY_S,
+    UNSUBSCRIBE_NO_OPEN_S,
     VIEW_DELAY_S,
 )
 from sim.population import Population
@@ -81,11 +98,24 @@ from sim.presets import (
     SEGMENTS,
     SUBJECT_STYLES,
 )
+from sim.response_terms import (
+    VIEW_ANY_SHARE,
+    VIEW_SECOND_SHARE,
+    VIEW_TOP_SHARE,
+    category_interest,
+    lapsed,
+    p_in_stock,
+)
 from sim.rng import PURPOSES, KeyedRandom, normal_from_uniforms
 
 __all__ = [
     "NATURAL_STRATEGY",
+    "VIEW_ANY_SHARE",
+    "VIEW_SECOND_SHARE",
+    "VIEW_TOP_SHARE",
     "EmailBatch",
+    "category_interest",
+    "lapsed",
     "npe_update",
     "probabilities",
     "sample",
@@ -173,8 +203,18 @@ class EmailBatch:
     send_hour : int64
         Local delivery hour 0..23, or -1 to derive it from ``time`` and the subscriber's
         UTC offset.
+    series_index : int64, optional
+        Which email of its journey instance this is: 0 for the first (and for any
+        one-off email or campaign), k for the (k + 1)-th. Default 0.
+    alert_product : int64, optional
+        Product id of a price-drop or back-in-stock alert (its category is
+        ``alert_product // PRODUCTS_PER_CATEGORY``), -1 for no alert. Default -1.
+    drop_fraction : float64, optional
+        The alert's price drop, a fraction of the old price in [0, 1) (0: none, e.g. a
+        back-in-stock alert). Default 0.
 
-    Use :meth:`make` to build one from names with broadcasting.
+    Use :meth:`make` to build one from names with broadcasting. With the three optional
+    fields at their defaults an email responds exactly as before they existed.
     """
 
     subscriber: np.ndarray
@@ -187,6 +227,9 @@ class EmailBatch:
     urgency: np.ndarray
     incentive: np.ndarray
     send_hour: np.ndarray
+    series_index: np.ndarray = field(default_factory=lambda: np.array(0))
+    alert_product: np.ndarray = field(default_factory=lambda: np.array(-1))
+    drop_fraction: np.ndarray = field(default_factory=lambda: np.array(0.0))
 
     def __post_init__(self) -> None:
         n = len(np.atleast_1d(self.subscriber))
@@ -195,7 +238,9 @@ class EmailBatch:
         for name, dtype in (("time", np.int64), ("campaign", np.int64), ("kind", np.int64),
                             ("subject_style", np.int64), ("strategy", np.int64),
                             ("personalization", np.int64), ("urgency", bool),
-                            ("incentive", np.float64), ("send_hour", np.int64)):
+                            ("incentive", np.float64), ("send_hour", np.int64),
+                            ("series_index", np.int64), ("alert_product", np.int64),
+                            ("drop_fraction", np.float64)):
             arr = np.asarray(getattr(self, name))
             if arr.ndim == 0:
                 arr = np.broadcast_to(arr, (n,))
@@ -219,6 +264,11 @@ class EmailBatch:
              n and not ((self.incentive >= 0) & (self.incentive < 1)).all(), "values in [0, 1)"),
             ("send_hour", n and (self.send_hour.min() < -1 or self.send_hour.max() > 23),
              "hours in 0..23 or -1"),
+            ("series_index", n and self.series_index.min() < 0, "indices >= 0"),
+            ("alert_product", n and self.alert_product.min() < -1, "product ids >= 0 or -1"),
+            ("drop_fraction",
+             n and not ((self.drop_fraction >= 0) & (self.drop_fraction < 1)).all(),
+             "fractions in [0, 1)"),
         )
         for name, bad, expected in checks:
             if bad:
@@ -239,6 +289,9 @@ class EmailBatch:
         urgency: Any = False,
         incentive: Any = 0.0,
         send_hour: Any = -1,
+        series_index: Any = 0,
+        alert_product: Any = -1,
+        drop_fraction: Any = 0.0,
     ) -> EmailBatch:
         """Build a batch; names or codes; scalars broadcast to every email."""
         sub = np.atleast_1d(np.asarray(subscriber, np.int64))
@@ -259,6 +312,9 @@ class EmailBatch:
             urgency=_bcast("urgency", urgency, n, bool),
             incentive=_bcast("incentive", incentive, n, np.float64),
             send_hour=_bcast("send_hour", send_hour, n, np.int64),
+            series_index=_bcast("series_index", series_index, n, np.int64),
+            alert_product=_bcast("alert_product", alert_product, n, np.int64),
+            drop_fraction=_bcast("drop_fraction", drop_fraction, n, np.float64),
         )
 
     def __len__(self) -> int:
@@ -286,7 +342,8 @@ class EmailBatch:
 
 
 _FIELDS = ("subscriber", "time", "campaign", "kind", "subject_style", "strategy",
-           "personalization", "urgency", "incentive", "send_hour")
+           "personalization", "urgency", "incentive", "send_hour", "series_index",
+           "alert_product", "drop_fraction")
 
 
 def segments(pop: Population, row: np.ndarray) -> np.ndarray:
@@ -319,14 +376,38 @@ def _local_hour(pop: Population, row: np.ndarray, emails: EmailBatch) -> np.ndar
     return np.where(emails.send_hour >= 0, emails.send_hour, derived)
 
 
-def probabilities(pop: Population, emails: EmailBatch) -> dict[str, np.ndarray]:
+def probabilities(pop: Population, emails: EmailBatch, catalog: Catalog | None = None
+                  ) -> dict[str, np.ndarray]:
     """The true probabilities behind every draw, from the current state.
 
-    Returns float64 arrays of shape (n,): ``p_open`` (observed: machine or human),
-    ``p_human_open``, ``p_machine_open``, ``p_click_given_open`` (given a human open),
-    ``p_click``, ``p_purchase_given_click``, ``p_purchase``, ``order_value`` (currency,
-    if bought), ``expected_revenue``, ``p_unsubscribe``, ``p_purchase_anyway``,
-    ``p_incremental_purchase``, plus ``segment`` (int64) and ``hour_distance`` (hours).
+    Parameters
+    ----------
+    pop : Population
+        The recipients' state at delivery (not changed).
+    emails : EmailBatch
+    catalog : Catalog, optional
+        The run's catalog (:attr:`sim.world.World.catalog`): gives each category's margin
+        rate and which products are in stock when a purchase lands. Without it every
+        category has the margin rate ``margin_rate_mean`` and everything is in stock.
+        The draws of :func:`sample` do not depend on it.
+
+    Returns
+    -------
+    dict of str -> ndarray, shape (n,)
+        float64: ``p_open`` (observed: machine or human), ``p_human_open``,
+        ``p_machine_open``, ``p_click_given_open`` (given a human open), ``p_click``,
+        ``p_purchase_given_click``, ``p_in_stock`` (the chance that what the purchase
+        names is in stock when it lands: :func:`sim.state.valid_mask` drops it
+        otherwise), ``p_purchase`` (an order that the world keeps:
+        ``p_click p_purchase_given_click p_in_stock``), ``order_value`` (currency paid if
+        bought: net of the email's discount and of an alert's price drop),
+        ``expected_revenue``, ``discount_value`` (currency the email's discount gives
+        up per order), ``expected_discount``, ``margin_rate`` (of the category bought),
+        ``order_margin`` (currency per order: revenue less unit cost, negative when the
+        discounts exceed the margin), ``expected_margin``, ``p_unsubscribe``,
+        ``p_purchase_anyway``, ``p_incremental_purchase``, ``alert_interest`` (the
+        recipient's interest in an alert's category, 0 without an alert) and
+        ``hour_distance`` (hours); int64 ``segment``; bool ``cart_open`` and ``lapsed``.
     """
     p = pop.preset
     row = pop.index_of(emails.subscriber)
@@ -337,6 +418,16 @@ def probabilities(pop: Population, emails: EmailBatch) -> dict[str, np.ndarray]:
     seg = segments(pop, row)
     kind = emails.kind
     triggered = kind != 0
+    k = emails.series_index.astype(np.float64)
+    later = emails.series_index > 0
+    alert = emails.alert_product >= 0
+    alert_cat = np.where(alert, emails.alert_product // PRODUCTS_PER_CATEGORY, -1)
+    if alert.any() and alert_cat.max() >= p.n_categories:
+        bad = int(emails.alert_product[alert_cat >= p.n_categories][0])
+        raise SpecError(f"EmailBatch.alert_product: expected ids below "
+                        f"{p.n_categories * PRODUCTS_PER_CATEGORY}, got {bad}")
+    drop = emails.drop_fraction
+    gone = lapsed(pop, row, emails.time)
     hour = _local_hour(pop, row, emails)
     dh = np.abs(hour - pop.preferred_hour[row].astype(np.int64))
     dh = np.minimum(dh, 24 - dh).astype(np.float64)
@@ -353,6 +444,9 @@ def probabilities(pop: Population, emails: EmailBatch) -> dict[str, np.ndarray]:
         + p.satisfaction_weight * (2 * sat - 1)
         + np.asarray(p.kind_open_offsets, np.float64)[kind]
     )
+    # novelty decay along a journey, and a lapsed subscriber's own (lower) response
+    open_logit = np.where(later, open_logit - p.series_open_decay * k, open_logit)
+    open_logit = np.where(gone, open_logit + p.lapsed_open_offset, open_logit)
     p_human = _sigmoid(open_logit) * live
     p_machine = pop.privacy_proxy[row] * p.machine_open_probability * live
     match = (emails.strategy >= 0) & (emails.strategy == _NATURAL_STRATEGY[seg])
@@ -366,28 +460,51 @@ def probabilities(pop: Population, emails: EmailBatch) -> dict[str, np.ndarray]:
         + np.asarray(p.kind_click_offsets, np.float64)[kind]
         + 0.5 * p.satisfaction_weight * (2 * sat - 1)
     )
+    click_logit = np.where(later, click_logit - p.series_click_decay * k, click_logit)
+    interest = np.where(alert, category_interest(pop, row, alert_cat), 0.0)
+    click_logit = np.where(alert, click_logit + p.alert_interest_click_gain * interest
+                           + p.alert_drop_click_gain * drop, click_logit)
     p_ctr = _sigmoid(click_logit)
     cart_value = pop.cart_value[row].astype(np.float64)
     cart_open = (kind == _CART) & (cart_value > 0)
     age_h = np.maximum(emails.time - pop.cart_time[row], 0) / 3600.0
     decay = np.exp(-age_h / p.intent_decay_hours)
     returner = (pop.return_time[row] > emails.time).astype(np.float64)
-    incentive_mult = 1.0 + p.incentive_buy_slope * emails.incentive * pop.price_sensitivity[row]
+    # an alert's price drop acts on the purchase like a discount of its size
+    discount = np.where(alert & (drop > 0),
+                        1.0 - (1.0 - emails.incentive) * (1.0 - drop), emails.incentive)
+    incentive_mult = 1.0 + p.incentive_buy_slope * discount * pop.price_sensitivity[row]
     q_cart = p.cart_buy_given_click * (0.15 + 0.85 * decay) * (0.5 + intent) + (
         p.returner_buy_boost * returner
     )
     q_other = np.where(triggered, p.buy_base_triggered, p.buy_base_campaign) * (intent / 0.2)
-    q = np.minimum(np.where(cart_open, q_cart, q_other) * incentive_mult, 0.95)
-    value = np.where(cart_open, cart_value, p.order_value_mean) * (1.0 - emails.incentive)
+    q_raw = np.where(cart_open, q_cart, q_other) * incentive_mult
+    q_raw = np.where(gone, q_raw * p.lapsed_buy_factor, q_raw)
+    q = np.minimum(q_raw, 0.95)
+    # list value of the order; what is paid is net of an alert's drop and the discount
+    list_value = np.where(cart_open, cart_value, p.order_value_mean)
+    paid_list = np.where(alert & (drop > 0), list_value * (1.0 - drop), list_value)
+    value = paid_list * (1.0 - emails.incentive)
+    category = np.where(cart_open & (pop.cart_product[row] >= 0),
+                        pop.cart_product[row].astype(np.int64) // PRODUCTS_PER_CATEGORY,
+                        np.where(alert, alert_cat, pop.top_category[row].astype(np.int64)))
+    if catalog is None:
+        margin_rate = np.full(len(emails), p.margin_rate_mean)
+        in_stock = np.ones(len(emails))
+    else:
+        margin_rate = catalog.category_margin_rate[category]
+        in_stock = p_in_stock(pop, row, emails, catalog, cart_open, alert, dh)
+    margin = value - list_value * (1.0 - margin_rate)
     p_click = p_human * p_ctr
-    p_purchase = p_click * q
+    p_purchase = p_click * q * in_stock
     unsub_base = np.where(triggered, p.unsubscribe_base_triggered, p.unsubscribe_base_campaign)
-    p_unsub = np.minimum(
-        unsub_base * np.exp(-p.unsubscribe_npe_beta * npe) * (1.6 - eng)
-        * np.where(emails.urgency, p.urgency_unsubscribe_factor, 1.0),
-        0.5,
-    ) * live
+    unsub = (unsub_base * np.exp(-p.unsubscribe_npe_beta * npe) * (1.6 - eng)
+             * np.where(emails.urgency, p.urgency_unsubscribe_factor, 1.0))
+    unsub = np.where(later, unsub * (1.0 + p.series_unsubscribe_gain * k), unsub)
+    unsub = np.where(gone, unsub * p.lapsed_unsubscribe_factor, unsub)
+    p_unsub = np.minimum(unsub, 0.5) * live
     anyway = np.where(cart_open, returner, 0.0)
+    disc_value = paid_list * emails.incentive
     return {
         "p_open": p_machine + (1.0 - p_machine) * p_human,
         "p_human_open": p_human,
@@ -395,15 +512,23 @@ def probabilities(pop: Population, emails: EmailBatch) -> dict[str, np.ndarray]:
         "p_click_given_open": p_ctr,
         "p_click": p_click,
         "p_purchase_given_click": q,
+        "p_in_stock": in_stock,
         "p_purchase": p_purchase,
         "order_value": value,
         "expected_revenue": p_purchase * value,
+        "discount_value": disc_value,
+        "expected_discount": p_purchase * disc_value,
+        "margin_rate": margin_rate,
+        "order_margin": margin,
+        "expected_margin": p_purchase * margin,
         "p_unsubscribe": p_unsub,
         "p_purchase_anyway": anyway,
         "p_incremental_purchase": p_purchase * (1.0 - anyway),
+        "alert_interest": interest,
         "segment": seg,
         "hour_distance": dh,
         "cart_open": cart_open,
+        "lapsed": gone,
     }
 
 
@@ -459,6 +584,9 @@ def npe_update(pop: Population, emails: EmailBatch, u: np.ndarray) -> None:
                  + 0.3 * emails.urgency, 0.0, 1.0)
     delta = (-p.npe_email_cost - p.npe_clickbait_cost * 2.0 * (cb - 0.5)
              + p.npe_noise * (2.0 * u[:, 19] - 1.0)) * live
+    later = emails.series_index > 0
+    if later.any():  # a journey's later emails cost more (fatigue along a series)
+        delta = np.where(later, delta - p.series_npe_cost * emails.series_index * live, delta)
     np.add.at(pop.npe, row, delta.astype(np.float32))
 
 
@@ -477,18 +605,24 @@ def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.
     click = human & (u[:, 5] < pr["p_click_given_open"])
     t_click = t_human + np.maximum(float(MIN_CLICK_DELAY_S),
                                    -np.log(u[:, 6]) * p.click_delay_mean_s).astype(np.int64)
+    alert = emails.alert_product >= 0
     link = np.where(
         pr["cart_open"],
         _LINK_CART,
-        np.where((emails.subject_style == SUBJECT_STYLES.index("learn"))
-                 | (emails.strategy == CONTENT_STRATEGIES.index("educational_nurturing")),
-                 _LINK_CONTENT,
-                 np.where(u[:, 7] < 0.85, _LINK_PRODUCT, _LINK_CATEGORY)),
+        np.where(alert, _LINK_PRODUCT,
+                 np.where((emails.subject_style == SUBJECT_STYLES.index("learn"))
+                          | (emails.strategy == CONTENT_STRATEGIES.index("educational_nurturing")),
+                          _LINK_CONTENT,
+                          np.where(u[:, 7] < 0.85, _LINK_PRODUCT, _LINK_CATEGORY))),
     )
     t_view = t_click + _VIEW[0] + np.floor(u[:, 8] * _VIEW[1]).astype(np.int64)
     view_top = np.round(30.0 + (-np.log(u[:, 9])) * p.time_on_page_mean_s, 1)
+    # the product viewed after a click: an alert's product, else one of the top category
     cat = pop.top_category[row].astype(np.int64)
     product = cat * 1000 + np.floor(u[:, 10] * 1000).astype(np.int64)
+    if alert.any():
+        product = np.where(alert, emails.alert_product, product)
+        cat = np.where(alert, emails.alert_product // PRODUCTS_PER_CATEGORY, cat)
     buy = click & (u[:, 11] < pr["p_purchase_given_click"])
     t_buy = t_view + CHECKOUT_DELAY_S + (-np.log(u[:, 12])
                                          * p.purchase_delay_mean_s).astype(np.int64)
@@ -497,7 +631,8 @@ def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.
     revenue = np.round(np.where(pr["cart_open"], pr["order_value"],
                                 pr["order_value"] * lognorm), 2)
     unsub = u[:, 15] < pr["p_unsubscribe"]
-    t_unsub = np.where(human, t_human, t + 3600) + 30 + np.floor(u[:, 16] * 270).astype(np.int64)
+    t_unsub = (np.where(human, t_human, t + UNSUBSCRIBE_NO_OPEN_S) + UNSUBSCRIBE_DELAY_S[0]
+               + np.floor(u[:, 16] * UNSUBSCRIBE_DELAY_S[1]).astype(np.int64))
     token = np.where(pr["cart_open"], pop.cart_seq[row].astype(np.int64), -1)
     # what a purchase buys: the cart's product, else the product viewed after the click
     bought = np.where(pr["cart_open"], pop.cart_product[row].astype(np.int64), product)
@@ -579,8 +714,11 @@ def sample_reference(
             t_click = t_human + int(max(float(MIN_CLICK_DELAY_S),
                                         -np.log(ui[6]) * p.click_delay_mean_s))
             cart = bool(pr["cart_open"][i])
+            alert = int(emails.alert_product[i])
             if cart:
                 link = _LINK_CART
+            elif alert >= 0:
+                link = _LINK_PRODUCT
             elif emails.subject_style[i] == learn or emails.strategy[i] == edu:
                 link = _LINK_CONTENT
             else:
@@ -590,6 +728,8 @@ def sample_reference(
             t_view = t_click + _VIEW[0] + math.floor(ui[8] * _VIEW[1])
             cat = int(pop.top_category[row])
             viewed = cat * 1000 + math.floor(ui[10] * 1000)
+            if alert >= 0:
+                cat, viewed = alert // PRODUCTS_PER_CATEGORY, alert
             out.append({"subscriber": sub, "time": t_view, "type": T.product_view,
                         "campaign_id": camp, "category": cat,
                         "product_id": viewed,
@@ -618,7 +758,8 @@ def sample_reference(
                             "campaign_id": camp, "revenue": revenue, "cart_value": revenue,
                             "token": token, "product_id": bought})
         if ui[15] < pr["p_unsubscribe"][i]:
-            base_t = t_human if human else t + 3600
-            out.append({"subscriber": sub, "time": base_t + 30 + math.floor(ui[16] * 270),
+            base_t = t_human if human else t + UNSUBSCRIBE_NO_OPEN_S
+            out.append({"subscriber": sub, "time": base_t + UNSUBSCRIBE_DELAY_S[0]
+                        + math.floor(ui[16] * UNSUBSCRIBE_DELAY_S[1]),
                         "type": T.unsubscribe, "campaign_id": camp})
     return out

@@ -36,6 +36,7 @@ import pandas as pd
 
 from policies.errors import SpecError
 from sim.behavior import expected_daily_update, session_rate_of
+from sim.catalog import Catalog
 from sim.clock import DAY, HOUR
 from sim.population import NEVER, Population
 from sim.presets import LIFECYCLE_STAGES
@@ -50,7 +51,8 @@ OUTLOOK_COLUMNS: tuple[str, ...] = ("segment", "p_purchase", "p_inactive", "p_op
 
 
 def outlook(pop: Population, now: int, *, horizon_days: int = 7, inactive_days: int = 14,
-            email: EmailBatch | None = None) -> pd.DataFrame:
+            email: EmailBatch | None = None, catalog: Catalog | None = None
+            ) -> pd.DataFrame:
     """True per-subscriber probabilities from the state of ``pop`` at ``now``.
 
     Parameters
@@ -63,6 +65,9 @@ def outlook(pop: Population, now: int, *, horizon_days: int = 7, inactive_days: 
         Windows of ``p_purchase`` and ``p_inactive``, whole days (>= 1).
     email : EmailBatch, optional
         One email per subscriber of ``pop`` (any order), delivered at ``now``.
+    catalog : Catalog, optional
+        The world's catalog: the email's purchase counts only when what it buys is in
+        stock (:func:`sim.response.probabilities`); None: always.
 
     Returns
     -------
@@ -122,7 +127,7 @@ def outlook(pop: Population, now: int, *, horizon_days: int = 7, inactive_days: 
                         f"emails for {len(np.unique(row))} subscribers")
     if bool(np.any(email.time != now)):
         raise SpecError(f"email.time: expected every email delivered at now={now}")
-    pr = probabilities(pop, email)
+    pr = probabilities(pop, email, catalog)
     at = np.empty(n, np.int64)
     at[row] = np.arange(n)
     p_open, p_unsub, p_email_buy = (pr[c][at] for c in ("p_open", "p_unsubscribe",

@@ -52,6 +52,7 @@ from sim.behavior import (
 )
 from sim.catalog import Catalog
 from sim.clock import DAY
+from sim.delays import within_window
 from sim.population import Population
 from sim.response import EmailBatch, npe_update, probabilities, sample
 from sim.rng import KeyedRandom, check_seed
@@ -217,24 +218,59 @@ class World:
         self._push(events)
         self._sent += len(emails)
 
-    def expected(self, emails: EmailBatch) -> pd.DataFrame:
-        """Ground truth of ``emails`` if delivered now: true probabilities, one row each.
+    def expected(self, emails: EmailBatch, window: int | None = None) -> pd.DataFrame:
+        """Ground truth of ``emails`` if delivered now: one row per email (the per-send
+        truth that journey paths are summed from). Does not change state or draw random
+        numbers.
 
-        Columns: ``subscriber``, ``time``, ``campaign``, ``p_open``, ``p_human_open``,
-        ``p_machine_open``, ``p_click``, ``p_click_given_open``, ``p_purchase``,
-        ``p_purchase_given_click``, ``order_value``, ``expected_revenue``,
-        ``p_unsubscribe``, ``p_purchase_anyway``, ``p_incremental_purchase``, ``segment``:
-        of a response at any time after delivery (within a window:
-        :func:`sim.delays.within_window`). Does not change state or draw random numbers.
+        Parameters
+        ----------
+        emails : EmailBatch
+        window : int, optional
+            Count only responses landing within ``window`` s of delivery (the basis on
+            which the runtime counts them: :func:`sim.delays.within_window`); None: at
+            any time after delivery.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The email's keys: ``subscriber``, ``time``, ``campaign``, ``kind``,
+            ``series_index``, ``alert_product``, ``drop_fraction``, ``incentive``,
+            ``segment``, ``lapsed``; the response model's probabilities ``p_open``,
+            ``p_human_open``, ``p_machine_open``, ``p_click``, ``p_click_given_open``,
+            ``p_purchase``, ``p_purchase_given_click``, ``p_in_stock``, ``order_value``
+            (paid, net of discounts), ``order_margin``, ``margin_rate``, ``discount_value``,
+            ``p_unsubscribe``, ``p_purchase_anyway``; expected values per email
+            ``expected_revenue`` (net of discounts), ``expected_margin``,
+            ``expected_discount``; and vs no send ``p_incremental_purchase``,
+            ``expected_incremental_revenue``, ``expected_incremental_margin``. With a
+            ``window``, ``p_open``, ``p_click``, ``p_purchase``, ``p_unsubscribe``, the
+            expected values and the incremental ones count responses within it. Every
+            purchase probability includes ``p_in_stock`` (the catalog's stock when the
+            purchase lands).
         """
-        pr = probabilities(self._pop, emails)
-        cols = ["p_open", "p_human_open", "p_machine_open", "p_click", "p_click_given_open",
-                "p_purchase", "p_purchase_given_click", "order_value", "expected_revenue",
-                "p_unsubscribe", "p_purchase_anyway", "p_incremental_purchase", "segment"]
+        pr = probabilities(self._pop, emails, self._catalog)
+        if window is not None:
+            if isinstance(window, bool) or not isinstance(window, numbers.Integral) or (
+                    window < 0):
+                raise SpecError(f"window: expected int seconds >= 0, got {window!r}")
+            pr = {**pr, **within_window(self._pop, emails, pr, int(window))}
         df = pd.DataFrame({"subscriber": emails.subscriber, "time": emails.time,
-                           "campaign": emails.campaign})
-        for c in cols:
+                           "campaign": emails.campaign, "kind": emails.kind,
+                           "series_index": emails.series_index,
+                           "alert_product": emails.alert_product,
+                           "drop_fraction": emails.drop_fraction,
+                           "incentive": emails.incentive, "segment": pr["segment"],
+                           "lapsed": pr["lapsed"]})
+        for c in ("p_open", "p_human_open", "p_machine_open", "p_click", "p_click_given_open",
+                  "p_purchase", "p_purchase_given_click", "p_in_stock", "order_value",
+                  "order_margin", "margin_rate", "discount_value", "p_unsubscribe",
+                  "p_purchase_anyway", "expected_revenue", "expected_margin",
+                  "expected_discount", "p_incremental_purchase"):
             df[c] = pr[c]
+        inc = pr["p_incremental_purchase"]
+        df["expected_incremental_revenue"] = inc * pr["order_value"]
+        df["expected_incremental_margin"] = inc * pr["order_margin"]
         return df
 
     # -- buffer --------------------------------------------------------------------

@@ -43,9 +43,9 @@ def test_coverage_within_binomial_error_for_every_metric(rows) -> None:  # type:
 
 def test_level_coverage_is_over_metrics_whose_truth_is_their_level(rows) -> None:  # type: ignore[no-untyped-def]
     table = level_coverage_table(rows)
-    # orders and revenue per recipient have only the email-caused part as truth; the
-    # unsubscribe rate has none
-    assert set(table["metric"]) == {"clicks", "attributed_orders"}
+    # orders and revenue per recipient have only the email-caused part as truth; every
+    # unsubscribe is an email's
+    assert set(table["metric"]) == {"clicks", "attributed_orders", "unsubscribes"}
     for t in table.itertuples():
         assert t.n >= 8  # two arms send reminders, in 6 runs
         assert stats.binom.cdf(t.covered, t.n, 0.95) > 0.001, (t.metric, t.covered, t.n)

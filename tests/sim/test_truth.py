@@ -74,7 +74,7 @@ def test_email_columns_are_the_response_model(world: World) -> None:
     ids = pop.ids[::-1].copy()                        # any order
     email = EmailBatch.make(ids, world.now, kind="campaign", subject_style="question")
     before = pop.copy()
-    t = outlook(pop, world.now, email=email)
+    t = outlook(pop, world.now, email=email, catalog=world.catalog)
     assert pop.equals(before)                         # no state change
     assert list(t.columns) == list(OUTLOOK_COLUMNS)
     exp = world.expected(email).set_index("subscriber").loc[pop.ids]
@@ -86,7 +86,7 @@ def test_email_columns_are_the_response_model(world: World) -> None:
     np.testing.assert_allclose(
         1 - t["p_churn"], (1 - organic["p_inactive"]) * (1 - exp["p_unsubscribe"]))
     np.testing.assert_array_equal(t["segment"], exp["segment"])
-    pd_again = outlook(pop, world.now, email=email)
+    pd_again = outlook(pop, world.now, email=email, catalog=world.catalog)
     assert pd_again.equals(t)                         # deterministic
 
 
