@@ -37,7 +37,7 @@ BASE = {
 
 
 def test_builtin_specs_are_the_issue_experiments() -> None:
-    assert [p.stem for p in SPECS] == ["ab_vs_bandit", "esp_auto_winner",
+    assert [p.stem for p in SPECS] == ["ab_vs_bandit", "cart_series", "esp_auto_winner",
                                        "esp_auto_winner_equal", "frequency_cap",
                                        "personalization", "price_drop", "segment_effects",
                                        "send_time",
