@@ -1063,10 +1063,92 @@ def _first_seen(rows, times, first_seen, next_due, shortest):  # pragma: no cove
                 next_due[s] = times[i] + shortest
 
 
+@_njit(cache=True, _nrt=False, inline="always")
+def _find(aprod, filt, x):  # pragma: no cover - compiled
+    """Index of ``x`` in the sorted ``aprod`` (-1: absent); ``filt``: a 2**16-bit filter
+    of their low 16 bits, which rejects most absent ones in one load."""
+    h = x & 0xFFFF
+    if not (filt[h >> 6] >> np.uint64(h & 63)) & np.uint64(1):
+        return -1
+    lo, hi = 0, aprod.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if aprod[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < aprod.shape[0] and aprod[lo] == x:
+        return lo
+    return -1
+
+
+@_njit(cache=True, _nrt=False)
+def _audience_count(cprod, clen, nb, aprod, filt, per):  # pragma: no cover - compiled
+    """``per[w]``: catalog blocks remembering product ``aprod[w]``."""
+    for b in range(nb):
+        for q in range(clen[b]):
+            w = _find(aprod, filt, np.int64(cprod[b, q]))
+            if w >= 0:
+                per[w] += 1
+
+
+@_njit(cache=True, _nrt=False)
+def _audience_fill(cprod, clen, nb, aprod, filt, per, head, nxt, block
+                   ):  # pragma: no cover - compiled
+    """Per product, the linked list (``head``, ``nxt``) of the blocks remembering it in
+    block order, laid out product after product in ``block`` (``per``: the counts, used
+    up as fill positions)."""
+    k = 0
+    for w in range(aprod.shape[0]):
+        c = per[w]
+        per[w] = k
+        if c:
+            head[w] = k
+            for q in range(k, k + c - 1):
+                nxt[q] = q + 1
+        k += c
+    for b in range(nb):
+        for q in range(clen[b]):
+            w = _find(aprod, filt, np.int64(cprod[b, q]))
+            if w >= 0:
+                block[per[w]] = b
+                per[w] += 1
+
+
+@_njit(cache=True, _nrt=False)
+def _call_counts(rows, types, prods, view, cart, cslot, aprod, filt, counts
+                 ):  # pragma: no cover - compiled
+    """Of the views and carts of a product among the events: ``counts[0]`` those of a
+    product in ``aprod`` (the audience lists can grow by as many), ``counts[1]`` the
+    subscribers with no catalog block yet (marked -3 in ``cslot`` while counted)."""
+    n_new = 0
+    n_more = 0
+    for i in range(rows.shape[0]):
+        y = types[i]
+        x = prods[i]
+        if x == -1 or (y != view and y != cart):
+            continue
+        if aprod.shape[0] and _find(aprod, filt, x) >= 0:
+            n_more += 1
+        s = rows[i]
+        if cslot[s] == -1:
+            cslot[s] = -3
+            n_new += 1
+    if n_new:
+        for i in range(rows.shape[0]):
+            if cslot[rows[i]] == -3:
+                cslot[rows[i]] = -1
+    counts[0] = n_more
+    counts[1] = n_new
+
+
 _FIRST_SEEN: Any = _first_seen
 _RUN_EVENTS: Any = _run_events
 _RUN_UNTIL: Any = _run_until
 _ENTER_MANY: Any = _enter_many
+_CALL_COUNTS: Any = _call_counts
+_AUDIENCE_COUNT: Any = _audience_count
+_AUDIENCE_FILL: Any = _audience_fill
 
 
 class FastJourneyCore(FastCore):
@@ -1520,54 +1602,41 @@ class FastJourneyCore(FastCore):
         out[big] = [self.big_products[x] for x in ids[big].tolist()]
         return out
 
-    def _new_blocks(self, E: tuple) -> int:
-        """How many subscribers of the events ``E`` view or cart a product with no catalog
-        block yet (the blocks this call can add: one growth of the pool per call)."""
-        if not self.catalog_js or not len(E[0]):
-            return 0
-        ty = E[2]
-        m = (E[9] != -1) & ((ty == self.jsettings[_S_VIEW]) | (ty == self.jsettings[_S_CART]))
-        rows = E[0][m]
-        return int(np.unique(rows[self.cslot[rows] < 0]).size)
-
-    def _audience(self, E: tuple, C: tuple) -> tuple[tuple, tuple]:
+    def _audience(self, E: tuple, C: tuple) -> tuple[tuple, tuple, int]:
         """The audience lists of one call: ``C`` gains each catalog event's list index;
         ``A`` = (products, head, next, block, count): per product some catalog event of
-        the call is about (sorted), a linked list of the catalog blocks remembering it,
-        built here from the pool and extended by the kernel when an event brings the
-        product into a block (a block may be listed twice: visiting it again decides
-        nothing new, the entry of that second being taken or refused already). A catalog
-        event visits its product's list instead of every block."""
+        the call is about (sorted), a linked list of the catalog blocks remembering it
+        (in block order), built here from the pool (:func:`_audience_lists`) and extended
+        by the kernel when an event brings the product into a block (a block may be
+        listed twice: visiting it again decides nothing new, the entry of that second
+        being taken or refused already). A catalog event visits its product's list
+        instead of every block. Also how many subscribers of the events ``E`` view or
+        cart a product with no catalog block yet (the blocks this call can add: one
+        growth of the pool per call)."""
         c_rules, c_prod = C[1], C[2]
-        aprod = np.unique(c_prod[c_rules != 0])
+        aprod = np.unique(c_prod[c_rules != 0]).astype(np.int64)
         c_list = np.searchsorted(aprod, c_prod).clip(0, max(len(aprod) - 1, 0))
         nb = int(self.meta[1])
+        filt = np.zeros(1024, np.uint64)  # a 2**16-bit filter of the products' low bits
+        low = aprod & 0xFFFF
+        np.bitwise_or.at(filt, low >> 6, np.uint64(1) << (low & 63).astype(np.uint64))
+        per = np.zeros(len(aprod) + 1, np.int64)
+        counts = np.zeros(2, np.int64)
+        if self.catalog_js and len(E[0]):
+            _CALL_COUNTS(E[0], E[2], E[9], self.jsettings[_S_VIEW], self.jsettings[_S_CART],
+                         self.cslot, aprod, filt, counts)
+        m = 0
         if len(aprod):
-            held = np.isin(self.cprod[:nb], aprod) & (
-                np.arange(CATALOG_MEMORY) < self.clen[:nb, None])
-            blocks = np.flatnonzero(held.any(axis=1))  # a block holds a product once
-            b_of, q_of = np.nonzero(held[blocks])
-            which = np.searchsorted(aprod, self.cprod[blocks[b_of], q_of])
-            order = np.argsort(which, kind="stable")
-            first = np.r_[True, which[order][1:] != which[order][:-1]] if len(order) else \
-                np.zeros(0, bool)
-            ev_prod, ev_type = E[9], E[2]
-            more = int(np.count_nonzero(np.isin(ev_prod, aprod) & (
-                (ev_type == self.jsettings[_S_VIEW]) | (ev_type == self.jsettings[_S_CART]))))
-        else:
-            blocks = b_of = which = order = np.zeros(0, np.int64)
-            first = np.zeros(0, bool)
-            more = 0
-        m = len(order)
+            _AUDIENCE_COUNT(self.cprod, self.clen, nb, aprod, filt, per)
+            m = int(per.sum())
+        more = int(counts[0])
         block = np.zeros(m + more, np.int64)
         nxt = np.full(m + more, -1, np.int64)
         head = np.full(len(aprod), -1, np.int64)
-        block[:m] = blocks[b_of[order]]
         if m:
-            nxt[:m - 1] = np.where(first[1:], -1, np.arange(1, m))
-            head[which[order][first]] = np.flatnonzero(first)
-        A = (aprod.astype(np.int64), head, nxt, block, np.array([m], np.int64))
-        return (*C, c_list.astype(np.int64)), A
+            _AUDIENCE_FILL(self.cprod, self.clen, nb, aprod, filt, per, head, nxt, block)
+        A = (aprod, head, nxt, block, np.array([m], np.int64))
+        return (*C, c_list.astype(np.int64)), A, int(counts[1])
 
     def process(self, batch: EventBatch, until: int | None,
                 catalog: CatalogBatch | None = None) -> Decisions:
@@ -1576,8 +1645,8 @@ class FastJourneyCore(FastCore):
         E = self._events(batch)
         C = self._catalog(catalog)
         if len(E[0]) or len(C[0]):
-            C, A = self._audience(E, C)
-            self._reserve(self._new_blocks(E))
+            C, A, new_blocks = self._audience(E, C)
+            self._reserve(new_blocks)
             pos = np.zeros(3, np.int64)
             while True:
                 self._reserve()
