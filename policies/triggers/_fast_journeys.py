@@ -17,9 +17,10 @@ Plain rules keep FastCore's per-(subscriber, rule) arrays; journeys add:
 * per subscriber and inactivity rule the latest activity, the lapse used and the
   ``since_attribute`` start; the first event seen;
 * per subscriber with a product event an index into a **catalog pool** of blocks of 8
-  products (int32 product, last view, cart, purchase; most recent last; 136 bytes): ids
-  of 2**31 - 1 and more by a code (:meth:`FastJourneyCore._product_codes`), times as
-  seconds after an epoch that moves forward (:data:`_EPOCH_LEAD`). A call's catalog
+  products (int32 product, last view, cart, purchase; most recent last; an int32 entry
+  gate, :func:`_settle`; 140 bytes): ids of 2**31 - 1 and more by a code
+  (:meth:`FastJourneyCore._product_codes`), times as seconds after an epoch that moves
+  forward (:data:`_EPOCH_LEAD`). A call's catalog
   events visit the **audience lists** of their products (:meth:`FastJourneyCore._audience`)
   rather than every block;
 * per subscriber the bits of the branch cases' ``segment`` tests of all journeys packed
@@ -582,6 +583,48 @@ def _park_idle(S, s):  # pragma: no cover - compiled
         meta[_M_FREE] = p
 
 
+@_njit(cache=True, _nrt=False)
+def _settle(T, S, s):  # pragma: no cover - compiled
+    """After row ``s``'s journeys changed: park the idle records (:func:`_park_idle`) and
+    set the **entry gate** of its catalog block (``cgate``, a time after the catalog
+    epoch): a lower bound of the first time any catalog journey could take an entry of
+    ``s`` while no event of ``s`` comes (an event may end a journey: the event loop
+    settles after one). A catalog event before the gate is refused by every catalog
+    journey of the block's owner, so its audience visit skips the block without reading
+    the subscriber's state (:func:`_run_events`). Per catalog journey: never entered, no
+    bound; running, its cursor's due time (the earliest it can move, end included);
+    otherwise its re-entry: ``once``, never; ``cooldown``, the end + the cooldown."""
+    _park_idle(S, s)
+    b = S[21][s]
+    if b < 0:
+        return
+    rinfo, jinfo = T[0], T[2]
+    jslot, pi = S[12], S[13]
+    g = FAR
+    for j in range(jinfo.shape[0]):
+        if jinfo[j, _J_ENTRY] != _E_CATALOG:
+            continue
+        p = jslot[s, j]
+        if p == -1:
+            g = NONE
+            break
+        if p >= 0 and pi[p, C_NODE] >= 0:
+            gj = pi[p, C_DUE]
+        else:
+            r = jinfo[j, _J_RULE]
+            last, ended = _memory(S, p)
+            mode = rinfo[r, _R_REENTRY]
+            gj = NONE
+            if mode == 1 and last != NONE:
+                gj = FAR
+            elif mode == 2 and ended != NONE:
+                gj = ended + rinfo[r, _R_COOLDOWN]
+        if gj < g:
+            g = gj
+    x = g - S[16][_M_EPOCH]
+    S[32][b] = NONE32 if x <= NONE32 else np.int32(min(x, 2**31 - 1))
+
+
 @_njit(cache=True, _nrt=False, inline="always")
 def _unpark(S, s, j, q):  # pragma: no cover - compiled
     """A record for row ``s``'s journey ``j`` parked at ``q`` (which goes free)."""
@@ -663,7 +706,7 @@ def _decide_due(T, S, OUT, s, t):  # pragma: no cover - compiled
         d, what, r, x = _next_item(T, S, s)
         if what < 0 or d > t:
             next_due[s] = d if what >= 0 else FAR
-            _park_idle(S, s)
+            _settle(T, S, s)
             return
         if what == _IT_PLAIN:
             _plain_decide(T, S, OUT, s, r, d)
@@ -740,10 +783,15 @@ def _listen(A, b, prod):  # pragma: no cover - compiled
 
 
 @_njit(cache=True, _nrt=False)
-def _rebase(ctimes, meta, shift):  # pragma: no cover - compiled
-    """Move the catalog-memory epoch ``shift`` s later (see :data:`_EPOCH_LEAD`)."""
+def _rebase(ctimes, cgate, meta, shift):  # pragma: no cover - compiled
+    """Move the catalog-memory epoch ``shift`` s later (see :data:`_EPOCH_LEAD`); entry
+    gates only get lower (a gate stays a lower bound)."""
     meta[2] += shift
     for b in range(meta[1]):
+        x = cgate[b]
+        if x != NONE32:
+            y = np.int64(x) - shift
+            cgate[b] = y if y > NONE32 else NONE32
         for q in range(CATALOG_MEMORY):
             for k in range(3):
                 x = ctimes[b, q, k]
@@ -753,8 +801,8 @@ def _rebase(ctimes, meta, shift):  # pragma: no cover - compiled
 
 
 @_njit(cache=True, _nrt=False)
-def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, is_buy,
-                      prod, A):  # pragma: no cover - compiled
+def _remember_product(cslot, cprod, ctimes, cowner, clen, cgate, meta, s, t, is_view,
+                      is_buy, prod, A):  # pragma: no cover - compiled
     """Contract point 8: the last :data:`CATALOG_MEMORY` products viewed or carted (most
     recent last); a purchase marks a remembered product only. A product of this call's
     catalog events that enters block ``b`` puts ``b`` on that product's audience list
@@ -767,7 +815,7 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
                 f = q
                 break
     if t - meta[2] > 2**31 - 1:
-        _rebase(ctimes, meta, t - _EPOCH_LEAD - meta[2])
+        _rebase(ctimes, cgate, meta, t - _EPOCH_LEAD - meta[2])
     o = np.int32(t - meta[2])
     if is_buy:
         if f >= 0:
@@ -779,6 +827,7 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
         cslot[s] = b
         cowner[b] = s
         clen[b] = 0
+        cgate[b] = NONE32  # no bound until the owner's journeys settle
     n = clen[b]
     if f >= 0:
         v, c, bo = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
@@ -823,7 +872,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
     ring, last_excl, pend_entry, pend_due, pend_att = S[0], S[1], S[2], S[3], S[4]
     lf_time, next_due, seg, jslot, pi, pu, meta = S[5], S[9], S[11], S[12], S[13], S[15], S[16]
     act, cslot, cprod, stats, ctimes, cowner, clen = S[17], S[21], S[22], S[25], S[26], S[27], S[28]
-    lapse, first_seen, attr_t0 = S[18], S[19], S[20]
+    lapse, first_seen, attr_t0, cgate = S[18], S[19], S[20], S[32]
     out, outp, cnt = OUT
     ev_row, ev_time, ev_type, ev_bits, ev_j, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
     c_time, c_rules, c_prod, c_key, c_eb, c_list = C
@@ -848,6 +897,8 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                         return False
                     b = a_block[node]
                     node = a_next[node]
+                    if cgate[b] > tc - meta[2]:
+                        continue  # every catalog journey refuses the owner's entry
                     for f in range(clen[b]):
                         if cprod[b, f] != prod:
                             continue
@@ -876,7 +927,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                                 p = jslot[s, j]  # the entry's cursor is the only new due
                                 if p >= 0 and pi[p, C_NODE] >= 0 and pi[p, C_DUE] < next_due[s]:
                                     next_due[s] = pi[p, C_DUE]
-                        _park_idle(S, s)
+                        _settle(T, S, s)
                         break
             c += 1
             b0 = 0
@@ -953,8 +1004,8 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                     next_due[s] = t + inact[k, 1]
         if view_code >= 0 and ev_prod[i] != -1 and (
                 y == view_code or y == cart_code or y == buy_code):
-            _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, y == view_code,
-                              y == buy_code, ev_prod[i], A)
+            _remember_product(cslot, cprod, ctimes, cowner, clen, cgate, meta, s, t,
+                              y == view_code, y == buy_code, ev_prod[i], A)
         # entries
         for r in range(n_rules):
             if not when_lut[y, r] or not seg[s, r]:
@@ -1008,7 +1059,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                 _try_enter(T, S, OUT, s, j, t, ev_key[ji, j], ev_eb[ji, j])
                 slow = True
         if slow:
-            _park_idle(S, s)
+            _settle(T, S, s)
             _refresh(T, S, s)
         i += 1
     pos[0], pos[1], pos[2] = i, c, 0
@@ -1045,7 +1096,7 @@ def _enter_many(T, S, OUT, rows, js, at, pos, room):  # pragma: no cover - compi
             pos[0] = q
             return False
         _try_enter(T, S, OUT, rows[q], js[q], at, np.int64(-1), np.uint64(0))
-        _park_idle(S, rows[q])
+        _settle(T, S, rows[q])
         _refresh(T, S, rows[q])
     pos[0] = rows.shape[0]
     return True
@@ -1318,6 +1369,7 @@ class FastJourneyCore(FastCore):
         self.ctimes = np.zeros((16, CATALOG_MEMORY, 3), np.int32)
         self.cowner = np.zeros(16, np.int32)
         self.clen = np.zeros(16, np.int32)
+        self.cgate = np.zeros(16, np.int32)
         self.outp = np.zeros(self.out.shape[0], np.float64)
         self.out = np.zeros((self.out.shape[0], 8), np.int64)
         self.cnt = np.zeros(1, np.int64)
@@ -1424,7 +1476,7 @@ class FastJourneyCore(FastCore):
                 self.seg, self.jslot, self.pi, self.pf, self.pu, self.meta, self.act,
                 self.lapse, self.first_seen, self.attr_t0, self.cslot, self.cprod, self.segb,
                 self.ids, self.stats, self.ctimes, self.cowner, self.clen, self.pk, self.pki,
-                self.pkf)
+                self.pkf, self.cgate)
 
     def _tables_state(self) -> tuple:
         return self._tables(), self._state()
@@ -1469,6 +1521,7 @@ class FastJourneyCore(FastCore):
                 [self.ctimes, np.zeros((n, CATALOG_MEMORY, 3), np.int32)])
             self.cowner = np.concatenate([self.cowner, np.zeros(n, np.int32)])
             self.clen = np.concatenate([self.clen, np.zeros(n, np.int32)])
+            self.cgate = np.concatenate([self.cgate, np.zeros(n, np.int32)])
 
     def _call(self, kernel: Any, *args: Any) -> bool:
         _LOCAL.chooser = self._choose_policy
@@ -1848,8 +1901,8 @@ class FastJourneyCore(FastCore):
     def state_nbytes(self) -> int:
         """Bytes of per-subscriber state and of the record and catalog pools (as
         allocated)."""
-        pools = sum(getattr(self, n).nbytes for n in ("pi", "pf", "pu", "pk", "pki", "pkf",
-                                                       "cprod", "ctimes", "cowner", "clen"))
+        pools = sum(getattr(self, n).nbytes for n in (
+            "pi", "pf", "pu", "pk", "pki", "pkf", "cprod", "ctimes", "cowner", "clen", "cgate"))
         return super().state_nbytes() + pools
 
 
