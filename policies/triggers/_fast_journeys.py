@@ -1102,18 +1102,6 @@ def _enter_many(T, S, OUT, rows, js, at, pos, room):  # pragma: no cover - compi
     return True
 
 
-@_njit(cache=True, _nrt=False)
-def _first_seen(rows, times, first_seen, next_due, shortest):  # pragma: no cover - compiled
-    """The first event of each known subscriber starts inactivity clocks (a lower bound
-    of the due time: the shortest inactivity after it)."""
-    for i in range(rows.shape[0]):
-        s = rows[i]
-        if s >= 0 and first_seen[s] == NONE:
-            first_seen[s] = times[i]
-            if times[i] + shortest < next_due[s]:
-                next_due[s] = times[i] + shortest
-
-
 @_njit(cache=True, _nrt=False, inline="always")
 def _find(aprod, filt, x):  # pragma: no cover - compiled
     """Index of ``x`` in the sorted ``aprod`` (-1: absent); ``filt``: a 2**16-bit filter
@@ -1193,10 +1181,62 @@ def _call_counts(rows, types, prods, view, cart, cslot, aprod, filt, counts
     counts[1] = n_new
 
 
-_FIRST_SEEN: Any = _first_seen
+@_njit(cache=True, _nrt=False)
+def _prefilter(sub, times, types, prods, start, n_ids, relevant, type_bits, jtype, prod_type,
+               first_seen, next_due, shortest, o_rows, o_times, o_types, o_src, o_bits, o_j,
+               o_prod, o_jsrc, o_jty, counts):  # pragma: no cover - compiled
+    """One pass over a batch: row ``sub - start`` (``n_ids`` rows; ``sub`` holds rows
+    and ``start`` is 0 when ids are not dense); the first event of each known subscriber
+    starts inactivity clocks (``shortest`` >= 0: the shortest inactivity, a lower bound of
+    the due time after it); events of a known subscriber and a ``relevant`` type are kept:
+    row, time, type, index, the bits of the conditions on the type with no ``where``, the
+    index among the kept events of a ``jtype`` (-1 otherwise; their batch index and type
+    in ``o_jsrc``/``o_jty``) and the product of a ``prod_type`` (-1: none). ``counts``:
+    kept, kept of a ``jtype``, whether a product id is 2**31 - 1 or more."""
+    n = 0
+    nj = 0
+    big = 0
+    n_types = relevant.shape[0]
+    for i in range(sub.shape[0]):
+        s = sub[i] - start
+        if s < 0 or s >= n_ids:
+            continue
+        t = times[i]
+        if shortest >= 0 and first_seen[s] == NONE:
+            first_seen[s] = t
+            if t + shortest < next_due[s]:
+                next_due[s] = t + shortest
+        y = types[i]
+        if y < 0 or y >= n_types or not relevant[y]:
+            continue
+        o_rows[n] = s
+        o_times[n] = t
+        o_types[n] = y
+        o_src[n] = i
+        o_bits[n] = type_bits[y]
+        if jtype[y]:
+            o_j[n] = nj
+            o_jsrc[nj] = i
+            o_jty[nj] = y
+            nj += 1
+        else:
+            o_j[n] = -1
+        x = prods[i] if prod_type[y] else -1
+        if x < 0:
+            x = -1
+        elif x >= 2**31 - 1:
+            big = 1
+        o_prod[n] = x
+        n += 1
+    counts[0] = n
+    counts[1] = nj
+    counts[2] = big
+
+
 _RUN_EVENTS: Any = _run_events
 _RUN_UNTIL: Any = _run_until
 _ENTER_MANY: Any = _enter_many
+_PREFILTER: Any = _prefilter
 _CALL_COUNTS: Any = _call_counts
 _AUDIENCE_COUNT: Any = _audience_count
 _AUDIENCE_FILL: Any = _audience_fill
@@ -1327,6 +1367,13 @@ class FastJourneyCore(FastCore):
                 for c in range(min(64, n_types)):
                     if int(prog.events[node]) >> c & 1:
                         self.jtype_lut[c] = True
+        # per type: the bits of the conditions with no ``where`` (the prefilter sets them);
+        # the conditions with one are tested vectorized
+        self.type_bits = np.zeros(n_types, np.int64)
+        self.where_conds = [k for k, (_, c) in enumerate(self.conds) if c.where]
+        for k, (_, cond) in enumerate(self.conds):
+            if not cond.where:
+                self.type_bits[self.cond_codes[k]] |= np.int64(1) << np.int64(k)
         self.xmatch = np.zeros(n_j, np.int64)
         for j, r in enumerate(self.jrules):
             for x, crit in enumerate(rl[r].journey.exits):  # type: ignore[union-attr]
@@ -1343,6 +1390,9 @@ class FastJourneyCore(FastCore):
                  EVENT_TYPES.code("purchase_completed")) if self.catalog_js else (-1, -1, -1)
         self.jsettings = np.array([*self.settings[:6], st.smart_sending or 0, *codes], np.int64)
         self.product_codes = np.array(codes, np.int64)
+        self.product_lut = np.zeros(n_types, np.bool_)  # types whose product is remembered
+        self.product_lut[[c for c in codes if c >= 0]] = True
+        self.no_product_lut = np.zeros(n_types, np.bool_)
         if max(smart) > 0:
             self.cap_width = max(self.cap_width, len(rl) + 1)
         self.cap = np.zeros((0, self.cap_width), np.int64)
@@ -1555,60 +1605,65 @@ class FastJourneyCore(FastCore):
     def _events(self, batch: EventBatch) -> tuple:
         """The prefiltered events (rows, times, types, condition bits), and for those of a
         type some journey tests (``ev_j`` >= 0: their row in the compact tables) the exit,
-        wait-until and entry-test bits and the entry key per journey; products."""
-        rows_all = self.rows_of(batch.subscriber)
-        if self.inact_rules and len(batch):
-            _FIRST_SEEN(rows_all, batch.time, self.first_seen, self.next_due,
-                        np.int64(self.inact[:, 1].min()))
-        types = batch.type
-        in_registry = types < self.n_types
-        safe = np.where(in_registry, types, 0)
-        idx = np.flatnonzero(self.relevant_lut[safe] & in_registry & (rows_all >= 0))
-        rows, times, ty = rows_all[idx], batch.time[idx], types[idx]
-        n, n_j = len(idx), len(self.jrules)
-        bits = np.zeros(n, np.int64)
-        for k, (_, cond) in enumerate(self.conds):
-            sub = np.flatnonzero(ty == self.cond_codes[k])
-            if len(sub):
-                m = _where(batch, idx[sub], cond.where)
-                bits[sub[m]] |= np.int64(1) << np.int64(k)
-        jsel = np.flatnonzero(self.jtype_lut[ty]) if n else np.zeros(0, np.int64)
-        ev_j = np.full(n, -1, np.int64)
-        ev_j[jsel] = np.arange(len(jsel))
-        src = idx[jsel]
-        jty = ty[jsel]
-        ev_x = np.zeros((len(jsel), n_j), np.int64)
-        ev_wu = np.zeros((len(jsel), n_j), np.uint64)
-        ev_key = np.full((len(jsel), n_j), -1, np.int64)
-        ev_eb = np.zeros((len(jsel), n_j), np.uint64)
+        wait-until and entry-test bits and the entry key per journey; products. One
+        compiled pass (:func:`_prefilter`) keeps the events of a known subscriber and of a
+        type some rule reads, starts inactivity clocks and sets what needs no column;
+        ``where`` tests run vectorized on the events of their type only."""
+        n_all, n_j = len(batch), len(self.jrules)
+        if self.dense_start is not None:
+            sub, start = batch.subscriber, np.int64(self.dense_start)
+        else:
+            sub, start = self.rows_of(batch.subscriber), np.int64(0)
+        prods = sub
+        prod_type = self.no_product_lut
+        if self.catalog_js and "product_id" in batch.columns:
+            col = batch.columns["product_id"]
+            prods = col if col.dtype == np.int64 else np.where(col >= 0, col, -1).astype(np.int64)
+            prod_type = self.product_lut
+        out = [np.empty(n_all, np.int64) for _ in range(9)]
+        counts = np.zeros(3, np.int64)
+        shortest = np.int64(self.inact[:, 1].min()) if self.inact_rules else np.int64(-1)
+        _PREFILTER(sub, batch.time, batch.type, prods, start, np.int64(len(self.ids)),
+                   self.relevant_lut, self.type_bits, self.jtype_lut, prod_type,
+                   self.first_seen, self.next_due, shortest, *out, counts)
+        n, n_sel = int(counts[0]), int(counts[1])
+        rows, times, ty, idx, bits, ev_j, ev_prod = (a[:n] for a in out[:7])
+        src, jty = out[7][:n_sel], out[8][:n_sel]
+        for k in self.where_conds:
+            cond = self.conds[k][1]
+            sel = np.flatnonzero(ty == self.cond_codes[k])
+            if len(sel):
+                m = _where(batch, idx[sel], cond.where)
+                bits[sel[m]] |= np.int64(1) << np.int64(k)
+        ev_x = np.zeros((n_sel, n_j), np.int64)
+        ev_wu = np.zeros((n_sel, n_j), np.uint64)
+        ev_key = np.full((n_sel, n_j), -1, np.int64)
+        ev_eb = np.zeros((n_sel, n_j), np.uint64)
         for j, r in enumerate(self.jrules):
             prog = self.programs[r]
             for x, crit in enumerate(self.rules.rules[r].journey.exits):  # type: ignore[union-attr]
-                sub = np.flatnonzero(jty == EVENT_TYPES.code(crit.event))
-                if len(sub):
-                    m = _where(batch, src[sub], crit.where)
-                    ev_x[sub[m], j] |= np.int64(1) << np.int64(x)
+                sel = np.flatnonzero(jty == EVENT_TYPES.code(crit.event))
+                if len(sel):
+                    m = _where(batch, src[sel], crit.where)
+                    ev_x[sel[m], j] |= np.int64(1) << np.int64(x)
             for node in np.flatnonzero(prog.kind == _N_UNTIL).tolist():
                 ev_mask = int(prog.events[node])
-                sub = np.flatnonzero(np.isin(jty, [c for c in range(64) if ev_mask >> c & 1]))
-                if len(sub):
-                    m = _where(batch, src[sub], prog.where[node])
-                    ev_wu[sub[m], j] |= np.uint64(1) << np.uint64(node)
+                sel = np.flatnonzero(np.isin(jty, [c for c in range(64) if ev_mask >> c & 1]))
+                if len(sel):
+                    m = _where(batch, src[sel], prog.where[node])
+                    ev_wu[sel[m], j] |= np.uint64(1) << np.uint64(node)
             key = self.keys[r]
-            if key is not None and key in batch.columns and len(src):
+            if key is not None and key in batch.columns and n_sel:
                 col = batch.columns[key][src]
                 v = np.where(np.isnan(col), -1, col) if col.dtype.kind == "f" else col
                 ev_key[:, j] = np.where(np.asarray(v) >= 0, v, -1).astype(np.int64)
             for b, p in enumerate(self.entry_tests[j]):
                 m = _where(batch, src, (p,))
                 ev_eb[m, j] |= np.uint64(1) << np.uint64(b)
-        ev_prod = np.full(n, -1, np.int64)
-        if self.catalog_js and "product_id" in batch.columns:
-            sub = np.flatnonzero(np.isin(ty, self.product_codes))
-            col = batch.columns["product_id"][idx[sub]]
-            ev_prod[sub] = self._product_codes(np.where(col >= 0, col, -1).astype(np.int64))
-        return (rows.astype(np.int64), times, ty.astype(np.int64), bits, ev_j, ev_x, ev_wu,
-                ev_key, ev_eb, ev_prod)
+        if counts[2]:  # product ids of 2**31 - 1 and more: their codes
+            has = ev_prod != -1
+            ev_prod[has] = self._product_codes(ev_prod[has])
+        return (rows, times, ty, bits, ev_j, ev_x, ev_wu, ev_key, ev_eb, ev_prod)
 
     def _catalog(self, cat: CatalogBatch | None) -> tuple:
         if cat is None or not len(cat) or not self.catalog_js:
