@@ -1779,10 +1779,10 @@ class FastJourneyCore(FastCore):
         else:
             rows, props = np.zeros((0, 8), np.int64), np.zeros(0, np.float64)
         subs = self.ids[rows[:, 0]] if len(rows) else np.zeros(0, np.int64)
+        # columns as views of ``rows``: sorting gathers them into arrays of their own
         return Decisions(
-            subs, rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy(), rows[:, 4].copy(),
-            rows[:, 5].copy(), self.rules.ids, rows[:, 6].copy(), rows[:, 7].copy(), props,
-            self.step_names).sorted()
+            subs, rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4], rows[:, 5], self.rules.ids,
+            rows[:, 6], rows[:, 7], props, self.step_names).sorted()
 
     # -- failures -----------------------------------------------------------------------
 
