@@ -17,9 +17,10 @@ Plain rules keep FastCore's per-(subscriber, rule) arrays; journeys add:
 * per subscriber and inactivity rule the latest activity, the lapse used and the
   ``since_attribute`` start; the first event seen;
 * per subscriber with a product event an index into a **catalog pool** of blocks of 8
-  products (int32 product, last view, cart, purchase; most recent last; 136 bytes): ids
-  of 2**31 - 1 and more by a code (:meth:`FastJourneyCore._product_codes`), times as
-  seconds after an epoch that moves forward (:data:`_EPOCH_LEAD`). A call's catalog
+  products (int32 product, last view, cart, purchase; most recent last; an int32 entry
+  gate, :func:`_settle`; 140 bytes): ids of 2**31 - 1 and more by a code
+  (:meth:`FastJourneyCore._product_codes`), times as seconds after an epoch that moves
+  forward (:data:`_EPOCH_LEAD`). A call's catalog
   events visit the **audience lists** of their products (:meth:`FastJourneyCore._audience`)
   rather than every block;
 * per subscriber the bits of the branch cases' ``segment`` tests of all journeys packed
@@ -582,6 +583,48 @@ def _park_idle(S, s):  # pragma: no cover - compiled
         meta[_M_FREE] = p
 
 
+@_njit(cache=True, _nrt=False)
+def _settle(T, S, s):  # pragma: no cover - compiled
+    """After row ``s``'s journeys changed: park the idle records (:func:`_park_idle`) and
+    set the **entry gate** of its catalog block (``cgate``, a time after the catalog
+    epoch): a lower bound of the first time any catalog journey could take an entry of
+    ``s`` while no event of ``s`` comes (an event may end a journey: the event loop
+    settles after one). A catalog event before the gate is refused by every catalog
+    journey of the block's owner, so its audience visit skips the block without reading
+    the subscriber's state (:func:`_run_events`). Per catalog journey: never entered, no
+    bound; running, its cursor's due time (the earliest it can move, end included);
+    otherwise its re-entry: ``once``, never; ``cooldown``, the end + the cooldown."""
+    _park_idle(S, s)
+    b = S[21][s]
+    if b < 0:
+        return
+    rinfo, jinfo = T[0], T[2]
+    jslot, pi = S[12], S[13]
+    g = FAR
+    for j in range(jinfo.shape[0]):
+        if jinfo[j, _J_ENTRY] != _E_CATALOG:
+            continue
+        p = jslot[s, j]
+        if p == -1:
+            g = NONE
+            break
+        if p >= 0 and pi[p, C_NODE] >= 0:
+            gj = pi[p, C_DUE]
+        else:
+            r = jinfo[j, _J_RULE]
+            last, ended = _memory(S, p)
+            mode = rinfo[r, _R_REENTRY]
+            gj = NONE
+            if mode == 1 and last != NONE:
+                gj = FAR
+            elif mode == 2 and ended != NONE:
+                gj = ended + rinfo[r, _R_COOLDOWN]
+        if gj < g:
+            g = gj
+    x = g - S[16][_M_EPOCH]
+    S[32][b] = NONE32 if x <= NONE32 else np.int32(min(x, 2**31 - 1))
+
+
 @_njit(cache=True, _nrt=False, inline="always")
 def _unpark(S, s, j, q):  # pragma: no cover - compiled
     """A record for row ``s``'s journey ``j`` parked at ``q`` (which goes free)."""
@@ -663,7 +706,7 @@ def _decide_due(T, S, OUT, s, t):  # pragma: no cover - compiled
         d, what, r, x = _next_item(T, S, s)
         if what < 0 or d > t:
             next_due[s] = d if what >= 0 else FAR
-            _park_idle(S, s)
+            _settle(T, S, s)
             return
         if what == _IT_PLAIN:
             _plain_decide(T, S, OUT, s, r, d)
@@ -740,10 +783,15 @@ def _listen(A, b, prod):  # pragma: no cover - compiled
 
 
 @_njit(cache=True, _nrt=False)
-def _rebase(ctimes, meta, shift):  # pragma: no cover - compiled
-    """Move the catalog-memory epoch ``shift`` s later (see :data:`_EPOCH_LEAD`)."""
+def _rebase(ctimes, cgate, meta, shift):  # pragma: no cover - compiled
+    """Move the catalog-memory epoch ``shift`` s later (see :data:`_EPOCH_LEAD`); entry
+    gates only get lower (a gate stays a lower bound)."""
     meta[2] += shift
     for b in range(meta[1]):
+        x = cgate[b]
+        if x != NONE32:
+            y = np.int64(x) - shift
+            cgate[b] = y if y > NONE32 else NONE32
         for q in range(CATALOG_MEMORY):
             for k in range(3):
                 x = ctimes[b, q, k]
@@ -753,8 +801,8 @@ def _rebase(ctimes, meta, shift):  # pragma: no cover - compiled
 
 
 @_njit(cache=True, _nrt=False)
-def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, is_buy,
-                      prod, A):  # pragma: no cover - compiled
+def _remember_product(cslot, cprod, ctimes, cowner, clen, cgate, meta, s, t, is_view,
+                      is_buy, prod, A):  # pragma: no cover - compiled
     """Contract point 8: the last :data:`CATALOG_MEMORY` products viewed or carted (most
     recent last); a purchase marks a remembered product only. A product of this call's
     catalog events that enters block ``b`` puts ``b`` on that product's audience list
@@ -767,7 +815,7 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
                 f = q
                 break
     if t - meta[2] > 2**31 - 1:
-        _rebase(ctimes, meta, t - _EPOCH_LEAD - meta[2])
+        _rebase(ctimes, cgate, meta, t - _EPOCH_LEAD - meta[2])
     o = np.int32(t - meta[2])
     if is_buy:
         if f >= 0:
@@ -779,6 +827,7 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, is_view, i
         cslot[s] = b
         cowner[b] = s
         clen[b] = 0
+        cgate[b] = NONE32  # no bound until the owner's journeys settle
     n = clen[b]
     if f >= 0:
         v, c, bo = ctimes[b, f, 0], ctimes[b, f, 1], ctimes[b, f, 2]
@@ -823,7 +872,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
     ring, last_excl, pend_entry, pend_due, pend_att = S[0], S[1], S[2], S[3], S[4]
     lf_time, next_due, seg, jslot, pi, pu, meta = S[5], S[9], S[11], S[12], S[13], S[15], S[16]
     act, cslot, cprod, stats, ctimes, cowner, clen = S[17], S[21], S[22], S[25], S[26], S[27], S[28]
-    lapse, first_seen, attr_t0 = S[18], S[19], S[20]
+    lapse, first_seen, attr_t0, cgate = S[18], S[19], S[20], S[32]
     out, outp, cnt = OUT
     ev_row, ev_time, ev_type, ev_bits, ev_j, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
     c_time, c_rules, c_prod, c_key, c_eb, c_list = C
@@ -848,6 +897,8 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                         return False
                     b = a_block[node]
                     node = a_next[node]
+                    if cgate[b] > tc - meta[2]:
+                        continue  # every catalog journey refuses the owner's entry
                     for f in range(clen[b]):
                         if cprod[b, f] != prod:
                             continue
@@ -876,7 +927,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                                 p = jslot[s, j]  # the entry's cursor is the only new due
                                 if p >= 0 and pi[p, C_NODE] >= 0 and pi[p, C_DUE] < next_due[s]:
                                     next_due[s] = pi[p, C_DUE]
-                        _park_idle(S, s)
+                        _settle(T, S, s)
                         break
             c += 1
             b0 = 0
@@ -953,8 +1004,8 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                     next_due[s] = t + inact[k, 1]
         if view_code >= 0 and ev_prod[i] != -1 and (
                 y == view_code or y == cart_code or y == buy_code):
-            _remember_product(cslot, cprod, ctimes, cowner, clen, meta, s, t, y == view_code,
-                              y == buy_code, ev_prod[i], A)
+            _remember_product(cslot, cprod, ctimes, cowner, clen, cgate, meta, s, t,
+                              y == view_code, y == buy_code, ev_prod[i], A)
         # entries
         for r in range(n_rules):
             if not when_lut[y, r] or not seg[s, r]:
@@ -1008,7 +1059,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                 _try_enter(T, S, OUT, s, j, t, ev_key[ji, j], ev_eb[ji, j])
                 slow = True
         if slow:
-            _park_idle(S, s)
+            _settle(T, S, s)
             _refresh(T, S, s)
         i += 1
     pos[0], pos[1], pos[2] = i, c, 0
@@ -1045,28 +1096,150 @@ def _enter_many(T, S, OUT, rows, js, at, pos, room):  # pragma: no cover - compi
             pos[0] = q
             return False
         _try_enter(T, S, OUT, rows[q], js[q], at, np.int64(-1), np.uint64(0))
-        _park_idle(S, rows[q])
+        _settle(T, S, rows[q])
         _refresh(T, S, rows[q])
     pos[0] = rows.shape[0]
     return True
 
 
+@_njit(cache=True, _nrt=False, inline="always")
+def _find(aprod, filt, x):  # pragma: no cover - compiled
+    """Index of ``x`` in the sorted ``aprod`` (-1: absent); ``filt``: a 2**16-bit filter
+    of their low 16 bits, which rejects most absent ones in one load."""
+    h = x & 0xFFFF
+    if not (filt[h >> 6] >> np.uint64(h & 63)) & np.uint64(1):
+        return -1
+    lo, hi = 0, aprod.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if aprod[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < aprod.shape[0] and aprod[lo] == x:
+        return lo
+    return -1
+
+
 @_njit(cache=True, _nrt=False)
-def _first_seen(rows, times, first_seen, next_due, shortest):  # pragma: no cover - compiled
-    """The first event of each known subscriber starts inactivity clocks (a lower bound
-    of the due time: the shortest inactivity after it)."""
+def _audience_count(cprod, clen, nb, aprod, filt, per):  # pragma: no cover - compiled
+    """``per[w]``: catalog blocks remembering product ``aprod[w]``."""
+    for b in range(nb):
+        for q in range(clen[b]):
+            w = _find(aprod, filt, np.int64(cprod[b, q]))
+            if w >= 0:
+                per[w] += 1
+
+
+@_njit(cache=True, _nrt=False)
+def _audience_fill(cprod, clen, nb, aprod, filt, per, head, nxt, block
+                   ):  # pragma: no cover - compiled
+    """Per product, the linked list (``head``, ``nxt``) of the blocks remembering it in
+    block order, laid out product after product in ``block`` (``per``: the counts, used
+    up as fill positions)."""
+    k = 0
+    for w in range(aprod.shape[0]):
+        c = per[w]
+        per[w] = k
+        if c:
+            head[w] = k
+            for q in range(k, k + c - 1):
+                nxt[q] = q + 1
+        k += c
+    for b in range(nb):
+        for q in range(clen[b]):
+            w = _find(aprod, filt, np.int64(cprod[b, q]))
+            if w >= 0:
+                block[per[w]] = b
+                per[w] += 1
+
+
+@_njit(cache=True, _nrt=False)
+def _call_counts(rows, types, prods, view, cart, cslot, aprod, filt, counts
+                 ):  # pragma: no cover - compiled
+    """Of the views and carts of a product among the events: ``counts[0]`` those of a
+    product in ``aprod`` (the audience lists can grow by as many), ``counts[1]`` the
+    subscribers with no catalog block yet (marked -3 in ``cslot`` while counted)."""
+    n_new = 0
+    n_more = 0
     for i in range(rows.shape[0]):
+        y = types[i]
+        x = prods[i]
+        if x == -1 or (y != view and y != cart):
+            continue
+        if aprod.shape[0] and _find(aprod, filt, x) >= 0:
+            n_more += 1
         s = rows[i]
-        if s >= 0 and first_seen[s] == NONE:
-            first_seen[s] = times[i]
-            if times[i] + shortest < next_due[s]:
-                next_due[s] = times[i] + shortest
+        if cslot[s] == -1:
+            cslot[s] = -3
+            n_new += 1
+    if n_new:
+        for i in range(rows.shape[0]):
+            if cslot[rows[i]] == -3:
+                cslot[rows[i]] = -1
+    counts[0] = n_more
+    counts[1] = n_new
 
 
-_FIRST_SEEN: Any = _first_seen
+@_njit(cache=True, _nrt=False)
+def _prefilter(sub, times, types, prods, start, n_ids, relevant, type_bits, jtype, prod_type,
+               first_seen, next_due, shortest, o_rows, o_times, o_types, o_src, o_bits, o_j,
+               o_prod, o_jsrc, o_jty, counts):  # pragma: no cover - compiled
+    """One pass over a batch: row ``sub - start`` (``n_ids`` rows; ``sub`` holds rows
+    and ``start`` is 0 when ids are not dense); the first event of each known subscriber
+    starts inactivity clocks (``shortest`` >= 0: the shortest inactivity, a lower bound of
+    the due time after it); events of a known subscriber and a ``relevant`` type are kept:
+    row, time, type, index, the bits of the conditions on the type with no ``where``, the
+    index among the kept events of a ``jtype`` (-1 otherwise; their batch index and type
+    in ``o_jsrc``/``o_jty``) and the product of a ``prod_type`` (-1: none). ``counts``:
+    kept, kept of a ``jtype``, whether a product id is 2**31 - 1 or more."""
+    n = 0
+    nj = 0
+    big = 0
+    n_types = relevant.shape[0]
+    for i in range(sub.shape[0]):
+        s = sub[i] - start
+        if s < 0 or s >= n_ids:
+            continue
+        t = times[i]
+        if shortest >= 0 and first_seen[s] == NONE:
+            first_seen[s] = t
+            if t + shortest < next_due[s]:
+                next_due[s] = t + shortest
+        y = types[i]
+        if y < 0 or y >= n_types or not relevant[y]:
+            continue
+        o_rows[n] = s
+        o_times[n] = t
+        o_types[n] = y
+        o_src[n] = i
+        o_bits[n] = type_bits[y]
+        if jtype[y]:
+            o_j[n] = nj
+            o_jsrc[nj] = i
+            o_jty[nj] = y
+            nj += 1
+        else:
+            o_j[n] = -1
+        x = prods[i] if prod_type[y] else -1
+        if x < 0:
+            x = -1
+        elif x >= 2**31 - 1:
+            big = 1
+        o_prod[n] = x
+        n += 1
+    counts[0] = n
+    counts[1] = nj
+    counts[2] = big
+
+
 _RUN_EVENTS: Any = _run_events
 _RUN_UNTIL: Any = _run_until
 _ENTER_MANY: Any = _enter_many
+_PREFILTER: Any = _prefilter
+_CALL_COUNTS: Any = _call_counts
+_AUDIENCE_COUNT: Any = _audience_count
+_AUDIENCE_FILL: Any = _audience_fill
 
 
 class FastJourneyCore(FastCore):
@@ -1194,6 +1367,13 @@ class FastJourneyCore(FastCore):
                 for c in range(min(64, n_types)):
                     if int(prog.events[node]) >> c & 1:
                         self.jtype_lut[c] = True
+        # per type: the bits of the conditions with no ``where`` (the prefilter sets them);
+        # the conditions with one are tested vectorized
+        self.type_bits = np.zeros(n_types, np.int64)
+        self.where_conds = [k for k, (_, c) in enumerate(self.conds) if c.where]
+        for k, (_, cond) in enumerate(self.conds):
+            if not cond.where:
+                self.type_bits[self.cond_codes[k]] |= np.int64(1) << np.int64(k)
         self.xmatch = np.zeros(n_j, np.int64)
         for j, r in enumerate(self.jrules):
             for x, crit in enumerate(rl[r].journey.exits):  # type: ignore[union-attr]
@@ -1210,6 +1390,9 @@ class FastJourneyCore(FastCore):
                  EVENT_TYPES.code("purchase_completed")) if self.catalog_js else (-1, -1, -1)
         self.jsettings = np.array([*self.settings[:6], st.smart_sending or 0, *codes], np.int64)
         self.product_codes = np.array(codes, np.int64)
+        self.product_lut = np.zeros(n_types, np.bool_)  # types whose product is remembered
+        self.product_lut[[c for c in codes if c >= 0]] = True
+        self.no_product_lut = np.zeros(n_types, np.bool_)
         if max(smart) > 0:
             self.cap_width = max(self.cap_width, len(rl) + 1)
         self.cap = np.zeros((0, self.cap_width), np.int64)
@@ -1236,6 +1419,7 @@ class FastJourneyCore(FastCore):
         self.ctimes = np.zeros((16, CATALOG_MEMORY, 3), np.int32)
         self.cowner = np.zeros(16, np.int32)
         self.clen = np.zeros(16, np.int32)
+        self.cgate = np.zeros(16, np.int32)
         self.outp = np.zeros(self.out.shape[0], np.float64)
         self.out = np.zeros((self.out.shape[0], 8), np.int64)
         self.cnt = np.zeros(1, np.int64)
@@ -1342,7 +1526,7 @@ class FastJourneyCore(FastCore):
                 self.seg, self.jslot, self.pi, self.pf, self.pu, self.meta, self.act,
                 self.lapse, self.first_seen, self.attr_t0, self.cslot, self.cprod, self.segb,
                 self.ids, self.stats, self.ctimes, self.cowner, self.clen, self.pk, self.pki,
-                self.pkf)
+                self.pkf, self.cgate)
 
     def _tables_state(self) -> tuple:
         return self._tables(), self._state()
@@ -1387,6 +1571,7 @@ class FastJourneyCore(FastCore):
                 [self.ctimes, np.zeros((n, CATALOG_MEMORY, 3), np.int32)])
             self.cowner = np.concatenate([self.cowner, np.zeros(n, np.int32)])
             self.clen = np.concatenate([self.clen, np.zeros(n, np.int32)])
+            self.cgate = np.concatenate([self.cgate, np.zeros(n, np.int32)])
 
     def _call(self, kernel: Any, *args: Any) -> bool:
         _LOCAL.chooser = self._choose_policy
@@ -1420,60 +1605,65 @@ class FastJourneyCore(FastCore):
     def _events(self, batch: EventBatch) -> tuple:
         """The prefiltered events (rows, times, types, condition bits), and for those of a
         type some journey tests (``ev_j`` >= 0: their row in the compact tables) the exit,
-        wait-until and entry-test bits and the entry key per journey; products."""
-        rows_all = self.rows_of(batch.subscriber)
-        if self.inact_rules and len(batch):
-            _FIRST_SEEN(rows_all, batch.time, self.first_seen, self.next_due,
-                        np.int64(self.inact[:, 1].min()))
-        types = batch.type
-        in_registry = types < self.n_types
-        safe = np.where(in_registry, types, 0)
-        idx = np.flatnonzero(self.relevant_lut[safe] & in_registry & (rows_all >= 0))
-        rows, times, ty = rows_all[idx], batch.time[idx], types[idx]
-        n, n_j = len(idx), len(self.jrules)
-        bits = np.zeros(n, np.int64)
-        for k, (_, cond) in enumerate(self.conds):
-            sub = np.flatnonzero(ty == self.cond_codes[k])
-            if len(sub):
-                m = _where(batch, idx[sub], cond.where)
-                bits[sub[m]] |= np.int64(1) << np.int64(k)
-        jsel = np.flatnonzero(self.jtype_lut[ty]) if n else np.zeros(0, np.int64)
-        ev_j = np.full(n, -1, np.int64)
-        ev_j[jsel] = np.arange(len(jsel))
-        src = idx[jsel]
-        jty = ty[jsel]
-        ev_x = np.zeros((len(jsel), n_j), np.int64)
-        ev_wu = np.zeros((len(jsel), n_j), np.uint64)
-        ev_key = np.full((len(jsel), n_j), -1, np.int64)
-        ev_eb = np.zeros((len(jsel), n_j), np.uint64)
+        wait-until and entry-test bits and the entry key per journey; products. One
+        compiled pass (:func:`_prefilter`) keeps the events of a known subscriber and of a
+        type some rule reads, starts inactivity clocks and sets what needs no column;
+        ``where`` tests run vectorized on the events of their type only."""
+        n_all, n_j = len(batch), len(self.jrules)
+        if self.dense_start is not None:
+            sub, start = batch.subscriber, np.int64(self.dense_start)
+        else:
+            sub, start = self.rows_of(batch.subscriber), np.int64(0)
+        prods = sub
+        prod_type = self.no_product_lut
+        if self.catalog_js and "product_id" in batch.columns:
+            col = batch.columns["product_id"]
+            prods = col if col.dtype == np.int64 else np.where(col >= 0, col, -1).astype(np.int64)
+            prod_type = self.product_lut
+        out = [np.empty(n_all, np.int64) for _ in range(9)]
+        counts = np.zeros(3, np.int64)
+        shortest = np.int64(self.inact[:, 1].min()) if self.inact_rules else np.int64(-1)
+        _PREFILTER(sub, batch.time, batch.type, prods, start, np.int64(len(self.ids)),
+                   self.relevant_lut, self.type_bits, self.jtype_lut, prod_type,
+                   self.first_seen, self.next_due, shortest, *out, counts)
+        n, n_sel = int(counts[0]), int(counts[1])
+        rows, times, ty, idx, bits, ev_j, ev_prod = (a[:n] for a in out[:7])
+        src, jty = out[7][:n_sel], out[8][:n_sel]
+        for k in self.where_conds:
+            cond = self.conds[k][1]
+            sel = np.flatnonzero(ty == self.cond_codes[k])
+            if len(sel):
+                m = _where(batch, idx[sel], cond.where)
+                bits[sel[m]] |= np.int64(1) << np.int64(k)
+        ev_x = np.zeros((n_sel, n_j), np.int64)
+        ev_wu = np.zeros((n_sel, n_j), np.uint64)
+        ev_key = np.full((n_sel, n_j), -1, np.int64)
+        ev_eb = np.zeros((n_sel, n_j), np.uint64)
         for j, r in enumerate(self.jrules):
             prog = self.programs[r]
             for x, crit in enumerate(self.rules.rules[r].journey.exits):  # type: ignore[union-attr]
-                sub = np.flatnonzero(jty == EVENT_TYPES.code(crit.event))
-                if len(sub):
-                    m = _where(batch, src[sub], crit.where)
-                    ev_x[sub[m], j] |= np.int64(1) << np.int64(x)
+                sel = np.flatnonzero(jty == EVENT_TYPES.code(crit.event))
+                if len(sel):
+                    m = _where(batch, src[sel], crit.where)
+                    ev_x[sel[m], j] |= np.int64(1) << np.int64(x)
             for node in np.flatnonzero(prog.kind == _N_UNTIL).tolist():
                 ev_mask = int(prog.events[node])
-                sub = np.flatnonzero(np.isin(jty, [c for c in range(64) if ev_mask >> c & 1]))
-                if len(sub):
-                    m = _where(batch, src[sub], prog.where[node])
-                    ev_wu[sub[m], j] |= np.uint64(1) << np.uint64(node)
+                sel = np.flatnonzero(np.isin(jty, [c for c in range(64) if ev_mask >> c & 1]))
+                if len(sel):
+                    m = _where(batch, src[sel], prog.where[node])
+                    ev_wu[sel[m], j] |= np.uint64(1) << np.uint64(node)
             key = self.keys[r]
-            if key is not None and key in batch.columns and len(src):
+            if key is not None and key in batch.columns and n_sel:
                 col = batch.columns[key][src]
                 v = np.where(np.isnan(col), -1, col) if col.dtype.kind == "f" else col
                 ev_key[:, j] = np.where(np.asarray(v) >= 0, v, -1).astype(np.int64)
             for b, p in enumerate(self.entry_tests[j]):
                 m = _where(batch, src, (p,))
                 ev_eb[m, j] |= np.uint64(1) << np.uint64(b)
-        ev_prod = np.full(n, -1, np.int64)
-        if self.catalog_js and "product_id" in batch.columns:
-            sub = np.flatnonzero(np.isin(ty, self.product_codes))
-            col = batch.columns["product_id"][idx[sub]]
-            ev_prod[sub] = self._product_codes(np.where(col >= 0, col, -1).astype(np.int64))
-        return (rows.astype(np.int64), times, ty.astype(np.int64), bits, ev_j, ev_x, ev_wu,
-                ev_key, ev_eb, ev_prod)
+        if counts[2]:  # product ids of 2**31 - 1 and more: their codes
+            has = ev_prod != -1
+            ev_prod[has] = self._product_codes(ev_prod[has])
+        return (rows, times, ty, bits, ev_j, ev_x, ev_wu, ev_key, ev_eb, ev_prod)
 
     def _catalog(self, cat: CatalogBatch | None) -> tuple:
         if cat is None or not len(cat) or not self.catalog_js:
@@ -1520,54 +1710,41 @@ class FastJourneyCore(FastCore):
         out[big] = [self.big_products[x] for x in ids[big].tolist()]
         return out
 
-    def _new_blocks(self, E: tuple) -> int:
-        """How many subscribers of the events ``E`` view or cart a product with no catalog
-        block yet (the blocks this call can add: one growth of the pool per call)."""
-        if not self.catalog_js or not len(E[0]):
-            return 0
-        ty = E[2]
-        m = (E[9] != -1) & ((ty == self.jsettings[_S_VIEW]) | (ty == self.jsettings[_S_CART]))
-        rows = E[0][m]
-        return int(np.unique(rows[self.cslot[rows] < 0]).size)
-
-    def _audience(self, E: tuple, C: tuple) -> tuple[tuple, tuple]:
+    def _audience(self, E: tuple, C: tuple) -> tuple[tuple, tuple, int]:
         """The audience lists of one call: ``C`` gains each catalog event's list index;
         ``A`` = (products, head, next, block, count): per product some catalog event of
-        the call is about (sorted), a linked list of the catalog blocks remembering it,
-        built here from the pool and extended by the kernel when an event brings the
-        product into a block (a block may be listed twice: visiting it again decides
-        nothing new, the entry of that second being taken or refused already). A catalog
-        event visits its product's list instead of every block."""
+        the call is about (sorted), a linked list of the catalog blocks remembering it
+        (in block order), built here from the pool (:func:`_audience_lists`) and extended
+        by the kernel when an event brings the product into a block (a block may be
+        listed twice: visiting it again decides nothing new, the entry of that second
+        being taken or refused already). A catalog event visits its product's list
+        instead of every block. Also how many subscribers of the events ``E`` view or
+        cart a product with no catalog block yet (the blocks this call can add: one
+        growth of the pool per call)."""
         c_rules, c_prod = C[1], C[2]
-        aprod = np.unique(c_prod[c_rules != 0])
+        aprod = np.unique(c_prod[c_rules != 0]).astype(np.int64)
         c_list = np.searchsorted(aprod, c_prod).clip(0, max(len(aprod) - 1, 0))
         nb = int(self.meta[1])
+        filt = np.zeros(1024, np.uint64)  # a 2**16-bit filter of the products' low bits
+        low = aprod & 0xFFFF
+        np.bitwise_or.at(filt, low >> 6, np.uint64(1) << (low & 63).astype(np.uint64))
+        per = np.zeros(len(aprod) + 1, np.int64)
+        counts = np.zeros(2, np.int64)
+        if self.catalog_js and len(E[0]):
+            _CALL_COUNTS(E[0], E[2], E[9], self.jsettings[_S_VIEW], self.jsettings[_S_CART],
+                         self.cslot, aprod, filt, counts)
+        m = 0
         if len(aprod):
-            held = np.isin(self.cprod[:nb], aprod) & (
-                np.arange(CATALOG_MEMORY) < self.clen[:nb, None])
-            blocks = np.flatnonzero(held.any(axis=1))  # a block holds a product once
-            b_of, q_of = np.nonzero(held[blocks])
-            which = np.searchsorted(aprod, self.cprod[blocks[b_of], q_of])
-            order = np.argsort(which, kind="stable")
-            first = np.r_[True, which[order][1:] != which[order][:-1]] if len(order) else \
-                np.zeros(0, bool)
-            ev_prod, ev_type = E[9], E[2]
-            more = int(np.count_nonzero(np.isin(ev_prod, aprod) & (
-                (ev_type == self.jsettings[_S_VIEW]) | (ev_type == self.jsettings[_S_CART]))))
-        else:
-            blocks = b_of = which = order = np.zeros(0, np.int64)
-            first = np.zeros(0, bool)
-            more = 0
-        m = len(order)
+            _AUDIENCE_COUNT(self.cprod, self.clen, nb, aprod, filt, per)
+            m = int(per.sum())
+        more = int(counts[0])
         block = np.zeros(m + more, np.int64)
         nxt = np.full(m + more, -1, np.int64)
         head = np.full(len(aprod), -1, np.int64)
-        block[:m] = blocks[b_of[order]]
         if m:
-            nxt[:m - 1] = np.where(first[1:], -1, np.arange(1, m))
-            head[which[order][first]] = np.flatnonzero(first)
-        A = (aprod.astype(np.int64), head, nxt, block, np.array([m], np.int64))
-        return (*C, c_list.astype(np.int64)), A
+            _AUDIENCE_FILL(self.cprod, self.clen, nb, aprod, filt, per, head, nxt, block)
+        A = (aprod, head, nxt, block, np.array([m], np.int64))
+        return (*C, c_list.astype(np.int64)), A, int(counts[1])
 
     def process(self, batch: EventBatch, until: int | None,
                 catalog: CatalogBatch | None = None) -> Decisions:
@@ -1576,8 +1753,8 @@ class FastJourneyCore(FastCore):
         E = self._events(batch)
         C = self._catalog(catalog)
         if len(E[0]) or len(C[0]):
-            C, A = self._audience(E, C)
-            self._reserve(self._new_blocks(E))
+            C, A, new_blocks = self._audience(E, C)
+            self._reserve(new_blocks)
             pos = np.zeros(3, np.int64)
             while True:
                 self._reserve()
@@ -1602,10 +1779,10 @@ class FastJourneyCore(FastCore):
         else:
             rows, props = np.zeros((0, 8), np.int64), np.zeros(0, np.float64)
         subs = self.ids[rows[:, 0]] if len(rows) else np.zeros(0, np.int64)
+        # columns as views of ``rows``: sorting gathers them into arrays of their own
         return Decisions(
-            subs, rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy(), rows[:, 4].copy(),
-            rows[:, 5].copy(), self.rules.ids, rows[:, 6].copy(), rows[:, 7].copy(), props,
-            self.step_names).sorted()
+            subs, rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4], rows[:, 5], self.rules.ids,
+            rows[:, 6], rows[:, 7], props, self.step_names).sorted()
 
     # -- failures -----------------------------------------------------------------------
 
@@ -1779,8 +1956,8 @@ class FastJourneyCore(FastCore):
     def state_nbytes(self) -> int:
         """Bytes of per-subscriber state and of the record and catalog pools (as
         allocated)."""
-        pools = sum(getattr(self, n).nbytes for n in ("pi", "pf", "pu", "pk", "pki", "pkf",
-                                                       "cprod", "ctimes", "cowner", "clen"))
+        pools = sum(getattr(self, n).nbytes for n in (
+            "pi", "pf", "pu", "pk", "pki", "pkf", "cprod", "ctimes", "cowner", "clen", "cgate"))
         return super().state_nbytes() + pools
 
 

@@ -10,7 +10,9 @@ bound; version 1 did not count late events of types no rule mentions). Version 3
 only the fast engine's journey state (finished journeys parked in 68 bytes, catalog
 memory in 136-byte blocks of int32 times on a moving epoch): a version-2 fast journey
 state cannot be converted and is refused with a message; every other version-2 state is
-read as it is.
+read as it is. Version 4 again changes only the fast engine's journey state (each catalog
+block gains an entry gate, kept by every step of the kernels): a version-2 or version-3
+fast journey state is refused with a message; every other one is read as it is.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from policies.triggers._fast import NONE
 from policies.triggers._reference import COUNTER_NAMES
 
 #: The state version :meth:`TriggerEngine.state_dict` writes.
-STATE_VERSION = 3
+STATE_VERSION = 4
+#: Versions a state may have: older ones are brought up by :func:`upgrade`.
+STATE_VERSIONS = (1, 2, 3, STATE_VERSION)
 _V1_NAMES = ("entered", "fired", "cancelled", "expired", "suppressed", "retried", "late")
 
 
@@ -64,21 +68,22 @@ def _reference_v1(core: dict[str, Any]) -> dict[str, Any]:
 def upgrade(state: Mapping[str, Any]) -> dict[str, Any]:
     """``state`` in the current format (a copy; version 1 is converted as above).
 
-    Raises TriggerLabValueError for a version-2 state of the fast engine with journeys
-    (its layout predates version 3 and is not converted)."""
+    Raises TriggerLabValueError for a version-2 or version-3 state of the fast engine
+    with journeys (its layout predates the current one and is not converted)."""
     out = dict(state)
     if state.get("version") == 1:
         convert = _fast_v1 if state.get("engine") == "fast" else _reference_v1
         out["core"] = convert(dict(state["core"]))
         out["version"] = STATE_VERSION
-    elif state.get("version") == 2:
+    elif state.get("version") in (2, 3):
         core = state.get("core")
         if state.get("engine") == "fast" and isinstance(core, Mapping) and "jinfo" in core:
+            change = ("parked finished journeys and compacted the catalog memory"
+                      if state["version"] == 2 else "added the catalog blocks' entry gates")
             raise TriggerLabValueError(
-                "state: a version-2 state of the fast engine with journeys (the layout "
-                "before version 3 parked finished journeys and compacted the catalog "
-                "memory) cannot be restored by this version: rebuild the engine from the "
-                "events since it started, or restore the checkpoint with the release "
-                "that wrote it")
+                f"state: a version-{state['version']} state of the fast engine with "
+                f"journeys (the layout before version {state['version'] + 1} {change}) "
+                "cannot be restored by this version: rebuild the engine from the events "
+                "since it started, or restore the checkpoint with the release that wrote it")
         out["version"] = STATE_VERSION
     return out

@@ -108,7 +108,7 @@ from policies.events import EventBatch
 from policies.subscriber_schema import check_subscriber_table
 from policies.triggers._fast import FastCore
 from policies.triggers._fast_journeys import FastJourneyCore
-from policies.triggers._migrate import STATE_VERSION, upgrade
+from policies.triggers._migrate import STATE_VERSION, STATE_VERSIONS, upgrade
 from policies.triggers._reference import STAT_NAMES as _CORE_STAT_NAMES
 from policies.triggers._reference_journeys import JourneyCore
 from policies.triggers.catalog import CatalogBatch
@@ -493,11 +493,12 @@ class TriggerEngine:
         range and no ``out_of_range`` counts.
         """
         version = state.get("version") if isinstance(state, Mapping) else None
-        if type(version) is not int or version not in (1, 2, STATE_VERSION):
+        if type(version) is not int or version not in STATE_VERSIONS:
             got = f"version {version!r}" if isinstance(state, Mapping) else type(state).__name__
+            listed = ", ".join(map(str, STATE_VERSIONS[:-1]))
             raise TriggerLabValueError(
-                f"state: expected a TriggerEngine.state_dict() of version 1, 2 or "
-                f"{STATE_VERSION}, got {got}"
+                f"state: expected a TriggerEngine.state_dict() of version {listed} or "
+                f"{STATE_VERSIONS[-1]}, got {got}"
             )
         state = upgrade(state)
         core: FastCore | JourneyCore

@@ -253,9 +253,9 @@ def test_a_failure_report_on_a_parked_send_retries_as_the_reference(report_at: i
     assert int(out["fast"][1].loc["cart", "retried"]) > 0
 
 
-def test_a_full_catalog_memory_costs_136_bytes_a_subscriber() -> None:
-    """8 remembered products (int32 ids and times: 8 x 16 bytes, owner and length)
-    beside the per-subscriber columns; int64 times and ids made it 272."""
+def test_a_full_catalog_memory_costs_140_bytes_a_subscriber() -> None:
+    """8 remembered products (int32 ids and times: 8 x 16 bytes, owner, length and entry
+    gate) beside the per-subscriber columns; int64 times and ids made it 272."""
     import pandas as pd
 
     from policies import EventBatch

@@ -205,20 +205,20 @@ def test_a_version_1_checkpoint_is_read_with_its_counters(engine_name) -> None:
     old = TriggerEngine.from_state_dict(pickle.loads(pickle.dumps(_as_version_1(e.state_dict()))))
     assert old.stats().equals(stats)  # failed follows from the identity
     assert old.n_late() == stats["late"].max()  # the total was not kept: a lower bound
-    assert old.state_dict()["version"] == STATE_VERSION == 3
+    assert old.state_dict()["version"] == STATE_VERSION == 4
     assert old.process(rest, until=NOON + 2 * DAY).equals(e.process(rest, until=NOON + 2 * DAY))
     assert old.stats().equals(e.stats())
 
 
 BAD_STATES = [
-    ({"version": 0}, r"version 1, 2 or 3, got version 0$"),
-    ({"version": 4, "engine": "fast"}, r"version 1, 2 or 3, got version 4$"),
-    ({"version": "2"}, r"version 1, 2 or 3, got version '2'$"),
-    ({"version": True}, r"version 1, 2 or 3, got version True$"),
-    ({"version": 2.0}, r"version 1, 2 or 3, got version 2.0$"),
-    ({}, r"version 1, 2 or 3, got version None$"),
-    ([("version", 2)], r"version 1, 2 or 3, got list$"),
-    (None, r"version 1, 2 or 3, got NoneType$"),
+    ({"version": 0}, r"version 1, 2, 3 or 4, got version 0$"),
+    ({"version": 5, "engine": "fast"}, r"version 1, 2, 3 or 4, got version 5$"),
+    ({"version": "2"}, r"version 1, 2, 3 or 4, got version '2'$"),
+    ({"version": True}, r"version 1, 2, 3 or 4, got version True$"),
+    ({"version": 2.0}, r"version 1, 2, 3 or 4, got version 2.0$"),
+    ({}, r"version 1, 2, 3 or 4, got version None$"),
+    ([("version", 2)], r"version 1, 2, 3 or 4, got list$"),
+    (None, r"version 1, 2, 3 or 4, got NoneType$"),
 ]
 
 
@@ -253,21 +253,22 @@ def test_the_stats_frame_has_one_row_per_rule_even_before_any_event() -> None:
     assert e.n_late() == 0
 
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("engine", ["fast", "reference"])
-def test_version_2_states_load_except_the_old_fast_journey_layout(engine: str) -> None:
-    """Version 3 changed only the fast engine's journey state: a version-2 state of plain
-    rules (either engine) or of reference journeys continues as before; a version-2 fast
-    journey state is refused with a message, never misread."""
+def test_older_states_load_except_the_old_fast_journey_layouts(engine: str, version: int) -> None:
+    """Versions 3 and 4 changed only the fast engine's journey state: a version-2 or 3
+    state of plain rules (either engine) or of reference journeys continues as before; a
+    version-2 or 3 fast journey state is refused with a message, never misread."""
     from policies.errors import TriggerLabValueError
     from policies.triggers import default_rules, example_journeys
 
     for rules, journeys in ((default_rules(), False), (example_journeys(), True)):
         subs = subscribers({1: {}, 2: {}}).assign(last_engaged_at=T0)
         e = TriggerEngine(rules, subscribers=subs, engine=engine)
-        state = {**e.state_dict(), "version": 2}
+        state = {**e.state_dict(), "version": version}
         if engine == "fast" and journeys:
-            with pytest.raises(TriggerLabValueError, match=r"version-2 state of the fast "
-                               r"engine with journeys .* cannot be restored"):
+            with pytest.raises(TriggerLabValueError, match=rf"version-{version} state of the "
+                               r"fast engine with journeys .* cannot be restored"):
                 TriggerEngine.from_state_dict(state)
         else:
             again = TriggerEngine.from_state_dict(state)
