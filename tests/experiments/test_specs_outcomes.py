@@ -225,7 +225,8 @@ def test_cart_series_a_discount_for_everyone_wins_orders_and_loses_margin(tmp_pa
     assert margin["series"] > 1.2 * margin["one_reminder"] > 0
     assert caused["discount_every_email"] > 1.1 * caused["series"] > caused["one_reminder"] > 0
     assert margin["discount_every_email"] < 0.85 * margin["series"]
-    # revenue net of the discount barely moves: the orders won pay for the discount given
+    # revenue net of the discount barely moves (the orders won make up for the discount in
+    # revenue, not in margin)
     revenue = _truth(res, "attributed_revenue")
     assert abs(revenue["discount_every_email"] / revenue["series"] - 1) < 0.1
     s = res.summary().set_index(["metric", "arm"])

@@ -35,6 +35,9 @@ SMALL: dict[str, dict[str, object]] = {
     "03_off_policy_evaluation": {"SUBSCRIBERS": 6_000, "DAYS": 8},
     "04_load_test_triggers": {"SUBSCRIBERS": 20_000, "RATE": 50_000, "DURATION": 2.0},
     "05_personalization_and_send_time": {"SUBSCRIBERS": 4_000, "DAYS": 8},
+    "06_designing_a_cart_journey": {"SUBSCRIBERS": 4_000, "DAYS": 14, "REPLICATIONS": 1,
+                                    "AW_SUBSCRIBERS": 3_000, "AW_DAYS": 8,
+                                    "AW_REPLICATIONS": 3},
     # 12k: at 8k the BIC elbow picks 3 clusters in the catalog-driven world (ARI 0.02)
     "07_segments_scores_and_uplift": {"SUBSCRIBERS": 12_000, "EFFECT_SUBSCRIBERS": 8_000,
                                       "UPLIFT_SUBSCRIBERS": 12_000, "TARGET_SUBSCRIBERS": 8_000},
@@ -359,6 +362,36 @@ def test_05_personalization_and_send_time(kernel_env, tmp_path):
     opens = k["send_true_opens"]
     assert all(0.05 < v < 0.6 for v in opens.values())
     assert all(math.isfinite(v) for v in k["send_true_clicks"].values())
+
+
+def test_06_designing_a_cart_journey(kernel_env, tmp_path):
+    k = run_notebook("06_designing_a_cart_journey", SMALL["06_designing_a_cart_journey"],
+                     tmp_path)
+    assert k["arms"] == ["series", "one_reminder", "series_smart", "discount_every_email"]
+    margin, caused = k["margin_truth"], k["orders_caused_truth"]
+    # the series earn more margin than one reminder; the discount for everyone wins
+    # orders and loses margin (truth), and the conclusion's changes are those numbers
+    assert margin["series"] > margin["one_reminder"] > 0
+    assert caused["discount_every_email"] > caused["series"] > caused["one_reminder"] > 0
+    assert margin["discount_every_email"] < margin["series"]
+    assert k["discount_orders_change"] == pytest.approx(
+        caused["discount_every_email"] / caused["series"] - 1)
+    assert k["discount_margin_change"] == pytest.approx(
+        margin["discount_every_email"] / margin["series"] - 1)
+    assert k["best_margin_arm"] == max(margin, key=margin.get)
+    per_order = k["margin_per_order_truth"]
+    assert per_order["discount_every_email"] < per_order["series_smart"] < per_order["series"]
+    sends = k["sends"]
+    assert sends["one_reminder"] < sends["series_smart"] < sends["series"]
+    # the control's flowchart counts: entries and three sends, each fewer than the last
+    sent = [k["funnel_sent"][n] for n in sorted(k["funnel_sent"], key=int)]
+    assert k["funnel_entered"] > sent[0] > sent[1] > sent[2] > 0
+    # the automatic-winner table: four rules, the fixed split never commits
+    assert k["auto_winner_arms"] == ["fixed_split", "klaviyo_auto_winner",
+                                     "braze_winning_path", "thompson"]
+    assert math.isnan(k["auto_winner_false_winner_rate"]["fixed_split"])
+    assert 0 <= k["auto_winner_false_winner_rate"]["braze_winning_path"] <= 1
+    assert k["auto_winner_regret"]["fixed_split"] > 0
 
 
 @pytest.mark.slow
