@@ -29,12 +29,12 @@
 # automatic winner choosing the subject line of every email of the series.
 
 # %% tags=["parameters"]
-SUBSCRIBERS = 20_000     # subscribers per arm of the journey comparison
+SUBSCRIBERS = 12_000     # subscribers per arm of the journey comparison
 DAYS = 21                # simulated days
 REPLICATIONS = 2         # independent repetitions of the journey comparison
-AW_SUBSCRIBERS = 10_000  # subscribers per run of the automatic-winner study
+AW_SUBSCRIBERS = 8_000   # subscribers per run of the automatic-winner study
 AW_DAYS = 14
-AW_REPLICATIONS = 5      # runs of the automatic-winner study (30 in the shipped spec)
+AW_REPLICATIONS = 4      # runs of the automatic-winner study (30 in the shipped spec)
 OUT = "runs/06_cart_journey"
 
 # %%
