@@ -17,6 +17,7 @@ days.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,9 @@ from sim.population import Population
 from sim.presets import EMAIL_KINDS
 from sim.response import EmailBatch
 from sim.world import World
+
+if TYPE_CHECKING:
+    from experiments.flow_calibration import FlowRun
 
 __all__ = [
     "CALIBRATION_ROWS",
@@ -88,6 +92,9 @@ class CalibrationRun:
     days: int
     subscribers: int
     start: int
+    #: The shipped journeys' run (:func:`experiments.flow_calibration.run_flows`); None:
+    #: the table has no flow rows.
+    flows: FlowRun | None = None
 
     def metrics(self) -> dict[str, float]:
         """Measured rates (probabilities) keyed like :data:`CALIBRATION_ROWS`, plus extras."""
@@ -237,14 +244,21 @@ def run_calibration(
 
 
 def calibration_table(run: CalibrationRun) -> pd.DataFrame:
-    """One row per range of docs/calibration.md: simulated vs published, with its source.
+    """One row per range of docs/calibration.md: simulated vs published, with its source
+(the flow rows too when ``run.flows`` is set).
 
     ``no_data`` says why a rate could not be measured (``simulated`` is NaN, ``ok``
     False): e.g. no triggered email was sent; empty for measured rows.
     """
     m = run.metrics()
+    specs = CALIBRATION_ROWS
+    if run.flows is not None:
+        from experiments.flow_calibration import FLOW_ROWS, flow_metrics
+
+        m = {**m, **flow_metrics(run.flows)}
+        specs = CALIBRATION_ROWS + FLOW_ROWS
     rows = []
-    for key, label, figure, low, high, source in CALIBRATION_ROWS:
+    for key, label, figure, low, high, source in specs:
         value = m[key]
         rows.append({"metric": label, "key": key, "simulated": value, "published": figure,
                      "low": low, "high": high, "ok": bool(low <= value <= high),
@@ -262,6 +276,12 @@ def _no_data(run: CalibrationRun, m: dict[str, float], key: str, value: float) -
                 f"followed for {FOLLOW_DAYS} days)" if days > 0 else
                 f"a run of {run.days} days leaves no day of carts to follow for "
                 f"{FOLLOW_DAYS} days")
+    if key == "winback_reactivation":
+        return ("no win-back recipient whose 14-day window fits in the run" if
+                m.get("winback_sends") else "no win-back email was sent")
+    for rule in ("cart_series", "winback", "price_drop_alert"):
+        if key.startswith(rule.split("_alert")[0]) and not m.get(f"{rule}_sends"):
+            return f"the {rule} journey sent no email"
     label = key.split("_", 1)[0]
     if not m.get(f"{label}_sends"):
         return f"no {label} email was sent"

@@ -209,12 +209,14 @@ class Preset:
         "clickbait score of each subject style, in [0, 1]",
     )
     kind_open_offsets: tuple[float, ...] = _p(
-        (0.0, 0.45, 0.0, 0.3, 0.3, -0.6, 0.0), "real", _CAL_FLOW_OPEN,
-        "open logit offset of each email kind (EMAIL_KINDS order)",
+        (0.0, 0.45, 0.0, 0.3, 0.3, 0.0, 0.0), "real", _CAL_FLOW_OPEN,
+        "open logit offset of each email kind (EMAIL_KINDS order); reactivation: the "
+        "win-back rows of docs/calibration.md",
     )
     kind_click_offsets: tuple[float, ...] = _p(
-        (0.0, 0.35, 0.0, 0.5, 0.0, -0.3, 0.0), "real", _CAL_FLOW_CLICK,
-        "click logit offset of each email kind (EMAIL_KINDS order)",
+        (0.0, 0.35, 0.0, 0.5, 0.0, 0.7, 0.0), "real", _CAL_FLOW_CLICK,
+        "click logit offset of each email kind (EMAIL_KINDS order); reactivation: the "
+        "win-back rows of docs/calibration.md",
     )
     strategy_match_click_gain: float = _p(0.35, "real", _ASSUME,
                                           "click logit gain when content fits the segment")

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="retail", help="population preset (default retail)")
     parser.add_argument("--engine", default="fast", choices=("fast", "reference"),
                         help="trigger engine implementation (default fast)")
+    parser.add_argument("--no-flows", action="store_true",
+                        help="skip the flow rows (a second run of the shipped journeys: "
+                             "cart series, win-back, price-drop alert)")
 
 
 def _pct(x: float) -> str:
@@ -69,12 +72,21 @@ def run(args: argparse.Namespace) -> int:
     subscribers, days = _int(args.subscribers, "subscribers"), _int(args.days, "days")
     seed = _int(args.seed, "seed")
     check_calibration(subscribers, days)  # up front: a short run only measures NaN
+    out = sys.stdout
     result = run_calibration(subscribers, seed=seed, days=days, preset=args.preset,
                              engine=args.engine)
+    if not args.no_flows:
+        from experiments.flow_calibration import run_flows
+
+        out.write("calibration: the reference rules' run done; now the shipped journeys' "
+                  "run (--no-flows skips it)\n")
+        out.flush()
+        result.flows = run_flows(subscribers, seed=seed, days=days, preset=args.preset)
     table = calibration_table(result)
-    out = sys.stdout
     out.write(f"calibration: {subscribers:,} subscribers, {days} days, preset "
-              f"{args.preset!r}, weekly campaign + reference trigger rules, seed {seed}\n")
+              f"{args.preset!r}, weekly campaign + reference trigger rules"
+              + ("" if args.no_flows else "; flow rows: weekly campaign + the shipped "
+                 "journeys (example_journeys.yaml)") + f", seed {seed}\n")
     out.write(format_table(table, color=out.isatty()) + "\n")
     for r in table.itertuples():
         if r.no_data:

@@ -64,7 +64,7 @@ def test_cart_abandonment_measure() -> None:
 
 def test_triggerlab_calibrate_prints_an_all_green_table(run, monkeypatch, capsys) -> None:
     monkeypatch.setattr(calibration, "run_calibration", lambda *a, **k: run)
-    assert main(["calibrate", "--subscribers", "20000"]) == 0
+    assert main(["calibrate", "--subscribers", "20000", "--no-flows"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[1].split()[:3] == ["metric", "simulated", "published"]
@@ -127,7 +127,10 @@ def test_calibrate_names_the_rates_without_data(capsys) -> None:
     assert "✘" in row
     assert ("no data: cart abandonment (carts not purchased): no add_to_cart in the first "
             "1 day(s) of 8 (carts are followed for 7 days)") in out
-    assert re.search(r"^\d/8 rows inside the published ranges \(1 without data\)$",
+    # the journeys' run: 8 days hold no win-back recipient's 14-day window
+    assert ("no data: win-back recipients ordering within 14 d: no win-back recipient "
+            "whose 14-day window fits in the run") in out
+    assert re.search(r"^\d+/12 rows inside the published ranges \(2 without data\)$",
                      out.splitlines()[-1])
 
 
@@ -142,3 +145,58 @@ def test_no_data_reasons() -> None:
     assert table.loc["campaign_open", "no_data"] == "no campaign email was sent"
     assert table.loc["triggered_click", "no_data"] == "no triggered email was sent"
     assert table["simulated"].isna().all() and not table["ok"].any()
+
+
+@pytest.fixture(scope="module")
+def flows():
+    from experiments.flow_calibration import run_flows
+
+    return run_flows(20_000, seed=2024)
+
+
+def test_every_flow_range_is_met(run, flows) -> None:
+    """The shipped journeys land in the published flow ranges (seeds 2025 and 2026 too:
+    docs/calibration.md)."""
+    from experiments.flow_calibration import FLOW_ROWS, flow_metrics
+
+    with_flows = calibration.CalibrationRun(**{**run.__dict__, "flows": flows})
+    table = calibration_table(with_flows)
+    assert list(table.key) == [r[0] for r in CALIBRATION_ROWS + FLOW_ROWS]
+    bad = table[~table.ok][["key", "simulated", "low", "high"]]
+    assert table.ok.all(), bad.to_string()
+    m = flow_metrics(flows)
+    for rule in ("cart_series", "winback", "price_drop_alert", "welcome_series"):
+        assert m[f"{rule}_sends"] > 1000, rule
+    assert m["winback_recipients"] > 500
+
+
+def test_calibrate_prints_the_flow_rows(run, flows, monkeypatch, capsys) -> None:
+    from experiments import flow_calibration
+
+    monkeypatch.setattr(calibration, "run_calibration", lambda *a, **k: run)
+    monkeypatch.setattr(flow_calibration, "run_flows", lambda *a, **k: flows)
+    assert main(["calibrate", "--subscribers", "20000"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("calibration: the reference rules' run done")
+    assert "flow rows: weekly campaign + the shipped journeys" in lines[1]
+    body = lines[3:15]
+    for (_, label, figure, _, _, source), line in zip(
+            CALIBRATION_ROWS + flow_calibration.FLOW_ROWS, body, strict=True):
+        assert line.startswith(label) and figure in line and source in line and "✔" in line
+    assert lines[-1] == "12/12 rows inside the published ranges"
+
+
+def test_flow_rows_without_data_say_why() -> None:
+    import pandas as pd
+
+    from experiments.flow_calibration import FlowRun, flow_metrics
+
+    empty = FlowRun(pd.Series(dtype=float), pd.Series(dtype="int64"),
+                    pd.DataFrame({"subscriber": [], "time": []}), end=START + 30 * 86400)
+    m = flow_metrics(empty)
+    assert all(np.isnan(m[k]) for k in ("cart_series_placed_order", "winback_click",
+                                         "price_drop_click", "winback_reactivation"))
+    assert calibration._no_data(None, m, "winback_click", m["winback_click"]) == \
+        "the winback journey sent no email"
+    assert calibration._no_data(None, m, "winback_reactivation", float("nan")) == \
+        "no win-back email was sent"
