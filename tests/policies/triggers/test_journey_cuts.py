@@ -175,6 +175,18 @@ def _run(sc: dict[str, Any], cuts: list[tuple[int, bool]], checkpoints: set[int]
     return Decisions.concat(parts).sorted(), engine.stats(), engine.n_pending()
 
 
+def assert_fast_matches_reference_with_cuts(sc: dict[str, Any], data: Any) -> None:
+    """The fast engine, cut at up to five 10-minute boundaries (some with a checkpoint
+    round trip), decides scenario ``sc`` exactly as the uncut reference engine."""
+    ref, ref_stats, _ = _run(sc, [], set(), "reference")
+    cuts = data.draw(st.lists(st.tuples(st.integers(0, SPAN // 600).map(
+        lambda x: T0 + 600 * x), st.booleans()), max_size=5))
+    checkpoints = set(data.draw(st.lists(st.integers(0, 6), max_size=2)))
+    fast, fast_stats, _ = _run(sc, cuts, checkpoints, "fast")
+    assert fast.equals(ref), (ref.to_pandas().to_string(), fast.to_pandas().to_string())
+    assert fast_stats.equals(ref_stats)
+
+
 @pytest.mark.parametrize("engine_name", ["reference", "fast"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sc=scenarios(), data=st.data())

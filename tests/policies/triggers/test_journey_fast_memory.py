@@ -15,7 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policies.event_schema import EVENT_TYPES, MAX_TIME, MIN_TIME
-from tests.policies.triggers.test_journey_cuts import SPAN, SUBS, _run, _table
+from tests.policies.triggers.test_journey_cuts import (
+    SPAN,
+    SUBS,
+    _run,
+    _table,
+    assert_fast_matches_reference_with_cuts,
+)
 from tests.policies.triggers.trigger_helpers import DAY, T0
 
 #: (audience, reentry) of the catalog journey; windows shorter than the stream so that
@@ -59,13 +65,7 @@ def _scenarios(draw: Any) -> dict[str, Any]:
 @given(sc=_scenarios(), data=st.data())
 def test_catalog_audiences_beyond_the_memory_decide_as_the_reference(sc: dict[str, Any],
                                                                      data: Any) -> None:
-    ref, ref_stats, _ = _run(sc, [], set(), "reference")
-    cuts = data.draw(st.lists(st.tuples(st.integers(0, SPAN // 600).map(
-        lambda x: T0 + 600 * x), st.booleans()), max_size=5))
-    checkpoints = set(data.draw(st.lists(st.integers(0, 6), max_size=2)))
-    fast, fast_stats, _ = _run(sc, cuts, checkpoints, "fast")
-    assert fast.equals(ref), (ref.to_pandas().to_string(), fast.to_pandas().to_string())
-    assert fast_stats.equals(ref_stats)
+    assert_fast_matches_reference_with_cuts(sc, data)
 
 
 def test_a_forgotten_product_leaves_the_audience_and_returns_with_a_new_view() -> None:
