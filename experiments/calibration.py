@@ -245,7 +245,7 @@ def run_calibration(
 
 def calibration_table(run: CalibrationRun) -> pd.DataFrame:
     """One row per range of docs/calibration.md: simulated vs published, with its source
-(the flow rows too when ``run.flows`` is set).
+    (the flow rows too when ``run.flows`` is set).
 
     ``no_data`` says why a rate could not be measured (``simulated`` is NaN, ``ok``
     False): e.g. no triggered email was sent; empty for measured rows.

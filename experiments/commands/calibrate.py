@@ -1,6 +1,8 @@
 """``triggerlab calibrate``: simulate the default population and compare with docs/calibration.md.
 
-Prints one row per published range: the simulated rate, the published figure, the
+Two runs: the reference trigger rules with a weekly newsletter, then (unless
+``--no-flows``) the shipped journeys (:mod:`experiments.flow_calibration`). Prints one row
+per published range: the simulated rate, the published figure, the
 range a default run must land in, a check mark and the row's source. Exits with
 status 1 if any row is outside its range.
 """
@@ -24,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", default="2024", help="random seed (default 2024)")
     parser.add_argument("--preset", default="retail", help="population preset (default retail)")
     parser.add_argument("--engine", default="fast", choices=("fast", "reference"),
-                        help="trigger engine implementation (default fast)")
+                        help="trigger engine of the reference rules' run (default fast; the "
+                             "journeys' run uses the fast engine)")
     parser.add_argument("--no-flows", action="store_true",
                         help="skip the flow rows (a second run of the shipped journeys: "
                              "cart series, win-back, price-drop alert)")
