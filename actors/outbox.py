@@ -28,7 +28,7 @@ __all__ = ["Outbox", "email_batch"]
 
 #: Columns of the outbox, int64 (n,) unless noted.
 _COLS = ("email_id", "subscriber", "due", "source", "arm", "propensity", "deliver_at",
-         "due_tick", "email", "series")
+         "due_tick", "email", "series", "alert_product", "drop_fraction")
 
 
 class Outbox:
@@ -50,7 +50,10 @@ class Outbox:
         (float64, 1 for emails not decided by the policy); ``email`` (the email of a
         journey send, an index into the journey's emails; -1 otherwise) and ``series``
         (its place in the journey instance's series, :mod:`actors.series`; -1
-        otherwise); ``context`` (float64, ``(n, d)``, when stored).
+        otherwise); ``alert_product`` (the product a catalog journey's send is an alert
+        about, -1 otherwise) and ``drop_fraction`` (float64, its price drop as a fraction
+        of the price before, 0 for none); ``context`` (float64, ``(n, d)``, when
+        stored).
     awaiting : ndarray of bool, shape (n,)
         Rows waiting for the learner's arm.
     seq : ndarray of int64, shape (stop - start,)
@@ -62,6 +65,7 @@ class Outbox:
         z = np.zeros(0, np.int64)
         self.cols: dict[str, np.ndarray] = {k: z for k in _COLS}
         self.cols["propensity"] = np.zeros(0)
+        self.cols["drop_fraction"] = np.zeros(0)
         if context_dim is not None:
             self.cols["context"] = np.zeros((0, context_dim))
         self.awaiting = np.zeros(0, bool)
@@ -73,7 +77,9 @@ class Outbox:
     def enqueue(self, subscriber: np.ndarray, due: np.ndarray, source: np.ndarray,
                 decided: bool, tick: int,
                 contexts: Callable[[np.ndarray], np.ndarray] | None = None,
-                email: np.ndarray | None = None, series: np.ndarray | None = None) -> None:
+                email: np.ndarray | None = None, series: np.ndarray | None = None,
+                alert_product: np.ndarray | None = None,
+                drop_fraction: np.ndarray | None = None) -> None:
         """Add emails that became due in ``tick``.
 
         Parameters
@@ -89,15 +95,22 @@ class Outbox:
             subscriber rows ``rows`` (needed when contexts are stored).
         email, series : ndarray of int64, shape (m,), optional
             Journey email and series index of each email (None: all -1).
+        alert_product : ndarray of int64, shape (m,), optional
+            Product of each alert (-1: not an alert; None: all -1).
+        drop_fraction : ndarray of float64, shape (m,), optional
+            Price drop of each alert's product (None: all 0).
         """
         m = len(subscriber)
         if m == 0:
             return
         email = np.full(m, -1, np.int64) if email is None else email
         series = np.full(m, -1, np.int64) if series is None else series
+        alert = np.full(m, -1, np.int64) if alert_product is None else alert_product
+        drop = np.zeros(m) if drop_fraction is None else drop_fraction
         order = np.lexsort((email, source, subscriber, due))
         subscriber, due, source = subscriber[order], due[order], source[order]
         email, series = email[order], series[order]
+        alert, drop = alert[order], drop[order]
         row = subscriber - self.start
         # per-subscriber rank of each email among this batch
         seq = self.seq[row].copy()
@@ -113,7 +126,8 @@ class Outbox:
         new = {"email_id": email_id(subscriber, seq), "subscriber": subscriber, "due": due,
                "source": source, "arm": np.full(m, -1, np.int64),
                "propensity": np.ones(m), "deliver_at": np.full(m, -1, np.int64),
-               "due_tick": np.full(m, tick, np.int64), "email": email, "series": series}
+               "due_tick": np.full(m, tick, np.int64), "email": email, "series": series,
+               "alert_product": alert, "drop_fraction": drop}
         if "context" in self.cols:
             assert contexts is not None
             new["context"] = contexts(row)
@@ -212,7 +226,8 @@ def email_batch(plan: RunPlan, campaign_style: int, engagement: np.ndarray,
     go : dict of str -> ndarray, shape (m,)
         At least ``subscriber``, ``email_id``, ``source`` and ``email`` of each email;
         ``series`` (a journey send's place in its series, -1 otherwise) sets the
-        response model's ``series_index``.
+        response model's ``series_index``, ``alert_product`` and ``drop_fraction`` (when
+        present) its alert fields.
     row : ndarray of int64, shape (m,)
         Shard-local row of each recipient.
     arm : ndarray of int64, shape (m,)
@@ -254,4 +269,6 @@ def email_batch(plan: RunPlan, campaign_style: int, engagement: np.ndarray,
         campaign=campaign_code(go["email_id"], source), kind=kind, subject_style=style,
         strategy=strategy, personalization=level, urgency=urgency,
         incentive=incentive, send_hour=hour,
-        series_index=np.maximum(go["series"], 0) if "series" in go else np.zeros(m, np.int64))
+        series_index=np.maximum(go["series"], 0) if "series" in go else np.zeros(m, np.int64),
+        alert_product=go.get("alert_product", np.full(m, -1, np.int64)),
+        drop_fraction=go.get("drop_fraction", np.zeros(m)))

@@ -14,7 +14,12 @@ from actors.config import SimulationConfig
 from actors.metrics import MetricsLayout
 from actors.registry import ArmVariants, make_policy
 from policies.base import Policy
-from policies.triggers.journeys import KIND_SEND, CatalogEntry, compile_journey
+from policies.triggers.journeys import (
+    CATALOG_EVENT_TYPES,
+    KIND_SEND,
+    CatalogEntry,
+    compile_journey,
+)
 from policies.triggers.ruleset import Rule
 from sim.presets import EMAIL_KINDS
 
@@ -49,6 +54,9 @@ class RunPlan:
     catalog_entries : bool
         Some journey enters on catalog events: shards hand the world's catalog events
         (price drops, back in stock) to the engine.
+    alert_event : int64 ndarray (R,)
+        For a journey entered by a catalog event, the event's ``CATALOG_EVENT_TYPES``
+        code (its sends are alerts about the entry's product); -1 for other rules.
     policy_contexts : bool
         The policy reads the context matrix.
     store_contexts : bool
@@ -68,6 +76,7 @@ class RunPlan:
     journey_slot: np.ndarray
     node_email: np.ndarray
     catalog_entries: bool
+    alert_event: np.ndarray
     policy_contexts: bool
     store_contexts: bool
     decides_campaign: bool
@@ -115,6 +124,10 @@ class RunPlan:
             node_email=_node_emails(rules),
             catalog_entries=any(r.journey is not None
                                 and isinstance(r.journey.entry, CatalogEntry) for r in rules),
+            alert_event=np.array([CATALOG_EVENT_TYPES.index(r.journey.entry.event)
+                                  if r.journey is not None
+                                  and isinstance(r.journey.entry, CatalogEntry) else -1
+                                  for r in rules], np.int64),
             policy_contexts=policy_contexts,
             store_contexts=policy_contexts or config.record_decisions,
             decides_campaign=has_policy and scope in ("campaign", "all"),

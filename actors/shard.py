@@ -65,7 +65,12 @@ from policies.features import FEATURE_NAMES, subscriber_features
 from policies.segments.dynamic import Cutoff, changed_rows, in_top, score_frame
 from policies.segments.history import history_features
 from policies.triggers import Predicate, TriggerEngine, segment_mask
-from policies.triggers.journeys import AttributeEntry, attribute_tests, compile_journey
+from policies.triggers.journeys import (
+    CATALOG_EVENT_TYPES,
+    AttributeEntry,
+    attribute_tests,
+    compile_journey,
+)
 from sim.clock import DAY
 from sim.population import Population
 from sim.presets import SUBJECT_STYLES, get_preset
@@ -247,12 +252,14 @@ class ShardCore:
 
     def _enqueue(self, subscriber: np.ndarray, due: np.ndarray, source: np.ndarray,
                  decided: bool, email: np.ndarray | None = None,
-                 series: np.ndarray | None = None) -> None:
+                 series: np.ndarray | None = None, alert: np.ndarray | None = None,
+                 drop: np.ndarray | None = None) -> None:
         """Emails that became due enter the outbox (``decided``: the policy chooses
-        their arm; ``email``/``series``: of journey sends, :meth:`Outbox.enqueue`)."""
+        their arm; ``email``/``series``/``alert``/``drop``: of journey sends,
+        :meth:`Outbox.enqueue`)."""
         self.outbox.enqueue(subscriber, due, source, decided, self.position,
                             self._contexts if self.plan.store_contexts else None,
-                            email, series)
+                            email, series, alert, drop)
 
     def _contexts(self, row: np.ndarray) -> np.ndarray:
         return subscriber_features(self.table.iloc[row])
@@ -300,14 +307,33 @@ class ShardCore:
             fire &= self._target[dec.subscriber - self.start]
         if not fire.any():
             return
-        email = series = None
+        email = series = alert = drop = None
         if dec.step is not None:   # a rule set with journeys
             rule, step = dec.rule[fire], dec.step[fire]
             email = np.where(step >= 0, self.plan.node_email[rule, np.maximum(step, 0)], -1)
             series = self.series.index(rule, dec.subscriber[fire], dec.entered_at[fire],
                                        dec.attempt[fire])
+            if self.plan.catalog_entries:
+                alert, drop = self._alerts(self.plan.alert_event[rule], dec.entry_key[fire],
+                                           dec.entered_at[fire])
         self._enqueue(dec.subscriber[fire], dec.time[fire], dec.rule[fire] + 1,
-                      self.plan.decides_triggers, email, series)
+                      self.plan.decides_triggers, email, series, alert, drop)
+
+    def _alerts(self, event: np.ndarray, key: np.ndarray, entered_at: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """The alert product and price drop of sends (int64 and float64, (m,)): a catalog
+        journey's send is an alert about its entry's product (the entry key); a
+        ``price_drop`` entry's drop is the catalog's, ``(old - new) / old`` with the
+        prices just before and at the entry (``entered_at``, s); other sends -1 and 0."""
+        product = np.where((event >= 0) & (key >= 0), key, -1)
+        drop = np.zeros(len(key))
+        fell = (event == CATALOG_EVENT_TYPES.index("price_drop")) & (product >= 0)
+        if fell.any():
+            catalog = self.world.catalog
+            p, t = product[fell], entered_at[fell]
+            old, new = catalog.price(p, t - 1), catalog.price(p, t)
+            drop[fell] = np.clip((old - new) / old, 0.0, 0.99)
+        return product, drop
 
     # -- dynamic segments --------
 

@@ -70,6 +70,8 @@ _CAL_RPR = "docs/calibration.md: revenue per recipient (order of magnitude)"
 _CAL_MPP = "docs/calibration.md notes: opens inflated by mail-privacy proxies"
 _CAL_NPE = "docs/calibration.md notes: RecSim net positive exposure"
 _CAL_MARGIN = "docs/calibration.md notes: gross margins by industry (order of magnitude)"
+_CAL_ALERT = ("docs/calibration.md: price-drop alert click rate per email (3-13 %); the split "
+               "between interest and drop is an assumption")
 _ASSUME = "assumption"
 
 
@@ -257,10 +259,10 @@ class Preset:
                                 "extra NPE lost by the k-th email of a series: cost * k")
     series_unsubscribe_gain: float = _p(0.3, "rate", _ASSUME,
                                         "P(unsubscribe) multiplier 1 + gain * series index")
-    alert_interest_click_gain: float = _p(1.5, "rate", _ASSUME,
+    alert_interest_click_gain: float = _p(0.75, "rate", _CAL_ALERT,
                                           "click logit per unit of the subscriber's view "
                                           "share of the alert product's category")
-    alert_drop_click_gain: float = _p(2.0, "rate", _ASSUME,
+    alert_drop_click_gain: float = _p(1.0, "rate", _CAL_ALERT,
                                       "click logit per unit of the alert's drop fraction")
     lapsed_inactive_days: float = _p(60.0, "positive", _ASSUME,
                                      "days without engagement after which a subscriber "

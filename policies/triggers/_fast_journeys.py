@@ -164,7 +164,7 @@ def keyed_unit_fast(sub, key, counter):  # pragma: no cover - compiled
 
 
 @_njit(cache=True, _nrt=False, inline="always")
-def _emit(OUT, s, r, kind, t, entry, att, node, path, prop, stats):  # pragma: no cover
+def _emit(OUT, s, r, kind, t, entry, att, node, path, prop, key, stats):  # pragma: no cover
     out, outp, cnt = OUT
     n = cnt[0]
     out[n, 0] = s
@@ -175,6 +175,7 @@ def _emit(OUT, s, r, kind, t, entry, att, node, path, prop, stats):  # pragma: n
     out[n, 5] = att
     out[n, 6] = node
     out[n, 7] = path
+    out[n, 8] = key
     outp[n] = prop
     cnt[0] = n + 1
     if kind < 4:
@@ -248,7 +249,7 @@ def _plain_decide(T, S, OUT, s, r, d):  # pragma: no cover - compiled
         lf_entry[s, pc] = e
         lf_att[s, pc] = a
     pend_entry[s, pc] = NONE
-    _emit(OUT, s, r, kind, d, e, a, -1, -1, 1.0, stats)
+    _emit(OUT, s, r, kind, d, e, a, -1, -1, 1.0, -1, stats)
 
 
 @_njit(cache=True, _nrt=False)
@@ -386,7 +387,7 @@ def _continue_send(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
             pf[p, _PF_S] = prop
             pi[p, C_LAST] = t
             pu[p, _PU_SEEN_S] = np.uint64(0)
-    _emit(OUT, s, r, kind, t, entry, 1, node, -1, prop, stats)
+    _emit(OUT, s, r, kind, t, entry, 1, node, -1, prop, pi[p, C_KEY], stats)
     return True
 
 
@@ -454,7 +455,8 @@ def _run(T, S, OUT, s, j, p, node, t):  # pragma: no cover - compiled
             bit = np.uint64(1) << np.uint64(node)
             if (since == _SINCE_ENTRY and pu[p, _PU_SEEN_E] & bit) or (
                     since == _SINCE_SEND and pu[p, _PU_SEEN_S] & bit):
-                _emit(OUT, s, r, _BRANCH, t, pi[p, C_ENTRY], 1, node, 0, pf[p, _PF_C], stats)
+                _emit(OUT, s, r, _BRANCH, t, pi[p, C_ENTRY], 1, node, 0, pf[p, _PF_C],
+                      pi[p, C_KEY], stats)
                 node = _path_start(T, j, g, 0)
                 continue
             return
@@ -464,16 +466,19 @@ def _run(T, S, OUT, s, j, p, node, t):  # pragma: no cover - compiled
             node = ninfo[g, _N_NEXT]
             continue
         if kind == _N_EXIT:
-            _emit(OUT, s, r, _EXIT, t, pi[p, C_ENTRY], 1, node, -1, pf[p, _PF_C], stats)
+            _emit(OUT, s, r, _EXIT, t, pi[p, C_ENTRY], 1, node, -1, pf[p, _PF_C], pi[p, C_KEY],
+                  stats)
             _end(S, p, t)
             return
         if kind == _N_SPLIT:
             path, prop = _choose(T, S, s, j, p, node, g)
             pf[p, _PF_C] = prop
-            _emit(OUT, s, r, _SPLIT, t, pi[p, C_ENTRY], 1, node, path, prop, stats)
+            _emit(OUT, s, r, _SPLIT, t, pi[p, C_ENTRY], 1, node, path, prop, pi[p, C_KEY],
+                  stats)
         else:
             path = _branch_case(T, S, s, j, p, g)
-            _emit(OUT, s, r, _BRANCH, t, pi[p, C_ENTRY], 1, node, path, pf[p, _PF_C], stats)
+            _emit(OUT, s, r, _BRANCH, t, pi[p, C_ENTRY], 1, node, path, pf[p, _PF_C],
+                  pi[p, C_KEY], stats)
         node = _path_start(T, j, g, path)
 
 
@@ -488,7 +493,7 @@ def _resume(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
         _run(T, S, OUT, s, j, p, ninfo[g, _N_NEXT], t)
     elif kind == _N_UNTIL:
         _emit(OUT, s, jinfo[j, _J_RULE], _BRANCH, t, pi[p, C_ENTRY], 1, node, 1, pf[p, _PF_C],
-              stats)
+              pi[p, C_KEY], stats)
         _run(T, S, OUT, s, j, p, _path_start(T, j, g, 1), t)
     elif _continue_send(T, S, OUT, s, j, p, t):
         _run(T, S, OUT, s, j, p, ninfo[g, _N_NEXT], t)
@@ -521,7 +526,7 @@ def _retry_send(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
         pi[p, S_FAILED] = 0
         pf[p, _PF_S] = pf[p, _PF_R]
     _emit(OUT, s, jinfo[j, _J_RULE], kind, t, pi[p, R_ENTRY], pi[p, R_ATT], node, -1,
-          pf[p, _PF_R], stats)
+          pf[p, _PF_R], pi[p, R_KEY], stats)
     pi[p, R_NODE] = -1
 
 
@@ -742,11 +747,12 @@ def _exit_event(T, S, OUT, s, j, p, t, ex, xb, evk):  # pragma: no cover - compi
     pi, pf, stats = S[13], S[14], S[25]
     r = jinfo[j, _J_RULE]
     if pi[p, C_NODE] >= 0 and _ends(ex, xb, xmatch[j], evk, pi[p, C_KEY]):
-        _emit(OUT, s, r, _EXIT, t, pi[p, C_ENTRY], 1, pi[p, C_NODE], -1, pf[p, _PF_C], stats)
+        _emit(OUT, s, r, _EXIT, t, pi[p, C_ENTRY], 1, pi[p, C_NODE], -1, pf[p, _PF_C],
+              pi[p, C_KEY], stats)
         _end(S, p, t)
     if pi[p, R_NODE] >= 0 and _ends(ex, xb, xmatch[j], evk, pi[p, R_KEY]):
         _emit(OUT, s, r, _CANCEL, t, pi[p, R_ENTRY], pi[p, R_ATT], pi[p, R_NODE], -1,
-              pf[p, _PF_R], stats)
+              pf[p, _PF_R], pi[p, R_KEY], stats)
         pi[p, R_NODE] = -1
 
 
@@ -758,7 +764,7 @@ def _until_event(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
     node = pi[p, C_NODE]
     g = jinfo[j, _J_NODES] + node
     _emit(OUT, s, jinfo[j, _J_RULE], _BRANCH, t, pi[p, C_ENTRY], 1, node, 0, pf[p, _PF_C],
-          stats)
+          pi[p, C_KEY], stats)
     _run(T, S, OUT, s, j, p, _path_start(T, j, g, 0), t)
 
 
@@ -959,6 +965,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                     out[n, 0], out[n, 1], out[n, 2], out[n, 3] = s, r, _CANCEL, t
                     out[n, 4], out[n, 5], out[n, 6], out[n, 7] = (
                         pend_entry[s, pc], np.int64(pend_att[s, pc]), -1, -1)
+                    out[n, 8] = -1
                     outp[n] = 1.0
                     cnt[0] = n + 1
                     stats[r, 1 + _CANCEL] += 1
@@ -1421,7 +1428,7 @@ class FastJourneyCore(FastCore):
         self.clen = np.zeros(16, np.int32)
         self.cgate = np.zeros(16, np.int32)
         self.outp = np.zeros(self.out.shape[0], np.float64)
-        self.out = np.zeros((self.out.shape[0], 8), np.int64)
+        self.out = np.zeros((self.out.shape[0], 9), np.int64)
         self.cnt = np.zeros(1, np.int64)
         # rows one event or subscriber step may write: every journey through all of its
         # nodes twice (a run and a resume), plain rules twice
@@ -1533,7 +1540,7 @@ class FastJourneyCore(FastCore):
 
     def _ensure_out(self, n: int) -> None:
         if self.out.shape[0] < n:
-            self.out = np.zeros((n, 8), np.int64)
+            self.out = np.zeros((n, 9), np.int64)
             self.outp = np.zeros(n, np.float64)
 
     def _rooms(self) -> tuple[int, int]:
@@ -1777,12 +1784,12 @@ class FastJourneyCore(FastCore):
             rows = np.concatenate([p[0] for p in parts])
             props = np.concatenate([p[1] for p in parts])
         else:
-            rows, props = np.zeros((0, 8), np.int64), np.zeros(0, np.float64)
+            rows, props = np.zeros((0, 9), np.int64), np.zeros(0, np.float64)
         subs = self.ids[rows[:, 0]] if len(rows) else np.zeros(0, np.int64)
         # columns as views of ``rows``: sorting gathers them into arrays of their own
         return Decisions(
             subs, rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4], rows[:, 5], self.rules.ids,
-            rows[:, 6], rows[:, 7], props, self.step_names).sorted()
+            rows[:, 6], rows[:, 7], props, self.step_names, rows[:, 8]).sorted()
 
     # -- failures -----------------------------------------------------------------------
 
@@ -1805,15 +1812,15 @@ class FastJourneyCore(FastCore):
                         f"trigger_id {tid!r}: not the latest send of rule {rule_id!r} "
                         f"to subscriber {sub}")
                 targets.append((r, s, entry, int(self.lf_att[s, pc]), int(self.lf_time[s, pc]),
-                                -1, 1.0))
+                                -1, 1.0, -1))
                 continue
             j = self.jrules.index(r)
             last = self._latest_send(s, j) if s >= 0 else None
             if last is None or last[:2] != (entry, node):
                 raise TriggerIdError(f"trigger_id {tid!r}: not the latest send of rule "
                                      f"{rule_id!r} to subscriber {sub}")
-            _, _, att, failed, time, prop = last
-            targets.append((r, s, entry, -att if failed else att, time, node, prop))
+            _, _, att, failed, time, prop, key = last
+            targets.append((r, s, entry, -att if failed else att, time, node, prop, key))
         return targets
 
     def report_failures(self, targets: Sequence[tuple[Any, ...]], now: int) -> Decisions:
@@ -1822,7 +1829,7 @@ class FastJourneyCore(FastCore):
         props: list[float] = []
         retry = self.rules.settings.retry
         superseded: set[tuple[int, ...]] = set()
-        for r, s, entry, attempt, time, node, prop in targets:
+        for r, s, entry, attempt, time, node, prop, key in targets:
             pc = self.pcol[r]
             if node < 0:  # a plain rule: FastCore's logic
                 if self.lf_entry[s, pc] != entry:
@@ -1831,7 +1838,7 @@ class FastJourneyCore(FastCore):
                     superseded.add((r, s, entry))
                     self.stats[r, _ST_FAILED] += 1
                     self._uncap(s, time)
-                    rows_out.append((s, r, 1, now, entry, attempt, -1, -1))
+                    rows_out.append((s, r, 1, now, entry, attempt, -1, -1, -1))
                     props.append(1.0)
                     self.stats[r, 2] += 1
                     continue
@@ -1842,7 +1849,7 @@ class FastJourneyCore(FastCore):
                 self.stats[r, _ST_FAILED] += 1
                 self._uncap(s, int(self.lf_time[s, pc]))
                 if k >= retry.max_attempts or self.pend_entry[s, pc] != NONE:
-                    rows_out.append((s, r, 1, now, entry, k, -1, -1))
+                    rows_out.append((s, r, 1, now, entry, k, -1, -1, -1))
                     props.append(1.0)
                     self.stats[r, 2] += 1
                 else:
@@ -1861,7 +1868,7 @@ class FastJourneyCore(FastCore):
                 superseded.add((r, s, entry, node))
                 self.stats[r, _ST_FAILED] += 1
                 self._uncap(s, time)
-                rows_out.append((s, r, 1, now, entry, attempt, node, -1))
+                rows_out.append((s, r, 1, now, entry, attempt, node, -1, key))
                 props.append(prop)
                 self.stats[r, 2] += 1
                 continue
@@ -1872,7 +1879,7 @@ class FastJourneyCore(FastCore):
             self._uncap(s, int(pi[p, S_TIME]))
             k = int(pi[p, S_ATT])
             if k >= retry.max_attempts or pi[p, R_NODE] >= 0:
-                rows_out.append((s, r, 1, now, entry, k, node, -1))
+                rows_out.append((s, r, 1, now, entry, k, node, -1, int(pi[p, S_KEY])))
                 props.append(float(self.pf[p, _PF_S]))
                 self.stats[r, 2] += 1
             else:
@@ -1882,11 +1889,12 @@ class FastJourneyCore(FastCore):
                 self.pf[p, _PF_R] = self.pf[p, _PF_S]
                 self.next_due[s] = min(self.next_due[s], pi[p, R_DUE])
                 self.stats[r, _ST_RETRIED] += 1
-        rows = np.array(rows_out, np.int64).reshape(-1, 8)
+        rows = np.array(rows_out, np.int64).reshape(-1, 9)
         return self._decisions([(rows, np.array(props, np.float64))])
 
-    def _latest_send(self, s: int, j: int) -> tuple[int, int, int, bool, int, float] | None:
-        """(entry, node, attempt, failed, time, propensity) of row ``s``'s latest send of
+    def _latest_send(self, s: int, j: int
+                     ) -> tuple[int, int, int, bool, int, float, int] | None:
+        """(entry, node, attempt, failed, time, propensity, entry key) of row ``s``'s latest send of
         journey ``j`` (None: none), from its record or its parked record."""
         p = int(self.jslot[s, j])
         if p == -1:
@@ -1894,12 +1902,13 @@ class FastJourneyCore(FastCore):
         if p >= 0:
             pi = self.pi[p]
             last = (int(pi[S_ENTRY]), int(pi[S_NODE]), int(pi[S_ATT]), bool(pi[S_FAILED]),
-                    int(pi[S_TIME]), float(self.pf[p, _PF_S]))
+                    int(pi[S_TIME]), float(self.pf[p, _PF_S]), int(pi[S_KEY]))
         else:
             q = -2 - p
             pk, pki = self.pk[q], self.pki[q]
             last = (int(pk[K_SENTRY]), int(pki[KI_SNODE]), int(pki[KI_SATT]),
-                    bool(pki[KI_SFAILED]), int(pk[K_STIME]), float(self.pkf[q]))
+                    bool(pki[KI_SFAILED]), int(pk[K_STIME]), float(self.pkf[q]),
+                    int(pk[K_SKEY]))
         return None if last[1] < 0 else last
 
     def _record(self, s: int, j: int) -> int:

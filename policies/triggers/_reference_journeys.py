@@ -72,7 +72,7 @@ _SINCE_ENTRY, _SINCE_SEND = WAIT_SINCE.index("entry"), WAIT_SINCE.index("last_se
 #: carted is forgotten first).
 CATALOG_MEMORY = 8
 
-Row = tuple[int, int, int, int, int, int, int, int, float]
+Row = tuple[int, int, int, int, int, int, int, int, float, int]
 
 
 @dataclass
@@ -166,12 +166,15 @@ def step_names(rules: RuleSet) -> StepNames | None:
 
 
 def _entry_key(rule: Rule) -> str | None:
-    """The journey's entry key column (the one ``match`` of its exits and goal)."""
+    """The journey's entry key column: the one ``match`` of its exits and goal, else for a
+    catalog entry ``product_id`` (the product the alert is about), else None."""
     j = rule.journey
     assert j is not None
     keys = [x.match for x in j.exits if x.match] + ([j.goal.match] if j.goal and j.goal.match
                                                      else [])
-    return keys[0] if keys else None
+    if keys:
+        return keys[0]
+    return "product_id" if isinstance(j.entry, CatalogEntry) else None
 
 
 class JourneyCore(ReferenceCore):
@@ -235,8 +238,12 @@ class JourneyCore(ReferenceCore):
                 self.journeys.setdefault(sub, JourneyState()))
 
     def row(self, sub: int, r: int, kind: int, t: int, entry: int, attempt: int = 1,
-            node: int = -1, path: int = -1, propensity: float = 1.0) -> Row:
-        return (sub, r, kind, t, entry, attempt, node, path, propensity)
+            node: int = -1, path: int = -1, propensity: float = 1.0,
+            key: int | None = None) -> Row:
+        """One decision row; ``key`` is the journey instance's entry key (None or
+        negative: none, -1 in the row)."""
+        return (sub, r, kind, t, entry, attempt, node, path, propensity,
+                -1 if key is None or key < 0 else key)
 
     # -- processing ----------------------------------------------------------------
 
@@ -384,13 +391,14 @@ class JourneyCore(ReferenceCore):
 
         cur = js.cursors.get(r)
         if cur is not None and ends(cur.key):
-            out.append(self.row(sub, r, EXIT, t, cur.entry, 1, cur.node, -1, cur.propensity))
+            out.append(self.row(sub, r, EXIT, t, cur.entry, 1, cur.node, -1, cur.propensity,
+                                cur.key))
             self.end(js, r, t)
         retry = js.retries.get(r)
         if retry is not None and ends(retry.key):
             del js.retries[r]
             out.append(self.row(sub, r, CANCEL, t, retry.entry, retry.attempt, retry.node, -1,
-                                retry.propensity))
+                                retry.propensity, retry.key))
 
     # -- entries -----------------------------------------------------------------------
 
@@ -526,7 +534,8 @@ class JourneyCore(ReferenceCore):
                   out: list) -> None:
         """Record the path a branch or wait-until took (kind ``branch``) and run it."""
         prog = self.programs[r]
-        out.append(self.row(sub, r, BRANCH, t, cur.entry, 1, node, path, cur.propensity))
+        out.append(self.row(sub, r, BRANCH, t, cur.entry, 1, node, path, cur.propensity,
+                            cur.key))
         self.run(sub, r, cur, int(prog.path_start[prog.first_path[node] + path]), t, out)
 
     def run(self, sub: int, r: int, cur: Cursor, node: int, t: int, out: list) -> None:
@@ -556,17 +565,19 @@ class JourneyCore(ReferenceCore):
                 node = int(prog.next[node])
                 continue
             if kind == KIND_EXIT:
-                out.append(self.row(sub, r, EXIT, t, cur.entry, 1, node, -1, cur.propensity))
+                out.append(self.row(sub, r, EXIT, t, cur.entry, 1, node, -1, cur.propensity,
+                                    cur.key))
                 self.end(js, r, t)
                 return
             path, propensity = self.choose(sub, r, cur, node) if kind == KIND_SPLIT else (
                 self.branch_case(sub, r, cur, node), cur.propensity)
             if kind == KIND_SPLIT:
                 cur.propensity = propensity
-                out.append(self.row(sub, r, SPLIT, t, cur.entry, 1, node, path, propensity))
+                out.append(self.row(sub, r, SPLIT, t, cur.entry, 1, node, path, propensity,
+                                    cur.key))
             else:
                 out.append(self.row(sub, r, BRANCH, t, cur.entry, 1, node, path,
-                                    cur.propensity))
+                                    cur.propensity, cur.key))
             node = int(prog.path_start[prog.first_path[node] + path])
 
     def end(self, js: JourneyState, r: int, t: int) -> None:
@@ -617,7 +628,7 @@ class JourneyCore(ReferenceCore):
         settings = self.rules.settings
         send_at = self.quiet_end(sub, t)
         expire = int(prog.expire[node])
-        row = (cur.entry, 1, node, -1, cur.propensity)
+        row = (cur.entry, 1, node, -1, cur.propensity, cur.key)
         if expire >= 0 and send_at > cur.reached + expire:
             out.append(self.row(sub, r, EXPIRE, t, *row))
         elif send_at > t:
@@ -658,7 +669,7 @@ class JourneyCore(ReferenceCore):
         st, js = self.state(sub)
         send_at = self.quiet_end(sub, t)
         expire = int(self.programs[r].expire[slot.node])
-        row = (slot.entry, slot.attempt, slot.node, -1, slot.propensity)
+        row = (slot.entry, slot.attempt, slot.node, -1, slot.propensity, slot.key)
         if expire >= 0 and send_at > slot.reached + expire:
             out.append(self.row(sub, r, EXPIRE, t, *row))
         elif send_at > t:
@@ -674,8 +685,8 @@ class JourneyCore(ReferenceCore):
         del js.retries[r]
 
     def failure_targets(self, ids: list[str]) -> list[tuple[Any, ...]]:
-        """``(rule index, subscriber, entry, attempt, send time, node, propensity)`` of
-        each reported id as the engine stands now (node -1 for plain rules; attempt
+        """``(rule index, subscriber, entry, attempt, send time, node, propensity, entry
+        key)`` of each reported id as the engine stands now (node -1 for plain rules; attempt
         negative when already reported failed); ``TriggerIdError`` for an id that is not
         the latest send of its rule to its subscriber. Changes nothing."""
         targets: list[tuple[Any, ...]] = []
@@ -687,7 +698,7 @@ class JourneyCore(ReferenceCore):
             if r not in self.programs:
                 if node >= 0:
                     raise TriggerIdError(f"trigger_id {tid!r}: rule {rule_id!r} has no steps")
-                targets.extend((*t, -1, 1.0) for t in super().failure_targets([tid]))
+                targets.extend((*t, -1, 1.0, None) for t in super().failure_targets([tid]))
                 continue
             js = self.journeys.get(sub)
             last = js.last_send.get(r) if js is not None else None
@@ -695,7 +706,7 @@ class JourneyCore(ReferenceCore):
                 raise TriggerIdError(f"trigger_id {tid!r}: not the latest send of rule "
                                      f"{rule_id!r} to subscriber {sub}")
             targets.append((r, sub, entry, -last.attempt if last.failed else last.attempt,
-                            last.time, node, last.propensity))
+                            last.time, node, last.propensity, last.key))
         return targets
 
     def report_failures(self, targets: Sequence[tuple[Any, ...]], now: int) -> Decisions:
@@ -709,7 +720,7 @@ class JourneyCore(ReferenceCore):
         out: list[Any] = []
         retry = self.rules.settings.retry
         superseded: set[tuple[int, int, int, int]] = set()
-        for r, sub, entry, attempt, time, node, prop in (t for t in targets if t[5] >= 0):
+        for r, sub, entry, attempt, time, node, prop, key in (t for t in targets if t[5] >= 0):
             rule_id = self.rules.ids[r]
             js = self.journeys[sub]
             st = self.subs[sub]
@@ -719,7 +730,7 @@ class JourneyCore(ReferenceCore):
                     continue  # this failure was already reported
                 superseded.add((r, sub, entry, node))
                 self.count_failure(rule_id, st, time)
-                out.append(self.row(sub, r, CANCEL, now, entry, attempt, node, -1, prop))
+                out.append(self.row(sub, r, CANCEL, now, entry, attempt, node, -1, prop, key))
                 continue
             if last.failed:
                 continue  # this failure was already reported
@@ -727,7 +738,8 @@ class JourneyCore(ReferenceCore):
             self.count_failure(rule_id, st, last.time)
             k = last.attempt
             if k >= retry.max_attempts or r in js.retries:
-                out.append(self.row(sub, r, CANCEL, now, entry, k, node, -1, last.propensity))
+                out.append(self.row(sub, r, CANCEL, now, entry, k, node, -1, last.propensity,
+                                    last.key))
             else:
                 js.retries[r] = RetrySlot(entry, node, now + retry.backoff * k, k + 1,
                                           last.reached, last.key, last.propensity)

@@ -13,7 +13,9 @@ Each row is one decision about one trigger instance:
 
 Journeys (docs/journeys.md) add, per row, ``step`` (the node of the compiled journey, -1
 for plain rules), ``path`` (the index of the path a branch, wait-until or split took, -1)
-and ``propensity`` (1.0 unless a split chose), the kinds ``exit``, ``skip``, ``branch``
+``propensity`` (1.0 unless a split chose) and ``entry_key`` (the journey instance's entry
+key: the value of the column its exits and goal ``match`` on, for a catalog entry the
+product; -1 when none), the kinds ``exit``, ``skip``, ``branch``
 and ``split`` (:data:`JOURNEY_KINDS`), and trigger ids
 ``"<rule>:<subscriber>:<entered_at>:<step>"`` for rows of a journey step. A batch of a
 rule set without journeys (``steps`` is None) looks exactly as before: ``to_pandas`` and
@@ -51,7 +53,7 @@ ALL_KINDS: tuple[str, ...] = KINDS + JOURNEY_KINDS
 StepNames = tuple[tuple[tuple[str, tuple[str, ...]], ...], ...]
 
 _COLUMNS = ("subscriber", "rule", "kind", "time", "entered_at", "attempt")
-_JOURNEY_COLUMNS = ("step", "path", "propensity")
+_JOURNEY_COLUMNS = ("step", "path", "propensity", "entry_key")
 
 
 def trigger_id(rule: str, subscriber: int, entered_at: int, step: int = -1) -> str:
@@ -119,6 +121,9 @@ class Decisions:
         Journey node and chosen path index (-1: none); default all -1.
     propensity : ndarray of float64, shape (n,), optional
         Probability of the split choice the row depends on (default all 1.0).
+    entry_key : ndarray of int64, shape (n,), optional
+        The journey instance's entry key (the value of the column its exits and goal
+        ``match`` on; a catalog entry's product), -1 when none; default all -1.
     steps : StepNames, optional
         Labels and path names of each rule's journey nodes; None for a rule set without
         journeys (then the batch shows only the plain columns and kinds).
@@ -135,11 +140,13 @@ class Decisions:
     path: np.ndarray = None  # type: ignore[assignment]
     propensity: np.ndarray = None  # type: ignore[assignment]
     steps: StepNames | None = None
+    entry_key: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         n = len(self.subscriber)
         for name, fill, dtype in (("step", -1, np.int64), ("path", -1, np.int64),
-                                  ("propensity", 1.0, np.float64)):
+                                  ("propensity", 1.0, np.float64),
+                                  ("entry_key", -1, np.int64)):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.full(n, fill, dtype))
 
@@ -159,14 +166,13 @@ class Decisions:
         cls, rows: Iterable[tuple], rule_ids: Sequence[str], steps: StepNames | None = None,
     ) -> Decisions:
         """Build from ``(subscriber, rule_index, kind_code, time, entered_at, attempt)``
-        tuples, optionally followed by ``(step, path, propensity)``."""
-        listed = [tuple(r) + (-1, -1, 1.0)[len(r) - 6:] if len(r) < 9 else tuple(r)
-                  for r in rows]
-        ints = np.array([r[:8] for r in listed], np.int64).reshape(-1, 8)
+        tuples, optionally followed by ``(step, path, propensity)`` and ``entry_key``."""
+        listed = [tuple(r) + (-1, -1, 1.0, -1)[len(r) - 6:] for r in rows]
+        ints = np.array([r[:8] + r[9:] for r in listed], np.int64).reshape(-1, 9)
         props = np.array([r[8] for r in listed], np.float64)
-        c = [np.ascontiguousarray(ints[:, j]) for j in range(8)]
+        c = [np.ascontiguousarray(ints[:, j]) for j in range(9)]
         return cls(c[0], c[1], c[2], c[3], c[4], c[5], tuple(rule_ids), c[6], c[7], props,
-                   steps)
+                   steps, c[8])
 
     @classmethod
     def concat(cls, parts: Sequence[Decisions], rule_ids: Sequence[str] | None = None) -> Decisions:
@@ -179,7 +185,7 @@ class Decisions:
         cols = [np.concatenate([getattr(p, name) for p in parts])
                 for name in _COLUMNS + _JOURNEY_COLUMNS]
         return cls(cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], ids, cols[6],
-                   cols[7], cols[8], parts[0].steps)
+                   cols[7], cols[8], parts[0].steps, cols[9])
 
     def __len__(self) -> int:
         return len(self.subscriber)
@@ -188,7 +194,7 @@ class Decisions:
         return Decisions(
             self.subscriber[key], self.rule[key], self.kind[key], self.time[key],
             self.entered_at[key], self.attempt[key], self.rule_ids, self.step[key],
-            self.path[key], self.propensity[key], self.steps,
+            self.path[key], self.propensity[key], self.steps, self.entry_key[key],
         )
 
     def sorted(self) -> Decisions:
@@ -234,7 +240,7 @@ class Decisions:
     def to_pandas(self) -> pd.DataFrame:
         """Columns trigger_id, subscriber, rule, kind, time, entered_at, attempt; with
         journeys also step, step_label (the node's YAML path, "" for plain rules), path,
-        path_name ("" when none) and propensity."""
+        path_name ("" when none), propensity and entry_key."""
         empty = np.array([], dtype=object)
         out = pd.DataFrame(
             {
@@ -261,6 +267,7 @@ class Decisions:
         out["path"] = self.path
         out["path_name"] = np.array(path_names, dtype=object)
         out["propensity"] = self.propensity
+        out["entry_key"] = self.entry_key
         return out
 
     def equals(self, other: Decisions) -> bool:

@@ -261,3 +261,46 @@ def test_journey_book_counts_and_names_rows():
         {"rule": "welcome_series", "step": -1, "step_label": "entry", "kind": "enter",
          "path": -1, "path_name": "", "group": "all", "count": 0},
     ]
+
+
+def test_price_drop_alerts_reach_the_world_with_their_product_and_drop(monkeypatch):
+    """A catalog journey's sends are alerts about the entry's product: the world gets
+    that product (one the recipient viewed or carted) and the catalog's drop at entry
+    (``(old - new) / old`` of the price_drop event that entered it)."""
+    from sim.catalog import Catalog
+    from sim.world import World
+
+    data = dump_rules(load_rules(EXAMPLE_JOURNEYS))
+    data["rules"] = [r for r in data["rules"] if r["id"] == "price_drop_alert"]
+    sent: list = []
+    send = World.send
+
+    def spy(self, emails):
+        sent.append(emails)
+        return send(self, emails)
+
+    monkeypatch.setattr(World, "send", spy)
+    cfg = journey_config(rules=load_rules(data), subscribers=3000, days=8.0,
+                         record_events=True)
+    res = run_simulation(cfg, executor="inline", shards=1)
+    alerts = [b for b in sent if len(b)]
+    product = np.concatenate([b.alert_product for b in alerts])
+    drop = np.concatenate([b.drop_fraction for b in alerts])
+    subscriber = np.concatenate([b.subscriber for b in alerts])
+    time = np.concatenate([b.time for b in alerts])
+    assert len(product) >= 20 and (product >= 0).all()
+    assert (drop >= 0.1).all() and (drop < 1).all()
+    events = res.events
+    looked = events[events["type"].isin(["product_view", "add_to_cart"])]
+    seen = set(zip(looked["subscriber"], looked["product_id"].astype(np.int64), strict=True))
+    assert all((s, p) in seen for s, p in zip(subscriber.tolist(), product.tolist(),
+                                              strict=True))
+    cat = Catalog(cfg.seed, cfg.preset).events(cfg.start, int(time.max()))
+    drops = cat.old_price - cat.new_price
+    by_product: dict[int, set[float]] = {}
+    for p, d, o in zip(cat.product_id.tolist(), drops.tolist(), cat.old_price.tolist(),
+                       strict=True):
+        if o == o:   # price drops (restocks have no old price)
+            by_product.setdefault(p, set()).add(round(d / o, 9))
+    assert all(round(f, 9) in by_product[p] for p, f in zip(product.tolist(), drop.tolist(),
+                                                           strict=True))

@@ -356,6 +356,41 @@ def test_catalog_entry_carries_the_catalog_properties() -> None:
                         ("fire", 1, at(1), "steps[0].branch[0].then[0]", "", 1)]
 
 
+def test_catalog_entry_keys_every_row_with_the_product() -> None:
+    """A catalog journey's rows carry the product the alert is about (no ``match`` needed),
+    a retry's too; a plain rule's rows -1."""
+    data = entry_rule({"catalog": {"event": "price_drop", "audience": {"viewed": "7d"}}},
+                      steps=[{"send": "a"}, {"wait": "1h"}, {"send": "b"}],
+                      emails={"a": {}, "b": {}})
+    data["settings"] = {"retry": {"max_attempts": 2, "backoff": "10m"}}
+    _, d = run(data, [("ev", [(1, NOON, "product_view", {"product_id": 5}),
+                              (1, NOON, "product_view", {"product_id": 9})], NOON),
+                      ("catalog", [{"time": NOON + HOUR, "type": "price_drop", "product_id": 9,
+                                    "old_price": 100.0, "new_price": 80.0}], NOON + HOUR),
+                      ("fail", 0, NOON + HOUR + 60), ("ev", [], NOON + DAY)], {1: {}})
+    df = d.to_pandas()
+    assert list(zip(df["kind"], df["attempt"], df["entry_key"], strict=True)) == [
+        ("fire", 1, 9), ("fire", 2, 9), ("fire", 1, 9)]
+
+
+def test_matched_exit_keys_the_journey_with_the_entry_event() -> None:
+    """With an exit matched on product_id, rows carry the entry event's product (-1 when
+    the entry event has none)."""
+    data = cart([{"send": "a"}, {"wait": "1h"}, {"send": "b"}],
+                exit=[{"event": "purchase_completed", "match": "product_id"}])
+    _, d = run(data, [("ev", [(1, NOON, ADD, {"product_id": 7}), (2, NOON, ADD)],
+                       NOON + DAY)])
+    df = d.to_pandas()
+    assert list(zip(df["subscriber"], df["entry_key"], strict=True)) == [
+        (1, 7), (2, -1), (1, 7), (2, -1)]
+    plain = TriggerEngine({"rules": [{"id": "p", "type": "cart_abandonment",
+                                      "when": [{"event": ADD, "within": "1h"}],
+                                      "delay": "1h", "expire": "1d"}]},
+                          subscribers=subscribers(SUBS), engine=ENGINE)
+    assert plain.process(events((1, NOON, ADD, {"product_id": 7})),
+                         until=NOON + DAY).entry_key.tolist() == [-1]
+
+
 SPLIT = cart([{"split": {"ab": {"x": 0.3, "y": 0.7},
                          "paths": {"x": [{"send": "a"}], "y": [{"send": "b"}]}}}])
 
@@ -451,7 +486,8 @@ def test_decisions_of_plain_rule_sets_keep_their_columns() -> None:
 def test_journey_decisions_have_step_path_and_propensity_columns() -> None:
     _, d = run(SPLIT, [("ev", [(1, NOON, ADD)], NOON)])
     df = d.to_pandas()
-    assert list(df.columns)[7:] == ["step", "step_label", "path", "path_name", "propensity"]
+    assert list(df.columns)[7:] == ["step", "step_label", "path", "path_name", "propensity",
+                                    "entry_key"]
     assert list(d.counts().columns) == ["fire", "cancel", "expire", "suppress", "exit", "skip",
                                         "branch", "split"]
 
