@@ -769,18 +769,27 @@ def _until_event(T, S, OUT, s, j, p, t):  # pragma: no cover - compiled
 
 
 @_njit(cache=True, _nrt=False, inline="always")
+def _search(aprod, x):  # pragma: no cover - compiled
+    """Index of ``x`` in the sorted ``aprod`` (-1: absent), by binary search."""
+    lo, hi = 0, aprod.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if aprod[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < aprod.shape[0] and aprod[lo] == x:
+        return lo
+    return -1
+
+
+@_njit(cache=True, _nrt=False, inline="always")
 def _listen(A, b, prod):  # pragma: no cover - compiled
     """Block ``b`` now remembers ``prod``: if a catalog event of this call is about
     ``prod``, prepend ``b`` to its audience list (binary search of the sorted products)."""
     aprod, ahead, anext, ablock, acnt = A
-    lo, hi = 0, aprod.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if aprod[mid] < prod:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < aprod.shape[0] and aprod[lo] == prod:
+    lo = _search(aprod, prod)
+    if lo >= 0:
         k = acnt[0]
         acnt[0] = k + 1
         ablock[k] = b
@@ -1116,16 +1125,7 @@ def _find(aprod, filt, x):  # pragma: no cover - compiled
     h = x & 0xFFFF
     if not (filt[h >> 6] >> np.uint64(h & 63)) & np.uint64(1):
         return -1
-    lo, hi = 0, aprod.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if aprod[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < aprod.shape[0] and aprod[lo] == x:
-        return lo
-    return -1
+    return _search(aprod, x)
 
 
 @_njit(cache=True, _nrt=False)
