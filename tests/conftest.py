@@ -26,6 +26,18 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20261128)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that needs Ray (marked ``ray`` or using :func:`ray_session`) joins the
+    xdist group ``ray`` (pyproject: ``--dist loadgroup``): one worker runs them all, so the
+    session starts one local cluster, not one per worker, and Ray tests do not compete
+    with each other for the cores."""
+    for item in items:
+        if (item.get_closest_marker("ray") is not None
+                or "ray_session" in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """Start a small local Ray cluster once for the whole test session."""
