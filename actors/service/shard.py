@@ -63,6 +63,7 @@ from actors.service.catalog import decode_catalog
 from actors.service.codec import DeadLetter, decode_messages
 from actors.service.decision_log import decision_table
 from actors.service.partitioning import partition_of
+from actors.service.timing import PartTimes
 from actors.service.transport import Message
 from actors.service.watermark import DEFAULT_MAX_HELD, Watermark
 from policies import checks
@@ -250,6 +251,7 @@ class ShardCore:
         self._catalog = CatalogBatch.empty()
         self._table = table
         self._set_contexts(table)
+        self.times = PartTimes()
 
     def _set_contexts(self, table: pd.DataFrame) -> None:
         has = all(c in table.columns for c in REQUIRED_COLUMNS)
@@ -271,7 +273,8 @@ class ShardCore:
         c.messages += len(messages)
         skew = self.config.max_skew
         max_time = MAX_TIME if now is None or skew is None else min(MAX_TIME, now + skew + 1)
-        decoded = decode_messages(messages, max_time=max_time)
+        with self.times.part("decode"):
+            decoded = decode_messages(messages, max_time=max_time)
         dead = list(decoded.dead_letters)
         c.dead_bad += len(dead)
         events, index = decoded.events, decoded.message_index
@@ -292,7 +295,8 @@ class ShardCore:
                 c.skipped_foreign += int((~own).sum())
             events, index = events[own], index[own]
         c.events += len(events)
-        dead += self._hold(events, index, messages)
+        with self.times.part("watermark"):
+            dead += self._hold(events, index, messages)
         return ShardOutput(self._release(), dead, len(events), self.watermark.watermark)
 
     def advance_to(self, time: int) -> ShardOutput:
@@ -358,7 +362,8 @@ class ShardCore:
         :meth:`step`."""
         skew = self.config.max_skew
         max_time = MAX_TIME if now is None or skew is None else min(MAX_TIME, now + skew + 1)
-        batch, index, dead = decode_catalog(messages, max_time=max_time)
+        with self.times.part("decode"):
+            batch, index, dead = decode_catalog(messages, max_time=max_time)
         self.counters.dead_bad += len(dead)
         floor = self.watermark.released_to
         late = (batch.time <= floor) if floor is not None else np.zeros(len(batch), bool)
@@ -385,12 +390,23 @@ class ShardCore:
         return dead
 
     def _release(self) -> pd.DataFrame:
-        released, until = self.watermark.release()
-        cat = CatalogBatch.empty()
-        if until is not None and len(self._catalog):
-            due = self._catalog.time <= until
-            cat, self._catalog = self._catalog[due], self._catalog[~due]
+        with self.times.part("watermark"):
+            released, until = self.watermark.release()
+            cat = CatalogBatch.empty()
+            if until is not None and len(self._catalog):
+                due = self._catalog.time <= until
+                cat, self._catalog = self._catalog[due], self._catalog[~due]
         closes = until is not None and len(cat) > 0 and int(cat.time[-1]) == until
+        with self.times.part("engine"):
+            out = self._decide(released, until, cat)
+        if closes:
+            self.watermark.close(int(until))   # type: ignore[arg-type]
+        return self._table_of(out)
+
+    def _decide(self, released: EventBatch, until: int | None,
+                cat: CatalogBatch) -> Decisions:
+        """The engine's decisions for the released events and catalog events up to
+        ``until``, with the attribute updates due by then applied at their times."""
         if until is None or not self._pending or self._pending[0][0] > until:
             out = self.engine.process(released, until=until, catalog=cat)
         else:
@@ -407,9 +423,7 @@ class ShardCore:
             parts.append(self.engine.process(released, until=until, catalog=cat))
             kept = [p for p in parts if len(p)] or parts[-1:]
             out = Decisions.concat(kept, self.engine.ruleset.ids)
-        if closes:
-            self.watermark.close(int(until))   # type: ignore[arg-type]
-        return self._table_of(out)
+        return out
 
     def _apply_to_table(self, frame: pd.DataFrame) -> None:
         """The shard's copy of its subscribers' attributes (for the policy's contexts)."""
@@ -441,18 +455,20 @@ class ShardCore:
         if policy is not None and n:
             fire = np.flatnonzero(dec.kind == ALL_KINDS.index("fire"))
             if len(fire):
-                keys = dec.trigger_id[fire].tolist()
-                a, p = select_keyed(
-                    policy, keys, self.config.seed,
-                    contexts=None if not self._contextual or ctx is None else ctx[fire],
-                    subscribers=dec.subscriber[fire], now=dec.time[fire])
+                with self.times.part("arms"):
+                    keys = dec.trigger_id[fire].tolist()
+                    a, p = select_keyed(
+                        policy, keys, self.config.seed,
+                        contexts=None if not self._contextual or ctx is None else ctx[fire],
+                        subscribers=dec.subscriber[fire], now=dec.time[fire])
                 arm[fire], prop[fire] = a, p
         pc = self.config.policy
-        return decision_table(
-            dec, arm=arm, propensity=prop,
-            arm_names=() if policy is None else tuple(policy.arm_names),
-            policy="" if pc is None else pc.name, policy_version=self.policy_version,
-            decides="" if pc is None else pc.decides, contexts=ctx, shard=self.shard)
+        with self.times.part("table"):
+            return decision_table(
+                dec, arm=arm, propensity=prop,
+                arm_names=() if policy is None else tuple(policy.arm_names),
+                policy="" if pc is None else pc.name, policy_version=self.policy_version,
+                decides="" if pc is None else pc.decides, contexts=ctx, shard=self.shard)
 
     # -- state --------------------------------------------------------------------
 
@@ -506,6 +522,7 @@ class ShardCore:
             table = table[mine]
         self._table = table
         self._set_contexts(table)
+        self.times = PartTimes()
         return self
 
     def stats(self) -> dict[str, Any]:
