@@ -250,7 +250,7 @@ class Catalog:
             b = self._day_events(day)
             keep = (b.time > t0) & (b.time <= t1)
             parts.append(b[keep])
-        return _concat(parts)
+        return CatalogBatch.concat(parts)
 
     def _day_events(self, day: int) -> CatalogBatch:
         hit = self._events.get(day)
@@ -360,14 +360,6 @@ _Z = np.zeros(0, np.int64)
 _EMPTY = _Spans(_Z, _Z, _Z, np.zeros(0, np.float64))
 
 
-def _concat(parts: list[CatalogBatch]) -> CatalogBatch:
-    parts = [b for b in parts if len(b)]
-    if not parts:
-        return CatalogBatch.empty()
-    if len(parts) == 1:
-        return parts[0]
-    return CatalogBatch(*(np.concatenate([getattr(b, f) for b in parts])
-                          for f in ("time", "type", "product_id", "old_price", "new_price")))
 
 
 def _trim(cache: dict[int, Any]) -> None:

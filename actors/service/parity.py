@@ -24,7 +24,7 @@ from policies.base import Policy
 from policies.errors import RuleWarning
 from policies.events import EventBatch
 from policies.keyed import select_keyed
-from policies.triggers import Decisions, RuleSet, TriggerEngine, default_rules
+from policies.triggers import CatalogBatch, Decisions, RuleSet, TriggerEngine, default_rules
 
 __all__ = ["COMPARED", "comparable", "reference_decisions"]
 
@@ -37,14 +37,17 @@ def reference_decisions(events: EventBatch, subscribers: pd.DataFrame, *, end: i
                         rules: RuleSet | None = None, policy: Policy | None = None,
                         seed: int = 0, tick: int = 900, engine: str = "fast",
                         split_policies: Mapping[str, Policy] | None = None,
-                        updates: pd.DataFrame | None = None) -> pd.DataFrame:
+                        updates: pd.DataFrame | None = None,
+                        catalog: CatalogBatch | None = None) -> pd.DataFrame:
     """The decisions due by ``end`` (seconds) of ``events`` (any order), as
     :func:`comparable` rows; ``rules`` default to the reference rules, ``tick`` seconds
     as the runtime's default tick; ``engine="reference"`` for journeys;
     ``split_policies`` the policies journey splits name (paths keyed by ``seed``);
     ``updates`` attribute rows (``subscriber``, ``time``, attributes) applied with
     ``update_subscribers(rows, at=time)`` after the events up to their time, in time
-    order (rows of one time together, in their order)."""
+    order (rows of one time together, in their order); ``catalog`` the catalog events,
+    handed to the engine with the events of their tick (before the updates of their
+    second)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuleWarning)
         run = TriggerEngine(default_rules() if rules is None else rules,
@@ -57,11 +60,13 @@ def reference_decisions(events: EventBatch, subscribers: pd.DataFrame, *, end: i
         for at, frame in attribute_groups(updates[updates["time"] <= end]):
             groups.setdefault(at, []).append(frame)
     cuts = sorted({*range(t0 + tick, end, tick), end, *groups})
+    cat = CatalogBatch.empty() if catalog is None else catalog.sort_by_time()
     parts = []
     lo = None
     for hi in cuts:
         sel = events.time <= hi if lo is None else (events.time > lo) & (events.time <= hi)
-        parts.append(run.process(events[sel], until=hi))
+        csel = cat.time <= hi if lo is None else (cat.time > lo) & (cat.time <= hi)
+        parts.append(run.process(events[sel], until=hi, catalog=cat[csel]))
         for frame in groups.get(hi, []):
             parts.append(run.update_subscribers(frame, at=hi))
         lo = hi

@@ -142,13 +142,19 @@ class ShardRunner:
         A stream of subscriber-attribute updates (:mod:`actors.service.attributes`),
         partitioned as the event stream (a broker), or a Parquet log every shard reads:
         polled before each step's events; its positions are checkpointed with them.
+    catalog : Endpoint, optional
+        The catalog stream (:mod:`actors.service.catalog`): a broadcast that this shard
+        reads whole with its own consumer (``<group>-catalog-NNN``: all partitions of a
+        broker stream, or a Parquet log), polled before each step's events; its
+        positions are checkpointed with them.
     """
 
     def __init__(self, config: ShardConfig, endpoint: Endpoint, *, shard: int,
                  partitions: Sequence[int], checkpoint_dir: str | os.PathLike[str],
                  log_dir: str | os.PathLike[str] | None = None, output_dir: str | None = None,
                  checkpoint_every: int = 10, group: str = "triggerlab",
-                 heartbeat: float = 1.0, attributes: Endpoint | None = None) -> None:
+                 heartbeat: float = 1.0, attributes: Endpoint | None = None,
+                 catalog: Endpoint | None = None) -> None:
         checks.check_int("checkpoint_every", checkpoint_every, error=TriggerLabValueError,
                          low=1)
         self.heartbeat = heartbeat
@@ -176,6 +182,8 @@ class ShardRunner:
             self.expected = Counter(state["expected"])
         self.attr_positions: Positions = {} if state is None else check_positions(
             state.get("attr_positions", {}))
+        self.cat_positions: Positions = {} if state is None else check_positions(
+            state.get("cat_positions", {}))
         self.restored = state is not None
         out_dir = output_dir if output_dir is not None else f"{root}/streams"
         src_partitions = [0] if file_source else list(self.core.partitions)
@@ -199,6 +207,14 @@ class ShardRunner:
                 self.attr_source.seek(self.attr_positions)
             else:
                 self.attr_positions = self.attr_source.positions()
+        self.cat_source: Source | None = None
+        if catalog is not None:
+            everything = [0] if catalog.kind == "file" else list(range(catalog.partitions()))
+            self.cat_source = catalog.source(everything, f"{group}-catalog-{shard:03d}")
+            if self.cat_positions:
+                self.cat_source.seek(self.cat_positions)
+            else:
+                self.cat_positions = self.cat_source.positions()
         self._steps = 0
         self._policy_dir = Location.of(checkpoint_dir).child("policy")
         self._policy_mtime: int | None = None
@@ -235,13 +251,22 @@ class ShardRunner:
         """Poll, decide, write; checkpoint every ``checkpoint_every`` steps."""
         self._policy_update()
         dead: list[DeadLetter] = []
+        clock = self.core.times
         if self.attr_source is not None:
-            amsgs = self.attr_source.poll(max_messages, 0.01)
-            rows, dead = decode_attributes(amsgs)
+            with clock.part("poll"):
+                amsgs = self.attr_source.poll(max_messages, 0.01)
+            with clock.part("decode"):
+                rows, dead = decode_attributes(amsgs)
             self.core.counters.dead_bad += len(dead)
             dead += self.core.update(rows)
             self.attr_positions = advance(self.attr_positions, amsgs)
-        msgs = self.source.poll(max_messages, timeout)
+        if self.cat_source is not None:
+            with clock.part("poll"):
+                cmsgs = self.cat_source.poll(max_messages, 0.01)
+            dead += self.core.catalog(cmsgs, now=int(time.time()))
+            self.cat_positions = advance(self.cat_positions, cmsgs)
+        with clock.part("poll"):
+            msgs = self.source.poll(max_messages, timeout)
         out = self.core.step(msgs, now=int(time.time()))
         self.positions = advance(self.positions, msgs)
         if dead:
@@ -270,14 +295,17 @@ class ShardRunner:
         return self._finish(self.core.advance_to(time_s), 0)
 
     def _finish(self, out: ShardOutput, n_messages: int) -> Progress:
+        clock = self.core.times
         written = self._write(out.decisions)
-        self._dead(out.dead_letters)
+        with clock.part("publish"):
+            self._dead(out.dead_letters)
         self._steps += 1
         done = self._steps % self.checkpoint_every == 0
         if done:
             self.checkpoint()
         s = self.core.stats()
-        self._mark(s, idle=not (n_messages or written))
+        with clock.part("progress"):
+            self._mark(s, idle=not (n_messages or written))
         return Progress(self.shard, n_messages, out.n_events, written,
                         len(out.dead_letters), s["watermark"], s["max_seen"], s["held"],
                         self.backlog(), s, done)
@@ -299,9 +327,11 @@ class ShardRunner:
             if not len(df):
                 return 0
         k = self.next_part
-        self.log.write(k, df)
+        with self.core.times.part("log"):
+            self.log.write(k, df)
         self.next_part += 1
-        self._publish(k, df)
+        with self.core.times.part("publish"):
+            self._publish(k, df)
         self.n_written += len(df)
         return len(df)
 
@@ -349,22 +379,32 @@ class ShardRunner:
 
     def checkpoint(self) -> float:
         """Write the checkpoint atomically, then commit the positions; returns seconds."""
+        with self.core.times.part("checkpoint"):
+            return self._checkpoint()
+
+    def _checkpoint(self) -> float:
         t0 = time.perf_counter()
         state = {"version": _VERSION, "core": self.core.state_dict(),
                  "positions": dict(self.positions), "next_part": self.next_part,
-                 "expected": dict(self.expected), "attr_positions": dict(self.attr_positions)}
+                 "expected": dict(self.expected), "attr_positions": dict(self.attr_positions),
+                 "cat_positions": dict(self.cat_positions)}
         self._store.write_atomic(CHECKPOINT_FILE,
                                  pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
         if self.positions:
             self.source.commit(self.positions)
         if self.attr_source is not None and self.attr_positions:
             self.attr_source.commit(self.attr_positions)
+        if self.cat_source is not None and self.cat_positions:
+            self.cat_source.commit(self.cat_positions)
         return time.perf_counter() - t0
 
     def stats(self) -> dict[str, Any]:
-        """The core's counters plus replay deduplication and part counts."""
+        """The core's counters plus replay deduplication and part counts, and the wall
+        seconds per part of the steps so far (``seconds``, :mod:`actors.service.timing`;
+        since this runner started)."""
         return {**self.core.stats(), "dropped_replays": self.n_dropped_replays,
-                "next_part": self.next_part, "restored": self.restored}
+                "next_part": self.next_part, "restored": self.restored,
+                "seconds": self.core.times.as_dict()}
 
     def process_id(self) -> int:
         """The process this shard runs in."""
@@ -379,7 +419,7 @@ class ShardRunner:
         if checkpoint:
             self.checkpoint()
         for c in (self.source, self.decision_sink, self.dead_sink, self.progress_sink,
-                  self.attr_source):
+                  self.attr_source, self.cat_source):
             if c is not None:
                 c.close()
 

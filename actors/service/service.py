@@ -60,12 +60,16 @@ class Service:
     attributes : Endpoint, optional
         Subscriber-attribute updates the shards apply in event-time order
         (:meth:`ShardRunner <actors.service.runner.ShardRunner>`'s ``attributes``).
+    catalog : Endpoint, optional
+        The catalog stream (price drops, restocks) every shard reads whole
+        (:meth:`ShardRunner <actors.service.runner.ShardRunner>`'s ``catalog``).
     """
 
     def __init__(self, config: ShardConfig, endpoint: Endpoint, checkpoint_dir: str, *,
                  shards: int = 1, executor: str = "inline", checkpoint_every: int = 20,
                  group: str = "triggerlab", feedback: Endpoint | None = None,
-                 reward_window: int = 86_400, attributes: Endpoint | None = None) -> None:
+                 reward_window: int = 86_400, attributes: Endpoint | None = None,
+                 catalog: Endpoint | None = None) -> None:
         checks.check_int("--shards", shards, error=TriggerLabValueError, low=1)
         if executor not in EXECUTORS:
             raise TriggerLabValueError(f"--executor: expected one of {EXECUTORS}, got "
@@ -83,7 +87,7 @@ class Service:
         kw: list[dict[str, Any]] = [dict(shard=s, partitions=owned[s],
                                          checkpoint_dir=checkpoint_dir,
                                          checkpoint_every=checkpoint_every, group=group,
-                                         attributes=attributes)
+                                         attributes=attributes, catalog=catalog)
                                     for s in range(shards)]
         self._kw = kw
         learn: dict[str, Any] | None = None if feedback is None else dict(

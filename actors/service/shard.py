@@ -29,6 +29,18 @@ the events up to that time, applies the rows with :meth:`TriggerEngine.update_su
 attribute entry enters then, segments test the new values from then on), and goes on. An
 update older than the watermark is dead-lettered as late, like an event.
 
+**Catalog events** (:meth:`ShardCore.catalog`): product-level ``price_drop`` /
+``back_in_stock`` events of the broadcast catalog stream (:mod:`actors.service.catalog`;
+every shard reads all of it) wait, like updates, until the watermark reaches their time
+(they do not move it); then the engine takes them with the events up to that time
+(``process(..., catalog=...)``; at equal times after the subscriber events, before the
+attribute updates of that second) and fans each out to the subscribers the shard owns.
+One that arrives when the watermark is already at or past its time is dead-lettered as
+late; once a catalog event of second ``t`` is handled, a subscriber event of second ``t``
+that arrives later is late too (the engine could no longer take it before the catalog
+event, so decisions would depend on arrival order). At most ``max_held`` catalog events
+wait; beyond that they are dead-lettered (overload).
+
 A dead letter never stops the shard; every one is counted by cause (:attr:`ShardCore.
 counters`). :meth:`ShardCore.state_dict` holds engine, watermark and policy state and the
 counters; :meth:`ShardCore.from_state_dict` continues exactly where it was.
@@ -47,9 +59,11 @@ import pandas as pd
 from actors.config import PolicyConfig
 from actors.registry import make_policy
 from actors.service.attributes import attribute_groups
+from actors.service.catalog import decode_catalog
 from actors.service.codec import DeadLetter, decode_messages
 from actors.service.decision_log import decision_table
 from actors.service.partitioning import partition_of
+from actors.service.timing import PartTimes
 from actors.service.transport import Message
 from actors.service.watermark import DEFAULT_MAX_HELD, Watermark
 from policies import checks
@@ -60,7 +74,14 @@ from policies.events import EventBatch
 from policies.features import REQUIRED_COLUMNS, subscriber_features
 from policies.keyed import select_keyed
 from policies.subscriber_schema import check_subscriber_table
-from policies.triggers import ALL_KINDS, Decisions, RuleSet, TriggerEngine, load_rules
+from policies.triggers import (
+    ALL_KINDS,
+    CatalogBatch,
+    Decisions,
+    RuleSet,
+    TriggerEngine,
+    load_rules,
+)
 from policies.triggers.engine import ENGINES
 
 __all__ = ["FOREIGN", "ShardConfig", "ShardCore", "ShardOutput"]
@@ -184,6 +205,7 @@ class _Counters:
     dead_foreign: int = 0
     skipped_foreign: int = 0
     updates: int = 0
+    catalog: int = 0
     decisions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALL_KINDS, 0))
 
 
@@ -226,8 +248,10 @@ class ShardCore:
         self.policy_version = 0
         self.counters = _Counters()
         self._pending: list[tuple[int, pd.DataFrame]] = []
+        self._catalog = CatalogBatch.empty()
         self._table = table
         self._set_contexts(table)
+        self.times = PartTimes()
 
     def _set_contexts(self, table: pd.DataFrame) -> None:
         has = all(c in table.columns for c in REQUIRED_COLUMNS)
@@ -249,7 +273,8 @@ class ShardCore:
         c.messages += len(messages)
         skew = self.config.max_skew
         max_time = MAX_TIME if now is None or skew is None else min(MAX_TIME, now + skew + 1)
-        decoded = decode_messages(messages, max_time=max_time)
+        with self.times.part("decode"):
+            decoded = decode_messages(messages, max_time=max_time)
         dead = list(decoded.dead_letters)
         c.dead_bad += len(dead)
         events, index = decoded.events, decoded.message_index
@@ -270,7 +295,8 @@ class ShardCore:
                 c.skipped_foreign += int((~own).sum())
             events, index = events[own], index[own]
         c.events += len(events)
-        dead += self._hold(events, index, messages)
+        with self.times.part("watermark"):
+            dead += self._hold(events, index, messages)
         return ShardOutput(self._release(), dead, len(events), self.watermark.watermark)
 
     def advance_to(self, time: int) -> ShardOutput:
@@ -283,13 +309,11 @@ class ShardCore:
     def _hold(self, events: EventBatch, index: np.ndarray,
               messages: Sequence[Message]) -> list[DeadLetter]:
         """Give ``events`` to the watermark; dead letters for the late ones."""
-        prior = self.watermark.released_to
         late = self.watermark.add(events)
         if not len(late):
             return []
-        rows = np.flatnonzero(events.time < prior)   # the rows Watermark.add refused
         out = []
-        for i, reason, rec in zip(rows.tolist(), late.reasons, _records(late.events),
+        for i, reason, rec in zip(late.rows.tolist(), late.reasons, _records(late.events),
                                   strict=True):
             msg = messages[int(index[i])]
             out.append(DeadLetter(msg.partition, msg.offset, None, "time", reason, rec))
@@ -331,22 +355,75 @@ class ShardCore:
         self._pending.sort(key=lambda x: x[0])      # stable: arrival order within a time
         return dead
 
+    def catalog(self, messages: Sequence[Message], now: int | None = None
+                ) -> list[DeadLetter]:
+        """Catalog-stream messages (module docstring): the good events wait for the
+        watermark; returns dead letters for bad, late and overflowing ones. ``now`` as in
+        :meth:`step`."""
+        skew = self.config.max_skew
+        max_time = MAX_TIME if now is None or skew is None else min(MAX_TIME, now + skew + 1)
+        with self.times.part("decode"):
+            batch, index, dead = decode_catalog(messages, max_time=max_time)
+        self.counters.dead_bad += len(dead)
+        floor = self.watermark.released_to
+        late = (batch.time <= floor) if floor is not None else np.zeros(len(batch), bool)
+        room = max(0, self.config.max_held - len(self._catalog))
+        over = np.flatnonzero(~late)[room:]
+        refused = late.copy()
+        refused[over] = True
+        for i in np.flatnonzero(refused).tolist():
+            msg = messages[int(index[i])]
+            t = int(batch.time[i])
+            reason = (f"late: catalog event time {t} is at or before the watermark {floor} "
+                      f"(grace {self.config.grace} s)" if late[i] else
+                      f"overload: {self.config.max_held} catalog events already wait for "
+                      f"the watermark (max_held)")
+            dead.append(DeadLetter(msg.partition, msg.offset, None, "time", reason,
+                                   {"time": t, "type": batch.type_name(i),
+                                    **batch.properties(i)}))
+        self.counters.dead_late += int(late.sum())
+        self.counters.dead_bad += len(over)
+        kept = batch[~refused]
+        self.counters.catalog += len(kept)
+        if len(kept):
+            self._catalog = CatalogBatch.concat([self._catalog, kept]).sort_by_time()
+        return dead
+
     def _release(self) -> pd.DataFrame:
-        released, until = self.watermark.release()
+        with self.times.part("watermark"):
+            released, until = self.watermark.release()
+            cat = CatalogBatch.empty()
+            if until is not None and len(self._catalog):
+                due = self._catalog.time <= until
+                cat, self._catalog = self._catalog[due], self._catalog[~due]
+        closes = until is not None and len(cat) > 0 and int(cat.time[-1]) == until
+        with self.times.part("engine"):
+            out = self._decide(released, until, cat)
+        if closes:
+            self.watermark.close(int(until))   # type: ignore[arg-type]
+        return self._table_of(out)
+
+    def _decide(self, released: EventBatch, until: int | None,
+                cat: CatalogBatch) -> Decisions:
+        """The engine's decisions for the released events and catalog events up to
+        ``until``, with the attribute updates due by then applied at their times."""
         if until is None or not self._pending or self._pending[0][0] > until:
-            return self._table_of(self.engine.process(released, until=until))
-        parts = []
-        while self._pending and self._pending[0][0] <= until:
-            at, frame = self._pending.pop(0)
-            first = released.time <= at
-            parts.append(self.engine.process(released[first], until=at))
-            released = released[~first]
-            parts.append(self.engine.update_subscribers(frame, at=at))
-            self.counters.updates += len(frame)
-            self._apply_to_table(frame)
-        parts.append(self.engine.process(released, until=until))
-        kept = [p for p in parts if len(p)] or parts[-1:]
-        return self._table_of(Decisions.concat(kept, self.engine.ruleset.ids))
+            out = self.engine.process(released, until=until, catalog=cat)
+        else:
+            parts = []
+            while self._pending and self._pending[0][0] <= until:
+                at, frame = self._pending.pop(0)
+                first, cfirst = released.time <= at, cat.time <= at
+                parts.append(self.engine.process(released[first], until=at,
+                                                 catalog=cat[cfirst]))
+                released, cat = released[~first], cat[~cfirst]
+                parts.append(self.engine.update_subscribers(frame, at=at))
+                self.counters.updates += len(frame)
+                self._apply_to_table(frame)
+            parts.append(self.engine.process(released, until=until, catalog=cat))
+            kept = [p for p in parts if len(p)] or parts[-1:]
+            out = Decisions.concat(kept, self.engine.ruleset.ids)
+        return out
 
     def _apply_to_table(self, frame: pd.DataFrame) -> None:
         """The shard's copy of its subscribers' attributes (for the policy's contexts)."""
@@ -378,18 +455,20 @@ class ShardCore:
         if policy is not None and n:
             fire = np.flatnonzero(dec.kind == ALL_KINDS.index("fire"))
             if len(fire):
-                keys = dec.trigger_id[fire].tolist()
-                a, p = select_keyed(
-                    policy, keys, self.config.seed,
-                    contexts=None if not self._contextual or ctx is None else ctx[fire],
-                    subscribers=dec.subscriber[fire], now=dec.time[fire])
+                with self.times.part("arms"):
+                    keys = dec.trigger_id[fire].tolist()
+                    a, p = select_keyed(
+                        policy, keys, self.config.seed,
+                        contexts=None if not self._contextual or ctx is None else ctx[fire],
+                        subscribers=dec.subscriber[fire], now=dec.time[fire])
                 arm[fire], prop[fire] = a, p
         pc = self.config.policy
-        return decision_table(
-            dec, arm=arm, propensity=prop,
-            arm_names=() if policy is None else tuple(policy.arm_names),
-            policy="" if pc is None else pc.name, policy_version=self.policy_version,
-            decides="" if pc is None else pc.decides, contexts=ctx, shard=self.shard)
+        with self.times.part("table"):
+            return decision_table(
+                dec, arm=arm, propensity=prop,
+                arm_names=() if policy is None else tuple(policy.arm_names),
+                policy="" if pc is None else pc.name, policy_version=self.policy_version,
+                decides="" if pc is None else pc.decides, contexts=ctx, shard=self.shard)
 
     # -- state --------------------------------------------------------------------
 
@@ -404,10 +483,12 @@ class ShardCore:
             "policy": None if self.policy is None else self.policy.state_dict(),
             "policy_version": self.policy_version,
             "pending_updates": [(at, f.copy()) for at, f in self._pending],
+            "catalog": self._catalog,
             "table": self._table if c.updates else None,
             "counters": {**{k: getattr(c, k) for k in ("messages", "events", "dead_bad",
                                                        "dead_late", "dead_foreign",
-                                                       "skipped_foreign", "updates")},
+                                                       "skipped_foreign", "updates",
+                                                       "catalog")},
                          "decisions": dict(c.decisions)},
         }
 
@@ -432,6 +513,7 @@ class ShardCore:
         counters = dict(state["counters"])
         self.counters = _Counters(decisions=dict(counters.pop("decisions")), **counters)
         self._pending = [(int(at), f.copy()) for at, f in state.get("pending_updates", [])]
+        self._catalog = state.get("catalog", CatalogBatch.empty())
         table = state.get("table")
         if table is None:
             table = config.subscribers
@@ -440,6 +522,7 @@ class ShardCore:
             table = table[mine]
         self._table = table
         self._set_contexts(table)
+        self.times = PartTimes()
         return self
 
     def stats(self) -> dict[str, Any]:
@@ -447,7 +530,8 @@ class ShardCore:
         c = self.counters
         return {"messages": c.messages, "events": c.events, "dead_bad": c.dead_bad,
                 "dead_late": c.dead_late, "dead_foreign": c.dead_foreign,
-                "skipped_foreign": c.skipped_foreign, "decisions": dict(c.decisions),
+                "skipped_foreign": c.skipped_foreign, "catalog": c.catalog,
+                "catalog_held": len(self._catalog), "decisions": dict(c.decisions),
                 "watermark": self.watermark.watermark, "held": self.watermark.n_held,
                 "max_seen": self.watermark.max_seen}
 

@@ -15,6 +15,10 @@ also decides everything due by then.
   watermark is still on time (the engine accepts events at its clock).
 * Ties keep arrival order (stable), so a replay of the same arrivals releases the same
   batches.
+* :meth:`close` makes events at or before a time late (a shard calls it after handing
+  the engine a catalog event at the watermark: at equal times the engine takes
+  subscriber events before catalog events, so a subscriber event of that second that
+  arrives afterwards can no longer be taken in order).
 * **Bounded memory**: when more than ``max_held`` events are held, :meth:`release` also
   releases the oldest ones beyond the bound (the watermark is forced forward to the
   newest of them) and counts them in ``n_forced``: later arrivals older than that become
@@ -40,7 +44,7 @@ Times are int64 seconds since the epoch, as in :class:`~policies.events.EventBat
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -69,10 +73,12 @@ def late_reason(time: int, watermark: int, grace: int) -> str:
 
 @dataclass(frozen=True)
 class Late:
-    """Events refused by :meth:`Watermark.add`, in arrival order, and why (one reason a row)."""
+    """Events refused by :meth:`Watermark.add`, in arrival order, and why (one reason a
+    row); ``rows`` are their positions in the batch given (int64)."""
 
     events: EventBatch
     reasons: list[str]
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return len(self.events)
@@ -123,6 +129,7 @@ class Watermark:
         self._n_held = 0
         self.max_seen: int | None = None   # latest event time seen (or advanced to)
         self.released_to: int | None = None  # the last watermark released
+        self.closed_to: int | None = None    # events at or before it are late (close)
         self.n_released = 0
         self.n_late = 0
         self.n_forced = 0
@@ -139,6 +146,8 @@ class Watermark:
             late = np.zeros(len(batch), bool)
         else:
             late = batch.time < self.released_to
+        if self.closed_to is not None:
+            late |= batch.time <= self.closed_to
         on_time = batch[~late] if late.any() else batch
         if len(on_time):
             self._held.append(on_time.sort_by_time())
@@ -149,8 +158,20 @@ class Watermark:
         refused = batch[late]
         self.n_late += len(refused)
         w = self.released_to
-        return Late(refused, [late_reason(t, w, self.grace) for t in refused.time.tolist()]
-                    if w is not None else [])
+        return Late(refused, [late_reason(t, w, self.grace) if t < w else
+                              f"late: event time {t} is at or before a catalog event "
+                              f"already handled (time {self.closed_to})"
+                              for t in refused.time.tolist()] if w is not None else [],
+                    np.flatnonzero(late).astype(np.int64))
+
+    def close(self, time: int) -> None:
+        """From now on, events at or before ``time`` (s, at most the last released
+        watermark) are late (see the module docstring)."""
+        t = _time("time", time)
+        if self.released_to is None or t > self.released_to:
+            raise TriggerLabValueError(f"time: expected at most the released watermark "
+                                       f"{self.released_to}, got {t}")
+        self.closed_to = t if self.closed_to is None else max(self.closed_to, t)
 
     def advance_to(self, time: int) -> None:
         """Treat ``time`` (s) as seen, so the watermark moves without events."""
@@ -210,7 +231,7 @@ class Watermark:
         return {"version": 1, "grace": self.grace, "max_held": self.max_held,
                 "held": held, "max_seen": self.max_seen, "released_to": self.released_to,
                 "n_released": self.n_released, "n_late": self.n_late,
-                "n_forced": self.n_forced}
+                "n_forced": self.n_forced, "closed_to": self.closed_to}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> Watermark:
@@ -238,6 +259,9 @@ class Watermark:
         self._n_held = len(held)
         self.max_seen = state["max_seen"]
         self.released_to = state["released_to"]
+        self.closed_to = state.get("closed_to")     # absent in checkpoints before it
+        if self.closed_to is not None:
+            _time("state['closed_to']", self.closed_to)
         self.n_released = int(state["n_released"])
         self.n_late = int(state["n_late"])
         self.n_forced = int(state["n_forced"])

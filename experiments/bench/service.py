@@ -14,7 +14,10 @@ Then, for each stream, the service (``--shards`` engine shards, ``--executor``) 
 from the start until every event was handled: **sustained events/s** is events over the
 wall time from the first step to the last event (publishing not included: the stream
 is full when the service starts, which is the overload case). Also: decisions/s,
-checkpoint bytes per subscriber (engine, watermark and policy state as written), and
+checkpoint bytes per subscriber (engine, watermark and policy state as written), the
+**cost of each part** of the shards' steps in wall microseconds per event, summed over
+the shards (``arrow_us_per_event_<part>``: poll, decode, watermark, engine, arms, table,
+log, publish, progress, checkpoint; :mod:`actors.service.timing`), and
 the **restore time** of a shard (building it from its checkpoint and seeking its
 source; a crashed shard then replays what came after the checkpoint).
 
@@ -76,11 +79,24 @@ def _serve(url: str, name: str, config: Any, root: Path, n_events: int, shards: 
         tally.add(reports)
         idle = 0 if any(r.messages for r in reports) else idle + 1
     wall = time.perf_counter() - t0
+    parts = _part_costs(service.stats(), tally.events, wall, shards)
     service.close(checkpoint=True)
     ck = sum(f.stat().st_size for f in root.rglob("checkpoint.pkl"))
     return {"events": tally.events, "wall_s": wall, "events_per_s": tally.events / wall,
             "decisions": tally.decisions, "decisions_per_s": tally.decisions / wall,
-            "dead_letters": tally.dead, "checkpoint_bytes": ck}
+            "dead_letters": tally.dead, "checkpoint_bytes": ck, **parts}
+
+
+def _part_costs(stats: list[dict[str, Any]], events: int, wall: float,
+                shards: int) -> dict[str, float]:
+    """Wall microseconds per event of each part of the shards' steps (summed over the
+    shards), and the share of the shards' wall time the parts account for."""
+    from actors.service.timing import PARTS
+
+    total = {p: sum(s["seconds"][p] for s in stats) for p in PARTS}
+    out = {f"us_per_event_{p}": total[p] / max(events, 1) * 1e6 for p in PARTS}
+    out["parts_share_of_shard_wall"] = sum(total.values()) / (wall * shards)
+    return out
 
 
 def _latency(url: str, stream: Any, config: Any, root: Path, shards: int, executor: str,

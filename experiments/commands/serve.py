@@ -66,6 +66,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="subscriber-attribute updates (subscriber, time, attributes per "
                         "message; same address forms as --source, a broker stream with "
                         "the same partitions): applied in event-time order")
+    p.add_argument("--catalog", default=None, metavar="SOURCE",
+                   help="catalog events (price_drop / back_in_stock with time, product_id, "
+                        "old_price, new_price per message; same address forms as "
+                        "--source): every shard reads all of it, for catalog journeys")
     p.add_argument("--reward-window", default="1d",
                    help="with --feedback: how long after a send its responses count (1d)")
     p.add_argument("--connect-timeout", default="10s",
@@ -140,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
     if args.attributes is not None:
         attributes = dataclasses.replace(
             Endpoint.parse(args.attributes, option="--attributes"), timeout=connect)
+    catalog = None
+    if args.catalog is not None:
+        catalog = dataclasses.replace(Endpoint.parse(args.catalog, option="--catalog"),
+                                      timeout=connect)
     if args.drain and endpoint.kind != "file":
         raise SpecError("--drain: only with a Parquet log as --source")
     from experiments.commands.loadtest import rules_option
@@ -181,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         service = Service(config, endpoint, checkpoint_dir_text(args.checkpoint_dir),
                           shards=shards, executor=args.executor, checkpoint_every=every,
                           group=args.group, feedback=feedback, reward_window=int(window),
-                          attributes=attributes)
+                          attributes=attributes, catalog=catalog)
         return _loop(service, Tally(), stop, endpoint.kind == "file", progress, idle,
                      args.drain, max_messages, grace=int(grace))
     except TransportError as exc:   # a broker out of reach: one line (the URL was given)

@@ -21,6 +21,8 @@ from policies.triggers.journeys import CATALOG_EVENT_TYPES
 
 __all__ = ["CatalogBatch"]
 
+_PRICE_DROP = CATALOG_EVENT_TYPES.index("price_drop")
+
 
 @dataclass(frozen=True, eq=False)
 class CatalogBatch:
@@ -68,8 +70,15 @@ class CatalogBatch:
             raise InvalidEventError("catalog.product_id: expected ids >= 0")
         for name in ("old_price", "new_price"):
             arr = getattr(self, name)
-            if n and (arr < 0).any():
-                raise InvalidEventError(f"catalog.{name}: expected prices >= 0 or NaN")
+            if n and ((arr < 0) | np.isinf(arr)).any():
+                raise InvalidEventError(f"catalog.{name}: expected finite prices >= 0 or NaN")
+        if n:
+            rise = (self.type == _PRICE_DROP) & (self.new_price >= self.old_price)
+            if rise.any():
+                i = int(np.flatnonzero(rise)[0])
+                raise InvalidEventError(
+                    f"catalog.new_price: a price_drop's new price must be below its old "
+                    f"price, got {self.new_price[i]} from {self.old_price[i]}")
 
     @classmethod
     def empty(cls) -> CatalogBatch:
@@ -110,6 +119,17 @@ class CatalogBatch:
                    np.array(cols["product_id"], np.int64),
                    np.array(cols["old_price"], np.float64),
                    np.array(cols["new_price"], np.float64))
+
+    @classmethod
+    def concat(cls, parts: Iterable[CatalogBatch]) -> CatalogBatch:
+        """The batches one after the other."""
+        kept = [b for b in parts if len(b)]
+        if not kept:
+            return cls.empty()
+        if len(kept) == 1:
+            return kept[0]
+        return cls(*(np.concatenate([getattr(b, f) for b in kept])
+                     for f in ("time", "type", "product_id", "old_price", "new_price")))
 
     def __len__(self) -> int:
         return len(self.time)

@@ -147,3 +147,27 @@ def test_read_decision_log_errors(tmp_path) -> None:
     pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "x.parquet")
     with pytest.raises(TriggerLabValueError, match=r"is not a decision log \(missing"):
         read_decision_log(tmp_path / "x.parquet")
+
+
+def test_stats_give_the_wall_seconds_of_each_part(log_file, tmp_path) -> None:
+    """Every part of the steps is timed: the parts a log run meets take time, the others
+    none, and together they fit in the wall time of the steps."""
+    import time
+
+    from actors.service.timing import PARTS
+
+    path, table, end = log_file
+    runner = ShardRunner(_config(table), Endpoint.parse(str(path)), shard=0, partitions=[0],
+                         checkpoint_dir=str(tmp_path), checkpoint_every=3)
+    t0 = time.perf_counter()
+    _drive(runner, None, end)
+    runner.checkpoint()
+    wall = time.perf_counter() - t0
+    seconds = runner.stats()["seconds"]
+    assert tuple(seconds) == PARTS
+    used = {"poll", "decode", "watermark", "engine", "arms", "table", "log", "publish",
+            "checkpoint"}
+    assert all(seconds[p] > 0 for p in used), seconds
+    assert seconds["progress"] < 0.01                 # a log has no progress stream
+    assert sum(seconds.values()) <= wall
+    runner.close()
