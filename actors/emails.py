@@ -15,12 +15,15 @@ window closes in the order emails were sent) with a dict from email id to row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SEQ_BITS", "EmailStore", "campaign_code", "email_id", "email_id_of", "source_of"]
+from policies.triggers.decisions import trigger_id
+
+__all__ = ["SEQ_BITS", "EmailStore", "campaign_code", "draw_keys", "email_id", "email_id_of",
+           "source_of"]
 
 #: Bits of the per-subscriber email counter inside an email id.
 SEQ_BITS = 24
@@ -40,6 +43,19 @@ def campaign_code(seq: np.ndarray, source: np.ndarray) -> np.ndarray:
 def email_id_of(subscriber: np.ndarray, campaign_id: np.ndarray) -> np.ndarray:
     """Email id of response events from their subscriber and ``campaign_id``."""
     return (np.asarray(subscriber, np.int64) << SEQ_BITS) | (np.asarray(campaign_id, np.int64) >> 8)
+
+
+def draw_keys(rule_ids: Sequence[str], source: np.ndarray, subscriber: np.ndarray,
+              entered_at: np.ndarray, step: np.ndarray) -> list[str]:
+    """The key each email's keyed policy draw uses (:mod:`policies.keyed`): a rule's
+    send (source ``r + 1``) its trigger id (:func:`policies.triggers.trigger_id` of
+    ``rule_ids[r]``, the subscriber, ``entered_at`` and the journey node ``step``, -1
+    without steps); a campaign email (source 0) ``"campaign:<subscriber>:<entered_at>"``
+    (its due time)."""
+    return [trigger_id(rule_ids[s - 1], u, e, k) if s > 0 else f"campaign:{u}:{e}"
+            for s, u, e, k in zip(np.asarray(source).tolist(), np.asarray(subscriber).tolist(),
+                                  np.asarray(entered_at).tolist(), np.asarray(step).tolist(),
+                                  strict=True)]
 
 
 def source_of(campaign_id: np.ndarray) -> np.ndarray:

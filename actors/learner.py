@@ -10,6 +10,13 @@ depend on how subscribers are split into shards:
   ``numpy.random.default_rng([seed, tick, 0x1EA2])`` — so the same seed gives the same
   arms on 1 or 8 shards, inline or on Ray. Each choice's decision time (``now``) is the
   time its email became due.
+
+With ``policy.draws == "keyed"`` each choice is drawn instead by
+:func:`policies.keyed.select_keyed` with the email's key: the trigger id of a rule's
+send (``"<rule>:<subscriber>:<entered_at>"``, plus ``":<node>"`` for a journey step,
+:func:`policies.triggers.trigger_id`), ``"campaign:<subscriber>:<due>"`` for a campaign
+email. The trigger service draws the same way, so for the same trigger and policy state
+both choose the same arm with the same propensity.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ from typing import Any
 import numpy as np
 
 from actors.config import SimulationConfig
+from actors.emails import draw_keys
 from actors.errors import InternalError
 from actors.messages import Arms, Choices, Rewards, TickOutput
 from actors.plan import RunPlan
 from policies.errors import SpecError
+from policies.keyed import select_keyed
 
 __all__ = ["LEARNER_STREAM", "LearnerCore"]
 
@@ -46,6 +55,9 @@ class LearnerCore:
         self.config = config
         self.plan = RunPlan.from_config(config)
         self.policy = RunPlan.policy(config)
+        self.keyed = config.policy.draws == "keyed"
+        self._rule_ids = (list(config.rules.ids) if config.rules is not None
+                          else [])
         self.position = 0
         self.n_updates = 0
         self.n_choices = 0
@@ -85,13 +97,26 @@ class LearnerCore:
         if len(ch) == 0:
             return Arms.empty()
         order = np.lexsort((ch.email_id, ch.source, ch.subscriber, ch.due))
-        rng = np.random.default_rng([int(self.config.seed), tick, LEARNER_STREAM])  # type: ignore[arg-type]
-        arms, props = self.policy.select(_rows(ch.context, order) if ctx else None, rng,
-                                         subscribers=ch.subscriber[order], n=len(order),
-                                         now=ch.due[order])
+        if self.keyed:
+            arms, props = select_keyed(
+                self.policy, self.keys(ch, order), int(self.config.seed),  # type: ignore[arg-type]
+                contexts=_rows(ch.context, order) if ctx else None,
+                subscribers=ch.subscriber[order], now=ch.due[order])
+        else:
+            rng = np.random.default_rng([int(self.config.seed), tick, LEARNER_STREAM])  # type: ignore[arg-type]
+            arms, props = self.policy.select(_rows(ch.context, order) if ctx else None, rng,
+                                             subscribers=ch.subscriber[order], n=len(order),
+                                             now=ch.due[order])
         self.n_choices += len(order)
         return Arms(ch.email_id[order], np.asarray(arms, np.int64),
                     np.asarray(props, np.float64))
+
+    def keys(self, ch: Choices, order: np.ndarray) -> list[str]:
+        """The draw key of each choice in ``order`` (module docstring)."""
+        if ch.entered_at is None or ch.step is None:
+            raise InternalError("choices: keyed draws need entered_at and step")
+        return draw_keys(self._rule_ids, ch.source[order], ch.subscriber[order],
+                         ch.entered_at[order], ch.step[order])
 
     def decide_block(self, first: int, count: int,
                      outputs: Sequence[Sequence[TickOutput]]) -> list[Arms]:

@@ -52,6 +52,9 @@ class Choices(_Rows):
         When the email became due, seconds since the epoch.
     context : ndarray of float64, shape (n, d), or None
         The recipients' feature vectors (contextual policies only).
+    entered_at, step : ndarray of int64, shape (n,), or None
+        The trigger id's parts (:attr:`actors.outbox.Outbox.cols`): a rule send's entry
+        time and journey node (-1 without steps); a campaign email's due time and -1.
     """
 
     email_id: np.ndarray
@@ -59,6 +62,8 @@ class Choices(_Rows):
     due: np.ndarray
     source: np.ndarray
     context: np.ndarray | None = None
+    entered_at: np.ndarray | None = None
+    step: np.ndarray | None = None
 
 
 

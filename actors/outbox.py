@@ -28,7 +28,8 @@ __all__ = ["Outbox", "email_batch"]
 
 #: Columns of the outbox, int64 (n,) unless noted.
 _COLS = ("email_id", "subscriber", "due", "source", "arm", "propensity", "deliver_at",
-         "due_tick", "email", "series", "alert_product", "drop_fraction")
+         "due_tick", "email", "series", "alert_product", "drop_fraction", "entered_at",
+         "step")
 
 
 class Outbox:
@@ -52,8 +53,10 @@ class Outbox:
         (its place in the journey instance's series, :mod:`actors.series`; -1
         otherwise); ``alert_product`` (the product a catalog journey's send is an alert
         about, -1 otherwise) and ``drop_fraction`` (float64, its price drop as a fraction
-        of the price before, 0 for none); ``context`` (float64, ``(n, d)``, when
-        stored).
+        of the price before, 0 for none); ``entered_at`` and ``step`` (the trigger id's
+        parts of a rule's send: when its instance entered, s, and its journey node, -1 for
+        a rule without steps; for a campaign email its due time and -1); ``context``
+        (float64, ``(n, d)``, when stored).
     awaiting : ndarray of bool, shape (n,)
         Rows waiting for the learner's arm.
     seq : ndarray of int64, shape (stop - start,)
@@ -79,7 +82,9 @@ class Outbox:
                 contexts: Callable[[np.ndarray], np.ndarray] | None = None,
                 email: np.ndarray | None = None, series: np.ndarray | None = None,
                 alert_product: np.ndarray | None = None,
-                drop_fraction: np.ndarray | None = None) -> None:
+                drop_fraction: np.ndarray | None = None,
+                entered_at: np.ndarray | None = None,
+                step: np.ndarray | None = None) -> None:
         """Add emails that became due in ``tick``.
 
         Parameters
@@ -99,6 +104,9 @@ class Outbox:
             Product of each alert (-1: not an alert; None: all -1).
         drop_fraction : ndarray of float64, shape (m,), optional
             Price drop of each alert's product (None: all 0).
+        entered_at, step : ndarray of int64, shape (m,), optional
+            Of each rule send: its instance's entry time (s) and journey node (-1: a
+            rule without steps). None: ``due`` and -1 (campaign emails).
         """
         m = len(subscriber)
         if m == 0:
@@ -107,10 +115,13 @@ class Outbox:
         series = np.full(m, -1, np.int64) if series is None else series
         alert = np.full(m, -1, np.int64) if alert_product is None else alert_product
         drop = np.zeros(m) if drop_fraction is None else drop_fraction
+        entered = due if entered_at is None else entered_at
+        node = np.full(m, -1, np.int64) if step is None else step
         order = np.lexsort((email, source, subscriber, due))
         subscriber, due, source = subscriber[order], due[order], source[order]
         email, series = email[order], series[order]
         alert, drop = alert[order], drop[order]
+        entered, node = entered[order], node[order]
         row = subscriber - self.start
         # per-subscriber rank of each email among this batch
         seq = self.seq[row].copy()
@@ -127,7 +138,8 @@ class Outbox:
                "source": source, "arm": np.full(m, -1, np.int64),
                "propensity": np.ones(m), "deliver_at": np.full(m, -1, np.int64),
                "due_tick": np.full(m, tick, np.int64), "email": email, "series": series,
-               "alert_product": alert, "drop_fraction": drop}
+               "alert_product": alert, "drop_fraction": drop, "entered_at": entered,
+               "step": node}
         if "context" in self.cols:
             assert contexts is not None
             new["context"] = contexts(row)
@@ -139,7 +151,8 @@ class Outbox:
         sel = self.awaiting & (self.cols["due_tick"] == tick)
         c = self.cols
         return Choices(c["email_id"][sel], c["subscriber"][sel], c["due"][sel],
-                       c["source"][sel], c["context"][sel] if with_context else None)
+                       c["source"][sel], c["context"][sel] if with_context else None,
+                       c["entered_at"][sel], c["step"][sel])
 
     def apply_arms(self, arms: Arms | None, due_tick: int, t0: int,
                    send_hours: Callable[[], np.ndarray] | None,

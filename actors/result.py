@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from actors.emails import draw_keys
 from actors.journey_book import journey_frame
 from actors.messages import ShardResult
 from actors.metrics import MetricsLayout, sum_arrays
@@ -119,6 +120,10 @@ def _decisions_frame(layout: MetricsLayout, parts: Sequence[dict[str, np.ndarray
                                                              d["email"].tolist(), strict=True)],
                                 dtype=object)
         out["series"] = d["series"]
+    if "entered_at" in d:     # keyed draws: the key each arm was drawn with
+        out["trigger_id"] = np.array(
+            draw_keys(layout.sources[1:], d["source"], d["subscriber"], d["entered_at"],
+                      d["step"]), dtype=object)
     for j, n in enumerate(FEATURE_NAMES):
         out[f"x_{n}"] = d["context"][:, j]
     return pd.DataFrame(out)

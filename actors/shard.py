@@ -253,13 +253,14 @@ class ShardCore:
     def _enqueue(self, subscriber: np.ndarray, due: np.ndarray, source: np.ndarray,
                  decided: bool, email: np.ndarray | None = None,
                  series: np.ndarray | None = None, alert: np.ndarray | None = None,
-                 drop: np.ndarray | None = None) -> None:
+                 drop: np.ndarray | None = None, entered_at: np.ndarray | None = None,
+                 step: np.ndarray | None = None) -> None:
         """Emails that became due enter the outbox (``decided``: the policy chooses
-        their arm; ``email``/``series``/``alert``/``drop``: of journey sends,
-        :meth:`Outbox.enqueue`)."""
+        their arm; ``email``/``series``/``alert``/``drop``: of journey sends;
+        ``entered_at``/``step``: of rule sends, :meth:`Outbox.enqueue`)."""
         self.outbox.enqueue(subscriber, due, source, decided, self.position,
                             self._contexts if self.plan.store_contexts else None,
-                            email, series, alert, drop)
+                            email, series, alert, drop, entered_at, step)
 
     def _contexts(self, row: np.ndarray) -> np.ndarray:
         return subscriber_features(self.table.iloc[row])
@@ -316,8 +317,11 @@ class ShardCore:
             if self.plan.catalog_entries:
                 alert, drop = self._alerts(self.plan.alert_event[rule], dec.entry_key[fire],
                                            dec.entered_at[fire])
+        step = (dec.step[fire] if dec.step is not None
+                else np.full(int(fire.sum()), -1, np.int64))
         self._enqueue(dec.subscriber[fire], dec.time[fire], dec.rule[fire] + 1,
-                      self.plan.decides_triggers, email, series, alert, drop)
+                      self.plan.decides_triggers, email, series, alert, drop,
+                      dec.entered_at[fire], step)
 
     def _alerts(self, event: np.ndarray, key: np.ndarray, entered_at: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:

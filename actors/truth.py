@@ -195,6 +195,10 @@ class Ledger:
             store_cols["series"] = (np.int64, ())
         if context_dim is not None:
             store_cols["context"] = (np.float64, (context_dim,))
+        if (config.record_decisions and config.policy is not None
+                and config.policy.draws == "keyed"):     # the log's trigger ids
+            store_cols["entered_at"] = (np.int64, ())
+            store_cols["step"] = (np.int64, ())
         self.sent = EmailStore(store_cols)
         self.decision_log: list[dict[str, np.ndarray]] = []
         self.books = (SubscriberBooks(len(group), self.layout.site)
@@ -244,6 +248,8 @@ class Ledger:
             rows["email"], rows["series"] = go["email"], go["series"]
         if "context" in self.sent.cols:
             rows["context"] = go["context"]
+        if "entered_at" in self.sent.cols:
+            rows["entered_at"], rows["step"] = go["entered_at"], go["step"]
         self.sent.append(rows)
 
     def count_sends(self, go: dict[str, np.ndarray], row: np.ndarray, now: int) -> None:
@@ -352,7 +358,7 @@ class Ledger:
         rows = {k: done[k] for k in ("email_id", "subscriber", "time", "source", "arm",
                                      "propensity", "expected")}
         rows["reward"] = reward
-        for key in ("expected_arms", "email", "series"):
+        for key in ("expected_arms", "email", "series", "entered_at", "step"):
             if key in done:
                 rows[key] = done[key]
         rows["context"] = done["context"]

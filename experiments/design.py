@@ -159,9 +159,11 @@ def corrections() -> tuple[str, ...]:
 
 
 def policy_dict(policy: PolicyConfig) -> dict[str, Any]:
-    """A policy as a spec writes it: ``name``, ``decides``, ``scope``, then its parameters."""
+    """A policy as a spec writes it: ``name``, ``decides``, ``scope`` (``draws`` when
+    keyed), then its parameters."""
+    keyed = {"draws": policy.draws} if policy.draws != "batch" else {}
     return {"name": policy.name, "decides": policy.decides, "scope": policy.scope,
-            **copy.deepcopy(dict(policy.params))}
+            **keyed, **copy.deepcopy(dict(policy.params))}
 
 
 #: Longest run name, in UTF-8 bytes: the run folder and its temporary siblings

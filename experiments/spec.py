@@ -56,7 +56,15 @@ from pathlib import Path
 from typing import Any
 
 from actors import EXECUTORS
-from actors.config import DECIDES, REWARDS, SCOPES, CampaignConfig, PolicyConfig, TargetConfig
+from actors.config import (
+    DECIDES,
+    DRAWS,
+    REWARDS,
+    SCOPES,
+    CampaignConfig,
+    PolicyConfig,
+    TargetConfig,
+)
 from experiments.design import (
     ArmSpec,
     ExperimentSpec,
@@ -226,8 +234,9 @@ def _campaign(path: str, value: Any) -> CampaignConfig | None:
 
 def parse_policy(value: Any, path: str = "policy") -> PolicyConfig | None:
     """The :class:`~actors.config.PolicyConfig` of a spec's policy mapping (as in
-    ``arms[i].policy``: ``name``, ``decides``, ``scope`` and the policy's parameters, flat
-    or under ``params``), or None for ``none``; errors are named under ``path``.
+    ``arms[i].policy``: ``name``, ``decides``, ``scope``, ``draws`` and the policy's
+    parameters, flat or under ``params``), or None for ``none``; errors are named under
+    ``path``.
 
     Only the names are checked here; :func:`build_policy` checks the parameters.
     """
@@ -241,9 +250,10 @@ def parse_policy(value: Any, path: str = "policy") -> PolicyConfig | None:
     name = _string(f"{path}.name", raw.pop("name"), policy_names())
     decides = _string(f"{path}.decides", raw.pop("decides", "subject_style"), DECIDES)
     scope = _string(f"{path}.scope", raw.pop("scope", "all"), SCOPES)
+    draws = _string(f"{path}.draws", raw.pop("draws", "batch"), DRAWS)
     params = raw.pop("params", {}) if isinstance(raw.get("params"), Mapping) else {}
     params = {**dict(params), **raw}
-    return PolicyConfig(name=name, params=params, decides=decides, scope=scope)
+    return PolicyConfig(name=name, params=params, decides=decides, scope=scope, draws=draws)
 
 
 def _rule_overrides(path: str, value: Any, rule_ids: Sequence[str]) -> dict[str, dict]:

@@ -77,7 +77,15 @@ def beta_thompson_argmax(alpha: np.ndarray, beta: np.ndarray, n: int,
     -------
     int64 ndarray (n,)
     """
-    t, c, strong, weak = _beta_split(alpha, beta)
+    return beta_thompson_argmax_split(alpha, beta, _beta_split(alpha, beta), n, rng)
+
+
+def beta_thompson_argmax_split(alpha: np.ndarray, beta: np.ndarray,
+                               split: tuple[float, np.ndarray, np.ndarray, np.ndarray],
+                               n: int, rng: np.random.Generator) -> np.ndarray:
+    """:func:`beta_thompson_argmax` with the posterior's threshold and strong / weak arms
+    (``_beta_split(alpha, beta)``) computed once by the caller: the same draws."""
+    t, c, strong, weak = split
     xs = rng.beta(alpha[strong], beta[strong], size=(n, strong.size))
     j = xs.argmax(axis=1)
     arms = strong[j]
