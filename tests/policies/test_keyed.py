@@ -87,3 +87,24 @@ def test_beta_thompson_keyed_arm_is_first_draw_and_propensity_exact(name) -> Non
         assert arms[i] == a[0]
     exact = beta_max_probabilities_quadrature(*policy.posterior())
     np.testing.assert_array_equal(props, exact[arms])
+
+
+def test_a_reused_stream_starts_each_key_afresh() -> None:
+    """select_keyed reuses one generator: what a row drew before (here a 32-bit draw,
+    which leaves half a word buffered) does not leak into the next key's draws."""
+    from policies.keyed import _KeyedStream
+
+    stream = _KeyedStream(5)
+    for key in KEYS[:10]:
+        g = stream.at(key)
+        g.integers(0, 2**32, size=3, dtype=np.uint32)
+        g.standard_normal(2)
+    for key in KEYS[10:20]:
+        got = stream.at(key)
+        first = (got.integers(0, 2**32, size=3, dtype=np.uint32).tolist(), got.random(4).tolist())
+        fresh = keyed_generator(5, key)
+        assert first == (fresh.integers(0, 2**32, size=3, dtype=np.uint32).tolist(),
+                         fresh.random(4).tolist())
+        stream.at(key).integers(0, 2**32, dtype=np.uint32)     # an odd number of halves
+    with pytest.raises(PolicyError, match=r"seed: expected an integer below 2\*\*128"):
+        keyed_generator(2**128, "k")
