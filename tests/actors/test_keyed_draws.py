@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas.testing as pdt
 import pytest
+from conftest import small_config
 
 from actors import PolicyConfig, run_simulation
 from actors.registry import make_policy
@@ -14,8 +15,6 @@ from experiments.spec import parse_policy
 from policies.errors import SpecError
 from policies.keyed import select_keyed
 from policies.triggers import default_rules, example_journeys, parse_journey_trigger_id
-
-from conftest import small_config
 
 ARMS = ["plain", "question", "dont_miss"]
 
