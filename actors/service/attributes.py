@@ -12,14 +12,12 @@ row with a bad id or time, is a dead letter with the reason.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from actors.service.codec import DeadLetter, sniff
+from actors.service.codec import DeadLetter, read_payload
 from actors.service.transport import Message
 from policies.event_schema import MAX_TIME, MIN_TIME
 
@@ -32,21 +30,10 @@ def _whole(msg: Message, reason: str) -> DeadLetter:
 
 def _frame(msg: Message) -> pd.DataFrame | str:
     """The message's rows, or the reason it has none."""
-    kind = sniff(msg.payload)
-    if kind == "json":
-        try:
-            body = json.loads(msg.payload)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return f"not JSON: {exc}"
-        if not isinstance(body, dict):
-            return f"expected a JSON object, got {type(body).__name__}"
-        return pd.DataFrame([body])
-    if kind == "arrow":
-        try:
-            return pa.ipc.open_stream(msg.payload).read_all().to_pandas()
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            return f"not an Arrow IPC stream: {exc}"
-    return "not an Arrow IPC stream nor a JSON object"
+    body = read_payload(msg.payload)
+    if isinstance(body, str):
+        return body
+    return pd.DataFrame([body]) if isinstance(body, dict) else body.to_pandas()
 
 
 def _ints(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from actors.service.codec import DeadLetter, encode_table, sniff
+from actors.service.codec import DeadLetter, encode_table, read_payload, sniff
 from actors.service.transport import Message
 from policies import checks
 from policies.errors import InvalidEventError, TriggerLabValueError
@@ -73,21 +73,10 @@ def encode_catalog(batch: CatalogBatch, fmt: str = "arrow", *,
 
 def _rows(msg: Message) -> list[dict[str, Any]] | str:
     """The message's rows as dicts, or the reason it has none."""
-    kind = sniff(msg.payload)
-    if kind == "json":
-        try:
-            body = json.loads(msg.payload)
-        except (ValueError, RecursionError) as exc:
-            return f"not JSON: {exc}"
-        if not isinstance(body, dict):
-            return f"expected a JSON object, got {type(body).__name__}"
-        return [body]
-    if kind == "arrow":
-        try:
-            return list(pa.ipc.open_stream(msg.payload).read_all().to_pylist())
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            return f"not an Arrow IPC stream: {exc}"
-    return "not an Arrow IPC stream nor a JSON object"
+    body = read_payload(msg.payload)
+    if isinstance(body, str):
+        return body
+    return [body] if isinstance(body, dict) else list(body.to_pylist())
 
 
 def _problem(row: dict[str, Any], max_time: int) -> tuple[str, str] | None:

@@ -70,6 +70,7 @@ __all__ = [
     "encode_messages",
     "encode_table",
     "events_table",
+    "read_payload",
     "sniff",
 ]
 
@@ -247,6 +248,26 @@ def sniff(payload: bytes) -> Format | None:
     if payload.lstrip()[:1] == b"{":
         return "json"
     return None
+
+
+def read_payload(payload: bytes) -> dict[str, Any] | pa.Table | str:
+    """A message of a side stream (attributes, catalog) as one JSON object or one Arrow
+    table, or the reason it is neither (never raises)."""
+    kind = sniff(payload)
+    if kind == "json":
+        try:
+            body = json.loads(payload)
+        except (ValueError, RecursionError) as exc:     # UnicodeDecodeError is a ValueError
+            return f"not JSON: {exc}"
+        if not isinstance(body, dict):
+            return f"expected a JSON object, got {type(body).__name__}"
+        return body
+    if kind == "arrow":
+        try:
+            return pa.ipc.open_stream(payload).read_all()
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            return f"not an Arrow IPC stream: {exc}"
+    return "not an Arrow IPC stream nor a JSON object"
 
 
 # ---------------------------------------------------------------------------
