@@ -51,9 +51,6 @@ class RunPlan:
         Index of each journey rule among the journey rules, -1 for plain rules.
     node_email : int64 ndarray (R, N)
         Email index of each send node of each journey (-1: not a send, a plain rule).
-    catalog_entries : bool
-        Some journey enters on catalog events: shards hand the world's catalog events
-        (price drops, back in stock) to the engine.
     alert_event : int64 ndarray (R,)
         For a journey entered by a catalog event, the event's ``CATALOG_EVENT_TYPES``
         code (its sends are alerts about the entry's product); -1 for other rules.
@@ -75,13 +72,18 @@ class RunPlan:
     content_incentive: np.ndarray
     journey_slot: np.ndarray
     node_email: np.ndarray
-    catalog_entries: bool
     alert_event: np.ndarray
     policy_contexts: bool
     store_contexts: bool
     decides_campaign: bool
     decides_triggers: bool
     campaign_incentive: float = 0.0
+
+    @property
+    def catalog_entries(self) -> bool:
+        """Some journey enters on catalog events: shards hand the world's catalog events
+        (price drops, back in stock) to the engine."""
+        return bool((self.alert_event >= 0).any())
 
     @classmethod
     def from_config(cls, config: SimulationConfig) -> RunPlan:
@@ -122,8 +124,6 @@ class RunPlan:
             content_incentive=incentive,
             journey_slot=slot,
             node_email=_node_emails(rules),
-            catalog_entries=any(r.journey is not None
-                                and isinstance(r.journey.entry, CatalogEntry) for r in rules),
             alert_event=np.array([CATALOG_EVENT_TYPES.index(r.journey.entry.event)
                                   if r.journey is not None
                                   and isinstance(r.journey.entry, CatalogEntry) else -1

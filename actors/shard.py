@@ -65,6 +65,7 @@ from policies.features import FEATURE_NAMES, subscriber_features
 from policies.segments.dynamic import Cutoff, changed_rows, in_top, score_frame
 from policies.segments.history import history_features
 from policies.triggers import Predicate, TriggerEngine, segment_mask
+from policies.triggers.catalog import drop_fraction
 from policies.triggers.journeys import (
     CATALOG_EVENT_TYPES,
     AttributeEntry,
@@ -335,8 +336,8 @@ class ShardCore:
         if fell.any():
             catalog = self.world.catalog
             p, t = product[fell], entered_at[fell]
-            old, new = catalog.price(p, t - 1), catalog.price(p, t)
-            drop[fell] = np.clip((old - new) / old, 0.0, 0.99)
+            drop[fell] = np.clip(drop_fraction(catalog.price(p, t - 1), catalog.price(p, t)),
+                                 0.0, 0.99)
         return product, drop
 
     # -- dynamic segments --------

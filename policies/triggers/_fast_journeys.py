@@ -66,7 +66,7 @@ from policies.triggers._fast import (
     _quiet_end,
 )
 from policies.triggers._reference_journeys import _entry_key, step_names
-from policies.triggers.catalog import CatalogBatch
+from policies.triggers.catalog import CatalogBatch, drop_fraction
 from policies.triggers.decisions import (
     Decisions,
     TriggerIdError,
@@ -1682,8 +1682,7 @@ class FastJourneyCore(FastCore):
         drop = old - new
         is_drop = cat.type == CATALOG_EVENT_TYPES.index("price_drop")
         nan = np.full(n, np.nan)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.where((old != 0) & ~np.isnan(drop), drop / old, np.nan)
+        frac = drop_fraction(old, new)
         cols = {"product_id": cat.product_id, "new_price": new,
                 "old_price": np.where(is_drop, old, nan), "drop": np.where(is_drop, drop, nan),
                 "drop_fraction": np.where(is_drop, frac, nan)}

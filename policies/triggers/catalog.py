@@ -19,9 +19,18 @@ from policies.errors import InvalidEventError
 from policies.event_schema import MAX_TIME, MIN_TIME, time_range_error
 from policies.triggers.journeys import CATALOG_EVENT_TYPES
 
-__all__ = ["CatalogBatch"]
+__all__ = ["CatalogBatch", "drop_fraction"]
 
 _PRICE_DROP = CATALOG_EVENT_TYPES.index("price_drop")
+
+
+def drop_fraction(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """A price drop as a fraction of the price before, ``(old - new) / old`` (float64,
+    elementwise; NaN where ``old`` is 0 or a price is missing)."""
+    old = np.asarray(old, np.float64)
+    new = np.asarray(new, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(old != 0, (old - new) / old, np.nan)
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +164,6 @@ class CatalogBatch:
         out: dict[str, Any] = {"product_id": int(self.product_id[i]), "new_price": new}
         if self.type_name(i) == "price_drop":
             drop = None if old is None or new is None else old - new
-            out.update(old_price=old, drop=drop,
-                       drop_fraction=None if drop is None or not old else drop / old)
+            frac = float(drop_fraction(self.old_price[i], self.new_price[i]))
+            out.update(old_price=old, drop=drop, drop_fraction=None if frac != frac else frac)
         return out
