@@ -242,9 +242,10 @@ def test_catalog_overload_is_dead_lettered(shop) -> None:
 def test_a_catalog_stream_on_nats_reaches_every_shard_across_a_crash(
         shop, nats_server, unique_name, tmp_path) -> None:
     """Two shard runners on a real nats-server: each reads the whole catalog stream with
-    its own consumer and fans the drops out to its own subscribers; one shard is stopped
-    without a final checkpoint mid-stream and a new one continues from its checkpoint
-    (catalog positions included). The decision log equals the engine run."""
+    its own consumer (before the events are published, so no timing can make a drop
+    late) and fans the drops out to its own subscribers; one shard is stopped without a
+    final checkpoint mid-stream and a new one continues from its checkpoint (waiting
+    drops and catalog positions included). The decision log equals the engine run."""
     from actors.service.decision_log import read_decision_log
     from actors.service.endpoints import Endpoint
     from actors.service.runner import ShardRunner
@@ -255,32 +256,42 @@ def test_a_catalog_stream_on_nats_reaches_every_shard_across_a_crash(
     ref = reference_decisions(events, subs, end=end, rules=rules, seed=SEED, catalog=catalog)
     source = Endpoint.parse(f"{nats_server.url}/{unique_name}")
     feed = Endpoint.parse(f"{nats_server.url}/{unique_name}_catalog")
+    with source.sink(4):                 # the event stream, empty until the shards are up
+        pass
+    with feed.sink(2) as sink:           # two partitions: a shard reads both
+        sink.publish([OutMessage(k % 2, p) for k, p in
+                      enumerate(encode_catalog(catalog, rows_per_message=4))])
+    cfg = ShardConfig(rules, subs, None, seed=SEED, grace=3 * DAY, key_partitions=4)
+
+    def kw(s: int) -> dict:
+        return dict(shard=s, partitions=[s, s + 2], checkpoint_dir=str(tmp_path),
+                    checkpoint_every=2, catalog=feed)
+
+    runners = [ShardRunner(cfg, source, **kw(s)) for s in range(2)]
+    for r in runners:                    # each reads the whole catalog (its own consumer)
+        for _ in range(100):
+            if r.core.counters.catalog == len(catalog):
+                break
+            r.step(max_messages=4, timeout=0.05)
+        assert r.core.counters.catalog == len(catalog) and len(r.core._catalog) == len(catalog)
     with source.sink(4) as sink:         # in time order up to chunks of 4 hours
         t = events.time
         for lo in range(int(t[0]), int(t[-1]) + 1, 4 * 3600):
             chunk = events[(t >= lo) & (t < lo + 4 * 3600)]
             if len(chunk):
                 sink.publish(encode_messages(chunk, 4, "arrow", max_bytes=8192))
-    with feed.sink(2) as sink:           # two partitions: a shard reads both
-        sink.publish([OutMessage(k % 2, p) for k, p in
-                      enumerate(encode_catalog(catalog, rows_per_message=4))])
-    cfg = ShardConfig(rules, subs, None, seed=SEED, grace=3 * DAY, key_partitions=4)
-    for s in range(2):
-        kw = dict(shard=s, partitions=[s, s + 2], checkpoint_dir=str(tmp_path),
-                  checkpoint_every=2, catalog=feed)
-        if s == 1:
-            first = ShardRunner(cfg, source, **kw)
-            for _ in range(5):
-                first.step(max_messages=4, timeout=0.5)
-            first.close(checkpoint=False)            # what was not checkpointed is lost
-        runner = ShardRunner(cfg, source, **kw)
-        assert runner.restored == (s == 1)
+    for _ in range(5):
+        runners[1].step(max_messages=4, timeout=0.5)
+    runners[1].close(checkpoint=False)   # what was not checkpointed is lost
+    runners[1] = ShardRunner(cfg, source, **kw(1))
+    assert runners[1].restored and len(runners[1].core._catalog) > 0
+    for runner in runners:
         idle = 0
         while idle < 3:
             idle = idle + 1 if runner.step(max_messages=4, timeout=0.3).messages == 0 else 0
         runner.advance_to(end + 3 * DAY)
         assert runner.core.counters.catalog == len(catalog)
-        assert runner.core.counters.dead_late == 0
+        assert runner.core.counters.dead_late == 0 and len(runner.core._catalog) == 0
         runner.close()
     got = read_decision_log(tmp_path / "decisions")
     pdt.assert_frame_equal(sort_log(got), ref)
