@@ -5,7 +5,8 @@
 The run: the default preset, the three reference trigger rules (``--rules journeys``: the
 shipped journey set, policies/triggers/example_journeys.yaml, and the reference-rules run
 beside it for the ratio), the weekly campaign,
-a 3-arm Thompson-sampling subject-line policy deciding every email, 15-minute ticks.
+a 3-arm Thompson-sampling subject-line policy deciding every email (``--draws keyed``:
+each email's arm keyed by its trigger id, as the trigger service draws), 15-minute ticks.
 Prints wall time, events/s, simulated subscriber-days/s and peak memory per process
 for Ray (``--shards``) and inline, the ray/inline speed ratio, and a scaling table of
 Ray runs on 1, 2 and 4 shards (``--scaling``; ``--scaling-subscribers`` to make it
@@ -57,7 +58,8 @@ def state_bytes(config: Any, subscribers: int = 20_000, days: float = 2.0) -> di
 
 
 def _config(subscribers: int, days: float, seed: int, checkpoint_every: int = 96,
-            decision_lag_ticks: int = 1, rules: str = "reference") -> Any:
+            decision_lag_ticks: int = 1, rules: str = "reference",
+            draws: str = "batch") -> Any:
     from actors import PolicyConfig, SimulationConfig
 
     return SimulationConfig(
@@ -65,7 +67,7 @@ def _config(subscribers: int, days: float, seed: int, checkpoint_every: int = 96
         rules=_rules(rules),
         policy=PolicyConfig(name="thompson",
                             params={"arm_names": ["plain", "question", "dont_miss"]},
-                            decides="subject_style", scope="all"),
+                            decides="subject_style", scope="all", draws=draws),
         checkpoint_every=checkpoint_every, decision_lag_ticks=decision_lag_ticks,
     )
 
@@ -116,6 +118,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rules", choices=("reference", "journeys"), default="reference",
                     help="the trigger rules: the three reference rules, or the shipped "
                          "journey set (then the reference-rules run too, for the ratio)")
+    ap.add_argument("--draws", choices=("batch", "keyed"), default="batch",
+                    help="how the policy draws its arms (batch)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--record", action="store_true")
     args = ap.parse_args(argv)
@@ -123,9 +127,10 @@ def main(argv: list[str]) -> int:
     if args.skip_ray and args.skip_inline:
         raise SystemExit("--skip-ray and --skip-inline: nothing to run")
     config = _config(args.subscribers, args.days, args.seed, args.checkpoint_every,
-                     args.decision_lag_ticks, args.rules)
+                     args.decision_lag_ticks, args.rules, args.draws)
     figures: dict[str, Any] = {
         "subscribers": args.subscribers, "days": args.days, "rules": args.rules,
+        "draws": args.draws,
         "shards": args.shards, "checkpoint_every": args.checkpoint_every,
         "decision_lag_ticks": args.decision_lag_ticks, "ticks_per_call": args.ticks_per_call,
         "ticks": config.n_ticks,
@@ -158,7 +163,7 @@ def main(argv: list[str]) -> int:
         })
         if args.rules == "journeys":   # the same run with the reference rules, for the ratio
             ref = _one(_config(args.subscribers, args.days, args.seed, args.checkpoint_every,
-                               args.decision_lag_ticks, "reference"), "inline", 1)
+                               args.decision_lag_ticks, "reference", args.draws), "inline", 1)
             figures.update({
                 "reference_inline_wall_s": ref["wall_s"],
                 "journeys_vs_reference_wall_ratio": inline["wall_s"] / ref["wall_s"],
@@ -184,7 +189,7 @@ def main(argv: list[str]) -> int:
     if counts:
         n = args.scaling_subscribers or args.subscribers
         cfg = _config(n, args.days, args.seed, args.checkpoint_every, args.decision_lag_ticks,
-                      args.rules)
+                      args.rules, args.draws)
         lines.append(f"scaling (ray, {n:,} subscribers x {args.days:g} days)")
         lines.append(f"{'shards':>6} {'wall_s':>9} {'events/s':>12} {'sub-days/s':>12} "
                      f"{'peak MB/shard':>14} {'max shard CPU s':>16}")
