@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from actors.service.codec import DeadLetter, encode_table, read_payload, sniff
+from actors.service.codec import DeadLetter, encode_table, read_payload
 from actors.service.transport import Message
 from policies import checks
 from policies.errors import InvalidEventError, TriggerLabValueError
@@ -71,22 +71,24 @@ def encode_catalog(batch: CatalogBatch, fmt: str = "arrow", *,
             for lo in range(0, len(table), rows_per_message)]
 
 
-def _rows(msg: Message) -> list[dict[str, Any]] | str:
-    """The message's rows as dicts, or the reason it has none."""
+def _rows(msg: Message) -> tuple[list[dict[str, Any]], bool] | str:
+    """The message's rows as dicts and whether it is one JSON object, or the reason it
+    has none."""
     body = read_payload(msg.payload)
     if isinstance(body, str):
         return body
-    return [body] if isinstance(body, dict) else list(body.to_pylist())
+    return ([body], True) if isinstance(body, dict) else (list(body.to_pylist()), False)
 
 
-def _problem(row: dict[str, Any], max_time: int) -> tuple[str, str] | None:
-    """``(field, reason)`` of a row that is not a good catalog event, else None."""
+def _event(row: dict[str, Any], max_time: int) -> CatalogBatch | tuple[str, str]:
+    """The row as a one-event batch, or ``(field, reason)`` when it is not a good
+    catalog event."""
     extra = [k for k in row if k not in CATALOG_FIELDS]
     if extra:
         return str(extra[0]), (f"unknown field {extra[0]!r}: a catalog event has "
                                f"{', '.join(CATALOG_FIELDS)}")
     try:
-        CatalogBatch.from_records([row])
+        one = CatalogBatch.from_records([row])
     except InvalidEventError as exc:
         text = str(exc)
         head = text.split(":", 1)[0]               # catalog[0].time / catalog.new_price
@@ -95,7 +97,7 @@ def _problem(row: dict[str, Any], max_time: int) -> tuple[str, str] | None:
     t = int(row["time"])
     if t >= max_time:
         return "time", time_range_error(t, max_time=max_time)
-    return None
+    return one
 
 
 def decode_catalog(messages: Sequence[Message], *, max_time: int = MAX_TIME
@@ -104,27 +106,26 @@ def decode_catalog(messages: Sequence[Message], *, max_time: int = MAX_TIME
     ``messages`` in message and row order, the index in ``messages`` of each one's
     message (int64, shape (n,)), and one dead letter per unreadable message and per bad
     row (module docstring); ``max_time`` (s) bounds event times from above."""
-    good: list[dict[str, Any]] = []
+    good: list[CatalogBatch] = []
     index: list[int] = []
     dead: list[DeadLetter] = []
     for k, msg in enumerate(messages):
-        rows = _rows(msg)
-        if isinstance(rows, str):
-            dead.append(DeadLetter(msg.partition, msg.offset, None, "message", rows,
+        read = _rows(msg)
+        if isinstance(read, str):
+            dead.append(DeadLetter(msg.partition, msg.offset, None, "message", read,
                                    msg.payload))
             continue
-        whole = len(rows) == 1 and sniff(msg.payload) == "json"
+        rows, whole = read
         for i, row in enumerate(rows):
-            problem = _problem(row, max_time)
-            if problem is None:
-                good.append(row)
+            problem = _event(row, max_time)
+            if isinstance(problem, CatalogBatch):
+                good.append(problem)
                 index.append(k)
             else:
                 dead.append(DeadLetter(msg.partition, msg.offset, None if whole else i,
                                        problem[0], problem[1],
                                        msg.payload if whole else _jsonable(row)))
-    batch = CatalogBatch.from_records(good) if good else CatalogBatch.empty()
-    return batch, np.array(index, np.int64), dead
+    return CatalogBatch.concat(good), np.array(index, np.int64), dead
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
