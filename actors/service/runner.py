@@ -200,21 +200,14 @@ class ShardRunner:
             self.positions = self.source.positions()
         self.attr_source: Source | None = None
         if attributes is not None:
-            self.attr_source = attributes.source(
-                [0] if attributes.kind == "file" else list(self.core.partitions),
-                f"{group}-attributes")
-            if self.attr_positions:
-                self.attr_source.seek(self.attr_positions)
-            else:
-                self.attr_positions = self.attr_source.positions()
+            self.attr_source, self.attr_positions = _side_source(
+                attributes, [0] if attributes.kind == "file" else list(self.core.partitions),
+                f"{group}-attributes", self.attr_positions)
         self.cat_source: Source | None = None
         if catalog is not None:
             everything = [0] if catalog.kind == "file" else list(range(catalog.partitions()))
-            self.cat_source = catalog.source(everything, f"{group}-catalog-{shard:03d}")
-            if self.cat_positions:
-                self.cat_source.seek(self.cat_positions)
-            else:
-                self.cat_positions = self.cat_source.positions()
+            self.cat_source, self.cat_positions = _side_source(
+                catalog, everything, f"{group}-catalog-{shard:03d}", self.cat_positions)
         self._steps = 0
         self._policy_dir = Location.of(checkpoint_dir).child("policy")
         self._policy_mtime: int | None = None
@@ -422,6 +415,18 @@ class ShardRunner:
                   self.attr_source, self.cat_source):
             if c is not None:
                 c.close()
+
+
+def _side_source(endpoint: Endpoint, partitions: Sequence[int], group: str,
+                 saved: Positions) -> tuple[Source, Positions]:
+    """A side stream's source (attributes, catalog) over ``partitions``, sought to the
+    ``saved`` positions of a checkpoint, and its positions (the source's own when none
+    were saved)."""
+    source = endpoint.source(partitions, group)
+    if saved:
+        source.seek(saved)
+        return source, saved
+    return source, source.positions()
 
 
 def remote_shard_runner(**options: Any) -> Any:
