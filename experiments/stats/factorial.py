@@ -143,6 +143,14 @@ def _cell_codes(data: pd.DataFrame, design: Design) -> np.ndarray:
     return codes
 
 
+def _cell_index(codes: np.ndarray, design: Design) -> np.ndarray:
+    """Index of each row of level ``codes`` among the full factorial's cells (standard
+    order: the first factor varies slowest)."""
+    sizes = [len(f.levels) for f in design.factors]
+    radix = np.array([int(np.prod(sizes[i + 1:])) for i in range(len(sizes))], np.int64)
+    return codes @ radix
+
+
 def _truth_means(truth: Any, design: Design, grid: np.ndarray) -> np.ndarray:
     """The true mean of every full-factorial cell from a frame with the factor columns
     and ``truth``."""
@@ -153,9 +161,7 @@ def _truth_means(truth: Any, design: Design, grid: np.ndarray) -> np.ndarray:
     values = pd.to_numeric(truth["truth"], errors="coerce").to_numpy(np.float64)
     if not np.isfinite(values).all():
         raise StatsInputError("truth['truth']: expected finite numbers")
-    radix = np.array([int(np.prod([len(f.levels) for f in design.factors[i + 1:]]))
-                      for i in range(len(design.factors))], np.int64)
-    key = codes @ radix
+    key = _cell_index(codes, design)
     out = np.full(len(grid), np.nan)
     if len(np.unique(key)) != len(key):
         raise StatsInputError("truth: a cell is listed twice")
@@ -228,10 +234,9 @@ def analyze_factorial(data: pd.DataFrame, design: Design, outcome: str, *,
     if model == "logistic" and not np.isin(y, (0.0, 1.0)).all():
         raise StatsInputError(f"data[{outcome!r}]: the logistic model needs 0/1 outcomes")
     codes = _cell_codes(data, design)
-    grid = full_factorial(list(design.factors)).cells
-    radix = np.array([int(np.prod([len(f.levels) for f in design.factors[i + 1:]]))
-                      for i in range(len(design.factors))], np.int64)
-    unit_key, cell_key = codes @ radix, design.cells @ radix
+    full = full_factorial(list(design.factors))
+    grid = full.cells
+    unit_key, cell_key = _cell_index(codes, design), _cell_index(design.cells, design)
     outside = ~np.isin(unit_key, cell_key)
     if outside.any():
         raise StatsInputError(f"data: {int(outside.sum())} unit(s) in cells outside the design")
@@ -288,7 +293,7 @@ def analyze_factorial(data: pd.DataFrame, design: Design, outcome: str, *,
     sums = np.bincount(unit_key, weights=y, minlength=len(grid))
     with np.errstate(invalid="ignore", divide="ignore"):
         observed = np.where(units > 0, sums / np.maximum(units, 1), np.nan)
-    cells = full_factorial(list(design.factors)).frame()
+    cells = full.frame()
     cells["units"] = units
     cells["observed"] = observed
     cells["fitted"] = fitted
