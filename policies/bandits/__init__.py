@@ -4,12 +4,14 @@ Context-free: :class:`EpsilonGreedy`, :class:`UCB1`, :class:`BetaThompson`,
 :class:`GaussianThompson`, :class:`Softmax`, :class:`EXP3`; non-stationary:
 :class:`DiscountedThompson`, :class:`SlidingWindowThompson`. Contextual (over
 :func:`policies.features.subscriber_features`): :class:`LinUCB`, :class:`LinearThompson`,
-:class:`LogisticThompson`.
+:class:`LogisticThompson`. Over combinations of several email elements:
+:class:`FactorizedThompson`.
 """
 
 from policies.bandits._common import gaussian_max_probability
 from policies.bandits.epsilon_greedy import EpsilonGreedy
 from policies.bandits.exp3 import EXP3, Softmax
+from policies.bandits.factorized import FactorizedThompson
 from policies.bandits.lin_thompson import LinearThompson
 from policies.bandits.linucb import LinUCB
 from policies.bandits.logistic_thompson import LogisticThompson
@@ -28,6 +30,7 @@ __all__ = [
     "BetaThompson",
     "DiscountedThompson",
     "EpsilonGreedy",
+    "FactorizedThompson",
     "GaussianThompson",
     "LinUCB",
     "LinearThompson",

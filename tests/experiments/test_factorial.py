@@ -313,8 +313,9 @@ def test_the_plots_draw_every_level_and_contrast() -> None:
 
 
 def test_the_docs_example_runs_and_finds_the_interaction() -> None:
-    """docs/multivariate.md's example runs as printed; its aliased interaction is found
-    and its truth is what the page says."""
+    """docs/multivariate.md's examples run as printed; the factorial one's aliased
+    interaction is found and its truth is what the page says; the policy's rewards
+    update one level of each of its three elements."""
     import contextlib
     import io
     import re
@@ -322,10 +323,14 @@ def test_the_docs_example_runs_and_finds_the_interaction() -> None:
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "multivariate.md").read_text()
     code = re.findall(r"```python\n(.*?)```", page, re.S)
-    assert len(code) == 1
+    assert len(code) == 2
     scope: dict = {}
+    policy_scope: dict = {}
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile(code[0], "docs/multivariate.md", "exec"), scope)
+        exec(compile(code[1], "docs/multivariate.md", "exec"), policy_scope)
+    assert policy_scope["policy"].arm_names[:2] == ("plain:grid:shop", "plain:grid:save")
+    assert policy_scope["policy"].successes.sum() == policy_scope["orders"].sum() * 3
     e = scope["result"].effects.set_index("effect")
     assert e.loc["subject:discount", "aliased_with"] == "content:cta"
     assert e.loc["subject:discount", "truth_with_aliases"] == pytest.approx(0.006)

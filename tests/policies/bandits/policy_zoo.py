@@ -9,6 +9,7 @@ from policies.bandits import (
     BetaThompson,
     DiscountedThompson,
     EpsilonGreedy,
+    FactorizedThompson,
     GaussianThompson,
     LinearThompson,
     LinUCB,
@@ -51,4 +52,7 @@ POLICIES = [
     AutoWinner(ARMS, min_recipients=5, win_probability=0.6, end_after="3h"),
     WinningPath(ARMS, experiment_window="2h"),
     WinningPath(["x", "y"], experiment_window=3600, fallback="mix", weights=[1, 3]),
+    FactorizedThompson({"subject": ["plain", "urgency"], "cta": ["shop", "save", "see"]}),
+    FactorizedThompson([("a", ["x", "y"]), ("b", ["u", "v"]), ("c", ["p", "q"])],
+                       prior_alpha=0.5, prior_beta=2.0),
 ]
