@@ -127,3 +127,27 @@ def test_with_a_strong_interaction_it_settles_on_the_marginal_best() -> None:
 def test_bad_parameters_are_refused(kwargs, message) -> None:
     with pytest.raises(PolicyError, match=message):
         FactorizedThompson(**kwargs)
+
+
+def test_the_cached_probabilities_follow_every_change_of_the_posterior() -> None:
+    """level_probabilities() is computed once per posterior: an update, a loaded state
+    and reset() each give what a fresh computation gives."""
+    rng = np.random.default_rng(4)
+    p = FactorizedThompson(ELEMENTS)
+
+    def fresh() -> list[np.ndarray]:
+        return [beta_max_probabilities_quadrature(*p.posterior(e)) for e in range(3)]
+
+    before = p.level_probabilities()
+    p.update(rng.integers(0, 12, 200), (rng.random(200) < 0.3).astype(float))
+    after = p.level_probabilities()
+    assert all(np.array_equal(a, b) for a, b in zip(after, fresh(), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(after, before, strict=True))
+    other = FactorizedThompson(ELEMENTS)
+    other.level_probabilities()
+    other.load_state_dict(p.state_dict())
+    assert all(np.array_equal(a, b) for a, b in
+               zip(other.level_probabilities(), after, strict=True))
+    p.reset()
+    assert all(np.array_equal(a, b) for a, b in zip(p.level_probabilities(), before,
+                                                    strict=True))
