@@ -189,3 +189,17 @@ def test_the_command_line(tmp_path, capsys) -> None:
     assert (tmp_path / "out" / "best_rules.yaml").exists()
     assert main(["tune", str(ROOT / "experiments/specs/cart_series.yaml")]) == 2
     assert "no 'tune' section" in capsys.readouterr().err
+
+
+def test_the_docs_section_fits_the_shipped_cart_series_spec() -> None:
+    import re
+
+    page = (ROOT / "docs" / "tuning.md").read_text()
+    block = re.findall(r"```yaml\n(.*?)```", page, re.S)[0]
+    data = _data(yaml.safe_load(block)["tune"])
+    spec = load_spec(data)
+    from experiments.design import arm_rules
+
+    rules = arm_rules(spec.rules, spec.arm(spec.tune.arm))
+    assert current_values(rules, spec.tune) == {"first_wait": "1h", "last_wait": "48h",
+                                                "discount": 0.15, "cap": 2}
