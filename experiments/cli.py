@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "load-test trigger rules on Ray engine shards: throughput, latency, memory"),
     "serve": ("experiments.commands.serve",
               "run rules and a policy as a service on a NATS/Kafka stream or a Parquet log"),
+    "tune": ("experiments.commands.tune",
+             "search the parameters of a spec's tune section on the simulator (Optuna)"),
 }
 
 

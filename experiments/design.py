@@ -313,6 +313,9 @@ class ExperimentSpec:
     description : str
     scoring : ScoringSpec or None
         Scores and clusters refreshed during each run (dynamic segments); None: none.
+    tune : TuneSpec or None
+        What ``triggerlab tune`` searches (:mod:`experiments.tuning_spec`); ignored by
+        ``run``.
     """
 
     name: str
@@ -345,6 +348,7 @@ class ExperimentSpec:
     segment_bins: int = 10
     segment_correction: str = "bh"
     scoring: ScoringSpec | None = None
+    tune: Any = None  # experiments.tuning_spec.TuneSpec: what ``triggerlab tune`` searches
 
     def __post_init__(self) -> None:
         check_run_name("name", self.name)
@@ -507,6 +511,8 @@ class ExperimentSpec:
             out["analysis"].update(segments=list(self.segments),
                                    segment_bins=int(self.segment_bins),
                                    segment_correction=self.segment_correction)
+        if self.tune is not None:
+            out["tune"] = self.tune.to_dict()
         return out
 
     def to_yaml(self) -> str:

@@ -119,7 +119,7 @@ SPEC_KEYS = (
     "name", "description", "seed", "population", "duration", "rules", "campaign", "reward",
     "reward_window", "arms", "control", "metrics", "primary_metric", "guardrails", "sources",
     "replications", "common_random_numbers", "executor", "shards", "record", "analysis",
-    "scoring",
+    "scoring", "tune",
 )
 ARM_KEYS = ("name", "description", "rules", "disable", "settings", "policy", "holdout",
             "campaign", "target")
@@ -456,6 +456,14 @@ def spec_from_dict(data: Any, base: Path | None = None) -> ExperimentSpec:
             raise SpecError(f"sources[{i}]: expected one of {valid_sources}, got {s!r}")
     if not kwargs["primary_metric"]:
         kwargs["primary_metric"] = kwargs["metrics"][0]
+    if raw.get("tune") is not None:
+        from experiments.tuning_spec import current_values, parse_tune
+
+        tune = parse_tune(raw["tune"], [a.name for a in arms], list(kwargs["metrics"]))
+        assert tune is not None
+        tuned = next(a for a in arms if a.name == tune.arm)
+        current_values(arm_rules(rules, tuned) or {}, tune)  # every path exists
+        kwargs["tune"] = tune
     return ExperimentSpec(**kwargs)
 
 

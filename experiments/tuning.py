@@ -1,0 +1,291 @@
+"""``triggerlab tune SPEC``: Bayesian optimization of one arm's rule parameters on the
+simulator (docs/tuning.md).
+
+The spec's ``tune`` section (:mod:`experiments.tuning_spec`) names the arm, the metric,
+an optional guardrail and the parameters with their ranges. Each batch of ``parallel``
+trials is one experiment run: the arm as declared (``baseline``, the guardrail's
+reference) and one arm per trial with the trial's values written into its rules. Every
+arm of every run uses the spec's seeds (common random numbers), so trials differ only by
+their parameters. Optuna's TPE sampler (seeded with the spec's seed; the guardrail as a
+constraint) proposes the values; the study is stored in ``study.db`` (SQLite) in the
+output folder, so an interrupted or extended search resumes where it stopped. The best
+trial is the feasible one with the best *observed* metric (what a user could see); the
+simulator's true value is reported beside every trial.
+
+Output folder: ``study.db``, ``trials.csv`` (one row per trial: values, observed metric,
+its truth, guardrail difference and its truth, feasible), ``best.yaml`` (the best values
+and their figures), ``best_rules.yaml`` (the tuned arm's rules with the best values: a
+rules file ``triggerlab run`` and ``triggerlab serve`` load as it is), ``history.png`` and
+``partial_dependence.png``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments.analysis import LOWER_IS_BETTER
+from experiments.design import ExperimentSpec, arm_rules
+from experiments.tuning_spec import TuneSpec, apply_values, current_values
+from policies.errors import SpecError
+
+__all__ = ["TuneResult", "tune"]
+
+#: Columns of ``trials.csv`` besides one per parameter (after ``trial``).
+TRIAL_COLUMNS = ("metric", "metric_truth", "guardrail_worse", "guardrail_true_worse",
+                 "feasible")
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` found.
+
+    Attributes
+    ----------
+    trials : DataFrame
+        One row per completed trial: ``trial``, each parameter (rules-file values), then
+        :data:`TRIAL_COLUMNS` (``guardrail_worse``: how much worse than the baseline the
+        guardrail metric is, in its units, > 0 worse).
+    baseline : dict
+        The arm as declared: ``metric``, ``metric_truth``, and its parameter values.
+    best : dict
+        The best feasible trial (``trial``, ``values``, ``metric``, ``metric_truth``,
+        ``guardrail_worse``, ``guardrail_true_worse``); empty when none is feasible.
+    out : Path or None
+    """
+
+    trials: pd.DataFrame
+    baseline: dict[str, Any]
+    best: dict[str, Any] = field(default_factory=dict)
+    out: Path | None = None
+
+
+def _distributions(tune: TuneSpec) -> dict[str, Any]:
+    import optuna
+
+    out: dict[str, Any] = {}
+    for p in tune.parameters:
+        if p.kind == "duration":
+            out[p.name] = optuna.distributions.IntDistribution(
+                int(p.low) // 60, int(p.high) // 60, log=p.log)
+        elif p.kind == "int":
+            out[p.name] = optuna.distributions.IntDistribution(int(p.low), int(p.high),
+                                                               log=p.log)
+        else:
+            out[p.name] = optuna.distributions.FloatDistribution(p.low, p.high, log=p.log)
+    return out
+
+
+def _rules_values(tune: TuneSpec, params: dict[str, Any]) -> dict[str, Any]:
+    """Optuna's values (minutes for durations) as rules-file values."""
+    return {p.name: p.spec_value(params[p.name] * 60 if p.kind == "duration"
+                                 else params[p.name]) for p in tune.parameters}
+
+
+def _batch_spec(spec: ExperimentSpec, tune: TuneSpec, candidates: list[dict[str, Any]]
+                ) -> tuple[dict[str, Any], list[str]]:
+    """One run: the tuned arm as declared (``baseline``) and one arm per candidate."""
+    data = spec.to_dict()
+    data.pop("tune", None)
+    arm = next(a for a in data["arms"] if a["name"] == tune.arm)
+    effective = arm_rules(spec.rules, spec.arm(tune.arm)) or {}
+    base = {**copy.deepcopy(arm), "name": "baseline"}
+    base.pop("description", None)
+    arms, names = [base], []
+    for k, values in enumerate(candidates):
+        _, over = apply_values(effective, tune, values)
+        cand = {**copy.deepcopy(base), "name": f"trial_{k}"}
+        if "rules" in over:
+            rules = copy.deepcopy(dict(cand.get("rules") or {}))
+            for rid, keys in over["rules"].items():
+                rules[rid] = {**dict(rules.get(rid) or {}), **keys}
+            cand["rules"] = rules
+        if "settings" in over:
+            cand["settings"] = {**dict(cand.get("settings") or {}), **over["settings"]}
+        arms.append(cand)
+        names.append(cand["name"])
+    metrics = list(dict.fromkeys([tune.metric, *([tune.guardrail_metric]
+                                                 if tune.guardrail_metric else [])]))
+    data.update(arms=arms, control="baseline", metrics=metrics, primary_metric=tune.metric,
+                record={"decisions": False, "events": False})
+    data.pop("guardrails", None)
+    analysis = dict(data.get("analysis") or {})
+    for key in ("segments", "segment_bins", "segment_correction"):
+        analysis.pop(key, None)
+    data["analysis"] = analysis
+    return data, names
+
+
+def _worse(metric: str, diff: float) -> float:
+    """How much worse (> 0) a difference vs the baseline is, in the metric's units."""
+    return diff if metric in LOWER_IS_BETTER else -diff
+
+
+def _evaluate(spec: ExperimentSpec, tune: TuneSpec, candidates: list[dict[str, Any]],
+              executor: str | None) -> tuple[list[dict[str, float]], dict[str, float]]:
+    """Run one batch; per candidate its figures, and the baseline's."""
+    from experiments.runner import run
+
+    data, names = _batch_spec(spec, tune, candidates)
+    summary = run(data, executor=executor, progress=False, plots=False).summary()
+    s = summary.set_index(["metric", "arm"])
+    out = []
+    for name in names:
+        row = s.loc[(tune.metric, name)]
+        fig = {"metric": float(row["estimate"]), "metric_truth": float(row["true_value"]),
+               "guardrail_worse": math.nan, "guardrail_true_worse": math.nan}
+        if tune.guardrail_metric is not None:
+            g = s.loc[(tune.guardrail_metric, name)]
+            fig["guardrail_worse"] = _worse(tune.guardrail_metric, float(g["diff"]))
+            fig["guardrail_true_worse"] = _worse(tune.guardrail_metric, float(g["true_diff"]))
+        out.append(fig)
+    b = s.loc[(tune.metric, "baseline")]
+    return out, {"metric": float(b["estimate"]), "metric_truth": float(b["true_value"])}
+
+
+def _feasible(tune: TuneSpec, fig: dict[str, float]) -> bool:
+    if tune.guardrail_metric is None:
+        return True
+    worse = fig["guardrail_worse"]
+    return bool(np.isfinite(worse) and worse <= tune.guardrail_max_worse)
+
+
+def tune(spec: ExperimentSpec, *, trials: int | None = None, parallel: int | None = None,
+         out: str | Path | None = None, executor: str | None = None,
+         progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> TuneResult:
+    """Search the spec's ``tune`` parameters; see the module docstring.
+
+    Parameters
+    ----------
+    spec : ExperimentSpec
+        With a ``tune`` section.
+    trials : int, optional
+        Trials the study should have in all (default the section's ``trials``); a resumed
+        study runs only the missing ones.
+    parallel : int, optional
+        Trials per run (default the section's ``parallel``); with ``executor="ray"`` the
+        arms of a run go in parallel.
+    out : path, optional
+        Output folder (created); without it the study is kept in memory and nothing is
+        written.
+    executor : {"inline", "ray"}, optional
+        Overrides the spec's executor.
+    progress : callable, optional
+        Called after each trial with (trials done, trials in all, its row).
+
+    Raises
+    ------
+    SpecError
+        The spec has no ``tune`` section, or ``trials``/``parallel`` are below 1.
+    """
+    import optuna
+
+    t = spec.tune
+    if t is None:
+        raise SpecError(f"spec {spec.name!r}: no 'tune' section (docs/tuning.md)")
+    n_trials = t.trials if trials is None else int(trials)
+    k = t.parallel if parallel is None else int(parallel)
+    if n_trials < 1 or k < 1:
+        raise SpecError(f"trials and parallel: expected integers >= 1, got {n_trials} and {k}")
+    folder = Path(out) if out is not None else None
+    storage = None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(folder / 'study.db').resolve()}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=spec.seed,
+                                         n_startup_trials=min(8, max(2, n_trials // 3)))
+    lower = t.metric in LOWER_IS_BETTER
+    direction = "minimize" if lower else "maximize"
+    study = optuna.create_study(
+        study_name=spec.name, storage=storage, sampler=sampler, load_if_exists=True,
+        direction=(optuna.study.StudyDirection.MINIMIZE if lower
+                   else optuna.study.StudyDirection.MAXIMIZE))
+    dists = _distributions(t)
+    effective = arm_rules(spec.rules, spec.arm(t.arm)) or {}
+    baseline: dict[str, Any] = {"values": current_values(effective, t)}
+    baseline.update(study.user_attrs.get("baseline", {}))
+
+    def done() -> list[Any]:
+        return [tr for tr in study.trials if tr.state == optuna.trial.TrialState.COMPLETE]
+
+    while len(done()) < n_trials:
+        batch = [study.ask(dists) for _ in range(min(k, n_trials - len(done())))]
+        values = [_rules_values(t, tr.params) for tr in batch]
+        figures, base = _evaluate(spec, t, values, executor)
+        if "metric" not in baseline:
+            baseline.update(base)
+            study.set_user_attr("baseline", base)
+        for tr, v, fig in zip(batch, values, figures, strict=True):
+            feasible = _feasible(t, fig)
+            for key, val in {**fig, "values": v, "feasible": feasible}.items():
+                tr.set_user_attr(key, val)
+            if t.guardrail_metric is not None:  # feasible when <= 0
+                worse = fig["guardrail_worse"]
+                tr.set_constraint("guardrail", float(worse) - t.guardrail_max_worse
+                                  if np.isfinite(worse) else 1.0)
+            study.tell(tr, fig["metric"])
+            if progress is not None:
+                progress(len(done()), n_trials, {"trial": tr.number, **v, **fig})
+    table = _table(t, done())
+    result = TuneResult(trials=table, baseline=baseline, best=_best(t, table, direction),
+                        out=folder)
+    if folder is not None:
+        _write(result, spec, t, effective, folder)
+    return result
+
+
+def _table(t: TuneSpec, trials: list[Any]) -> pd.DataFrame:
+    rows = []
+    for tr in sorted(trials, key=lambda x: x.number):
+        a = tr.user_attrs
+        rows.append({"trial": tr.number, **a["values"],
+                     **{c: a.get(c, math.nan) for c in TRIAL_COLUMNS}})
+    cols = ["trial", *(p.name for p in t.parameters), *TRIAL_COLUMNS]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _best(t: TuneSpec, table: pd.DataFrame, direction: str) -> dict[str, Any]:
+    ok = table[table["feasible"].astype(bool)]
+    if not len(ok):
+        return {}
+    i = ok["metric"].idxmin() if direction == "minimize" else ok["metric"].idxmax()
+    row = ok.loc[i]
+    return {"trial": int(row["trial"]),
+            "values": {p.name: _plain(row[p.name]) for p in t.parameters},
+            **{c: _plain(row[c]) for c in TRIAL_COLUMNS}}
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars as Python ones (YAML)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _write(result: TuneResult, spec: ExperimentSpec, t: TuneSpec,
+           effective: dict[str, Any], folder: Path) -> None:
+    import yaml
+
+    from experiments.tuning_plots import history_plot, partial_dependence_plot
+
+    result.trials.to_csv(folder / "trials.csv", index=False)
+    best = {"spec": spec.name, "arm": t.arm, "metric": t.metric,
+            "baseline": {k: _plain(v) for k, v in result.baseline.items()},
+            "best": result.best, "trials": len(result.trials)}
+    (folder / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=False), encoding="utf-8")
+    if result.best:
+        rules, _ = apply_values(effective, t, result.best["values"])
+        (folder / "best_rules.yaml").write_text(
+            yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
+    for name, fig in (("history.png", history_plot(result, t)),
+                      ("partial_dependence.png", partial_dependence_plot(result, t))):
+        fig.savefig(folder / name)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
