@@ -9,7 +9,7 @@
       guardrail: {metric: unsubscribes, max_worse: 0.002}   # vs the arm as declared
       trials: 30
       parameters:
-        first_wait: {path: cart_series.steps[0].wait, low: 30m, high: 6h}
+        first_wait: {path: "cart_series.steps[0].wait", low: 30m, high: 6h}
         discount: {path: cart_series.emails.cart_last_call.incentive, low: 0.0, high: 0.3}
         cap: {path: settings.frequency_cap.max, low: 1, high: 4}
 
