@@ -36,7 +36,7 @@ from experiments.design import ExperimentSpec, arm_rules
 from experiments.tuning_spec import TuneSpec, apply_values, current_values
 from policies.errors import SpecError
 
-__all__ = ["TuneResult", "tune"]
+__all__ = ["TuneResult", "evaluate", "tune"]
 
 #: Columns of ``trials.csv`` besides one per parameter (after ``trial``).
 TRIAL_COLUMNS = ("metric", "metric_truth", "guardrail_worse", "guardrail_true_worse",
@@ -128,9 +128,11 @@ def _worse(metric: str, diff: float) -> float:
     return diff if metric in LOWER_IS_BETTER else -diff
 
 
-def _evaluate(spec: ExperimentSpec, tune: TuneSpec, candidates: list[dict[str, Any]],
+def evaluate(spec: ExperimentSpec, tune: TuneSpec, candidates: list[dict[str, Any]],
               executor: str | None) -> tuple[list[dict[str, float]], dict[str, float]]:
-    """Run one batch; per candidate its figures, and the baseline's."""
+    """Run one batch of ``candidates`` (parameter name -> rules-file value) beside the
+    baseline; per candidate ``metric``, ``metric_truth``, ``guardrail_worse``,
+    ``guardrail_true_worse``, and the baseline's ``metric`` and ``metric_truth``."""
     from experiments.runner import run
 
     data, names = _batch_spec(spec, tune, candidates)
@@ -219,7 +221,7 @@ def tune(spec: ExperimentSpec, *, trials: int | None = None, parallel: int | Non
     while len(done()) < n_trials:
         batch = [study.ask(dists) for _ in range(min(k, n_trials - len(done())))]
         values = [_rules_values(t, tr.params) for tr in batch]
-        figures, base = _evaluate(spec, t, values, executor)
+        figures, base = evaluate(spec, t, values, executor)
         if "metric" not in baseline:
             baseline.update(base)
             study.set_user_attr("baseline", base)
