@@ -6,11 +6,14 @@ an optional guardrail and the parameters with their ranges. Each batch of ``para
 trials is one experiment run: the arm as declared (``baseline``, the guardrail's
 reference) and one arm per trial with the trial's values written into its rules. Every
 arm of every run uses the spec's seeds (common random numbers), so trials differ only by
-their parameters. Optuna's TPE sampler (seeded with the spec's seed; the guardrail as a
+their parameters. A trial is judged by the section's ``objective``: ``truth`` (default),
+the simulator's expected value of the metric for the emails the trial sent, free of
+response noise; or ``observed``, the value the run measured (as a live test would, with
+its noise). Optuna's TPE sampler (seeded with the spec's seed; the guardrail as a
 constraint) proposes the values; the study is stored in ``study.db`` (SQLite) in the
 output folder, so an interrupted or extended search resumes where it stopped. The best
-trial is the feasible one with the best *observed* metric (what a user could see); the
-simulator's true value is reported beside every trial.
+trial is the feasible one with the best objective; both the observed and the true values
+are reported for every trial.
 
 Output folder: ``study.db``, ``trials.csv`` (one row per trial: values, observed metric,
 its truth, guardrail difference and its truth, feasible), ``best.yaml`` (the best values
@@ -152,10 +155,17 @@ def evaluate(spec: ExperimentSpec, tune: TuneSpec, candidates: list[dict[str, An
     return out, {"metric": float(b["estimate"]), "metric_truth": float(b["true_value"])}
 
 
+def _score(tune: TuneSpec, fig: dict[str, float]) -> tuple[float, float]:
+    """(the value judged, how much worse the guardrail is) by the section's objective."""
+    if tune.objective == "truth":
+        return fig["metric_truth"], fig["guardrail_true_worse"]
+    return fig["metric"], fig["guardrail_worse"]
+
+
 def _feasible(tune: TuneSpec, fig: dict[str, float]) -> bool:
     if tune.guardrail_metric is None:
         return True
-    worse = fig["guardrail_worse"]
+    worse = _score(tune, fig)[1]
     return bool(np.isfinite(worse) and worse <= tune.guardrail_max_worse)
 
 
@@ -229,11 +239,11 @@ def tune(spec: ExperimentSpec, *, trials: int | None = None, parallel: int | Non
             feasible = _feasible(t, fig)
             for key, val in {**fig, "values": v, "feasible": feasible}.items():
                 tr.set_user_attr(key, val)
+            value, worse = _score(t, fig)
             if t.guardrail_metric is not None:  # feasible when <= 0
-                worse = fig["guardrail_worse"]
                 tr.set_constraint("guardrail", float(worse) - t.guardrail_max_worse
                                   if np.isfinite(worse) else 1.0)
-            study.tell(tr, fig["metric"])
+            study.tell(tr, value)
             if progress is not None:
                 progress(len(done()), n_trials, {"trial": tr.number, **v, **fig})
     table = _table(t, done())
@@ -258,7 +268,8 @@ def _best(t: TuneSpec, table: pd.DataFrame, direction: str) -> dict[str, Any]:
     ok = table[table["feasible"].astype(bool)]
     if not len(ok):
         return {}
-    i = ok["metric"].idxmin() if direction == "minimize" else ok["metric"].idxmax()
+    col = "metric_truth" if t.objective == "truth" else "metric"
+    i = ok[col].idxmin() if direction == "minimize" else ok[col].idxmax()
     row = ok.loc[i]
     return {"trial": int(row["trial"]),
             "values": {p.name: _plain(row[p.name]) for p in t.parameters},

@@ -48,8 +48,8 @@ def _label(t: TuneSpec, name: str) -> str:
 
 
 def history_plot(result: Any, t: TuneSpec) -> Any:
-    """Observed metric per trial (x: broke the guardrail), the best feasible so far, and
-    each trial's true value."""
+    """Observed metric per trial (x: broke the guardrail), each trial's true value, and
+    the best feasible so far by the objective."""
     plt = _plt()
     tab = result.trials
     fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=_DPI)
@@ -60,12 +60,14 @@ def history_plot(result: Any, t: TuneSpec) -> Any:
                    label="broke the guardrail")
     ax.scatter(tab["trial"], tab["metric_truth"], marker="_", s=120, color="0.4",
                label="true value")
-    best = tab["metric"].where(ok)
+    best = tab["metric_truth" if t.objective == "truth" else "metric"].where(ok)
     best = best.cummin() if t.metric in LOWER_IS_BETTER else best.cummax()
-    ax.step(tab["trial"], best, where="post", color="C1", label="best feasible so far")
-    if "metric" in result.baseline:
-        ax.axhline(result.baseline["metric"], color="0.6", ls="--", lw=1,
-                   label="the arm as declared")
+    ax.step(tab["trial"], best, where="post", color="C1",
+            label=f"best feasible so far ({t.objective})")
+    key = "metric_truth" if t.objective == "truth" else "metric"
+    if key in result.baseline:
+        ax.axhline(result.baseline[key], color="0.6", ls="--", lw=1,
+                   label=f"the arm as declared ({t.objective})")
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -78,16 +80,16 @@ def history_plot(result: Any, t: TuneSpec) -> Any:
 
 
 def partial_dependence_plot(result: Any, t: TuneSpec) -> Any:
-    """Per parameter: the partial dependence of the observed metric under a Gaussian
-    process fitted to the trials (Matern kernel with a noise term, inputs scaled to
-    [0, 1]), and the trials."""
+    """Per parameter: the partial dependence of the objective (the true or the observed
+    metric) under a Gaussian process fitted to the trials (Matern kernel with a noise
+    term, inputs scaled to the declared ranges), and the trials."""
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
     plt = _plt()
     tab = result.trials
     x = numeric_values(t, tab).to_numpy(float)
-    y = tab["metric"].to_numpy(float)
+    y = tab["metric_truth" if t.objective == "truth" else "metric"].to_numpy(float)
     n = len(t.parameters)
     fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.4), dpi=_DPI, squeeze=False)
     scale = np.array([3600.0 if p.kind == "duration" else 1.0 for p in t.parameters])
@@ -120,7 +122,7 @@ def partial_dependence_plot(result: Any, t: TuneSpec) -> Any:
         ax.set_xlim(lo[j] - 0.02 * span[j], lo[j] + 1.02 * span[j])
         ax.set_xlabel(_label(t, p.name))
         if j == 0:
-            ax.set_ylabel(t.metric)
+            ax.set_ylabel(f"{t.metric} ({t.objective})")
             ax.legend(frameon=False, fontsize=8)
     fig.suptitle(f"tuning {t.arm}: {t.metric} (Gaussian-process model of the trials)",
                  fontsize=10)

@@ -6,6 +6,7 @@
     tune:
       arm: series                    # the arm whose rules are tuned
       metric: attributed_margin      # maximized (minimized for unsubscribes)
+      objective: truth               # or observed (default truth: the expected value)
       guardrail: {metric: unsubscribes, max_worse: 0.002}   # vs the arm as declared
       trials: 30
       parameters:
@@ -28,14 +29,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from policies.checks import check_bool, check_int, check_mapping, check_number, check_string
+from policies.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_number,
+    check_string,
+)
 from policies.errors import SpecError
 from policies.triggers import format_duration, parse_duration
 
-__all__ = ["PARAMETER_KINDS", "TUNE_KEYS", "TuneParameter", "TuneSpec", "apply_values",
-           "current_values", "parse_tune", "path_tokens"]
+__all__ = ["OBJECTIVES", "PARAMETER_KINDS", "TUNE_KEYS", "TuneParameter", "TuneSpec",
+           "apply_values", "current_values", "parse_tune", "path_tokens"]
 
-TUNE_KEYS = ("arm", "metric", "guardrail", "trials", "parallel", "parameters")
+TUNE_KEYS = ("arm", "metric", "objective", "guardrail", "trials", "parallel", "parameters")
+#: What a trial is judged by: the simulator's expected value of the metric (``truth``:
+#: no response noise) or the value observed in the run (``observed``: as a live test).
+OBJECTIVES = ("truth", "observed")
 _GUARDRAIL_KEYS = ("metric", "max_worse")
 _PARAMETER_KEYS = ("path", "low", "high", "log")
 #: ``duration`` (searched in whole minutes, written as ``90m``), ``int``, ``float``.
@@ -105,10 +116,13 @@ class TuneSpec:
     guardrail_metric: str | None = None
     guardrail_max_worse: float = 0.0
     trials: int = 20
+    objective: str = "truth"
     parallel: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"arm": self.arm, "metric": self.metric}
+        if self.objective != "truth":
+            d["objective"] = self.objective
         if self.guardrail_metric is not None:
             d["guardrail"] = {"metric": self.guardrail_metric,
                               "max_worse": self.guardrail_max_worse}
@@ -204,7 +218,9 @@ def parse_tune(value: Any, arms: list[str], metrics: list[str]) -> TuneSpec | No
         arm=arm, metric=metric, parameters=parsed, guardrail_metric=g_metric,
         guardrail_max_worse=float(g_max),
         trials=check_int("tune.trials", raw.get("trials", 20), low=1, error=SpecError),
-        parallel=check_int("tune.parallel", raw.get("parallel", 1), low=1, error=SpecError))
+        parallel=check_int("tune.parallel", raw.get("parallel", 1), low=1, error=SpecError),
+        objective=check_choice("tune.objective", raw.get("objective", "truth"), OBJECTIVES,
+                               error=SpecError))
 
 
 def _walk(node: Any, tokens: list[str | int], where: str, path: str) -> tuple[Any, str | int]:

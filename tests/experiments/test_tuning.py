@@ -162,17 +162,25 @@ def test_the_same_spec_searches_the_same_way() -> None:
 
 
 def test_trials_that_break_the_guardrail_are_not_the_best() -> None:
+    import dataclasses
+
     from experiments.tuning import _best, _feasible
 
     t = load_spec(_data()).tune
-    assert _feasible(t, {"guardrail_worse": 0.01}) and not _feasible(t, {"guardrail_worse": 0.02})
-    assert not _feasible(t, {"guardrail_worse": float("nan")})
+    assert t.objective == "truth"  # judged by the simulator's expected values
+    obs = dataclasses.replace(t, objective="observed")
+    fig = {"metric": 0.2, "metric_truth": 0.1, "guardrail_worse": 0.02,
+           "guardrail_true_worse": 0.01}
+    assert _feasible(t, fig) and not _feasible(obs, fig)
+    assert not _feasible(t, {**fig, "guardrail_true_worse": float("nan")})
     table = pd.DataFrame({"trial": [0, 1, 2], "first_wait": ["1h"] * 3, "last_wait": ["2d"] * 3,
                           "cap": [1, 2, 3], "metric": [0.3, 0.9, 0.5],
                           "metric_truth": [0.3, 0.8, 0.5], "guardrail_worse": [0, 0.5, 0],
                           "guardrail_true_worse": [0, 0.4, 0],
                           "feasible": [True, False, True]})
     assert _best(t, table, "maximize")["trial"] == 2
+    assert _best(obs, table.assign(metric=[0.3, 0.9, 0.2]), "maximize")["trial"] == 0
+    assert _best(t, table.assign(metric_truth=[0.6, 0.8, 0.5]), "maximize")["trial"] == 0
     assert _best(t, table.assign(feasible=False), "maximize") == {}
 
 
