@@ -33,6 +33,10 @@ paired. A spec file::
       refresh: 7                        # then every 7 days
       train: {subscribers: 5000, days: 35, model: hgb, holdout: 0, incentive: 0}   # the prior run
     # an arm may then say  target: {by: p_purchase_7d, top: 0.3}
+    tune:                               # optional: triggerlab tune, docs/tuning.md
+      arm: series
+      metric: attributed_margin
+      parameters: {first_wait: {path: "cart_series.steps[0].wait", low: 30m, high: 6h}}
 
 The rules must be able to fire in a simulation: a ``when`` event the simulator never
 emits, a ``where`` column its events of that type never carry or a ``segment`` column

@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     def show(done: int, total: int, row: dict) -> None:
         values = ", ".join(f"{p.name}={row[p.name]}" for p in spec.tune.parameters)
         guard = ("" if spec.tune.guardrail_metric is None else
-                 f"; {spec.tune.guardrail_metric} worse by {row['guardrail_worse']:.4g}")
+                 f"; {spec.tune.guardrail_metric} worse by {row['guardrail_worse']:.4g} "
+                 f"(true {row['guardrail_true_worse']:.4g})")
         print(f"trial {done}/{total} ({time.perf_counter() - t0:.0f} s): {values}: "
               f"{spec.tune.metric} {row['metric']:.4g} (true {row['metric_truth']:.4g}){guard}",
               flush=True)
