@@ -195,7 +195,14 @@ def tune(spec: ExperimentSpec, *, trials: int | None = None, parallel: int | Non
     Raises
     ------
     SpecError
-        The spec has no ``tune`` section, or ``trials``/``parallel`` are below 1.
+        The spec has no ``tune`` section, ``trials``/``parallel`` are below 1, or ``out``
+        holds a study of another spec or tune section (only ``trials`` and ``parallel``
+        may change to resume).
+
+    Notes
+    -----
+    A trial whose objective is not a number (its rules sent no email) counts as failed:
+    it uses up a trial and is left out of the table.
     """
     import optuna
 
@@ -220,16 +227,30 @@ def tune(spec: ExperimentSpec, *, trials: int | None = None, parallel: int | Non
         study_name=spec.name, storage=storage, sampler=sampler, load_if_exists=True,
         direction=(optuna.study.StudyDirection.MINIMIZE if lower
                    else optuna.study.StudyDirection.MAXIMIZE))
+    section = {"spec": spec.to_dict()}
+    section["spec"].pop("tune", None)
+    section["spec"]["tune"] = {key: val for key, val in t.to_dict().items()
+                               if key not in ("trials", "parallel")}
+    if "searched" not in study.user_attrs:
+        study.set_user_attr("searched", section)
+    elif study.user_attrs["searched"] != section:
+        raise SpecError(f"out: {folder} holds a study of another spec or tune section (it "
+                        "must be the same but for trials and parallel to resume); choose "
+                        "another --out")
     dists = _distributions(t)
     effective = arm_rules(spec.rules, spec.arm(t.arm)) or {}
     baseline: dict[str, Any] = {"values": current_values(effective, t)}
     baseline.update(study.user_attrs.get("baseline", {}))
+    ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
 
     def done() -> list[Any]:
         return [tr for tr in study.trials if tr.state == optuna.trial.TrialState.COMPLETE]
 
-    while len(done()) < n_trials:
-        batch = [study.ask(dists) for _ in range(min(k, n_trials - len(done())))]
+    def finished() -> int:
+        return sum(tr.state in ended for tr in study.trials)
+
+    while finished() < n_trials:
+        batch = [study.ask(dists) for _ in range(min(k, n_trials - finished()))]
         values = [_rules_values(t, tr.params) for tr in batch]
         figures, base = evaluate(spec, t, values, executor)
         if "metric" not in baseline:
@@ -240,6 +261,9 @@ def tune(spec: ExperimentSpec, *, trials: int | None = None, parallel: int | Non
             for key, val in {**fig, "values": v, "feasible": feasible}.items():
                 tr.set_user_attr(key, val)
             value, worse = _score(t, fig)
+            if not np.isfinite(value):  # e.g. no email sent: nothing to judge
+                study.tell(tr, state=optuna.trial.TrialState.FAIL)
+                continue
             if t.guardrail_metric is not None:  # feasible when <= 0
                 tr.set_constraint("guardrail", float(worse) - t.guardrail_max_worse
                                   if np.isfinite(worse) else 1.0)

@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"best: trial {b['trial']}: {values}: {spec.tune.metric} {b['metric']:.4g} "
               f"(true {b['metric_truth']:.4g})")
         print(f"rules with the best values: {out / 'best_rules.yaml'}")
+    elif not len(result.trials):
+        print("no trial could be judged (did their rules send any email?): nothing to "
+              "recommend")
     else:
         print("no trial kept the guardrail: nothing to recommend")
     print(f"trials: {out / 'trials.csv'}; plots: {out / 'history.png'}, "

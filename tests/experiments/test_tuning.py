@@ -211,3 +211,37 @@ def test_the_docs_section_fits_the_shipped_cart_series_spec() -> None:
     rules = arm_rules(spec.rules, spec.arm(spec.tune.arm))
     assert current_values(rules, spec.tune) == {"first_wait": "1h", "last_wait": "48h",
                                                 "discount": 0.15, "cap": 2}
+
+
+def test_a_folder_of_another_study_is_refused(tmp_path) -> None:
+    from experiments.tuning import tune
+
+    tune(load_spec(_data()), trials=2, parallel=2, out=tmp_path)
+    changed = copy.deepcopy(TUNE)
+    changed["parameters"]["cap"]["high"] = 3
+    with pytest.raises(SpecError, match="holds a study of another spec or tune section"):
+        tune(load_spec(_data(changed)), trials=3, out=tmp_path)
+    data = _data()
+    data["population"]["subscribers"] = 300
+    with pytest.raises(SpecError, match="holds a study of another spec"):
+        tune(load_spec(data), trials=3, out=tmp_path)
+    assert len(tune(load_spec(_data()), trials=2, parallel=1, out=tmp_path).trials) == 2
+
+
+def test_a_trial_with_nothing_to_judge_fails_and_uses_up_its_trial(monkeypatch,
+                                                                   tmp_path) -> None:
+    import experiments.tuning as tuning
+
+    calls = []
+
+    def fake(spec, tune, candidates, executor):
+        calls.append(len(candidates))
+        figs = [{"metric": 0.1, "metric_truth": float("nan"), "guardrail_worse": 0.0,
+                 "guardrail_true_worse": 0.0} for _ in candidates]
+        return figs, {"metric": 0.1, "metric_truth": 0.1}
+
+    monkeypatch.setattr(tuning, "evaluate", fake)
+    result = tuning.tune(load_spec(_data()), trials=3, parallel=2, out=tmp_path)
+    assert calls == [2, 1] and len(result.trials) == 0 and result.best == {}
+    assert not (tmp_path / "best_rules.yaml").exists()
+    assert (tmp_path / "history.png").exists() and (tmp_path / "trials.csv").exists()
