@@ -15,21 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from experiments._pyplot import pyplot
 from experiments.stats.factorial import FactorialAnalysis
 from policies.errors import StatsInputError
 
 __all__ = ["effects_plot", "interaction_plot"]
 
 _DPI = 110
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _factor_levels(analysis: FactorialAnalysis, name: str) -> list[str]:
@@ -47,7 +39,7 @@ def interaction_plot(analysis: FactorialAnalysis, factor: str, across: str) -> A
     lines, xs = _factor_levels(analysis, factor), _factor_levels(analysis, across)
     if factor == across:
         raise StatsInputError("interaction_plot: factor and across must differ")
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=_DPI)
     cells = analysis.cells
     pos = np.arange(len(xs))
@@ -79,7 +71,7 @@ def effects_plot(analysis: FactorialAnalysis) -> Any:
     e = analysis.effects
     if not len(e):
         raise StatsInputError("effects_plot: the analysis has no contrasts")
-    plt = _plt()
+    plt = pyplot()
     labels = [f"{a} ({lv})" if a != lv else a for a, lv in zip(e["effect"], e["level"],
                                                                strict=True)]
     fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(e) + 1.4), dpi=_DPI)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiments._pyplot import pyplot
 from experiments.regret import cumulative_regret
 from experiments.tables import segment_summary
 
@@ -40,18 +41,9 @@ __all__ = [
 _DPI = 100
 
 
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_cumulative_regret(res: Any, *, title: str | None = None) -> Any:
     """Cumulative expected regret per arm (mean line, min-max band over replications)."""
-    plt = _plt()
+    plt = pyplot()
     cr = cumulative_regret(res)
     fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=_DPI)
     for arm, a in cr.groupby("arm", sort=False):
@@ -93,7 +85,7 @@ def plot_intervals(table: pd.DataFrame, *, estimate: str, low: str, high: str,
     scale : float
         Multiply every value (e.g. 100 for percent, 1000 for per 1,000 subscribers).
     """
-    plt = _plt()
+    plt = pyplot()
     t = table.reset_index(drop=True)
     y = np.arange(len(t))[::-1]
     est = t[estimate].to_numpy(float) * scale
@@ -132,7 +124,7 @@ def plot_segments(table: pd.DataFrame, *, value: str = "truth", title: str = "",
     column of standard errors drawn as 95 % whiskers; values are multiplied by
     ``scale`` (100: percent).
     """
-    plt = _plt()
+    plt = pyplot()
     wide = table[value].unstack()
     err = table[errors].unstack() * 1.96 if errors else None
     segs, arms = list(wide.index), list(wide.columns)
@@ -162,7 +154,7 @@ def plot_loadtests(results: Mapping[str, Any]) -> Any:
         The runs to compare (their ``per_second`` tables); a killed shard is marked with
         a dashed vertical line.
     """
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(3, 1, figsize=(10, 8), dpi=_DPI, sharex=True)
     for name, r in results.items():
         df = r.per_second

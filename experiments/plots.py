@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiments._pyplot import pyplot
 from experiments.regret import daily_regret, regret_curves
 from experiments.results import Results
 from experiments.spec import METRICS
@@ -42,15 +43,6 @@ def journey_plot_files(res: Results) -> list[str]:
     return [f"journey_{r.id}.png" for r in load_rules(res.spec.rules).rules
             if r.journey is not None]
 _DPI = 110
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _scale(metric: str) -> tuple[float, str]:
@@ -80,7 +72,7 @@ def _integer_days(ax: Any) -> None:
 
 def metric_over_time(res: Results, metric: str | None = None) -> Any:
     """The metric per day and cumulated to date, one line per arm (pooled replications)."""
-    plt = _plt()
+    plt = pyplot()
     metric = metric or res.spec.primary
     rates = rate_over_time(res, metric)
     factor, _ = _scale(metric)
@@ -110,7 +102,7 @@ def metric_over_time(res: Results, metric: str | None = None) -> Any:
 
 def lift(res: Results, summary: pd.DataFrame | None = None) -> Any:
     """Lift vs control (%) with confidence intervals, one panel per metric."""
-    plt = _plt()
+    plt = pyplot()
     if summary is None:
         summary = res.summary()
     metrics = list(res.spec.metrics)
@@ -157,7 +149,7 @@ def lift(res: Results, summary: pd.DataFrame | None = None) -> Any:
 def allocation(res: Results) -> Any:
     """Share of each day's emails per policy variant (days with sends), one panel per arm
     with a policy."""
-    plt = _plt()
+    plt = pyplot()
     pol = [a for a in res.spec.arms if a.policy is not None]
     if not pol:
         return None
@@ -202,12 +194,12 @@ def auto_winner(res: Results) -> Any:
     if res.commits is None or not (res.commits["phase"] != "").any():
         return None
     table = auto_winner_table(res.commits, res.metrics, res.arms)
-    return auto_winner_figure(table, res.spec.reward, _plt())
+    return auto_winner_figure(table, res.spec.reward, pyplot())
 
 
 def regret(res: Results) -> Any:
     """Cumulative expected regret per day, one line per arm with a policy."""
-    plt = _plt()
+    plt = pyplot()
     curves = regret_curves(res)
     if not curves:
         return None
@@ -227,7 +219,7 @@ def regret(res: Results) -> Any:
 
 def funnel(res: Results) -> Any:
     """Sends, opens, clicks and attributed orders per 1,000 subscribers, per arm."""
-    plt = _plt()
+    plt = pyplot()
     table = funnel_table(res)
     stages = list(FUNNEL_STAGES)
     fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(res.arms) + 3), 4.4), dpi=_DPI)
@@ -264,7 +256,7 @@ def funnel(res: Results) -> Any:
 def write_plots(res: Results, out: str | Path, summary: pd.DataFrame | None = None
                 ) -> list[Path]:
     """Save every applicable plot as PNG into ``out``; returns the paths written."""
-    plt = _plt()
+    plt = pyplot()
     out = Path(out)
     figs = {
         "metric_over_time.png": metric_over_time(res),

@@ -157,9 +157,7 @@ def evaluate(spec: ExperimentSpec, tune: TuneSpec, candidates: list[dict[str, An
 
 def _score(tune: TuneSpec, fig: dict[str, float]) -> tuple[float, float]:
     """(the value judged, how much worse the guardrail is) by the section's objective."""
-    if tune.objective == "truth":
-        return fig["metric_truth"], fig["guardrail_true_worse"]
-    return fig["metric"], fig["guardrail_worse"]
+    return fig[tune.objective_column], fig[tune.guardrail_column]
 
 
 def _feasible(tune: TuneSpec, fig: dict[str, float]) -> bool:
@@ -292,7 +290,7 @@ def _best(t: TuneSpec, table: pd.DataFrame, direction: str) -> dict[str, Any]:
     ok = table[table["feasible"].astype(bool)]
     if not len(ok):
         return {}
-    col = "metric_truth" if t.objective == "truth" else "metric"
+    col = t.objective_column
     i = ok[col].idxmin() if direction == "minimize" else ok[col].idxmax()
     row = ok.loc[i]
     return {"trial": int(row["trial"]),
@@ -307,6 +305,7 @@ def _plain(v: Any) -> Any:
 
 def _write(result: TuneResult, spec: ExperimentSpec, t: TuneSpec,
            effective: dict[str, Any], folder: Path) -> None:
+    import matplotlib.pyplot as plt
     import yaml
 
     from experiments.tuning_plots import history_plot, partial_dependence_plot
@@ -323,6 +322,4 @@ def _write(result: TuneResult, spec: ExperimentSpec, t: TuneSpec,
     for name, fig in (("history.png", history_plot(result, t)),
                       ("partial_dependence.png", partial_dependence_plot(result, t))):
         fig.savefig(folder / name)
-        import matplotlib.pyplot as plt
-
         plt.close(fig)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiments._pyplot import pyplot
 from experiments.analysis import LOWER_IS_BETTER
 from experiments.tuning_spec import TuneSpec
 from policies.triggers import parse_duration
@@ -21,15 +22,6 @@ from policies.triggers import parse_duration
 __all__ = ["history_plot", "numeric_values", "partial_dependence_plot"]
 
 _DPI = 110
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def numeric_values(t: TuneSpec, table: pd.DataFrame) -> pd.DataFrame:
@@ -50,7 +42,7 @@ def _label(t: TuneSpec, name: str) -> str:
 def history_plot(result: Any, t: TuneSpec) -> Any:
     """Observed metric per trial (x: broke the guardrail), each trial's true value, and
     the best feasible so far by the objective."""
-    plt = _plt()
+    plt = pyplot()
     tab = result.trials
     fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=_DPI)
     ok = tab["feasible"].astype(bool).to_numpy()
@@ -60,13 +52,12 @@ def history_plot(result: Any, t: TuneSpec) -> Any:
                    label="broke the guardrail")
     ax.scatter(tab["trial"], tab["metric_truth"], marker="_", s=120, color="0.4",
                label="true value")
-    best = tab["metric_truth" if t.objective == "truth" else "metric"].where(ok)
+    best = tab[t.objective_column].where(ok)
     best = best.cummin() if t.metric in LOWER_IS_BETTER else best.cummax()
     ax.step(tab["trial"], best, where="post", color="C1",
             label=f"best feasible so far ({t.objective})")
-    key = "metric_truth" if t.objective == "truth" else "metric"
-    if key in result.baseline:
-        ax.axhline(result.baseline[key], color="0.6", ls="--", lw=1,
+    if t.objective_column in result.baseline:
+        ax.axhline(result.baseline[t.objective_column], color="0.6", ls="--", lw=1,
                    label=f"the arm as declared ({t.objective})")
     from matplotlib.ticker import MaxNLocator
 
@@ -86,10 +77,10 @@ def partial_dependence_plot(result: Any, t: TuneSpec) -> Any:
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-    plt = _plt()
+    plt = pyplot()
     tab = result.trials
     x = numeric_values(t, tab).to_numpy(float)
-    y = tab["metric_truth" if t.objective == "truth" else "metric"].to_numpy(float)
+    y = tab[t.objective_column].to_numpy(float)
     n = len(t.parameters)
     fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.4), dpi=_DPI, squeeze=False)
     scale = np.array([3600.0 if p.kind == "duration" else 1.0 for p in t.parameters])

@@ -117,6 +117,17 @@ class TuneSpec:
     guardrail_max_worse: float = 0.0
     trials: int = 20
     objective: str = "truth"
+
+    @property
+    def objective_column(self) -> str:
+        """The column of a trial's figures its objective reads (``metric_truth`` or
+        ``metric``)."""
+        return "metric_truth" if self.objective == "truth" else "metric"
+
+    @property
+    def guardrail_column(self) -> str:
+        """The column of the guardrail difference by the objective."""
+        return "guardrail_true_worse" if self.objective == "truth" else "guardrail_worse"
     parallel: int = 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -252,12 +263,12 @@ def _render(tokens: list[str | int]) -> str:
     return out
 
 
-def current_values(rules: Mapping[str, Any], tune: TuneSpec,
-                   where: str = "tune.parameters") -> dict[str, Any]:
-    """Each parameter's value in the tuned arm's rules data (checks every path)."""
-    data = copy.deepcopy(dict(rules))
+def _slots(data: dict[str, Any], tune: TuneSpec, where: str
+           ) -> list[tuple[TuneParameter, list[str | int], Any, str | int]]:
+    """Per parameter of ``tune``: its path's tokens, and the container in ``data`` (the
+    tuned arm's rules data) holding its value with the key or index of the value."""
     by_id = {r.get("id"): r for r in data.get("rules", [])}
-    out = {}
+    out = []
     for p in tune.parameters:
         tokens = path_tokens(p.path, f"{where}.{p.name}.path")
         if tokens[0] == "settings":
@@ -268,8 +279,14 @@ def current_values(rules: Mapping[str, Any], tune: TuneSpec,
             raise SpecError(f"{where}.{p.name}.path: {p.path!r}: the tuned arm has no rule "
                             f"{tokens[0]!r} (rules: {sorted(map(str, by_id))})")
         node, last = _walk(root, tokens[1:], f"{where}.{p.name}.path", p.path)
-        out[p.name] = node[last]
+        out.append((p, tokens, node, last))
     return out
+
+
+def current_values(rules: Mapping[str, Any], tune: TuneSpec,
+                   where: str = "tune.parameters") -> dict[str, Any]:
+    """Each parameter's value in the tuned arm's rules data (checks every path)."""
+    return {p.name: node[last] for p, _, node, last in _slots(dict(rules), tune, where)}
 
 
 def apply_values(rules: Mapping[str, Any], tune: TuneSpec, values: Mapping[str, Any],
@@ -278,22 +295,15 @@ def apply_values(rules: Mapping[str, Any], tune: TuneSpec, values: Mapping[str, 
     and the arm overrides that give it: ``{"rules": {rule id: {key: new value}},
     "settings": {key: new value}}`` (whole top-level values, as an arm replaces them)."""
     data = copy.deepcopy(dict(rules))
-    by_id = {r.get("id"): r for r in data.get("rules", [])}
     touched_rules: dict[str, set[str]] = {}
     touched_settings: set[str] = set()
-    for p in tune.parameters:
-        tokens = path_tokens(p.path, f"{where}.{p.name}.path")
+    for p, tokens, node, last in _slots(data, tune, where):
         if tokens[0] == "settings":
-            root: Any = data.setdefault("settings", {})
             touched_settings.add(str(tokens[1]))
         else:
-            if tokens[0] not in by_id:
-                raise SpecError(f"{where}.{p.name}.path: {p.path!r}: the tuned arm has no rule "
-                                f"{tokens[0]!r} (rules: {sorted(map(str, by_id))})")
-            root = by_id[tokens[0]]
             touched_rules.setdefault(str(tokens[0]), set()).add(str(tokens[1]))
-        node, last = _walk(root, tokens[1:], f"{where}.{p.name}.path", p.path)
         node[last] = values[p.name]
+    by_id = {r.get("id"): r for r in data.get("rules", [])}
     overrides: dict[str, Any] = {}
     if touched_rules:
         overrides["rules"] = {rid: {k: copy.deepcopy(by_id[rid][k]) for k in sorted(keys)}

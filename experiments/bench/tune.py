@@ -77,18 +77,18 @@ def measure(subscribers: int, days: float, trials: int, parallel: int,
     out: dict[str, Any] = {"subscribers": subscribers, "days": days, "trials": trials,
                            "parallel": parallel, "baseline_truth": baseline["metric_truth"],
                            "grid_wall_s": time.perf_counter() - t0}
-    searched = {}
+    searched: dict[str, tuple[Any, Any]] = {}
     for objective in ("truth", "observed"):
         t0 = time.perf_counter()
         s = dataclasses.replace(spec, tune=dataclasses.replace(spec.tune, objective=objective))
         result = tune(s, executor=executor)
         out[f"tpe_{objective}_wall_s"] = time.perf_counter() - t0
-        searched[objective] = result
+        searched[objective] = (s.tune, result)
     best_true = max([r["metric_truth"] for r in grid_rows]
-                    + [float(r.trials["metric_truth"].max()) for r in searched.values()])
+                    + [float(r.trials["metric_truth"].max()) for _, r in searched.values()])
     out["best_true_seen"] = best_true
-    for objective, result in searched.items():
-        key = "metric_truth" if objective == "truth" else "metric"
+    for objective, (section, result) in searched.items():
+        key = section.objective_column
         g = max(grid_rows, key=lambda r: float(r[key]))
         b = result.best
         out[f"tpe_{objective}_best_values"] = ", ".join(f"{k}={v}"

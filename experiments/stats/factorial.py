@@ -181,7 +181,7 @@ def _alias_truth(design: Design, grid: np.ndarray, mu: np.ndarray, members: tupl
     own = float(level_contrast @ mu)
     scale = 2.0 ** len(members)  # contrast = 2**order * coefficient in -1/+1 coding
     extra = 0.0
-    for alias in {tuple(sorted(frozenset(members) ^ w)) for w in design.words}:
+    for alias in design.aliases(members):
         extra += scale * float(np.mean(mu * np.prod(x[:, list(alias)], axis=1)))
     return own + extra
 

@@ -152,13 +152,11 @@ class FactorizedThompson(Policy):
         return arms, np.maximum(props, np.finfo(np.float64).tiny)
 
     def _update(self, arms, rewards, contexts, subscribers):
-        levels = self.levels_of(arms)
-        for e in range(len(self._sizes)):
-            idx = self._offsets[e] + levels[:, e]
-            size = int(self._sizes.sum())
-            s = np.bincount(idx, weights=rewards, minlength=size)
-            self.successes += s
-            self.failures += np.bincount(idx, minlength=size) - s
+        idx = (self.levels_of(arms) + self._offsets).ravel()  # every element's level
+        r = np.repeat(rewards, len(self._sizes))
+        s = np.bincount(idx, weights=r, minlength=self.successes.size)
+        self.successes += s
+        self.failures += np.bincount(idx, minlength=self.successes.size) - s
         self._probs = None
 
     def _get_state(self) -> dict[str, Any]:
