@@ -561,9 +561,10 @@ def build_policy(policy: PolicyConfig, path: str = "policy", *, reward: str = "c
     SpecError
         ``{path}.{param}: ...`` for a bad parameter, ``{path}: ...`` otherwise.
     """
-    from actors.registry import arm_codes, make_policy
+    from actors.registry import make_policy
+    from actors.variants import arm_columns
 
     obj = make_policy(policy.name, policy.params, decides=policy.decides, reward=reward,
                       seed=seed, path=path)
-    arm_codes(policy.decides, tuple(obj.arm_names), path)
+    arm_columns(policy.decides, tuple(obj.arm_names), path)
     return obj

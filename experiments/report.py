@@ -248,6 +248,10 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str],
         from experiments.auto_winner import auto_winner_blocks, auto_winner_table
 
         b += auto_winner_blocks(auto_winner_table(res.commits, res.metrics, res.arms), spec.reward)
+    if res.decisions is not None:
+        from experiments.combinations import combination_blocks
+
+        b += combination_blocks(res)
     b.append(("h2", "Sample ratio checks"))
     checks = srm_checks(res)
     if checks:
