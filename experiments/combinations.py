@@ -15,8 +15,8 @@ An arm's *pick* at the end of a day is, for a fixed split (``ab``), the combinat
 the highest observed mean reward among its emails so far once it beats every other
 combination significantly (one-sided Welch z-test at ``alpha``, Bonferroni over the other
 combinations: what the test can declare a winner), and for an adaptive policy the
-combination it sent to more than half of the day's emails (what it acts on); otherwise
-none yet. Days are UTC days from the run's start.
+combination it sent to at least :data:`ACTS_ON_SHARE` (three quarters) of the day's
+emails (what it acts on); otherwise none yet. Days are UTC days from the run's start.
 """
 
 from __future__ import annotations
@@ -29,19 +29,22 @@ from scipy import stats
 
 from actors.config import DEFAULT_START
 from actors.variants import element_of
-from experiments.factorial import Factor, full_factorial
+from experiments.factorial import Factor, design_from_mapping, full_factorial
 from experiments.spec import ExperimentSpec
 from experiments.stats.factorial import FactorialAnalysis, analyze_factorial
 from policies.errors import StatsInputError
 from sim.clock import DAY
 
-__all__ = ["COMBINATION_COLUMNS", "combination_arms", "combination_blocks",
+__all__ = ["ACTS_ON_SHARE", "COMBINATION_COLUMNS", "combination_arms", "combination_blocks",
            "combination_table", "factorial_analysis"]
 
 #: Columns of :func:`combination_table`.
 COMBINATION_COLUMNS: tuple[str, ...] = (
     "replication", "arm", "policy", "sends", "true_best", "true_best_value", "pick",
     "pick_value", "found", "sends_to_find", "expected_regret")
+#: Share of a day's emails a policy must send one combination for it to be its pick (a
+#: 50/50 test split never reaches it, whatever the noise).
+ACTS_ON_SHARE = 0.75
 #: Policies whose emails are a fixed split over the combinations (a factorial test).
 _FIXED_SPLIT = frozenset({"ab"})
 
@@ -79,10 +82,10 @@ def _picks(d: pd.DataFrame, variants: list[str], fixed_split: bool, start: int,
     np.add.at(sends, (pos, code), 1.0)
     np.add.at(sums, (pos, code), reward)
     np.add.at(squares, (pos, code), reward**2)
-    if not fixed_split:                  # what the policy acts on: a majority of the day
+    if not fixed_split:                  # what the policy acts on: most of the day's sends
         share = sends / sends.sum(axis=1, keepdims=True)
         top = np.argmax(sends, axis=1)
-        return np.where(share[np.arange(len(days)), top] > 0.5, top, -1)
+        return np.where(share[np.arange(len(days)), top] >= ACTS_ON_SHARE, top, -1)
     n, s, q = (np.cumsum(a, axis=0) for a in (sends, sums, squares))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s / n
@@ -164,8 +167,10 @@ def factorial_analysis(res: object, arm: str, replication: int = 0, *,
                        alpha: float = 0.05, correction: str = "holm"
                        ) -> FactorialAnalysis | None:
     """The factorial analysis of ``arm``'s emails (observed rewards) with the truth of
-    every cell; None when the arm's combinations are not a full factorial or it has no
-    decision log.
+    every cell; None when the arm's combinations are neither its declared design
+    (``factorial:``) nor a full factorial, or it has no decision log. A fraction's
+    analysis has no truth: the run evaluates only the cells the arm sends, and the truth
+    of an effect needs every cell.
 
     A cell's truth is the mean expected reward of the emails the test sent with it (the
     observed rewards without the response noise). The A/B split assigns each subscriber
@@ -182,18 +187,33 @@ def factorial_analysis(res: object, arm: str, replication: int = 0, *,
                 if c.startswith("expected_reward__")]
     if d.empty or not variants:
         return None
-    factors = _factors(variants)
-    if factors is None:
-        return None
-    names = [f.name for f in factors]
+    declared = {a.name: a.factorial for a in res.spec.arms}.get(arm)  # type: ignore[attr-defined]
+    if declared is not None:
+        design = design_from_mapping(declared)
+    else:
+        factors = _factors(variants)
+        if factors is None:
+            return None
+        design = full_factorial(factors)
+    names = design.names
     levels = pd.DataFrame(d["variant"].str.split(":").tolist(), columns=names,
                           index=d.index)
     data = levels.assign(reward=d["reward"].to_numpy(np.float64))
-    truth = pd.DataFrame([v.split(":") for v in variants], columns=names)
-    truth["truth"] = [float(d.loc[d["variant"] == v, "expected_reward"].mean())
-                      for v in variants]
-    return analyze_factorial(data, full_factorial(factors), "reward", alpha=alpha,
-                             correction=correction, truth=truth)
+    full = full_factorial(list(design.factors)).frame()
+    cells = [":".join(row) for row in full.itertuples(index=False)]
+    truth = full.assign(truth=[_cell_truth(d, c, variants) for c in cells])
+    known = bool(truth["truth"].notna().all())
+    return analyze_factorial(data, design, "reward", alpha=alpha, correction=correction,
+                             truth=truth if known else None)
+
+
+def _cell_truth(d: pd.DataFrame, cell: str, variants: list[str]) -> float:
+    """A cell's truth: the mean expected reward of the emails sent with it; NaN for a cell
+    the arm does not send (outside a fraction: the run evaluates only the arm's cells)."""
+    sent = d["variant"] == cell
+    if cell not in variants or not sent.any():
+        return float("nan")
+    return float(d.loc[sent, "expected_reward"].mean())
 
 
 def _cell(value: object) -> str:
@@ -219,8 +239,8 @@ def combination_blocks(res: object) -> list[tuple]:
               f"expected {reward}s per email over the arm's own emails, every combination "
               "evaluated on every email), the arm's pick at the end (a fixed split: the "
               "best observed combination once it beats every other significantly, 5 % "
-              "one-sided, Bonferroni; a policy: the combination it sent to more than half "
-              "of the last day's emails), whether that is the true best, the sends until "
+              "one-sided, Bonferroni; a policy: the combination it sent to at least three "
+              "quarters of the last day's emails), whether that is the true best, the sends until "
               f"its pick became the true best for good, and the expected {reward}s lost "
               "against always sending each email's true best combination."),
         ("table", ["arm", "policy", "sends", "true best", "pick", "found",
@@ -235,18 +255,32 @@ def combination_blocks(res: object) -> list[tuple]:
         if fa is None:
             continue
         eff = fa.effects
+        has_truth = "truth" in eff.columns
         blocks.append(("p", f"Factorial analysis of {arm} (replication 0; linear model, "
                             f"{fa.correction} over {len(eff)} contrasts, "
-                            f"{1 - fa.alpha:.0%} intervals; the truth: each cell's expected "
-                            f"{reward}s per email over the emails the test sent with it). Main "
-                            "effects: the level against the first level, averaged over the "
-                            "other elements; interactions: differences of differences."))
-        blocks.append(("table", ["effect", "level", "estimate [CI]", "adjusted p",
-                                 "significant", "truth"],
-                       [[e.effect, e.level, f"{e.estimate:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]",
+                            f"{1 - fa.alpha:.0%} intervals"
+                            + ("; the truth: each cell's expected "
+                               f"{reward}s per email over the emails the test sent with it"
+                               if has_truth else
+                               "; a fraction: each estimate also measures its aliases, and "
+                               "there is no truth of effects (the run evaluates only the "
+                               "cells it sends)")
+                            + "). Main effects: the level against the first level, averaged "
+                            "over the other elements; interactions: differences of "
+                            "differences."))
+        blocks.append(("table", ["effect", "level", "aliased with", "estimate [CI]",
+                                 "adjusted p", "significant", "truth"],
+                       [[e.effect, e.level, e.aliased_with or "-",
+                         f"{e.estimate:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]",
                          f"{e.p_adjusted:.2g}", "yes" if e.significant else "no",
-                         f"{e.truth:.4g}"] for e in eff.itertuples()]))
+                         f"{e.truth:.4g}" if has_truth else "-"]
+                        for e in eff.itertuples()]))
         best = fa.best
+        if "true_best" not in best:
+            blocks.append(("p", f"Best cell by the analysis: {':'.join(best['levels'].values())}"
+                                f", fitted {best['fitted']:.4g} [{best['ci_low']:.4g}, "
+                                f"{best['ci_high']:.4g}]."))
+            continue
         levels = ":".join(best["levels"].values())
         true_best = ":".join(best["true_best"].values())
         blocks.append(("p", f"Best cell by the analysis: {levels}, fitted "

@@ -47,7 +47,7 @@ __all__ = [
 
 # The email vocabulary shared across the policy/simulator boundary, defined only here:
 # an email carries the *position* of its subject style / content strategy as an integer
-# code (actors.registry.ArmVariants), which the simulator's response model decodes
+# code (actors.variants.ArmVariants), which the simulator's response model decodes
 # (sim.presets re-exports these tuples; its per-style tables follow this order).
 
 #: Subject-line styles (arm names of subject-line policies and of the response model).

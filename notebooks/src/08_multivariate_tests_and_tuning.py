@@ -81,7 +81,7 @@ table[["policy", "sends", "true_best", "pick", "found", "sends_to_find", "expect
 # %% [markdown]
 # *Pick*: for the factorial test, the best observed combination once it beats every other
 # one significantly (what the test can declare); for a policy, the combination it sends to
-# most of the list. *Sends to find*: sends until the pick became the true best for good.
+# at least three quarters of the list. *Sends to find*: sends until the pick became the true best for good.
 # *Regret*: expected clicks lost against sending each email its true best combination.
 
 # %% [markdown]
