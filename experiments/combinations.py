@@ -22,6 +22,8 @@ emails (what it acts on); otherwise none yet. Days are UTC days from the run's s
 from __future__ import annotations
 
 import itertools
+import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +38,8 @@ from policies.errors import StatsInputError
 from sim.clock import DAY
 
 __all__ = ["ACTS_ON_SHARE", "COMBINATION_COLUMNS", "combination_arms", "combination_blocks",
-           "combination_table", "factorial_analysis"]
+           "combination_figures", "combination_plot_files", "combination_table",
+           "factorial_analysis"]
 
 #: Columns of :func:`combination_table`.
 COMBINATION_COLUMNS: tuple[str, ...] = (
@@ -290,3 +293,44 @@ def combination_blocks(res: object) -> list[tuple]:
                                f"the best cell is {true_best} ({best['true_best_value']:.4g})")
                             + f" (its truth {best['truth']:.4g})."))
     return blocks
+
+
+def _file_part(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def combination_plot_files(res: object) -> list[str]:
+    """The factorial plots a run folder of ``res`` may have, per fixed-split combination
+    arm: ``factorial_effects_<arm>.png`` and ``factorial_interaction_<arm>.png``."""
+    spec: ExperimentSpec = res.spec  # type: ignore[attr-defined]
+    arms = [a.name for a in spec.arms if a.policy is not None
+            and a.policy.decides == "combination" and a.policy.name in _FIXED_SPLIT]
+    return [f"factorial_{kind}_{_file_part(a)}.png" for a in arms
+            for kind in ("effects", "interaction")]
+
+
+def combination_figures(res: object) -> dict[str, Any]:
+    """File name -> figure of each fixed-split combination arm's factorial analysis
+    (replication 0): the effects with their intervals and truth, and the interaction
+    plot of its most significant two-way interaction (none when the design estimates no
+    interaction). Arms without an analysis give none."""
+    from experiments.factorial_plots import effects_plot, interaction_plot
+
+    out: dict[str, Any] = {}
+    if res.decisions is None:  # type: ignore[attr-defined]
+        return out
+    for arm in combination_arms(res.spec):  # type: ignore[attr-defined]
+        try:
+            fa = factorial_analysis(res, arm)
+        except StatsInputError:
+            continue
+        if fa is None:
+            continue
+        out[f"factorial_effects_{_file_part(arm)}.png"] = effects_plot(fa)
+        inter = fa.effects[fa.effects["kind"] == "interaction"]
+        if len(inter):
+            top = inter.loc[inter["p_value"].idxmin(), "effect"]
+            factor, across = top.split(":")
+            out[f"factorial_interaction_{_file_part(arm)}.png"] = interaction_plot(
+                fa, factor, across)
+    return out

@@ -24,7 +24,7 @@ SUBSCRIBERS = 12_000       # subscribers per arm of the multivariate test
 DAYS = 14                  # simulated days of the multivariate test
 TUNE_SUBSCRIBERS = 2_000   # subscribers of each tuning run
 TUNE_DAYS = 14             # simulated days of each tuning run
-TRIALS = 24                # Bayesian-optimization trials
+TRIALS = 32                # Bayesian-optimization trials
 GRID_LEVELS = 4            # values per parameter of the comparison grid (levels ** 3 runs)
 OUT = "runs/08_multivariate"
 
@@ -81,8 +81,9 @@ table[["policy", "sends", "true_best", "pick", "found", "sends_to_find", "expect
 # %% [markdown]
 # *Pick*: for the factorial test, the best observed combination once it beats every other
 # one significantly (what the test can declare); for a policy, the combination it sends to
-# at least three quarters of the list. *Sends to find*: sends until the pick became the true best for good.
-# *Regret*: expected clicks lost against sending each email its true best combination.
+# at least three quarters of the list. *Sends to find*: sends until the pick became the
+# true best for good. *Regret*: expected clicks lost against sending each email its true
+# best combination.
 
 # %% [markdown]
 # ## 2. The factorial analysis, with the truth

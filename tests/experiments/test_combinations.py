@@ -119,3 +119,16 @@ def test_a_split_that_cannot_tell_the_cells_apart_picks_nothing() -> None:
     t = combination_table(_results([split])).set_index("arm")
     assert t.loc["split", "pick"] is None and not t.loc["split", "found"]
     assert pd.isna(t.loc["split", "sends_to_find"])
+
+
+def test_the_docs_factorial_arm_loads_as_printed() -> None:
+    import re
+
+    page = (SPEC.parents[2] / "docs" / "multivariate.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", page, re.S) if "factorial:" in b)
+    d = _spec_dict()
+    d["arms"][0] = yaml.safe_load(block)["arms"][0]
+    spec = load_spec(d)
+    design = design_from_mapping(spec.arms[0].factorial)
+    assert len(spec.arms[0].policy.params["arms"]) == 4 and design.resolution == 3
+    assert design.aliases((1,)) == [(0, 2)]      # strategy ~ subject_style:cta

@@ -65,8 +65,8 @@ def test_a_deadline_subject_multiplies_the_discount_effect(pop, style):  # type:
     plain_yes = _pr(pop, subject_style="plain", incentive=0.2)["p_purchase_given_click"]
     free = (yes < 0.95) & (plain_yes < 0.95)         # not at the cap
     assert free.mean() > 0.9
-    np.testing.assert_allclose((yes / no - 1)[free], ((plain_yes / plain_no - 1) * (1 + gain))[free],
-                               rtol=1e-12)
+    np.testing.assert_allclose((yes / no - 1)[free],
+                               ((plain_yes / plain_no - 1) * (1 + gain))[free], rtol=1e-12)
     if style == "limited_time":
         assert gain > 0 and (yes / no)[free].mean() > (plain_yes / plain_no)[free].mean()
 
