@@ -37,7 +37,7 @@ __all__ = [
 #: Default start of a run: Monday 2026-01-05 00:00 UTC (seconds since the epoch).
 DEFAULT_START = 1_767_571_200
 #: Email features a policy's arm may set.
-DECIDES: tuple[str, ...] = ("subject_style", "send_hour", "strategy")
+DECIDES: tuple[str, ...] = ("subject_style", "send_hour", "strategy", "combination")
 #: Which emails a policy decides.
 SCOPES: tuple[str, ...] = ("triggers", "campaign", "all")
 #: How a policy's random choices are drawn (:class:`PolicyConfig`'s ``draws``).
@@ -164,8 +164,9 @@ class PolicyConfig:
     params : mapping
         Constructor parameters (``arm_names`` etc.); see :func:`actors.registry.make_policy`
         for the defaults it fills in.
-    decides : {"subject_style", "send_hour", "strategy"}
-        Which email feature the arm sets.
+    decides : {"subject_style", "send_hour", "strategy", "combination"}
+        Which email feature the arm sets (``combination``: several at once, the arm
+        names joining their levels with ``:``; :mod:`actors.variants`).
     scope : {"triggers", "campaign", "all"}
         Which emails the policy decides (the others get the fixed variant).
     draws : {"batch", "keyed"}

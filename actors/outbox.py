@@ -260,28 +260,27 @@ def email_batch(plan: RunPlan, campaign_style: int, engagement: np.ndarray,
         kind = np.where(trig, plan.rule_kind[r], 0)
         urgency = np.where(trig, plan.content_urgency[r, e], False)
         incentive = np.where(trig, plan.content_incentive[r, e], incentive)
-    style = np.where(trig, 0, campaign_style).astype(np.int64)
-    strategy = np.full(m, -1, np.int64)
-    level = np.zeros(m, np.int64)
-    hour = np.full(m, -1, np.int64)
+    fields = {"subject_style": np.where(trig, 0, campaign_style).astype(np.int64),
+              "strategy": np.full(m, -1, np.int64), "personalization": np.zeros(m, np.int64),
+              "send_hour": np.full(m, -1, np.int64), "cta": np.full(m, -1, np.int64),
+              "urgency": urgency, "incentive": incentive}
     decided = arm >= 0
     variants = plan.variants
     if variants is not None and decided.any():
-        value, lvl = variants.codes()
         a = np.where(decided, arm, 0)
-        if variants.decides == "subject_style":
-            style = np.where(decided, value[a], style)
-        elif variants.decides == "send_hour":
-            hour = np.where(decided, value[a], hour)
-        else:
-            strategy = np.where(decided, value[a], strategy)
+        cols = variants.columns()
+        for name, value in cols.items():
+            fields[name] = np.where(decided, value[a], fields[name])
+        if "strategy" in cols:
+            # a strategy arm that does not fix the personalization level (-1, or no such
+            # element) gets the rule-based one: high when engagement > 0.6
             rule_level = (engagement[row] > 0.6).astype(np.int64)
-            level = np.where(decided, np.where(lvl[a] >= 0, lvl[a], rule_level), level)
+            level = cols.get("personalization", np.full(len(variants.arm_names), -1))[a]
+            fields["personalization"] = np.where(decided & (level < 0), rule_level,
+                                                 fields["personalization"])
     return EmailBatch(
         subscriber=go["subscriber"], time=np.full(m, now, np.int64),
-        campaign=campaign_code(go["email_id"], source), kind=kind, subject_style=style,
-        strategy=strategy, personalization=level, urgency=urgency,
-        incentive=incentive, send_hour=hour,
+        campaign=campaign_code(go["email_id"], source), kind=kind, **fields,
         series_index=np.maximum(go["series"], 0) if "series" in go else np.zeros(m, np.int64),
         alert_product=go.get("alert_product", np.full(m, -1, np.int64)),
         drop_fraction=go.get("drop_fraction", np.zeros(m)))

@@ -12,7 +12,8 @@ import numpy as np
 
 from actors.config import SimulationConfig
 from actors.metrics import MetricsLayout
-from actors.registry import ArmVariants, make_policy
+from actors.registry import make_policy
+from actors.variants import ArmVariants
 from policies.base import Policy
 from policies.triggers.journeys import (
     CATALOG_EVENT_TYPES,

@@ -1,22 +1,17 @@
-"""Policy registry (names of :class:`~actors.config.PolicyConfig` -> policy classes) and
-the mapping from a policy's arms to email features.
+"""Policy registry (names of :class:`~actors.config.PolicyConfig` -> policy classes).
 
 :func:`make_policy` builds the policy of a config, filling in what the runtime knows:
 ``n_features`` (the width of :func:`policies.features.subscriber_features`) for
 contextual policies, ``reward_type="real"`` when the run feeds revenue, and for
-``ab`` a salt derived from the seed. :class:`ArmVariants` turns arm indices into the
-email feature codes the response model reads (subject style, send hour, content
-strategy + personalization level).
+``ab`` a salt derived from the seed. What each arm sets on an email is
+:mod:`actors.variants`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
-
-import numpy as np
 
 from policies.ab import ABTest
 from policies.bandits import (
@@ -25,6 +20,7 @@ from policies.bandits import (
     BetaThompson,
     DiscountedThompson,
     EpsilonGreedy,
+    FactorizedThompson,
     GaussianThompson,
     LinearThompson,
     LinUCB,
@@ -32,9 +28,9 @@ from policies.bandits import (
     SlidingWindowThompson,
     Softmax,
 )
-from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES, Policy
+from policies.base import Policy
 from policies.errors import PolicyError, SpecError
-from policies.explore_commit import AutoWinner, WinningPath
+from policies.explore_commit import AutoWinner, OneAtATime, WinningPath
 from policies.features import FEATURE_NAMES
 from policies.personalization import (
     ContentStrategyPolicy,
@@ -44,8 +40,7 @@ from policies.personalization import (
     SubjectRulePolicy,
 )
 
-__all__ = ["POLICIES", "ArmVariants", "arm_codes", "make_policy", "policy_class",
-           "policy_parameters"]
+__all__ = ["POLICIES", "make_policy", "policy_class", "policy_parameters"]
 
 
 def _rule_based(decides: str, path: str = "policy") -> type[Policy]:
@@ -70,6 +65,8 @@ POLICIES: dict[str, type[Policy] | Callable[[str, str], type[Policy]]] = {
     "exp3": EXP3,
     "auto_winner": AutoWinner,
     "winning_path": WinningPath,
+    "factorized_thompson": FactorizedThompson,
+    "one_at_a_time": OneAtATime,
     "linucb": LinUCB,
     "lin_thompson": LinearThompson,
     "logistic_thompson": LogisticThompson,
@@ -141,61 +138,3 @@ def make_policy(name: str, params: Mapping[str, Any], *, decides: str, reward: s
         raise SpecError(f"{path}: {cls.__name__} learns binary rewards, but reward is "
                         "'revenue' (use click or order, or a real-valued policy)")
     return policy
-
-
-def arm_codes(decides: str, arm_names: Sequence[str], path: str = "policy"
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """``(value, level)`` per arm, int64 (K,): the email feature code of each arm and, for
-    strategies, the personalization level (-1 = rule-based); see :class:`ArmVariants`.
-    Errors name ``{path}.arm_names[i]``."""
-    value = np.empty(len(arm_names), np.int64)
-    level = np.full(len(arm_names), -1, np.int64)
-    for i, arm in enumerate(arm_names):
-        where = f"{path}.arm_names[{i}]"
-        if decides == "subject_style":
-            if arm not in SUBJECT_STYLES:
-                raise SpecError(f"{where}: expected a subject style "
-                                f"({', '.join(SUBJECT_STYLES)}), got {arm!r}")
-            value[i] = SUBJECT_STYLES.index(arm)
-        elif decides == "send_hour":
-            text = arm[1:] if arm.startswith("h") else arm
-            if not text.isdigit() or not 0 <= int(text) <= 23:
-                raise SpecError(f"{where}: expected an hour h00..h23, got {arm!r}")
-            value[i] = int(text)
-        elif decides == "strategy":
-            base, _, lvl = arm.partition(":")
-            if base not in CONTENT_STRATEGIES or lvl not in ("", "high", "standard"):
-                raise SpecError(f"{where}: expected a content strategy "
-                                f"({', '.join(CONTENT_STRATEGIES)}) optionally with "
-                                f"':high'/':standard', got {arm!r}")
-            value[i] = CONTENT_STRATEGIES.index(base)
-            level[i] = {"": -1, "standard": 0, "high": 1}[lvl]
-        else:
-            raise SpecError(f"{path}.decides: expected subject_style, send_hour or "
-                            f"strategy, got {decides!r}")
-    return value, level
-
-
-@dataclass(frozen=True)
-class ArmVariants:
-    """Email feature codes of each arm of a policy.
-
-    Parameters
-    ----------
-    decides : {"subject_style", "send_hour", "strategy"}
-    arm_names : tuple of str
-        ``subject_style``: names in ``SUBJECT_STYLES``; ``send_hour``: ``h00``..``h23``
-        (or ``"0"``..``"23"``); ``strategy``: names in ``CONTENT_STRATEGIES``, optionally
-        suffixed ``:high`` or ``:standard`` to fix the personalization level (otherwise
-        the rule-based level: high when engagement > 0.6).
-    """
-
-    decides: str
-    arm_names: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        self.codes()  # validate
-
-    def codes(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(value, level)`` per arm, int64 (K,) (:func:`arm_codes`)."""
-        return arm_codes(self.decides, self.arm_names)

@@ -209,8 +209,8 @@ class ShardCore:
         cfg = self.config
         t0, t1 = cfg.tick_bounds(tick)
         variants = self.plan.variants
-        send_hours = (None if variants is None or variants.decides != "send_hour"
-                      else lambda: variants.codes()[0])
+        hours = None if variants is None else variants.send_hours()
+        send_hours = None if hours is None else (lambda: hours)
         self.outbox.apply_arms(arms, tick - cfg.decision_lag_ticks, t0, send_hours,
                                self.world.population.utc_offset_minutes)
         n_sent = self._deliver(t0)

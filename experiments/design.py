@@ -220,6 +220,11 @@ class ArmSpec:
     target : TargetConfig or None
         Send (triggered and campaign emails) only to the top of a score column at each
         refresh (the spec's ``scoring`` must produce ``target.by``); None: everyone.
+    factorial : mapping or None
+        The factorial design an ``ab`` policy deciding ``combination`` splits over, as
+        the spec writes it under ``policy.factorial`` (``elements`` and optionally
+        ``generators``, :func:`experiments.factorial.design_from_mapping`); the policy's
+        ``arms`` are its cells.
     """
 
     name: str
@@ -231,6 +236,7 @@ class ArmSpec:
     campaign: CampaignConfig | str | None = "inherit"
     description: str = ""
     target: TargetConfig | None = None
+    factorial: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_string("name", self.name, error=SpecError)
@@ -474,6 +480,9 @@ class ExperimentSpec:
                 d["settings"] = copy.deepcopy(dict(a.settings))
             if a.policy is not None:
                 d["policy"] = policy_dict(a.policy)
+                if a.factorial is not None:     # written as the design, not its cells
+                    d["policy"].pop("arms", None)
+                    d["policy"]["factorial"] = copy.deepcopy(dict(a.factorial))
             if a.holdout:
                 d["holdout"] = a.holdout
             if a.campaign != "inherit":
@@ -561,9 +570,10 @@ def build_policy(policy: PolicyConfig, path: str = "policy", *, reward: str = "c
     SpecError
         ``{path}.{param}: ...`` for a bad parameter, ``{path}: ...`` otherwise.
     """
-    from actors.registry import arm_codes, make_policy
+    from actors.registry import make_policy
+    from actors.variants import arm_columns
 
     obj = make_policy(policy.name, policy.params, decides=policy.decides, reward=reward,
                       seed=seed, path=path)
-    arm_codes(policy.decides, tuple(obj.arm_names), path)
+    arm_columns(policy.decides, tuple(obj.arm_names), path)
     return obj

@@ -22,13 +22,15 @@ import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from policies.errors import SpecError
 
-__all__ = ["Design", "Factor", "effect_name", "fractional_factorial", "full_factorial"]
+__all__ = ["Design", "Factor", "cell_names", "design_from_mapping", "effect_name",
+           "fractional_factorial", "full_factorial"]
 
 #: Letters naming factors in generators, in factor order.
 LETTERS = string.ascii_uppercase
@@ -251,3 +253,31 @@ def fractional_factorial(factors: Sequence[Factor], generators: Sequence[str]) -
         full[:, left] = np.prod(signs[:, right], axis=1)
     return Design(fs, (full > 0).astype(np.int64), tuple(g.replace(" ", "") for g in generators),
                   tuple(relation))
+
+
+def design_from_mapping(value: Any, where: str = "factorial") -> Design:
+    """The design a spec's ``factorial:`` mapping describes: ``elements`` (factor name ->
+    its levels, in order) and optionally ``generators`` (a 2**(k-p) fraction's, e.g.
+    ``["C=AB"]``); a full factorial without them. Errors are SpecErrors under ``where``.
+    """
+    if not isinstance(value, dict) or set(value) - {"elements", "generators"}:
+        raise SpecError(f"{where}: expected a mapping with elements (and optionally "
+                        f"generators), got {value!r}")
+    elements = value.get("elements")
+    if not isinstance(elements, dict) or len(elements) < 2:
+        raise SpecError(f"{where}.elements: expected a mapping of at least two element "
+                        f"names to their levels, got {elements!r}")
+    try:
+        factors = [Factor(str(name), levels) for name, levels in elements.items()]
+        generators = value.get("generators")
+        if generators is None:
+            return full_factorial(factors)
+        return fractional_factorial(factors, generators)
+    except SpecError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+
+
+def cell_names(design: Design) -> list[str]:
+    """Each cell's levels joined by ``:`` (the arm names of a combination policy)."""
+    frame = design.frame()
+    return [":".join(row) for row in frame.itertuples(index=False)]

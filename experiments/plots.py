@@ -34,6 +34,14 @@ PLOT_FILES = ("metric_over_time.png", "lift.png", "allocation.png", "regret.png"
               "auto_winner.png")
 
 
+def extra_plot_files(res: Results) -> list[str]:
+    """The run folder's plots besides :data:`PLOT_FILES`: journey flowcharts and the
+    factorial analyses of combination arms."""
+    from experiments.combinations import combination_plot_files
+
+    return [*journey_plot_files(res), *combination_plot_files(res)]
+
+
 def journey_plot_files(res: Results) -> list[str]:
     """The journey flowcharts a run folder of ``res`` has (``journey_<rule>.png``)."""
     if res.spec.rules is None:
@@ -266,6 +274,11 @@ def write_plots(res: Results, out: str | Path, summary: pd.DataFrame | None = No
         "funnel.png": funnel(res),
         "auto_winner.png": auto_winner(res),
     }
+    if res.spec.arms and any(a.policy is not None and a.policy.decides == "combination"
+                             for a in res.spec.arms):
+        from experiments.combinations import combination_figures
+
+        figs.update(combination_figures(res))
     written = []
     if res.spec.rules is not None:   # each journey of the spec's rules as a flowchart
         from experiments.journey_diagram import write_journey_diagrams

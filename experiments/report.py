@@ -248,6 +248,10 @@ def _blocks(res: Results, summary: pd.DataFrame, plots: Sequence[str],
         from experiments.auto_winner import auto_winner_blocks, auto_winner_table
 
         b += auto_winner_blocks(auto_winner_table(res.commits, res.metrics, res.arms), spec.reward)
+    if res.decisions is not None:
+        from experiments.combinations import combination_blocks
+
+        b += combination_blocks(res)
     b.append(("h2", "Sample ratio checks"))
     checks = srm_checks(res)
     if checks:
@@ -389,9 +393,9 @@ def write_report(res: Results, run_dir: str | Path, *, summary: pd.DataFrame | N
         summary = summarize(res)
     if segments is None and res.spec.segments:
         segments = segment_analyses(res)
-    from experiments.plots import PLOT_FILES, journey_plot_files
+    from experiments.plots import PLOT_FILES, extra_plot_files
 
-    plots = [p for p in (*PLOT_FILES, *journey_plot_files(res)) if (d / p).exists()]
+    plots = [p for p in (*PLOT_FILES, *extra_plot_files(res)) if (d / p).exists()]
     seg_plots = {plot_file(a.column) for a in segments or []
                  if (d / plot_file(a.column)).exists()}
     blocks = _blocks(res, summary, plots, segments, seg_plots)
@@ -456,9 +460,9 @@ def rerender(res: Results, *, plots: bool = True) -> pd.DataFrame:
         segments = segment_analyses(res) if res.spec.segments else []
         write_segment_tables(segments, tmp)
         if plots:
-            from experiments.plots import PLOT_FILES, journey_plot_files, write_plots
+            from experiments.plots import PLOT_FILES, extra_plot_files, write_plots
 
-            for name in [*PLOT_FILES, *journey_plot_files(res),
+            for name in [*PLOT_FILES, *extra_plot_files(res),
                          *(plot_file(a.column) for a in segments)]:
                 if (d / name).exists():
                     shutil.copy2(d / name, tmp / name)

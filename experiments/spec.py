@@ -81,6 +81,7 @@ from experiments.design import (
     policy_dict,
     policy_names,
 )
+from experiments.factorial import cell_names, design_from_mapping
 from experiments.metrics import METRICS, MetricDef
 from experiments.rule_checks import sim_rule_problems
 from policies.base import SUBJECT_STYLES
@@ -306,6 +307,25 @@ def _target(path: str, value: Any, scoring: ScoringSpec | None) -> TargetConfig 
     return TargetConfig(by, top)
 
 
+def _factorial_policy(path: str, value: Any) -> tuple[Any, dict[str, Any] | None]:
+    """A policy mapping with ``factorial:`` (an ``ab`` split over a design's cells) as
+    the mapping with the design's cells as ``arms``, and the design's mapping."""
+    if not isinstance(value, Mapping) or "factorial" not in value:
+        return value, None
+    raw = dict(value)
+    factorial = raw.pop("factorial")
+    if raw.get("name") != "ab" or raw.get("decides") != "combination":
+        raise SpecError(f"{path}.factorial: a factorial design is split by 'ab' deciding "
+                        f"'combination', got name {raw.get('name')!r}, decides "
+                        f"{raw.get('decides')!r}")
+    if "arms" in raw or "arm_names" in raw:
+        raise SpecError(f"{path}.factorial: the design's cells are the arms; remove "
+                        "arms/arm_names")
+    design = design_from_mapping(factorial, f"{path}.factorial")
+    raw["arms"] = cell_names(design)
+    return raw, copy.deepcopy(dict(factorial))
+
+
 def _arm(path: str, value: Any, rules: Mapping[str, Any] | None,
          scoring: ScoringSpec | None = None) -> ArmSpec:
     raw = _mapping(path, value, ARM_KEYS, ("name",))
@@ -332,8 +352,10 @@ def _arm(path: str, value: Any, rules: Mapping[str, Any] | None,
     campaign: CampaignConfig | str | None = "inherit"
     if "campaign" in raw:
         campaign = _campaign(f"{path}.campaign", raw["campaign"])
+    policy_raw, factorial = _factorial_policy(f"{path}.policy", raw.get("policy"))
     arm = ArmSpec(name=name, rules=overrides, disable=tuple(disable_raw), settings=settings,
-                  policy=parse_policy(raw.get("policy"), f"{path}.policy"), holdout=holdout,
+                  policy=parse_policy(policy_raw, f"{path}.policy"), holdout=holdout,
+                  factorial=factorial,
                   campaign=campaign,
                   description=_description(f"{path}.description", raw.get("description")),
                   target=_target(f"{path}.target", raw.get("target"), scoring))

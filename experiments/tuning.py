@@ -25,7 +25,9 @@ rules file ``triggerlab run`` and ``triggerlab serve`` load as it is), ``history
 from __future__ import annotations
 
 import copy
+import itertools
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,7 @@ from experiments.design import ExperimentSpec, arm_rules
 from experiments.tuning_spec import TuneSpec, apply_values, current_values
 from policies.errors import SpecError
 
-__all__ = ["TuneResult", "evaluate", "tune"]
+__all__ = ["TuneResult", "evaluate", "grid_points", "grid_search", "tune"]
 
 #: Columns of ``trials.csv`` besides one per parameter (after ``trial``).
 TRIAL_COLUMNS = ("metric", "metric_truth", "guardrail_worse", "guardrail_true_worse",
@@ -217,8 +219,11 @@ def tune(spec: ExperimentSpec, *, trials: int | None = None, parallel: int | Non
         folder.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(folder / 'study.db').resolve()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=spec.seed,
-                                         n_startup_trials=min(8, max(2, n_trials // 3)))
+    with warnings.catch_warnings():   # multivariate TPE is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(
+            seed=spec.seed, n_startup_trials=min(8, max(2, n_trials // 3)),
+            multivariate=True, consider_endpoints=True)
     lower = t.metric in LOWER_IS_BETTER
     direction = "minimize" if lower else "maximize"
     study = optuna.create_study(
@@ -323,3 +328,49 @@ def _write(result: TuneResult, spec: ExperimentSpec, t: TuneSpec,
                       ("partial_dependence.png", partial_dependence_plot(result, t))):
         fig.savefig(folder / name)
         plt.close(fig)
+
+
+def grid_points(t: TuneSpec, levels: int) -> list[dict[str, Any]]:
+    """Every point of a grid of ``levels`` values per parameter (parameter name ->
+    rules-file value): evenly spaced on each parameter's scale (log with ``log``),
+    durations in whole minutes, integers rounded; repeated values are dropped."""
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
+        raise SpecError(f"levels: expected an integer >= 2, got {levels!r}")
+    axes = []
+    for p in t.parameters:
+        x = (np.geomspace(p.low, p.high, levels) if p.log
+             else np.linspace(p.low, p.high, levels))
+        if p.kind == "duration":
+            x = np.round(x / 60) * 60
+        elif p.kind == "int":
+            x = np.round(x)
+        axes.append(list(dict.fromkeys(p.spec_value(v) for v in x.tolist())))
+    names = [p.name for p in t.parameters]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+def grid_search(spec: ExperimentSpec, levels: int, *, parallel: int | None = None,
+                executor: str | None = None,
+                progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Evaluate the spec's ``tune`` parameters on a full grid (:func:`grid_points`), in
+    runs of ``parallel`` points beside the baseline (default: the section's), with the
+    same common random numbers as :func:`tune`: one row per point, its values and
+    :data:`TRIAL_COLUMNS` (``feasible`` by the section's objective), in grid order.
+    ``progress(done, total)`` is called after each run."""
+    t = spec.tune
+    if t is None:
+        raise SpecError("tune: the spec has no tune section")
+    step = int(parallel if parallel is not None else t.parallel)
+    if step < 1:
+        raise SpecError(f"parallel: expected an integer >= 1, got {parallel!r}")
+    points = grid_points(t, levels)
+    rows = []
+    for k in range(0, len(points), step):
+        batch = points[k:k + step]
+        figs, _ = evaluate(spec, t, batch, executor)
+        rows += [{**p, **f, "feasible": _feasible(t, f)} for p, f in zip(batch, figs,
+                                                                         strict=True)]
+        if progress is not None:
+            progress(len(rows), len(points))
+    return pd.DataFrame(rows, columns=[*(p.name for p in t.parameters), *TRIAL_COLUMNS])
+

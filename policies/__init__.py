@@ -7,7 +7,7 @@ production, and the same code runs under simulated time.
 
 from policies._version import __version__ as __version__
 from policies.ab import ABTest
-from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES, Policy
+from policies.base import CALLS_TO_ACTION, CONTENT_STRATEGIES, SUBJECT_STYLES, Policy
 from policies.errors import (
     InvalidEventError,
     LateEventError,
@@ -30,6 +30,7 @@ from policies.features import FEATURE_NAMES, subscriber_features
 from policies.testing import check_policy
 
 __all__ = [
+    "CALLS_TO_ACTION",
     "CONTENT_STRATEGIES",
     "EVENT_TYPES",
     "FEATURE_NAMES",

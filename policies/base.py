@@ -32,6 +32,7 @@ from policies import checks
 from policies.errors import PolicyError
 
 __all__ = [
+    "CALLS_TO_ACTION",
     "CONTENT_STRATEGIES",
     "REWARD_TYPES",
     "SUBJECT_STYLES",
@@ -46,7 +47,7 @@ __all__ = [
 
 # The email vocabulary shared across the policy/simulator boundary, defined only here:
 # an email carries the *position* of its subject style / content strategy as an integer
-# code (actors.registry.ArmVariants), which the simulator's response model decodes
+# code (actors.variants.ArmVariants), which the simulator's response model decodes
 # (sim.presets re-exports these tuples; its per-style tables follow this order).
 
 #: Subject-line styles (arm names of subject-line policies and of the response model).
@@ -58,6 +59,9 @@ CONTENT_STRATEGIES: tuple[str, ...] = (
     "onboarding_education", "reengagement", "conversion_focused",
     "educational_nurturing", "general_engagement",
 )
+#: Calls to action (the email's main button): an element of multivariate tests. An email
+#: without one (code -1) keeps its kind's own button and responds as before they existed.
+CALLS_TO_ACTION: tuple[str, ...] = ("shop_now", "see_offer", "learn_more")
 #: ``binary``: 0/1 (click, order); ``real``: any finite float (revenue).
 REWARD_TYPES: tuple[str, ...] = ("binary", "real")
 

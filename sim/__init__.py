@@ -20,6 +20,7 @@ from sim.catalog import Catalog
 from sim.clock import DAY, HOUR, MINUTE, SimClock
 from sim.population import DEFAULT_START_TIME, NEVER, Population
 from sim.presets import (
+    CALLS_TO_ACTION,
     CONTENT_STRATEGIES,
     EMAIL_KINDS,
     LIFECYCLE_STAGES,
@@ -36,6 +37,7 @@ from sim.truth import OUTLOOK_COLUMNS, outlook
 from sim.world import World
 
 __all__ = [
+    "CALLS_TO_ACTION",
     "CONTENT_STRATEGIES",
     "DAY",
     "DEFAULT_START_TIME",

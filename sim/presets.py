@@ -23,7 +23,7 @@ from typing import Any
 
 # Subject styles and content strategies are the policies' vocabulary (defined once in
 # policies.base): their positions are the codes emails carry from policy to simulator.
-from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES
+from policies.base import CALLS_TO_ACTION, CONTENT_STRATEGIES, SUBJECT_STYLES
 from policies.checks import expected, is_real
 from policies.errors import SpecError
 
@@ -32,6 +32,7 @@ from policies.errors import SpecError
 from policies.subscriber_schema import LIFECYCLE_STAGES
 
 __all__ = [
+    "CALLS_TO_ACTION",
     "CONTENT_STRATEGIES",
     "EMAIL_KINDS",
     "LIFECYCLE_STAGES",
@@ -226,6 +227,33 @@ class Preset:
                                            "click logit gain of high personalization, engaged")
     personalization_engagement_threshold: float = _p(0.6, "probability", _ASSUME,
                                                      "engagement above which it helps fully")
+    # -- interactions between email elements (docs/domain.md, "Interactions") --
+    cta_click_effects: tuple[float, ...] = _p(
+        (0.10, -0.10, -0.05), "real", _ASSUME,
+        "click logit effect of each call to action (CALLS_TO_ACTION order); none: 0",
+    )
+    subject_cta_click_effects: tuple[tuple[float, ...], ...] = _p(
+        _table([  # shop_now see_offer learn_more   (CALLS_TO_ACTION)
+            [0.00, 0.00, 0.00],      # plain
+            [0.00, 0.00, 0.00],      # first_name
+            [0.10, 0.05, -0.10],     # dont_miss
+            [0.20, 0.05, -0.20],     # limited_time
+            [-0.15, -0.10, 0.25],    # learn
+            [-0.05, 0.00, 0.10],     # question
+        ]),
+        "matrix", _ASSUME,
+        "click logit interaction of subject style (rows) x call to action (cols): a "
+        "button that keeps the subject's promise gains, one that breaks it loses",
+    )
+    offer_cta_incentive_click_gain: float = _p(
+        0.40, "real", _ASSUME,
+        "click logit gain of the see_offer button on an email with a discount",
+    )
+    subject_discount_buy_gain: tuple[float, ...] = _p(
+        (0.0, 0.0, 0.4, 0.8, 0.0, 0.0), "real", _ASSUME,
+        "deadline subject x discount: the discount's purchase effect x (1 + gain) for "
+        "each subject style (SUBJECT_STYLES order)",
+    )
     urgency_open_gain: float = _p(0.12, "real", _CAL_NPE, "open logit gain of urgency")
     urgency_click_gain: float = _p(0.25, "real", _CAL_NPE, "click logit gain of urgency")
     satisfaction_weight: float = _p(0.8, "real", _CAL_NPE,
@@ -309,6 +337,15 @@ def _finite(name: str, value: Any, what: str) -> float:
     return float(value)
 
 
+#: Vector parameters with one entry per word of a vocabulary: (what, vocabulary).
+_VECTOR_LENGTHS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "kind_open_offsets": ("offsets (one per email kind)", EMAIL_KINDS),
+    "kind_click_offsets": ("offsets (one per email kind)", EMAIL_KINDS),
+    "cta_click_effects": ("effects (one per call to action)", CALLS_TO_ACTION),
+    "subject_discount_buy_gain": ("gains (one per subject style)", SUBJECT_STYLES),
+}
+
+
 def _check(name: str, kind: str, value: Any, preset: Preset) -> None:
     if kind == "probability":
         v = _finite(name, value, "a probability in [0, 1]")
@@ -326,11 +363,9 @@ def _check(name: str, kind: str, value: Any, preset: Preset) -> None:
         if isinstance(value, tuple | list):
             for i, x in enumerate(value):
                 _finite(f"{name}[{i}]", x, "a finite number")
-            if name.startswith("kind_") and len(value) != len(EMAIL_KINDS):
-                raise SpecError(
-                    f"{name}: expected {len(EMAIL_KINDS)} offsets (one per email kind), "
-                    f"got {len(value)}"
-                )
+            if name in _VECTOR_LENGTHS and len(value) != len(_VECTOR_LENGTHS[name][1]):
+                what, vocab = _VECTOR_LENGTHS[name]
+                raise SpecError(f"{name}: expected {len(vocab)} {what}, got {len(value)}")
         else:
             _finite(name, value, "a finite number")
     elif kind == "weights":
@@ -374,7 +409,8 @@ def _check(name: str, kind: str, value: Any, preset: Preset) -> None:
         if abs(total - 1.0) > 1e-6:
             raise SpecError(f"{name}: expected shares summing to 1, got {total:g}")
     elif kind == "matrix":
-        shape = (len(SUBJECT_STYLES), len(SEGMENTS))
+        shape = (len(SUBJECT_STYLES),
+                 len(CALLS_TO_ACTION) if name == "subject_cta_click_effects" else len(SEGMENTS))
         if (
             not isinstance(value, tuple | list)
             or len(value) != shape[0]

@@ -24,13 +24,19 @@ segment, :data:`~sim.presets.SEGMENTS`):
 * **click | human open**: ``logit(click_base[kind]) + click_engagement_slope (eng - 0.5)
   + strategy_match_click_gain [strategy fits seg] + personalization_click_gain
   personalization min(1, eng / threshold) + urgency_click_gain urgency
-  + kind_click_offsets[kind] + 0.5 satisfaction_weight (2 sat - 1)``;
+  + kind_click_offsets[kind] + 0.5 satisfaction_weight (2 sat - 1)``, plus for an email
+  with a call to action ``c`` (``cta``, :data:`~sim.presets.CALLS_TO_ACTION`)
+  ``cta_click_effects[c] + subject_cta_click_effects[style, c]`` and
+  ``offer_cta_incentive_click_gain`` if ``c`` is ``see_offer`` and the email has a
+  discount (interactions: docs/domain.md, "Interactions between email elements");
 * **purchase | click**: for a cart reminder while a cart is open,
   ``cart_buy_given_click (0.15 + 0.85 exp(-age / intent_decay_hours)) (0.5 + intent)``
   plus ``returner_buy_boost`` if the subscriber would come back on their own; else
   ``buy_base (intent / 0.2)``; both times ``1 + incentive_buy_slope incentive
   price_sensitivity`` and capped at 0.95. Revenue is the cart value (cart reminders) or
-  a log-normal order value, less the incentive.
+  a log-normal order value, less the incentive. The incentive's term is x ``(1 +
+  subject_discount_buy_gain[style])``: a deadline subject makes a discount more
+  persuasive (a subject x discount interaction).
 * **unsubscribe**: ``unsubscribe_base[kind] exp(-unsubscribe_npe_beta NPE)
   (1.6 - eng)``, x ``urgency_unsubscribe_factor`` if urgent.
 * **journeys** (docs/domain.md, "Responses to journeys"): the k-th email of a series
@@ -92,6 +98,7 @@ from sim.delays import (
 )
 from sim.population import Population
 from sim.presets import (
+    CALLS_TO_ACTION,
     CONTENT_STRATEGIES,
     EMAIL_KINDS,
     LIFECYCLE_STAGES,
@@ -142,6 +149,7 @@ _LINK_PRODUCT = category_code("link_type", "product")
 _LINK_CATEGORY = category_code("link_type", "category")
 _LINK_CONTENT = category_code("link_type", "content")
 _LINK_CART = category_code("link_type", "cart")
+_SEE_OFFER = CALLS_TO_ACTION.index("see_offer")
 _N_U = 20
 _MACHINE = MACHINE_OPEN_DELAY_S
 _VIEW = VIEW_DELAY_S
@@ -203,6 +211,9 @@ class EmailBatch:
     send_hour : int64
         Local delivery hour 0..23, or -1 to derive it from ``time`` and the subscriber's
         UTC offset.
+    cta : int64, optional
+        Call to action: code into :data:`~sim.presets.CALLS_TO_ACTION`, -1 for the
+        email kind's own button (no call-to-action effect). Default -1.
     series_index : int64, optional
         Which email of its journey instance this is: 0 for the first (and for any
         one-off email or campaign), k for the (k + 1)-th. Default 0.
@@ -213,7 +224,7 @@ class EmailBatch:
         The alert's price drop, a fraction of the old price in [0, 1) (0: none, e.g. a
         back-in-stock alert). Default 0.
 
-    Use :meth:`make` to build one from names with broadcasting. With the three optional
+    Use :meth:`make` to build one from names with broadcasting. With the four optional
     fields at their defaults an email responds exactly as before they existed.
     """
 
@@ -230,6 +241,7 @@ class EmailBatch:
     series_index: np.ndarray = field(default_factory=lambda: np.array(0))
     alert_product: np.ndarray = field(default_factory=lambda: np.array(-1))
     drop_fraction: np.ndarray = field(default_factory=lambda: np.array(0.0))
+    cta: np.ndarray = field(default_factory=lambda: np.array(-1))
 
     def __post_init__(self) -> None:
         n = len(np.atleast_1d(self.subscriber))
@@ -240,7 +252,7 @@ class EmailBatch:
                             ("personalization", np.int64), ("urgency", bool),
                             ("incentive", np.float64), ("send_hour", np.int64),
                             ("series_index", np.int64), ("alert_product", np.int64),
-                            ("drop_fraction", np.float64)):
+                            ("drop_fraction", np.float64), ("cta", np.int64)):
             arr = np.asarray(getattr(self, name))
             if arr.ndim == 0:
                 arr = np.broadcast_to(arr, (n,))
@@ -269,6 +281,8 @@ class EmailBatch:
             ("drop_fraction",
              n and not ((self.drop_fraction >= 0) & (self.drop_fraction < 1)).all(),
              "fractions in [0, 1)"),
+            ("cta", n and (self.cta.min() < -1 or self.cta.max() >= len(CALLS_TO_ACTION)),
+             f"codes in [-1, {len(CALLS_TO_ACTION)})"),
         )
         for name, bad, expected in checks:
             if bad:
@@ -292,6 +306,7 @@ class EmailBatch:
         series_index: Any = 0,
         alert_product: Any = -1,
         drop_fraction: Any = 0.0,
+        cta: Any = None,
     ) -> EmailBatch:
         """Build a batch; names or codes; scalars broadcast to every email."""
         sub = np.atleast_1d(np.asarray(subscriber, np.int64))
@@ -315,6 +330,8 @@ class EmailBatch:
             series_index=_bcast("series_index", series_index, n, np.int64),
             alert_product=_bcast("alert_product", alert_product, n, np.int64),
             drop_fraction=_bcast("drop_fraction", drop_fraction, n, np.float64),
+            cta=(np.full(n, -1, np.int64) if cta is None
+                 else _codes("cta", cta, CALLS_TO_ACTION, n, allow_none=True)),
         )
 
     def __len__(self) -> int:
@@ -338,12 +355,13 @@ class EmailBatch:
         df["kind"] = np.array(EMAIL_KINDS, dtype=object)[self.kind]
         df["subject_style"] = np.array(SUBJECT_STYLES, dtype=object)[self.subject_style]
         df["strategy"] = np.array([*CONTENT_STRATEGIES, None], dtype=object)[self.strategy]
+        df["cta"] = np.array([*CALLS_TO_ACTION, None], dtype=object)[self.cta]
         return df
 
 
 _FIELDS = ("subscriber", "time", "campaign", "kind", "subject_style", "strategy",
            "personalization", "urgency", "incentive", "send_hour", "series_index",
-           "alert_product", "drop_fraction")
+           "alert_product", "drop_fraction", "cta")
 
 
 def segments(pop: Population, row: np.ndarray) -> np.ndarray:
@@ -461,6 +479,16 @@ def probabilities(pop: Population, emails: EmailBatch, catalog: Catalog | None =
         + 0.5 * p.satisfaction_weight * (2 * sat - 1)
     )
     click_logit = np.where(later, click_logit - p.series_click_decay * k, click_logit)
+    # the call to action and its interactions with the subject and the discount
+    has_cta = emails.cta >= 0
+    if has_cta.any():
+        cta = np.maximum(emails.cta, 0)
+        cta_term = (np.asarray(p.cta_click_effects, np.float64)[cta]
+                    + np.asarray(p.subject_cta_click_effects, np.float64)[emails.subject_style,
+                                                                        cta]
+                    + p.offer_cta_incentive_click_gain
+                    * ((emails.cta == _SEE_OFFER) & (emails.incentive > 0)))
+        click_logit = np.where(has_cta, click_logit + cta_term, click_logit)
     interest = np.where(alert, category_interest(pop, row, alert_cat), 0.0)
     click_logit = np.where(alert, click_logit + p.alert_interest_click_gain * interest
                            + p.alert_drop_click_gain * drop, click_logit)
@@ -473,7 +501,10 @@ def probabilities(pop: Population, emails: EmailBatch, catalog: Catalog | None =
     # an alert's price drop acts on the purchase like a discount of its size
     discount = np.where(alert & (drop > 0),
                         1.0 - (1.0 - emails.incentive) * (1.0 - drop), emails.incentive)
-    incentive_mult = 1.0 + p.incentive_buy_slope * discount * pop.price_sensitivity[row]
+    # a deadline subject makes a discount more persuasive (subject x discount interaction)
+    deadline = 1.0 + np.asarray(p.subject_discount_buy_gain, np.float64)[emails.subject_style]
+    incentive_mult = (1.0 + p.incentive_buy_slope * discount * pop.price_sensitivity[row]
+                      * deadline)
     q_cart = p.cart_buy_given_click * (0.15 + 0.85 * decay) * (0.5 + intent) + (
         p.returner_buy_boost * returner
     )

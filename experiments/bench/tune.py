@@ -10,6 +10,12 @@ each objective (``truth``: the simulator's expected margin; ``observed``: the ru
 For each search and objective: the true margin of its best point, and how far it is from
 the best true value among all the points evaluated. Figures ``tpe_<objective>_*``,
 ``grid_<objective>_*``, ``best_true_seen``, ``baseline_truth``.
+
+With ``--dense-grid LEVELS``: the shipped ``tune_cart_series`` spec (three parameters)
+at ``--subscribers`` x ``--days``, its search with ``--trials`` trials against a full grid
+of LEVELS values per parameter (``grid_points`` = LEVELS ** 3 runs' worth), both judged by
+the truth: ``tpe_gap_to_grid_best_pct`` is how far the search's best is below the grid's
+best feasible point.
 """
 
 from __future__ import annotations
@@ -104,6 +110,40 @@ def measure(subscribers: int, days: float, trials: int, parallel: int,
     return out
 
 
+def measure_dense(subscribers: int, days: float, trials: int, parallel: int, levels: int,
+                  executor: str) -> dict[str, Any]:
+    """The shipped ``tune_cart_series`` spec: TPE with ``trials`` trials against a dense
+    grid of ``levels`` values per parameter, both judged by the truth."""
+    import dataclasses
+
+    from experiments.spec import load_spec
+    from experiments.tuning import grid_search, tune
+
+    spec = load_spec(ROOT / "experiments/specs/tune_cart_series.yaml")
+    spec = dataclasses.replace(spec, subscribers=subscribers, days=days,
+                               tune=dataclasses.replace(spec.tune, trials=trials,
+                                                        parallel=parallel))
+    t0 = time.perf_counter()
+    result = tune(spec, executor=executor)
+    tpe_wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    grid = grid_search(spec, levels, executor=executor)
+    grid_wall = time.perf_counter() - t0
+    ok = grid[grid["feasible"].astype(bool)]
+    g = ok.loc[ok["metric_truth"].idxmax()]
+    b = result.best
+    return {"spec": "tune_cart_series", "subscribers": subscribers, "days": days,
+            "trials": trials, "parallel": parallel, "grid_points": len(grid),
+            "grid_feasible_points": len(ok), "tpe_wall_s": tpe_wall, "grid_wall_s": grid_wall,
+            "baseline_truth": result.baseline["metric_truth"],
+            "tpe_best_values": ", ".join(f"{k}={v}" for k, v in b["values"].items()),
+            "tpe_best_truth": b["metric_truth"],
+            "grid_best_values": ", ".join(f"{p.name}={g[p.name]}"
+                                          for p in spec.tune.parameters),
+            "grid_best_truth": float(g["metric_truth"]),
+            "tpe_gap_to_grid_best_pct": 100 * (1 - b["metric_truth"] / g["metric_truth"])}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     p = argparse.ArgumentParser(prog="python -m experiments.bench tune")
@@ -112,12 +152,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=12)
     p.add_argument("--parallel", type=int, default=3)
     p.add_argument("--executor", choices=("inline", "ray"), default="inline")
+    p.add_argument("--dense-grid", type=int, default=0, metavar="LEVELS",
+                   help="instead: the tune_cart_series spec's search against a full grid of "
+                        "LEVELS values per parameter (--subscribers, --days, --trials apply)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--record", action="store_true")
     args = p.parse_args(argv)
     if args.subscribers < 10 or args.days <= 0 or args.trials < 2 or args.parallel < 1:
         p.error("--subscribers >= 10, --days > 0, --trials >= 2, --parallel >= 1")
-    figures = measure(args.subscribers, args.days, args.trials, args.parallel, args.executor)
-    emit("tune", argv, figures, as_json=args.json, record=args.record,
-         title="tune: Bayesian optimization vs a grid of the same budget, on the truth")
+    if args.dense_grid:
+        if args.dense_grid < 2:
+            p.error("--dense-grid >= 2")
+        figures = measure_dense(args.subscribers, args.days, args.trials, args.parallel,
+                                args.dense_grid, args.executor)
+        title = "tune: tune_cart_series, Bayesian optimization vs a dense grid, on the truth"
+    else:
+        figures = measure(args.subscribers, args.days, args.trials, args.parallel,
+                          args.executor)
+        title = "tune: Bayesian optimization vs a grid of the same budget, on the truth"
+    emit("tune", argv, figures, as_json=args.json, record=args.record, title=title)
     return 0

@@ -19,49 +19,17 @@ is the product of each element's probability of choosing its level, computed exa
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from policies.bandits.thompson import beta_max_probabilities_quadrature, beta_thompson_argmax
-from policies.base import Policy, check_arm_names, check_number, state_array
-from policies.errors import PolicyError
+from policies.base import Policy, check_number, state_array
+from policies.combinations import check_elements, combination_names, radix
 
 __all__ = ["FactorizedThompson"]
-
-
-def _check_elements(elements: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """``elements`` as ((name, levels), ...): a mapping or a sequence of pairs, at least
-    two elements, distinct names, each with at least two distinct levels."""
-    if isinstance(elements, Mapping):
-        pairs = list(elements.items())
-    elif isinstance(elements, Sequence) and not isinstance(elements, str):
-        pairs = list(elements)
-    else:
-        raise PolicyError(f"elements: expected a mapping of element name to levels, got "
-                          f"{elements!r}")
-    out = []
-    for i, pair in enumerate(pairs):
-        if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
-            raise PolicyError(f"elements[{i}]: expected (name, levels), got {pair!r}")
-        name, levels = pair
-        if not isinstance(name, str) or not name or ":" in name:
-            raise PolicyError(f"elements[{i}]: expected a non-empty name without ':', got "
-                              f"{name!r}")
-        levels = check_arm_names(levels, f"elements[{name!r}]")
-        bad = [lv for lv in levels if ":" in lv]
-        if bad:
-            raise PolicyError(f"elements[{name!r}]: levels must not contain ':', got {bad}")
-        out.append((name, levels))
-    if len(out) < 2:
-        raise PolicyError(f"elements: expected at least 2 elements, got {len(out)}")
-    names = [n for n, _ in out]
-    if len(set(names)) != len(names):
-        raise PolicyError(f"elements: repeated element name in {names}")
-    return tuple(out)
 
 
 @dataclass(eq=False)
@@ -93,15 +61,12 @@ class FactorizedThompson(Policy):
     failures: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._elements = _check_elements(self.elements)
+        self._elements = check_elements(self.elements)
         check_number("prior_alpha", self.prior_alpha, low=0.0, low_open=True)
         check_number("prior_beta", self.prior_beta, low=0.0, low_open=True)
-        self._sizes = np.array([len(lv) for _, lv in self._elements], np.int64)
+        self._sizes, self._radix = radix(self._elements)
         self._offsets = np.concatenate([[0], np.cumsum(self._sizes)[:-1]]).astype(np.int64)
-        self._radix = np.array([int(np.prod(self._sizes[i + 1:]))
-                                for i in range(len(self._sizes))], np.int64)
-        self._arm_names = tuple(":".join(c) for c in itertools.product(
-            *(lv for _, lv in self._elements)))
+        self._arm_names = combination_names(self._elements)
         self.reset()
 
     @property

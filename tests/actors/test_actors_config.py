@@ -6,7 +6,7 @@ import pytest
 from conftest import small_config
 
 from actors import CampaignConfig, PolicyConfig, SimulationConfig, make_policy, run_simulation
-from actors.registry import ArmVariants
+from actors.variants import ArmVariants
 from policies.errors import SpecError
 from policies.triggers import default_rules
 
@@ -50,7 +50,7 @@ def test_campaign_config_rejects(kwargs, message):
 @pytest.mark.parametrize("kwargs,message", [
     (dict(name="oracle"), r"policy.name: expected one of .*thompson.*, got 'oracle'"),
     (dict(decides="colour"), r"policy.decides: expected one of subject_style, send_hour, "
-                             r"strategy, got 'colour'"),
+                             r"strategy, combination, got 'colour'"),
     (dict(scope="some"), r"policy.scope: expected one of triggers, campaign, all, got 'some'"),
     (dict(params=[1]), r"policy.params: expected a mapping, got \[1\]"),
 ])

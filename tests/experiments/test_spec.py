@@ -39,9 +39,9 @@ BASE = {
 def test_builtin_specs_are_the_issue_experiments() -> None:
     assert [p.stem for p in SPECS] == ["ab_vs_bandit", "cart_series", "esp_auto_winner",
                                        "esp_auto_winner_equal", "frequency_cap",
-                                       "personalization", "price_drop", "segment_effects",
-                                       "send_time",
-                                       "trigger_timing", "uplift_targeting", "winback"]
+                                       "multivariate", "personalization", "price_drop",
+                                       "segment_effects", "send_time", "trigger_timing",
+                                       "tune_cart_series", "uplift_targeting", "winback"]
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)

@@ -42,6 +42,9 @@ SMALL: dict[str, dict[str, object]] = {
     # 12k: at 8k the BIC elbow picks 3 clusters in the catalog-driven world (ARI 0.02)
     "07_segments_scores_and_uplift": {"SUBSCRIBERS": 12_000, "EFFECT_SUBSCRIBERS": 8_000,
                                       "UPLIFT_SUBSCRIBERS": 12_000, "TARGET_SUBSCRIBERS": 8_000},
+    "08_multivariate_tests_and_tuning": {"SUBSCRIBERS": 5_000, "DAYS": 14,
+                                         "TUNE_SUBSCRIBERS": 1_000, "TUNE_DAYS": 10,
+                                         "TRIALS": 16, "GRID_LEVELS": 3},
 }
 
 _ASSIGN = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)\s*=\s*(?P<value>[^#]*?)(?P<comment>\s*#.*)?$")
@@ -439,3 +442,30 @@ def test_07_segments_scores_and_uplift(kernel_env, tmp_path):
         v = k[key]
         assert v["top30_uplift"] > v["top30_propensity"] > v["everyone"] > 0, key
     assert k["target_uplift_significant"] is True
+
+
+@pytest.mark.slow
+def test_08_multivariate_tests_and_tuning(kernel_env, tmp_path):
+    k = run_notebook("08_multivariate_tests_and_tuning",
+                     SMALL["08_multivariate_tests_and_tuning"], tmp_path)
+    best = "learn:general_engagement:learn_more"
+    assert k["combination_arms"] == ["factorial", "factorized", "one_at_a_time"]
+    assert set(k["true_best"].values()) == {best}
+    # the factorized policy acts on the true best before the factorial test declares it,
+    # with the least regret; one element at a time misses it
+    assert k["found"]["factorized"] and k["pick"]["factorized"] == best
+    fz, fac = k["sends_to_find"]["factorized"], k["sends_to_find"]["factorial"]
+    assert fac is None or fz < fac
+    assert min(k["regret"], key=k["regret"].get) == "factorized"
+    assert not k["found"]["one_at_a_time"]
+    # the factorial analysis finds the interaction; its interval covers the truth
+    lo, hi = k["interaction_ci"]
+    assert k["interaction_significant"] and k["interaction_estimate"] > 0
+    assert lo <= k["interaction_truth"] <= hi
+    assert k["analysis_best"] == k["analysis_true_best"] == best
+    # tuning: the search's best within 5 % of the grid's best, above the declared series
+    assert k["tune_trials"] == 16 and k["grid_points"] == 27
+    assert k["tune_gap_to_grid"] < 0.05
+    assert k["tune_best_truth"] > k["tune_baseline_truth"]
+    assert k["best_rules_loaded"] == "cart_series"
+

@@ -105,7 +105,7 @@ def test_world_and_catalog_pickle_round_trip() -> None:
     world = World(Population.generate(1500, seed=8, preset=BUSY), seed=8)
     _run([world], days=1)
     blob = pickle.dumps(world.catalog)
-    assert len(blob) < 4000  # seed and preset only: the rest is recomputed
+    assert len(blob) < 5000  # seed and preset only: the rest is recomputed
     assert pickle.loads(blob) == world.catalog
     clone = pickle.loads(pickle.dumps(world))
     (x, y), (cx, cy) = _run([world, clone], days=1)

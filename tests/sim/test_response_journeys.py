@@ -46,9 +46,11 @@ DIGEST_ALL = "e1f3b783e16464c4fa22d0588a4e65dc3b745efcbb5d0aa3d03aa16608289573"
 NEUTRAL_LAPSED = {"lapsed_open_offset": 0.0, "lapsed_buy_factor": 1.0,
                   "lapsed_unsubscribe_factor": 1.0}
 #: The reactivation kind's offsets at 2991f87 (retuned since to the win-back calibration
-#: rows): the digests compare with that code
+#: rows) and no deadline subject x discount interaction (added since; the case's emails
+#: have every style with discounts): the digests compare with that code
 BEFORE_KINDS = {"kind_open_offsets": (0.0, 0.45, 0.0, 0.3, 0.3, -0.6, 0.0),
-                "kind_click_offsets": (0.0, 0.35, 0.0, 0.5, 0.0, -0.3, 0.0)}
+                "kind_click_offsets": (0.0, 0.35, 0.0, 0.5, 0.0, -0.3, 0.0),
+                "subject_discount_buy_gain": (0.0,) * 6}
 
 
 def _case(preset: dict | None = None) -> tuple[Population, EmailBatch]:

@@ -1,7 +1,7 @@
 """The email vocabulary is defined once (policies.base) and means the same on both sides.
 
 Policies name subject styles and content strategies; emails carry their positions as
-integer codes (actors.registry.ArmVariants) that the simulator's response model decodes.
+integer codes (actors.variants.ArmVariants) that the simulator's response model decodes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 import policies
 import sim
-from actors.registry import ArmVariants
+from actors.variants import ArmVariants
 from policies.base import CONTENT_STRATEGIES, SUBJECT_STYLES
 from policies.personalization import ContentStrategyPolicy, SubjectRulePolicy
 from sim import presets, response
@@ -30,7 +30,7 @@ def test_one_definition() -> None:
     ("strategy", CONTENT_STRATEGIES, "strategy"),
 ])
 def test_policy_codes_decode_to_the_same_names_in_the_simulator(decides, names, field) -> None:  # type: ignore[no-untyped-def]
-    codes, _level = ArmVariants(decides, tuple(names)).codes()
+    codes = ArmVariants(decides, tuple(names)).columns()[field]
     assert codes.tolist() == list(range(len(names)))
     batch = EmailBatch.make(np.arange(len(names)), 0, **{field: codes})
     assert batch.to_pandas()[field].tolist() == list(names)

@@ -17,7 +17,7 @@ from policies.bandits import (
     SlidingWindowThompson,
     Softmax,
 )
-from policies.explore_commit import AutoWinner, WinningPath
+from policies.explore_commit import AutoWinner, OneAtATime, WinningPath
 from policies.personalization import (
     ContentStrategyPolicy,
     FixedHourPolicy,
@@ -53,6 +53,9 @@ POLICIES = [
     WinningPath(ARMS, experiment_window="2h"),
     WinningPath(["x", "y"], experiment_window=3600, fallback="mix", weights=[1, 3]),
     FactorizedThompson({"subject": ["plain", "urgency"], "cta": ["shop", "save", "see"]}),
+    OneAtATime({"subject": ["plain", "urgency"], "cta": ["shop", "save", "see"]},
+               sends_per_level=3),
+    OneAtATime([("a", ["x", "y"]), ("b", ["u", "v"])], sends_per_level=1),
     FactorizedThompson([("a", ["x", "y"]), ("b", ["u", "v"]), ("c", ["p", "q"])],
                        prior_alpha=0.5, prior_beta=2.0),
 ]
