@@ -6,10 +6,13 @@ combination``) did against the simulator's truth, from their decision logs.
   evaluated on every email: common random numbers), the arm's pick at the end, whether
   it is the true best, the sends until its pick became the true best for good, and the
   expected regret;
-* :func:`factorial_analysis` -- an arm that splits its emails over the cells of a full
-  factorial (policy ``ab``): main effects, two-way interactions and the best cell with
-  their true values (:func:`experiments.stats.analyze_factorial` on the observed
-  rewards, the truth from the same emails).
+* :func:`factorial_analysis` -- an arm that splits its emails over the cells of its
+  declared design (``factorial:``) or of a full factorial (policy ``ab``): main effects,
+  two-way interactions and the best cell with their true values
+  (:func:`experiments.stats.analyze_factorial` on the observed rewards, the truth from
+  the same emails; a fraction: with its aliases, without truth);
+* :func:`combination_blocks`, :func:`combination_figures` -- the report's section and
+  the run folder's plots.
 
 An arm's *pick* at the end of a day is, for a fixed split (``ab``), the combination with
 the highest observed mean reward among its emails so far once it beats every other
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +39,9 @@ from experiments.spec import ExperimentSpec
 from experiments.stats.factorial import FactorialAnalysis, analyze_factorial
 from policies.errors import StatsInputError
 from sim.clock import DAY
+
+if TYPE_CHECKING:
+    from experiments.results import Results
 
 __all__ = ["ACTS_ON_SHARE", "COMBINATION_COLUMNS", "combination_arms", "combination_blocks",
            "combination_figures", "combination_plot_files", "combination_table",
@@ -108,12 +114,11 @@ def _picks(d: pd.DataFrame, variants: list[str], fixed_split: bool, start: int,
     return out
 
 
-def combination_table(res: object, alpha: float = 0.05) -> pd.DataFrame | None:
+def combination_table(res: Results, alpha: float = 0.05) -> pd.DataFrame | None:
     """:data:`COMBINATION_COLUMNS` per replication and combination arm, or None when the
     run has no such arm or no decision log (``res``: :class:`experiments.Results`;
     ``alpha``: the fixed split's significance level, Bonferroni over the other cells)."""
-    spec: ExperimentSpec = res.spec  # type: ignore[attr-defined]
-    decisions: pd.DataFrame | None = res.decisions  # type: ignore[attr-defined]
+    spec, decisions = res.spec, res.decisions
     arms = combination_arms(spec)
     if not arms or decisions is None:
         return None
@@ -124,8 +129,7 @@ def combination_table(res: object, alpha: float = 0.05) -> pd.DataFrame | None:
         d = _decided(decisions, r, arm)
         if d.empty:
             continue
-        variants = [c.removeprefix("expected_reward__") for c in d.columns
-                    if c.startswith("expected_reward__")]
+        variants = _variants(d)
         er = d[[f"expected_reward__{v}" for v in variants]].to_numpy(np.float64)
         truth = er.mean(axis=0)
         best = int(np.argmax(truth))
@@ -166,7 +170,7 @@ def _factors(variants: list[str]) -> list[Factor] | None:
     return factors
 
 
-def factorial_analysis(res: object, arm: str, replication: int = 0, *,
+def factorial_analysis(res: Results, arm: str, replication: int = 0, *,
                        alpha: float = 0.05, correction: str = "holm"
                        ) -> FactorialAnalysis | None:
     """The factorial analysis of ``arm``'s emails (observed rewards) with the truth of
@@ -182,15 +186,14 @@ def factorial_analysis(res: object, arm: str, replication: int = 0, *,
     that combination, which can differ from one email's effect
     (:func:`combination_table`'s truth).
     """
-    decisions: pd.DataFrame | None = res.decisions  # type: ignore[attr-defined]
+    decisions = res.decisions
     if decisions is None:
         return None
     d = _decided(decisions, replication, arm)
-    variants = [c.removeprefix("expected_reward__") for c in d.columns
-                if c.startswith("expected_reward__")]
+    variants = _variants(d)
     if d.empty or not variants:
         return None
-    declared = {a.name: a.factorial for a in res.spec.arms}.get(arm)  # type: ignore[attr-defined]
+    declared = {a.name: a.factorial for a in res.spec.arms}.get(arm)
     if declared is not None:
         design = design_from_mapping(declared)
     else:
@@ -223,14 +226,14 @@ def _cell(value: object) -> str:
     return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
-def combination_blocks(res: object) -> list[tuple]:
+def combination_blocks(res: Results) -> list[tuple]:
     """The report's "Combinations of email elements" section as report blocks (``h2``,
     ``p``, ``table``; :mod:`experiments.report`); empty without combination arms or a
     decision log."""
     table = combination_table(res)
     if table is None:
         return []
-    reward = res.spec.reward  # type: ignore[attr-defined]
+    reward = res.spec.reward
     rows = [[r.arm, r.policy, f"{r.sends:,}", r.true_best, _cell(r.pick),
              "yes" if r.found else "no",
              "-" if pd.isna(r.sends_to_find) else f"{int(r.sends_to_find):,}",
@@ -299,17 +302,17 @@ def _file_part(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
-def combination_plot_files(res: object) -> list[str]:
+def combination_plot_files(res: Results) -> list[str]:
     """The factorial plots a run folder of ``res`` may have, per fixed-split combination
     arm: ``factorial_effects_<arm>.png`` and ``factorial_interaction_<arm>.png``."""
-    spec: ExperimentSpec = res.spec  # type: ignore[attr-defined]
+    spec = res.spec
     arms = [a.name for a in spec.arms if a.policy is not None
             and a.policy.decides == "combination" and a.policy.name in _FIXED_SPLIT]
     return [f"factorial_{kind}_{_file_part(a)}.png" for a in arms
             for kind in ("effects", "interaction")]
 
 
-def combination_figures(res: object) -> dict[str, Any]:
+def combination_figures(res: Results) -> dict[str, Any]:
     """File name -> figure of each fixed-split combination arm's factorial analysis
     (replication 0): the effects with their intervals and truth, and the interaction
     plot of its most significant two-way interaction (none when the design estimates no
@@ -317,9 +320,9 @@ def combination_figures(res: object) -> dict[str, Any]:
     from experiments.factorial_plots import effects_plot, interaction_plot
 
     out: dict[str, Any] = {}
-    if res.decisions is None:  # type: ignore[attr-defined]
+    if res.decisions is None:
         return out
-    for arm in combination_arms(res.spec):  # type: ignore[attr-defined]
+    for arm in combination_arms(res.spec):
         try:
             fa = factorial_analysis(res, arm)
         except StatsInputError:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,11 +218,8 @@ def tune(spec: ExperimentSpec, *, trials: int | None = None, parallel: int | Non
         folder.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(folder / 'study.db').resolve()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():   # multivariate TPE is marked experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            seed=spec.seed, n_startup_trials=min(8, max(2, n_trials // 3)),
-            multivariate=True, consider_endpoints=True)
+    sampler = optuna.samplers.TPESampler(seed=spec.seed,
+                                         n_startup_trials=min(8, max(2, n_trials // 3)))
     lower = t.metric in LOWER_IS_BETTER
     direction = "minimize" if lower else "maximize"
     study = optuna.create_study(

@@ -58,8 +58,9 @@ def test_validate_builtin_specs(capsys) -> None:  # type: ignore[no-untyped-def]
     paths = [str(p) for p in sorted(SPECS.glob("*.yaml"))]
     assert main(["validate", *paths]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == len(paths) == 12 and all(line.startswith("ok: ") for line in out)
-    assert "'trigger_timing', 3 arms (reminder_24h, reminder_1h, no_reminder)" in out[-3]
+    assert len(out) == len(paths) == 14 and all(line.startswith("ok: ") for line in out)
+    assert "'trigger_timing', 3 arms (reminder_24h, reminder_1h, no_reminder)" in out[-4]
+    assert "'tune_cart_series', 2 arms (series, one_reminder)" in out[-3]
     assert "'uplift_targeting', 3 arms (everyone, top30_propensity, top30_uplift)" in out[-2]
     assert "'winback', 4 arms (after_30d, after_60d, after_30d_discount, after_60d_discount)" \
         in out[-1]
