@@ -20,12 +20,12 @@
 # estimate below stands next to its truth.
 
 # %% tags=["parameters"]
-SUBSCRIBERS = 12_000       # subscribers per arm of the multivariate test
+SUBSCRIBERS = 10_000       # subscribers per arm of the multivariate test
 DAYS = 14                  # simulated days of the multivariate test
-TUNE_SUBSCRIBERS = 2_000   # subscribers of each tuning run
+TUNE_SUBSCRIBERS = 1_500   # subscribers of each tuning run
 TUNE_DAYS = 14             # simulated days of each tuning run
-TRIALS = 32                # Bayesian-optimization trials
-GRID_LEVELS = 4            # values per parameter of the comparison grid (levels ** 3 runs)
+TRIALS = 24                # Bayesian-optimization trials
+GRID_LEVELS = 3            # values per parameter of the comparison grid (levels ** 3 points)
 OUT = "runs/08_multivariate"
 
 # %%
