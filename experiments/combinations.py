@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ACTS_ON_SHARE", "COMBINATION_COLUMNS", "combination_arms", "combination_blocks",
            "combination_figures", "combination_plot_files", "combination_table",
-           "factorial_analysis"]
+           "factorial_analysis", "split_arms"]
 
 #: Columns of :func:`combination_table`.
 COMBINATION_COLUMNS: tuple[str, ...] = (
@@ -62,6 +62,13 @@ def combination_arms(spec: ExperimentSpec) -> list[str]:
     """Names of the spec's arms whose policy decides ``combination``."""
     return [a.name for a in spec.arms
             if a.policy is not None and a.policy.decides == "combination"]
+
+
+def split_arms(spec: ExperimentSpec) -> list[str]:
+    """The combination arms that split their emails over fixed cells (a factorial test):
+    the arms the factorial analysis, its report block and its plots are about."""
+    return [a.name for a in spec.arms if a.name in combination_arms(spec)
+            and a.policy is not None and a.policy.name in _FIXED_SPLIT]
 
 
 def _variants(decisions: pd.DataFrame) -> list[str]:
@@ -252,7 +259,7 @@ def combination_blocks(res: Results) -> list[tuple]:
         ("table", ["arm", "policy", "sends", "true best", "pick", "found",
                    "sends to find", "regret"], rows),
     ]
-    for arm in table.loc[table["policy"].isin(_FIXED_SPLIT), "arm"].unique():
+    for arm in split_arms(res.spec):
         try:
             fa = factorial_analysis(res, arm)
         except StatsInputError as exc:
@@ -305,15 +312,12 @@ def _file_part(name: str) -> str:
 def combination_plot_files(res: Results) -> list[str]:
     """The factorial plots a run folder of ``res`` may have, per fixed-split combination
     arm: ``factorial_effects_<arm>.png`` and ``factorial_interaction_<arm>.png``."""
-    spec = res.spec
-    arms = [a.name for a in spec.arms if a.policy is not None
-            and a.policy.decides == "combination" and a.policy.name in _FIXED_SPLIT]
-    return [f"factorial_{kind}_{_file_part(a)}.png" for a in arms
+    return [f"factorial_{kind}_{_file_part(a)}.png" for a in split_arms(res.spec)
             for kind in ("effects", "interaction")]
 
 
 def combination_figures(res: Results) -> dict[str, Any]:
-    """File name -> figure of each fixed-split combination arm's factorial analysis
+    """File name -> figure of each :func:`split_arms` arm's factorial analysis
     (replication 0): the effects with their intervals and truth, and the interaction
     plot of its most significant two-way interaction (none when the design estimates no
     interaction). Arms without an analysis give none."""
@@ -322,7 +326,7 @@ def combination_figures(res: Results) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if res.decisions is None:
         return out
-    for arm in combination_arms(res.spec):
+    for arm in split_arms(res.spec):
         try:
             fa = factorial_analysis(res, arm)
         except StatsInputError:

@@ -88,7 +88,7 @@ def effects_plot(analysis: FactorialAnalysis) -> Any:
                    label="truth with aliases" if aliased else "truth")
     ax.axvline(0.0, color="0.6", lw=0.8)
     ax.set_yticks(y, labels)
-    ax.set_xlabel(f"effect on the mean outcome ({round(100 * (1 - analysis.alpha))} % "
+    ax.set_xlabel(f"effect on the mean outcome\n({round(100 * (1 - analysis.alpha))} % "
                   f"interval; {analysis.correction} over {len(e)} contrasts)")
     ax.legend(frameon=False, fontsize=8, loc="best")
     fig.tight_layout()
