@@ -39,7 +39,7 @@ from sim.delays import within_window
 from sim.population import Population
 from sim.response import EmailBatch, probabilities
 
-__all__ = ["EVENT_CODES", "Ledger", "true_probabilities", "truth_windows"]
+__all__ = ["EVENT_CODES", "TRUTH_CHUNK", "Ledger", "true_probabilities", "truth_windows"]
 
 _M = {m: i for i, m in enumerate(METRICS)}
 _FIRE, _CANCEL, _EXPIRE, _SUPPRESS = (KINDS.index(k) for k in
@@ -51,6 +51,11 @@ _BOOK_METRICS = frozenset({"opens", "clicks", "orders", "revenue", "unsubscribes
 #: Event type codes the ledger attributes.
 EVENT_CODES = {name: EVENT_TYPES.code(name) for name in (
     "purchase_completed", "email_open", "email_click", "unsubscribe")}
+
+
+#: Emails whose truth :func:`true_probabilities` computes at once (a campaign tick of a
+#: large shard is split: its temporaries are about 2.7 kB per email with a 3-arm policy).
+TRUTH_CHUNK = 1 << 16
 
 
 def truth_windows(config: SimulationConfig, now: int) -> tuple[int, int, tuple[int, ...]]:
@@ -126,8 +131,16 @@ def true_probabilities(population: Population, plan: RunPlan, config: Simulation
     per_arm : ndarray of float64, shape (m, k)
         The same for every arm (zeros for emails not decided by the policy).
     """
-    key = REWARD_PROBABILITY[config.reward]
     m = len(row)
+    if m > TRUTH_CHUNK:   # bounded memory: the emails are independent, chunks give the same
+        parts = [true_probabilities(population, plan, config, now,
+                                    {name: v[a:a + TRUTH_CHUNK] for name, v in go.items()},
+                                    row[a:a + TRUTH_CHUNK],
+                                    batch.take(slice(a, a + TRUTH_CHUNK)), as_arms, catalog)
+                 for a in range(0, m, TRUTH_CHUNK)]
+        return ({name: np.concatenate([p[0][name] for p in parts]) for name in parts[0][0]},
+                np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
+    key = REWARD_PROBABILITY[config.reward]
     k = len(plan.arm_names)
     decided = go["arm"] >= 0
     idx = np.flatnonzero(decided) if k else np.zeros(0, np.int64)

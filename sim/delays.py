@@ -59,6 +59,8 @@ import numpy as np
 from scipy.signal import lfilter
 from scipy.special import ndtr
 
+from sim._grouping import distinct_rows, group_order
+
 if TYPE_CHECKING:
     from sim.population import Population
     from sim.presets import Preset
@@ -296,10 +298,11 @@ def delay_cdfs(model: DelayModel, hour_distance: np.ndarray, window: np.ndarray,
     out = np.zeros((len(KINDS), len(win)))
     support = support if support is not None else ()
     sup = _support_array(support)
-    for d in np.unique(dh):
-        rows = np.flatnonzero((dh == d) & (win >= 0))
-        if len(rows) == 0:
-            continue
+    live = np.flatnonzero(win >= 0)
+    inv, (dists,) = distinct_rows(dh[live])
+    order, bounds = group_order(inv, len(dists))
+    for g, d in enumerate(dists.tolist()):
+        rows = live[order[bounds[g]:bounds[g + 1]]]
         w = win[rows]
         pos = np.minimum(np.searchsorted(sup, w), max(len(sup) - 1, 0))
         hit = sup[pos] == w if len(sup) else np.zeros(len(w), bool)
@@ -336,13 +339,12 @@ def unsubscribe_cdf(model: DelayModel, hour_distance: np.ndarray, window: np.nda
     win = np.asarray(window, np.int64)
     first, span = UNSUBSCRIBE_DELAY_S
     after_open = np.zeros(len(win))
-    keys = np.stack([dh, win.astype(np.float64)], axis=1)
-    if len(keys):
-        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    if len(win):
+        inv, (dhs, wins) = distinct_rows(dh, win)
         j = np.arange(span)
-        vals = np.array([_human_cdf(model.open_scale(d), int(w) - first - j).mean()
-                         for d, w in uniq])
-        after_open = vals[inv.ravel()]
+        vals = np.array([_human_cdf(model.open_scale(d), w - first - j).mean()
+                         for d, w in zip(dhs.tolist(), wins.tolist(), strict=True)])
+        after_open = vals[inv]
     no_open = np.clip((win - (UNSUBSCRIBE_NO_OPEN_S + first) + 1) / span, 0.0, 1.0)
     h = np.asarray(p_human_open, np.float64)
     return np.where(win >= 0, h * after_open + (1.0 - h) * no_open, 0.0)
