@@ -212,7 +212,7 @@ class Ledger:
                 and config.policy.draws == "keyed"):     # the log's trigger ids
             store_cols["entered_at"] = (np.int64, ())
             store_cols["step"] = (np.int64, ())
-        self.sent = EmailStore(store_cols)
+        self.sent = EmailStore(store_cols, self.start, self.start + len(group))
         self.decision_log: list[dict[str, np.ndarray]] = []
         self.books = (SubscriberBooks(len(group), self.layout.site)
                       if config.record_subscribers else None)
