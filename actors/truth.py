@@ -133,13 +133,13 @@ def true_probabilities(population: Population, plan: RunPlan, config: Simulation
     """
     m = len(row)
     if m > TRUTH_CHUNK:   # bounded memory: the emails are independent, chunks give the same
-        parts = [true_probabilities(population, plan, config, now,
-                                    {name: v[a:a + TRUTH_CHUNK] for name, v in go.items()},
-                                    row[a:a + TRUTH_CHUNK],
-                                    batch.take(slice(a, a + TRUTH_CHUNK)), as_arms, catalog)
-                 for a in range(0, m, TRUTH_CHUNK)]
-        return ({name: np.concatenate([p[0][name] for p in parts]) for name in parts[0][0]},
-                np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
+        chunks = [true_probabilities(population, plan, config, now,
+                                     {name: v[a:a + TRUTH_CHUNK] for name, v in go.items()},
+                                     row[a:a + TRUTH_CHUNK],
+                                     batch.take(slice(a, a + TRUTH_CHUNK)), as_arms, catalog)
+                  for a in range(0, m, TRUTH_CHUNK)]
+        return ({name: np.concatenate([c[0][name] for c in chunks]) for name in chunks[0][0]},
+                np.concatenate([c[1] for c in chunks]), np.concatenate([c[2] for c in chunks]))
     key = REWARD_PROBABILITY[config.reward]
     k = len(plan.arm_names)
     decided = go["arm"] >= 0
