@@ -35,6 +35,7 @@ from typing import Any
 from actors.config import SimulationConfig
 from actors.errors import ActorLost, ShardError
 from actors.executors import Executor, make_executor, ticks_label
+from actors.logs import RunLogs, check_empty
 from actors.plan import RunPlan
 from actors.progress import ProgressBar
 from actors.result import RunResult, merge_results
@@ -149,6 +150,8 @@ class Driver:
         cfg = self.config
         t_start, cpu_start = time.perf_counter(), time.process_time()
         ex = self.executor
+        if cfg.log_uri is not None:
+            check_empty(cfg.log_uri)
         ex.start(cfg, self.ranges, self.has_learner)
         bar = ProgressBar(cfg.n_ticks, self.progress)
         try:
@@ -184,9 +187,11 @@ class Driver:
                 "driver_cpu_s": time.process_time() - cpu_start,
                 # CPU of the learner's process (Ray only)
                 "learner_cpu_s": ex.learner_cpu_s}
+        logs = (None if cfg.log_uri is None else
+                RunLogs(cfg.log_uri, self.plan.layout, cfg.record_events, cfg.record_decisions))
         return merge_results(self.plan.layout, parts, pstate, info, cfg.record_decisions,
                              cfg.record_events,
-                             cfg.rules.rules if cfg.rules is not None else ())
+                             cfg.rules.rules if cfg.rules is not None else (), logs)
 
     def _ticks(self, block: int) -> tuple[int, int]:
         """First tick and number of ticks of ``block``."""

@@ -82,18 +82,25 @@ class EmailStore:
         non-decreasing).
     start, stop : int
         The subscribers ``[start, stop)`` whose emails the store holds.
+    storage : mapping of name -> dtype, optional
+        Narrower dtypes the store keeps some integer columns in (:attr:`cols`); appended
+        values must fit exactly, and :meth:`pop_until` returns the columns' own dtypes.
     """
 
     def __init__(self, columns: Mapping[str, tuple[Any, tuple[int, ...]]],
-                 start: int, stop: int) -> None:
-        self._setup(columns, start, stop)
+                 start: int, stop: int, storage: Mapping[str, Any] | None = None) -> None:
+        self._setup(columns, start, stop, storage)
 
     def _setup(self, columns: Mapping[str, tuple[Any, tuple[int, ...]]],
-               start: int, stop: int) -> None:
+               start: int, stop: int, storage: Mapping[str, Any] | None) -> None:
         self._spec = {**dict(columns), _PREV: (np.int64, ())}
+        self._storage = dict(storage or {})
+        unknown = set(self._storage) - set(columns)
+        if unknown:
+            raise ValueError(f"storage: unknown columns {sorted(unknown)}")
         self.start, self.stop = int(start), int(stop)
         self._cap = 1024
-        self.cols = {k: np.zeros((self._cap, *tail), dt) for k, (dt, tail) in self._spec.items()}
+        self.cols = self._new(self._cap)
         self.head = 0  # first live position
         self.tail = 0  # one past the last position
         self.base = 0  # absolute row of position 0
@@ -113,6 +120,8 @@ class EmailStore:
         for k, col in self.cols.items():
             if k != _PREV:
                 col[lo:hi] = rows[k]
+                if k in self._storage and not np.array_equal(col[lo:hi], rows[k]):
+                    raise ValueError(f"{k}: values outside {np.dtype(self._storage[k])}")
         absolute = np.arange(self.base + lo, self.base + hi, dtype=np.int64)
         self.cols[_PREV][lo:hi] = self._link(self._row_of(rows["email_id"]), absolute)
         self.tail = hi
@@ -141,28 +150,39 @@ class EmailStore:
         prev[order] = prev_sorted
         return prev
 
+    def _new(self, cap: int) -> dict[str, np.ndarray]:
+        return {k: np.zeros((cap, *tail), self._storage.get(k, dt))
+                for k, (dt, tail) in self._spec.items()}
+
     def _compact(self, extra: int) -> None:
+        """Make room for ``extra`` rows: move the live rows to the front, in place when
+        they and the new rows fill at most 3/4 of the arrays, else into arrays 1.5 times
+        as large as needed (amortized O(1) per row; the memory a shard holds stays within
+        about twice its live emails)."""
         live = self.tail - self.head
-        cap = self._cap
-        while live + extra > cap // 2:
-            cap *= 2
-        new = {k: np.zeros((cap, *tail), dt) for k, (dt, tail) in self._spec.items()}
-        for k, col in self.cols.items():
-            new[k][:live] = col[self.head:self.tail]
+        need = live + extra
+        if need <= self._cap * 3 // 4:
+            for col in self.cols.values():
+                col[:live] = col[self.head:self.tail]
+        else:
+            cap = max(1024, need * 3 // 2)
+            new = self._new(cap)
+            for k, col in self.cols.items():
+                new[k][:live] = col[self.head:self.tail]
+            self.cols, self._cap = new, cap
         self.base += self.head
-        self.cols, self._cap = new, cap
         self.head, self.tail = 0, live
 
     def __getstate__(self) -> dict[str, Any]:
         # only live rows; the chains are rebuilt on load
         spec = {k: v for k, v in self._spec.items() if k != _PREV}
         return {"spec": spec, "base": self.base + self.head, "start": self.start,
-                "stop": self.stop,
+                "stop": self.stop, "storage": self._storage,
                 "cols": {k: col[self.head:self.tail].copy() for k, col in self.cols.items()
                          if k != _PREV}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._setup(state["spec"], state["start"], state["stop"])
+        self._setup(state["spec"], state["start"], state["stop"], state["storage"])
         self.base = state["base"]  # absolute row of the first live email
         self.append(state["cols"])
 
@@ -189,8 +209,8 @@ class EmailStore:
         """Remove and return (copies of) the emails with ``time <= time_limit``."""
         t = self.cols["time"][self.head:self.tail]
         k = int(np.searchsorted(t, time_limit, side="right"))
-        out = {name: col[self.head:self.head + k].copy() for name, col in self.cols.items()
-               if name != _PREV}
+        out = {name: col[self.head:self.head + k].astype(self._spec[name][0])
+               for name, col in self.cols.items() if name != _PREV}
         self.head += k
         return out
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from actors.emails import draw_keys
 from actors.journey_book import journey_frame
+from actors.logs import RunLogs
 from actors.messages import ShardResult
 from actors.metrics import MetricsLayout, sum_arrays
 from policies.events import EventBatch
@@ -73,6 +74,10 @@ class RunResult:
         and group, after each rule's entries (:func:`actors.journey_book.journey_frame`).
     info : dict
         wall_s, ticks, events, emails, shards, executor, seed, recoveries.
+    logs : RunLogs or None
+        With ``log_uri``: the streamed event and decision logs (``decisions`` and
+        ``events`` are then None; ``logs.decisions()`` and ``logs.events()`` give the same
+        frames, ``logs.batches(...)`` reads them in bounded memory).
     """
 
     metrics: pd.DataFrame
@@ -84,6 +89,7 @@ class RunResult:
     policy_state: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     journeys: pd.DataFrame | None = None
+    logs: RunLogs | None = None
 
     def totals(self) -> pd.DataFrame:
         """Metric totals over days: index (source, arm, group), one column per metric."""
@@ -91,8 +97,11 @@ class RunResult:
                                         values="value", aggfunc="sum", fill_value=0.0)
 
 
-def _decisions_frame(layout: MetricsLayout, parts: Sequence[dict[str, np.ndarray] | None]
-                     ) -> pd.DataFrame:
+def decisions_frame(layout: MetricsLayout, parts: Sequence[dict[str, np.ndarray] | None]
+                    ) -> pd.DataFrame:
+    """The decision log of :class:`RunResult` from shards' raw logs
+    (:meth:`actors.truth.Ledger.decisions`), in canonical order (time, subscriber, source,
+    email id)."""
     cols = [p for p in parts if p is not None]
     arms = layout.arm_names
     base = ["email_id", "subscriber", "time", "source", "arm", "arm_index", "propensity",
@@ -129,22 +138,29 @@ def _decisions_frame(layout: MetricsLayout, parts: Sequence[dict[str, np.ndarray
     return pd.DataFrame(out)
 
 
+def events_frame(batches: Sequence[EventBatch]) -> pd.DataFrame:
+    """The event log of :class:`RunResult` from shards' event batches, in canonical
+    order (time, subscriber; stable)."""
+    df = EventBatch.concat(batches).to_pandas()
+    events = df.iloc[np.lexsort((df["subscriber"].to_numpy(), df["time"].to_numpy()))]
+    return events.reset_index(drop=True)
+
+
 def merge_results(layout: MetricsLayout, parts: Sequence[ShardResult],
                   policy_state: dict[str, Any] | None, info: dict[str, Any],
                   record_decisions: bool, record_events: bool,
-                  rules: Sequence[Rule] = ()) -> RunResult:
+                  rules: Sequence[Rule] = (), logs: RunLogs | None = None) -> RunResult:
     """Add the shards' counters (exact) and concatenate their logs in canonical order;
-    ``rules`` (the run's) name the journeys' counts."""
+    ``rules`` (the run's) name the journeys' counts; ``logs``: the logs were streamed
+    (the result's ``decisions`` and ``events`` are None, ``logs`` reads them)."""
+    if logs is not None:
+        record_decisions = record_events = False
     counts = sum_arrays([p.counts for p in parts])
     truth = sum_arrays([p.truth for p in parts])
-    decisions = (_decisions_frame(layout, [p.decisions for p in parts])
+    decisions = (decisions_frame(layout, [p.decisions for p in parts])
                  if record_decisions else None)
-    events = None
-    if record_events:
-        batch = EventBatch.concat([p.events for p in parts])
-        df = batch.to_pandas()
-        events = df.iloc[np.lexsort((df["subscriber"].to_numpy(), df["time"].to_numpy()))]
-        events = events.reset_index(drop=True)
+    events = (events_frame([p.events for p in parts if p.events is not None])
+              if record_events else None)
     info = {**info, "events": int(sum(p.n_events for p in parts)),
             "emails": int(sum(p.n_emails for p in parts)),
             "peak_rss_bytes": [int(p.peak_rss) for p in parts],
@@ -162,4 +178,4 @@ def merge_results(layout: MetricsLayout, parts: Sequence[ShardResult],
                                   .sort_values(["subscriber", "source"], kind="stable")
                                   .reset_index(drop=True) if books else None),
                      subscriber_table=pd.concat(tables) if tables else None,
-                     policy_state=policy_state, info=info)
+                     policy_state=policy_state, info=info, logs=logs)

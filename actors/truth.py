@@ -26,6 +26,7 @@ import numpy as np
 
 from actors.config import SimulationConfig
 from actors.emails import EmailStore, email_id_of, source_of
+from actors.logs import LogSink
 from actors.messages import Rewards
 from actors.metrics import METRICS, TRUTH_COLUMNS, to_fixed
 from actors.plan import REWARD_PROBABILITY, RunPlan
@@ -48,6 +49,11 @@ _KIND_METRIC = {_FIRE: _M["fires"], _CANCEL: _M["cancels"], _EXPIRE: _M["expires
                 _SUPPRESS: _M["suppressions"]}
 #: Response metrics the per-subscriber books keep.
 _BOOK_METRICS = frozenset({"opens", "clicks", "orders", "revenue", "unsubscribes"})
+#: The open emails' integer columns kept narrower than int64 (a 10 M subscriber shard
+#: holds about 10 M emails in their reward windows after a campaign): source (< 256,
+#: :func:`actors.emails.campaign_code`), arm, group, counts and journey indexes.
+_STORE_NARROW = {"source": np.int16, "arm": np.int16, "group": np.int8, "clicks": np.int32,
+                 "orders": np.int32, "email": np.int32, "series": np.int32}
 #: Event type codes the ledger attributes.
 EVENT_CODES = {name: EVENT_TYPES.code(name) for name in (
     "purchase_completed", "email_open", "email_click", "unsubscribe")}
@@ -212,8 +218,13 @@ class Ledger:
                 and config.policy.draws == "keyed"):     # the log's trigger ids
             store_cols["entered_at"] = (np.int64, ())
             store_cols["step"] = (np.int64, ())
-        self.sent = EmailStore(store_cols, self.start, self.start + len(group))
+        storage = {k: dt for k, dt in _STORE_NARROW.items() if k in store_cols}
+        self.sent = EmailStore(store_cols, self.start, self.start + len(group), storage)
         self.decision_log: list[dict[str, np.ndarray]] = []
+        # streamed instead (config.log_uri): bounded memory
+        self.decision_sink = (LogSink(config.log_uri, "decisions", self.start)
+                              if config.log_uri is not None and config.record_decisions
+                              else None)
         self.books = (SubscriberBooks(len(group), self.layout.site)
                       if config.record_subscribers else None)
 
@@ -305,7 +316,9 @@ class Ledger:
             return
         typ_r = typ[resp]
         machine = ev.column("machine")[resp]
-        src, arm, grp = source_of(camp[resp]), cols["arm"][pos] + 1, cols["group"][pos]
+        src = source_of(camp[resp])
+        arm = cols["arm"][pos].astype(np.int64) + 1
+        grp = cols["group"][pos].astype(np.int64)
         d = day[resp]
         is_open = typ_r == EVENT_CODES["email_open"]
         # an order's margin: its revenue times its email's margin ratio, in cents
@@ -361,7 +374,7 @@ class Ledger:
         done = self.sent.pop_until(sent_before)
         reward = self._reward_values(done)
         if self.config.record_decisions and len(reward):
-            self.decision_log.append(self._log_rows(done, reward))
+            self._log(self._log_rows(done, reward))
         learn = done["arm"] >= 0
         return Rewards(done["email_id"][learn], done["subscriber"][learn],
                        done["time"][learn], done["arm"][learn], reward[learn],
@@ -377,13 +390,23 @@ class Ledger:
         rows["context"] = done["context"]
         return rows
 
+    def _log(self, rows: dict[str, np.ndarray]) -> None:
+        if self.decision_sink is not None:
+            self.decision_sink.append(rows)
+        else:
+            self.decision_log.append(rows)
+
     def decisions(self) -> dict[str, np.ndarray] | None:
-        """The decision log (None unless decisions are recorded); emails still in their
-        reward window are logged with the reward observed so far."""
+        """The decision log (None unless decisions are recorded in memory); emails still
+        in their reward window are logged with the reward observed so far. A streamed log
+        gets them too and is closed."""
         if not self.config.record_decisions:
             return None
         done = self.sent.pop_all()
         if len(done["email_id"]):
-            self.decision_log.append(self._log_rows(done, self._reward_values(done)))
+            self._log(self._log_rows(done, self._reward_values(done)))
+        if self.decision_sink is not None:
+            self.decision_sink.close()
+            return None
         parts = self.decision_log
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else None

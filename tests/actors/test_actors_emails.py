@@ -79,3 +79,19 @@ def test_store_refuses_emails_of_other_subscribers():
     with pytest.raises(ValueError, match=r"outside \[100, 108\)"):
         store.append({"email_id": email_id(np.array([STOP]), np.array([0])),
                       "time": np.zeros(1, np.int64)})
+
+
+def test_store_keeps_narrow_columns_exactly():
+    store = EmailStore({"email_id": (np.int64, ()), "time": (np.int64, ()),
+                        "arm": (np.int64, ())}, START, STOP, storage={"arm": np.int16})
+    ids = email_id(np.array([START, START]), np.array([0, 1]))
+    store.append({"email_id": ids, "time": np.zeros(2, np.int64), "arm": np.array([-1, 300])})
+    assert store.cols["arm"].dtype == np.int16
+    out = store.pop_until(0)
+    assert out["arm"].dtype == np.int64 and out["arm"].tolist() == [-1, 300]
+    with pytest.raises(ValueError, match="arm: values outside int16"):
+        store.append({"email_id": ids, "time": np.ones(2, np.int64),
+                      "arm": np.array([0, 2**20])})
+    with pytest.raises(ValueError, match="storage: unknown columns"):
+        EmailStore({"email_id": (np.int64, ()), "time": (np.int64, ())}, 0, 1,
+                   storage={"nope": np.int8})
