@@ -54,6 +54,7 @@ from actors.config import SimulationConfig
 from actors.errors import InternalError
 from actors.journey_book import JourneyBook
 from actors.logs import LogSink
+from actors.memory import deep_nbytes
 from actors.messages import Arms, ShardResult, TickOutput
 from actors.outbox import Outbox, email_batch
 from actors.plan import RunPlan
@@ -489,6 +490,33 @@ class ShardCore:
         if self.config.scoring is not None:  # refreshes write whole engine rows
             keep |= {"utc_offset_minutes", *self.config.scoring.columns}
         return table[sorted(keep)].copy()
+
+    # -- memory --------
+
+    def memory(self) -> dict[str, int]:
+        """Bytes of the shard's arrays by part (:func:`actors.memory.deep_nbytes`):
+        ``world`` (population, pending events, sessions, catalog caches), ``engine``
+        (trigger state), ``outbox`` (emails not yet delivered), ``truth`` (delivered
+        emails in their reward windows, with their truth and rewards), ``metrics``
+        (counters, truth sums, journey counts, per-subscriber books), ``tables`` (the
+        subscriber table, groups, segment flags, journey series, campaign schedule,
+        scores), ``logs`` (recorded events and decisions held in memory, streamed logs'
+        buffers, the scoring history)."""
+        seen: set[int] = set()
+        led = self.ledger
+        parts = {
+            "world": [self.world],
+            "engine": [self.engine],
+            "outbox": [self.outbox],
+            "truth": [led.sent],
+            "metrics": [led.counts, led.truth, led.books, self.journeys],
+            "tables": [self.table, self.start_table, self._engagement, self.group,
+                       led.group, self._seg_numeric, self.series, self.schedule,
+                       self._scores, self._target, self._eligible],
+            "logs": [self.event_log, led.decision_log, self.event_sink, led.decision_sink,
+                     self._history],
+        }
+        return {name: sum(deep_nbytes(o, seen) for o in objs) for name, objs in parts.items()}
 
     # -- results --------
 
