@@ -103,8 +103,8 @@ from sim.response import NATURAL_STRATEGY, EmailBatch
 from sim.rng import check_seed
 from sim.world import World
 
-__all__ = ["METRICS", "Email", "ShopModel", "Subscriber", "Tally", "compare",
-           "daily_campaign", "run_mesa", "run_world"]
+__all__ = ["METRICS", "Email", "MesaRun", "ShopModel", "Subscriber", "Tally", "WorldRun",
+           "compare", "daily_campaign", "mesa_tally", "run_mesa", "run_world"]
 
 Event = dict[str, Any]
 
@@ -823,12 +823,26 @@ def compare(world: Tally, mesa_: Tally, days: float) -> pd.DataFrame:
 @dataclass
 class WorldRun:
     """What :func:`run_world` measured: wall and process CPU seconds (population,
-    world and loop included), emails delivered, totals per metric (all subscribers)."""
+    world and loop included; ``setup_seconds``: population and world alone, wall),
+    emails delivered, totals per metric (all subscribers)."""
 
     seconds: float
     cpu_seconds: float
+    setup_seconds: float
     emails: int
     totals: dict[str, float]
+
+
+@dataclass
+class MesaRun:
+    """What :func:`run_mesa` measured: the model after the run, wall and process CPU
+    seconds (population, agents and steps included; ``setup_seconds``: population and
+    agents alone, wall)."""
+
+    model: ShopModel
+    seconds: float
+    cpu_seconds: float
+    setup_seconds: float
 
 
 def run_world(n: int, *, seed: int, hours: int, preset: str = "retail", tick: int = 900,
@@ -846,6 +860,7 @@ def run_world(n: int, *, seed: int, hours: int, preset: str = "retail", tick: in
     t, c = time.perf_counter(), time.process_time()
     pop = Population.generate(n, seed=seed, preset=preset)
     world = World(pop, seed=seed)
+    setup = time.perf_counter() - t
     clock = SimClock(start=world.now, step=tick)
     end = world.now + hours * HOUR
     until = world.now + (hours if tally_hours is None else tally_hours) * HOUR
@@ -867,20 +882,20 @@ def run_world(n: int, *, seed: int, hours: int, preset: str = "retail", tick: in
     seconds, cpu = time.perf_counter() - t, time.process_time() - c
     totals = {m: float(counts[EVENT_TYPES.code(m)]) for m in METRICS[:9]}
     totals.update(revenue=revenue, emails=float(emails))
-    return WorldRun(seconds, cpu, emails, totals)
+    return WorldRun(seconds, cpu, setup, emails, totals)
 
 
 def run_mesa(n: int, *, seed: int, hours: int, preset: str = "retail",
-             campaign_hour: int | None = 15) -> tuple[ShopModel, float, float]:
+             campaign_hour: int | None = 15) -> MesaRun:
     """Build and run :class:`ShopModel` on ``Population.generate(n, seed, preset)`` for
-    ``hours`` hourly steps; returns the model and its wall and process CPU seconds
-    (population and agents included)."""
+    ``hours`` hourly steps."""
     t, c = time.perf_counter(), time.process_time()
     model = ShopModel(Population.generate(n, seed=seed, preset=preset), seed=seed,
                       campaign_hour=campaign_hour)
+    setup = time.perf_counter() - t
     for _ in range(hours):
         model.step()
-    return model, time.perf_counter() - t, time.process_time() - c
+    return MesaRun(model, time.perf_counter() - t, time.process_time() - c, setup)
 
 
 def mesa_tally(model: ShopModel, n: int) -> Tally:
@@ -912,12 +927,12 @@ def main(argv: list[str]) -> int:
     world = Tally(0, n)
     w = run_world(n, seed=args.seed, hours=hours, preset=args.preset, tick=args.tick,
                   tally=world)
-    model, mesa_s, _ = run_mesa(n, seed=args.seed, hours=hours, preset=args.preset)
-    table = compare(world, mesa_tally(model, n), args.days)
+    m = run_mesa(n, seed=args.seed, hours=hours, preset=args.preset)
+    table = compare(world, mesa_tally(m.model, n), args.days)
     figures = {
         "run": f"{n:,} subscribers x {args.days} d, preset {args.preset}, daily campaign",
         "triggerlab_s": w.seconds,
-        "mesa_s": mesa_s,
+        "mesa_s": m.seconds,
         "max_abs_z": float(table["z"].abs().max()),
         **{f"{m}_per_subscriber_day_triggerlab": float(table.loc[m, "triggerlab"])
            for m in METRICS},

@@ -26,7 +26,7 @@ updates) against :class:`experiments.bench.mesa_shop.ShopModel`, an independent 
 model of the same behavior (one agent per subscriber stepped hourly, its own state and
 the model's random numbers, the same population and campaign). Both times include
 generating the population and building the model. The Mesa run (``--mesa-subscribers``
-x ``--mesa-hours``, by default 2,000 x 48 h) is scaled per subscriber-hour. The event
+x ``--mesa-hours``, by default 2,000 x ``--hours``) is scaled per subscriber-hour. The event
 rates per subscriber-day of both are printed side by side, on the same subscribers
 (the world's first ``--mesa-subscribers``) over the same first ``--mesa-hours``, with the
 z-score of each difference (the check that it is the same shop; its full form is
@@ -129,7 +129,7 @@ def run_shop(args: argparse.Namespace, argv: list[str]) -> int:
 
     n, h = args.subscribers, args.hours
     mn = 2_000 if args.mesa_subscribers is None else args.mesa_subscribers
-    mh = 48 if args.mesa_hours is None else args.mesa_hours
+    mh = h if args.mesa_hours is None else args.mesa_hours
     if mn > n or mh > h:
         raise SystemExit("peers --model shop: expected --mesa-subscribers <= --subscribers "
                          "and --mesa-hours <= --hours (the rates are compared on the same "
@@ -137,8 +137,9 @@ def run_shop(args: argparse.Namespace, argv: list[str]) -> int:
     same = Tally(0, mn)
     world = run_world(n, seed=args.seed, hours=h, preset=args.preset, tick=args.tick,
                       campaign_hour=args.campaign_hour, tally=same, tally_hours=mh)
-    model, mesa_s, mesa_cpu = run_mesa(mn, seed=args.seed, hours=mh, preset=args.preset,
-                                       campaign_hour=args.campaign_hour)
+    mesa_run = run_mesa(mn, seed=args.seed, hours=mh, preset=args.preset,
+                        campaign_hour=args.campaign_hour)
+    model, mesa_s, mesa_cpu = mesa_run.model, mesa_run.seconds, mesa_run.cpu_seconds
     table = compare(same, mesa_tally(model, mn), mh / 24)
     table["triggerlab_all"] = [world.totals[m] / (n * h / 24) for m in METRICS]
     ours, ours_c = n * h / world.seconds, n * h / world.cpu_seconds
@@ -151,6 +152,7 @@ def run_shop(args: argparse.Namespace, argv: list[str]) -> int:
         "triggerlab_run": f"{n:,} subscribers x {h} h, tick {args.tick} s",
         "triggerlab_s": world.seconds,
         "triggerlab_cpu_s": world.cpu_seconds,
+        "triggerlab_setup_s": world.setup_seconds,
         "triggerlab_subscriber_hours_per_s": ours,
         "triggerlab_subscriber_hours_per_cpu_s": ours_c,
         "triggerlab_events_per_subscriber_hour": world_events / (n * h),
@@ -158,6 +160,7 @@ def run_shop(args: argparse.Namespace, argv: list[str]) -> int:
         "mesa_run": f"{mn:,} agents x {mh} h, hourly steps (scaled per subscriber-hour)",
         "mesa_s": mesa_s,
         "mesa_cpu_s": mesa_cpu,
+        "mesa_setup_s": mesa_run.setup_seconds,
         "mesa_subscriber_hours_per_s": mesa_rate,
         "mesa_subscriber_hours_per_cpu_s": mesa_c,
         "mesa_events_per_subscriber_hour": len(model.log) / (mn * mh),
@@ -190,7 +193,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--mesa-subscribers", type=int, default=None,
                         help="default 20,000 (toy), 2,000 (shop)")
     parser.add_argument("--mesa-hours", type=int, default=None,
-                        help="default 24 (toy), 48 (shop)")
+                        help="default 24 (toy), --hours (shop)")
     parser.add_argument("--tick", type=int, default=900, help="shop: the world's tick, s")
     parser.add_argument("--preset", default="retail", help="shop: population preset")
     parser.add_argument("--campaign-hour", type=int, default=15,

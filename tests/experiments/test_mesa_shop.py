@@ -13,6 +13,7 @@ Two kinds of checks:
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -20,7 +21,7 @@ import pytest
 
 pytest.importorskip("mesa")
 
-from experiments.bench.mesa_shop import (  # noqa: E402
+from experiments.bench.mesa_shop import (
     METRICS,
     Email,
     ShopModel,
@@ -30,22 +31,23 @@ from experiments.bench.mesa_shop import (  # noqa: E402
     run_mesa,
     run_world,
 )
-from sim import DAY, HOUR, Catalog, EmailBatch, Population  # noqa: E402
-from sim.behavior import (  # noqa: E402
+from sim import DAY, HOUR, Catalog, EmailBatch, Population
+from sim._events import T
+from sim.behavior import (
     SessionSchedule,
     daily_update,
     realize_sessions_reference,
     schedule_day,
 )
-from sim.presets import (  # noqa: E402
+from sim.presets import (
     CALLS_TO_ACTION,
     CONTENT_STRATEGIES,
     EMAIL_KINDS,
     SUBJECT_STYLES,
     get_preset,
 )
-from sim.response import _email_uniforms, npe_update, probabilities, sample_reference  # noqa: E402
-from sim.rng import PURPOSES, KeyedRandom  # noqa: E402
+from sim.response import _email_uniforms, npe_update, probabilities, sample_reference
+from sim.rng import PURPOSES, KeyedRandom
 
 SEED = 3
 
@@ -191,14 +193,12 @@ def test_session_plan_and_daily_update_equal_the_world() -> None:
 
 def test_tally_and_compare() -> None:
     a, b = Tally(10, 3), Tally(10, 3)
-    purchase = 10  # any code not among the compared types is ignored
-    from sim._events import T
     a.add(np.array([10, 11, 12, 99]), np.array([T.page_view, T.purchase_completed,
                                                 T.page_view, T.page_view]),
           np.array([np.nan, 25.0, np.nan, np.nan]))
     b.add_records([{"subscriber": 10, "type": T.page_view},
                    {"subscriber": 12, "type": T.purchase_completed, "revenue": 5.0},
-                   {"subscriber": 12, "type": purchase + 10_000}])
+                   {"subscriber": 12, "type": 10_000}])  # not a compared type
     b.add_emails(EmailBatch.make([10, 11, 40], 0))
     i = METRICS.index
     assert a.totals[i("page_view")].tolist() == [1, 0, 1]
@@ -213,7 +213,7 @@ def test_rates_agree_with_the_world_within_sampling_error() -> None:
     n, days = 5000, 7
     world = Tally(0, n)
     run_world(n, seed=SEED, hours=24 * days, tick=HOUR, tally=world)
-    model, _, _ = run_mesa(n, seed=SEED, hours=24 * days)
+    model = run_mesa(n, seed=SEED, hours=24 * days).model
     table = compare(world, mesa_tally(model, n), days)
     print(table.to_string())
     assert (table["triggerlab"] > 0).all() and (table["mesa"] > 0).all()
@@ -222,3 +222,31 @@ def test_rates_agree_with_the_world_within_sampling_error() -> None:
     assert 0.05 < table.loc["page_view", "mesa"] < 0.5
     assert 0.1 < table.loc["email_open", "mesa"] / table.loc["emails", "mesa"] < 0.5
     assert math.isfinite(table.loc["revenue", "ratio"])
+
+
+def test_peers_shop_benchmark_small(capsys: pytest.CaptureFixture[str]) -> None:
+    from experiments.bench import peers
+
+    assert peers.main(["--model", "shop", "--subscribers", "3000", "--hours", "48",
+                       "--mesa-subscribers", "300", "--mesa-hours", "24", "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    figures = json.loads(out[-1])
+    assert figures["ratio_triggerlab_over_mesa"] == pytest.approx(
+        figures["triggerlab_subscriber_hours_per_s"] / figures["mesa_subscriber_hours_per_s"])
+    assert figures["triggerlab_emails"] > 0 and figures["mesa_events_per_subscriber_hour"] > 0
+    for m in METRICS:
+        assert figures[f"{m}_per_subscriber_day_triggerlab"] >= 0
+        assert figures[f"{m}_per_subscriber_day_mesa"] >= 0
+    assert any(line.startswith("email_open") for line in out)  # the side-by-side table
+    with pytest.raises(SystemExit):
+        peers.main(["--model", "shop", "--subscribers", "100", "--mesa-subscribers", "200"])
+
+
+def test_peers_toy_is_still_the_default(capsys: pytest.CaptureFixture[str]) -> None:
+    from experiments.bench import peers
+
+    assert peers.main(["--subscribers", "2000", "--hours", "5", "--mesa-subscribers", "200",
+                       "--mesa-hours", "3", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["expected_events_per_subscriber_hour"] == pytest.approx(0.03)
+    assert "toy_model" in figures and "mesa_run" in figures
