@@ -45,9 +45,10 @@ Simplifications, all of second order and inside the sampling error of
 :func:`compare` (tests/experiments/test_mesa_shop.py):
 
 * state is float64 (the world keeps engagement, intent and NPE in float32);
-* two sessions of one subscriber starting in the same hour are drawn one after the
-  other (the second sees the cart of the first); the world draws all sessions of a
-  tick from the state at the tick's start;
+* a session is drawn from the state at the start of its hour (the world: of its
+  tick, 15 min by default), and two sessions of one subscriber starting in the same hour
+  are drawn one after the other (the second sees the cart of the first; the world draws
+  all sessions of a tick from the state at the tick's start);
 * two purchases of one subscriber emitted in the same tick lower intent twice (the
   world: once per tick).
 
@@ -756,9 +757,17 @@ class ShopModel(mesa.Model):  # type: ignore[misc, unused-ignore]  # Any without
 METRICS: tuple[str, ...] = ("page_view", "product_view", "add_to_cart", "checkout_started",
                             "purchase_completed", "cart_cleared", "email_open",
                             "email_click", "unsubscribe", "revenue", "emails")
-_TYPE_ROW = np.full(max(EVENT_TYPES.code(m) for m in METRICS[:9]) + 1, -1, np.int64)
-for _i, _m in enumerate(METRICS[:9]):
-    _TYPE_ROW[EVENT_TYPES.code(_m)] = _i
+
+
+def _type_rows() -> np.ndarray:
+    """Row of :data:`METRICS` of every event-type code, -1 for types not compared."""
+    codes = [EVENT_TYPES.code(m) for m in METRICS[:9]]
+    rows = np.full(max(codes) + 1, -1, np.int64)
+    rows[codes] = np.arange(len(codes))
+    return rows
+
+
+_TYPE_ROW = _type_rows()
 _REVENUE, _EMAILS = METRICS.index("revenue"), METRICS.index("emails")
 
 
