@@ -18,7 +18,7 @@ P = 0.02 and views a product with P = 0.01, emitted as events.
 Prints subscriber-hours per second (wall and per CPU-second of this process, the
 figure that does not depend on other load) for each and the ratio triggerlab / mesa.
 
-``--model shop`` compares the full shop instead (the issue's target: >= 50x per
+``--model shop`` compares the full shop instead (target: >= 50x per
 subscriber-hour): this project's :class:`sim.World` (population, ``world.step`` per
 ``--tick`` s, the daily campaign to every subscribed subscriber at ``--campaign-hour``
 UTC through ``world.send``; organic sessions, funnel, email response and state
