@@ -118,7 +118,9 @@ def true_probabilities(population: Population, plan: RunPlan, config: Simulation
     batch : EmailBatch
         The emails as delivered.
     as_arms : callable
-        ``as_arms(go_rows, rows, arms)``: the same emails with arms ``arms``.
+        ``as_arms(go_rows, rows, arms)``: the same emails with arms ``arms``; ``batch``'s
+        rows of the decided emails must be ``as_arms`` with their chosen arm (they are
+        not computed twice).
     catalog : Catalog, optional
         The world's catalog: category margin rates and the stock a purchase needs
         (:func:`sim.response.probabilities`).
@@ -150,27 +152,30 @@ def true_probabilities(population: Population, plan: RunPlan, config: Simulation
     k = len(plan.arm_names)
     decided = go["arm"] >= 0
     idx = np.flatnonzero(decided) if k else np.zeros(0, np.int64)
-    parts = [batch]
-    if len(idx):
+    stacked, src = batch, np.arange(m)   # src: each email's own row in ``stacked``
+    if len(idx):   # a decided email's own row is its chosen arm's: computed once
+        rest = np.flatnonzero(~decided)
         sub = {name: v[idx] for name, v in go.items()}
         rows_k = np.tile(row[idx], k)
         sub_k = {name: np.tile(v, k) if v.ndim == 1 else np.tile(v, (k, 1))
                  for name, v in sub.items()}
         arms_k = np.repeat(np.arange(k, dtype=np.int64), len(idx))
-        parts.append(as_arms(sub_k, rows_k, arms_k))
-    stacked = EmailBatch.concat(parts) if len(parts) > 1 else batch
+        stacked = EmailBatch.concat([batch.take(rest), as_arms(sub_k, rows_k, arms_k)])
+        src = np.empty(m, np.int64)
+        src[rest] = np.arange(len(rest))
+        src[idx] = len(rest) + go["arm"][idx] * len(idx) + np.arange(len(idx))
     window, to_end, support = truth_windows(config, now)
     full = probabilities(population, stacked, catalog)
     pr = within_window(population, stacked, full, window, support)
-    caused = within_window(population, batch, {n: v[:m] for n, v in full.items()}, to_end,
-                           support)
-    chosen = pr[key][:m]
+    own = {n: v[src] for n, v in full.items()}
+    caused = within_window(population, batch, own, to_end, support)
+    chosen = pr[key][src]
     per_arm = np.zeros((m, k))
     if len(idx):
-        per_arm[idx] = pr[key][m:].reshape(k, len(idx)).T
-    out = {name: v[:m] for name, v in pr.items()}
+        per_arm[idx] = pr[key][m - len(idx):].reshape(k, len(idx)).T
+    out = {name: v[src] for name, v in pr.items()}
     out["p_incremental_purchase"] = caused["p_incremental_purchase"]
-    out["margin_ratio"] = full["order_margin"][:m] / full["order_value"][:m]
+    out["margin_ratio"] = own["order_margin"] / own["order_value"]
     return out, chosen, per_arm
 
 
