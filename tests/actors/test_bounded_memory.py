@@ -92,3 +92,26 @@ def test_log_locations_are_checked(tmp_path) -> None:
     run_simulation(cfg, executor="inline")
     with pytest.raises(SpecError, match="already holds events logs"):
         run_simulation(cfg, executor="inline")
+
+
+@pytest.mark.ray
+def test_ray_shards_stream_logs_and_recover_exactly(ray_session, tmp_path) -> None:
+    """Two Ray shards stream their logs; one is killed between two checkpoints: the logs
+    read back equal an inline run's in-memory logs."""
+    from actors import DEFAULT_START, Driver
+
+    cfg = small_config(days=0.5, start=DEFAULT_START + 12 * 3600)
+    want = run_simulation(cfg, executor="inline")
+    kills = []
+
+    def fault(driver, tick):
+        if tick == 17 and not kills:         # between the checkpoints at 12 and 24
+            ray_session.kill(driver.executor.shards[1])
+            kills.append(tick)
+
+    got = Driver(dataclasses.replace(cfg, log_uri=f"file://{tmp_path}"), "ray", 2,
+                 on_tick=fault).run()
+    assert kills and got.info["recoveries"] == 1
+    pd.testing.assert_frame_equal(got.metrics, want.metrics, check_exact=True)
+    pd.testing.assert_frame_equal(got.logs.decisions(), want.decisions, check_exact=True)
+    pd.testing.assert_frame_equal(got.logs.events(), want.events, check_exact=True)
