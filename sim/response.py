@@ -692,25 +692,25 @@ def sample(
     cart = pr["cart_open"]
     other_buy = b & ~cart
     parts = [
-        E.make(sub[opened], t_open[opened], T.email_open, campaign_id=camp[opened],
+        E.part(sub[opened], t_open[opened], T.email_open, campaign_id=camp[opened],
                machine=d["machine"][opened].astype(np.int64)),
-        E.make(sub[c], d["t_click"][c], T.email_click, campaign_id=camp[c],
+        E.part(sub[c], d["t_click"][c], T.email_click, campaign_id=camp[c],
                link_type=d["link"][c]),
-        E.make(sub[c], d["t_view"][c], T.product_view, campaign_id=camp[c],
+        E.part(sub[c], d["t_view"][c], T.product_view, campaign_id=camp[c],
                category=d["category"][c], product_id=d["product"][c],
                time_on_page=d["view_top"][c]),
-        E.make(sub[other_buy], d["t_buy"][other_buy] - 90, T.add_to_cart,
+        E.part(sub[other_buy], d["t_buy"][other_buy] - 90, T.add_to_cart,
                campaign_id=camp[other_buy], cart_value=d["revenue"][other_buy],
                items=1.0, category=d["category"][other_buy],
                product_id=d["bought"][other_buy]),
-        E.make(sub[b], d["t_buy"][b] - 30, T.checkout_started, campaign_id=camp[b],
+        E.part(sub[b], d["t_buy"][b] - 30, T.checkout_started, campaign_id=camp[b],
                cart_value=d["revenue"][b]),
-        E.make(sub[b], d["t_buy"][b], T.purchase_completed, campaign_id=camp[b],
+        E.part(sub[b], d["t_buy"][b], T.purchase_completed, campaign_id=camp[b],
                revenue=d["revenue"][b], cart_value=d["revenue"][b], token=d["token"][b],
                product_id=d["bought"][b]),
-        E.make(sub[x], d["t_unsub"][x], T.unsubscribe, campaign_id=camp[x]),
+        E.part(sub[x], d["t_unsub"][x], T.unsubscribe, campaign_id=camp[x]),
     ]
-    return E.concat(parts), pr, u
+    return E.build(parts), pr, u
 
 
 def sample_reference(
