@@ -111,16 +111,14 @@ def build(parts: Sequence[Part]) -> Events:
     bounds = np.cumsum([0, *sizes]).tolist()
     spans = [(lo, hi, p) for lo, hi, p in zip(bounds[:-1], bounds[1:], parts, strict=True)
              if hi > lo]
-    out: Events = {}
-    for name, pos in (("subscriber", 0), ("time", 1)):
-        col = np.empty(total, np.int64)
-        for lo, hi, p in spans:
-            col[lo:hi] = p[pos]
-        out[name] = col
+    sub = np.empty(total, np.int64)
+    time = np.empty(total, np.int64)
     typ = np.empty(total, np.int64)
     for lo, hi, p in spans:
+        sub[lo:hi] = p[0]
+        time[lo:hi] = p[1]
         typ[lo:hi] = p[2]
-    out["type"] = typ
+    out: Events = {"subscriber": sub, "time": time, "type": typ}
     for name, (dtype, missing) in _DATA.items():
         given = [(lo, hi, p[3][name]) for lo, hi, p in spans if p[3].get(name) is not None]
         if not given:
