@@ -569,15 +569,9 @@ _STAGE1 = np.array([0, 1, 2, 3, 4, 5, 15, 19])
 _STAGE2 = np.array([6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18])
 
 
-def _email_uniforms(rng: KeyedRandom, emails: EmailBatch, pr: dict[str, np.ndarray]
-                    ) -> np.ndarray:
-    """The (n, 20) uniforms behind every email's outcomes.
-
-    Keyed by (subscriber, send time, campaign & 0xFFFF, occurrence of that key in the
-    batch). Detail draws (click delay, link, purchase, revenue, unsubscribe time) are made
-    only for emails whose stage-1 draws say they are clicked or unsubscribed from; the
-    other rows hold 0.5 there and are never read.
-    """
+def _occurrence_reference(emails: EmailBatch) -> np.ndarray:
+    """Occurrence of each email's key (subscriber, send time, campaign & 0xFFFF) among the
+    earlier rows of the batch with that key (in key-sorted, then row order), int64 (n,)."""
     n = len(emails)
     occ = np.zeros(n, np.int64)
     if n > 1:
@@ -590,6 +584,23 @@ def _email_uniforms(rng: KeyedRandom, emails: EmailBatch, pr: dict[str, np.ndarr
             for i in range(1, n):
                 run[i] = run[i - 1] + 1 if same[i - 1] else 0
             occ[order] = run
+    return occ
+
+
+def _email_uniforms(rng: KeyedRandom, emails: EmailBatch, pr: dict[str, np.ndarray]
+                    ) -> np.ndarray:
+    """The (n, 20) uniforms behind every email's outcomes.
+
+    Keyed by (subscriber, send time, campaign & 0xFFFF, occurrence of that key in the
+    batch). Detail draws (click delay, link, purchase, revenue, unsubscribe time) are made
+    only for emails whose stage-1 draws say they are clicked or unsubscribed from; the
+    other rows hold 0.5 there and are never read.
+    """
+    n = len(emails)
+    sub = emails.subscriber
+    # strictly increasing subscribers (a campaign to a list of ids): every key is distinct
+    distinct = n < 2 or bool((sub[1:] > sub[:-1]).all())
+    occ = np.zeros(n, np.int64) if distinct else _occurrence_reference(emails)
     index = ((emails.campaign & 0xFFFF) << 8) | (occ & 0xFF)
     u = np.full((n, _N_U), 0.5)
     u[:, _STAGE1] = rng.uniforms(emails.subscriber, emails.time, PURPOSES["email"], k=8,
