@@ -74,7 +74,7 @@ class EventBuffer:
                           {name: col[lo:hi] for name, col in c.ev.items()})
             if hi == n:
                 continue
-            if 4 * hi > n > 4096:  # drop the consumed rows (memory <= 4/3 of the pending)
+            if 4 * hi > n:  # drop the consumed rows (memory <= 4/3 of the pending)
                 c.ev = {name: col[hi:].copy() for name, col in c.ev.items()}
                 c.time = c.ev["time"]
                 hi = 0
