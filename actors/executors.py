@@ -397,8 +397,9 @@ class RayExecutor:
         and the node's object store holds it, which survives the actor; fetching it
         would only map ~230 MB per 500k-subscriber shard into the driver (~1 s the first
         time). Elsewhere (and the learner's small state): the value, fetched to the
-        driver's node, so that removing the shard's node does not lose it."""
-        if i is None:
+        driver's node, so that removing the shard's node does not lose it. With a store:
+        the :class:`StoredCheckpoint` record of the file the actor wrote."""
+        if i is None or self.store is not None:
             return self.get(handle, timeout=600, who=i, what="checkpoint")
         state, position = handle
         self.get(position, timeout=600, who=i, what="checkpoint")  # raises the task's error
