@@ -25,6 +25,7 @@ day). Keep it under 3 minutes on 2 cores with the defaults.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -38,6 +39,9 @@ from experiments.bench._common import emit
 from experiments.bench.run import _config, _one
 
 NAME = "scaling"
+#: The constants that are CPU seconds of this machine (scaled by the speed probe).
+CPU_CONSTANTS = ("shard_tick_s", "subscriber_tick_s", "shard_init_s", "subscriber_init_s",
+                 "learner_tick_s", "learner_email_s", "checkpoint_subscriber_s")
 #: N nodes x C cores of the cluster predictions.
 CLUSTERS = ((1, 16), (4, 16), (8, 16), (16, 16), (8, 32), (32, 16), (64, 16))
 
@@ -61,6 +65,24 @@ def cores_available(k: int, seconds: float = 1.5) -> float:
     for p in procs:
         p.join()
     return float(cpu / seconds)
+
+
+def cpu_speed_probe(repeats: int = 5) -> float:
+    """CPU seconds of a fixed memory-bound numpy task (sorts, gathers, sums of a few
+    million numbers), the median of ``repeats``: on a machine shared with other work a CPU
+    second does not buy a constant amount of work (caches, memory bandwidth), so the
+    calibration's CPU constants are scaled by this probe's ratio before a run."""
+    rng = np.random.default_rng(7)
+    x = rng.random(2_000_000)
+    idx = rng.integers(0, len(x), len(x))
+    times = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        np.sort(x)
+        float(x[idx].sum())
+        np.unique(idx[:500_000])
+        times.append(time.process_time() - t0)
+    return float(np.median(times))
 
 
 def calibrate(subscribers: int, days: float, seed: int) -> dict[str, Any]:
@@ -122,7 +144,9 @@ def calibration(sizes: list[int], args: Any, ticks: int, stub_loop: Any) -> dict
     """Everything the model's constants come from: the inline runs at ``sizes``, the
     learner alone, the stub loop at 1, 2, 4, 8 (and ``--shards``) shards, and 1-tick Ray
     runs at 1, 2, 4 (and ``--shards``) shards."""
+    probe0 = cpu_speed_probe()
     small, big = (calibrate(s, args.days, args.seed) for s in sizes)
+    probe = (probe0 + cpu_speed_probe()) / 2
     alone = learner_alone([int(x) for x in args.learner_emails.split(",") if x.strip()])
     counts = {int(x) for x in args.shards.split(",") if x.strip()}
     e_tick = max(1, round(big["emails"].sum() / ticks / sizes[1] * args.subscribers))
@@ -134,7 +158,10 @@ def calibration(sizes: list[int], args: Any, ticks: int, stub_loop: Any) -> dict
         r = _one(_config(2000, 900 / 86400, args.seed), "ray", n)
         tiny[n] = time.perf_counter() - t0
         tiny_cpu[n] = ((r["learner_cpu_s"] or 0.0), r["driver_cpu_s"])
+    # the hop against the emails a tick moves (shards -> learner -> shards), 2 shards
+    hop_emails = {e: stub_loop(100, 2, e, 1, 1)["wall_s"] / 100 for e in (1_000, 10_000, 100_000)}
     return {"small": small, "big": big, "alone": alone, "stub": stub, "tiny": tiny,
+            "hop_emails": hop_emails, "cpu_probe_s": probe,
             "tiny_cpu": tiny_cpu, "run_subscribers": args.subscribers,
             "load_avg_1m": os.getloadavg()[0]}
 
@@ -187,6 +214,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--predict-subscribers", type=int, default=100_000_000)
     ap.add_argument("--predict-days", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rss-per-subscriber", type=float, default=None,
+                    help="bytes of a shard's peak memory per subscriber for the GB/node "
+                         "column (default: fitted on the runs' peak RSS, 2+ shard counts)")
+    ap.add_argument("--rss-base-mb", type=float, default=535.0,
+                    help="a shard's peak memory without subscribers, with --rss-per-subscriber")
     ap.add_argument("--calibration", default=None, metavar="PATH",
                     help="JSON file of the calibration: read if it exists, else measured "
                          "and written (split the Ray runs over invocations of < 3 min)")
@@ -197,8 +229,9 @@ def main(argv: list[str]) -> int:
     calib = [int(x) for x in args.calibration_subscribers.split(",") if x.strip()]
     if len(calib) != 2 or calib[0] >= calib[1] or min(calib) < 100:
         ap.error("--calibration-subscribers: expected two increasing sizes >= 100")
-    if not counts or min(counts) < 1 or args.subscribers < max(counts):
-        ap.error("--shards: expected shard counts >= 1, at most --subscribers")
+    if counts and (min(counts) < 1 or args.subscribers < max(counts)):
+        ap.error("--shards: expected shard counts >= 1, at most --subscribers "
+                 "('' = calibration and predictions only)")
 
     from actors.ray_overhead import measure_stub_loop
     from actors.ray_runtime import init_ray
@@ -231,8 +264,9 @@ def main(argv: list[str]) -> int:
     checkpoints = (ticks - 1) // cfg.checkpoint_every
 
     lines = [f"Ray runs, {args.subscribers:,} subscribers x {args.days:g} days "
-             f"({ticks} ticks), predicted vs measured (cores: what the shards got here)",
-             f"{'shards':>6} {'cores':>6} {'pred_s':>8} {'meas_s':>8} {'error':>7} "
+             f"({ticks} ticks), predicted vs measured (cores: what the shards got here "
+             f"just before the run; speed: CPU s per unit of work vs the calibration's)",
+             f"{'shards':>6} {'cores':>6} {'speed':>6} {'pred_s':>8} {'meas_s':>8} {'error':>7} "
              f"{'pred_s@2':>9} {'shard CPU s':>12} {'learner CPU s':>14} "
              f"{'driver CPU s':>13}"]
     figures: dict[str, Any] = {"subscribers": args.subscribers, "days": args.days,
@@ -243,8 +277,10 @@ def main(argv: list[str]) -> int:
             raise SystemExit(f"--calibration {args.calibration}: no stub or 1-tick run at "
                              f"{n} shards (delete it to measure again)")
         cores = cores_available(min(n, os.cpu_count() or 1))   # just before the run
+        speed = cpu_speed_probe() / cal["cpu_probe_s"]          # > 1: a CPU s buys less now
+        cn = dataclasses.replace(c, **{k: getattr(c, k) * speed for k in CPU_CONSTANTS})
         hop = stub[n]["wall_s"] / stub[n]["ticks"] if n in stub else None
-        pred = predict_wall(c, args.subscribers, ticks, 1, cores, n, checkpoints, hop,
+        pred = predict_wall(cn, args.subscribers, ticks, 1, cores, n, checkpoints, hop,
                             tiny[n])
         nominal = predict_wall(c, args.subscribers, ticks, 1, float(os.cpu_count() or 1), n,
                                checkpoints, hop, tiny[n])
@@ -252,8 +288,9 @@ def main(argv: list[str]) -> int:
         err = pred["wall_s"] / r["wall_s"] - 1
         # hindsight: CPU of the run's processes (shards, learner, driver) per wall second
         figures[f"shards_{n}_cores_used_during_run"] = r["total_cpu_s"] / r["wall_s"]
-        lines.append(f"{n:>6} {cores:>6.2f} {pred['wall_s']:>8.1f} {r['wall_s']:>8.1f} "
-                     f"{100 * err:>+6.1f}% {nominal['wall_s']:>9.1f} "
+        figures[f"shards_{n}_cpu_speed_ratio"] = speed
+        lines.append(f"{n:>6} {cores:>6.2f} {speed:>6.2f} {pred['wall_s']:>8.1f} "
+                     f"{r['wall_s']:>8.1f} {100 * err:>+6.1f}% {nominal['wall_s']:>9.1f} "
                      f"{r['max_shard_cpu_s']:>12.1f} {r['learner_cpu_s'] or 0:>14.2f} "
                      f"{r['driver_cpu_s']:>13.2f}")
         figures.update({f"shards_{n}_cores_available": cores,
@@ -270,6 +307,27 @@ def main(argv: list[str]) -> int:
                         **{f"shards_{n}_predicted_{k}": pred[k] for k in (
                             "startup_s", "init_s", "shards_s", "hop_s", "learner_s",
                             "checkpoint_s")}})
+    # the learner per tick against the tick's emails (inline calibration, biggest size)
+    e, lt = big["emails"], big["learner_tick_cpu_s"]
+    lines += ["", "learner seconds per tick vs emails per tick (inline, "
+                  f"{calib[1]:,} subscribers; then the learner alone, synthetic ticks)",
+              f"{'emails/tick':>14} {'ticks':>6} {'learner ms/tick':>16}"]
+    for lo, hi in ((0, 100), (100, 1_000), (1_000, 10_000), (10_000, 10**9)):
+        sel = (e >= lo) & (e < hi)
+        if sel.any():
+            lines.append(f"{f'{lo:,}-{hi:,}' if hi < 10**9 else f'>= {lo:,}':>14} "
+                         f"{int(sel.sum()):>6} {1e3 * lt[sel].mean():>16.2f}")
+    for n_e, sec in alone:
+        lines.append(f"{n_e:>14,} {'alone':>6} {1e3 * sec:>16.1f}")
+    lines += ["", "driver hop (stub loop, 2 shards, lag 1) vs emails per tick",
+              f"{'emails/tick':>14} {'hop ms/tick':>12}"]
+    hop_e = {int(k): v for k, v in cal["hop_emails"].items()}
+    lines += [f"{k:>14,} {1e3 * v:>12.2f}" for k, v in sorted(hop_e.items())]
+    lines += ["", "driver hop (stub loop, lag 1) vs shards",
+              f"{'shards':>14} {'hop ms/tick':>12}"]
+    lines += [f"{k:>14} {1e3 * v['wall_s'] / v['ticks']:>12.2f}" for k, v in sorted(stub.items())]
+    figures.update({f"hop_2_shards_{k}_emails_ms_per_tick": 1e3 * v
+                    for k, v in sorted(hop_e.items())})
     shard_throughput = 1 / (c.subscriber_tick_s + c.shard_tick_s / args.subscribers)
     figures.update({
         "shard_subscriber_ticks_per_cpu_s": shard_throughput,
@@ -282,7 +340,9 @@ def main(argv: list[str]) -> int:
         **{f"learner_alone_{e}_emails_s": s for e, s in alone},
     })
     rss = [(args.subscribers / n, measured[n]["peak_rss_shard_mb"] * 2**20) for n in counts]
-    if len({x for x, _ in rss}) >= 2:
+    if args.rss_per_subscriber is not None:
+        m0, beta = args.rss_base_mb * 2**20, args.rss_per_subscriber
+    elif len({x for x, _ in rss}) >= 2:
         beta, m0 = np.polyfit([x for x, _ in rss], [y for _, y in rss], 1)
         figures["shard_rss_base_mb"] = float(m0) / 2**20
         figures["shard_rss_bytes_per_subscriber"] = float(beta)
