@@ -245,3 +245,29 @@ def test_two_node_cluster_restores_lost_node_from_storage(tmp_path):
     assert report["checkpoints_kept"] == ["StoredCheckpoint", "StoredCheckpoint"]
     assert report["checkpoints_written"] >= 2
     assert report["checkpoint_uri"].startswith((tmp_path / "ckpt").as_uri())
+
+
+def test_scaling_model_adds_its_terms_and_shares_cores():
+    from actors.scaling import ScalingConstants, fit_line, predict_wall
+
+    c = ScalingConstants(shard_tick_s=0.01, subscriber_tick_s=1e-7, shard_init_s=0.0,
+                         subscriber_init_s=1e-6, hop_s=0.005, hop_shard_s=0.001,
+                         learner_tick_s=0.001, learner_email_s=1e-6,
+                         emails_per_subscriber_tick=0.002, startup_s=5.0,
+                         startup_shard_s=1.0, checkpoint_subscriber_s=1e-7)
+    two = predict_wall(c, 200_000, 672, nodes=1, cores=2, shards=2, checkpoints=6)
+    assert two["oversubscription"] == 1.0 and two["subscribers_per_shard"] == 100_000
+    assert two["shards_s"] == pytest.approx(672 * (0.01 + 1e-7 * 100_000))
+    assert two["hop_s"] == pytest.approx(672 * (0.005 + 0.002))
+    assert two["learner_s"] == pytest.approx(672 * 0.001 + 1e-6 * 0.002 * 200_000 * 672)
+    assert two["wall_s"] == pytest.approx(sum(two[k] for k in (
+        "startup_s", "init_s", "shards_s", "hop_s", "learner_s", "checkpoint_s")))
+    four = predict_wall(c, 200_000, 672, nodes=1, cores=2, shards=4)
+    assert four["oversubscription"] == 2.0           # 4 shards share 2 cores
+    assert four["shards_s"] == pytest.approx(2 * 672 * (0.01 + 1e-7 * 50_000))
+    # a cluster: one shard per core by default
+    big = predict_wall(c, 10**8, 2880, nodes=8, cores=16)
+    assert big["shards"] == 128 and big["shards_per_node"] == 16
+    assert fit_line([1, 2, 4], [3.0, 5.0, 9.0]) == pytest.approx((1.0, 2.0))
+    with pytest.raises(SpecError, match="predict_wall: expected nodes >= 1"):
+        predict_wall(c, 100, 10, nodes=0)
