@@ -6,14 +6,15 @@ driver submits the next tick. So, for ``S`` subscribers, ``T`` ticks, ``n`` shar
 ``s = S / n`` subscribers, ``k = ceil(n / N)`` shards on the busiest node and
 ``q = max(1, k / C)`` (shards sharing a node's cores)::
 
-    wall = R(k)                                  Ray start-up, finish and shut-down
+    wall = R(k, C)                               Ray start-up, finish and shut-down
          + (i0 + i1 * s) * q                     building the shards (population)
          + T * (a + b * s) * q                   the shards' ticks
-         + T * (h0 + h1 * n)                     the driver's hop per tick (Ray calls)
+         + T * (h0 + h1 * n) + h2 * E            the driver's hop (Ray calls, messages)
          + T * l0 + l1 * E                       the learner: per tick, per email
          + K * kappa * s * q                     K checkpoints (state serialization)
 
-with ``E = eps * S * T`` emails the learner decides and ``R(k) = r0 + r1 * k``. The
+with ``E = eps * S * T`` emails the learner decides and ``R(k, C) = r0 + r1 * k / C``
+(the ``k`` shard processes of a node start on its ``C`` cores). The
 constants are measured by ``python -m experiments.bench scaling`` (inline runs of one
 shard and the learner at two sizes, Ray's stub-actor loop at several shard counts, tiny
 Ray runs); the model is checked there against measured 1-, 2- and 4-shard Ray runs.
@@ -53,6 +54,9 @@ class ScalingConstants:
         tick: the stub-actor loop's wall per tick (Ray calls, serialization and
         scheduling in the driver, the shards and the learner; no work) at one shard, and
         the serial CPU (driver and learner) that each more shard adds per tick.
+    hop_email_s : float
+        ``h2``: what each email adds to the hop (its choice and reward shipped from a
+        shard to the learner, its arm back), seconds.
     learner_tick_s, learner_email_s : float
         ``l0``, ``l1``: the learner's seconds per tick and per email decided.
     emails_per_subscriber_tick : float
@@ -60,7 +64,7 @@ class ScalingConstants:
         configuration: the bench's weekly campaign, three rules, every email decided).
     startup_s, startup_shard_s : float
         ``r0``, ``r1``: a Ray run's fixed cost (actor start-up, finish, shut-down), and
-        per shard on a node.
+        the core-seconds each shard's start-up takes on its node (process, imports).
     checkpoint_subscriber_s : float
         ``kappa``: seconds to serialize one subscriber's state for a checkpoint.
     """
@@ -71,6 +75,7 @@ class ScalingConstants:
     subscriber_init_s: float
     hop_s: float
     hop_shard_s: float
+    hop_email_s: float
     learner_tick_s: float
     learner_email_s: float
     emails_per_subscriber_tick: float
@@ -114,7 +119,8 @@ def predict_wall(c: ScalingConstants, subscribers: int, ticks: int, nodes: int =
     checkpoints : int
         ``K``: checkpoints taken in the run.
     hop_tick_s, startup_s : float, optional
-        ``h(n)`` and ``R(k)`` measured for this very ``n`` (instead of the lines).
+        The hop per tick and ``R(k)`` measured for this very run's shards and emails
+        per tick (instead of the lines).
 
     Returns
     -------
@@ -132,12 +138,12 @@ def predict_wall(c: ScalingConstants, subscribers: int, ticks: int, nodes: int =
     q = max(1.0, k / cores)
     emails = c.emails_per_subscriber_tick * subscribers * ticks
     terms = {
-        "startup_s": (c.startup_s + c.startup_shard_s * k) if startup_s is None
+        "startup_s": (c.startup_s + c.startup_shard_s * k / cores) if startup_s is None
         else startup_s,
         "init_s": (c.shard_init_s + c.subscriber_init_s * s) * q,
         "shards_s": ticks * (c.shard_tick_s + c.subscriber_tick_s * s) * q,
-        "hop_s": ticks * ((c.hop_s + c.hop_shard_s * n) if hop_tick_s is None
-                          else hop_tick_s),
+        "hop_s": (ticks * (c.hop_s + c.hop_shard_s * n) + c.hop_email_s * emails
+                  if hop_tick_s is None else ticks * hop_tick_s),
         "learner_s": ticks * c.learner_tick_s + c.learner_email_s * emails,
         "checkpoint_s": checkpoints * c.checkpoint_subscriber_s * s * q,
     }

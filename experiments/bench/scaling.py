@@ -167,7 +167,8 @@ def calibration(sizes: list[int], args: Any, ticks: int, stub_loop: Any) -> dict
 
 
 def _constants(small: dict[str, Any], big: dict[str, Any], stub: dict[int, dict[str, float]],
-               tiny: dict[int, float]) -> tuple[Any, dict[str, float]]:
+               tiny: dict[int, float], hop_emails: dict[Any, float]
+               ) -> tuple[Any, dict[str, float]]:
     from actors.scaling import ScalingConstants, fit_line
 
     sizes = [small["subscribers"], big["subscribers"]]
@@ -183,14 +184,18 @@ def _constants(small: dict[str, Any], big: dict[str, Any], stub: dict[int, dict[
     serial = [(stub[n]["driver_cpu_s"] + stub[n]["learner_cpu_s"]) / stub[n]["ticks"]
               for n in ns]
     h1 = max(0.0, fit_line(ns, serial)[1])
+    hop_e = {int(k): v for k, v in hop_emails.items()}
+    h2 = max(0.0, fit_line(sorted(hop_e), [hop_e[k] for k in sorted(hop_e)])[1])
     shard_call = float(np.mean([stub[n]["shard_cpu_s"] / stub[n]["ticks"] for n in ns]))
     r0, r1 = fit_line(sorted(tiny), [tiny[n] for n in sorted(tiny)])
     c = ScalingConstants(
         shard_tick_s=a, subscriber_tick_s=b, shard_init_s=max(0.0, i0),
         subscriber_init_s=i1, hop_s=per_tick[ns[0]] - h1 * ns[0], hop_shard_s=h1,
+        hop_email_s=h2,
         learner_tick_s=max(0.0, l0), learner_email_s=l1,
         emails_per_subscriber_tick=float(big["emails"].sum()) / (sizes[1] * t),
-        startup_s=r0, startup_shard_s=max(0.0, r1),
+        # measured on this machine's cores: core-seconds per shard's start-up
+        startup_s=r0, startup_shard_s=max(0.0, r1) * (os.cpu_count() or 1),
         checkpoint_subscriber_s=big["checkpoint_s"] / sizes[1])
     extra = {"ray_call_cpu_ms_per_shard_tick": 1e3 * shard_call,
              "peak_emails_per_subscriber_tick": float(big["emails"].max()) / sizes[1],
@@ -260,7 +265,7 @@ def main(argv: list[str]) -> int:
     stub = {int(n): v for n, v in cal["stub"].items()}
     tiny = {int(n): v for n, v in cal["tiny"].items()}
     tiny_cpu = {int(n): v for n, v in cal["tiny_cpu"].items()}
-    c, extra = _constants(small, big, stub, tiny)
+    c, extra = _constants(small, big, stub, tiny, cal["hop_emails"])
     checkpoints = (ticks - 1) // cfg.checkpoint_every
 
     lines = [f"Ray runs, {args.subscribers:,} subscribers x {args.days:g} days "
@@ -354,16 +359,17 @@ def main(argv: list[str]) -> int:
     big_k = (big_t - 1) // cfg.checkpoint_every
     peak_e = extra["peak_emails_per_subscriber_tick"] * big_s
     lines += ["", f"predicted: {big_s:,} subscribers x {args.predict_days:g} days "
-                  f"({big_t} ticks, {big_k} checkpoints), one shard per core",
+                  f"({big_t} ticks, {big_k} checkpoints), one shard per core; floor_s: the "
+                  f"hop and the learner, which more nodes do not shorten",
               f"{'N':>4} {'C':>4} {'shards':>6} {'wall_s':>8} {'shards_s':>9} "
-              f"{'hop_s':>7} {'learner_s':>10} {'other_s':>8} {'GB/node':>8}"]
+              f"{'hop_s':>7} {'learner_s':>10} {'other_s':>8} {'floor_s':>8} {'GB/node':>8}"]
     for nn, cc in CLUSTERS:
         p = predict_wall(c, big_s, big_t, nn, cc, None, big_k)
         other = p["startup_s"] + p["init_s"] + p["checkpoint_s"]
         gb = p["shards_per_node"] * (m0 + beta * p["subscribers_per_shard"]) / 1e9
         lines.append(f"{nn:>4} {cc:>4} {int(p['shards']):>6} {p['wall_s']:>8,.0f} "
                      f"{p['shards_s']:>9,.0f} {p['hop_s']:>7,.0f} {p['learner_s']:>10,.0f} "
-                     f"{other:>8,.0f} {gb:>8,.0f}")
+                     f"{other:>8,.0f} {p['hop_s'] + p['learner_s']:>8,.0f} {gb:>8,.0f}")
         figures[f"predict_{nn}x{cc}_wall_s"] = p["wall_s"]
     figures.update({
         "predict_learner_s": c.learner_tick_s * big_t

@@ -252,13 +252,15 @@ def test_scaling_model_adds_its_terms_and_shares_cores():
 
     c = ScalingConstants(shard_tick_s=0.01, subscriber_tick_s=1e-7, shard_init_s=0.0,
                          subscriber_init_s=1e-6, hop_s=0.005, hop_shard_s=0.001,
+                         hop_email_s=1e-7,
                          learner_tick_s=0.001, learner_email_s=1e-6,
                          emails_per_subscriber_tick=0.002, startup_s=5.0,
                          startup_shard_s=1.0, checkpoint_subscriber_s=1e-7)
     two = predict_wall(c, 200_000, 672, nodes=1, cores=2, shards=2, checkpoints=6)
     assert two["oversubscription"] == 1.0 and two["subscribers_per_shard"] == 100_000
+    assert two["startup_s"] == pytest.approx(5.0 + 1.0 * 2 / 2)
     assert two["shards_s"] == pytest.approx(672 * (0.01 + 1e-7 * 100_000))
-    assert two["hop_s"] == pytest.approx(672 * (0.005 + 0.002))
+    assert two["hop_s"] == pytest.approx(672 * (0.005 + 0.002) + 1e-7 * 0.002 * 200_000 * 672)
     assert two["learner_s"] == pytest.approx(672 * 0.001 + 1e-6 * 0.002 * 200_000 * 672)
     assert two["wall_s"] == pytest.approx(sum(two[k] for k in (
         "startup_s", "init_s", "shards_s", "hop_s", "learner_s", "checkpoint_s")))
