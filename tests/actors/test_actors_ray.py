@@ -273,3 +273,26 @@ def test_scaling_model_adds_its_terms_and_shares_cores():
     assert fit_line([1, 2, 4], [3.0, 5.0, 9.0]) == pytest.approx((1.0, 2.0))
     with pytest.raises(SpecError, match="predict_wall: expected nodes >= 1"):
         predict_wall(c, 100, 10, nodes=0)
+
+
+def test_scaling_bench_calibration_measures_the_model_constants():
+    """The benchmark's calibration pieces on tiny runs (the Ray parts given)."""
+    import math
+
+    from experiments.bench.scaling import _constants, calibrate, learner_alone
+
+    small, big = calibrate(300, 1.0, 1), calibrate(1200, 1.0, 1)
+    assert len(big["shard_tick_cpu_s"]) == 96 and big["emails"].sum() > 0
+    assert big["output_bytes_per_email"] > 0 and big["checkpoint_bytes"] > 0
+    alone = learner_alone([400, 4000], shards=2)
+    assert [e for e, _ in alone] == [400, 4000] and all(s > 0 for _, s in alone)
+    stub = {n: {"wall_s": 0.01 * n, "ticks": 10, "shard_cpu_s": 0.01,
+                "driver_cpu_s": 0.002 * n, "learner_cpu_s": 0.001 * n} for n in (1, 2, 4)}
+    c, extra = _constants(small, big, stub, {1: 5.0, 4: 8.0}, {"1000": 0.005, "10000": 0.014})
+    assert c.hop_shard_s == pytest.approx(0.0003)      # (2 + 1) ms CPU per 10 ticks per shard
+    assert c.hop_s == pytest.approx(0.001 - 0.0003)
+    assert c.hop_email_s == pytest.approx(1e-6)
+    assert c.startup_s == pytest.approx(4.0)
+    assert c.emails_per_subscriber_tick == pytest.approx(big["emails"].sum() / (1200 * 96))
+    assert all(math.isfinite(v) for v in c.as_dict().values())
+    assert extra["peak_emails_per_subscriber_tick"] > 0
