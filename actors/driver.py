@@ -224,6 +224,8 @@ class Driver:
                 "checkpoint_uri": None if self.store is None else self.store.run_uri,
                 "checkpoints_written": 0 if self.store is None else self.store.n_committed,
                 "checkpoint_bytes": 0 if self.store is None else self.store.last_nbytes,
+                # seconds the slowest actor took to serialize and write the last one
+                "checkpoint_write_s": 0.0 if self.store is None else self.store.write_s,
                 **ex.describe()}
         return merge_results(self.plan.layout, parts, pstate, info, cfg.record_decisions,
                              cfg.record_events,
