@@ -19,7 +19,16 @@
 
 Same run configuration as ``python -m experiments.bench run`` (reference rules, weekly
 campaign, Thompson sampling deciding every email, 15-minute ticks, lag 1, a checkpoint a
-day). Keep it under 3 minutes on 2 cores with the defaults.
+day). With the defaults the calibration takes 2-4 minutes here (load 3-7 from other
+work) and each Ray run 40-90 s; to keep each invocation short, measure the calibration
+once and the runs one by one::
+
+    python -m experiments.bench scaling --shards '' --calibration /tmp/calib.json
+    python -m experiments.bench scaling --shards 1 --calibration /tmp/calib.json
+    python -m experiments.bench scaling --shards 2 --calibration /tmp/calib.json
+    python -m experiments.bench scaling --shards 4 --calibration /tmp/calib.json
+
+The model and the constants: :mod:`actors.scaling` and docs/cluster.md.
 """
 
 from __future__ import annotations
