@@ -186,9 +186,10 @@ class Driver:
         cfg = self.config
         t_start, cpu_start = time.perf_counter(), time.process_time()
         ex = self.executor
-        ex.start(cfg, self.ranges, self.has_learner)
         bar = ProgressBar(cfg.n_ticks, self.progress)
         try:
+            # inside: actors made before a failing one (a shard's init error) are released
+            ex.start(cfg, self.ranges, self.has_learner)
             done, nxt = 0, 0
             while done < self.n_blocks:
                 while nxt < self.n_blocks and nxt - done < self.max_in_flight:

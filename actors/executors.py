@@ -283,12 +283,15 @@ class RayExecutor:
         self._shard_cls, self._learner_cls = ShardActor, LearnerActor
         self._shard_opts = {"num_cpus": cpus, "max_restarts": 0, "max_task_retries": 0}
         self.shards, self.learner = [], None
+        self._learner_pin = self._learner_target() if learner else None   # checked first
         # the node each shard is pinned to (None: Ray's SPREAD)
         self._targets: list[str | None] = [None] * len(self.ranges)
         if self.placement == "balanced":
             self._targets = list(assign_nodes(self._alive_nodes(), len(self.ranges)))
-        made = [self._new_shard(i, None) for i in range(len(self.ranges))]
-        self.shards = [a for a, _ in made]
+        made = []
+        for i in range(len(self.ranges)):
+            made.append(self._new_shard(i, None))
+            self.shards.append(made[-1][0])
         if learner:
             self.learner, lref = self._new_learner(None)
             self.get(lref, timeout=600, who=None, what="init")
@@ -341,7 +344,7 @@ class RayExecutor:
         return self.learner_node
 
     def _new_learner(self, state: Any) -> tuple[Any, Any]:
-        node = self._learner_target()
+        node = self._learner_pin
         opts: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, "max_task_retries": 0}
         if node is not None:
             opts["scheduling_strategy"] = self._pin(node)
@@ -493,7 +496,9 @@ class RayExecutor:
         return parts, pstate
 
     def shutdown(self) -> None:
-        for a in [*self.shards, *([self.learner] if self.learner is not None else [])]:
+        """Kill the actors (also those of a :meth:`start` that failed half-way)."""
+        learner = getattr(self, "learner", None)
+        for a in [*getattr(self, "shards", []), *([learner] if learner is not None else [])]:
             try:
                 self._ray.kill(a, no_restart=True)
             except Exception:

@@ -197,6 +197,13 @@ def test_bad_cluster_options_fail_early(tmp_path):
     assert not list(tmp_path.glob("run-*"))      # nothing created by a refused run
 
 
+def test_learner_on_a_node_that_is_not_there_fails_before_any_actor(ray_session):
+    cfg = small_config(subscribers=200, days=RAY_DAYS)
+    with pytest.raises(SpecError, match=r"learner_node: 'abab.*' is not an alive node of "
+                                        r"the Ray cluster \(alive: [0-9a-f]{56}\)"):
+        run_simulation(cfg, executor="ray", shards=2, learner_node="ab" * 28)
+
+
 def test_shards_are_assigned_to_nodes_by_cpus():
     nodes = [("head", 2.0), ("big", 6.0), ("mid", 4.0)]
     got = assign_nodes(nodes, 6)
