@@ -504,7 +504,7 @@ class ShardCore:
         buffers, the scoring history)."""
         seen: set[int] = set()
         led = self.ledger
-        parts = {
+        parts: dict[str, list[Any]] = {
             "world": [self.world],
             "engine": [self.engine],
             "outbox": [self.outbox],
