@@ -30,7 +30,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from actors.errors import InternalError
+from actors.log_frames import decisions_frame, events_frame
 from policies.errors import SpecError
+from policies.events import EventBatch
 
 __all__ = ["LOGS", "ROWS_PER_GROUP", "LogSink", "RunLogs", "check_empty", "open_log_fs"]
 
@@ -230,17 +232,12 @@ class RunLogs:
 
     def decisions(self) -> pd.DataFrame:
         """The decision log as :attr:`actors.RunResult.decisions` (whole, in memory)."""
-        from actors.result import decisions_frame
-
         if not self.record_decisions:
             raise SpecError("decisions: the run did not record them (record_decisions)")
         return decisions_frame(self.layout, [self._read("decisions")])
 
     def events(self) -> pd.DataFrame:
         """The event log as :attr:`actors.RunResult.events` (whole, in memory)."""
-        from actors.result import events_frame
-        from policies.events import EventBatch
-
         if not self.record_events:
             raise SpecError("events: the run did not record them (record_events)")
         raw = self._read("events")

@@ -14,8 +14,8 @@ from conftest import small_config
 import actors.logs
 import actors.truth
 from actors import ShardCore, run_simulation
+from actors.log_frames import decisions_frame, events_frame
 from actors.logs import RunLogs
-from actors.result import decisions_frame, events_frame
 from policies.errors import SpecError
 
 
