@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from actors.checkpoint_store import StoredCheckpoint, read_checkpoint, write_checkpoint
 from actors.config import SimulationConfig
 from actors.learner import LearnerCore
 from actors.messages import Arms, ShardResult, TickOutput
@@ -35,9 +36,13 @@ class ShardActor:
         self.core: ShardCore | None = None
 
     def init(self, config: SimulationConfig, start: int, stop: int,
-             checkpoint: dict[str, Any] | None) -> int:
-        self.core = (ShardCore(config, start, stop) if checkpoint is None
-                     else ShardCore.from_state(checkpoint))
+             checkpoint: dict[str, Any] | StoredCheckpoint | None) -> int:
+        """Build the shard, or continue from a checkpoint (a state, or a file on shared
+        storage, read here on the shard's node)."""
+        state = (read_checkpoint(checkpoint) if isinstance(checkpoint, StoredCheckpoint)
+                 else checkpoint)
+        self.core = (ShardCore(config, start, stop) if state is None
+                     else ShardCore.from_state(state))
         return self.core.position
 
     @ray.method(num_returns=2)
@@ -55,6 +60,11 @@ class ShardActor:
         reads to learn that the checkpoint succeeded without fetching the state)."""
         assert self.core is not None
         return self.core.state(), self.core.position
+
+    def save(self, uri: str) -> StoredCheckpoint:
+        """Write the shard's checkpoint to the file ``uri`` (shared storage)."""
+        assert self.core is not None
+        return write_checkpoint(uri, self.core.state(), self.core.position)
 
     def refresh(self, now: int) -> tuple[np.ndarray, np.ndarray] | None:
         assert self.core is not None
@@ -82,10 +92,12 @@ class LearnerActor:
     def __init__(self) -> None:
         self.core: LearnerCore | None = None
 
-    def init(self, config: SimulationConfig, state: dict[str, Any] | None) -> int:
+    def init(self, config: SimulationConfig,
+             state: dict[str, Any] | StoredCheckpoint | None) -> int:
         self.core = LearnerCore(config)
-        if state is not None:
-            self.core.restore(state)
+        saved = read_checkpoint(state) if isinstance(state, StoredCheckpoint) else state
+        if saved is not None:
+            self.core.restore(saved)
         return self.core.position
 
     def decide_block(self, first: int, count: int, *outputs: list[TickOutput]
@@ -97,6 +109,11 @@ class LearnerActor:
         assert self.core is not None
         return self.core.checkpoint()
 
+    def save(self, uri: str) -> StoredCheckpoint:
+        """Write the learner's checkpoint to the file ``uri`` (shared storage)."""
+        assert self.core is not None
+        return write_checkpoint(uri, self.core.checkpoint(), self.core.position)
+
     def position(self) -> int:
         return -1 if self.core is None else self.core.position
 
@@ -107,3 +124,6 @@ class LearnerActor:
     def cpu_s(self) -> float:
         """CPU seconds (user + system) of this actor's process so far."""
         return process_cpu_seconds()
+
+    def node(self) -> str:
+        return ray.get_runtime_context().get_node_id()

@@ -247,6 +247,11 @@ class SimulationConfig:
     target : TargetConfig or None
         Send triggered and campaign emails only to the top of a score (needs ``scoring``
         producing ``target.by``; whole days of ticks).
+    log_uri : str or None
+        Stream the recorded event and decision logs to Parquet files there (a directory
+        or any ``pyarrow.fs`` URI every shard can reach) in bounded memory, instead of
+        holding them until the end: the result's ``logs`` reads them back
+        (:mod:`actors.logs`). None: the logs are kept in memory.
     """
 
     seed: int | None = None
@@ -269,6 +274,7 @@ class SimulationConfig:
     checkpoint_every: int = 96
     scoring: ScoringConfig | None = None
     target: TargetConfig | None = None
+    log_uri: str | None = None
 
     def __post_init__(self) -> None:
         check_int("seed", self.seed, low=0, what="an integer >= 0 (required)", error=SpecError)
@@ -301,6 +307,9 @@ class SimulationConfig:
         check_int("reward_window_seconds", self.reward_window_seconds, low=1, error=SpecError)
         for name in ("record_decisions", "record_events", "record_subscribers"):
             check_bool(name, getattr(self, name), what="True or False", error=SpecError)
+        if self.log_uri is not None:
+            from actors.logs import open_log_fs
+            open_log_fs(self.log_uri)
         check_int("checkpoint_every", self.checkpoint_every, low=0,
                   what="an integer >= 0 (ticks)", error=SpecError)
         if self.scoring is not None and not isinstance(self.scoring, ScoringConfig):

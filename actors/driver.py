@@ -16,7 +16,12 @@ Checkpoints and recovery (Ray): every ``checkpoint_every`` ticks each shard and 
 learner hand the driver their state, together with the arms of the last ``L`` ticks,
 which the shards still await. States of shards on the driver's node stay in that node's
 object store (the driver keeps the reference); others are fetched to it, so losing a
-node does not lose them. When an actor or one of its results is lost, the driver waits for
+node does not lose them. With ``checkpoint_uri`` (shared storage, any ``pyarrow.fs``
+URI: :mod:`actors.checkpoint_store`) each shard and the learner write their state there
+instead, and the driver keeps only the files' records: nothing large reaches the
+driver's node, and a shard recreated on any node reads its state from storage.
+
+When an actor or one of its results is lost, the driver waits for
 the ticks in flight to settle, restores every actor (recreating the lost ones) from the
 last checkpoint and runs again from there: the run is deterministic, and shards keep
 their counters in their state, so nothing is lost or counted twice and the run ends
@@ -27,14 +32,18 @@ ticks run again.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from actors.checkpoint_store import CheckpointStore
 from actors.config import SimulationConfig
 from actors.errors import ActorLost, ShardError
 from actors.executors import Executor, make_executor, ticks_label
+from actors.logs import RunLogs, check_empty
+from actors.placement import check_placement
 from actors.plan import RunPlan
 from actors.progress import ProgressBar
 from actors.result import RunResult, merge_results
@@ -62,7 +71,7 @@ class _Checkpoint:
 
     position: int = 0
     shards: list[Any] = field(default_factory=list)
-    learner: dict[str, Any] | None = None
+    learner: Any = None
     arms: dict[int, Any] = field(default_factory=dict)
 
 
@@ -77,6 +86,17 @@ class Driver:
     shards : int
     address : str, optional
         Ray cluster address (``ray`` executor only).
+    checkpoint_uri : str or path, optional
+        Write checkpoints to this shared storage (``ray`` executor only; a
+        ``pyarrow.fs`` URI such as ``file:///mnt/shared/ckpt`` or ``s3://bucket/prefix``,
+        or a local path), in a new directory per run (:mod:`actors.checkpoint_store`).
+        None: Ray's object store, held by the driver. Opened and probed here (a bad URI
+        fails before the run starts).
+    placement : {"balanced", "spread"}
+        How shards are placed on the cluster's nodes (``ray`` executor;
+        :mod:`actors.placement`): pinned in proportion to the nodes' CPUs, or Ray's SPREAD.
+    learner_node : str
+        ``"driver"`` (the driver's node), ``"any"`` or a Ray node id (``ray`` executor).
     progress : bool or None
         Progress bar; None = only on a terminal.
     max_in_flight : int
@@ -101,7 +121,9 @@ class Driver:
                  max_in_flight: int = 4, max_recoveries: int = 5,
                  tick_timeout: float = 900.0,
                  on_tick: Callable[[Driver, int], None] | None = None,
-                 ticks_per_call: int = 1) -> None:
+                 ticks_per_call: int = 1,
+                 checkpoint_uri: str | os.PathLike[str] | None = None,
+                 placement: str = "balanced", learner_node: str = "driver") -> None:
         if not isinstance(config, SimulationConfig):
             raise SpecError(f"config: expected a SimulationConfig, got {type(config).__name__}")
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or (
@@ -123,8 +145,24 @@ class Driver:
         self.lag_blocks = config.decision_lag_ticks // b
         self.config = config
         self.ranges = split_ranges(config.subscribers, shards)
-        self.executor: Executor = (make_executor(executor, address)
-                                   if isinstance(executor, str) else executor)
+        check_placement(placement, learner_node)
+        if checkpoint_uri is not None and isinstance(executor, str) and executor != "ray":
+            raise SpecError(f"checkpoint_uri: only the ray executor keeps checkpoints "
+                            f"(an inline run has nothing to recover), got "
+                            f"executor={executor!r}")
+        #: Where checkpoints are written (None: Ray's object store).
+        self.store = CheckpointStore(checkpoint_uri) if checkpoint_uri is not None else None
+        if isinstance(executor, str):
+            self.executor: Executor = make_executor(executor, address, placement=placement,
+                                                    learner_node=learner_node,
+                                                    store=self.store)
+        else:
+            if self.store is not None:
+                if not hasattr(executor, "store"):
+                    raise SpecError(f"checkpoint_uri: executor {executor.name!r} cannot "
+                                    f"write checkpoints to storage")
+                executor.store = self.store
+            self.executor = executor
         self.plan = RunPlan.from_config(config)
         self.has_learner = config.policy is not None
         self.progress = progress
@@ -149,9 +187,12 @@ class Driver:
         cfg = self.config
         t_start, cpu_start = time.perf_counter(), time.process_time()
         ex = self.executor
-        ex.start(cfg, self.ranges, self.has_learner)
+        if cfg.log_uri is not None:
+            check_empty(cfg.log_uri)
         bar = ProgressBar(cfg.n_ticks, self.progress)
         try:
+            # inside: actors made before a failing one (a shard's init error) are released
+            ex.start(cfg, self.ranges, self.has_learner)
             done, nxt = 0, 0
             while done < self.n_blocks:
                 while nxt < self.n_blocks and nxt - done < self.max_in_flight:
@@ -183,10 +224,18 @@ class Driver:
                 # CPU of this process (inline: the whole run)
                 "driver_cpu_s": time.process_time() - cpu_start,
                 # CPU of the learner's process (Ray only)
-                "learner_cpu_s": ex.learner_cpu_s}
+                "learner_cpu_s": ex.learner_cpu_s,
+                "checkpoint_uri": None if self.store is None else self.store.run_uri,
+                "checkpoints_written": 0 if self.store is None else self.store.n_committed,
+                "checkpoint_bytes": 0 if self.store is None else self.store.last_nbytes,
+                # seconds the slowest actor took to serialize and write the last one
+                "checkpoint_write_s": 0.0 if self.store is None else self.store.write_s,
+                **ex.describe()}
+        logs = (None if cfg.log_uri is None else
+                RunLogs(cfg.log_uri, self.plan.layout, cfg.record_events, cfg.record_decisions))
         return merge_results(self.plan.layout, parts, pstate, info, cfg.record_decisions,
                              cfg.record_events,
-                             cfg.rules.rules if cfg.rules is not None else ())
+                             cfg.rules.rules if cfg.rules is not None else (), logs)
 
     def _ticks(self, block: int) -> tuple[int, int]:
         """First tick and number of ticks of ``block``."""
@@ -215,9 +264,9 @@ class Driver:
         every = self.config.checkpoint_every
         end = first + count
         if self.recovering and every and end % every == 0 and end < self.config.n_ticks:
-            ckpts = [ex.checkpoint_shard(i) for i in range(len(self.ranges))]
+            ckpts = [ex.checkpoint_shard(i, end) for i in range(len(self.ranges))]
             if self.has_learner:
-                ckpts.append(ex.checkpoint_learner())
+                ckpts.append(ex.checkpoint_learner(end))
         self._pending[block] = ([c for _, c in steps], outs, arms_ref, ckpts, extra)
 
     def _refresh(self, end: int) -> list[Any]:
@@ -272,6 +321,8 @@ class Driver:
             self._arms_log.pop(block - self.lag_blocks, None)
         if states:
             arms = {k: self._get(v, None, "checkpoint") for k, v in self._arms_log.items()}
+            if self.store is not None:   # complete on storage: the previous one goes
+                self.store.commit(first + count, states, arms, self.ranges)
             self._ckpt = _Checkpoint(block + 1, list(states[:n]),
                                      states[n] if self.has_learner else None, arms)
         return n_events
@@ -309,7 +360,9 @@ class Driver:
 
 def run_simulation(config: SimulationConfig, executor: str = "inline", shards: int = 1,
                    address: str | None = None, progress: bool | None = None,
-                   ticks_per_call: int = 1) -> RunResult:
+                   ticks_per_call: int = 1,
+                   checkpoint_uri: str | os.PathLike[str] | None = None,
+                   placement: str = "balanced", learner_node: str = "driver") -> RunResult:
     """Run ``config`` and return its :class:`~actors.result.RunResult`.
 
     Parameters
@@ -326,9 +379,18 @@ def run_simulation(config: SimulationConfig, executor: str = "inline", shards: i
         Progress bar (ticks, simulated date, events/s); None = only on a terminal.
     ticks_per_call : int
         Ticks per remote call (see :class:`Driver`); does not change results.
+    checkpoint_uri : str or path, optional
+        Shared storage for the checkpoints (``ray`` only; any ``pyarrow.fs`` URI, e.g.
+        ``file:///mnt/shared/ckpt``, ``s3://bucket/prefix``); None: Ray's object store.
+    placement : {"balanced", "spread"}
+        Shards pinned to nodes in proportion to their CPUs, or Ray's SPREAD (``ray``).
+    learner_node : str
+        ``"driver"``, ``"any"`` or a Ray node id (``ray``).
 
-    Same config => identical tables whatever the executor and number of shards.
+    Same config => identical tables whatever the executor, number of shards, placement
+    and checkpoint storage. Running on a cluster: docs/cluster.md.
     """
     return Driver(config, executor, shards, address=address, progress=progress,
-                  ticks_per_call=ticks_per_call).run()
+                  ticks_per_call=ticks_per_call, checkpoint_uri=checkpoint_uri,
+                  placement=placement, learner_node=learner_node).run()
 

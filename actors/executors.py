@@ -20,11 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from actors.checkpoint_store import CheckpointStore, StoredCheckpoint
 from actors.config import SimulationConfig
 from actors.errors import ActorLost, ShardError
 from actors.learner import LearnerCore
 from actors.messages import ShardResult
+from actors.placement import assign_nodes, check_placement
 from actors.shard import ShardCore
+from policies.errors import SpecError
 from policies.segments.dynamic import top_cutoff
 
 __all__ = ["EXECUTORS", "ActorLost", "Executor", "InlineExecutor", "RayExecutor",
@@ -71,11 +74,13 @@ class Executor(Protocol):
     def set_target(self, i: int, cutoff: Any) -> Any:
         """Handle of shard ``i``'s :meth:`ShardCore.set_target` with the ``cutoff`` handle."""
 
-    def checkpoint_shard(self, i: int) -> Any:
-        """Handle of shard ``i``'s checkpoint (its :meth:`ShardCore.state`)."""
+    def checkpoint_shard(self, i: int, tick: int) -> Any:
+        """Handle of shard ``i``'s checkpoint (its :meth:`ShardCore.state`) at the start
+        of ``tick``."""
 
-    def checkpoint_learner(self) -> Any:
-        """Handle of the learner's checkpoint (:meth:`LearnerCore.checkpoint`)."""
+    def checkpoint_learner(self, tick: int) -> Any:
+        """Handle of the learner's checkpoint (:meth:`LearnerCore.checkpoint`) at the
+        start of ``tick``."""
 
     def keep_checkpoint(self, i: int | None, handle: Any) -> Any:
         """What the driver keeps of checkpoint ``handle`` of shard ``i`` (None: the
@@ -107,6 +112,9 @@ class Executor(Protocol):
 
     def shutdown(self) -> None:
         """Release the shards and the learner."""
+
+    def describe(self) -> dict[str, Any]:
+        """Where the actors run (for the result's ``info``)."""
 
 
 @dataclass
@@ -172,10 +180,10 @@ class InlineExecutor:
     def set_target(self, i: int, cutoff: Any) -> Any:
         return self._call(i, "refresh", self.shards[i].set_target, self.get(cutoff))
 
-    def checkpoint_shard(self, i: int) -> Any:
+    def checkpoint_shard(self, i: int, tick: int) -> Any:
         return self._call(i, "checkpoint", lambda: copy.deepcopy(self.shards[i].state()))
 
-    def checkpoint_learner(self) -> Any:
+    def checkpoint_learner(self, tick: int) -> Any:
         assert self.learner is not None
         return self._call(None, "checkpoint", self.learner.checkpoint)
 
@@ -220,25 +228,38 @@ class InlineExecutor:
     def shutdown(self) -> None:
         self.shards = []
 
+    def describe(self) -> dict[str, Any]:
+        """Where the actors run (one process: nothing to say)."""
+        return {}
+
 
 class RayExecutor:
     """Shards and the learner as Ray actors (local Ray by default, or ``address``).
 
     Ray is started once per process (``ray.init`` only if it is not running) and left
-    running for the next run. Shards are spread over the cluster's nodes
-    (``scheduling_strategy="SPREAD"``) and request ``shard_cpus`` CPUs each (default:
-    the cluster's CPUs divided by the number of shards, at most 1); the learner requests
-    none. Actors are not restarted by Ray: the driver recreates them from its own
-    checkpoint (see :mod:`actors.driver`).
+    running for the next run. Shards request ``shard_cpus`` CPUs each (default: half the
+    cluster's CPUs per shard, at most 1) and are placed by ``placement``; the learner
+    requests none and is placed by ``learner_node`` (:mod:`actors.placement`: by default
+    shards pinned to nodes in proportion to their CPUs, the learner on the driver's
+    node). Actors are not restarted by Ray: the driver recreates them from its own
+    checkpoint (see :mod:`actors.driver`), kept in Ray's object store or, with ``store``,
+    written by each actor to shared storage (:mod:`actors.checkpoint_store`).
     """
 
     name = "ray"
     #: Lost actors are recreated from the driver's checkpoints.
     recovers = True
 
-    def __init__(self, address: str | None = None, shard_cpus: float | None = None) -> None:
+    def __init__(self, address: str | None = None, shard_cpus: float | None = None,
+                 placement: str = "balanced", learner_node: str = "driver",
+                 store: CheckpointStore | None = None) -> None:
+        check_placement(placement, learner_node)
         self.address = address
         self.shard_cpus = shard_cpus
+        self.placement = placement
+        self.learner_node = learner_node
+        #: Where checkpoints go (None: Ray's object store, kept by the driver).
+        self.store = store
         #: CPU seconds of the learner's process (restored learners: since restart),
         #: set by :meth:`finish`.
         self.learner_cpu_s: float | None = None
@@ -254,42 +275,81 @@ class RayExecutor:
         self._ray = ray
         self.ranges = list(ranges)
         self.config_ref = ray.put(config)
+        self._driver_node = ray.get_runtime_context().get_node_id()
         cpus = self.shard_cpus
         if cpus is None:
             total = float(ray.cluster_resources().get("CPU", 1.0))
             cpus = min(1.0, total / max(1, len(self.ranges)) * 0.5)
-        # ray.remote classes have .options at run time; their stubs do not say so
-        self._shard_cls = ShardActor.options(  # type: ignore[attr-defined]
-            num_cpus=cpus, scheduling_strategy="SPREAD", max_restarts=0, max_task_retries=0)
-        self._learner_cls = LearnerActor.options(  # type: ignore[attr-defined]
-            num_cpus=0, max_restarts=0, max_task_retries=0)
+        self._shard_cls, self._learner_cls = ShardActor, LearnerActor
+        self._shard_opts = {"num_cpus": cpus, "max_restarts": 0, "max_task_retries": 0}
         self.shards, self.learner = [], None
-        self._driver_node = ray.get_runtime_context().get_node_id()
-        made = [self._new_shard(i, None) for i in range(len(self.ranges))]
-        self.shards = [a for a, _ in made]
+        self._learner_pin = self._learner_target() if learner else None   # checked first
+        # the node each shard is pinned to (None: Ray's SPREAD)
+        self._targets: list[str | None] = [None] * len(self.ranges)
+        if self.placement == "balanced":
+            self._targets = list(assign_nodes(self._alive_nodes(), len(self.ranges)))
+        made = []
+        for i in range(len(self.ranges)):
+            made.append(self._new_shard(i, None))
+            self.shards.append(made[-1][0])
         if learner:
             self.learner, lref = self._new_learner(None)
             self.get(lref, timeout=600, who=None, what="init")
         for i, (_, ref) in enumerate(made):
             self.get(ref, timeout=600, who=i, what="init")
         self._nodes = [self.node_of(i) for i in range(len(self.shards))]
+        self._learner_at = (None if self.learner is None else
+                            str(self._ray.get(self.learner.node.remote(), timeout=60)))
+
+    def _alive_nodes(self) -> list[tuple[str, float]]:
+        """``(node id, CPUs)`` of the alive nodes, the driver's first."""
+        nodes = [(str(n["NodeID"]), float(n.get("Resources", {}).get("CPU", 0.0)))
+                 for n in self._ray.nodes() if n.get("Alive")]
+        return sorted(nodes, key=lambda nc: nc[0] != self._driver_node)
+
+    def _pin(self, node: str | None) -> Any:
+        """Scheduling strategy: soft affinity to ``node`` (None: Ray's SPREAD)."""
+        if node is None:
+            return "SPREAD"
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        return NodeAffinitySchedulingStrategy(node_id=node, soft=True)
 
     def _new_shard(self, i: int, data: Any) -> tuple[Any, Any]:
         a, b = self.ranges[i]
-        actor = self._shard_cls.remote()
+        # ray.remote classes have .options at run time; their stubs do not say so
+        actor = self._shard_cls.options(  # type: ignore[attr-defined]
+            scheduling_strategy=self._pin(self._targets[i]), **self._shard_opts).remote()
         ref = actor.init.remote(self.config_ref, a, b, self._as_ref(data))
         return actor, ref
 
     def _as_ref(self, data: Any) -> Any:
         """``data`` as an argument that Ray ships once: None, a kept object reference
-        (:meth:`keep_checkpoint`) as is, or a value put into the object store."""
-        if data is None or isinstance(data, self._ray.ObjectRef):
+        (:meth:`keep_checkpoint`) or a file on storage as is, or a value put into the
+        object store."""
+        if data is None or isinstance(data, (self._ray.ObjectRef, StoredCheckpoint)):
             return data
         return self._ray.put(data)
 
-    def _new_learner(self, state: dict[str, Any] | None) -> tuple[Any, Any]:
-        actor = self._learner_cls.remote()
-        return actor, actor.init.remote(self.config_ref, state)
+    def _learner_target(self) -> str | None:
+        """The node the learner is pinned to (None: anywhere)."""
+        if self.learner_node == "any":
+            return None
+        if self.learner_node == "driver":
+            return self._driver_node
+        alive = [n for n, _ in self._alive_nodes()]
+        if self.learner_node not in alive:
+            raise SpecError(f"learner_node: {self.learner_node!r} is not an alive node of "
+                            f"the Ray cluster (alive: {', '.join(alive)})")
+        return self.learner_node
+
+    def _new_learner(self, state: Any) -> tuple[Any, Any]:
+        node = self._learner_pin
+        opts: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, "max_task_retries": 0}
+        if node is not None:
+            opts["scheduling_strategy"] = self._pin(node)
+        actor = self._learner_cls.options(**opts).remote()  # type: ignore[attr-defined]
+        return actor, actor.init.remote(self.config_ref, self._as_ref(state))
 
     def step(self, i: int, first: int, count: int, arms: Any) -> tuple[Any, Any]:
         """References to ``(outputs, number of events)`` of shard ``i``'s ticks."""
@@ -318,13 +378,18 @@ class RayExecutor:
     def set_target(self, i: int, cutoff: Any) -> Any:
         return self.shards[i].set_target.remote(cutoff)
 
-    def checkpoint_shard(self, i: int) -> Any:
-        """References ``(state, position)`` of shard ``i``'s checkpoint."""
+    def checkpoint_shard(self, i: int, tick: int) -> Any:
+        """References ``(state, position)`` of shard ``i``'s checkpoint at ``tick`` (with
+        a store: the reference of the :class:`StoredCheckpoint` the shard wrote)."""
+        if self.store is not None:
+            return self.shards[i].save.remote(self.store.shard_uri(tick, i))
         state, position = self.shards[i].checkpoint.remote()
         return state, position
 
-    def checkpoint_learner(self) -> Any:
+    def checkpoint_learner(self, tick: int) -> Any:
         assert self.learner is not None
+        if self.store is not None:
+            return self.learner.save.remote(self.store.learner_uri(tick))
         return self.learner.checkpoint.remote()
 
     def keep_checkpoint(self, i: int | None, handle: Any) -> Any:
@@ -335,8 +400,9 @@ class RayExecutor:
         and the node's object store holds it, which survives the actor; fetching it
         would only map ~230 MB per 500k-subscriber shard into the driver (~1 s the first
         time). Elsewhere (and the learner's small state): the value, fetched to the
-        driver's node, so that removing the shard's node does not lose it."""
-        if i is None:
+        driver's node, so that removing the shard's node does not lose it. With a store:
+        the :class:`StoredCheckpoint` record of the file the actor wrote."""
+        if i is None or self.store is not None:
             return self.get(handle, timeout=600, who=i, what="checkpoint")
         state, position = handle
         self.get(position, timeout=600, who=i, what="checkpoint")  # raises the task's error
@@ -371,7 +437,8 @@ class RayExecutor:
     def settle(self, handles: Sequence[Any], timeout: float) -> None:
         """Wait (at most ``timeout`` s) until every handle is finished or failed (a
         checkpoint handle is a pair of references)."""
-        flat = [x for h in handles for x in (h if isinstance(h, tuple) else (h,))]
+        flat = [x for h in handles for x in (h if isinstance(h, tuple) else (h,))
+                if isinstance(x, self._ray.ObjectRef)]
         if flat:
             self._ray.wait(flat, num_returns=len(flat), timeout=timeout)
 
@@ -385,6 +452,11 @@ class RayExecutor:
             self.get(ref, timeout=600, who=i, what="restore")
         except (rex.RayError, ActorLost):
             self._ray.kill(self.shards[i], no_restart=True)
+            if self.placement == "balanced":   # the least loaded alive node per CPU
+                current: list[str | None] = [n if j != i else None
+                                             for j, n in enumerate(self._nodes)]
+                self._targets[i] = assign_nodes(self._alive_nodes(), len(current),
+                                                current)[i]
             self.shards[i], ref = self._new_shard(i, data)
             self.get(ref, timeout=600, who=i, what="restore")
             self._nodes[i] = self.node_of(i)
@@ -400,6 +472,14 @@ class RayExecutor:
             self._ray.kill(self.learner, no_restart=True)
             self.learner, ref = self._new_learner(state)
             self.get(ref, timeout=600, who=None, what="restore")
+            self._learner_at = str(self._ray.get(self.learner.node.remote(), timeout=60))
+
+    def describe(self) -> dict[str, Any]:
+        """Where the actors run: ``shard_nodes`` (node id per shard), ``learner_node``,
+        ``nodes`` (distinct nodes used by shards), ``placement``."""
+        return {"placement": self.placement, "shard_nodes": list(self._nodes),
+                "nodes": len(set(self._nodes)), "learner_node": self._learner_at,
+                "driver_node": self._driver_node}
 
     def node_of(self, i: int) -> str:
         """Ray node id hosting shard ``i``."""
@@ -416,7 +496,9 @@ class RayExecutor:
         return parts, pstate
 
     def shutdown(self) -> None:
-        for a in [*self.shards, *([self.learner] if self.learner is not None else [])]:
+        """Kill the actors (also those of a :meth:`start` that failed half-way)."""
+        learner = getattr(self, "learner", None)
+        for a in [*getattr(self, "shards", []), *([learner] if learner is not None else [])]:
             try:
                 self._ray.kill(a, no_restart=True)
             except Exception:
@@ -424,15 +506,21 @@ class RayExecutor:
         self.shards, self.learner = [], None
 
 
-def make_executor(name: str, address: str | None = None) -> Executor:
-    """The executor called ``name`` (``inline`` or ``ray``)."""
-    from policies.errors import SpecError
-
+def make_executor(name: str, address: str | None = None, *, placement: str = "balanced",
+                  learner_node: str = "driver",
+                  store: CheckpointStore | None = None) -> Executor:
+    """The executor called ``name`` (``inline`` or ``ray``); ``placement``,
+    ``learner_node`` and ``store`` are the Ray executor's (:class:`RayExecutor`)."""
     if name == "inline":
         if address is not None:
             raise SpecError(f"address: only the ray executor connects to a cluster, "
                             f"got address={address!r} with executor='inline'")
+        if store is not None:
+            raise SpecError("checkpoint_uri: only the ray executor keeps checkpoints "
+                            "(an inline run has nothing to recover), got executor='inline'")
+        check_placement(placement, learner_node)
         return InlineExecutor()
     if name == "ray":
-        return RayExecutor(address)
+        return RayExecutor(address, placement=placement, learner_node=learner_node,
+                           store=store)
     raise SpecError(f"executor: expected one of {', '.join(EXECUTORS)}, got {name!r}")

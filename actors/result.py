@@ -9,12 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from actors.emails import draw_keys
 from actors.journey_book import journey_frame
+from actors.log_frames import decisions_frame, events_frame
+from actors.logs import RunLogs
 from actors.messages import ShardResult
 from actors.metrics import MetricsLayout, sum_arrays
-from policies.events import EventBatch
-from policies.features import FEATURE_NAMES
 from policies.triggers import Rule
 
 __all__ = ["RunResult", "merge_results"]
@@ -73,6 +72,10 @@ class RunResult:
         and group, after each rule's entries (:func:`actors.journey_book.journey_frame`).
     info : dict
         wall_s, ticks, events, emails, shards, executor, seed, recoveries.
+    logs : RunLogs or None
+        With ``log_uri``: the streamed event and decision logs (``decisions`` and
+        ``events`` are then None; ``logs.decisions()`` and ``logs.events()`` give the same
+        frames, ``logs.batches(...)`` reads them in bounded memory).
     """
 
     metrics: pd.DataFrame
@@ -84,6 +87,7 @@ class RunResult:
     policy_state: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     journeys: pd.DataFrame | None = None
+    logs: RunLogs | None = None
 
     def totals(self) -> pd.DataFrame:
         """Metric totals over days: index (source, arm, group), one column per metric."""
@@ -91,60 +95,21 @@ class RunResult:
                                         values="value", aggfunc="sum", fill_value=0.0)
 
 
-def _decisions_frame(layout: MetricsLayout, parts: Sequence[dict[str, np.ndarray] | None]
-                     ) -> pd.DataFrame:
-    cols = [p for p in parts if p is not None]
-    arms = layout.arm_names
-    base = ["email_id", "subscriber", "time", "source", "arm", "arm_index", "propensity",
-            "reward", "expected_reward", *[f"expected_reward__{a}" for a in arms],
-            *(["email", "series"] if layout.has_journeys else []),
-            *[f"x_{n}" for n in FEATURE_NAMES]]
-    if not cols:
-        return pd.DataFrame({c: [] for c in base})
-    d = {k: np.concatenate([p[k] for p in cols]) for k in cols[0]}
-    order = np.lexsort((d["email_id"], d["source"], d["subscriber"], d["time"]))
-    d = {k: v[order] for k, v in d.items()}
-    arm_labels = np.array(layout.arms, dtype=object)
-    out: dict[str, Any] = {
-        "email_id": d["email_id"], "subscriber": d["subscriber"], "time": d["time"],
-        "source": np.array(layout.sources, dtype=object)[d["source"]],
-        "arm": arm_labels[d["arm"] + 1], "arm_index": d["arm"],
-        "propensity": d["propensity"], "reward": d["reward"],
-        "expected_reward": d["expected"],
-    }
-    for j, a in enumerate(arms):
-        out[f"expected_reward__{a}"] = d["expected_arms"][:, j]
-    if layout.has_journeys:   # the journey email of each send ("" for others: e = -1)
-        table = [("",), *((*e, "") for e in layout.journey_emails)]
-        out["email"] = np.array([table[s][e] for s, e in zip(d["source"].tolist(),
-                                                             d["email"].tolist(), strict=True)],
-                                dtype=object)
-        out["series"] = d["series"]
-    if "entered_at" in d:     # keyed draws: the key each arm was drawn with
-        out["trigger_id"] = np.array(
-            draw_keys(layout.sources[1:], d["source"], d["subscriber"], d["entered_at"],
-                      d["step"]), dtype=object)
-    for j, n in enumerate(FEATURE_NAMES):
-        out[f"x_{n}"] = d["context"][:, j]
-    return pd.DataFrame(out)
-
-
 def merge_results(layout: MetricsLayout, parts: Sequence[ShardResult],
                   policy_state: dict[str, Any] | None, info: dict[str, Any],
                   record_decisions: bool, record_events: bool,
-                  rules: Sequence[Rule] = ()) -> RunResult:
+                  rules: Sequence[Rule] = (), logs: RunLogs | None = None) -> RunResult:
     """Add the shards' counters (exact) and concatenate their logs in canonical order;
-    ``rules`` (the run's) name the journeys' counts."""
+    ``rules`` (the run's) name the journeys' counts; ``logs``: the logs were streamed
+    (the result's ``decisions`` and ``events`` are None, ``logs`` reads them)."""
+    if logs is not None:
+        record_decisions = record_events = False
     counts = sum_arrays([p.counts for p in parts])
     truth = sum_arrays([p.truth for p in parts])
-    decisions = (_decisions_frame(layout, [p.decisions for p in parts])
+    decisions = (decisions_frame(layout, [p.decisions for p in parts])
                  if record_decisions else None)
-    events = None
-    if record_events:
-        batch = EventBatch.concat([p.events for p in parts])
-        df = batch.to_pandas()
-        events = df.iloc[np.lexsort((df["subscriber"].to_numpy(), df["time"].to_numpy()))]
-        events = events.reset_index(drop=True)
+    events = (events_frame([p.events for p in parts if p.events is not None])
+              if record_events else None)
     info = {**info, "events": int(sum(p.n_events for p in parts)),
             "emails": int(sum(p.n_emails for p in parts)),
             "peak_rss_bytes": [int(p.peak_rss) for p in parts],
@@ -162,4 +127,4 @@ def merge_results(layout: MetricsLayout, parts: Sequence[ShardResult],
                                   .sort_values(["subscriber", "source"], kind="stable")
                                   .reset_index(drop=True) if books else None),
                      subscriber_table=pd.concat(tables) if tables else None,
-                     policy_state=policy_state, info=info)
+                     policy_state=policy_state, info=info, logs=logs)

@@ -53,6 +53,8 @@ from actors.campaign import CampaignSchedule
 from actors.config import SimulationConfig
 from actors.errors import InternalError
 from actors.journey_book import JourneyBook
+from actors.logs import LogSink
+from actors.memory import deep_nbytes
 from actors.messages import Arms, ShardResult, TickOutput
 from actors.outbox import Outbox, email_batch
 from actors.plan import RunPlan
@@ -156,6 +158,10 @@ class ShardCore:
         self.journeys = (JourneyBook(config.rules.rules)
                          if config.rules is not None and self.plan.layout.has_journeys else None)
         self.ledger = Ledger(config, self.plan, self.start, self.group, dim)
+        self.event_sink = (LogSink(config.log_uri, "events", self.start)
+                           if config.log_uri is not None and config.record_events else None)
+        for sink in self._sinks():   # a shard started again from scratch: its old parts
+            sink.resume()
         self.position = 0
         self.event_log: list[EventBatch] = []
         self.n_events = 0
@@ -184,7 +190,12 @@ class ShardCore:
         in one process take ``copy.deepcopy(core.state())``. :meth:`from_state`
         continues from it.
         """
+        for sink in self._sinks():   # a checkpoint closes the logs' current parts
+            sink.roll()
         return self.__getstate__()
+
+    def _sinks(self) -> list[LogSink]:
+        return [s for s in (self.event_sink, self.ledger.decision_sink) if s is not None]
 
     @staticmethod
     def from_state(state: dict[str, Any]) -> ShardCore:
@@ -195,6 +206,8 @@ class ShardCore:
                                 f"{type(state).__name__}")
         core = ShardCore.__new__(ShardCore)
         core.__setstate__(copy.deepcopy(state))
+        for sink in core._sinks():   # parts a lost shard wrote after the checkpoint
+            sink.resume()
         return core
 
     # -- the tick --------
@@ -216,7 +229,10 @@ class ShardCore:
         n_sent = self._deliver(t0)
         events = self.world.step(t0, t1)
         self.n_events += len(events)
-        if cfg.record_events:
+        if self.event_sink is not None:
+            self.event_sink.append({"subscriber": events.subscriber, "time": events.time,
+                                    "type": events.type, **events.columns})
+        elif cfg.record_events:
             self.event_log.append(events)
         if cfg.scoring is not None:
             self._history.append(events)
@@ -475,13 +491,43 @@ class ShardCore:
             keep |= {"utc_offset_minutes", *self.config.scoring.columns}
         return table[sorted(keep)].copy()
 
+    # -- memory --------
+
+    def memory(self) -> dict[str, int]:
+        """Bytes of the shard's arrays by part (:func:`actors.memory.deep_nbytes`):
+        ``world`` (population, pending events, sessions, catalog caches), ``engine``
+        (trigger state), ``outbox`` (emails not yet delivered), ``truth`` (delivered
+        emails in their reward windows, with their truth and rewards), ``metrics``
+        (counters, truth sums, journey counts, per-subscriber books), ``tables`` (the
+        subscriber table, groups, segment flags, journey series, campaign schedule,
+        scores), ``logs`` (recorded events and decisions held in memory, streamed logs'
+        buffers, the scoring history)."""
+        seen: set[int] = set()
+        led = self.ledger
+        parts: dict[str, list[Any]] = {
+            "world": [self.world],
+            "engine": [self.engine],
+            "outbox": [self.outbox],
+            "truth": [led.sent],
+            "metrics": [led.counts, led.truth, led.books, self.journeys],
+            "tables": [self.table, self.start_table, self._engagement, self.group,
+                       led.group, self._seg_numeric, self.series, self.schedule,
+                       self._scores, self._target, self._eligible],
+            "logs": [self.event_log, led.decision_log, self.event_sink, led.decision_sink,
+                     self._history],
+        }
+        return {name: sum(deep_nbytes(o, seen) for o in objs) for name, objs in parts.items()}
+
     # -- results --------
 
     def finish(self) -> ShardResult:
         """Counters, truth and logs of the shard (pending emails are logged with the reward
         observed so far; nothing is fed to the learner any more)."""
         decisions = self.ledger.decisions()
-        events = EventBatch.concat(self.event_log) if self.config.record_events else None
+        if self.event_sink is not None:
+            self.event_sink.close()
+        events = (EventBatch.concat(self.event_log)
+                  if self.config.record_events and self.event_sink is None else None)
         return ShardResult(
             start=self.start, stop=self.stop, counts=self.ledger.counts,
             truth=self.ledger.truth, decisions=decisions, events=events,

@@ -26,6 +26,7 @@ import numpy as np
 
 from actors.config import SimulationConfig
 from actors.emails import EmailStore, email_id_of, source_of
+from actors.logs import LogSink
 from actors.messages import Rewards
 from actors.metrics import METRICS, TRUTH_COLUMNS, to_fixed
 from actors.plan import REWARD_PROBABILITY, RunPlan
@@ -39,7 +40,7 @@ from sim.delays import within_window
 from sim.population import Population
 from sim.response import EmailBatch, probabilities
 
-__all__ = ["EVENT_CODES", "Ledger", "true_probabilities", "truth_windows"]
+__all__ = ["EVENT_CODES", "TRUTH_CHUNK", "Ledger", "true_probabilities", "truth_windows"]
 
 _M = {m: i for i, m in enumerate(METRICS)}
 _FIRE, _CANCEL, _EXPIRE, _SUPPRESS = (KINDS.index(k) for k in
@@ -48,9 +49,19 @@ _KIND_METRIC = {_FIRE: _M["fires"], _CANCEL: _M["cancels"], _EXPIRE: _M["expires
                 _SUPPRESS: _M["suppressions"]}
 #: Response metrics the per-subscriber books keep.
 _BOOK_METRICS = frozenset({"opens", "clicks", "orders", "revenue", "unsubscribes"})
+#: The open emails' integer columns kept narrower than int64 (a 10 M subscriber shard
+#: holds about 10 M emails in their reward windows after a campaign): source (< 256,
+#: :func:`actors.emails.campaign_code`), arm, group, counts and journey indexes.
+_STORE_NARROW = {"source": np.int16, "arm": np.int16, "group": np.int8, "clicks": np.int32,
+                 "orders": np.int32, "email": np.int32, "series": np.int32}
 #: Event type codes the ledger attributes.
 EVENT_CODES = {name: EVENT_TYPES.code(name) for name in (
     "purchase_completed", "email_open", "email_click", "unsubscribe")}
+
+
+#: Emails whose truth :func:`true_probabilities` computes at once (a campaign tick of a
+#: large shard is split: its temporaries are about 2.7 kB per email with a 3-arm policy).
+TRUTH_CHUNK = 1 << 16
 
 
 def truth_windows(config: SimulationConfig, now: int) -> tuple[int, int, tuple[int, ...]]:
@@ -107,7 +118,9 @@ def true_probabilities(population: Population, plan: RunPlan, config: Simulation
     batch : EmailBatch
         The emails as delivered.
     as_arms : callable
-        ``as_arms(go_rows, rows, arms)``: the same emails with arms ``arms``.
+        ``as_arms(go_rows, rows, arms)``: the same emails with arms ``arms``; ``batch``'s
+        rows of the decided emails must be ``as_arms`` with their chosen arm (they are
+        not computed twice).
     catalog : Catalog, optional
         The world's catalog: category margin rates and the stock a purchase needs
         (:func:`sim.response.probabilities`).
@@ -126,32 +139,43 @@ def true_probabilities(population: Population, plan: RunPlan, config: Simulation
     per_arm : ndarray of float64, shape (m, k)
         The same for every arm (zeros for emails not decided by the policy).
     """
-    key = REWARD_PROBABILITY[config.reward]
     m = len(row)
+    if m > TRUTH_CHUNK:   # bounded memory: the emails are independent, chunks give the same
+        chunks = [true_probabilities(population, plan, config, now,
+                                     {name: v[a:a + TRUTH_CHUNK] for name, v in go.items()},
+                                     row[a:a + TRUTH_CHUNK],
+                                     batch.take(slice(a, a + TRUTH_CHUNK)), as_arms, catalog)
+                  for a in range(0, m, TRUTH_CHUNK)]
+        return ({name: np.concatenate([c[0][name] for c in chunks]) for name in chunks[0][0]},
+                np.concatenate([c[1] for c in chunks]), np.concatenate([c[2] for c in chunks]))
+    key = REWARD_PROBABILITY[config.reward]
     k = len(plan.arm_names)
     decided = go["arm"] >= 0
     idx = np.flatnonzero(decided) if k else np.zeros(0, np.int64)
-    parts = [batch]
-    if len(idx):
+    stacked, src = batch, np.arange(m)   # src: each email's own row in ``stacked``
+    if len(idx):   # a decided email's own row is its chosen arm's: computed once
+        rest = np.flatnonzero(~decided)
         sub = {name: v[idx] for name, v in go.items()}
         rows_k = np.tile(row[idx], k)
         sub_k = {name: np.tile(v, k) if v.ndim == 1 else np.tile(v, (k, 1))
                  for name, v in sub.items()}
         arms_k = np.repeat(np.arange(k, dtype=np.int64), len(idx))
-        parts.append(as_arms(sub_k, rows_k, arms_k))
-    stacked = EmailBatch.concat(parts) if len(parts) > 1 else batch
+        stacked = EmailBatch.concat([batch.take(rest), as_arms(sub_k, rows_k, arms_k)])
+        src = np.empty(m, np.int64)
+        src[rest] = np.arange(len(rest))
+        src[idx] = len(rest) + go["arm"][idx] * len(idx) + np.arange(len(idx))
     window, to_end, support = truth_windows(config, now)
     full = probabilities(population, stacked, catalog)
     pr = within_window(population, stacked, full, window, support)
-    caused = within_window(population, batch, {n: v[:m] for n, v in full.items()}, to_end,
-                           support)
-    chosen = pr[key][:m]
+    own = {n: v[src] for n, v in full.items()}
+    caused = within_window(population, batch, own, to_end, support)
+    chosen = pr[key][src]
     per_arm = np.zeros((m, k))
     if len(idx):
-        per_arm[idx] = pr[key][m:].reshape(k, len(idx)).T
-    out = {name: v[:m] for name, v in pr.items()}
+        per_arm[idx] = pr[key][m - len(idx):].reshape(k, len(idx)).T
+    out = {name: v[src] for name, v in pr.items()}
     out["p_incremental_purchase"] = caused["p_incremental_purchase"]
-    out["margin_ratio"] = full["order_margin"][:m] / full["order_value"][:m]
+    out["margin_ratio"] = own["order_margin"] / own["order_value"]
     return out, chosen, per_arm
 
 
@@ -199,8 +223,13 @@ class Ledger:
                 and config.policy.draws == "keyed"):     # the log's trigger ids
             store_cols["entered_at"] = (np.int64, ())
             store_cols["step"] = (np.int64, ())
-        self.sent = EmailStore(store_cols)
+        storage = {k: dt for k, dt in _STORE_NARROW.items() if k in store_cols}
+        self.sent = EmailStore(store_cols, self.start, self.start + len(group), storage)
         self.decision_log: list[dict[str, np.ndarray]] = []
+        # streamed instead (config.log_uri): bounded memory
+        self.decision_sink = (LogSink(config.log_uri, "decisions", self.start)
+                              if config.log_uri is not None and config.record_decisions
+                              else None)
         self.books = (SubscriberBooks(len(group), self.layout.site)
                       if config.record_subscribers else None)
 
@@ -292,7 +321,9 @@ class Ledger:
             return
         typ_r = typ[resp]
         machine = ev.column("machine")[resp]
-        src, arm, grp = source_of(camp[resp]), cols["arm"][pos] + 1, cols["group"][pos]
+        src = source_of(camp[resp])
+        arm = cols["arm"][pos].astype(np.int64) + 1
+        grp = cols["group"][pos].astype(np.int64)
         d = day[resp]
         is_open = typ_r == EVENT_CODES["email_open"]
         # an order's margin: its revenue times its email's margin ratio, in cents
@@ -348,7 +379,7 @@ class Ledger:
         done = self.sent.pop_until(sent_before)
         reward = self._reward_values(done)
         if self.config.record_decisions and len(reward):
-            self.decision_log.append(self._log_rows(done, reward))
+            self._log(self._log_rows(done, reward))
         learn = done["arm"] >= 0
         return Rewards(done["email_id"][learn], done["subscriber"][learn],
                        done["time"][learn], done["arm"][learn], reward[learn],
@@ -364,13 +395,23 @@ class Ledger:
         rows["context"] = done["context"]
         return rows
 
+    def _log(self, rows: dict[str, np.ndarray]) -> None:
+        if self.decision_sink is not None:
+            self.decision_sink.append(rows)
+        else:
+            self.decision_log.append(rows)
+
     def decisions(self) -> dict[str, np.ndarray] | None:
-        """The decision log (None unless decisions are recorded); emails still in their
-        reward window are logged with the reward observed so far."""
+        """The decision log (None unless decisions are recorded in memory); emails still
+        in their reward window are logged with the reward observed so far. A streamed log
+        gets them too and is closed."""
         if not self.config.record_decisions:
             return None
         done = self.sent.pop_all()
         if len(done["email_id"]):
-            self.decision_log.append(self._log_rows(done, self._reward_values(done)))
+            self._log(self._log_rows(done, self._reward_values(done)))
+        if self.decision_sink is not None:
+            self.decision_sink.close()
+            return None
         parts = self.decision_log
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else None

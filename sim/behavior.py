@@ -213,9 +213,9 @@ def realize_sessions(
         np.concatenate([viewed, products[seen]]),
         np.concatenate([t_views, np.broadcast_to(t_cart[:, None], seen.shape)[seen]]))
     parts = [
-        E.make(s.subscriber, s.start, T.page_view, category=cat,
+        E.part(s.subscriber, s.start, T.page_view, category=cat,
                time_on_page=np.round(3.0 + 10.0 * u[:, 11], 1)),
-        E.make(
+        E.part(
             s.subscriber[vr], t_views, T.product_view, category=cat[vr],
             product_id=viewed, price=price[:nv], time_on_page=top[vr, vc],
         ),
@@ -241,7 +241,7 @@ def realize_sessions(
         n_items = np.minimum(prev_items + items, 100)
         sub_c = s.subscriber[ci]
         seq = pop.cart_seq[crow].astype(np.int64) + 1  # the new (or grown) cart
-        parts.append(E.make(sub_c, t_cart, T.add_to_cart, cart_value=value,
+        parts.append(E.part(sub_c, t_cart, T.add_to_cart, cart_value=value,
                             items=n_items.astype(np.float64), category=cat[ci],
                             product_id=product))
         p_buy = np.clip(p.session_purchase_probability * (0.6 + 1.4 * intent[ci]), 0.0, 0.95)
@@ -258,9 +258,9 @@ def realize_sessions(
             np.tile(product, 3), np.concatenate([t_purchase, t_ret, t_ret - 240]))
         buy = wants & later_stock[:nc]
         checkout = wants | (u[ci, 18] < p.checkout_start_probability)
-        parts.append(E.make(sub_c[checkout], t_checkout[checkout], T.checkout_started,
+        parts.append(E.part(sub_c[checkout], t_checkout[checkout], T.checkout_started,
                             cart_value=value[checkout]))
-        parts.append(E.make(sub_c[buy], t_purchase[buy], T.purchase_completed,
+        parts.append(E.part(sub_c[buy], t_purchase[buy], T.purchase_completed,
                             revenue=value[buy], cart_value=value[buy], product_id=product[buy],
                             items=n_items[buy].astype(np.float64), token=seq[buy]))
         # abandoned carts: come back on their own (if the product is in stock), get
@@ -268,18 +268,18 @@ def realize_sessions(
         ab = ~buy
         p_ret = np.clip(p.return_probability * (0.4 + 2.2 * intent[ci]), 0.0, 1.0)
         ret = ab & (r[:, 0] < p_ret) & later_stock[nc : 2 * nc]
-        parts.append(E.make(sub_c[ret], t_ret[ret] - 240, T.product_view,
+        parts.append(E.part(sub_c[ret], t_ret[ret] - 240, T.product_view,
                             category=cat[ci][ret], price=later_price[2 * nc :][ret],
                             product_id=product[ret],
                             time_on_page=np.full(int(ret.sum()), 45.0)))
-        parts.append(E.make(sub_c[ret], t_ret[ret] - 120, T.checkout_started,
+        parts.append(E.part(sub_c[ret], t_ret[ret] - 120, T.checkout_started,
                             cart_value=value[ret]))
-        parts.append(E.make(sub_c[ret], t_ret[ret], T.purchase_completed,
+        parts.append(E.part(sub_c[ret], t_ret[ret], T.purchase_completed,
                             revenue=value[ret], cart_value=value[ret], product_id=product[ret],
                             items=n_items[ret].astype(np.float64), token=seq[ret]))
         clear = ab & ~ret & (r[:, 2] < p.cart_clear_probability)
         t_clear = t_ab + np.maximum(3600.0, -np.log(r[:, 3]) * 2 * DAY).astype(np.int64)
-        parts.append(E.make(sub_c[clear], t_clear[clear], T.cart_cleared,
+        parts.append(E.part(sub_c[clear], t_clear[clear], T.cart_cleared,
                             cart_value=value[clear], token=seq[clear]))
         # state: the cart as it stands after the session (purchases clear it on emission)
         pop.cart_value[crow] = value
@@ -289,7 +289,7 @@ def realize_sessions(
         pop.cart_product[crow] = product
         pop.return_time[crow] = np.where(ret, t_ret, 0)
     pop.last_engaged[row] = np.maximum(pop.last_engaged[row], s.start)
-    return E.concat(parts)
+    return E.build(parts)
 
 
 def realize_sessions_reference(

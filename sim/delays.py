@@ -59,6 +59,8 @@ import numpy as np
 from scipy.signal import lfilter
 from scipy.special import ndtr
 
+from sim._grouping import distinct_rows, group_order
+
 if TYPE_CHECKING:
     from sim.population import Population
     from sim.presets import Preset
@@ -102,6 +104,7 @@ UNSUBSCRIBE_NO_OPEN_S = 3600
 KINDS = ("machine_open", "human_open", "click", "order")
 _TAIL = 40.0  # geometric masses are cut at exp(-_TAIL) of tail
 _CHUNK = 1 << 14
+_CHUNKS_KEPT = 16  # per hour distance: 16 x 2 x 16384 float64 = 4 MiB (a 3-day window)
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,18 @@ class _Chain:
         self.kernel = np.full(span, 1.0 / span)
         self.states = [(np.zeros(len(self.bc) - 1), np.zeros(self.back),
                         np.zeros(len(self.ag) - 1))]
+        self.kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _chunk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`run` of chunk ``k``, kept for the last :data:`_CHUNKS_KEPT` chunks asked
+        (a run is exact and repeatable, so keeping its output changes nothing)."""
+        hit = self.kept.pop(k, None)
+        if hit is None:
+            hit = self.run(k)
+        self.kept[k] = hit   # most recently used last
+        if len(self.kept) > _CHUNKS_KEPT:
+            self.kept.pop(next(iter(self.kept)))
+        return hit
 
     def run(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Click and order CDFs on chunk ``k`` (n in [k CHUNK, (k + 1) CHUNK)); the
@@ -214,7 +229,7 @@ class _Chain:
             while len(self.states) <= k:  # chunks run in order, once
                 self.run(len(self.states) - 1)
             sel = chunk == k
-            click, order = self.run(int(k))
+            click, order = self._chunk(int(k))
             out[0, sel] = click[w[sel] - k * _CHUNK]
             out[1, sel] = order[w[sel] - k * _CHUNK]
         return out
@@ -296,10 +311,11 @@ def delay_cdfs(model: DelayModel, hour_distance: np.ndarray, window: np.ndarray,
     out = np.zeros((len(KINDS), len(win)))
     support = support if support is not None else ()
     sup = _support_array(support)
-    for d in np.unique(dh):
-        rows = np.flatnonzero((dh == d) & (win >= 0))
-        if len(rows) == 0:
-            continue
+    live = np.flatnonzero(win >= 0)
+    inv, (dists,) = distinct_rows(dh[live])
+    order, bounds = group_order(inv, len(dists))
+    for g, d in enumerate(dists.tolist()):
+        rows = live[order[bounds[g]:bounds[g + 1]]]
         w = win[rows]
         pos = np.minimum(np.searchsorted(sup, w), max(len(sup) - 1, 0))
         hit = sup[pos] == w if len(sup) else np.zeros(len(w), bool)
@@ -321,6 +337,15 @@ def delay_cdfs(model: DelayModel, hour_distance: np.ndarray, window: np.ndarray,
     return dict(zip(KINDS, out, strict=True))
 
 
+@functools.lru_cache(maxsize=4096)
+def _after_open_share(a: float, window: int) -> float:
+    """``P(Dh + 30 + floor(270 U) <= window)`` for the human open delay of median ``a``
+    (s): the mean of ``P(Dh <= window - 30 - j)`` over ``j = 0 .. 269`` (cached: a run asks
+    the same few hour distances and windows tick after tick)."""
+    first, span = UNSUBSCRIBE_DELAY_S
+    return float(_human_cdf(a, window - first - np.arange(span)).mean())
+
+
 def unsubscribe_cdf(model: DelayModel, hour_distance: np.ndarray, window: np.ndarray,
                     p_human_open: np.ndarray) -> np.ndarray:
     """P(an unsubscribe lands within ``window`` s of delivery | the email is unsubscribed
@@ -336,13 +361,11 @@ def unsubscribe_cdf(model: DelayModel, hour_distance: np.ndarray, window: np.nda
     win = np.asarray(window, np.int64)
     first, span = UNSUBSCRIBE_DELAY_S
     after_open = np.zeros(len(win))
-    keys = np.stack([dh, win.astype(np.float64)], axis=1)
-    if len(keys):
-        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-        j = np.arange(span)
-        vals = np.array([_human_cdf(model.open_scale(d), int(w) - first - j).mean()
-                         for d, w in uniq])
-        after_open = vals[inv.ravel()]
+    if len(win):
+        inv, (dhs, wins) = distinct_rows(dh, win)
+        vals = np.array([_after_open_share(model.open_scale(d), w)
+                         for d, w in zip(dhs.tolist(), wins.tolist(), strict=True)])
+        after_open = vals[inv]
     no_open = np.clip((win - (UNSUBSCRIBE_NO_OPEN_S + first) + 1) / span, 0.0, 1.0)
     h = np.asarray(p_human_open, np.float64)
     return np.where(win >= 0, h * after_open + (1.0 - h) * no_open, 0.0)

@@ -569,15 +569,9 @@ _STAGE1 = np.array([0, 1, 2, 3, 4, 5, 15, 19])
 _STAGE2 = np.array([6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18])
 
 
-def _email_uniforms(rng: KeyedRandom, emails: EmailBatch, pr: dict[str, np.ndarray]
-                    ) -> np.ndarray:
-    """The (n, 20) uniforms behind every email's outcomes.
-
-    Keyed by (subscriber, send time, campaign & 0xFFFF, occurrence of that key in the
-    batch). Detail draws (click delay, link, purchase, revenue, unsubscribe time) are made
-    only for emails whose stage-1 draws say they are clicked or unsubscribed from; the
-    other rows hold 0.5 there and are never read.
-    """
+def _occurrence_reference(emails: EmailBatch) -> np.ndarray:
+    """Occurrence of each email's key (subscriber, send time, campaign & 0xFFFF) among the
+    earlier rows of the batch with that key (in key-sorted, then row order), int64 (n,)."""
     n = len(emails)
     occ = np.zeros(n, np.int64)
     if n > 1:
@@ -590,6 +584,23 @@ def _email_uniforms(rng: KeyedRandom, emails: EmailBatch, pr: dict[str, np.ndarr
             for i in range(1, n):
                 run[i] = run[i - 1] + 1 if same[i - 1] else 0
             occ[order] = run
+    return occ
+
+
+def _email_uniforms(rng: KeyedRandom, emails: EmailBatch, pr: dict[str, np.ndarray]
+                    ) -> np.ndarray:
+    """The (n, 20) uniforms behind every email's outcomes.
+
+    Keyed by (subscriber, send time, campaign & 0xFFFF, occurrence of that key in the
+    batch). Detail draws (click delay, link, purchase, revenue, unsubscribe time) are made
+    only for emails whose stage-1 draws say they are clicked or unsubscribed from; the
+    other rows hold 0.5 there and are never read.
+    """
+    n = len(emails)
+    sub = emails.subscriber
+    # strictly increasing subscribers (a campaign to a list of ids): every key is distinct
+    distinct = n < 2 or bool((sub[1:] > sub[:-1]).all())
+    occ = np.zeros(n, np.int64) if distinct else _occurrence_reference(emails)
     index = ((emails.campaign & 0xFFFF) << 8) | (occ & 0xFF)
     u = np.full((n, _N_U), 0.5)
     u[:, _STAGE1] = rng.uniforms(emails.subscriber, emails.time, PURPOSES["email"], k=8,
@@ -692,25 +703,25 @@ def sample(
     cart = pr["cart_open"]
     other_buy = b & ~cart
     parts = [
-        E.make(sub[opened], t_open[opened], T.email_open, campaign_id=camp[opened],
+        E.part(sub[opened], t_open[opened], T.email_open, campaign_id=camp[opened],
                machine=d["machine"][opened].astype(np.int64)),
-        E.make(sub[c], d["t_click"][c], T.email_click, campaign_id=camp[c],
+        E.part(sub[c], d["t_click"][c], T.email_click, campaign_id=camp[c],
                link_type=d["link"][c]),
-        E.make(sub[c], d["t_view"][c], T.product_view, campaign_id=camp[c],
+        E.part(sub[c], d["t_view"][c], T.product_view, campaign_id=camp[c],
                category=d["category"][c], product_id=d["product"][c],
                time_on_page=d["view_top"][c]),
-        E.make(sub[other_buy], d["t_buy"][other_buy] - 90, T.add_to_cart,
+        E.part(sub[other_buy], d["t_buy"][other_buy] - 90, T.add_to_cart,
                campaign_id=camp[other_buy], cart_value=d["revenue"][other_buy],
                items=1.0, category=d["category"][other_buy],
                product_id=d["bought"][other_buy]),
-        E.make(sub[b], d["t_buy"][b] - 30, T.checkout_started, campaign_id=camp[b],
+        E.part(sub[b], d["t_buy"][b] - 30, T.checkout_started, campaign_id=camp[b],
                cart_value=d["revenue"][b]),
-        E.make(sub[b], d["t_buy"][b], T.purchase_completed, campaign_id=camp[b],
+        E.part(sub[b], d["t_buy"][b], T.purchase_completed, campaign_id=camp[b],
                revenue=d["revenue"][b], cart_value=d["revenue"][b], token=d["token"][b],
                product_id=d["bought"][b]),
-        E.make(sub[x], d["t_unsub"][x], T.unsubscribe, campaign_id=camp[x]),
+        E.part(sub[x], d["t_unsub"][x], T.unsubscribe, campaign_id=camp[x]),
     ]
-    return E.concat(parts), pr, u
+    return E.build(parts), pr, u
 
 
 def sample_reference(

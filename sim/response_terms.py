@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim._grouping import distinct_rows
 from sim.catalog import PRODUCTS_PER_CATEGORY, Catalog
 from sim.clock import DAY, HOUR
 from sim.delays import CHECKOUT_DELAY_S, OPEN_DELAY_SIGMA, VIEW_DELAY_S, DelayModel
@@ -48,13 +49,12 @@ def _in_stock_share(catalog: Catalog, category: np.ndarray, t: np.ndarray) -> np
     the hour), float64 (n,): one catalog query per (category, hour)."""
     hour = (np.asarray(t, np.int64) // HOUR) * HOUR
     out = np.ones(len(category))
-    keys = np.stack([category, hour], axis=1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    j = np.arange(PRODUCTS_PER_CATEGORY, dtype=np.int64)
-    share = np.array([catalog.in_stock(int(c) * PRODUCTS_PER_CATEGORY + j, int(h)).mean()
-                      for c, h in uniq])
-    if len(uniq):
-        out = share[inv.ravel()]
+    inv, (cats, hours) = distinct_rows(np.asarray(category, np.int64), hour)
+    if len(cats):   # every product of each (category, hour) in one catalog query
+        j = np.arange(PRODUCTS_PER_CATEGORY, dtype=np.int64)
+        stock = catalog.in_stock((cats[:, None] * PRODUCTS_PER_CATEGORY + j).ravel(),
+                                 np.repeat(hours, PRODUCTS_PER_CATEGORY))
+        out = stock.reshape(len(cats), PRODUCTS_PER_CATEGORY).mean(axis=1)[inv]
     return out
 
 

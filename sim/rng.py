@@ -19,7 +19,10 @@ so they too are independent of the shard boundaries.
 
 :func:`philox4x32` is the vectorized fast path (numpy ``uint64`` arithmetic);
 :func:`philox4x32_reference` is the plain-Python specification it is tested against,
-together with the published known-answer vectors of Random123.
+together with the published known-answer vectors of Random123. :meth:`KeyedRandom.uniforms`
+and :meth:`KeyedRandom.bits` run a numba kernel (:func:`_keyed_table`: counters built,
+enciphered and written out in one pass, the same integer arithmetic);
+:meth:`KeyedRandom._word_table_reference` is the numpy path it is tested against.
 
 Example
 -------
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from policies.errors import SpecError
@@ -153,6 +157,94 @@ def _philox_inplace(
     return x0, x1, x2, x3
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _philox_block(x0: np.uint64, x1: np.uint64, x2: np.uint64, x3: np.uint64, k0: np.uint64,
+                  k1: np.uint64) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64
+                                          ]:  # pragma: no cover - compiled
+    """Philox4x32-10 of one counter (words in uint64, < 2**32), as :func:`_philox_inplace`."""
+    m0 = np.uint64(_PHILOX_M0)
+    m1 = np.uint64(_PHILOX_M1)
+    mask = np.uint64(_M32)
+    s32 = np.uint64(32)
+    w0 = np.uint64(_PHILOX_W0)
+    w1 = np.uint64(_PHILOX_W1)
+    for r in range(_ROUNDS):
+        if r:
+            k0 = (k0 + w0) & mask
+            k1 = (k1 + w1) & mask
+        p0 = x0 * m0
+        p1 = x2 * m1
+        x0 = (p1 >> s32) ^ x1 ^ k0
+        x1 = p1 & mask
+        x2 = (p0 >> s32) ^ x3 ^ k1
+        x3 = p0 & mask
+    return x0, x1, x2, x3
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _counter(sub: np.ndarray, step: np.ndarray, index: np.ndarray, pw: np.uint64, i: int
+             ) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:  # pragma: no cover
+    """Counter words 0-3 (group 0) of row ``i``; ``step`` / ``index`` of one element apply
+    to every row."""
+    s_i = sub[i]
+    c0 = np.uint64(s_i & 0xFFFFFFFF)
+    c1 = np.uint64((s_i >> 32) & 0xFFFF) | pw
+    c2 = np.uint64(step[i if step.shape[0] != 1 else 0] & 0xFFFFFFFF)
+    c3 = np.uint64(index[i if index.shape[0] != 1 else 0] & 0xFFFFFF) << np.uint64(8)
+    return c0, c1, c2, c3
+
+
+@numba.njit(cache=True, nogil=True)
+def _keyed_uniforms(sub: np.ndarray, step: np.ndarray, index: np.ndarray, purpose: int,
+                    k0: int, k1: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Fill float64 ``out`` (n, k) with :meth:`KeyedRandom.uniforms`: ``(word + 0.5) / 2**32``
+    (both operations exact) of the words of :meth:`KeyedRandom._word_table_reference`.
+
+    Row ``i``, column ``4 g + w`` is output word ``w`` of the counter of subscriber
+    ``sub[i]``, step ``step[i]``, index ``index[i]`` and group ``g``.
+    """
+    k = out.shape[1]
+    key0 = np.uint64(k0 & _M32)
+    key1 = np.uint64(k1 & _M32)
+    pw = np.uint64((purpose & 0xFFFF) << 16)
+    scale = 1.0 / 4294967296.0
+    for i in range(sub.shape[0]):
+        c0, c1, c2, c3 = _counter(sub, step, index, pw, i)
+        for g in range((k + 3) // 4):
+            x0, x1, x2, x3 = _philox_block(c0, c1, c2, c3 | np.uint64(g), key0, key1)
+            col = 4 * g
+            out[i, col] = (np.float64(x0) + 0.5) * scale
+            if col + 1 < k:
+                out[i, col + 1] = (np.float64(x1) + 0.5) * scale
+            if col + 2 < k:
+                out[i, col + 2] = (np.float64(x2) + 0.5) * scale
+            if col + 3 < k:
+                out[i, col + 3] = (np.float64(x3) + 0.5) * scale
+
+
+@numba.njit(cache=True, nogil=True)
+def _keyed_bits(sub: np.ndarray, step: np.ndarray, index: np.ndarray, purpose: int,
+                k0: int, k1: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Fill uint64 ``out`` (n, k) with the words of :meth:`KeyedRandom.bits` (the layout
+    of :func:`_keyed_uniforms`)."""
+    k = out.shape[1]
+    key0 = np.uint64(k0 & _M32)
+    key1 = np.uint64(k1 & _M32)
+    pw = np.uint64((purpose & 0xFFFF) << 16)
+    for i in range(sub.shape[0]):
+        c0, c1, c2, c3 = _counter(sub, step, index, pw, i)
+        for g in range((k + 3) // 4):
+            x0, x1, x2, x3 = _philox_block(c0, c1, c2, c3 | np.uint64(g), key0, key1)
+            col = 4 * g
+            out[i, col] = x0
+            if col + 1 < k:
+                out[i, col + 1] = x1
+            if col + 2 < k:
+                out[i, col + 2] = x2
+            if col + 3 < k:
+                out[i, col + 3] = x3
+
+
 @dataclass(frozen=True)
 class KeyedRandom:
     """Uniform random numbers keyed by ``(seed, subscriber, step, purpose, index)``.
@@ -240,7 +332,7 @@ class KeyedRandom:
             c1 = c1.copy() if c1.base is not None else c1
         return _philox_inplace(c0, c1, c2, c3, self._key)
 
-    def _word_table(
+    def _word_table_reference(
         self,
         subscriber: np.ndarray,
         step: int | np.ndarray,
@@ -249,7 +341,8 @@ class KeyedRandom:
         index: int | np.ndarray,
         dtype: type[np.generic],
     ) -> np.ndarray:
-        """The words of ``ceil(k / 4)`` counters per row as ``dtype``, shape (n, 4 * groups).
+        """The words of ``ceil(k / 4)`` counters per row as ``dtype``, shape (n, 4 * groups)
+        (numpy; the specification of the compiled :meth:`bits` and :meth:`uniforms`).
 
         Row ``i``, column ``4 g + w`` is output word ``w`` of the counter with group ``g``.
         """
@@ -260,6 +353,36 @@ class KeyedRandom:
         for w in range(4):
             out[:, :, w] = words[w].reshape(n, groups)
         return out.reshape(n, 4 * groups)
+
+    def _bits_reference(self, subscriber: np.ndarray, step: int | np.ndarray, purpose: int,
+                        k: int = 4, index: int | np.ndarray = 0) -> np.ndarray:
+        """:meth:`bits` by the numpy path (:meth:`_word_table_reference`)."""
+        return self._word_table_reference(subscriber, step, purpose, k, index, np.uint64)[:, :k]
+
+    def _uniforms_reference(self, subscriber: np.ndarray, step: int | np.ndarray,
+                            purpose: int, k: int = 4, index: int | np.ndarray = 0
+                            ) -> np.ndarray:
+        """:meth:`uniforms` by the numpy path (:meth:`_word_table_reference`)."""
+        flat = self._word_table_reference(subscriber, step, purpose, k, index, np.float64)
+        flat += 0.5
+        flat *= 1.0 / 4294967296.0
+        return flat if k == flat.shape[1] else flat[:, :k]
+
+    def _table(self, subscriber: np.ndarray, step: int | np.ndarray, purpose: int, k: int,
+               index: int | np.ndarray, dtype: type[np.generic]) -> np.ndarray:
+        """The compiled path of :meth:`bits` (uint64) and :meth:`uniforms` (float64)."""
+        sub = np.ascontiguousarray(subscriber, np.int64).reshape(-1)
+        n = sub.shape[0]
+        steps = np.ascontiguousarray(step, np.int64).reshape(-1)
+        idx = np.ascontiguousarray(index, np.int64).reshape(-1)
+        for name, a in (("step", steps), ("index", idx)):
+            if a.shape[0] not in (1, n):
+                raise ValueError(f"{name}: expected a scalar or {n} values, got {a.shape[0]}")
+        out = np.empty((n, max(int(k), 0)), dtype)
+        if n and out.shape[1]:
+            kernel = _keyed_uniforms if dtype is np.float64 else _keyed_bits
+            kernel(sub, steps, idx, int(purpose), self._key[0], self._key[1], out)
+        return out
 
     def bits(
         self,
@@ -273,7 +396,7 @@ class KeyedRandom:
 
         Row ``i``, column ``4 g + w`` is output word ``w`` of the counter with group ``g``.
         """
-        return self._word_table(subscriber, step, purpose, k, index, np.uint64)[:, :k]
+        return self._table(subscriber, step, purpose, k, index, np.uint64)
 
     def uniforms(
         self,
@@ -299,10 +422,7 @@ class KeyedRandom:
         index : int or ndarray (n,)
             A further key (session number, campaign code); only its low 24 bits count.
         """
-        flat = self._word_table(subscriber, step, purpose, k, index, np.float64)
-        flat += 0.5
-        flat *= 1.0 / 4294967296.0
-        return flat if k == flat.shape[1] else flat[:, :k]
+        return self._table(subscriber, step, purpose, k, index, np.float64)
 
 
 #: Subscribers per block of :meth:`KeyedRandom.dense_uniforms`.

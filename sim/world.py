@@ -44,6 +44,7 @@ from policies.errors import LateEventError, SpecError
 from policies.events import EventBatch
 from policies.triggers.catalog import CatalogBatch
 from sim import _events as E
+from sim._buffer import EventBuffer
 from sim.behavior import (
     SessionSchedule,
     daily_update,
@@ -73,7 +74,8 @@ class World:
     now : int, optional
         Start time (s); defaults to ``population.time``.
     bucket_seconds : int
-        Width of the future-event buffer's time buckets (s).
+        Accepted for compatibility (an int > 0); the future-event buffer no longer
+        buckets by time (:mod:`sim._buffer`), and results never depended on it.
     """
 
     def __init__(
@@ -96,7 +98,7 @@ class World:
         self._catalog = Catalog(self._seed, population.preset)
         self._now = int(population.time if now is None else now)
         self._bucket = bucket_seconds
-        self._buffer: dict[int, list[E.Events]] = {}
+        self._buffer = EventBuffer()
         self._sessions = SessionSchedule.empty()
         self._next_day = self._now // DAY  # first day whose sessions are not scheduled
         self._first_day = self._next_day
@@ -137,7 +139,7 @@ class World:
 
     def pending(self) -> int:
         """Number of buffered future events (sessions not yet started excluded)."""
-        return sum(E.size(ev) for bucket in self._buffer.values() for ev in bucket)
+        return self._buffer.pending()
 
     def stats(self) -> dict[str, int]:
         """Counters: events emitted, emails sent, events and sessions pending."""
@@ -276,66 +278,39 @@ class World:
     # -- buffer --------------------------------------------------------------------
 
     def _push(self, ev: E.Events) -> None:
-        m = E.size(ev)
-        if m == 0:
+        if E.size(ev) == 0:
             return
         if ev["time"].min() <= self._now:
             raise LateEventError(  # an internal invariant: nothing is generated in the past
                 f"internal: event at {int(ev['time'].min())} not after now={self._now}"
             )
-        b = ev["time"] // self._bucket
-        if b.min() == b.max():
-            self._buffer.setdefault(int(b[0]), []).append(ev)
-            return
-        order = np.argsort(b, kind="stable")
-        bs = b[order]
-        cuts = np.flatnonzero(bs[1:] != bs[:-1]) + 1
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, m], strict=True):
-            idx = order[lo:hi]
-            self._buffer.setdefault(int(bs[lo]), []).append(E.take(ev, idx))
+        self._buffer.push(ev)
 
     def _pop_until(self, t1: int) -> E.Events:
-        last = t1 // self._bucket
-        keys = sorted(k for k in self._buffer if k <= last)
-        out: list[E.Events] = []
-        for k in keys:
-            ev = E.concat(self._buffer.pop(k))
-            if k < last:
-                out.append(ev)
-                continue
-            due = ev["time"] <= t1
-            if due.all():
-                out.append(ev)
-            else:
-                out.append(E.take(ev, due))
-                self._buffer[k] = [E.take(ev, ~due)]
-        return E.concat(out)
+        return self._buffer.pop_until(t1)
 
     # -- pickling ------------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
         """State with the future-event buffer packed into one set of columns.
 
-        The buffer holds one chunk per :meth:`send` / session batch and bucket, so a
-        day's worth is thousands of small arrays; a checkpoint ships
-        ``(bucket per event, columns)`` instead (cheap to pickle out of band). Within a
-        bucket the chunks keep their order, so a restored world emits the same events.
+        The buffer holds one chunk per :meth:`send` / session batch, so a day's worth is
+        hundreds of arrays; a checkpoint ships ``("chunks", rows per chunk, columns)``
+        instead (cheap to pickle out of band). The chunks keep their order, so a
+        restored world emits the same events.
         """
         state = self.__dict__.copy()
-        keys = sorted(self._buffer)
-        chunks = [ev for k in keys for ev in self._buffer[k]]
-        bucket = np.repeat(np.array([k for k in keys for _ in self._buffer[k]], np.int64),
-                           [E.size(ev) for ev in chunks]).astype(np.int64)
-        state["_buffer"] = (bucket, E.concat(chunks))
+        state["_buffer"] = ("chunks", *self._buffer.pack())
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        bucket, ev = state["_buffer"]
-        buffer: dict[int, list[E.Events]] = {}
-        if len(bucket):
-            cuts = np.flatnonzero(bucket[1:] != bucket[:-1]) + 1
-            for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(bucket)], strict=True):
-                buffer[int(bucket[lo])] = [{c: v[lo:hi] for c, v in ev.items()}]
+        packed = state["_buffer"]
+        if len(packed) == 3:
+            buffer = EventBuffer.unpack(packed[1], packed[2])
+        else:  # an older checkpoint: (bucket per event, columns) in bucket, push order
+            _bucket, ev = packed
+            buffer = EventBuffer()
+            buffer.push(ev)  # ties share a bucket, where rows are in push order
         self.__dict__.update({**state, "_buffer": buffer})
 
     def __repr__(self) -> str:

@@ -72,14 +72,32 @@ def _config(subscribers: int, days: float, seed: int, checkpoint_every: int = 96
     )
 
 
-def _one(config: Any, executor: str, shards: int, ticks_per_call: int = 1) -> dict[str, Any]:
-    from actors import run_simulation
+class _MemoryProbe:
+    """Every ``every`` ticks of an inline run: the shard's bytes by part
+    (:meth:`ShardCore.memory`); keeps the most seen in total and its tick."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.best: dict[str, int] = {}
+        self.tick = -1
+
+    def __call__(self, driver: Any, tick: int) -> None:
+        if tick % self.every:
+            return
+        parts = driver.executor.shards[0].memory()
+        if sum(parts.values()) > sum(self.best.values()):
+            self.best, self.tick = parts, tick
+
+
+def _one(config: Any, executor: str, shards: int, ticks_per_call: int = 1,
+         probe: _MemoryProbe | None = None) -> dict[str, Any]:
+    from actors.driver import Driver
     from actors.shard import process_cpu_seconds
 
     cpu0 = process_cpu_seconds()
     t = time.perf_counter()
-    result = run_simulation(config, executor=executor, shards=shards, progress=False,
-                            ticks_per_call=ticks_per_call)
+    result = Driver(config, executor, shards, progress=False, ticks_per_call=ticks_per_call,
+                    on_tick=probe).run()
     wall = time.perf_counter() - t
     info = result.info
     # CPU seconds of the busiest shard process (inline: of this process, for this run)
@@ -113,8 +131,19 @@ def main(argv: list[str]) -> int:
                     help="comma-separated shard counts for the Ray scaling table ('' = none)")
     ap.add_argument("--scaling-subscribers", type=int, default=None,
                     help="population of the scaling runs (default: --subscribers)")
-    ap.add_argument("--skip-inline", action="store_true", help="only Ray runs")
-    ap.add_argument("--skip-ray", action="store_true", help="only inline runs (no scaling)")
+    ap.add_argument("--executor", choices=("both", "inline", "ray"), default="both",
+                    help="run inline, on Ray, or both (default) and compare")
+    ap.add_argument("--skip-inline", action="store_true", help="only Ray runs (--executor ray)")
+    ap.add_argument("--skip-ray", action="store_true",
+                    help="only inline runs, no scaling (--executor inline)")
+    ap.add_argument("--skip-reference", action="store_true",
+                    help="with --rules journeys: not the reference-rules run for the ratio")
+    ap.add_argument("--memory", action="store_true",
+                    help="inline: where the shard's bytes go (world, engine, outbox, truth, "
+                         "metrics, tables, logs) at the tick they peak, per subscriber")
+    ap.add_argument("--log-dir", default=None,
+                    help="record the event and decision logs, streamed to Parquet there "
+                         "(an empty directory or pyarrow.fs URI)")
     ap.add_argument("--rules", choices=("reference", "journeys"), default="reference",
                     help="the trigger rules: the three reference rules, or the shipped "
                          "journey set (then the reference-rules run too, for the ratio)")
@@ -123,11 +152,19 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--record", action="store_true")
     args = ap.parse_args(argv)
+    args.skip_ray = args.skip_ray or args.executor == "inline"
+    args.skip_inline = args.skip_inline or args.executor == "ray"
 
     if args.skip_ray and args.skip_inline:
         raise SystemExit("--skip-ray and --skip-inline: nothing to run")
     config = _config(args.subscribers, args.days, args.seed, args.checkpoint_every,
                      args.decision_lag_ticks, args.rules, args.draws)
+    if args.log_dir is not None:
+        import dataclasses
+
+        config = dataclasses.replace(config, log_uri=args.log_dir, record_events=True,
+                                     record_decisions=True)
+    probe = _MemoryProbe(every=max(1, 6 * 3600 // config.tick_seconds)) if args.memory else None
     figures: dict[str, Any] = {
         "subscribers": args.subscribers, "days": args.days, "rules": args.rules,
         "draws": args.draws,
@@ -153,7 +190,7 @@ def main(argv: list[str]) -> int:
             "ray_total_cpu_s": ray_run["total_cpu_s"],
         })
     if not args.skip_inline:
-        inline = _one(config, "inline", 1)
+        inline = _one(config, "inline", 1, probe=probe)
         figures.update({
             "events": inline["events"], "emails": inline["emails"],
             "inline_wall_s": inline["wall_s"], "inline_events_per_s": inline["events_per_s"],
@@ -161,7 +198,15 @@ def main(argv: list[str]) -> int:
             "inline_peak_rss_mb": inline["peak_rss_shard_mb"],
             "inline_cpu_s": inline["max_shard_cpu_s"],
         })
-        if args.rules == "journeys":   # the same run with the reference rules, for the ratio
+        if probe is not None:
+            n = args.subscribers
+            figures["memory_peak_tick"] = probe.tick
+            for part, b in probe.best.items():
+                figures[f"memory_{part}_bytes_per_subscriber"] = b / n
+            figures["memory_parts_bytes_per_subscriber"] = sum(probe.best.values()) / n
+            figures["inline_peak_rss_bytes_per_subscriber"] = (
+                inline["peak_rss_shard_mb"] * 2**20 / n)
+        if args.rules == "journeys" and not args.skip_reference:   # the ratio's run
             ref = _one(_config(args.subscribers, args.days, args.seed, args.checkpoint_every,
                                args.decision_lag_ticks, "reference", args.draws), "inline", 1)
             figures.update({

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,22 +25,30 @@ def test_ids_round_trip_through_campaign_code():
 
 
 ops = st.lists(st.tuples(st.sampled_from(["append", "pop", "pickle"]),
-                         st.integers(0, 40), st.integers(0, 5)), max_size=40)
+                         st.integers(0, 40), st.integers(0, 5), st.integers(0, 7)),
+               max_size=40)
+START, STOP = 100, 108
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(ops)
 def test_store_matches_reference(program):
+    """Appends (several emails of a subscriber in one batch too), pops and pickling give
+    the emails and the id look-ups of a plain list in delivery order."""
     store = EmailStore({"email_id": (np.int64, ()), "time": (np.int64, ()),
-                        "value": (np.float64, (2,))})
+                        "value": (np.float64, (2,))}, START, STOP)
     ref: list[tuple[int, int, float]] = []  # (id, time, value) in delivery order
-    next_id, now = 0, 0
+    seq = np.zeros(STOP - START, np.int64)
+    now = 0
     gone: list[int] = []
-    for op, m, dt in program:
+    for op, m, dt, spread in program:
         if op == "append":
             now += dt
-            ids = np.arange(next_id, next_id + m, dtype=np.int64) * 3 + 1
-            next_id += m
+            subs = START + (np.arange(m, dtype=np.int64) * 5 + dt) % (spread + 1)
+            ids = np.empty(m, np.int64)
+            for i, u in enumerate(subs.tolist()):
+                ids[i] = email_id(np.int64(u), seq[u - START])
+                seq[u - START] += 1
             vals = ids.astype(float) / 2
             store.append({"email_id": ids, "time": np.full(m, now, np.int64),
                           "value": np.column_stack([vals, -vals])})
@@ -55,9 +64,34 @@ def test_store_matches_reference(program):
         else:
             store = pickle.loads(pickle.dumps(store))
         assert len(store) == len(ref)
-        probe = np.array([r[0] for r in ref] + gone + [0, 2, 10**9], np.int64)
+        never = [int(email_id(np.int64(START), np.int64(10**6))),
+                 int(email_id(np.int64(STOP + 3), np.int64(0))), 0]
+        probe = np.array([r[0] for r in ref] + gone + never, np.int64)
         pos = store.positions(probe)
         assert (pos[len(ref):] == -1).all()
         if ref:
             got = store.cols["value"][pos[:len(ref)], 0]
             assert got.tolist() == [r[2] for r in ref]
+
+
+def test_store_refuses_emails_of_other_subscribers():
+    store = EmailStore({"email_id": (np.int64, ()), "time": (np.int64, ())}, START, STOP)
+    with pytest.raises(ValueError, match=r"outside \[100, 108\)"):
+        store.append({"email_id": email_id(np.array([STOP]), np.array([0])),
+                      "time": np.zeros(1, np.int64)})
+
+
+def test_store_keeps_narrow_columns_exactly():
+    store = EmailStore({"email_id": (np.int64, ()), "time": (np.int64, ()),
+                        "arm": (np.int64, ())}, START, STOP, storage={"arm": np.int16})
+    ids = email_id(np.array([START, START]), np.array([0, 1]))
+    store.append({"email_id": ids, "time": np.zeros(2, np.int64), "arm": np.array([-1, 300])})
+    assert store.cols["arm"].dtype == np.int16
+    out = store.pop_until(0)
+    assert out["arm"].dtype == np.int64 and out["arm"].tolist() == [-1, 300]
+    with pytest.raises(ValueError, match="arm: values outside int16"):
+        store.append({"email_id": ids, "time": np.ones(2, np.int64),
+                      "arm": np.array([0, 2**20])})
+    with pytest.raises(ValueError, match="storage: unknown columns"):
+        EmailStore({"email_id": (np.int64, ()), "time": (np.int64, ())}, 0, 1,
+                   storage={"nope": np.int8})

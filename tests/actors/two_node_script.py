@@ -1,9 +1,14 @@
-"""Run by test_actors_ray.py in a subprocess: two Ray nodes on this machine, shards spread
-over both, the worker node removed mid-run; prints a JSON report on its last line."""
+"""Run by test_actors_ray.py in a subprocess: two Ray nodes on this machine, shards placed
+on both, the worker node removed mid-run; prints a JSON report on its last line.
+
+``python two_node_script.py [CHECKPOINT_URI]``: with a URI, checkpoints go to that shared
+storage (the lost node's shard is restored from a file there) instead of the driver's
+object store."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas.testing as pdt
 import ray
@@ -29,7 +34,7 @@ def _rules() -> RuleSet:
     return load_rules(rules)
 
 
-def main() -> None:
+def main(checkpoint_uri: str | None = None) -> None:
     cfg = SimulationConfig(
         seed=5, subscribers=1500, days=0.5, start=DEFAULT_START + 12 * 3600, rules=_rules(),
         campaign=CampaignConfig(every_days=1, local_hour=10),
@@ -53,7 +58,7 @@ def main() -> None:
             state["removed"] = tick
 
     try:
-        result = Driver(cfg, "ray", 2, on_tick=fault).run()
+        result = Driver(cfg, "ray", 2, on_tick=fault, checkpoint_uri=checkpoint_uri).run()
         same = True
         try:
             pdt.assert_frame_equal(reference.metrics, result.metrics)
@@ -65,6 +70,10 @@ def main() -> None:
         print(json.dumps({"nodes_used": len(state["nodes"]), "removed_at_tick": state["removed"],
                           "recoveries": result.info["recoveries"], "identical": same,
                           "checkpoints_kept": state["kept"],
+                          "learner_on_driver_node": (result.info["learner_node"]
+                                                     == result.info["driver_node"]),
+                          "checkpoints_written": result.info["checkpoints_written"],
+                          "checkpoint_uri": result.info["checkpoint_uri"],
                           "journey_fires": int(result.journeys.query("kind == 'fire'")
                                                ["count"].sum()),
                           "sends": float(result.metrics.query("metric == 'sends'")
@@ -75,4 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1] if len(sys.argv) > 1 else None)

@@ -268,3 +268,31 @@ def test_email_batch_names_round_trip() -> None:
     assert list(df.subject_style) == ["learn"] * 2
     assert list(df.strategy) == ["educational_nurturing"] * 2
     assert len(EmailBatch.concat([b, b.take([0])])) == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(subs=st.lists(st.integers(0, 2**48 - 1), min_size=0, max_size=30),
+       times=st.lists(st.sampled_from([0, 1, 2**40]), min_size=30, max_size=30),
+       campaigns=st.lists(st.sampled_from([0, 1, 0xFFFF, 0x10000, 2**40 + 1]), min_size=30,
+                          max_size=30),
+       sort=st.booleans())
+def test_email_draw_index_skips_the_key_sort_only_when_keys_are_distinct(
+        subs, times, campaigns, sort) -> None:
+    """The fast path (strictly increasing subscribers: occurrence 0 everywhere) draws the
+    uniforms the key-sorting reference draws, duplicates and extremes included."""
+    from sim.response import _email_uniforms, _occurrence_reference
+
+    sub = np.array(sorted(set(subs)) if sort else subs, np.int64)
+    n = len(sub)
+    emails = EmailBatch.make(sub, np.array(times[:n], np.int64) + 10**9,
+                             campaign=np.array(campaigns[:n], np.int64))
+    occ = _occurrence_reference(emails)
+    if sort:
+        assert not occ.any()
+    rng = KeyedRandom(9)
+    pr = {"p_human_open": np.full(n, 0.9), "p_click_given_open": np.full(n, 0.9),
+          "p_unsubscribe": np.full(n, 0.5)}
+    u = _email_uniforms(rng, emails, pr)
+    index = ((emails.campaign & 0xFFFF) << 8) | (occ & 0xFF)
+    ref = rng._uniforms_reference(emails.subscriber, emails.time, 6, k=8, index=index)
+    np.testing.assert_array_equal(u[:, [0, 1, 2, 3, 4, 5, 15, 19]], ref)

@@ -141,7 +141,7 @@ def test_pickle_round_trip_continues_identically() -> None:
     blob = pickle.dumps(world)
     assert len(blob) / 3000 <= 300
     # the future-event buffer (many chunks) is packed into one set of columns
-    chunks = sum(len(v) for v in world._buffer.values())
+    chunks = world._buffer.chunks()
     buffers: list[pickle.PickleBuffer] = []
     pickle.dumps(world, protocol=5, buffer_callback=buffers.append)
     assert chunks >= 5 and len(buffers) < 60   # unpacked: >= 14 arrays per chunk
