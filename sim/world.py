@@ -55,7 +55,8 @@ from sim.catalog import Catalog
 from sim.clock import DAY
 from sim.delays import within_window
 from sim.population import Population
-from sim.response import EmailBatch, npe_update, probabilities, sample
+from sim.response import EmailBatch, npe_noise_update, probabilities
+from sim.response_sparse import respond
 from sim.rng import KeyedRandom, check_seed
 from sim.state import apply_events, valid_mask
 
@@ -215,8 +216,8 @@ class World:
                 f"emails.time: expected times >= now={self._now}, got {int(emails.time.min())}"
             )
         self._pop.index_of(emails.subscriber)
-        events, _, u = sample(self._pop, emails, self._rng)
-        npe_update(self._pop, emails, u)
+        events, noise = respond(self._pop, emails, self._rng)
+        npe_noise_update(self._pop, emails, noise)
         self._push(events)
         self._sent += len(emails)
 
