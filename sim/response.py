@@ -341,6 +341,14 @@ class EmailBatch:
         """Rows selected by an index array, slice or mask."""
         return EmailBatch(**{f: getattr(self, f)[idx] for f in _FIELDS})
 
+    def _rows(self, idx: np.ndarray) -> EmailBatch:
+        """:meth:`take` of an int64 index array without the checks (the rows of a valid
+        batch are valid)."""
+        out = object.__new__(EmailBatch)
+        for f in _FIELDS:
+            object.__setattr__(out, f, getattr(self, f)[idx])
+        return out
+
     @classmethod
     def concat(cls, parts: Sequence[EmailBatch]) -> EmailBatch:
         """Concatenate batches."""
@@ -484,10 +492,16 @@ def probabilities(pop: Population, emails: EmailBatch, catalog: Catalog | None =
         recipient's interest in an alert's category, 0 without an alert) and
         ``hour_distance`` (hours); int64 ``segment``; bool ``cart_open`` and ``lapsed``.
     """
-    p = pop.preset
     row = pop.index_of(emails.subscriber)
     _check_alerts(pop, emails)
-    o = _open_terms(pop, row, emails)
+    return _click_terms(pop, row, emails, _open_terms(pop, row, emails), catalog)
+
+
+def _click_terms(pop: Population, row: np.ndarray, emails: EmailBatch,
+                 o: dict[str, np.ndarray], catalog: Catalog | None) -> dict[str, np.ndarray]:
+    """:func:`probabilities` given the open terms ``o`` of the same emails
+    (:func:`_open_terms`); ``row``: their population rows, int64 (n,)."""
+    p = pop.preset
     eng, sat, dh, seg, gone = o["eng"], o["sat"], o["dh"], o["seg"], o["gone"]
     p_human, p_machine = o["p_human"], o["p_machine"]
     intent = pop.intent[row].astype(np.float64)
@@ -682,9 +696,18 @@ def npe_noise_update(pop: Population, emails: EmailBatch, noise: np.ndarray) -> 
 
 def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.ndarray
           ) -> dict[str, np.ndarray]:
-    """All outcome variables of every email (vectorized); shared by fast and reference."""
+    """All outcome variables of every email (vectorized): :func:`_draw_open` and
+    :func:`_draw_click`, both on every row."""
+    d = _draw_open(pop, emails, pr, u)
+    return {**d, **_draw_click(pop, emails, pr, u, d["t_human"], d["human"])}
+
+
+def _draw_open(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.ndarray
+               ) -> dict[str, np.ndarray]:
+    """Open, click and unsubscribe outcomes of every email, shape (n,) each: bool
+    ``machine``, ``human``, ``click``, ``unsub``; int64 times (s) ``t_human``,
+    ``t_machine``, ``t_unsub`` (each read only where its outcome happens)."""
     p = pop.preset
-    row = pop.index_of(emails.subscriber)
     t = emails.time
     machine = u[:, 0] < pr["p_machine_open"]
     human = u[:, 1] < pr["p_human_open"]
@@ -692,6 +715,22 @@ def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.
     delay = p.open_delay_median_hours * 3600.0 * spread * (1.0 + pr["hour_distance"] / 6.0)
     t_human = t + np.maximum(float(MIN_OPEN_DELAY_S), delay).astype(np.int64)
     t_machine = t + _MACHINE[0] + np.floor(u[:, 4] * _MACHINE[1]).astype(np.int64)
+    click = human & (u[:, 5] < pr["p_click_given_open"])
+    unsub = u[:, 15] < pr["p_unsubscribe"]
+    t_unsub = (np.where(human, t_human, t + UNSUBSCRIBE_NO_OPEN_S) + UNSUBSCRIBE_DELAY_S[0]
+               + np.floor(u[:, 16] * UNSUBSCRIBE_DELAY_S[1]).astype(np.int64))
+    return {"machine": machine, "human": human, "t_human": t_human, "t_machine": t_machine,
+            "click": click, "unsub": unsub, "t_unsub": t_unsub}
+
+
+def _draw_click(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.ndarray,
+                t_human: np.ndarray, human: np.ndarray) -> dict[str, np.ndarray]:
+    """What follows a click, shape (n,) each (read only where the email is clicked):
+    int64 ``t_click``, ``link``, ``t_view``, ``category``, ``product``, ``t_buy``,
+    ``token``, ``bought``; float64 ``view_top`` (s), ``revenue``; bool ``buy``.
+    ``t_human`` and ``human``: :func:`_draw_open`'s."""
+    p = pop.preset
+    row = pop.index_of(emails.subscriber)
     click = human & (u[:, 5] < pr["p_click_given_open"])
     t_click = t_human + np.maximum(float(MIN_CLICK_DELAY_S),
                                    -np.log(u[:, 6]) * p.click_delay_mean_s).astype(np.int64)
@@ -720,17 +759,12 @@ def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.
     lognorm = np.exp(p.order_value_sigma * z - 0.5 * p.order_value_sigma**2)
     revenue = np.round(np.where(pr["cart_open"], pr["order_value"],
                                 pr["order_value"] * lognorm), 2)
-    unsub = u[:, 15] < pr["p_unsubscribe"]
-    t_unsub = (np.where(human, t_human, t + UNSUBSCRIBE_NO_OPEN_S) + UNSUBSCRIBE_DELAY_S[0]
-               + np.floor(u[:, 16] * UNSUBSCRIBE_DELAY_S[1]).astype(np.int64))
     token = np.where(pr["cart_open"], pop.cart_seq[row].astype(np.int64), -1)
     # what a purchase buys: the cart's product, else the product viewed after the click
     bought = np.where(pr["cart_open"], pop.cart_product[row].astype(np.int64), product)
-    return {"machine": machine, "human": human, "t_human": t_human, "t_machine": t_machine,
-            "click": click, "t_click": t_click, "link": link, "t_view": t_view,
-            "view_top": view_top, "category": cat, "product": product, "buy": buy,
-            "t_buy": t_buy, "revenue": revenue, "unsub": unsub, "t_unsub": t_unsub,
-            "token": token, "bought": bought}
+    return {"t_click": t_click, "link": link, "t_view": t_view, "view_top": view_top,
+            "category": cat, "product": product, "buy": buy, "t_buy": t_buy,
+            "revenue": revenue, "token": token, "bought": bought}
 
 
 def sample(

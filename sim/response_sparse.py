@@ -4,9 +4,10 @@ where they are needed.
 Most delivered emails produce no event (no open, no click, no unsubscribe), yet
 :func:`sim.response.sample` evaluates every probability and every outcome detail for
 every email. :func:`respond` evaluates, for every email, only what its open and
-unsubscribe draws need (:func:`sim.response._open_terms`), then the click and purchase
-probabilities for the emails a human opens and the outcome details
-(:func:`sim.response._draw`) for the emails with an event. Every formula is the one of
+unsubscribe draws need (:func:`sim.response._open_terms`); the click and purchase
+probabilities for the emails a human opens; the open and unsubscribe outcomes
+(:func:`sim.response._draw_open`) for the emails with an event; and what follows a click
+(:func:`sim.response._draw_click`) for the clicked ones. Every formula is the one of
 :mod:`sim.response`, applied element by element to fewer rows, so the events are the
 same bit for bit (tests/sim/test_response_sparse.py proves it against ``sample``).
 """
@@ -18,15 +19,17 @@ import numpy as np
 from sim import _events as E
 from sim.population import Population
 from sim.response import (
+    _N_U,
     _STAGE1,
     _STAGE2,
     EmailBatch,
     _assemble,
     _check_alerts,
-    _draw,
+    _click_terms,
+    _draw_click,
     _draw_index,
+    _draw_open,
     _open_terms,
-    probabilities,
 )
 from sim.rng import PURPOSES, KeyedRandom
 
@@ -50,14 +53,13 @@ def respond(pop: Population, emails: EmailBatch, rng: KeyedRandom
     o = _open_terms(pop, row, emails)
     human = u1[:, _U_HUMAN] < o["p_human"]
     unsub = u1[:, _U_UNSUB] < o["p_unsub"]
-    event = human | unsub | (u1[:, _U_MACHINE] < o["p_machine"])
-    rows = np.flatnonzero(event)                 # emails with at least one event
-    h_rows = np.flatnonzero(human)               # ... a human open (a subset)
-    pr_h = probabilities(pop, emails.take(h_rows))
-    click_h = u1[h_rows, _U_CLICK] < pr_h["p_click_given_open"]
-    need = unsub.copy()
-    need[h_rows[click_h]] = True                 # the rows whose detail draws are made
-    u = np.full((len(rows), len(_STAGE1) + len(_STAGE2)), 0.5)
+    rows = np.flatnonzero(human | unsub | (u1[:, _U_MACHINE] < o["p_machine"]))  # any event
+    h_rows = np.flatnonzero(human)  # a human open: a subset of rows
+    pr_h = _click_terms(pop, row[h_rows], emails._rows(h_rows),
+                        {name: col[h_rows] for name, col in o.items()}, None)
+    need = unsub.copy()  # the rows whose detail draws are made: clicked or unsubscribed
+    need[h_rows[u1[h_rows, _U_CLICK] < pr_h["p_click_given_open"]]] = True
+    u = np.full((len(rows), _N_U), 0.5)
     u[:, _STAGE1] = u1[rows]
     n_rows = np.flatnonzero(need)
     if len(n_rows):
@@ -65,16 +67,24 @@ def respond(pop: Population, emails: EmailBatch, rng: KeyedRandom
             emails.subscriber[n_rows], emails.time[n_rows], PURPOSES["email_detail"],
             k=len(_STAGE2), index=index[n_rows])
     pr = _sparse_probabilities(o, rows, h_rows, pr_h)
-    some = emails.take(rows)
-    return _assemble(some, pr, _draw(pop, some, pr, u)), u1[:, _U_NOISE]
+    some = emails._rows(rows)
+    d = _draw_open(pop, some, pr, u)
+    c = np.flatnonzero(d["click"])
+    dc = _draw_click(pop, some._rows(c), {name: col[c] for name, col in pr.items()}, u[c],
+                     d["t_human"][c], d["human"][c])
+    for name, col in dc.items():  # in place on the clicked rows; never read elsewhere
+        d[name] = np.zeros(len(rows), col.dtype)
+        d[name][c] = col
+    return _assemble(some, pr, d), u1[:, _U_NOISE]
 
 
 def _sparse_probabilities(o: dict[str, np.ndarray], rows: np.ndarray, h_rows: np.ndarray,
                           pr_h: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """What :func:`sim.response._draw` reads of :func:`sim.response.probabilities`, on
-    ``rows`` (shape (m,)): the open terms ``o`` of all emails taken at ``rows``, the
-    click and purchase terms ``pr_h`` of the human-opened ``h_rows`` (a subset of
-    ``rows``) put in place, 0 (False) on the other rows, where they are never read."""
+    """What :func:`sim.response._draw_open` and ``_draw_click`` read of
+    :func:`sim.response.probabilities`, on ``rows`` (shape (m,)): the open terms ``o``
+    of all emails taken at ``rows``, the click and purchase terms ``pr_h`` of the
+    human-opened ``h_rows`` (a subset of ``rows``) put in place, 0 (False) on the other
+    rows, where they are never read."""
     at = np.searchsorted(rows, h_rows)
     out = {"p_machine_open": o["p_machine"][rows], "p_human_open": o["p_human"][rows],
            "p_unsubscribe": o["p_unsub"][rows], "hour_distance": o["dh"][rows]}
