@@ -64,13 +64,14 @@ def respond(pop: Population, emails: EmailBatch, rng: KeyedRandom
                         {name: col[h_rows] for name, col in o.items()}, None)
     need = unsub.copy()  # the rows whose detail draws are made: clicked or unsubscribed
     need[h_rows[u1[h_rows, _U_CLICK] < pr_h["p_click_given_open"]]] = True
-    u = np.full((len(rows), _N_U), 0.5)
-    u[:, _STAGE1] = u1[rows]
+    u = np.empty((len(rows), _N_U))
+    _put_columns(u, slice(None), _STAGE1, u1[rows])
+    _put_columns(u, slice(None), _STAGE2, 0.5)  # placeholders, read only on need rows
     n_rows = np.flatnonzero(need)
     if len(n_rows):
-        u[np.ix_(np.searchsorted(rows, n_rows), _STAGE2)] = rng.uniforms(
+        _put_columns(u, np.searchsorted(rows, n_rows), _STAGE2, rng.uniforms(
             emails.subscriber[n_rows], emails.time[n_rows], PURPOSES["email_detail"],
-            k=len(_STAGE2), index=index[n_rows])
+            k=len(_STAGE2), index=index[n_rows]))
     pr = _sparse_probabilities(o, rows, h_rows, pr_h)
     some = emails._rows(rows)
     d = _draw_open(pop, some, pr, u)
@@ -81,6 +82,18 @@ def respond(pop: Population, emails: EmailBatch, rng: KeyedRandom
         d[name] = np.zeros(len(rows), col.dtype)
         d[name][c] = col
     return _assemble(some, pr, d), u1[:, _U_NOISE]
+
+
+def _put_columns(u: np.ndarray, rows: slice | np.ndarray, cols: np.ndarray,
+                 values: np.ndarray | float) -> None:
+    """``u[rows][:, cols] = values`` in place (``values``: shape (len(rows), len(cols)) or
+    a scalar), one slice per run of consecutive columns (no fancy column indexing)."""
+    start = 0
+    for end in range(1, len(cols) + 1):
+        if end == len(cols) or cols[end] != cols[end - 1] + 1:
+            lo, hi = int(cols[start]), int(cols[end - 1]) + 1
+            u[rows, lo:hi] = values[:, start:end] if isinstance(values, np.ndarray) else values
+            start = end
 
 
 def _sparse_probabilities(o: dict[str, np.ndarray], rows: np.ndarray, h_rows: np.ndarray,
