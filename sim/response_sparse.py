@@ -64,7 +64,7 @@ def respond(pop: Population, emails: EmailBatch, rng: KeyedRandom
                         {name: col[h_rows] for name, col in o.items()}, None)
     need = unsub.copy()  # the rows whose detail draws are made: clicked or unsubscribed
     need[h_rows[u1[h_rows, _U_CLICK] < pr_h["p_click_given_open"]]] = True
-    u = np.empty((len(rows), _N_U))
+    u = np.empty((len(rows), _N_U), order="F")  # columns contiguous: read column by column
     _put_columns(u, slice(None), _STAGE1, u1[rows])
     _put_columns(u, slice(None), _STAGE2, 0.5)  # placeholders, read only on need rows
     n_rows = np.flatnonzero(need)
