@@ -677,7 +677,8 @@ def npe_update(pop: Population, emails: EmailBatch, u: np.ndarray) -> None:
 
 def npe_noise_update(pop: Population, emails: EmailBatch, noise: np.ndarray) -> None:
     """Apply the fatigue (NPE) change of delivered emails in place; ``noise``: float64 (n,),
-    each email's fatigue-noise uniform (column 19 of its uniforms)."""
+    each email's fatigue-noise uniform (column 19 of its uniforms). The reference of
+    :func:`sim.response_sparse.apply_fatigue`."""
     p = pop.preset
     row = pop.index_of(emails.subscriber)
     live = pop.subscribed[row]
@@ -688,10 +689,7 @@ def npe_noise_update(pop: Population, emails: EmailBatch, noise: np.ndarray) -> 
     later = emails.series_index > 0
     if later.any():  # a journey's later emails cost more (fatigue along a series)
         delta = np.where(later, delta - p.series_npe_cost * emails.series_index * live, delta)
-    if _distinct(emails):  # one email per row: the same float32 sums as np.add.at
-        pop.npe[row] += delta.astype(np.float32)
-    else:
-        np.add.at(pop.npe, row, delta.astype(np.float32))
+    np.add.at(pop.npe, row, delta.astype(np.float32))
 
 
 def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.ndarray

@@ -38,7 +38,7 @@ from sim.response import (
 )
 from sim.rng import PURPOSES, KeyedRandom
 
-__all__ = ["respond"]
+__all__ = ["apply_fatigue", "open_terms", "respond"]
 
 #: positions in the stage-1 draws (``_STAGE1`` columns) of the machine-open, human-open,
 #: click, unsubscribe and fatigue-noise uniforms (columns 0, 1, 5, 15, 19 of the table)
@@ -49,7 +49,7 @@ def respond(pop: Population, emails: EmailBatch, rng: KeyedRandom
             ) -> tuple[E.Events, np.ndarray]:
     """The response events of ``emails`` (identical to :func:`sim.response.sample`'s) and
     each email's fatigue-noise uniform (float64 (n,), column 19 of its uniforms: the
-    input of :func:`sim.response.npe_noise_update`). State is not changed."""
+    input of :func:`apply_fatigue`). State is not changed."""
     row = pop.index_of(emails.subscriber)
     _check_alerts(pop, emails)
     index = _draw_index(emails)
@@ -217,3 +217,37 @@ def _open_kernel(row: np.ndarray, time: np.ndarray, kind: np.ndarray, style: np.
         p_machine[i] = (1.0 if proxy[r] else 0.0) * c[7] * v
         p_unsub[i] = (u if not u > 0.5 else 0.5) * v
     return True
+
+
+def apply_fatigue(pop: Population, emails: EmailBatch, noise: np.ndarray) -> None:
+    """:func:`sim.response.npe_noise_update` (its reference, the same float32 NPE bit for
+    bit) in one compiled pass (:func:`_fatigue_kernel`). ``noise``: float64 (n,)."""
+    p = pop.preset
+    consts = np.array([p.npe_email_cost, p.npe_clickbait_cost, p.npe_noise, p.series_npe_cost],
+                      np.float64)
+    _fatigue_kernel(pop.index_of(emails.subscriber), emails.subject_style, emails.urgency,
+                    emails.series_index, np.ascontiguousarray(noise, np.float64),
+                    np.asarray(p.subject_clickbait, np.float64), consts, pop.subscribed,
+                    pop.npe)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fatigue_kernel(row: np.ndarray, style: np.ndarray, urgency: np.ndarray,
+                    series: np.ndarray, noise: np.ndarray, clickbait: np.ndarray,
+                    c: np.ndarray, subscribed: np.ndarray, npe: np.ndarray
+                    ) -> None:  # pragma: no cover - compiled
+    """Add each email's fatigue change to float32 ``npe[row]`` in row order (as
+    ``np.add.at``), the operations of :func:`sim.response.npe_noise_update` in its order;
+    ``c``: email cost, clickbait cost, noise scale, series cost."""
+    for i in range(row.shape[0]):
+        r = row[i]
+        live = 1.0 if subscribed[r] else 0.0
+        cb = clickbait[style[i]] + (0.3 if urgency[i] else 0.0)
+        if cb < 0.0:
+            cb = 0.0
+        elif cb > 1.0:
+            cb = 1.0
+        delta = (-c[0] - c[1] * 2.0 * (cb - 0.5) + c[2] * (2.0 * noise[i] - 1.0)) * live
+        if series[i] > 0:
+            delta = delta - c[3] * np.float64(series[i]) * live
+        npe[r] = npe[r] + np.float32(delta)

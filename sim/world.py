@@ -55,8 +55,8 @@ from sim.catalog import Catalog
 from sim.clock import DAY
 from sim.delays import within_window
 from sim.population import Population
-from sim.response import EmailBatch, npe_noise_update, probabilities
-from sim.response_sparse import respond
+from sim.response import EmailBatch, probabilities
+from sim.response_sparse import apply_fatigue, respond
 from sim.rng import KeyedRandom, check_seed
 from sim.state import apply_events, valid_mask
 
@@ -217,7 +217,7 @@ class World:
             )
         self._pop.index_of(emails.subscriber)
         events, noise = respond(self._pop, emails, self._rng)
-        npe_noise_update(self._pop, emails, noise)
+        apply_fatigue(self._pop, emails, noise)
         self._push(events)
         self._sent += len(emails)
 

@@ -1,6 +1,6 @@
 """The world's email path (sim.response_sparse) == sim.response's dense sampler, bit for bit:
-respond's events == sample's, open_terms (compiled) == _open_terms (numpy reference), the
-fatigue update by noise == npe_update."""
+respond's events == sample's, open_terms (compiled) == _open_terms (numpy reference),
+apply_fatigue (compiled) == npe_noise_update and npe_update (numpy)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sim.clock import DAY
 from sim.population import Population
 from sim.presets import CALLS_TO_ACTION, LIFECYCLE_STAGES
 from sim.response import EmailBatch, _open_terms, npe_noise_update, npe_update, sample
-from sim.response_sparse import open_terms, respond
+from sim.response_sparse import apply_fatigue, open_terms, respond
 from sim.rng import KeyedRandom
 
 _F32 = np.float32
@@ -95,7 +95,21 @@ def test_respond_equals_sample_and_the_fatigue_update(seed, state, m, shape, boo
     assert noise.tobytes() == u[:, 19].tobytes()
     a, b = pop.copy(), pop.copy()
     npe_update(a, emails, u)
-    npe_noise_update(b, emails, noise)
+    apply_fatigue(b, emails, noise)
+    assert a.npe.tobytes() == b.npe.tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(state=st.integers(0, 2**31), m=st.integers(0, 500), shape=st.integers(0, 1))
+def test_apply_fatigue_equals_the_numpy_reference(state, m, shape) -> None:
+    pop = Population.generate(200, seed=state % 89, start=3)
+    g = np.random.default_rng(state)
+    _extreme_state(pop, g)
+    emails = _emails(pop, g, m, shape)  # shape 1: several emails per subscriber
+    noise = g.choice(np.array([1e-10, 0.5, 1 - 2**-33, *g.random(5)]), len(emails))
+    a, b = pop.copy(), pop.copy()
+    npe_noise_update(a, emails, noise)
+    apply_fatigue(b, emails, noise)
     assert a.npe.tobytes() == b.npe.tobytes()
 
 
