@@ -6,7 +6,7 @@ features (subject style, content strategy, personalization level, urgency, incen
 send hour). :func:`probabilities` gives the true probabilities behind every draw;
 :func:`sample` draws the events with delays (always after the send), and
 :func:`sample_reference` specifies it one email at a time. The three stay in one module
-(about 750 lines, over this codebase's usual 500) on purpose: the model's formulas, the
+(about 900 lines, over this codebase's usual 500) on purpose: the model's formulas, the
 vectorized sampler and its plain-Python reference must change together. The world's
 send path evaluates the same formulas on fewer rows (:mod:`sim.response_sparse`: only
 what each email's events need, the same events bit for bit).
