@@ -56,7 +56,8 @@ from sim.catalog import Catalog
 from sim.clock import DAY
 from sim.delays import within_window
 from sim.population import Population
-from sim.response import EmailBatch, npe_update, probabilities, sample
+from sim.response import EmailBatch, probabilities
+from sim.response_sparse import apply_fatigue, respond
 from sim.rng import KeyedRandom, check_seed
 from sim.state import apply_events, valid_mask
 
@@ -247,8 +248,8 @@ class World:
             )
         self._pop.index_of(emails.subscriber)
         for part in subscriber_parts(emails, SEND_CHUNK):
-            events, _, u = sample(self._pop, part, self._rng)
-            npe_update(self._pop, part, u)
+            events, noise = respond(self._pop, part, self._rng)
+            apply_fatigue(self._pop, part, noise)
             self._push(events)
         self._sent += len(emails)
 
