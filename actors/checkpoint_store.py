@@ -29,10 +29,9 @@ import pickle
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from actors.storage import as_uri, child_uri, first_line, open_location
 from policies.errors import SpecError
 
 __all__ = ["CheckpointStore", "StoredCheckpoint", "read_checkpoint", "write_checkpoint"]
@@ -60,40 +59,11 @@ class StoredCheckpoint:
     write_s: float = 0.0
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
-
-
-def _normalize(uri: str | os.PathLike[str]) -> str:
-    """``uri`` as a URI: a plain path becomes ``file://`` + its absolute path."""
-    if isinstance(uri, os.PathLike):
-        uri = os.fspath(uri)
-    if not isinstance(uri, str) or not uri.strip():
-        raise SpecError(f"checkpoint_uri: expected a pyarrow.fs URI or a path, got {uri!r}")
-    if "://" not in uri:
-        return Path(uri).expanduser().resolve().as_uri()
-    return uri.rstrip("/") if not uri.endswith(":///") else uri
-
-
-def child_uri(uri: str, *names: str) -> str:
-    """``uri`` with ``names`` appended to its path (a query such as ``?region=`` kept)."""
-    parts = urlsplit(uri)
-    path = "/".join([parts.path.rstrip("/"), *names])
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
-def _open(uri: str) -> tuple[Any, str]:
-    import pyarrow.fs as pafs
-
-    return pafs.FileSystem.from_uri(uri)
-
-
 def write_checkpoint(uri: str, value: Any, position: int) -> StoredCheckpoint:
     """Pickle ``value`` to the file ``uri`` (its directory is created) and return its
     record. Runs in the actor that owns the state, on its node."""
     t0 = time.perf_counter()
-    fs, path = _open(uri)
+    fs, path = open_location(uri, "checkpoint_uri")
     parent = path.rsplit("/", 1)[0]
     if parent and parent != path:
         fs.create_dir(parent, recursive=True)
@@ -108,7 +78,7 @@ def read_checkpoint(ck: StoredCheckpoint) -> Any:
     truncated file, e.g. a ``file://`` URI that is not shared between nodes)."""
     import pyarrow.fs as pafs
 
-    fs, path = _open(ck.uri)
+    fs, path = open_location(ck.uri, "checkpoint_uri")
     info = fs.get_file_info(path)
     if info.type != pafs.FileType.File:
         raise SpecError(f"checkpoint: {ck.uri} not found on this node (is the storage "
@@ -131,18 +101,14 @@ class CheckpointStore:
     """
 
     def __init__(self, uri: str | os.PathLike[str]) -> None:
-        base = _normalize(uri)
-        try:
-            fs, _ = _open(base)
-        except Exception as exc:
-            raise SpecError(f"checkpoint_uri: cannot open {base!r} with "
-                            f"pyarrow.fs.FileSystem.from_uri ({_first_line(exc)})") from None
+        base = as_uri(uri, "checkpoint_uri")
+        fs, _ = open_location(base, "checkpoint_uri")
         self.base_uri = base
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         #: The URI of this run's directory.
         self.run_uri = child_uri(base, f"run-{stamp}-{uuid.uuid4().hex[:8]}")
         self._fs = fs
-        self._root = _open(self.run_uri)[1]
+        self._root = open_location(self.run_uri, "checkpoint_uri")[1]
         try:
             fs.create_dir(self._root, recursive=True)
             with fs.open_output_stream(f"{self._root}/probe") as out:
@@ -150,7 +116,7 @@ class CheckpointStore:
             fs.delete_file(f"{self._root}/probe")
         except Exception as exc:
             raise SpecError(f"checkpoint_uri: cannot write under {base!r} "
-                            f"({_first_line(exc)})") from None
+                            f"({first_line(exc)})") from None
         self._committed: int | None = None
         #: Checkpoints committed, and bytes of the last one.
         self.n_committed = 0

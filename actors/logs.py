@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from actors.errors import InternalError
 from actors.log_frames import decisions_frame, events_frame
+from actors.storage import open_location
 from policies.errors import SpecError
 from policies.events import EventBatch
 
@@ -45,17 +46,8 @@ _PART = re.compile(r"shard-(\d+)-part-(\d+)\.parquet$")
 
 def open_log_fs(uri: str) -> tuple[pafs.FileSystem, str]:
     """The file system and base path of a log location: a local path or any URI
-    ``pyarrow.fs.FileSystem.from_uri`` accepts; refused with a :class:`SpecError` when
-    it cannot be opened."""
-    if not isinstance(uri, str) or not uri:
-        raise SpecError(f"log_uri: expected a directory path or a pyarrow.fs URI, got {uri!r}")
-    try:
-        if "://" not in uri:
-            return pafs.LocalFileSystem(), str(uri)
-        fs, path = pafs.FileSystem.from_uri(uri)
-    except (pa.ArrowException, ValueError, OSError) as e:
-        raise SpecError(f"log_uri: cannot open {uri!r}: {e}") from e
-    return fs, path
+    ``pyarrow.fs.FileSystem.from_uri`` accepts (:func:`actors.storage.open_location`)."""
+    return open_location(uri, "log_uri")
 
 
 def _flatten(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,15 +1,19 @@
 """Where a shard's memory goes: bytes of numpy arrays and pandas frames reachable from
-an object, and a shard's breakdown by part (:meth:`actors.ShardCore.memory`)."""
+an object, and a shard's breakdown by part (:meth:`actors.ShardCore.memory`); handing
+freed memory back to the operating system (:func:`release_free_memory`)."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["deep_nbytes"]
+__all__ = ["deep_nbytes", "release_free_memory"]
 
 
 def deep_nbytes(obj: Any, seen: set[int] | None = None) -> int:
@@ -39,3 +43,27 @@ def deep_nbytes(obj: Any, seen: set[int] | None = None) -> int:
         return sum(deep_nbytes(getattr(obj, f.name), seen) for f in dataclasses.fields(obj))
     state = getattr(obj, "__dict__", None)
     return deep_nbytes(state, seen) if isinstance(state, dict) else 0
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim`` (None elsewhere: musl, macOS, Windows)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    fn = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    if fn is not None:
+        fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
+    return fn
+
+
+def release_free_memory() -> bool:
+    """Give the C heap's free pages back to the operating system (glibc ``malloc_trim``).
+
+    Arrays below glibc's mmap threshold (which rises up to 32 MiB as large arrays are
+    freed) come from the heap, and their pages stay in the process after they are freed:
+    on a 1 M-subscriber shard about 100-180 MB between two simulated days. A shard calls
+    this once a simulated day. Returns whether anything could be done (False off glibc).
+    Changes no value, only the resident memory."""
+    fn = _malloc_trim()
+    return bool(fn is not None and fn(0))

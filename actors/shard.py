@@ -49,12 +49,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from actors import truth as _truth
 from actors.campaign import CampaignSchedule
 from actors.config import SimulationConfig
 from actors.errors import InternalError
 from actors.journey_book import JourneyBook
 from actors.logs import LogSink
-from actors.memory import deep_nbytes
+from actors.memory import deep_nbytes, release_free_memory
 from actors.messages import Arms, ShardResult, TickOutput
 from actors.outbox import Outbox, email_batch
 from actors.plan import RunPlan
@@ -75,7 +76,7 @@ from policies.triggers.journeys import (
     compile_journey,
 )
 from sim.clock import DAY
-from sim.population import Population
+from sim.population import TABLE_COLUMNS, Population
 from sim.presets import SUBJECT_STYLES, get_preset
 from sim.world import World
 
@@ -90,6 +91,14 @@ def process_cpu_seconds() -> float:
     """CPU time (user + system, s) of this process so far."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return float(ru.ru_utime + ru.ru_stime)
+
+
+def _differs(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Row by row ``a != b`` of two columns of the same rows (bool (n,)); compared as
+    arrays (Arrow strings without a Python object per row); NA counts as changed."""
+    out = a.array != b.array
+    return np.asarray(out.to_numpy(dtype=bool, na_value=True)
+                      if isinstance(out, pd.api.extensions.ExtensionArray) else out, bool)
 
 
 def holdout_groups(ids: np.ndarray, seed: int, fraction: float) -> np.ndarray:
@@ -145,7 +154,7 @@ class ShardCore:
                 warnings.simplefilter("ignore", RuleWarning)
                 self.engine = TriggerEngine(config.rules, subscribers=self.table, seed=seed)
             self._seg_numeric = self._numeric_segments(self.table)
-        self._engagement = self.table["engagement_score"].to_numpy(np.float64)
+        self._engagement = self.table["engagement_score"].to_numpy(np.float64, copy=True)
         self.table = self._slim(self.table)
         self.schedule = (None if config.campaign is None else
                          CampaignSchedule(config.campaign, config.start,
@@ -302,10 +311,17 @@ class ShardCore:
             return email_batch(self.plan, self._camp_style, self._engagement, g, r, a, now)
 
         batch = as_arms(go, row, go["arm"])
-        pr, chosen, per_arm = true_probabilities(self.world.population, self.plan,
-                                                 self.config, now, go, row, batch, as_arms,
-                                                 self.world.catalog)
-        self.ledger.deliver(go, row, pr, chosen, per_arm, now)
+        # the truth in parts (bounded memory): an email's truth is its own, the ledger's
+        # sums are fixed-point and its rows keep their order, so parts book the same
+        size = _truth.TRUTH_CHUNK
+        for a in range(0, m, size):
+            part = slice(a, a + size)
+            g = go if m <= size else {k: v[part] for k, v in go.items()}
+            pr, chosen, per_arm = true_probabilities(
+                self.world.population, self.plan, self.config, now, g, row[part],
+                batch if m <= size else batch.take(part), as_arms, self.world.catalog)
+            self.ledger.deliver(g, row[part], pr, chosen, per_arm, now)
+            del pr, chosen, per_arm
         self.world.send(batch)
         self.ledger.count_sends(go, row, now)
         self.n_emails += m
@@ -463,33 +479,55 @@ class ShardCore:
 
     def _refresh_table(self, now: int) -> None:
         """Refresh the subscriber table; push to the engine only the rows whose segment
-        inputs changed (string columns by value, numeric predicates by outcome)."""
-        new = self.world.subscribers(now)
+        inputs changed (string columns by value, numeric predicates by outcome). Only the
+        columns the shard reads are built for every row; changed rows get whole rows."""
+        new = self.world.subscribers(now, columns=self._table_columns())
         self._add_scores(new)
         if self.engine is not None and self.config.rules is not None:
             changed = np.zeros(len(new), bool)
             text_cols = {p.column for g in self._test_groups() for p in g
                          if p.column in new.columns and new[p.column].dtype.kind not in "biuf"}
             for c in sorted(text_cols):
-                changed |= (new[c].to_numpy() != self.table[c].to_numpy())
+                changed |= _differs(new[c], self.table[c])
             numeric = self._numeric_segments(new)
             for a, b in zip(numeric, self._seg_numeric, strict=True):
                 changed |= a != b
             self._seg_numeric = numeric
             if changed.any():
-                self._update_engine(new.iloc[np.flatnonzero(changed)], now)
+                rows = np.flatnonzero(changed)
+                whole = self.world.subscribers(now, rows=rows)
+                if self.config.scoring is not None:
+                    for j, c in enumerate(self.config.scoring.columns):
+                        whole[c] = self._scores[rows, j]
+                self._update_engine(whole, now)
         self.table = self._slim(new)
-        self._engagement = new["engagement_score"].to_numpy(np.float64)
+        # a copy: a view would keep the frame's whole block of floats alive
+        self._engagement = new["engagement_score"].to_numpy(np.float64, copy=True)
+        del new
+        release_free_memory()   # the day's temporaries: pages back to the system
+
+    def _table_columns(self) -> list[str] | None:
+        """The population columns a refresh builds for every row: the rules' attribute
+        tests, what :meth:`_slim` keeps and the engagement score (None: all)."""
+        if self.plan.store_contexts:
+            return None
+        tests = {p.column for g in self._test_groups() for p in g}
+        return sorted(({"engagement_score", *self._slim_columns()} | tests)
+                      & set(TABLE_COLUMNS))
 
     def _slim(self, table: pd.DataFrame) -> pd.DataFrame:
         """The columns the shard reads later: all (contexts) or the segments' text ones."""
         if self.plan.store_contexts:
             return table
+        return table[sorted(self._slim_columns() & set(table.columns))].copy()
+
+    def _slim_columns(self) -> set[str]:
+        """The columns :meth:`_slim` keeps (without contexts)."""
         rules = self.config.rules.rules if self.config.rules is not None else ()
-        keep = {p.column for r in rules for p in attribute_tests(r) if p.column in table.columns}
+        keep = {p.column for r in rules for p in attribute_tests(r)}
         if self.config.scoring is not None:  # refreshes write whole engine rows
             keep |= {"utc_offset_minutes", *self.config.scoring.columns}
-        return table[sorted(keep)].copy()
+        return keep
 
     # -- memory --------
 

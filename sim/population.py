@@ -19,7 +19,7 @@ Example
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -51,6 +51,25 @@ def _categorical(u: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     cdf = np.cumsum(w / w.sum())
     cdf[-1] = 1.0
     return np.searchsorted(cdf, u, side="right").clip(0, len(w) - 1)
+
+
+#: The columns of the ``subscribers`` table (docs/domain.md), in their order.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "lifecycle_stage", "engagement_score", "conversion_readiness", "educational_seeker",
+    "preferred_hour", "utc_offset_minutes", "days_since_engagement", "price_sensitivity",
+    "top_category", "subscribed", "signup_time", "second_category", "n_purchases",
+    "cart_value", "last_engaged_at",
+)
+
+
+def _table_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """``columns`` in table order; an unknown name is an error."""
+    wanted = set(columns)
+    unknown = sorted(wanted - set(TABLE_COLUMNS))
+    if unknown:
+        raise SpecError(f"columns: unknown subscriber table columns {unknown}; "
+                        f"expected some of {list(TABLE_COLUMNS)}")
+    return tuple(c for c in TABLE_COLUMNS if c in wanted)
 
 
 @dataclass(eq=False)
@@ -296,7 +315,8 @@ class Population:
             )
         )
 
-    def to_pandas(self, now: int | None = None) -> pd.DataFrame:
+    def to_pandas(self, now: int | None = None, columns: Sequence[str] | None = None,
+                  rows: np.ndarray | None = None) -> pd.DataFrame:
         """The ``subscribers`` table (docs/domain.md), indexed by ``subscriber``.
 
         Parameters
@@ -304,27 +324,32 @@ class Population:
         now : int, optional
             Time (s) at which ``days_since_engagement`` is measured; defaults to
             :attr:`time`.
+        columns : sequence of str, optional
+            Only these columns of :data:`TABLE_COLUMNS` (kept in that order; default all):
+            a large population's daily table costs only what is read of it.
+        rows : int array, optional
+            Only these rows (0-based positions, in the order given; default all).
         """
         t = self.time if now is None else int(now)
-        stages = np.array(LIFECYCLE_STAGES, dtype=object)
-        df = pd.DataFrame(
-            {
-                "lifecycle_stage": stages[self.lifecycle],
-                "engagement_score": self.engagement.astype(np.float64),
-                "conversion_readiness": self.readiness(),
-                "educational_seeker": self.educational_seeker.copy(),
-                "preferred_hour": self.preferred_hour.astype(np.int64),
-                "utc_offset_minutes": self.utc_offset_minutes.astype(np.int64),
-                "days_since_engagement": np.maximum(t - self.last_engaged, 0) / DAY,
-                "price_sensitivity": self.price_sensitivity.astype(np.float64),
-                "top_category": self.top_category.astype(np.int64),
-                "subscribed": self.subscribed.copy(),
-                "signup_time": self.signup_time.copy(),
-                "second_category": self.second_category.astype(np.int64),
-                "n_purchases": self.n_purchases.astype(np.int64),
-                "cart_value": self.cart_value.astype(np.float64),
-                "last_engaged_at": self.last_engaged.astype(np.int64),
-            },
-            index=pd.Index(self.ids, name="subscriber"),
-        )
-        return df
+        names = TABLE_COLUMNS if columns is None else _table_columns(columns)
+        sel: Any = slice(None) if rows is None else np.asarray(rows, np.int64)
+        make: dict[str, Callable[[], np.ndarray]] = {
+            "lifecycle_stage": lambda: np.array(LIFECYCLE_STAGES, dtype=object)[
+                self.lifecycle[sel]],
+            "engagement_score": lambda: self.engagement[sel].astype(np.float64),
+            "conversion_readiness": lambda: self.readiness()[sel],
+            "educational_seeker": lambda: self.educational_seeker[sel].copy(),
+            "preferred_hour": lambda: self.preferred_hour[sel].astype(np.int64),
+            "utc_offset_minutes": lambda: self.utc_offset_minutes[sel].astype(np.int64),
+            "days_since_engagement": lambda: np.maximum(t - self.last_engaged[sel], 0) / DAY,
+            "price_sensitivity": lambda: self.price_sensitivity[sel].astype(np.float64),
+            "top_category": lambda: self.top_category[sel].astype(np.int64),
+            "subscribed": lambda: self.subscribed[sel].copy(),
+            "signup_time": lambda: self.signup_time[sel].copy(),
+            "second_category": lambda: self.second_category[sel].astype(np.int64),
+            "n_purchases": lambda: self.n_purchases[sel].astype(np.int64),
+            "cart_value": lambda: self.cart_value[sel].astype(np.float64),
+            "last_engaged_at": lambda: self.last_engaged[sel].astype(np.int64),
+        }
+        return pd.DataFrame({c: make[c]() for c in names},
+                            index=pd.Index(self.ids[sel], name="subscriber"))

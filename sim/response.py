@@ -6,8 +6,10 @@ features (subject style, content strategy, personalization level, urgency, incen
 send hour). :func:`probabilities` gives the true probabilities behind every draw;
 :func:`sample` draws the events with delays (always after the send), and
 :func:`sample_reference` specifies it one email at a time. The three stay in one module
-(about 750 lines, over this codebase's usual 500) on purpose: the model's formulas, the
-vectorized sampler and its plain-Python reference must change together.
+(about 900 lines, over this codebase's usual 500) on purpose: the model's formulas, the
+vectorized sampler and its plain-Python reference must change together. The world's
+send path evaluates the same formulas on fewer rows (:mod:`sim.response_sparse`: only
+what each email's events need, the same events bit for bit).
 
 The model, per email (logits are natural-log odds; ``seg`` is the subscriber's hidden
 segment, :data:`~sim.presets.SEGMENTS`):
@@ -341,6 +343,14 @@ class EmailBatch:
         """Rows selected by an index array, slice or mask."""
         return EmailBatch(**{f: getattr(self, f)[idx] for f in _FIELDS})
 
+    def _rows(self, idx: np.ndarray) -> EmailBatch:
+        """:meth:`take` of an int64 index array without the checks (the rows of a valid
+        batch are valid)."""
+        out = object.__new__(EmailBatch)
+        for f in _FIELDS:
+            object.__setattr__(out, f, getattr(self, f)[idx])
+        return out
+
     @classmethod
     def concat(cls, parts: Sequence[EmailBatch]) -> EmailBatch:
         """Concatenate batches."""
@@ -394,6 +404,63 @@ def _local_hour(pop: Population, row: np.ndarray, emails: EmailBatch) -> np.ndar
     return np.where(emails.send_hour >= 0, emails.send_hour, derived)
 
 
+def _check_alerts(pop: Population, emails: EmailBatch) -> None:
+    """Raise :class:`SpecError` for an alert product outside the preset's categories."""
+    alert = emails.alert_product >= 0
+    if alert.any():
+        alert_cat = np.where(alert, emails.alert_product // PRODUCTS_PER_CATEGORY, -1)
+        if alert_cat.max() >= pop.preset.n_categories:
+            bad = int(emails.alert_product[alert_cat >= pop.preset.n_categories][0])
+            raise SpecError(f"EmailBatch.alert_product: expected ids below "
+                            f"{pop.preset.n_categories * PRODUCTS_PER_CATEGORY}, got {bad}")
+
+
+def _open_terms(pop: Population, row: np.ndarray, emails: EmailBatch) -> dict[str, np.ndarray]:
+    """What every email's open and unsubscribe draws need, shape (n,) each: float64
+    ``eng``, ``sat`` (satisfaction), ``dh`` (hours), ``p_human``,
+    ``p_machine``, ``p_unsub``; int64 ``seg``; bool ``gone`` (lapsed). The first part of
+    :func:`probabilities` (the rest depends on a human open)."""
+    p = pop.preset
+    eng = pop.engagement[row].astype(np.float64)
+    npe = pop.npe[row].astype(np.float64)
+    live = pop.subscribed[row].astype(np.float64)
+    seg = segments(pop, row)
+    kind = emails.kind
+    triggered = kind != 0
+    k = emails.series_index.astype(np.float64)
+    later = emails.series_index > 0
+    gone = lapsed(pop, row, emails.time)
+    hour = _local_hour(pop, row, emails)
+    dh = np.abs(hour - pop.preferred_hour[row].astype(np.int64))
+    dh = np.minimum(dh, 24 - dh).astype(np.float64)
+    hour_term = p.hour_match_gain * (np.exp(-(dh**2) / (2 * p.hour_match_width_hours**2)) - 0.3)
+    sat = _sigmoid(p.satisfaction_sensitivity * npe)
+    subj = np.asarray(p.subject_open_effects, np.float64)[emails.subject_style, seg]
+    urg = emails.urgency.astype(np.float64)
+    open_logit = (
+        np.where(triggered, _logit(p.open_base_triggered), _logit(p.open_base_campaign))
+        + p.open_engagement_slope * (eng - 0.5)
+        + subj
+        + hour_term
+        + p.urgency_open_gain * urg
+        + p.satisfaction_weight * (2 * sat - 1)
+        + np.asarray(p.kind_open_offsets, np.float64)[kind]
+    )
+    # novelty decay along a journey, and a lapsed subscriber's own (lower) response
+    open_logit = np.where(later, open_logit - p.series_open_decay * k, open_logit)
+    open_logit = np.where(gone, open_logit + p.lapsed_open_offset, open_logit)
+    p_human = _sigmoid(open_logit) * live
+    p_machine = pop.privacy_proxy[row] * p.machine_open_probability * live
+    unsub_base = np.where(triggered, p.unsubscribe_base_triggered, p.unsubscribe_base_campaign)
+    unsub = (unsub_base * np.exp(-p.unsubscribe_npe_beta * npe) * (1.6 - eng)
+             * np.where(emails.urgency, p.urgency_unsubscribe_factor, 1.0))
+    unsub = np.where(later, unsub * (1.0 + p.series_unsubscribe_gain * k), unsub)
+    unsub = np.where(gone, unsub * p.lapsed_unsubscribe_factor, unsub)
+    p_unsub = np.minimum(unsub, 0.5) * live
+    return {"eng": eng, "sat": sat, "dh": dh, "seg": seg, "gone": gone, "p_human": p_human,
+            "p_machine": p_machine, "p_unsub": p_unsub}
+
+
 def probabilities(pop: Population, emails: EmailBatch, catalog: Catalog | None = None
                   ) -> dict[str, np.ndarray]:
     """The true probabilities behind every draw, from the current state.
@@ -427,46 +494,27 @@ def probabilities(pop: Population, emails: EmailBatch, catalog: Catalog | None =
         recipient's interest in an alert's category, 0 without an alert) and
         ``hour_distance`` (hours); int64 ``segment``; bool ``cart_open`` and ``lapsed``.
     """
-    p = pop.preset
     row = pop.index_of(emails.subscriber)
-    eng = pop.engagement[row].astype(np.float64)
+    _check_alerts(pop, emails)
+    return _click_terms(pop, row, emails, _open_terms(pop, row, emails), catalog)
+
+
+def _click_terms(pop: Population, row: np.ndarray, emails: EmailBatch,
+                 o: dict[str, np.ndarray], catalog: Catalog | None) -> dict[str, np.ndarray]:
+    """:func:`probabilities` given the open terms ``o`` of the same emails
+    (:func:`_open_terms`); ``row``: their population rows, int64 (n,)."""
+    p = pop.preset
+    eng, sat, dh, seg, gone = o["eng"], o["sat"], o["dh"], o["seg"], o["gone"]
+    p_human, p_machine = o["p_human"], o["p_machine"]
     intent = pop.intent[row].astype(np.float64)
-    npe = pop.npe[row].astype(np.float64)
-    live = pop.subscribed[row].astype(np.float64)
-    seg = segments(pop, row)
     kind = emails.kind
     triggered = kind != 0
     k = emails.series_index.astype(np.float64)
     later = emails.series_index > 0
     alert = emails.alert_product >= 0
     alert_cat = np.where(alert, emails.alert_product // PRODUCTS_PER_CATEGORY, -1)
-    if alert.any() and alert_cat.max() >= p.n_categories:
-        bad = int(emails.alert_product[alert_cat >= p.n_categories][0])
-        raise SpecError(f"EmailBatch.alert_product: expected ids below "
-                        f"{p.n_categories * PRODUCTS_PER_CATEGORY}, got {bad}")
     drop = emails.drop_fraction
-    gone = lapsed(pop, row, emails.time)
-    hour = _local_hour(pop, row, emails)
-    dh = np.abs(hour - pop.preferred_hour[row].astype(np.int64))
-    dh = np.minimum(dh, 24 - dh).astype(np.float64)
-    hour_term = p.hour_match_gain * (np.exp(-(dh**2) / (2 * p.hour_match_width_hours**2)) - 0.3)
-    sat = _sigmoid(p.satisfaction_sensitivity * npe)
-    subj = np.asarray(p.subject_open_effects, np.float64)[emails.subject_style, seg]
     urg = emails.urgency.astype(np.float64)
-    open_logit = (
-        np.where(triggered, _logit(p.open_base_triggered), _logit(p.open_base_campaign))
-        + p.open_engagement_slope * (eng - 0.5)
-        + subj
-        + hour_term
-        + p.urgency_open_gain * urg
-        + p.satisfaction_weight * (2 * sat - 1)
-        + np.asarray(p.kind_open_offsets, np.float64)[kind]
-    )
-    # novelty decay along a journey, and a lapsed subscriber's own (lower) response
-    open_logit = np.where(later, open_logit - p.series_open_decay * k, open_logit)
-    open_logit = np.where(gone, open_logit + p.lapsed_open_offset, open_logit)
-    p_human = _sigmoid(open_logit) * live
-    p_machine = pop.privacy_proxy[row] * p.machine_open_probability * live
     match = (emails.strategy >= 0) & (emails.strategy == _NATURAL_STRATEGY[seg])
     pers = emails.personalization * np.minimum(1.0, eng / p.personalization_engagement_threshold)
     click_logit = (
@@ -528,12 +576,7 @@ def probabilities(pop: Population, emails: EmailBatch, catalog: Catalog | None =
     margin = value - list_value * (1.0 - margin_rate)
     p_click = p_human * p_ctr
     p_purchase = p_click * q * in_stock
-    unsub_base = np.where(triggered, p.unsubscribe_base_triggered, p.unsubscribe_base_campaign)
-    unsub = (unsub_base * np.exp(-p.unsubscribe_npe_beta * npe) * (1.6 - eng)
-             * np.where(emails.urgency, p.urgency_unsubscribe_factor, 1.0))
-    unsub = np.where(later, unsub * (1.0 + p.series_unsubscribe_gain * k), unsub)
-    unsub = np.where(gone, unsub * p.lapsed_unsubscribe_factor, unsub)
-    p_unsub = np.minimum(unsub, 0.5) * live
+    p_unsub = o["p_unsub"]
     anyway = np.where(cart_open, returner, 0.0)
     disc_value = paid_list * emails.incentive
     return {
@@ -587,6 +630,21 @@ def _occurrence_reference(emails: EmailBatch) -> np.ndarray:
     return occ
 
 
+def _distinct(emails: EmailBatch) -> bool:
+    """Whether the subscribers strictly increase (a campaign to a list of ids): then every
+    email's key and every population row is distinct."""
+    sub = emails.subscriber
+    return len(sub) < 2 or bool((sub[1:] > sub[:-1]).all())
+
+
+def _draw_index(emails: EmailBatch) -> np.ndarray:
+    """The ``index`` key of each email's uniforms, int64 (n,): ``(campaign & 0xFFFF) << 8``
+    or the low 8 bits of the occurrence of the email's key in the batch."""
+    occ = (np.zeros(len(emails), np.int64) if _distinct(emails)
+           else _occurrence_reference(emails))
+    return ((emails.campaign & 0xFFFF) << 8) | (occ & 0xFF)
+
+
 def _email_uniforms(rng: KeyedRandom, emails: EmailBatch, pr: dict[str, np.ndarray]
                     ) -> np.ndarray:
     """The (n, 20) uniforms behind every email's outcomes.
@@ -597,11 +655,7 @@ def _email_uniforms(rng: KeyedRandom, emails: EmailBatch, pr: dict[str, np.ndarr
     other rows hold 0.5 there and are never read.
     """
     n = len(emails)
-    sub = emails.subscriber
-    # strictly increasing subscribers (a campaign to a list of ids): every key is distinct
-    distinct = n < 2 or bool((sub[1:] > sub[:-1]).all())
-    occ = np.zeros(n, np.int64) if distinct else _occurrence_reference(emails)
-    index = ((emails.campaign & 0xFFFF) << 8) | (occ & 0xFF)
+    index = _draw_index(emails)
     u = np.full((n, _N_U), 0.5)
     u[:, _STAGE1] = rng.uniforms(emails.subscriber, emails.time, PURPOSES["email"], k=8,
                                  index=index)
@@ -618,14 +672,22 @@ def _email_uniforms(rng: KeyedRandom, emails: EmailBatch, pr: dict[str, np.ndarr
 
 
 def npe_update(pop: Population, emails: EmailBatch, u: np.ndarray) -> None:
-    """Apply the fatigue (NPE) change of delivered emails in place."""
+    """Apply the fatigue (NPE) change of delivered emails in place (``u``: their (n, 20)
+    uniforms)."""
+    npe_noise_update(pop, emails, u[:, 19])
+
+
+def npe_noise_update(pop: Population, emails: EmailBatch, noise: np.ndarray) -> None:
+    """Apply the fatigue (NPE) change of delivered emails in place; ``noise``: float64 (n,),
+    each email's fatigue-noise uniform (column 19 of its uniforms). The reference of
+    :func:`sim.response_sparse.apply_fatigue`."""
     p = pop.preset
     row = pop.index_of(emails.subscriber)
     live = pop.subscribed[row]
     cb = np.clip(np.asarray(p.subject_clickbait, np.float64)[emails.subject_style]
                  + 0.3 * emails.urgency, 0.0, 1.0)
     delta = (-p.npe_email_cost - p.npe_clickbait_cost * 2.0 * (cb - 0.5)
-             + p.npe_noise * (2.0 * u[:, 19] - 1.0)) * live
+             + p.npe_noise * (2.0 * noise - 1.0)) * live
     later = emails.series_index > 0
     if later.any():  # a journey's later emails cost more (fatigue along a series)
         delta = np.where(later, delta - p.series_npe_cost * emails.series_index * live, delta)
@@ -634,9 +696,18 @@ def npe_update(pop: Population, emails: EmailBatch, u: np.ndarray) -> None:
 
 def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.ndarray
           ) -> dict[str, np.ndarray]:
-    """All outcome variables of every email (vectorized); shared by fast and reference."""
+    """All outcome variables of every email (vectorized): :func:`_draw_open` and
+    :func:`_draw_click`, both on every row."""
+    d = _draw_open(pop, emails, pr, u)
+    return {**d, **_draw_click(pop, emails, pr, u, d["t_human"], d["human"])}
+
+
+def _draw_open(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.ndarray
+               ) -> dict[str, np.ndarray]:
+    """Open, click and unsubscribe outcomes of every email, shape (n,) each: bool
+    ``machine``, ``human``, ``click``, ``unsub``; int64 times (s) ``t_human``,
+    ``t_machine``, ``t_unsub`` (each read only where its outcome happens)."""
     p = pop.preset
-    row = pop.index_of(emails.subscriber)
     t = emails.time
     machine = u[:, 0] < pr["p_machine_open"]
     human = u[:, 1] < pr["p_human_open"]
@@ -644,6 +715,22 @@ def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.
     delay = p.open_delay_median_hours * 3600.0 * spread * (1.0 + pr["hour_distance"] / 6.0)
     t_human = t + np.maximum(float(MIN_OPEN_DELAY_S), delay).astype(np.int64)
     t_machine = t + _MACHINE[0] + np.floor(u[:, 4] * _MACHINE[1]).astype(np.int64)
+    click = human & (u[:, 5] < pr["p_click_given_open"])
+    unsub = u[:, 15] < pr["p_unsubscribe"]
+    t_unsub = (np.where(human, t_human, t + UNSUBSCRIBE_NO_OPEN_S) + UNSUBSCRIBE_DELAY_S[0]
+               + np.floor(u[:, 16] * UNSUBSCRIBE_DELAY_S[1]).astype(np.int64))
+    return {"machine": machine, "human": human, "t_human": t_human, "t_machine": t_machine,
+            "click": click, "unsub": unsub, "t_unsub": t_unsub}
+
+
+def _draw_click(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.ndarray,
+                t_human: np.ndarray, human: np.ndarray) -> dict[str, np.ndarray]:
+    """What follows a click, shape (n,) each (read only where the email is clicked):
+    int64 ``t_click``, ``link``, ``t_view``, ``category``, ``product``, ``t_buy``,
+    ``token``, ``bought``; float64 ``view_top`` (s), ``revenue``; bool ``buy``.
+    ``t_human`` and ``human``: :func:`_draw_open`'s."""
+    p = pop.preset
+    row = pop.index_of(emails.subscriber)
     click = human & (u[:, 5] < pr["p_click_given_open"])
     t_click = t_human + np.maximum(float(MIN_CLICK_DELAY_S),
                                    -np.log(u[:, 6]) * p.click_delay_mean_s).astype(np.int64)
@@ -672,17 +759,12 @@ def _draw(pop: Population, emails: EmailBatch, pr: dict[str, np.ndarray], u: np.
     lognorm = np.exp(p.order_value_sigma * z - 0.5 * p.order_value_sigma**2)
     revenue = np.round(np.where(pr["cart_open"], pr["order_value"],
                                 pr["order_value"] * lognorm), 2)
-    unsub = u[:, 15] < pr["p_unsubscribe"]
-    t_unsub = (np.where(human, t_human, t + UNSUBSCRIBE_NO_OPEN_S) + UNSUBSCRIBE_DELAY_S[0]
-               + np.floor(u[:, 16] * UNSUBSCRIBE_DELAY_S[1]).astype(np.int64))
     token = np.where(pr["cart_open"], pop.cart_seq[row].astype(np.int64), -1)
     # what a purchase buys: the cart's product, else the product viewed after the click
     bought = np.where(pr["cart_open"], pop.cart_product[row].astype(np.int64), product)
-    return {"machine": machine, "human": human, "t_human": t_human, "t_machine": t_machine,
-            "click": click, "t_click": t_click, "link": link, "t_view": t_view,
-            "view_top": view_top, "category": cat, "product": product, "buy": buy,
-            "t_buy": t_buy, "revenue": revenue, "unsub": unsub, "t_unsub": t_unsub,
-            "token": token, "bought": bought}
+    return {"t_click": t_click, "link": link, "t_view": t_view, "view_top": view_top,
+            "category": cat, "product": product, "buy": buy, "t_buy": t_buy,
+            "revenue": revenue, "token": token, "bought": bought}
 
 
 def sample(
@@ -695,7 +777,14 @@ def sample(
     """
     pr = probabilities(pop, emails)
     u = _email_uniforms(rng, emails, pr)
-    d = _draw(pop, emails, pr, u)
+    return _assemble(emails, pr, _draw(pop, emails, pr, u)), pr, u
+
+
+def _assemble(emails: EmailBatch, pr: dict[str, np.ndarray], d: dict[str, np.ndarray]
+              ) -> E.Events:
+    """The response events of ``emails`` from their outcomes ``d`` (:func:`_draw`), by type
+    (opens, clicks, views, add-to-carts, checkouts, purchases, unsubscribes), each in
+    email order."""
     sub, camp = emails.subscriber, emails.campaign
     opened = d["machine"] | d["human"]
     t_open = np.where(d["machine"], d["t_machine"], d["t_human"])
@@ -721,7 +810,7 @@ def sample(
                product_id=d["bought"][b]),
         E.part(sub[x], d["t_unsub"][x], T.unsubscribe, campaign_id=camp[x]),
     ]
-    return E.build(parts), pr, u
+    return E.build(parts)
 
 
 def sample_reference(

@@ -35,6 +35,7 @@ Guarantees:
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,11 +56,35 @@ from sim.catalog import Catalog
 from sim.clock import DAY
 from sim.delays import within_window
 from sim.population import Population
-from sim.response import EmailBatch, npe_update, probabilities, sample
+from sim.response import EmailBatch, probabilities
+from sim.response_sparse import apply_fatigue, respond
 from sim.rng import KeyedRandom, check_seed
 from sim.state import apply_events, valid_mask
 
-__all__ = ["World"]
+__all__ = ["SEND_CHUNK", "World", "subscriber_parts"]
+
+
+#: Emails per part of a large :meth:`World.send` (bounds the memory of a campaign tick:
+#: its draws take about 0.5 kB per email).
+SEND_CHUNK = 1 << 18
+
+
+def subscriber_parts(emails: EmailBatch, size: int) -> Iterator[EmailBatch]:
+    """``emails`` in parts of about ``size`` rows (more when one subscriber has more),
+    every subscriber's emails in one part and in their order; the batch itself when it
+    is not larger than ``size``."""
+    n = len(emails)
+    if n <= size:
+        yield emails
+        return
+    sub = emails.subscriber
+    order = None if bool((sub[1:] >= sub[:-1]).all()) else np.argsort(sub, kind="stable")
+    key = sub if order is None else sub[order]
+    a = 0
+    while a < n:
+        b = n if a + size >= n else int(np.searchsorted(key, key[a + size - 1], side="right"))
+        yield emails.take(np.arange(a, b) if order is None else np.sort(order[a:b]))
+        a = b
 
 
 class World:
@@ -146,9 +171,11 @@ class World:
         return {"events_emitted": self._emitted, "emails_sent": self._sent,
                 "events_pending": self.pending(), "sessions_pending": len(self._sessions)}
 
-    def subscribers(self, now: int | None = None) -> pd.DataFrame:
-        """The ``subscribers`` table (docs/domain.md) at ``now`` (default: :attr:`now`)."""
-        return self._pop.to_pandas(self._now if now is None else now)
+    def subscribers(self, now: int | None = None, columns: Sequence[str] | None = None,
+                    rows: np.ndarray | None = None) -> pd.DataFrame:
+        """The ``subscribers`` table (docs/domain.md) at ``now`` (default: :attr:`now`):
+        only ``columns`` and ``rows`` if given (see :meth:`Population.to_pandas`)."""
+        return self._pop.to_pandas(self._now if now is None else now, columns, rows)
 
     # -- the loop ----------------------------------------------------------------
 
@@ -204,7 +231,12 @@ class World:
         """Deliver ``emails`` (times >= :attr:`now`); their responses are buffered.
 
         The fatigue state changes at once; engagement, purchases and unsubscribes change
-        when the response events are emitted by :meth:`step`.
+        when the response events are emitted by :meth:`step`. A large batch is drawn in
+        parts of about :data:`SEND_CHUNK` emails (:func:`subscriber_parts`): each
+        subscriber's emails in one part, the same results as at once (an email's draws are
+        keyed by its subscriber, time and rank among that subscriber's emails; a part
+        changes only its own subscribers' fatigue; ties in the buffer are ordered per
+        subscriber).
         """
         if not isinstance(emails, EmailBatch):
             raise SpecError(f"emails: expected an EmailBatch, got {type(emails).__name__}")
@@ -215,9 +247,10 @@ class World:
                 f"emails.time: expected times >= now={self._now}, got {int(emails.time.min())}"
             )
         self._pop.index_of(emails.subscriber)
-        events, _, u = sample(self._pop, emails, self._rng)
-        npe_update(self._pop, emails, u)
-        self._push(events)
+        for part in subscriber_parts(emails, SEND_CHUNK):
+            events, noise = respond(self._pop, part, self._rng)
+            apply_fatigue(self._pop, part, noise)
+            self._push(events)
         self._sent += len(emails)
 
     def expected(self, emails: EmailBatch, window: int | None = None) -> pd.DataFrame:

@@ -170,7 +170,8 @@ class TriggerEngine:
 
     Notes
     -----
-    Parameters are stored unchanged; the state is picklable
+    The other parameters are stored unchanged; the subscriber table is read, not kept
+    (the engine keeps only what its rules read of it). The state is picklable
     (:meth:`state_dict` / :meth:`from_state_dict`) and there is no global state, so an
     engine can live inside a Ray actor per shard.
     """
@@ -188,7 +189,6 @@ class TriggerEngine:
         max_time: int = MAX_TIME,
     ) -> None:
         self.rules = rules
-        self.subscribers: pd.DataFrame | None = subscribers
         self.engine = engine
         self.on_late = on_late
         self.policies = policies
@@ -510,7 +510,6 @@ class TriggerEngine:
             core = JourneyCore.restore(copy.deepcopy(dict(state["core"])))
         self = cls.__new__(cls)
         self.rules = state["rules"]
-        self.subscribers = None
         self.engine = state["engine"]
         self.on_late = state["on_late"]
         self.policies = None

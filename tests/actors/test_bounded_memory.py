@@ -13,6 +13,7 @@ from conftest import small_config
 
 import actors.logs
 import actors.truth
+import sim.world
 from actors import ShardCore, run_simulation
 from actors.log_frames import decisions_frame, events_frame
 from actors.logs import RunLogs
@@ -26,9 +27,12 @@ def _same(a, b) -> None:
     pd.testing.assert_frame_equal(a.events, b.events, check_exact=True)
 
 
-def test_truth_in_chunks_equals_truth_at_once(small_inline_result,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_truth_and_sends_in_parts_equal_them_at_once(small_inline_result,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tick's emails booked with their truth in parts of 37 and drawn by the world in
+    parts of about 23 (by subscriber): the run is the same."""
     monkeypatch.setattr(actors.truth, "TRUTH_CHUNK", 37)
+    monkeypatch.setattr(sim.world, "SEND_CHUNK", 23)
     _same(run_simulation(small_config(), executor="inline", shards=1), small_inline_result)
 
 

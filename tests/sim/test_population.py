@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from policies.errors import SpecError
-from sim.population import Population
+from sim.population import TABLE_COLUMNS, Population
 from sim.presets import LIFECYCLE_STAGES, PRESETS, Preset, get_preset, parameter_table
 from sim.world import World
 
@@ -142,6 +142,8 @@ def test_invalid_preset_parameters(overrides, message) -> None:
          r"seed: expected an integer >= 0 \(a seed is required\), got None"),
         (lambda: Population.generate(10, seed=1).index_of(np.array([3, 10])),
          r"subscriber: expected ids in \[0, 10\), got 10"),
+        (lambda: Population.generate(10, seed=1).to_pandas(columns=["cart_value", "ltv"]),
+         r"columns: unknown subscriber table columns \['ltv'\]"),
     ],
 )
 def test_bad_population_calls(call, message) -> None:
@@ -171,3 +173,20 @@ def test_the_table_is_the_documented_one() -> None:
         check_subscriber_table(df)
     for module in (sim, policies.features, experiments.synthetic):
         assert module.LIFECYCLE_STAGES is STAGES
+
+
+def test_a_part_of_the_table_is_that_part_of_the_whole_table(pop: Population) -> None:
+    """Columns and rows asked for are exactly those of the whole table (a shard's daily
+    refresh builds only what it reads)."""
+    now = pop.time + 3 * 86_400
+    whole = pop.to_pandas(now)
+    assert tuple(whole.columns) == TABLE_COLUMNS
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        cols = list(rng.choice(TABLE_COLUMNS, size=rng.integers(1, 6), replace=False))
+        rows = rng.choice(len(pop), size=rng.integers(0, 50), replace=False)
+        part = pop.to_pandas(now, columns=cols)
+        pd.testing.assert_frame_equal(part, whole[[c for c in TABLE_COLUMNS if c in cols]])
+        pd.testing.assert_frame_equal(pop.to_pandas(now, rows=rows), whole.iloc[rows])
+        pd.testing.assert_frame_equal(pop.to_pandas(now, columns=cols, rows=rows),
+                                      part.iloc[rows])

@@ -6,11 +6,15 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import sim.world as world_module
 from policies.errors import LateEventError, SpecError
 from policies.event_schema import EVENT_TYPES
 from policies.events import EventBatch
 from sim import DAY, EmailBatch, Population, SimClock, World
+from sim.world import subscriber_parts
 
 CODE = {n: EVENT_TYPES.code(n) for n in EVENT_TYPES.names}
 SEED = 77
@@ -265,3 +269,69 @@ def test_simulated_event_columns_are_what_the_world_emits() -> None:
             name for name, col in batch.columns.items()
             if ((col[rows] >= 0) if col.dtype.kind in "iu" else ~np.isnan(col[rows])).any()}
     assert filled == {k: set(v) for k, v in SIMULATED_EVENT_COLUMNS.items()}
+
+
+def _check_part(part: EmailBatch, size: int) -> None:
+    """A part is larger than ``size`` only by the emails of its last subscriber."""
+    last = part.subscriber.max()
+    assert len(part) - int((part.subscriber == last).sum()) < size
+
+
+@st.composite
+def _email_batches(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Subscribers (repeats, any order), send offsets (s) and kinds of an email batch."""
+    m = draw(st.integers(1, 60))
+    subs = draw(st.lists(st.integers(0, 29), min_size=m, max_size=m))
+    if draw(st.booleans()):
+        subs = sorted(subs)
+    offsets = draw(st.lists(st.sampled_from([0, 0, 60, 3600]), min_size=m, max_size=m))
+    kinds = draw(st.lists(st.sampled_from(["campaign", "cart_abandonment", "reactivation"]),
+                          min_size=m, max_size=m))
+    return np.array(subs, np.int64), np.array(offsets, np.int64), np.array(kinds)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=_email_batches(), size=st.integers(1, 8))
+def test_a_batch_sent_in_parts_is_the_batch_sent_at_once(batch, size) -> None:
+    """:meth:`World.send` draws a large batch in parts by subscriber: the same fatigue
+    and the same future events, in the same order, as at once (parts of 1 email up to
+    the whole batch; subscribers repeated, unsorted, several emails at one second)."""
+    subs, offsets, kinds = batch
+    for p in subscriber_parts(EmailBatch.make(subs, 0, kind="campaign"), size):
+        _check_part(p, size)
+    worlds = [World(Population.generate(30, seed=3), seed=3) for _ in range(2)]
+    now = worlds[0].now + 15 * 3600
+    emails = EmailBatch.make(subs, now + offsets, campaign=7, kind=kinds,
+                             subject_style=subs % 6, urgency=subs % 2 == 0)
+    for w in worlds:
+        w.step(w.now, now)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(world_module, "SEND_CHUNK", size)
+        worlds[1].send(emails)
+    worlds[0].send(emails)
+    assert worlds[0].population.equals(worlds[1].population)
+    for t in range(now, now + 4 * DAY, 6 * 3600):
+        a, b = (w.step(t, t + 6 * 3600) for w in worlds)
+        assert a.equals(b)
+    assert worlds[0].population.equals(worlds[1].population)
+
+
+def test_parts_keep_each_subscribers_emails_together_and_in_order() -> None:
+    rng = np.random.default_rng(5)
+    for sorted_ids in (True, False):
+        subs = rng.integers(0, 50, 400)
+        subs = np.sort(subs) if sorted_ids else subs
+        subs[100:160] = 7                               # one subscriber above the size
+        emails = EmailBatch.make(subs, 10**9 + np.arange(400), campaign=1)
+        parts = list(subscriber_parts(emails, 32))
+        assert sum(len(p) for p in parts) == 400
+        seen: set[int] = set()
+        for p in parts:
+            ids = set(np.unique(p.subscriber).tolist())
+            assert not ids & seen                       # a subscriber in one part only
+            seen |= ids
+            _check_part(p, 32)
+            for s in ids:                               # its emails in their order
+                assert np.array_equal(p.time[p.subscriber == s],
+                                      emails.time[emails.subscriber == s])
+    assert next(iter(subscriber_parts(emails, 400))) is emails
