@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -95,8 +96,16 @@ class _Index:
         np.cumsum(count, out=offsets[1:])
         return cls(s, offsets, count)
 
-    def state(self, product: np.ndarray, t: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def lookup(self, product: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(depth, out)`` of every query (int64 ids and times in s, (m,)): the largest
+        depth among the sales of ``product`` running at ``t`` (``start <= t < end``; 0 if
+        none), float64 (m,), and whether a stock-out (depth < 0) runs then, bool (m,).
+        A numba kernel; :meth:`state_reference` is its numpy specification."""
+        s = self.spans
+        return _lookup_kernel(self.offsets, s.start, s.end, s.depth, product, t)
+
+    def state_reference(self, product: np.ndarray, t: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(some, depth, out)``: the positions ``some`` of the queries whose product has
         spans here, and for those the largest depth among the sales running at ``t``
         (``start <= t < end``; 0 if none), float64, and whether a stock-out (depth < 0)
@@ -116,6 +125,27 @@ class _Index:
             best = np.where(run, np.maximum(best, d), best)
             gone |= run & (d < 0)
         return some, best, gone
+
+
+@numba.njit(cache=True, nogil=True)
+def _lookup_kernel(offsets: np.ndarray, start: np.ndarray, end: np.ndarray,
+                   depth: np.ndarray, product: np.ndarray, t: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """:meth:`_Index.lookup`: each query walks the spans of its product."""
+    m = len(product)
+    best = np.zeros(m, np.float64)
+    gone = np.zeros(m, np.bool_)
+    for i in range(m):
+        p, ti = product[i], t[i]
+        b, g = 0.0, False
+        for j in range(offsets[p], offsets[p + 1]):
+            if start[j] <= ti and ti < end[j]:
+                d = depth[j]
+                b = max(b, d)
+                g = g or d < 0
+        best[i] = b
+        gone[i] = g
+    return best, gone
 
 
 class Catalog:
@@ -209,9 +239,21 @@ class Catalog:
     def state(self, product: np.ndarray, t: np.ndarray | int
               ) -> tuple[np.ndarray, np.ndarray]:
         """``(price, in_stock)`` of ``product`` (int ids, (m,)) at time ``t`` (s; scalar
-        or (m,)): price in currency, float64 (m,), and whether it is in stock, bool (m,)."""
+        or (m,)): price in currency, float64 (m,), and whether it is in stock, bool (m,).
+        :meth:`state_reference` is its specification."""
         product, t = self._query(product, t)
-        some, depth, out = self._window(t).state(product, t)
+        depth, out = self._window(t).lookup(product, t)
+        price = self._list_price[product]
+        sale = np.flatnonzero(depth > 0)
+        if len(sale):
+            price[sale] = np.round(price[sale] * (1.0 - depth[sale]), 2)
+        return price, ~out
+
+    def state_reference(self, product: np.ndarray, t: np.ndarray | int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`state` with the numpy span lookup (:meth:`_Index.state_reference`)."""
+        product, t = self._query(product, t)
+        some, depth, out = self._window(t).state_reference(product, t)
         price = self._list_price[product]
         stock = np.ones(len(product), bool)
         if len(some):
