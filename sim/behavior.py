@@ -118,6 +118,11 @@ def _poisson_inverse(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     return count
 
 
+def _clip(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``np.clip(x, lo, hi)`` without its wrapper's overhead (the same values)."""
+    return np.minimum(np.maximum(x, lo), hi)
+
+
 def schedule_day(pop: Population, rng: KeyedRandom, day: int, after: int) -> SessionSchedule:
     """Session starts of UTC day ``day`` later than ``after`` (s), for all subscribers."""
     ids = pop.ids
@@ -180,7 +185,7 @@ def realize_sessions(
         np.floor(-np.log(u[:, 0]) * p.views_mean_extra * (0.5 + eng)), MAX_VIEWS - 1
     ).astype(np.int64)
     top = 5.0 + (-np.log(u[:, 1 : 1 + MAX_VIEWS])) * (p.time_on_page_mean_s - 5.0)
-    top = np.round(top, 1)
+    top = top.round(1)
     cat = np.where(
         u[:, 7] < 0.6,
         pop.top_category[row],
@@ -191,9 +196,10 @@ def realize_sessions(
     base_product = np.floor(u[:, 8] * PRODUCTS_PER_CATEGORY).astype(np.int64)
     j = np.arange(MAX_VIEWS)
     # view j happens after the page view and the j previous views
-    view_offsets = np.concatenate(
-        [np.full((m, 1), 1.0), 1.0 + np.cumsum(np.ceil(top[:, :-1]) + 2.0, axis=1)], axis=1
-    ).astype(np.int64)
+    steps = np.empty((m, MAX_VIEWS))
+    steps[:, 0] = 1.0  # offsets: 1, 1 + (ceil(top_0) + 2), ... summed left to right
+    steps[:, 1:] = np.ceil(top[:, :-1]) + 2.0
+    view_offsets = steps.cumsum(axis=1).astype(np.int64)
     vmask = j[None, :] < n_views[:, None]
     vr, vc = np.nonzero(vmask)
     t_views = s.start[vr] + view_offsets[vr, vc]
@@ -211,10 +217,10 @@ def realize_sessions(
     nv = len(viewed)
     price, stock = catalog.state(
         np.concatenate([viewed, products[seen]]),
-        np.concatenate([t_views, np.broadcast_to(t_cart[:, None], seen.shape)[seen]]))
+        np.concatenate([t_views, np.repeat(t_cart, n_views[ci])]))
     parts = [
         E.part(s.subscriber, s.start, T.page_view, category=cat,
-               time_on_page=np.round(3.0 + 10.0 * u[:, 11], 1)),
+               time_on_page=(3.0 + 10.0 * u[:, 11]).round(1)),
         E.part(
             s.subscriber[vr], t_views, T.product_view, category=cat[vr],
             product_id=viewed, price=price[:nv], time_on_page=top[vr, vc],
@@ -233,18 +239,18 @@ def realize_sessions(
         ci, t_cart = ci[has], t_cart[has]
     if len(ci):
         items = 1 + np.floor(u[ci, 13] * 3).astype(np.int64)
-        added = np.round(unit_price * items, 2)
+        added = (unit_price * items).round(2)
         crow = row[ci]
         prev_value = pop.cart_value[crow].astype(np.float64)
         prev_items = pop.cart_items[crow].astype(np.int64)
-        value = np.round(prev_value + added, 2)
+        value = (prev_value + added).round(2)
         n_items = np.minimum(prev_items + items, 100)
         sub_c = s.subscriber[ci]
         seq = pop.cart_seq[crow].astype(np.int64) + 1  # the new (or grown) cart
         parts.append(E.part(sub_c, t_cart, T.add_to_cart, cart_value=value,
                             items=n_items.astype(np.float64), category=cat[ci],
                             product_id=product))
-        p_buy = np.clip(p.session_purchase_probability * (0.6 + 1.4 * intent[ci]), 0.0, 0.95)
+        p_buy = _clip(p.session_purchase_probability * (0.6 + 1.4 * intent[ci]), 0.0, 0.95)
         t_checkout = t_cart + 60 + np.floor(u[ci, 16] * 120).astype(np.int64)
         t_purchase = t_checkout + 120 + np.floor(u[ci, 17] * 180).astype(np.int64)
         r = ur[ci]
@@ -255,7 +261,8 @@ def realize_sessions(
         # the product at the purchase, at the organic return and at its view (one query)
         nc = len(ci)
         later_price, later_stock = catalog.state(
-            np.tile(product, 3), np.concatenate([t_purchase, t_ret, t_ret - 240]))
+            np.concatenate((product, product, product)),
+            np.concatenate([t_purchase, t_ret, t_ret - 240]))
         buy = wants & later_stock[:nc]
         checkout = wants | (u[ci, 18] < p.checkout_start_probability)
         parts.append(E.part(sub_c[checkout], t_checkout[checkout], T.checkout_started,
@@ -266,7 +273,7 @@ def realize_sessions(
         # abandoned carts: come back on their own (if the product is in stock), get
         # cleared, or stay
         ab = ~buy
-        p_ret = np.clip(p.return_probability * (0.4 + 2.2 * intent[ci]), 0.0, 1.0)
+        p_ret = _clip(p.return_probability * (0.4 + 2.2 * intent[ci]), 0.0, 1.0)
         ret = ab & (r[:, 0] < p_ret) & later_stock[nc : 2 * nc]
         parts.append(E.part(sub_c[ret], t_ret[ret] - 240, T.product_view,
                             category=cat[ci][ret], price=later_price[2 * nc :][ret],

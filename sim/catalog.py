@@ -96,11 +96,13 @@ class _Index:
         np.cumsum(count, out=offsets[1:])
         return cls(s, offsets, count)
 
-    def lookup(self, product: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(depth, out)`` of every query (int64 ids and times in s, (m,)): the largest
-        depth among the sales of ``product`` running at ``t`` (``start <= t < end``; 0 if
-        none), float64 (m,), and whether a stock-out (depth < 0) runs then, bool (m,).
-        A numba kernel; :meth:`state_reference` is its numpy specification."""
+    def lookup(self, product: np.ndarray, t: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(depth, out, sale)`` of every query (int64 ids and times in s, (m,)): the
+        largest depth among the sales of ``product`` running at ``t`` (``start <= t <
+        end``; 0 if none), float64 (m,), whether a stock-out (depth < 0) runs then, bool
+        (m,), and the positions with depth > 0, int64. A numba kernel;
+        :meth:`state_reference` is its numpy specification."""
         s = self.spans
         return _lookup_kernel(self.offsets, s.start, s.end, s.depth, product, t)
 
@@ -130,11 +132,13 @@ class _Index:
 @numba.njit(cache=True, nogil=True)
 def _lookup_kernel(offsets: np.ndarray, start: np.ndarray, end: np.ndarray,
                    depth: np.ndarray, product: np.ndarray, t: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
     """:meth:`_Index.lookup`: each query walks the spans of its product."""
     m = len(product)
     best = np.zeros(m, np.float64)
     gone = np.zeros(m, np.bool_)
+    sale = np.empty(m, np.int64)
+    n_sale = 0
     for i in range(m):
         p, ti = product[i], t[i]
         b, g = 0.0, False
@@ -145,7 +149,22 @@ def _lookup_kernel(offsets: np.ndarray, start: np.ndarray, end: np.ndarray,
                 g = g or d < 0
         best[i] = b
         gone[i] = g
-    return best, gone
+        if b > 0:
+            sale[n_sale] = i
+            n_sale += 1
+    return best, gone, sale[:n_sale]
+
+
+@numba.njit(cache=True, nogil=True)
+def _extent(product: np.ndarray, t: np.ndarray
+            ) -> tuple[int, int, int, int]:  # pragma: no cover - compiled
+    """``(min product, max product, min t, max t)`` of m >= 1 queries, one pass."""
+    p0 = p1 = product[0]
+    t0 = t1 = t[0]
+    for i in range(1, len(product)):
+        p0, p1 = min(p0, product[i]), max(p1, product[i])
+        t0, t1 = min(t0, t[i]), max(t1, t[i])
+    return p0, p1, t0, t1
 
 
 class Catalog:
@@ -241,12 +260,19 @@ class Catalog:
         """``(price, in_stock)`` of ``product`` (int ids, (m,)) at time ``t`` (s; scalar
         or (m,)): price in currency, float64 (m,), and whether it is in stock, bool (m,).
         :meth:`state_reference` is its specification."""
-        product, t = self._query(product, t)
-        depth, out = self._window(t).lookup(product, t)
+        product = np.asarray(product, np.int64)
+        t = np.asarray(t, np.int64)
+        if t.shape != product.shape:
+            t = np.broadcast_to(t, product.shape)
+        if len(product) == 0:
+            return np.zeros(0, np.float64), np.zeros(0, bool)
+        p0, p1, t0, t1 = _extent(product, t)
+        if p0 < 0 or p1 >= len(self):
+            self._query(product, t)  # raises
+        depth, out, sale = self._window_of(t0 // DAY, t1 // DAY).lookup(product, t)
         price = self._list_price[product]
-        sale = np.flatnonzero(depth > 0)
         if len(sale):
-            price[sale] = np.round(price[sale] * (1.0 - depth[sale]), 2)
+            price[sale] = (price[sale] * (1.0 - depth[sale])).round(2)
         return price, ~out
 
     def state_reference(self, product: np.ndarray, t: np.ndarray | int
@@ -354,7 +380,10 @@ class Catalog:
         grouped by product (cached for the last few ranges of days)."""
         if len(t) == 0:
             return self._empty
-        lo, hi = int(t.min()) // DAY, int(t.max()) // DAY
+        return self._window_of(int(t.min()) // DAY, int(t.max()) // DAY)
+
+    def _window_of(self, lo: int, hi: int) -> _Index:
+        """:meth:`_window` of the UTC days ``lo..hi``."""
         hit = self._windows.get((lo, hi))
         if hit is not None:
             return hit

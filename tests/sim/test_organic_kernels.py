@@ -36,7 +36,7 @@ def _spans_and_queries(draw: st.DrawFn) -> tuple[_Index, np.ndarray, np.ndarray]
 @given(case=_spans_and_queries())
 def test_span_lookup_kernel_equals_the_numpy_reference(case) -> None:
     idx, product, t = case
-    depth, out = idx.lookup(product, t)
+    depth, out, sale = idx.lookup(product, t)
     some, best, gone = idx.state_reference(product, t)
     want_depth = np.zeros(len(product))
     want_out = np.zeros(len(product), bool)
@@ -45,6 +45,7 @@ def test_span_lookup_kernel_equals_the_numpy_reference(case) -> None:
     assert depth.dtype == np.float64 and out.dtype == bool
     np.testing.assert_array_equal(depth, want_depth)
     np.testing.assert_array_equal(out, want_out)
+    np.testing.assert_array_equal(sale, np.flatnonzero(want_depth > 0))
 
 
 @settings(max_examples=25, deadline=None)
