@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from sim import _events as E
@@ -107,7 +108,33 @@ def session_rate_of(p: Preset, engagement: np.ndarray, intent: np.ndarray,
 
 
 def _poisson_inverse(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
-    """Poisson(lam) counts from uniforms by inverse CDF, truncated at kmax."""
+    """Poisson(lam) counts from uniforms by inverse CDF, truncated at kmax, int64 (n,)
+    (``exp`` in numpy, the CDF walk in a numba kernel that stops at the count; the
+    same arithmetic as :func:`_poisson_inverse_reference`)."""
+    lam = np.asarray(lam, np.float64)
+    return _poisson_walk(np.asarray(u, np.float64), lam, np.exp(-lam), kmax)
+
+
+@numba.njit(cache=True, nogil=True)
+def _poisson_walk(u: np.ndarray, lam: np.ndarray, p0: np.ndarray, kmax: int
+                  ) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`_poisson_inverse` given ``p0 = exp(-lam)``: the CDF only grows, so a
+    subscriber's walk stops at its first ``u <= cdf``."""
+    count = np.zeros(len(u), np.int64)
+    for i in range(len(u)):
+        pk = p0[i]
+        cdf = pk
+        for k in range(1, kmax + 1):
+            if not u[i] > cdf:
+                break
+            count[i] += 1
+            pk = pk * lam[i] / k
+            cdf = cdf + pk
+    return count
+
+
+def _poisson_inverse_reference(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
+    """Poisson(lam) counts from uniforms by inverse CDF, truncated at kmax (numpy)."""
     pk = np.exp(-lam)
     cdf = pk.copy()
     count = np.zeros(len(u), np.int64)

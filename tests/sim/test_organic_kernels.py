@@ -6,8 +6,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim import _events as E
+from sim._events import T
+from sim.behavior import _poisson_inverse, _poisson_inverse_reference
 from sim.catalog import MAX_EVENT_DAYS, Catalog, _Index, _Spans
 from sim.clock import DAY
+from sim.population import Population
+from sim.presets import LIFECYCLE_STAGES
+from sim.state import apply_events, apply_events_reference
 
 T0 = 1_704_067_200
 BUSY = {"stockout_rate_per_day": 0.3, "price_drop_rate_per_day": 0.3}
@@ -63,3 +69,50 @@ def test_catalog_state_equals_its_reference(seed: int, m: int, day: int, busy: b
     if m:  # a scalar time
         np.testing.assert_array_equal(cat.state(product, int(t[0]))[0],
                                       cat.state_reference(product, int(t[0]))[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32), n=st.integers(0, 500), kmax=st.integers(0, 8),
+       scale=st.sampled_from([0.0, 1e-300, 1e-6, 0.05, 1.0, 6.0, 50.0, 800.0]))
+def test_poisson_inverse_kernel_equals_the_numpy_reference(seed: int, n: int, kmax: int,
+                                                           scale: float) -> None:
+    g = np.random.default_rng(seed)
+    u = g.random(n)
+    u[: n // 10] = np.nextafter(0.0, 1.0)  # extremes: the smallest and largest uniforms
+    u[n // 10: n // 5] = np.nextafter(1.0, 0.0)
+    lam = g.random(n) * scale
+    got = _poisson_inverse(u, lam, kmax)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, _poisson_inverse_reference(u, lam, kmax))
+
+
+_POP_FIELDS = ("last_engaged", "engagement", "subscribed", "cart_value", "cart_items",
+               "cart_product", "return_time", "cart_seq", "last_purchase", "n_purchases",
+               "intent", "lifecycle")
+_TYPES = (T.email_open, T.email_click, T.product_view, T.page_view, T.unsubscribe,
+          T.cart_cleared, T.purchase_completed, T.add_to_cart, T.checkout_started)
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32), n=st.integers(1, 40), m=st.integers(0, 300))
+def test_apply_events_kernel_equals_the_numpy_reference(seed: int, n: int, m: int) -> None:
+    g = np.random.default_rng(seed)
+    pop = Population.generate(n, seed=seed % 1000, start=7)
+    pop.lifecycle[:] = g.integers(0, len(LIFECYCLE_STAGES), n)
+    pop.n_purchases[:] = g.integers(0, 3, n)
+    pop.engagement[:] = np.where(g.random(n) < 0.3, np.float32(1.0),
+                                 g.random(n).astype(np.float32))  # extremes: at the cap
+    pop.cart_seq[:] = g.integers(0, 5, n)
+    sub = 7 + g.integers(0, n, m)  # repeated subscribers
+    ev = E.make(sub, np.sort(g.integers(T0, T0 + 3 * DAY, m)), 0,
+                machine=g.integers(-1, 2, m))
+    ev["type"] = g.choice(np.array(_TYPES, np.int64), m)
+    ref = Population.generate(n, seed=seed % 1000, start=7)
+    for f in _POP_FIELDS:
+        getattr(ref, f)[:] = getattr(pop, f)
+    apply_events(pop, ev)
+    apply_events_reference(ref, ev)
+    for f in _POP_FIELDS:
+        got, want = getattr(pop, f), getattr(ref, f)
+        assert got.dtype == want.dtype, f
+        np.testing.assert_array_equal(got, want, err_msg=f)
