@@ -37,7 +37,7 @@ import numpy as np
 from sim import _events as E
 from sim._events import T
 from sim._scalar import np_round
-from sim.catalog import PRODUCTS_PER_CATEGORY, Catalog
+from sim.catalog import PRODUCTS_PER_CATEGORY, Catalog, span_state
 from sim.clock import DAY, HOUR
 from sim.population import NEVER, Population
 from sim.presets import LIFECYCLE_STAGES, Preset
@@ -178,6 +178,124 @@ def schedule_day(pop: Population, rng: KeyedRandom, day: int, after: int) -> Ses
     return SessionSchedule(start[order], sub[order], k[order], np.full(len(order), day, np.int64))
 
 
+SessionViews = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                     np.ndarray, np.ndarray]
+
+
+def _session_views(start: np.ndarray, n_views: np.ndarray, top: np.ndarray,
+                   cat: np.ndarray, base_product: np.ndarray, carts: np.ndarray,
+                   catalog: Catalog) -> SessionViews:
+    """The product views of m sessions and the product each carting one adds.
+
+    Inputs, shape (m,) unless noted: ``start`` (int64 s), ``n_views`` (1..MAX_VIEWS),
+    ``top`` (time on page of each view, s, (m, MAX_VIEWS)), ``cat`` and ``base_product``
+    (int64), ``carts`` (bool: the session adds to cart if a viewed product is in stock
+    then). Returns, for the views in session order, ``(session, time, product, price,
+    time_on_page)`` (shape (v,)), then per session the carted product (-1: none), the
+    time of the add (s) and its price there (shape (m,)). One numba pass over the
+    sessions; :func:`_session_views_reference` is its numpy specification.
+    """
+    m = len(start)
+    span = 6 * int(np.ceil(top.max())) + 21 if m else 0  # the longest session + the add
+    t_lo = int(start.min()) if m else 0
+    t_hi = int(start.max()) + span if m else 0
+    vr, t_views, viewed, depth, sale, top_v, product, t_cart, cart_depth = _views_kernel(
+        start, n_views, top, cat, base_product, carts, *catalog.spans(t_lo, t_hi))
+    price = catalog.sale_price(viewed, depth, sale)
+    has = np.flatnonzero(product >= 0)
+    unit_price = np.zeros(m)
+    unit_price[has] = catalog.sale_price(product[has], cart_depth[has],
+                                         np.flatnonzero(cart_depth[has] > 0))
+    return vr, t_views, viewed, price, top_v, product, t_cart, unit_price
+
+
+@numba.njit(cache=True, nogil=True)
+def _views_kernel(start, n_views, top, cat, base, carts,
+                  offsets, sp_start, sp_end, sp_depth):  # pragma: no cover - compiled
+    """:func:`_session_views` given the catalog's spans: each session's views and, for a
+    carting one, its first viewed product in stock at the add."""
+    m = len(start)
+    nv = 0
+    for i in range(m):
+        nv += n_views[i]
+    vr = np.empty(nv, np.int64)
+    t_views = np.empty(nv, np.int64)
+    viewed = np.empty(nv, np.int64)
+    depth = np.empty(nv, np.float64)
+    sale = np.empty(nv, np.int64)
+    top_v = np.empty(nv, np.float64)
+    product = np.full(m, -1, np.int64)
+    t_cart = np.empty(m, np.int64)
+    cart_depth = np.zeros(m, np.float64)
+    v = 0
+    n_sale = 0
+    for i in range(m):
+        off = 1  # view j at 1 + sum over earlier views of (ceil(top) + 2) s
+        for j in range(n_views[i]):
+            if j:
+                off += int(np.ceil(top[i, j - 1])) + 2
+            pj = cat[i] * PRODUCTS_PER_CATEGORY + (base[i] + _VIEW_STRIDE * j) % (
+                PRODUCTS_PER_CATEGORY)
+            tj = start[i] + off
+            b, _ = span_state(offsets, sp_start, sp_end, sp_depth, pj, tj)
+            vr[v], t_views[v], viewed[v], depth[v], top_v[v] = i, tj, pj, b, top[i, j]
+            if b > 0:
+                sale[n_sale] = v
+                n_sale += 1
+            v += 1
+        tc = start[i] + off + int(np.ceil(top[i, n_views[i] - 1])) + 10
+        t_cart[i] = tc
+        if carts[i]:
+            for j in range(n_views[i]):
+                pj = cat[i] * PRODUCTS_PER_CATEGORY + (base[i] + _VIEW_STRIDE * j) % (
+                    PRODUCTS_PER_CATEGORY)
+                b, out = span_state(offsets, sp_start, sp_end, sp_depth, pj, tc)
+                if not out:
+                    product[i], cart_depth[i] = pj, b
+                    break
+    return vr, t_views, viewed, depth, sale[:n_sale], top_v, product, t_cart, cart_depth
+
+
+def _session_views_reference(start: np.ndarray, n_views: np.ndarray, top: np.ndarray,
+                             cat: np.ndarray, base_product: np.ndarray, carts: np.ndarray,
+                             catalog: Catalog) -> SessionViews:
+    """:func:`_session_views` in numpy, with :meth:`Catalog.state`."""
+    m = len(start)
+    j = np.arange(MAX_VIEWS)
+    # view j happens after the page view and the j previous views
+    steps = np.empty((m, MAX_VIEWS))
+    steps[:, 0] = 1.0  # offsets: 1, 1 + (ceil(top_0) + 2), ... summed left to right
+    steps[:, 1:] = np.ceil(top[:, :-1]) + 2.0
+    view_offsets = steps.cumsum(axis=1).astype(np.int64)
+    vmask = j[None, :] < n_views[:, None]
+    vr, vc = np.nonzero(vmask)
+    t_views = start[vr] + view_offsets[vr, vc]
+    viewed = cat[vr] * PRODUCTS_PER_CATEGORY + (
+        base_product[vr] + _VIEW_STRIDE * vc) % PRODUCTS_PER_CATEGORY
+    last_view = start + view_offsets[np.arange(m), n_views - 1] + np.ceil(
+        top[np.arange(m), n_views - 1]
+    ).astype(np.int64)
+    t_cart = last_view + 10
+    price = catalog.state(viewed, t_views)[0]
+    ci = np.flatnonzero(carts)
+    products = cat[ci, None] * PRODUCTS_PER_CATEGORY + (
+        base_product[ci, None] + _VIEW_STRIDE * j[None, :]) % PRODUCTS_PER_CATEGORY
+    seen = vmask[ci]
+    at_cart, stock = catalog.state(products[seen], np.repeat(t_cart[ci], n_views[ci]))
+    product = np.full(m, -1, np.int64)
+    unit_price = np.zeros(m)
+    if len(ci):
+        price_at = np.zeros(seen.shape)
+        price_at[seen] = at_cart
+        stocked = np.zeros(seen.shape, bool)
+        stocked[seen] = stock
+        has = np.flatnonzero(stocked.any(axis=1))
+        first = np.argmax(stocked, axis=1)[has]
+        product[ci[has]] = products[has, first]
+        unit_price[ci[has]] = price_at[has, first]
+    return vr, t_views, viewed, price, top[vr, vc], product, t_cart, unit_price
+
+
 def _session_draws(pop: Population, rng: KeyedRandom, s: SessionSchedule) -> np.ndarray:
     return rng.uniforms(s.subscriber, s.day, PURPOSES["session"], k=_N_U, index=s.k)
 
@@ -221,49 +339,19 @@ def realize_sessions(
     ).astype(np.int64)
     cat = np.minimum(cat, p.n_categories - 1)
     base_product = np.floor(u[:, 8] * PRODUCTS_PER_CATEGORY).astype(np.int64)
-    j = np.arange(MAX_VIEWS)
-    # view j happens after the page view and the j previous views
-    steps = np.empty((m, MAX_VIEWS))
-    steps[:, 0] = 1.0  # offsets: 1, 1 + (ceil(top_0) + 2), ... summed left to right
-    steps[:, 1:] = np.ceil(top[:, :-1]) + 2.0
-    view_offsets = steps.cumsum(axis=1).astype(np.int64)
-    vmask = j[None, :] < n_views[:, None]
-    vr, vc = np.nonzero(vmask)
-    t_views = s.start[vr] + view_offsets[vr, vc]
-    viewed = cat[vr] * PRODUCTS_PER_CATEGORY + (
-        base_product[vr] + _VIEW_STRIDE * vc) % PRODUCTS_PER_CATEGORY
-    last_view = s.start + view_offsets[np.arange(m), n_views - 1] + np.ceil(
-        top[np.arange(m), n_views - 1]
-    ).astype(np.int64)
-    ci = np.flatnonzero(u[:, 12] < p.cart_probability * intent)
-    # the catalog at the views and, for carting sessions, at the add (one query)
-    t_cart = last_view[ci] + 10
-    products = cat[ci, None] * PRODUCTS_PER_CATEGORY + (
-        base_product[ci, None] + _VIEW_STRIDE * j[None, :]) % PRODUCTS_PER_CATEGORY
-    seen = vmask[ci]
-    nv = len(viewed)
-    price, stock = catalog.state(
-        np.concatenate([viewed, products[seen]]),
-        np.concatenate([t_views, np.repeat(t_cart, n_views[ci])]))
+    carts = u[:, 12] < p.cart_probability * intent
+    vr, t_views, viewed, price, top_v, product, t_cart, unit_price = _session_views(
+        s.start, n_views, top, cat, base_product, carts, catalog)
     parts = [
         E.part(s.subscriber, s.start, T.page_view, category=cat,
                time_on_page=(3.0 + 10.0 * u[:, 11]).round(1)),
         E.part(
             s.subscriber[vr], t_views, T.product_view, category=cat[vr],
-            product_id=viewed, price=price[:nv], time_on_page=top[vr, vc],
+            product_id=viewed, price=price, time_on_page=top_v,
         ),
     ]
-    if len(ci):
-        # the first viewed product in stock is carted
-        at_cart = np.zeros(seen.shape)
-        at_cart[seen] = price[nv:]
-        stocked = np.zeros(seen.shape, bool)
-        stocked[seen] = stock[nv:]
-        has = np.flatnonzero(stocked.any(axis=1))
-        first = np.argmax(stocked, axis=1)[has]
-        unit_price = at_cart[has, first]
-        product = products[has, first]
-        ci, t_cart = ci[has], t_cart[has]
+    ci = np.flatnonzero(product >= 0)
+    product, t_cart, unit_price = product[ci], t_cart[ci], unit_price[ci]
     if len(ci):
         items = 1 + np.floor(u[ci, 13] * 3).astype(np.int64)
         added = (unit_price * items).round(2)

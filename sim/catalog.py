@@ -129,6 +129,20 @@ class _Index:
         return some, best, gone
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def span_state(offsets: np.ndarray, start: np.ndarray, end: np.ndarray, depth: np.ndarray,
+               p: int, t: int) -> tuple[float, bool]:  # pragma: no cover - compiled
+    """Numba: ``(depth, out)`` of product ``p`` at ``t`` from spans grouped by product
+    (:meth:`Catalog.spans`): the deepest running sale (0 if none), a stock-out runs."""
+    b, g = 0.0, False
+    for j in range(offsets[p], offsets[p + 1]):
+        if start[j] <= t and t < end[j]:
+            d = depth[j]
+            b = max(b, d)
+            g = g or d < 0
+    return b, g
+
+
 @numba.njit(cache=True, nogil=True)
 def _lookup_kernel(offsets: np.ndarray, start: np.ndarray, end: np.ndarray,
                    depth: np.ndarray, product: np.ndarray, t: np.ndarray
@@ -140,13 +154,7 @@ def _lookup_kernel(offsets: np.ndarray, start: np.ndarray, end: np.ndarray,
     sale = np.empty(m, np.int64)
     n_sale = 0
     for i in range(m):
-        p, ti = product[i], t[i]
-        b, g = 0.0, False
-        for j in range(offsets[p], offsets[p + 1]):
-            if start[j] <= ti and ti < end[j]:
-                d = depth[j]
-                b = max(b, d)
-                g = g or d < 0
+        b, g = span_state(offsets, start, end, depth, product[i], t[i])
         best[i] = b
         gone[i] = g
         if b > 0:
@@ -270,10 +278,27 @@ class Catalog:
         if p0 < 0 or p1 >= len(self):
             self._query(product, t)  # raises
         depth, out, sale = self._window_of(t0 // DAY, t1 // DAY).lookup(product, t)
+        return self.sale_price(product, depth, sale), ~out
+
+    def sale_price(self, product: np.ndarray, depth: np.ndarray, sale: np.ndarray
+                   ) -> np.ndarray:
+        """Price of ``product`` (int ids, (m,)) given the depth of its deepest running
+        sale (float64 (m,), 0 if none) and the positions ``sale`` where depth > 0:
+        ``round(list price (1 - depth), 2)`` there, the list price elsewhere, float64."""
         price = self._list_price[product]
         if len(sale):
             price[sale] = (price[sale] * (1.0 - depth[sale])).round(2)
-        return price, ~out
+        return price
+
+    def spans(self, t_lo: int, t_hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray]:
+        """``(offsets, start, end, depth)``: the sales and stock-outs (depth -1) that can
+        run at any time in ``[t_lo, t_hi]`` (s), grouped by product (those of product
+        ``p`` are ``offsets[p]:offsets[p + 1]``), for kernels that look states up
+        themselves (``start <= t < end``, as in :meth:`state`)."""
+        idx = self._window_of(int(t_lo) // DAY, int(t_hi) // DAY)
+        s = idx.spans
+        return idx.offsets, s.start, s.end, s.depth
 
     def state_reference(self, product: np.ndarray, t: np.ndarray | int
                         ) -> tuple[np.ndarray, np.ndarray]:

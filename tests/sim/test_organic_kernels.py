@@ -8,8 +8,14 @@ from hypothesis import strategies as st
 
 from sim import _events as E
 from sim._events import T
-from sim.behavior import _poisson_inverse, _poisson_inverse_reference
-from sim.catalog import MAX_EVENT_DAYS, Catalog, _Index, _Spans
+from sim.behavior import (
+    MAX_VIEWS,
+    _poisson_inverse,
+    _poisson_inverse_reference,
+    _session_views,
+    _session_views_reference,
+)
+from sim.catalog import MAX_EVENT_DAYS, PRODUCTS_PER_CATEGORY, Catalog, _Index, _Spans
 from sim.clock import DAY
 from sim.population import Population
 from sim.presets import LIFECYCLE_STAGES
@@ -116,3 +122,26 @@ def test_apply_events_kernel_equals_the_numpy_reference(seed: int, n: int, m: in
         got, want = getattr(pop, f), getattr(ref, f)
         assert got.dtype == want.dtype, f
         np.testing.assert_array_equal(got, want, err_msg=f)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**40), m=st.integers(0, 400), day=st.integers(0, 30),
+       busy=st.booleans(), cart_share=st.sampled_from([0.0, 0.5, 1.0]))
+def test_session_views_kernel_equals_the_numpy_reference(seed: int, m: int, day: int,
+                                                         busy: bool, cart_share: float
+                                                         ) -> None:
+    cat = Catalog(seed, {**BUSY} if busy else "retail")
+    g = np.random.default_rng(seed)
+    start = np.sort(T0 + day * DAY + g.integers(-2 * DAY, DAY, m))
+    n_views = g.integers(1, MAX_VIEWS + 1, m)
+    u = g.random((m, MAX_VIEWS))
+    u[: m // 8] = np.nextafter(0.0, 1.0)  # extremes: the longest pages
+    top = (5.0 + -np.log(u) * 40.0).round(1)
+    categories = g.integers(0, len(cat) // PRODUCTS_PER_CATEGORY, m)
+    base = g.integers(0, PRODUCTS_PER_CATEGORY, m)
+    carts = g.random(m) < cart_share
+    got = _session_views(start, n_views, top, categories, base, carts, cat)
+    want = _session_views_reference(start, n_views, top, categories, base, carts, cat)
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
