@@ -31,10 +31,15 @@ _SUBSCRIBER = _INT.index("subscriber")
 def _blocks(ev: E.Events, order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """The int64 and float64 columns of ``ev`` as two (columns, m) blocks, rows taken
     in ``order`` (None: as they are)."""
-    ints = np.stack([ev[c] for c in _INT])
-    floats = np.stack([ev[c] for c in _FLOAT])
-    if order is not None:
-        ints, floats = ints[:, order], floats[:, order]
+    n = E.size(ev)
+    ints = np.empty((len(_INT), n), np.int64)
+    floats = np.empty((len(_FLOAT), n), np.float64)
+    for block, names in ((ints, _INT), (floats, _FLOAT)):
+        for row, name in zip(block, names, strict=True):
+            if order is None:
+                row[:] = ev[name]
+            else:
+                np.take(ev[name], order, out=row)
     return ints, floats
 
 
