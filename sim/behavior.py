@@ -296,6 +296,90 @@ def _session_views_reference(start: np.ndarray, n_views: np.ndarray, top: np.nda
     return vr, t_views, viewed, price, top[vr, vc], product, t_cart, unit_price
 
 
+CartOutcomes = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                     np.ndarray, np.ndarray]
+
+
+def _cart_outcomes(t_cart: np.ndarray, product: np.ndarray, u: np.ndarray, r: np.ndarray,
+                   p_buy: np.ndarray, p_ret: np.ndarray, delay: np.ndarray,
+                   p_checkout: float, catalog: Catalog) -> CartOutcomes:
+    """What becomes of c new carts: checkout, purchase in the session or an organic return.
+
+    Inputs, shape (c,) unless noted: the add's time ``t_cart`` (int64 s) and ``product``,
+    the session's uniforms ``u`` ((c, 20)) and return uniforms ``r`` ((c, 4)), the
+    purchase and return probabilities, the return ``delay`` (float64 s) and the
+    probability of a checkout without a purchase. Returns ``(t_checkout, t_purchase,
+    t_abandon, t_return, checkout, buy, ret, return_price)``: int64 times, bool
+    outcomes, and the price at the return's view of the carts that return (float64,
+    (ret.sum(),)). One numba pass; :func:`_cart_outcomes_reference` is its numpy
+    specification.
+    """
+    c = len(t_cart)
+    t_lo = int(t_cart.min()) if c else 0
+    t_hi = int(t_cart.max()) + 480 + int(delay.max()) if c else 0  # >= every query
+    t_checkout, t_purchase, t_ab, t_ret, checkout, buy, ret, depth = _cart_kernel(
+        t_cart, product, u, r, p_buy, p_ret, delay, p_checkout,
+        *catalog.spans(t_lo, t_hi))
+    depth = depth[ret]
+    price = catalog.sale_price(product[ret], depth, np.flatnonzero(depth > 0))
+    return t_checkout, t_purchase, t_ab, t_ret, checkout, buy, ret, price
+
+
+@numba.njit(cache=True, nogil=True)
+def _cart_kernel(t_cart, product, u, r, p_buy, p_ret, delay,
+                 p_checkout, offsets, sp_start, sp_end, sp_depth):  # pragma: no cover
+    """:func:`_cart_outcomes` given the catalog's spans; ``depth``: the sale depth at a
+    returning cart's view (0 elsewhere)."""
+    c = len(t_cart)
+    t_checkout = np.empty(c, np.int64)
+    t_purchase = np.empty(c, np.int64)
+    t_ab = np.empty(c, np.int64)
+    t_ret = np.empty(c, np.int64)
+    checkout = np.empty(c, np.bool_)
+    buy = np.empty(c, np.bool_)
+    ret = np.zeros(c, np.bool_)
+    depth = np.zeros(c, np.float64)
+    for i in range(c):
+        tc = t_cart[i] + 60 + int(np.floor(u[i, 16] * 120))
+        tp = tc + 120 + int(np.floor(u[i, 17] * 180))
+        wants = u[i, 15] < p_buy[i]
+        co = wants or u[i, 18] < p_checkout
+        ta = tc if co else t_cart[i]
+        tr = ta + int(delay[i])
+        _, gone = span_state(offsets, sp_start, sp_end, sp_depth, product[i], tp)
+        b = wants and not gone
+        if not b and r[i, 0] < p_ret[i]:
+            _, gone = span_state(offsets, sp_start, sp_end, sp_depth, product[i], tr)
+            if not gone:
+                ret[i] = True
+                depth[i], _ = span_state(offsets, sp_start, sp_end, sp_depth, product[i],
+                                         tr - 240)
+        t_checkout[i], t_purchase[i], t_ab[i], t_ret[i] = tc, tp, ta, tr
+        checkout[i], buy[i] = co, b
+    return t_checkout, t_purchase, t_ab, t_ret, checkout, buy, ret, depth
+
+
+def _cart_outcomes_reference(t_cart: np.ndarray, product: np.ndarray, u: np.ndarray,
+                             r: np.ndarray, p_buy: np.ndarray, p_ret: np.ndarray,
+                             delay: np.ndarray, p_checkout: float, catalog: Catalog
+                             ) -> CartOutcomes:
+    """:func:`_cart_outcomes` in numpy, with :meth:`Catalog.state`."""
+    t_checkout = t_cart + 60 + np.floor(u[:, 16] * 120).astype(np.int64)
+    t_purchase = t_checkout + 120 + np.floor(u[:, 17] * 180).astype(np.int64)
+    wants = u[:, 15] < p_buy
+    checkout = wants | (u[:, 18] < p_checkout)
+    t_ab = np.where(checkout, t_checkout, t_cart)
+    t_ret = t_ab + delay.astype(np.int64)
+    # the product at the purchase, at the organic return and at its view (one query)
+    nc = len(t_cart)
+    later_price, later_stock = catalog.state(
+        np.concatenate((product, product, product)),
+        np.concatenate([t_purchase, t_ret, t_ret - 240]))
+    buy = wants & later_stock[:nc]
+    ret = ~buy & (r[:, 0] < p_ret) & later_stock[nc : 2 * nc]
+    return t_checkout, t_purchase, t_ab, t_ret, checkout, buy, ret, later_price[2 * nc:][ret]
+
+
 def _session_draws(pop: Population, rng: KeyedRandom, s: SessionSchedule) -> np.ndarray:
     return rng.uniforms(s.subscriber, s.day, PURPOSES["session"], k=_N_U, index=s.k)
 
@@ -366,20 +450,12 @@ def realize_sessions(
                             items=n_items.astype(np.float64), category=cat[ci],
                             product_id=product))
         p_buy = _clip(p.session_purchase_probability * (0.6 + 1.4 * intent[ci]), 0.0, 0.95)
-        t_checkout = t_cart + 60 + np.floor(u[ci, 16] * 120).astype(np.int64)
-        t_purchase = t_checkout + 120 + np.floor(u[ci, 17] * 180).astype(np.int64)
+        p_ret = _clip(p.return_probability * (0.4 + 2.2 * intent[ci]), 0.0, 1.0)
         r = ur[ci]
         delay = np.maximum(1800.0, -np.log(r[:, 1]) * p.return_delay_mean_hours * HOUR)
-        wants = u[ci, 15] < p_buy
-        t_ab = np.where(wants | (u[ci, 18] < p.checkout_start_probability), t_checkout, t_cart)
-        t_ret = t_ab + delay.astype(np.int64)
-        # the product at the purchase, at the organic return and at its view (one query)
-        nc = len(ci)
-        later_price, later_stock = catalog.state(
-            np.concatenate((product, product, product)),
-            np.concatenate([t_purchase, t_ret, t_ret - 240]))
-        buy = wants & later_stock[:nc]
-        checkout = wants | (u[ci, 18] < p.checkout_start_probability)
+        t_checkout, t_purchase, t_ab, t_ret, checkout, buy, ret, ret_price = _cart_outcomes(
+            t_cart, product, u[ci], r, p_buy, p_ret, delay, p.checkout_start_probability,
+            catalog)
         parts.append(E.part(sub_c[checkout], t_checkout[checkout], T.checkout_started,
                             cart_value=value[checkout]))
         parts.append(E.part(sub_c[buy], t_purchase[buy], T.purchase_completed,
@@ -388,12 +464,10 @@ def realize_sessions(
         # abandoned carts: come back on their own (if the product is in stock), get
         # cleared, or stay
         ab = ~buy
-        p_ret = _clip(p.return_probability * (0.4 + 2.2 * intent[ci]), 0.0, 1.0)
-        ret = ab & (r[:, 0] < p_ret) & later_stock[nc : 2 * nc]
         parts.append(E.part(sub_c[ret], t_ret[ret] - 240, T.product_view,
-                            category=cat[ci][ret], price=later_price[2 * nc :][ret],
+                            category=cat[ci][ret], price=ret_price,
                             product_id=product[ret],
-                            time_on_page=np.full(int(ret.sum()), 45.0)))
+                            time_on_page=45.0))
         parts.append(E.part(sub_c[ret], t_ret[ret] - 120, T.checkout_started,
                             cart_value=value[ret]))
         parts.append(E.part(sub_c[ret], t_ret[ret], T.purchase_completed,

@@ -10,6 +10,8 @@ from sim import _events as E
 from sim._events import T
 from sim.behavior import (
     MAX_VIEWS,
+    _cart_outcomes,
+    _cart_outcomes_reference,
     _poisson_inverse,
     _poisson_inverse_reference,
     _session_views,
@@ -142,6 +144,30 @@ def test_session_views_kernel_equals_the_numpy_reference(seed: int, m: int, day:
     carts = g.random(m) < cart_share
     got = _session_views(start, n_views, top, categories, base, carts, cat)
     want = _session_views_reference(start, n_views, top, categories, base, carts, cat)
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**40), c=st.integers(0, 300), day=st.integers(0, 30),
+       busy=st.booleans(), p_max=st.sampled_from([0.0, 0.3, 0.95, 1.0]))
+def test_cart_outcomes_kernel_equals_the_numpy_reference(seed: int, c: int, day: int,
+                                                         busy: bool, p_max: float) -> None:
+    cat = Catalog(seed, {**BUSY} if busy else "retail")
+    g = np.random.default_rng(seed)
+    t_cart = T0 + day * DAY + g.integers(-DAY, DAY, c)
+    product = g.integers(0, len(cat), c)
+    u = g.random((c, 20))
+    u[: c // 8] = np.nextafter(1.0, 0.0)  # extremes
+    u[c // 8: c // 4] = np.nextafter(0.0, 1.0)
+    r = g.random((c, 4))
+    r[: c // 6] = 2.0**-32  # the smallest keyed uniform: the longest delay (~4 days)
+    delay = np.maximum(1800.0, -np.log(r[:, 1]) * 4.0 * 3600)
+    p_buy, p_ret = g.random(c) * p_max, g.random(c) * p_max
+    args = (t_cart, product, u, r, p_buy, p_ret, delay, 0.3, cat)
+    got = _cart_outcomes(*args)
+    want = _cart_outcomes_reference(*args)
     for a, b in zip(got, want, strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_array_equal(a, b)
