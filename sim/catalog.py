@@ -62,6 +62,7 @@ MAX_EVENT_DAYS = 14
 _PRICE_DROP = CATALOG_EVENT_TYPES.index("price_drop")
 _BACK_IN_STOCK = CATALOG_EVENT_TYPES.index("back_in_stock")
 _CACHE_DAYS = 64  # days of drawn spans kept (pure: dropping them only costs time)
+_WINDOW_DAYS = 7  # a new window of spans covers at least this many days after its first
 
 
 @dataclass(frozen=True)
@@ -408,10 +409,13 @@ class Catalog:
         return self._window_of(int(t.min()) // DAY, int(t.max()) // DAY)
 
     def _window_of(self, lo: int, hi: int) -> _Index:
-        """:meth:`_window` of the UTC days ``lo..hi``."""
-        hit = self._windows.get((lo, hi))
-        if hit is not None:
-            return hit
+        """:meth:`_window` of the UTC days ``lo..hi``: a cached window that covers them
+        (a lookup only sees the spans running at its time, so any covering window gives
+        the same states), else a new one of days ``lo..max(hi, lo + _WINDOW_DAYS)``."""
+        for (a, b), hit in self._windows.items():
+            if a <= lo and hi <= b:
+                return hit
+        hi = max(hi, lo + _WINDOW_DAYS)
         days = [self._day(d) for d in range(lo - MAX_EVENT_DAYS, hi + 1)]
         spans = _Spans.concat([x for sales, outs in days for x in (sales, outs)])
         keep = (spans.end > lo * DAY) & (spans.start < (hi + 1) * DAY)
