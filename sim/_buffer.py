@@ -39,7 +39,7 @@ def _blocks(ev: E.Events, order: np.ndarray | None) -> tuple[np.ndarray, np.ndar
             if order is None:
                 row[:] = ev[name]
             else:
-                np.take(ev[name], order, out=row)
+                np.take(ev[name], order, out=row, mode="clip")  # unbuffered; valid
     return ints, floats
 
 
