@@ -50,6 +50,20 @@ def _events(ints: np.ndarray, floats: np.ndarray) -> E.Events:
     return {name: cols[name] for name in E.COLUMNS}
 
 
+def time_subscriber_order(time: np.ndarray, subscriber: np.ndarray) -> np.ndarray:
+    """``np.lexsort((subscriber, time))`` (int64 (m,) each): a stable sort by ``(time,
+    subscriber)``, as one stable argsort of ``(time - min) * width + (subscriber - min)``
+    when that key fits in 62 bits (else the lexsort itself)."""
+    if len(time) < 2:
+        return np.arange(len(time))
+    t0, t1 = int(time.min()), int(time.max())
+    s0, s1 = int(subscriber.min()), int(subscriber.max())
+    width = s1 - s0 + 1
+    if (t1 - t0 + 1) * width >= 2**62:
+        return np.lexsort((subscriber, time))
+    return np.argsort((time - t0) * width + (subscriber - s0), kind="stable")
+
+
 class _Chunk:
     """One pushed chunk, sorted stably by time, its columns in two blocks (int64 and
     float64, (columns, n)); rows ``[pos, n)`` are pending."""
@@ -100,7 +114,7 @@ class EventBuffer:
         ints, floats = self._pop_blocks(t1)
         if ints is None:
             return E.empty()
-        order = np.lexsort((ints[_SUBSCRIBER], ints[_TIME]))
+        order = time_subscriber_order(ints[_TIME], ints[_SUBSCRIBER])
         return _events(ints[:, order], floats[:, order])
 
     def _pop_blocks(self, t1: int) -> tuple[np.ndarray | None, np.ndarray]:

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim import _events as E
+from sim._buffer import time_subscriber_order
 from sim._events import T
 from sim.behavior import (
     MAX_VIEWS,
@@ -171,3 +172,16 @@ def test_cart_outcomes_kernel_equals_the_numpy_reference(seed: int, c: int, day:
     for a, b in zip(got, want, strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32), m=st.integers(0, 400),
+       t_span=st.sampled_from([1, 5, 900, 10**6, 2**40, 2**61]),
+       s_span=st.sampled_from([1, 3, 200_000, 2**31, 2**62]))
+def test_time_subscriber_order_equals_lexsort(seed: int, m: int, t_span: int,
+                                              s_span: int) -> None:
+    g = np.random.default_rng(seed)
+    time = g.integers(-(2**60), 2**60, dtype=np.int64) + g.integers(0, t_span, m)
+    sub = g.integers(0, s_span, m, dtype=np.int64)  # ties when the spans are small
+    got = time_subscriber_order(time, sub)
+    np.testing.assert_array_equal(got, np.lexsort((sub, time)))
