@@ -15,8 +15,8 @@ import numpy as np
 from policies.event_schema import EVENT_TYPES
 from policies.events import EventBatch
 
-__all__ = ["COLUMNS", "SIMULATED_EVENT_COLUMNS", "Events", "Part", "T", "build", "concat",
-           "empty", "make", "part", "size", "take", "to_batch"]
+__all__ = ["COLUMNS", "SIMULATED_EVENT_COLUMNS", "Events", "Part", "T", "build",
+           "build_reference", "concat", "empty", "make", "part", "size", "take", "to_batch"]
 
 #: column -> (dtype, missing value)
 COLUMNS: dict[str, tuple[Any, Any]] = {
@@ -102,39 +102,37 @@ def part(subscriber: np.ndarray, time: np.ndarray, type_code: int, **cols: Any) 
 
 def build(parts: Sequence[Part]) -> Events:
     """``concat([make(s, t, type, **cols) for s, t, type, cols in parts])`` with one
-    allocation per column (no per-part arrays): each column is filled part by part, a
-    part's missing columns with the missing value, scalars broadcast."""
+    allocation per column (no per-part arrays): each column starts as its missing value
+    and every part writes its rows of the columns it gives, scalars broadcast.
+    :func:`build_reference` is its specification."""
     sizes = [len(p[0]) for p in parts]
     total = sum(sizes)
     if total == 0:
         return empty()
-    bounds = np.cumsum([0, *sizes]).tolist()
-    spans = [(lo, hi, p) for lo, hi, p in zip(bounds[:-1], bounds[1:], parts, strict=True)
-             if hi > lo]
     sub = np.empty(total, np.int64)
     time = np.empty(total, np.int64)
     typ = np.empty(total, np.int64)
-    for lo, hi, p in spans:
+    out: Events = {"subscriber": sub, "time": time, "type": typ}
+    for name, (dtype, missing) in _DATA.items():
+        out[name] = np.full(total, missing, dtype)
+    lo = 0
+    for n, p in zip(sizes, parts, strict=True):
+        if n == 0:
+            continue
+        hi = lo + n
         sub[lo:hi] = p[0]
         time[lo:hi] = p[1]
         typ[lo:hi] = p[2]
-    out: Events = {"subscriber": sub, "time": time, "type": typ}
-    for name, (dtype, missing) in _DATA.items():
-        given = [(lo, hi, p[3][name]) for lo, hi, p in spans if p[3].get(name) is not None]
-        if not given:
-            out[name] = np.full(total, missing, dtype)
-            continue
-        col = np.empty(total, dtype)
-        at = 0
-        for lo, hi, value in given:
-            if lo > at:
-                col[at:lo] = missing
-            col[lo:hi] = value
-            at = hi
-        if at < total:
-            col[at:] = missing
-        out[name] = col
+        for name, value in p[3].items():
+            if value is not None and name in _DATA:
+                out[name][lo:hi] = value
+        lo = hi
     return out
+
+
+def build_reference(parts: Sequence[Part]) -> Events:
+    """:func:`build` as the concatenation of :func:`make` of every part."""
+    return concat([make(s, t, k, **cols) for s, t, k, cols in parts])
 
 
 def empty() -> Events:

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from sim import _events as E
 from sim._events import T
 from sim._scalar import np_round
-from sim.catalog import PRODUCTS_PER_CATEGORY, Catalog
+from sim.catalog import PRODUCTS_PER_CATEGORY, Catalog, span_state
 from sim.clock import DAY, HOUR
 from sim.population import NEVER, Population
 from sim.presets import LIFECYCLE_STAGES, Preset
@@ -107,7 +108,33 @@ def session_rate_of(p: Preset, engagement: np.ndarray, intent: np.ndarray,
 
 
 def _poisson_inverse(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
-    """Poisson(lam) counts from uniforms by inverse CDF, truncated at kmax."""
+    """Poisson(lam) counts from uniforms by inverse CDF, truncated at kmax, int64 (n,)
+    (``exp`` in numpy, the CDF walk in a numba kernel that stops at the count; the
+    same arithmetic as :func:`_poisson_inverse_reference`)."""
+    lam = np.asarray(lam, np.float64)
+    return _poisson_walk(np.asarray(u, np.float64), lam, np.exp(-lam), kmax)
+
+
+@numba.njit(cache=True, nogil=True)
+def _poisson_walk(u: np.ndarray, lam: np.ndarray, p0: np.ndarray, kmax: int
+                  ) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`_poisson_inverse` given ``p0 = exp(-lam)``: the CDF only grows, so a
+    subscriber's walk stops at its first ``u <= cdf``."""
+    count = np.zeros(len(u), np.int64)
+    for i in range(len(u)):
+        pk = p0[i]
+        cdf = pk
+        for k in range(1, kmax + 1):
+            if not u[i] > cdf:
+                break
+            count[i] += 1
+            pk = pk * lam[i] / k
+            cdf = cdf + pk
+    return count
+
+
+def _poisson_inverse_reference(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
+    """Poisson(lam) counts from uniforms by inverse CDF, truncated at kmax (numpy)."""
     pk = np.exp(-lam)
     cdf = pk.copy()
     count = np.zeros(len(u), np.int64)
@@ -116,6 +143,11 @@ def _poisson_inverse(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
         pk = pk * lam / k
         cdf = cdf + pk
     return count
+
+
+def _clip(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``np.clip(x, lo, hi)`` without its wrapper's overhead (the same values)."""
+    return np.minimum(np.maximum(x, lo), hi)
 
 
 def schedule_day(pop: Population, rng: KeyedRandom, day: int, after: int) -> SessionSchedule:
@@ -144,6 +176,208 @@ def schedule_day(pop: Population, rng: KeyedRandom, day: int, after: int) -> Ses
     start, sub, k = start[keep], sub[keep], k[keep]
     order = np.lexsort((k, sub, start))
     return SessionSchedule(start[order], sub[order], k[order], np.full(len(order), day, np.int64))
+
+
+SessionViews = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                     np.ndarray, np.ndarray]
+
+
+def _session_views(start: np.ndarray, n_views: np.ndarray, top: np.ndarray,
+                   cat: np.ndarray, base_product: np.ndarray, carts: np.ndarray,
+                   catalog: Catalog) -> SessionViews:
+    """The product views of m sessions and the product each carting one adds.
+
+    Inputs, shape (m,) unless noted: ``start`` (int64 s), ``n_views`` (1..MAX_VIEWS),
+    ``top`` (time on page of each view, s, (m, MAX_VIEWS)), ``cat`` and ``base_product``
+    (int64), ``carts`` (bool: the session adds to cart if a viewed product is in stock
+    then). Returns, for the views in session order, ``(session, time, product, price,
+    time_on_page)`` (shape (v,)), then per session the carted product (-1: none), the
+    time of the add (s) and its price there (shape (m,)). One numba pass over the
+    sessions; :func:`_session_views_reference` is its numpy specification.
+    """
+    m = len(start)
+    span = 6 * int(np.ceil(top.max())) + 21 if m else 0  # the longest session + the add
+    t_lo = int(start.min()) if m else 0
+    t_hi = int(start.max()) + span if m else 0
+    vr, t_views, viewed, depth, sale, top_v, product, t_cart, cart_depth = _views_kernel(
+        start, n_views, top, cat, base_product, carts, *catalog.spans(t_lo, t_hi))
+    price = catalog.sale_price(viewed, depth, sale)
+    has = np.flatnonzero(product >= 0)
+    unit_price = np.zeros(m)
+    unit_price[has] = catalog.sale_price(product[has], cart_depth[has],
+                                         np.flatnonzero(cart_depth[has] > 0))
+    return vr, t_views, viewed, price, top_v, product, t_cart, unit_price
+
+
+@numba.njit(cache=True, nogil=True)
+def _views_kernel(start, n_views, top, cat, base, carts,
+                  offsets, sp_start, sp_end, sp_depth):  # pragma: no cover - compiled
+    """:func:`_session_views` given the catalog's spans: each session's views and, for a
+    carting one, its first viewed product in stock at the add."""
+    m = len(start)
+    nv = 0
+    for i in range(m):
+        nv += n_views[i]
+    vr = np.empty(nv, np.int64)
+    t_views = np.empty(nv, np.int64)
+    viewed = np.empty(nv, np.int64)
+    depth = np.empty(nv, np.float64)
+    sale = np.empty(nv, np.int64)
+    top_v = np.empty(nv, np.float64)
+    product = np.full(m, -1, np.int64)
+    t_cart = np.empty(m, np.int64)
+    cart_depth = np.zeros(m, np.float64)
+    v = 0
+    n_sale = 0
+    for i in range(m):
+        off = 1  # view j at 1 + sum over earlier views of (ceil(top) + 2) s
+        for j in range(n_views[i]):
+            if j:
+                off += int(np.ceil(top[i, j - 1])) + 2
+            pj = cat[i] * PRODUCTS_PER_CATEGORY + (base[i] + _VIEW_STRIDE * j) % (
+                PRODUCTS_PER_CATEGORY)
+            tj = start[i] + off
+            b, _ = span_state(offsets, sp_start, sp_end, sp_depth, pj, tj)
+            vr[v], t_views[v], viewed[v], depth[v], top_v[v] = i, tj, pj, b, top[i, j]
+            if b > 0:
+                sale[n_sale] = v
+                n_sale += 1
+            v += 1
+        tc = start[i] + off + int(np.ceil(top[i, n_views[i] - 1])) + 10
+        t_cart[i] = tc
+        if carts[i]:
+            for j in range(n_views[i]):
+                pj = cat[i] * PRODUCTS_PER_CATEGORY + (base[i] + _VIEW_STRIDE * j) % (
+                    PRODUCTS_PER_CATEGORY)
+                b, out = span_state(offsets, sp_start, sp_end, sp_depth, pj, tc)
+                if not out:
+                    product[i], cart_depth[i] = pj, b
+                    break
+    return vr, t_views, viewed, depth, sale[:n_sale], top_v, product, t_cart, cart_depth
+
+
+def _session_views_reference(start: np.ndarray, n_views: np.ndarray, top: np.ndarray,
+                             cat: np.ndarray, base_product: np.ndarray, carts: np.ndarray,
+                             catalog: Catalog) -> SessionViews:
+    """:func:`_session_views` in numpy, with :meth:`Catalog.state`."""
+    m = len(start)
+    j = np.arange(MAX_VIEWS)
+    # view j happens after the page view and the j previous views
+    steps = np.empty((m, MAX_VIEWS))
+    steps[:, 0] = 1.0  # offsets: 1, 1 + (ceil(top_0) + 2), ... summed left to right
+    steps[:, 1:] = np.ceil(top[:, :-1]) + 2.0
+    view_offsets = steps.cumsum(axis=1).astype(np.int64)
+    vmask = j[None, :] < n_views[:, None]
+    vr, vc = np.nonzero(vmask)
+    t_views = start[vr] + view_offsets[vr, vc]
+    viewed = cat[vr] * PRODUCTS_PER_CATEGORY + (
+        base_product[vr] + _VIEW_STRIDE * vc) % PRODUCTS_PER_CATEGORY
+    last_view = start + view_offsets[np.arange(m), n_views - 1] + np.ceil(
+        top[np.arange(m), n_views - 1]
+    ).astype(np.int64)
+    t_cart = last_view + 10
+    price = catalog.state(viewed, t_views)[0]
+    ci = np.flatnonzero(carts)
+    products = cat[ci, None] * PRODUCTS_PER_CATEGORY + (
+        base_product[ci, None] + _VIEW_STRIDE * j[None, :]) % PRODUCTS_PER_CATEGORY
+    seen = vmask[ci]
+    at_cart, stock = catalog.state(products[seen], np.repeat(t_cart[ci], n_views[ci]))
+    product = np.full(m, -1, np.int64)
+    unit_price = np.zeros(m)
+    if len(ci):
+        price_at = np.zeros(seen.shape)
+        price_at[seen] = at_cart
+        stocked = np.zeros(seen.shape, bool)
+        stocked[seen] = stock
+        has = np.flatnonzero(stocked.any(axis=1))
+        first = np.argmax(stocked, axis=1)[has]
+        product[ci[has]] = products[has, first]
+        unit_price[ci[has]] = price_at[has, first]
+    return vr, t_views, viewed, price, top[vr, vc], product, t_cart, unit_price
+
+
+CartOutcomes = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                     np.ndarray, np.ndarray]
+
+
+def _cart_outcomes(t_cart: np.ndarray, product: np.ndarray, u: np.ndarray, r: np.ndarray,
+                   p_buy: np.ndarray, p_ret: np.ndarray, delay: np.ndarray,
+                   p_checkout: float, catalog: Catalog) -> CartOutcomes:
+    """What becomes of c new carts: checkout, purchase in the session or an organic return.
+
+    Inputs, shape (c,) unless noted: the add's time ``t_cart`` (int64 s) and ``product``,
+    the session's uniforms ``u`` ((c, 20)) and return uniforms ``r`` ((c, 4)), the
+    purchase and return probabilities, the return ``delay`` (float64 s) and the
+    probability of a checkout without a purchase. Returns ``(t_checkout, t_purchase,
+    t_abandon, t_return, checkout, buy, ret, return_price)``: int64 times, bool
+    outcomes, and the price at the return's view of the carts that return (float64,
+    (ret.sum(),)). One numba pass; :func:`_cart_outcomes_reference` is its numpy
+    specification.
+    """
+    c = len(t_cart)
+    t_lo = int(t_cart.min()) if c else 0
+    t_hi = int(t_cart.max()) + 480 + int(delay.max()) if c else 0  # >= every query
+    t_checkout, t_purchase, t_ab, t_ret, checkout, buy, ret, depth = _cart_kernel(
+        t_cart, product, u, r, p_buy, p_ret, delay, p_checkout,
+        *catalog.spans(t_lo, t_hi))
+    depth = depth[ret]
+    price = catalog.sale_price(product[ret], depth, np.flatnonzero(depth > 0))
+    return t_checkout, t_purchase, t_ab, t_ret, checkout, buy, ret, price
+
+
+@numba.njit(cache=True, nogil=True)
+def _cart_kernel(t_cart, product, u, r, p_buy, p_ret, delay,
+                 p_checkout, offsets, sp_start, sp_end, sp_depth):  # pragma: no cover
+    """:func:`_cart_outcomes` given the catalog's spans; ``depth``: the sale depth at a
+    returning cart's view (0 elsewhere)."""
+    c = len(t_cart)
+    t_checkout = np.empty(c, np.int64)
+    t_purchase = np.empty(c, np.int64)
+    t_ab = np.empty(c, np.int64)
+    t_ret = np.empty(c, np.int64)
+    checkout = np.empty(c, np.bool_)
+    buy = np.empty(c, np.bool_)
+    ret = np.zeros(c, np.bool_)
+    depth = np.zeros(c, np.float64)
+    for i in range(c):
+        tc = t_cart[i] + 60 + int(np.floor(u[i, 16] * 120))
+        tp = tc + 120 + int(np.floor(u[i, 17] * 180))
+        wants = u[i, 15] < p_buy[i]
+        co = wants or u[i, 18] < p_checkout
+        ta = tc if co else t_cart[i]
+        tr = ta + int(delay[i])
+        _, gone = span_state(offsets, sp_start, sp_end, sp_depth, product[i], tp)
+        b = wants and not gone
+        if not b and r[i, 0] < p_ret[i]:
+            _, gone = span_state(offsets, sp_start, sp_end, sp_depth, product[i], tr)
+            if not gone:
+                ret[i] = True
+                depth[i], _ = span_state(offsets, sp_start, sp_end, sp_depth, product[i],
+                                         tr - 240)
+        t_checkout[i], t_purchase[i], t_ab[i], t_ret[i] = tc, tp, ta, tr
+        checkout[i], buy[i] = co, b
+    return t_checkout, t_purchase, t_ab, t_ret, checkout, buy, ret, depth
+
+
+def _cart_outcomes_reference(t_cart: np.ndarray, product: np.ndarray, u: np.ndarray,
+                             r: np.ndarray, p_buy: np.ndarray, p_ret: np.ndarray,
+                             delay: np.ndarray, p_checkout: float, catalog: Catalog
+                             ) -> CartOutcomes:
+    """:func:`_cart_outcomes` in numpy, with :meth:`Catalog.state`."""
+    t_checkout = t_cart + 60 + np.floor(u[:, 16] * 120).astype(np.int64)
+    t_purchase = t_checkout + 120 + np.floor(u[:, 17] * 180).astype(np.int64)
+    wants = u[:, 15] < p_buy
+    checkout = wants | (u[:, 18] < p_checkout)
+    t_ab = np.where(checkout, t_checkout, t_cart)
+    t_ret = t_ab + delay.astype(np.int64)
+    # the product at the purchase, at the organic return and at its view (one query)
+    nc = len(t_cart)
+    later_price, later_stock = catalog.state(
+        np.concatenate((product, product, product)),
+        np.concatenate([t_purchase, t_ret, t_ret - 240]))
+    buy = wants & later_stock[:nc]
+    ret = ~buy & (r[:, 0] < p_ret) & later_stock[nc : 2 * nc]
+    return t_checkout, t_purchase, t_ab, t_ret, checkout, buy, ret, later_price[2 * nc:][ret]
 
 
 def _session_draws(pop: Population, rng: KeyedRandom, s: SessionSchedule) -> np.ndarray:
@@ -180,7 +414,7 @@ def realize_sessions(
         np.floor(-np.log(u[:, 0]) * p.views_mean_extra * (0.5 + eng)), MAX_VIEWS - 1
     ).astype(np.int64)
     top = 5.0 + (-np.log(u[:, 1 : 1 + MAX_VIEWS])) * (p.time_on_page_mean_s - 5.0)
-    top = np.round(top, 1)
+    top = top.round(1)
     cat = np.where(
         u[:, 7] < 0.6,
         pop.top_category[row],
@@ -189,75 +423,39 @@ def realize_sessions(
     ).astype(np.int64)
     cat = np.minimum(cat, p.n_categories - 1)
     base_product = np.floor(u[:, 8] * PRODUCTS_PER_CATEGORY).astype(np.int64)
-    j = np.arange(MAX_VIEWS)
-    # view j happens after the page view and the j previous views
-    view_offsets = np.concatenate(
-        [np.full((m, 1), 1.0), 1.0 + np.cumsum(np.ceil(top[:, :-1]) + 2.0, axis=1)], axis=1
-    ).astype(np.int64)
-    vmask = j[None, :] < n_views[:, None]
-    vr, vc = np.nonzero(vmask)
-    t_views = s.start[vr] + view_offsets[vr, vc]
-    viewed = cat[vr] * PRODUCTS_PER_CATEGORY + (
-        base_product[vr] + _VIEW_STRIDE * vc) % PRODUCTS_PER_CATEGORY
-    last_view = s.start + view_offsets[np.arange(m), n_views - 1] + np.ceil(
-        top[np.arange(m), n_views - 1]
-    ).astype(np.int64)
-    ci = np.flatnonzero(u[:, 12] < p.cart_probability * intent)
-    # the catalog at the views and, for carting sessions, at the add (one query)
-    t_cart = last_view[ci] + 10
-    products = cat[ci, None] * PRODUCTS_PER_CATEGORY + (
-        base_product[ci, None] + _VIEW_STRIDE * j[None, :]) % PRODUCTS_PER_CATEGORY
-    seen = vmask[ci]
-    nv = len(viewed)
-    price, stock = catalog.state(
-        np.concatenate([viewed, products[seen]]),
-        np.concatenate([t_views, np.broadcast_to(t_cart[:, None], seen.shape)[seen]]))
+    carts = u[:, 12] < p.cart_probability * intent
+    vr, t_views, viewed, price, top_v, product, t_cart, unit_price = _session_views(
+        s.start, n_views, top, cat, base_product, carts, catalog)
     parts = [
         E.part(s.subscriber, s.start, T.page_view, category=cat,
-               time_on_page=np.round(3.0 + 10.0 * u[:, 11], 1)),
+               time_on_page=(3.0 + 10.0 * u[:, 11]).round(1)),
         E.part(
             s.subscriber[vr], t_views, T.product_view, category=cat[vr],
-            product_id=viewed, price=price[:nv], time_on_page=top[vr, vc],
+            product_id=viewed, price=price, time_on_page=top_v,
         ),
     ]
-    if len(ci):
-        # the first viewed product in stock is carted
-        at_cart = np.zeros(seen.shape)
-        at_cart[seen] = price[nv:]
-        stocked = np.zeros(seen.shape, bool)
-        stocked[seen] = stock[nv:]
-        has = np.flatnonzero(stocked.any(axis=1))
-        first = np.argmax(stocked, axis=1)[has]
-        unit_price = at_cart[has, first]
-        product = products[has, first]
-        ci, t_cart = ci[has], t_cart[has]
+    ci = np.flatnonzero(product >= 0)
+    product, t_cart, unit_price = product[ci], t_cart[ci], unit_price[ci]
     if len(ci):
         items = 1 + np.floor(u[ci, 13] * 3).astype(np.int64)
-        added = np.round(unit_price * items, 2)
+        added = (unit_price * items).round(2)
         crow = row[ci]
         prev_value = pop.cart_value[crow].astype(np.float64)
         prev_items = pop.cart_items[crow].astype(np.int64)
-        value = np.round(prev_value + added, 2)
+        value = (prev_value + added).round(2)
         n_items = np.minimum(prev_items + items, 100)
         sub_c = s.subscriber[ci]
         seq = pop.cart_seq[crow].astype(np.int64) + 1  # the new (or grown) cart
         parts.append(E.part(sub_c, t_cart, T.add_to_cart, cart_value=value,
                             items=n_items.astype(np.float64), category=cat[ci],
                             product_id=product))
-        p_buy = np.clip(p.session_purchase_probability * (0.6 + 1.4 * intent[ci]), 0.0, 0.95)
-        t_checkout = t_cart + 60 + np.floor(u[ci, 16] * 120).astype(np.int64)
-        t_purchase = t_checkout + 120 + np.floor(u[ci, 17] * 180).astype(np.int64)
+        p_buy = _clip(p.session_purchase_probability * (0.6 + 1.4 * intent[ci]), 0.0, 0.95)
+        p_ret = _clip(p.return_probability * (0.4 + 2.2 * intent[ci]), 0.0, 1.0)
         r = ur[ci]
         delay = np.maximum(1800.0, -np.log(r[:, 1]) * p.return_delay_mean_hours * HOUR)
-        wants = u[ci, 15] < p_buy
-        t_ab = np.where(wants | (u[ci, 18] < p.checkout_start_probability), t_checkout, t_cart)
-        t_ret = t_ab + delay.astype(np.int64)
-        # the product at the purchase, at the organic return and at its view (one query)
-        nc = len(ci)
-        later_price, later_stock = catalog.state(
-            np.tile(product, 3), np.concatenate([t_purchase, t_ret, t_ret - 240]))
-        buy = wants & later_stock[:nc]
-        checkout = wants | (u[ci, 18] < p.checkout_start_probability)
+        t_checkout, t_purchase, t_ab, t_ret, checkout, buy, ret, ret_price = _cart_outcomes(
+            t_cart, product, u[ci], r, p_buy, p_ret, delay, p.checkout_start_probability,
+            catalog)
         parts.append(E.part(sub_c[checkout], t_checkout[checkout], T.checkout_started,
                             cart_value=value[checkout]))
         parts.append(E.part(sub_c[buy], t_purchase[buy], T.purchase_completed,
@@ -266,12 +464,10 @@ def realize_sessions(
         # abandoned carts: come back on their own (if the product is in stock), get
         # cleared, or stay
         ab = ~buy
-        p_ret = np.clip(p.return_probability * (0.4 + 2.2 * intent[ci]), 0.0, 1.0)
-        ret = ab & (r[:, 0] < p_ret) & later_stock[nc : 2 * nc]
         parts.append(E.part(sub_c[ret], t_ret[ret] - 240, T.product_view,
-                            category=cat[ci][ret], price=later_price[2 * nc :][ret],
+                            category=cat[ci][ret], price=ret_price,
                             product_id=product[ret],
-                            time_on_page=np.full(int(ret.sum()), 45.0)))
+                            time_on_page=45.0))
         parts.append(E.part(sub_c[ret], t_ret[ret] - 120, T.checkout_started,
                             cart_value=value[ret]))
         parts.append(E.part(sub_c[ret], t_ret[ret], T.purchase_completed,

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -61,6 +62,7 @@ MAX_EVENT_DAYS = 14
 _PRICE_DROP = CATALOG_EVENT_TYPES.index("price_drop")
 _BACK_IN_STOCK = CATALOG_EVENT_TYPES.index("back_in_stock")
 _CACHE_DAYS = 64  # days of drawn spans kept (pure: dropping them only costs time)
+_WINDOW_DAYS = 7  # a new window of spans covers at least this many days after its first
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,18 @@ class _Index:
         np.cumsum(count, out=offsets[1:])
         return cls(s, offsets, count)
 
-    def state(self, product: np.ndarray, t: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def lookup(self, product: np.ndarray, t: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(depth, out, sale)`` of every query (int64 ids and times in s, (m,)): the
+        largest depth among the sales of ``product`` running at ``t`` (``start <= t <
+        end``; 0 if none), float64 (m,), whether a stock-out (depth < 0) runs then, bool
+        (m,), and the positions with depth > 0, int64. A numba kernel;
+        :meth:`state_reference` is its numpy specification."""
+        s = self.spans
+        return _lookup_kernel(self.offsets, s.start, s.end, s.depth, product, t)
+
+    def state_reference(self, product: np.ndarray, t: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(some, depth, out)``: the positions ``some`` of the queries whose product has
         spans here, and for those the largest depth among the sales running at ``t``
         (``start <= t < end``; 0 if none), float64, and whether a stock-out (depth < 0)
@@ -116,6 +128,52 @@ class _Index:
             best = np.where(run, np.maximum(best, d), best)
             gone |= run & (d < 0)
         return some, best, gone
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def span_state(offsets: np.ndarray, start: np.ndarray, end: np.ndarray, depth: np.ndarray,
+               p: int, t: int) -> tuple[float, bool]:  # pragma: no cover - compiled
+    """Numba: ``(depth, out)`` of product ``p`` at ``t`` from spans grouped by product
+    (:meth:`Catalog.spans`): the deepest running sale (0 if none), a stock-out runs."""
+    b, g = 0.0, False
+    for j in range(offsets[p], offsets[p + 1]):
+        if start[j] <= t and t < end[j]:
+            d = depth[j]
+            b = max(b, d)
+            g = g or d < 0
+    return b, g
+
+
+@numba.njit(cache=True, nogil=True)
+def _lookup_kernel(offsets: np.ndarray, start: np.ndarray, end: np.ndarray,
+                   depth: np.ndarray, product: np.ndarray, t: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """:meth:`_Index.lookup`: each query walks the spans of its product."""
+    m = len(product)
+    best = np.zeros(m, np.float64)
+    gone = np.zeros(m, np.bool_)
+    sale = np.empty(m, np.int64)
+    n_sale = 0
+    for i in range(m):
+        b, g = span_state(offsets, start, end, depth, product[i], t[i])
+        best[i] = b
+        gone[i] = g
+        if b > 0:
+            sale[n_sale] = i
+            n_sale += 1
+    return best, gone, sale[:n_sale]
+
+
+@numba.njit(cache=True, nogil=True)
+def _extent(product: np.ndarray, t: np.ndarray
+            ) -> tuple[int, int, int, int]:  # pragma: no cover - compiled
+    """``(min product, max product, min t, max t)`` of m >= 1 queries, one pass."""
+    p0 = p1 = product[0]
+    t0 = t1 = t[0]
+    for i in range(1, len(product)):
+        p0, p1 = min(p0, product[i]), max(p1, product[i])
+        t0, t1 = min(t0, t[i]), max(t1, t[i])
+    return p0, p1, t0, t1
 
 
 class Catalog:
@@ -209,9 +267,45 @@ class Catalog:
     def state(self, product: np.ndarray, t: np.ndarray | int
               ) -> tuple[np.ndarray, np.ndarray]:
         """``(price, in_stock)`` of ``product`` (int ids, (m,)) at time ``t`` (s; scalar
-        or (m,)): price in currency, float64 (m,), and whether it is in stock, bool (m,)."""
+        or (m,)): price in currency, float64 (m,), and whether it is in stock, bool (m,).
+        :meth:`state_reference` is its specification."""
+        product = np.asarray(product, np.int64)
+        t = np.asarray(t, np.int64)
+        if t.shape != product.shape:
+            t = np.broadcast_to(t, product.shape)
+        if len(product) == 0:
+            return np.zeros(0, np.float64), np.zeros(0, bool)
+        p0, p1, t0, t1 = _extent(product, t)
+        if p0 < 0 or p1 >= len(self):
+            self._query(product, t)  # raises
+        depth, out, sale = self._window_of(t0 // DAY, t1 // DAY).lookup(product, t)
+        return self.sale_price(product, depth, sale), ~out
+
+    def sale_price(self, product: np.ndarray, depth: np.ndarray, sale: np.ndarray
+                   ) -> np.ndarray:
+        """Price of ``product`` (int ids, (m,)) given the depth of its deepest running
+        sale (float64 (m,), 0 if none) and the positions ``sale`` where depth > 0:
+        ``round(list price (1 - depth), 2)`` there, the list price elsewhere, float64."""
+        price = self._list_price[product]
+        if len(sale):
+            price[sale] = (price[sale] * (1.0 - depth[sale])).round(2)
+        return price
+
+    def spans(self, t_lo: int, t_hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray]:
+        """``(offsets, start, end, depth)``: the sales and stock-outs (depth -1) that can
+        run at any time in ``[t_lo, t_hi]`` (s), grouped by product (those of product
+        ``p`` are ``offsets[p]:offsets[p + 1]``), for kernels that look states up
+        themselves (``start <= t < end``, as in :meth:`state`)."""
+        idx = self._window_of(int(t_lo) // DAY, int(t_hi) // DAY)
+        s = idx.spans
+        return idx.offsets, s.start, s.end, s.depth
+
+    def state_reference(self, product: np.ndarray, t: np.ndarray | int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`state` with the numpy span lookup (:meth:`_Index.state_reference`)."""
         product, t = self._query(product, t)
-        some, depth, out = self._window(t).state(product, t)
+        some, depth, out = self._window(t).state_reference(product, t)
         price = self._list_price[product]
         stock = np.ones(len(product), bool)
         if len(some):
@@ -312,10 +406,16 @@ class Catalog:
         grouped by product (cached for the last few ranges of days)."""
         if len(t) == 0:
             return self._empty
-        lo, hi = int(t.min()) // DAY, int(t.max()) // DAY
-        hit = self._windows.get((lo, hi))
-        if hit is not None:
-            return hit
+        return self._window_of(int(t.min()) // DAY, int(t.max()) // DAY)
+
+    def _window_of(self, lo: int, hi: int) -> _Index:
+        """:meth:`_window` of the UTC days ``lo..hi``: a cached window that covers them
+        (a lookup only sees the spans running at its time, so any covering window gives
+        the same states), else a new one of days ``lo..max(hi, lo + _WINDOW_DAYS)``."""
+        for (a, b), hit in self._windows.items():
+            if a <= lo and hi <= b:
+                return hit
+        hi = max(hi, lo + _WINDOW_DAYS)
         days = [self._day(d) for d in range(lo - MAX_EVENT_DAYS, hi + 1)]
         spans = _Spans.concat([x for sales, outs in days for x in (sales, outs)])
         keep = (spans.end > lo * DAY) & (spans.start < (hi + 1) * DAY)

@@ -17,6 +17,7 @@ to the subscribers' state (:func:`apply_events`):
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from sim import _events as E
@@ -25,7 +26,7 @@ from sim.catalog import Catalog
 from sim.population import Population
 from sim.presets import LIFECYCLE_STAGES
 
-__all__ = ["apply_events", "valid_mask"]
+__all__ = ["apply_events", "apply_events_reference", "valid_mask"]
 
 _STAGE = {name: i for i, name in enumerate(LIFECYCLE_STAGES)}
 
@@ -66,7 +67,90 @@ def valid_mask(pop: Population, ev: E.Events, catalog: Catalog) -> np.ndarray:
 
 
 def apply_events(pop: Population, ev: E.Events) -> None:
-    """Apply emitted events (time-sorted, already filtered) to ``pop`` in place."""
+    """Apply emitted events (time-sorted, already filtered) to ``pop`` in place.
+
+    One numba pass (:func:`_apply_kernel`); :func:`apply_events_reference` is its numpy
+    specification (the same float32 arithmetic in the same order)."""
+    if E.size(ev) == 0:
+        return
+    p = pop.preset
+    codes = np.array([T.email_open, T.email_click, T.product_view, T.page_view,
+                      T.unsubscribe, T.cart_cleared, T.purchase_completed,
+                      _STAGE["new_subscriber"], _STAGE["prospect"], _STAGE["new_customer"],
+                      _STAGE["customer"], _STAGE["lapsed"]], np.int64)
+    _apply_kernel(codes, ev["type"], ev["subscriber"] - pop.start, ev["time"], ev["machine"],
+                  np.float32(p.engagement_open_bump), np.float32(p.engagement_click_bump),
+                  np.float32(p.intent_after_purchase), pop.last_engaged, pop.engagement,
+                  pop.subscribed, pop.cart_value, pop.cart_items, pop.cart_product,
+                  pop.return_time, pop.cart_seq, pop.last_purchase, pop.n_purchases,
+                  pop.intent, pop.lifecycle)
+
+
+@numba.njit(cache=True, nogil=True)
+def _apply_kernel(codes, typ, row, t, machine, open_bump, click_bump, satiation,
+                  last_engaged, engagement, subscribed, cart_value, cart_items, cart_product,
+                  return_time, cart_seq, last_purchase, n_purchases, intent,
+                  lifecycle):  # pragma: no cover - compiled
+    """:func:`apply_events` on the population's arrays; ``codes``: the event types
+    (email_open, email_click, product_view, page_view, unsubscribe, cart_cleared,
+    purchase_completed) and stages (new_subscriber, prospect, new_customer, customer,
+    lapsed)."""
+    c_open, c_click, c_view, c_page, c_unsub, c_clear, c_buy = codes[:7]
+    s_new, s_prospect, s_new_customer, s_customer, s_lapsed = codes[7:]
+    m = len(typ)
+    n_buy = 0
+    for i in range(m):  # last engaged, unsubscribes, carts, purchases
+        k, r = typ[i], row[i]
+        if (k == c_open and machine[i] == 0) or k == c_click or k == c_view or k == c_page:
+            last_engaged[r] = max(last_engaged[r], t[i])
+        elif k == c_unsub:
+            subscribed[r] = False
+        elif k == c_clear or k == c_buy:
+            cart_value[r] = 0.0
+            cart_items[r] = 0
+            cart_product[r] = -1
+            return_time[r] = 0
+            cart_seq[r] += 1
+            if k == c_buy:
+                last_purchase[r] = max(last_purchase[r], t[i])
+                n_purchases[r] += 1
+                n_buy += 1
+    for i in range(m):  # engagement: human opens first, then clicks, then capped at 1
+        if typ[i] == c_open and machine[i] == 0:
+            engagement[row[i]] += open_bump
+    for i in range(m):
+        if typ[i] == c_click:
+            engagement[row[i]] += click_bump
+    for i in range(m):
+        if (typ[i] == c_open and machine[i] == 0) or typ[i] == c_click:
+            r = row[i]
+            engagement[r] = min(engagement[r], np.float32(1.0))
+    if n_buy == 0:
+        return
+    bought = np.empty(n_buy, np.int64)
+    j = 0
+    for i in range(m):
+        if typ[i] == c_buy:
+            bought[j] = row[i]
+            j += 1
+    bought.sort()
+    for j in range(n_buy):  # once per buyer, after all their purchases are counted
+        r = bought[j]
+        if j and r == bought[j - 1]:
+            continue
+        intent[r] *= satiation
+        lc, n = lifecycle[r], n_purchases[r]
+        if lc == s_new or lc == s_prospect:
+            lc = s_customer if n >= 2 else s_new_customer
+        if lc == s_new_customer and n >= 2:
+            lc = s_customer
+        if lc == s_lapsed:
+            lc = s_customer
+        lifecycle[r] = lc
+
+
+def apply_events_reference(pop: Population, ev: E.Events) -> None:
+    """Apply emitted events (time-sorted, already filtered) to ``pop`` in place (numpy)."""
     if E.size(ev) == 0:
         return
     p = pop.preset

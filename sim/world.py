@@ -216,10 +216,8 @@ class World:
             starting = self._sessions.take(slice(0, n_start))
             self._sessions = self._sessions.take(slice(n_start, None))
             self._push(realize_sessions(self._pop, self._rng, starting, self._catalog))
-        ev = self._pop_until(t1)
+        ev = self._buffer.pop_sorted(t1)  # by (time, subscriber), ties in push order
         if E.size(ev):
-            order = np.lexsort((ev["subscriber"], ev["time"]))
-            ev = E.take(ev, order)
             keep = valid_mask(self._pop, ev, self._catalog)
             if not keep.all():
                 ev = E.take(ev, keep)
@@ -318,9 +316,6 @@ class World:
                 f"internal: event at {int(ev['time'].min())} not after now={self._now}"
             )
         self._buffer.push(ev)
-
-    def _pop_until(self, t1: int) -> E.Events:
-        return self._buffer.pop_until(t1)
 
     # -- pickling ------------------------------------------------------------------
 

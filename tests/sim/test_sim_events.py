@@ -46,7 +46,7 @@ def _same(a: E.Events, b: E.Events) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_part(), max_size=8))
 def test_build_equals_concatenated_makes(parts) -> None:
-    ref = E.concat([E.make(s, t, ty, **cols) for s, t, ty, cols in parts])
+    ref = E.build_reference(parts)
     _same(E.build(parts), ref)
 
 
