@@ -335,3 +335,23 @@ def test_parts_keep_each_subscribers_emails_together_and_in_order() -> None:
                 assert np.array_equal(p.time[p.subscriber == s],
                                       emails.time[emails.subscriber == s])
     assert next(iter(subscriber_parts(emails, 400))) is emails
+
+
+def test_the_tick_only_batches_the_world() -> None:
+    """The world's events do not depend on its tick: hourly steps (the Mesa model's, in
+    ``peers --model shop``) give the events of 15-minute steps, a daily campaign
+    included."""
+    def run(tick: int) -> EventBatch:
+        pop = Population.generate(1500, seed=11)
+        world = World(pop, seed=11)
+        clock, out, end = SimClock(world.now, tick), [], world.now + 3 * DAY
+        while clock.now < end:
+            if clock.now % DAY == 15 * 3600:
+                world.send(EmailBatch.make(pop.ids[pop.subscribed], clock.now, campaign=1))
+            t0, t1 = clock.advance()
+            out.append(world.step(t0, t1))
+        return EventBatch.concat(out)
+
+    quarter, hourly = run(900), run(3600)
+    assert len(quarter) > 1000 and (quarter.column("campaign_id") >= 0).any()
+    assert quarter.equals(hourly)
