@@ -511,7 +511,8 @@ class ShardCore:
         tests, what :meth:`_slim` keeps and the engagement score (None: all)."""
         if self.plan.store_contexts:
             return None
-        tests = {p.column for g in self._test_groups() for p in g}
+        tests = ({p.column for g in self._test_groups() for p in g}
+                 if self.config.rules is not None else set())
         return sorted(({"engagement_score", *self._slim_columns()} | tests)
                       & set(TABLE_COLUMNS))
 

@@ -375,9 +375,11 @@ def test_engine_argument_errors():
 def test_engine_stores_parameters_unchanged():
     subs = subscribers({1: {}})
     rules = {"rules": [CART]}
+    before = subs.copy()
     e = TriggerEngine(rules, subscribers=subs, engine="reference")
-    assert e.rules is rules and e.subscribers is subs
+    assert e.rules is rules and not hasattr(e, "subscribers")   # the table is read, not kept
     assert rules == {"rules": [CART]}
+    pd.testing.assert_frame_equal(subs, before)                # nor changed
 
 
 @both_engines
