@@ -65,6 +65,7 @@ from policies.triggers._fast import (
     _event_mask,
     _quiet_end,
 )
+from policies.triggers._prefetch import prefetch
 from policies.triggers._reference_journeys import _entry_key, step_names
 from policies.triggers.catalog import CatalogBatch, drop_fraction
 from policies.triggers.decisions import (
@@ -131,6 +132,11 @@ KI_SNODE, KI_SATT, KI_SFAILED = range(3)
 _PU_SEEN_E, _PU_SEEN_S, _PU_EBITS = 0, 1, 2
 # due items
 _IT_CURSOR, _IT_PLAIN, _IT_RETRY, _IT_TIMER = 0, 1, 2, 3  # the reference's tie order
+
+#: How many events (or audience blocks, or due rows) ahead the kernels ask for the state
+#: rows they will read (:mod:`policies.triggers._prefetch`); the catalog blocks of an
+#: event are asked for half as far ahead, once its row's ``cslot`` is in cache.
+_AHEAD = 16
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -888,6 +894,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
     lf_time, next_due, seg, jslot, pi, pu, meta = S[5], S[9], S[11], S[12], S[13], S[15], S[16]
     act, cslot, cprod, stats, ctimes, cowner, clen = S[17], S[21], S[22], S[25], S[26], S[27], S[28]
     lapse, first_seen, attr_t0, cgate = S[18], S[19], S[20], S[32]
+    cap, pk = S[8], S[29]
     out, outp, cnt = OUT
     ev_row, ev_time, ev_type, ev_bits, ev_j, ev_x, ev_wu, ev_key, ev_eb, ev_prod = E
     c_time, c_rules, c_prod, c_key, c_eb, c_list = C
@@ -906,10 +913,48 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                 prod = c_prod[c]
                 tc = c_time[c]
                 node = a_head[c_list[c]] if b0 == 0 else b0 - 1
+                # look-ahead cursors (the list does not change while it is visited): the
+                # blocks _AHEAD nodes on, the owners' rows of the blocks half as far
+                far, near, close = node, node, node
+                for _ in range(_AHEAD):
+                    if far >= 0:
+                        far = a_next[far]
+                    if near >= 0 and _ < _AHEAD // 2:
+                        near = a_next[near]
+                    if close >= 0 and _ < _AHEAD // 4:
+                        close = a_next[close]
                 while node >= 0:
                     if cnt[0] > room or _full(meta):
                         pos[0], pos[1], pos[2] = i, c, node + 1
                         return False
+                    if far >= 0:
+                        b2 = a_block[far]
+                        prefetch(cgate, b2)
+                        prefetch(cowner, b2)
+                        prefetch(cprod, b2)
+                        prefetch(ctimes, b2)
+                        far = a_next[far]
+                    if near >= 0:
+                        b2 = a_block[near]
+                        if cgate[b2] <= tc - meta[2]:
+                            s2 = np.int64(cowner[b2])
+                            prefetch(next_due, s2)
+                            prefetch(jslot, s2)
+                            prefetch(seg, s2)
+                            prefetch(cap, s2)
+                        near = a_next[near]
+                    if close >= 0:  # the journeys' records of an owner nearer still
+                        b2 = a_block[close]
+                        if cgate[b2] <= tc - meta[2]:
+                            s2 = np.int64(cowner[b2])
+                            for j in range(n_j):
+                                if (c_rules[c] >> j) & 1:
+                                    p = jslot[s2, j]
+                                    if p >= 0:
+                                        prefetch(pi, p)
+                                    elif p < -1:
+                                        prefetch(pk, -2 - p)
+                        close = a_next[close]
                     b = a_block[node]
                     node = a_next[node]
                     if cgate[b] > tc - meta[2]:
@@ -952,6 +997,22 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
         if cnt[0] > room or _full(meta) or meta[_M_CAT] > cat_room:
             pos[0], pos[1], pos[2] = i, c, 0
             return False
+        if i + _AHEAD < n_ev:  # the rows of a later event, and the catalog block of a nearer one
+            s2 = ev_row[i + _AHEAD]
+            prefetch(next_due, s2)
+            prefetch(cslot, s2)
+            if n_inact:
+                prefetch(act, s2)
+            if ev_j[i + _AHEAD] >= 0:
+                prefetch(jslot, s2)
+                prefetch(seg, s2)
+        if i + _AHEAD // 2 < n_ev and ev_prod[i + _AHEAD // 2] != -1:
+            b2 = cslot[ev_row[i + _AHEAD // 2]]
+            if b2 >= 0:
+                prefetch(clen, b2)
+                prefetch(cprod, b2)
+                prefetch(ctimes, b2)
+                prefetch(ctimes[b2, CATALOG_MEMORY - 1], 0)
         s = ev_row[i]
         t = ev_time[i]
         y = ev_type[i]
@@ -1082,15 +1143,40 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
     return True
 
 
+@_njit(cache=True, _nrt=False, inline="always")
+def _prefetch_due(next_due, jslot, pi, cap, act, q, until):  # pragma: no cover - compiled
+    """Ask for the state of the first row from ``q`` on whose ``next_due`` is by
+    ``until`` (its journey records, send ring and inactivity clocks); the row after it."""
+    n = next_due.shape[0]
+    while q < n and next_due[q] > until:
+        q += 1
+    if q < n:
+        for j in range(jslot.shape[1]):
+            p = jslot[q, j]
+            if p >= 0:
+                prefetch(pi, p)
+                prefetch(pi[p, 8:], 0)
+                prefetch(pi[p, 16:], 0)
+        prefetch(cap, q)
+        prefetch(act, q)
+    return q + 1
+
+
 @_njit(cache=True, _nrt=False)
 def _run_until(T, S, OUT, pos, until, room):  # pragma: no cover - compiled
     cnt, meta, next_due = OUT[2], S[16], S[9]
     rinfo, jinfo, inact = T[0], T[2], T[9]
     pend_entry, pend_due, jslot, pi = S[2], S[3], S[12], S[13]
     act, lapse, first_seen, attr_t0 = S[17], S[18], S[19], S[20]
+    q = pos[0]  # look-ahead: the due rows up to q are asked for
+    for _ in range(_AHEAD):
+        q = _prefetch_due(next_due, jslot, pi, S[8], act, q, until)
     for s in range(pos[0], next_due.shape[0]):
         if next_due[s] > until:
             continue
+        if q <= s:
+            q = s + 1
+        q = _prefetch_due(next_due, jslot, pi, S[8], act, q, until)
         d, what, _, _ = _next_of(rinfo, jinfo, inact, pend_entry, pend_due, jslot, pi, act,
                                  lapse, first_seen, attr_t0, s)  # next_due: a lower bound
         next_due[s] = d if what >= 0 else FAR
