@@ -931,8 +931,10 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                         b2 = a_block[far]
                         prefetch(cgate, b2)
                         prefetch(cowner, b2)
+                        prefetch(clen, b2)
                         prefetch(cprod, b2)
                         prefetch(ctimes, b2)
+                        prefetch(ctimes[b2, CATALOG_MEMORY - 1], 0)
                         far = a_next[far]
                     if near >= 0:
                         b2 = a_block[near]
