@@ -130,6 +130,9 @@ KI_SNODE, KI_SATT, KI_SFAILED = range(3)
 (_M_REC, _M_CAT, _M_EPOCH, _M_FREE, _M_PARK, _M_PFREE, _M_RLIM, _M_PLIM,
  _M_LEN) = range(9)
 _PU_SEEN_E, _PU_SEEN_S, _PU_EBITS = 0, 1, 2
+#: bits of ``type_any`` (per event type): some rule excludes it, some rule's ``when``
+#: names it, some inactivity clock restarts on it
+_TY_EXCL, _TY_WHEN, _TY_ACT = 1, 2, 4
 # due items
 _IT_CURSOR, _IT_PLAIN, _IT_RETRY, _IT_TIMER = 0, 1, 2, 3  # the reference's tie order
 
@@ -889,7 +892,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
     passed to a call); journey steps run in the helpers.
     """
     rinfo, st, jinfo, ninfo, inact = T[0], T[1], T[2], T[3], T[9]
-    ctab, when_lut, excl_lut, act_lut = T[10], T[11], T[12], T[13]
+    ctab, when_lut, excl_lut, act_lut, type_any = T[10], T[11], T[12], T[13], T[15]
     ring, last_excl, pend_entry, pend_due, pend_att = S[0], S[1], S[2], S[3], S[4]
     lf_time, next_due, seg, jslot, pi, pu, meta = S[5], S[9], S[11], S[12], S[13], S[15], S[16]
     act, cslot, cprod, stats, ctimes, cowner, clen = S[17], S[21], S[22], S[25], S[26], S[27], S[28]
@@ -1026,8 +1029,9 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
             next_due[s] = d if what >= 0 else FAR
             if next_due[s] <= t:
                 _decide_due(T, S, OUT, s, t)
+        flags = type_any[y]
         # exits: exclude and exit criteria
-        for r in range(n_rules):
+        for r in range(n_rules if ji >= 0 or flags & _TY_EXCL else 0):
             j = rinfo[r, _R_J]
             ex = excl_lut[y, r]
             if j < 0:
@@ -1076,7 +1080,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                 _until_event(T, S, OUT, s, j, p, t)
                 slow = True
         # activity restarts inactivity clocks (a used lapse ends: the due may come earlier)
-        for k in range(n_inact):
+        for k in range(n_inact if flags & _TY_ACT else 0):
             if act_lut[y, k]:
                 act[s, k] = t
                 if t + inact[k, 1] < next_due[s]:
@@ -1086,7 +1090,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
             _remember_product(cslot, cprod, ctimes, cowner, clen, cgate, meta, s, t,
                               y == view_code, y == buy_code, ev_prod[i], A)
         # entries
-        for r in range(n_rules):
+        for r in range(n_rules if flags & _TY_WHEN else 0):
             if not when_lut[y, r] or not seg[s, r]:
                 continue
             j = rinfo[r, _R_J]
@@ -1452,6 +1456,10 @@ class FastJourneyCore(FastCore):
                 code = EVENT_TYPES.code(name)
                 self.late_lut[code, r] = True
         self.relevant_lut = np.asarray(self.late_lut.any(axis=1))
+        # per event type, which of the event loop's per-rule passes can do anything
+        self.type_any = (self.excl_lut.any(axis=1).astype(np.int64) * _TY_EXCL
+                         | self.when_lut.any(axis=1).astype(np.int64) * _TY_WHEN
+                         | self.act_lut.any(axis=1).astype(np.int64) * _TY_ACT)
         # event types some journey tests (entry, exclude, exits, wait-untils)
         self.jtype_lut = np.zeros(n_types, np.bool_)
         for r in self.jrules:
@@ -1615,7 +1623,7 @@ class FastJourneyCore(FastCore):
     def _tables(self) -> tuple:
         return (self.rinfo, self.jsettings, self.jinfo, self.ninfo, self.pinfo, self.pmask,
                 self.pcum, self.pweight, self.pkey, self.inact, self.ctab, self.when_lut,
-                self.excl_lut, self.act_lut, self.xmatch)
+                self.excl_lut, self.act_lut, self.xmatch, self.type_any)
 
     def _state(self) -> tuple:
         return (self.ring, self.last_excl, self.pend_entry, self.pend_due, self.pend_att,
