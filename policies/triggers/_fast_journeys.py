@@ -946,7 +946,8 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                             prefetch(next_due, s2)
                             prefetch(jslot, s2)
                             prefetch(seg, s2)
-                            prefetch(cap, s2)
+                            if cap.shape[1]:
+                                prefetch(cap, s2)
                         near = a_next[near]
                     if close >= 0:  # the journeys' records of an owner nearer still
                         b2 = a_block[close]
@@ -1163,8 +1164,10 @@ def _prefetch_due(next_due, jslot, pi, cap, act, q, until):  # pragma: no cover 
                 prefetch(pi, p)
                 prefetch(pi[p, 8:], 0)
                 prefetch(pi[p, 16:], 0)
-        prefetch(cap, q)
-        prefetch(act, q)
+        if cap.shape[1]:  # (a row of no columns has no element to ask for)
+            prefetch(cap, q)
+        if act.shape[1]:
+            prefetch(act, q)
     return q + 1
 
 

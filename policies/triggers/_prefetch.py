@@ -8,7 +8,8 @@ for reading into all cache levels), so that the loads overlap the work in betwee
 
 A prefetch decides nothing: it reads no value and cannot fault (an address that is not
 mapped is ignored by the CPU), so a kernel computes the same with or without it; callers
-still keep the index in range. It can be used only inside ``numba.njit`` code.
+still ask only for elements that exist (an index in range, and not a row of an array with
+no columns). It can be used only inside ``numba.njit`` code.
 """
 
 from __future__ import annotations
