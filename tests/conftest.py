@@ -26,16 +26,39 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20261128)
 
 
+#: Modules whose tests share an expensive module-scoped fixture (a simulation run, seconds
+#: to tens of seconds): each is one xdist group, so one worker computes the fixture once
+#: instead of every worker that gets one of the module's tests computing it again.
+SHARED_SETUP = frozenset({
+    "tests/actors/test_truth_basis.py",
+    "tests/experiments/test_calibration.py",
+    "tests/experiments/test_campaign_holdout.py",
+    "tests/experiments/test_cli.py",
+    "tests/experiments/test_coverage.py",
+    "tests/experiments/test_margin_metric.py",
+    "tests/experiments/test_propensity.py",
+    "tests/experiments/test_report.py",
+    "tests/sim/test_behavior.py",
+})
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test that needs Ray (marked ``ray`` or using :func:`ray_session`) joins the
     xdist group ``ray`` (pyproject: ``--dist loadgroup``): one worker runs them all, so the
     session starts one local cluster, not one per worker, and Ray tests do not compete
-    with each other for the cores."""
+    with each other for the cores. The tests of a module in :data:`SHARED_SETUP` form a
+    group of their own (xdist starts the largest groups first)."""
+    root = config.rootpath
     for item in items:
         if (item.get_closest_marker("ray") is not None
                 or "ray_session" in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("ray"))
+            continue
+        module = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) \
+            else ""
+        if module in SHARED_SETUP:
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.fixture(scope="session")

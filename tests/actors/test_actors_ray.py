@@ -222,18 +222,30 @@ def test_placement_spread_and_learner_anywhere_equal_inline(ray_session, referen
     _same(reference, result)
 
 
-def _two_nodes(tmp_path, *args: str) -> dict:
+def _two_nodes(tmp_path, *args: str) -> list[dict]:
     script = Path(__file__).with_name("two_node_script.py")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.run([sys.executable, str(script), *args], capture_output=True,
-                          text=True, timeout=240, env=env, cwd=tmp_path)
+                          text=True, timeout=400, env=env, cwd=tmp_path)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return json.loads(lines[-1])
+    assert proc.returncode == 0 and len(lines) == len(args), \
+        proc.stdout[-2000:] + proc.stderr[-3000:]
+    return [json.loads(ln) for ln in lines]
 
 
-def test_two_node_cluster_survives_node_removal(tmp_path):
-    report = _two_nodes(tmp_path)
+@pytest.fixture(scope="module")
+def two_node_reports(tmp_path_factory):
+    """Both two-node scenarios in one subprocess: one cluster and one inline reference
+    (a new worker node for the second run), the checkpoints in the driver's object store,
+    then on shared storage (a file:// path both nodes see)."""
+    tmp = tmp_path_factory.mktemp("two_nodes")
+    uri = (tmp / "ckpt").as_uri()
+    in_store, on_storage = _two_nodes(tmp, "-", uri)
+    return in_store, on_storage, uri
+
+
+def test_two_node_cluster_survives_node_removal(two_node_reports):
+    report = two_node_reports[0]
     assert report["nodes_used"] == 2          # shards were spread over both nodes
     assert report["removed_at_tick"] >= 0
     assert report["recoveries"] >= 1
@@ -243,15 +255,15 @@ def test_two_node_cluster_survives_node_removal(tmp_path):
     assert report["sends"] > 300 and report["journey_fires"] > 0
 
 
-def test_two_node_cluster_restores_lost_node_from_storage(tmp_path):
+def test_two_node_cluster_restores_lost_node_from_storage(two_node_reports):
     """Checkpoints on shared storage (here a file:// path both nodes see): the removed
     node's shard is recreated on the other node from its file."""
-    report = _two_nodes(tmp_path, (tmp_path / "ckpt").as_uri())
+    _, report, uri = two_node_reports
     assert report["nodes_used"] == 2 and report["recoveries"] >= 1
     assert report["identical"] is True
     assert report["checkpoints_kept"] == ["StoredCheckpoint", "StoredCheckpoint"]
     assert report["checkpoints_written"] >= 2
-    assert report["checkpoint_uri"].startswith((tmp_path / "ckpt").as_uri())
+    assert report["checkpoint_uri"].startswith(uri)
 
 
 def test_scaling_model_adds_its_terms_and_shares_cores():

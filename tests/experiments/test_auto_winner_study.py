@@ -109,8 +109,12 @@ def test_table_counts_false_winners_over_all_runs() -> None:
 
 
 def _study(name: str, tmp_path: Path) -> Results:
-    spec = dataclasses.replace(load_spec(SPECS / f"{name}.yaml"), subscribers=6000,
-                               days=10.0, replications=3)
+    # 2,000 subscribers for 6 days (was 6,000 for 10: half the time): Winning Path's
+    # 4-day window closes on day 4 and it commits at the next send (day 4.01-4.02 in
+    # every replication at this size, 4.07 at 1,000); what is asserted is bookkeeping of
+    # commitments against the truth, which needs commitments, not a large sample
+    spec = dataclasses.replace(load_spec(SPECS / f"{name}.yaml"), subscribers=2000,
+                               days=6.0, replications=3)
     return run(spec, out=tmp_path / name, progress=False)
 
 

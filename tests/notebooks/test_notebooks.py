@@ -34,16 +34,24 @@ SMALL: dict[str, dict[str, object]] = {
     "02_trigger_timing_experiment": {"SUBSCRIBERS": 20_000, "DAYS": 14, "REPLICATIONS": 1},
     # 12k: at 6k the two policies' DR estimates differ by 1 % (the truth: 15 %)
     "03_off_policy_evaluation": {"SUBSCRIBERS": 12_000, "DAYS": 8},
-    "04_load_test_triggers": {"SUBSCRIBERS": 20_000, "RATE": 50_000, "DURATION": 2.0},
+    # 1 s of load per run (was 2 s, 20k subscribers): the capacity run measured 5.6 M
+    # events/s (asserted > 50k), the overload run at twice that is most of the time
+    "04_load_test_triggers": {"SUBSCRIBERS": 10_000, "RATE": 50_000, "DURATION": 1.0},
     "05_personalization_and_send_time": {"SUBSCRIBERS": 4_000, "DAYS": 8},
     "06_designing_a_cart_journey": {"SUBSCRIBERS": 4_000, "DAYS": 14, "REPLICATIONS": 1,
-                                    "AW_SUBSCRIBERS": 3_000, "AW_DAYS": 8,
+                                    # 6 days: Winning Path's 4-day window closes and it
+                                    # commits (2 of 3 false at 1,500); the test asserts the
+                                    # table's shape, not rates
+                                    "AW_SUBSCRIBERS": 1_500, "AW_DAYS": 6,
                                     "AW_REPLICATIONS": 3},
     # 12k: at 8k the BIC elbow picks 3 clusters in the catalog-driven world (ARI 0.02)
     "07_segments_scores_and_uplift": {"SUBSCRIBERS": 12_000, "EFFECT_SUBSCRIBERS": 8_000,
                                       "UPLIFT_SUBSCRIBERS": 12_000, "TARGET_SUBSCRIBERS": 8_000},
     "08_multivariate_tests_and_tuning": {"SUBSCRIBERS": 5_000, "DAYS": 14,
-                                         "TUNE_SUBSCRIBERS": 1_000, "TUNE_DAYS": 10,
+                                         # 800 x 6 days (was 1,000 x 10): the search's best
+                                         # 1.2 % below the grid's (asserted < 5 %), 6 %
+                                         # above the declared series (1.7 % and 4 % before)
+                                         "TUNE_SUBSCRIBERS": 800, "TUNE_DAYS": 6,
                                          "TRIALS": 16, "GRID_LEVELS": 3},
 }
 
