@@ -879,6 +879,25 @@ def _remember_product(cslot, cprod, ctimes, cowner, clen, cgate, meta, s, t, is_
     clen[b] = n + 1
 
 
+@_njit(cache=True, _nrt=False, inline="always")
+def _advance(nxt, node, k):  # pragma: no cover - compiled
+    """The node ``k`` steps after ``node`` on a linked list (-1 past its end)."""
+    for _ in range(k):
+        if node < 0:
+            break
+        node = nxt[node]
+    return node
+
+
+@_njit(cache=True, _nrt=False, inline="always")
+def _ask_block(clen, cprod, ctimes, b):  # pragma: no cover - compiled
+    """Prefetch catalog block ``b``: its length, products and both lines of its times."""
+    prefetch(clen, b)
+    prefetch(cprod, b)
+    prefetch(ctimes, b)
+    prefetch(ctimes[b, CATALOG_MEMORY - 1], 0)
+
+
 @_njit(cache=True, _nrt=False)
 def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - compiled
     """Events and catalog events in time order (catalog after events of the same second),
@@ -917,15 +936,10 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                 tc = c_time[c]
                 node = a_head[c_list[c]] if b0 == 0 else b0 - 1
                 # look-ahead cursors (the list does not change while it is visited): the
-                # blocks _AHEAD nodes on, the owners' rows of the blocks half as far
-                far, near, close = node, node, node
-                for _ in range(_AHEAD):
-                    if far >= 0:
-                        far = a_next[far]
-                    if near >= 0 and _ < _AHEAD // 2:
-                        near = a_next[near]
-                    if close >= 0 and _ < _AHEAD // 4:
-                        close = a_next[close]
+                # blocks _AHEAD nodes on, their owners' rows half as far, records nearer
+                far = _advance(a_next, node, _AHEAD)
+                near = _advance(a_next, node, _AHEAD // 2)
+                close = _advance(a_next, node, _AHEAD // 4)
                 while node >= 0:
                     if cnt[0] > room or _full(meta):
                         pos[0], pos[1], pos[2] = i, c, node + 1
@@ -934,10 +948,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
                         b2 = a_block[far]
                         prefetch(cgate, b2)
                         prefetch(cowner, b2)
-                        prefetch(clen, b2)
-                        prefetch(cprod, b2)
-                        prefetch(ctimes, b2)
-                        prefetch(ctimes[b2, CATALOG_MEMORY - 1], 0)
+                        _ask_block(clen, cprod, ctimes, b2)
                         far = a_next[far]
                     if near >= 0:
                         b2 = a_block[near]
@@ -1015,10 +1026,7 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
         if i + _AHEAD // 2 < n_ev and ev_prod[i + _AHEAD // 2] != -1:
             b2 = cslot[ev_row[i + _AHEAD // 2]]
             if b2 >= 0:
-                prefetch(clen, b2)
-                prefetch(cprod, b2)
-                prefetch(ctimes, b2)
-                prefetch(ctimes[b2, CATALOG_MEMORY - 1], 0)
+                _ask_block(clen, cprod, ctimes, b2)
         s = ev_row[i]
         t = ev_time[i]
         y = ev_type[i]
