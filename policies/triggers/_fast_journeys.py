@@ -1159,51 +1159,48 @@ def _run_events(T, S, OUT, E, C, A, pos, room, cat_room):  # pragma: no cover - 
 
 
 @_njit(cache=True, _nrt=False, inline="always")
-def _prefetch_due(next_due, jslot, pi, cap, act, q, until):  # pragma: no cover - compiled
-    """Ask for the state of the first row from ``q`` on whose ``next_due`` is by
-    ``until`` (its journey records, send ring and inactivity clocks); the row after it."""
-    n = next_due.shape[0]
-    while q < n and next_due[q] > until:
-        q += 1
-    if q < n:
-        for j in range(jslot.shape[1]):
-            p = jslot[q, j]
-            if p >= 0:
-                prefetch(pi, p)
-                prefetch(pi[p, 8:], 0)
-                prefetch(pi[p, 16:], 0)
-        if cap.shape[1]:  # (a row of no columns has no element to ask for)
-            prefetch(cap, q)
-        if act.shape[1]:
-            prefetch(act, q)
-    return q + 1
+def _prefetch_due(jslot, pi, cap, act, s):  # pragma: no cover - compiled
+    """Ask for the state a due row ``s`` is decided from: its journey records, send ring
+    and inactivity clocks."""
+    for j in range(jslot.shape[1]):
+        p = jslot[s, j]
+        if p >= 0:
+            prefetch(pi, p)
+            prefetch(pi[p, 8:], 0)
+            prefetch(pi[p, 16:], 0)
+    if cap.shape[1]:  # (a row of no columns has no element to ask for)
+        prefetch(cap, s)
+    if act.shape[1]:
+        prefetch(act, s)
 
 
 @_njit(cache=True, _nrt=False)
-def _run_until(T, S, OUT, pos, until, room):  # pragma: no cover - compiled
+def _run_until(T, S, OUT, rows, pos, until, room):  # pragma: no cover - compiled
+    """Decide what is due by ``until`` for ``rows`` (ascending: those whose ``next_due``,
+    a lower bound, was by ``until`` when the sweep began; deciding a row changes no other
+    row's), from ``rows[pos[0]]`` on; stops early (False, ``pos`` updated) when the output
+    or a pool might overflow."""
     cnt, meta, next_due = OUT[2], S[16], S[9]
     rinfo, jinfo, inact = T[0], T[2], T[9]
     pend_entry, pend_due, jslot, pi = S[2], S[3], S[12], S[13]
-    act, lapse, first_seen, attr_t0 = S[17], S[18], S[19], S[20]
-    q = pos[0]  # look-ahead: the due rows up to q are asked for
-    for _ in range(_AHEAD):
-        q = _prefetch_due(next_due, jslot, pi, S[8], act, q, until)
-    for s in range(pos[0], next_due.shape[0]):
-        if next_due[s] > until:
-            continue
-        if q <= s:
-            q = s + 1
-        q = _prefetch_due(next_due, jslot, pi, S[8], act, q, until)
+    act, lapse, first_seen, attr_t0, cap = S[17], S[18], S[19], S[20], S[8]
+    n = rows.shape[0]
+    for i in range(pos[0], min(pos[0] + _AHEAD, n)):
+        _prefetch_due(jslot, pi, cap, act, rows[i])
+    for i in range(pos[0], n):
+        if i + _AHEAD < n:
+            _prefetch_due(jslot, pi, cap, act, rows[i + _AHEAD])
+        s = rows[i]
         d, what, _, _ = _next_of(rinfo, jinfo, inact, pend_entry, pend_due, jslot, pi, act,
                                  lapse, first_seen, attr_t0, s)  # next_due: a lower bound
         next_due[s] = d if what >= 0 else FAR
         if next_due[s] > until:
             continue
         if cnt[0] > room or _full(meta):
-            pos[0] = s
+            pos[0] = i
             return False
         _decide_due(T, S, OUT, s, until)
-    pos[0] = next_due.shape[0]
+    pos[0] = n
     return True
 
 
@@ -1882,10 +1879,12 @@ class FastJourneyCore(FastCore):
                 if done:
                     break
         if until is not None:
+            # the due rows by one vectorized pass (a row's next_due is a lower bound)
+            rows = np.flatnonzero(self.next_due <= until)
             pos = np.zeros(1, np.int64)
             while True:
                 self._reserve()
-                done = self._call(_RUN_UNTIL, pos, np.int64(until), self._rooms()[0])
+                done = self._call(_RUN_UNTIL, rows, pos, np.int64(until), self._rooms()[0])
                 parts.append(self._take())
                 if done:
                     break
