@@ -354,6 +354,7 @@ def test_03_off_policy_evaluation(kernel_env, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.ray
+@pytest.mark.own_cluster      # the notebook starts Ray in its kernel
 def test_04_load_test(kernel_env, tmp_path):
     k = run_notebook("04_load_test_triggers", SMALL["04_load_test_triggers"], tmp_path)
     assert k["checks_passed"] == [True, True, True]
