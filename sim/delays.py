@@ -56,7 +56,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.signal import lfilter
 from scipy.special import ndtr
 
 from sim._grouping import distinct_rows, group_order
@@ -210,6 +209,10 @@ class _Chain:
     def run(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Click and order CDFs on chunk ``k`` (n in [k CHUNK, (k + 1) CHUNK)); the
         state after it is kept."""
+        # scipy.signal takes ~1.3 s to import (it loads scipy.stats): only a process that
+        # computes delay CDFs pays it, not every process importing the simulator
+        from scipy.signal import lfilter
+
         zc, prev, zg = self.states[k]
         n = np.arange(k * _CHUNK, (k + 1) * _CHUNK)
         click, zc = lfilter(self.bc, self.ac, _human_cdf(self.a, n), zi=zc)

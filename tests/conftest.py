@@ -46,17 +46,24 @@ SHARED_SETUP = frozenset({
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test that needs Ray (marked ``ray`` or using :func:`ray_session`) joins the
     xdist group ``ray`` (pyproject: ``--dist loadgroup``): one worker runs them all, so the
-    session starts one local cluster, not one per worker, and Ray tests do not compete
-    with each other for the cores. The tests of a module in :data:`SHARED_SETUP` form a
-    group of their own (xdist starts the largest groups first)."""
+    session starts one local cluster, not one per worker. A test marked ``own_cluster``
+    starts a cluster of its own (a notebook's kernel, a subprocess), not the session's: it
+    is left out of that group, so the other worker runs it while the first one runs the
+    session's Ray tests (the group alone was most of the suite's time). The tests of a
+    module in :data:`SHARED_SETUP` form a group of their own (xdist starts the largest
+    groups first)."""
     root = config.rootpath
     for item in items:
+        module = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) \
+            else ""
+        if item.get_closest_marker("own_cluster") is not None:
+            assert "ray_session" not in getattr(item, "fixturenames", ()), item.nodeid
+            item.add_marker(pytest.mark.xdist_group(f"own_cluster:{module}"))
+            continue
         if (item.get_closest_marker("ray") is not None
                 or "ray_session" in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("ray"))
             continue
-        module = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) \
-            else ""
         if module in SHARED_SETUP:
             item.add_marker(pytest.mark.xdist_group(module))
 

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp1f1, hyp2f1
 
 from policies.checks import check_number
@@ -126,6 +125,10 @@ def _bg_loglik(theta: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
 
 
 def _fit(neg: Any, k: int) -> tuple[np.ndarray, float]:
+    # imported here: scipy.optimize takes ~0.2 s to import, and every shard process
+    # imports this package (policies.segments.dynamic) without fitting a model
+    from scipy.optimize import minimize
+
     best = None
     for start in (np.zeros(k), np.full(k, 0.5), np.full(k, -0.5)):
         res = minimize(neg, start, method="Nelder-Mead",

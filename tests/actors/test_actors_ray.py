@@ -48,25 +48,26 @@ def _same(a, b) -> None:
 
 
 def test_ray_equals_inline(ray_session, reference):
-    result = run_simulation(small_config(days=RAY_DAYS, start=NOON), executor="ray", shards=2)
+    """Two shards spread over the nodes and the learner on any node: the run equals inline.
+    (One run for both: the default placement, balanced with the learner on the driver's
+    node, runs in the tests below, and their runs equal inline too.)"""
+    result = run_simulation(small_config(days=RAY_DAYS, start=NOON), executor="ray",
+                            shards=2, placement="spread", learner_node="any")
     assert result.info["executor"] == "ray" and result.info["shards"] == 2
     assert result.info["ticks_per_call"] == 1
     assert result.info["recoveries"] == 0
     assert 1 <= result.info["max_in_flight"] <= 4  # backpressure bound
     assert result.info["learner_cpu_s"] > 0 and result.info["driver_cpu_s"] > 0
     assert result.metrics.query("metric == 'sends'")["value"].sum() > 500
+    assert result.info["placement"] == "spread" and len(result.info["shard_nodes"]) == 2
     _same(reference, result)
 
 
-@pytest.mark.parametrize("ticks_per_call", [1, 2])
-def test_ray_with_a_send_lag_equals_inline(ray_session, reference_lag2, ticks_per_call):
-    cfg = small_config(days=RAY_DAYS, start=NOON, decision_lag_ticks=2)
-    result = run_simulation(cfg, executor="ray", shards=3, ticks_per_call=ticks_per_call)
-    assert result.info["ticks_per_call"] == ticks_per_call
-    _same(reference_lag2, result)
-
-
 def test_killed_shard_and_learner_recover_exactly(ray_session, reference_lag2):
+    """Three shards, a send lag of two ticks, two ticks per call: a shard and the learner
+    killed between checkpoints, and the run equals inline. (This run and the one on
+    storage below also hold the lag runs equal to inline: two ticks per call here, one
+    there.)"""
     kills = []
 
     def fault(driver, tick):
@@ -80,10 +81,11 @@ def test_killed_shard_and_learner_recover_exactly(ray_session, reference_lag2):
             ray_session.kill(driver.executor.learner)
             kills.append(tick)
 
-    result = Driver(small_config(days=RAY_DAYS, start=NOON, decision_lag_ticks=2), "ray", 2,
+    result = Driver(small_config(days=RAY_DAYS, start=NOON, decision_lag_ticks=2), "ray", 3,
                     on_tick=fault, ticks_per_call=2).run()
     assert kills == [17, 30]
     assert result.info["recoveries"] == 2
+    assert result.info["shards"] == 3 and result.info["ticks_per_call"] == 2
     _same(reference_lag2, result)
 
 
@@ -130,7 +132,8 @@ def test_shard_error_fails_run_with_its_message(ray_session):
 
 def test_checkpoints_on_storage_recover_exactly(ray_session, reference_lag2, tmp_path):
     """Checkpoints written by the actors to a file:// URI: a killed shard and a killed
-    learner are restored from the files, and the run equals inline."""
+    learner are restored from the files, and the run (three shards, a send lag of two
+    ticks, one tick per call) equals inline."""
     kills = []
 
     def fault(driver, tick):
@@ -147,9 +150,10 @@ def test_checkpoints_on_storage_recover_exactly(ray_session, reference_lag2, tmp
             kills.append(tick)
 
     cfg = small_config(days=RAY_DAYS, start=NOON, decision_lag_ticks=2)
-    result = Driver(cfg, "ray", 2, on_tick=fault, ticks_per_call=2,
+    result = Driver(cfg, "ray", 3, on_tick=fault, ticks_per_call=1,
                     checkpoint_uri=tmp_path.as_uri()).run()
     assert kills == [17, 30] and result.info["recoveries"] == 2
+    assert result.info["shards"] == 3 and result.info["ticks_per_call"] == 1
     _same(reference_lag2, result)
     # checkpoints at ticks 12, 24 and 36 (none is reached twice here: the run goes back
     # to 12 at tick 17 and to 24 at tick 30)
@@ -159,10 +163,11 @@ def test_checkpoints_on_storage_recover_exactly(ray_session, reference_lag2, tmp
     # only the last complete checkpoint is kept
     assert [p.name for p in run_dir.iterdir()] == ["ckpt-00000036"]
     assert sorted(p.name for p in (run_dir / "ckpt-00000036").iterdir()) == [
-        "arms.pkl", "learner.pkl", "manifest.json", "shard-0000.pkl", "shard-0001.pkl"]
+        "arms.pkl", "learner.pkl", "manifest.json", "shard-0000.pkl", "shard-0001.pkl",
+        "shard-0002.pkl"]
     assert result.info["checkpoint_bytes"] == sum(
         (run_dir / "ckpt-00000036" / f).stat().st_size
-        for f in ("shard-0000.pkl", "shard-0001.pkl", "learner.pkl"))
+        for f in ("shard-0000.pkl", "shard-0001.pkl", "shard-0002.pkl", "learner.pkl"))
 
 
 def test_lost_checkpoint_file_fails_with_a_clear_error(ray_session, tmp_path):
@@ -215,13 +220,6 @@ def test_shards_are_assigned_to_nodes_by_cpus():
     assert placed[0] == placed[2] == "a" and placed[1] == placed[3] == "c"
 
 
-def test_placement_spread_and_learner_anywhere_equal_inline(ray_session, reference):
-    result = run_simulation(small_config(days=RAY_DAYS, start=NOON), executor="ray",
-                            shards=2, placement="spread", learner_node="any")
-    assert result.info["placement"] == "spread" and len(result.info["shard_nodes"]) == 2
-    _same(reference, result)
-
-
 def _two_nodes(tmp_path, *args: str) -> list[dict]:
     script = Path(__file__).with_name("two_node_script.py")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -244,6 +242,7 @@ def two_node_reports(tmp_path_factory):
     return in_store, on_storage, uri
 
 
+@pytest.mark.own_cluster   # in a subprocess (two_node_script.py)
 def test_two_node_cluster_survives_node_removal(two_node_reports):
     report = two_node_reports[0]
     assert report["nodes_used"] == 2          # shards were spread over both nodes
@@ -255,6 +254,7 @@ def test_two_node_cluster_survives_node_removal(two_node_reports):
     assert report["sends"] > 300 and report["journey_fires"] > 0
 
 
+@pytest.mark.own_cluster   # in a subprocess (two_node_script.py)
 def test_two_node_cluster_restores_lost_node_from_storage(two_node_reports):
     """Checkpoints on shared storage (here a file:// path both nodes see): the removed
     node's shard is recreated on the other node from its file."""

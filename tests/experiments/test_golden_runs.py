@@ -1,12 +1,13 @@
 """Every shipped spec, shrunk, gives the run folder recorded in ``tests/data/golden/``.
 
-``digests.json`` there holds the SHA-256 of every file of the run folder, written by the
-code before a refactor; a refactor that changes no behavior leaves every byte unchanged
-(``timing.json`` holds wall times and is not compared; ``spec.yaml`` is compared without
-its package-version lines, which name the installed versions rather than the run). The
-tables, ``summary.csv``, ``report.md`` and ``spec.yaml`` are kept beside the digests to
-diff against when one changes; the HTML report and the PNG plots are rendered from the
-same numbers and are kept as digests only.
+Each spec runs through ``triggerlab run`` (so every shipped spec also runs from the
+command line). ``digests.json`` there holds the SHA-256 of every file of the run folder,
+written by the code before a refactor; a refactor that changes no behavior leaves every
+byte unchanged (``timing.json`` holds wall times and is not compared; ``spec.yaml`` is
+compared without its package-version lines, which name the installed versions rather than
+the run). The tables, ``summary.csv``, ``report.md`` and ``spec.yaml`` are kept beside the
+digests to diff against when one changes; the HTML report and the PNG plots are rendered
+from the same numbers and are kept as digests only.
 
 Bytes are compared first. A table whose bytes differ may still be the same run on another
 CPU: numpy's vectorized ``exp``/``log`` kernels differ by CPU feature set (AVX2 vs
@@ -33,8 +34,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from experiments import run
 
 SPECS = Path(__file__).resolve().parents[2] / "experiments" / "specs"
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
@@ -105,8 +104,15 @@ def test_every_shipped_spec_has_golden_files() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_shipped_spec_run_folder_is_unchanged(name: str, tmp_path: Path) -> None:
+    """``triggerlab run`` on a shrunk copy of the spec file: every shipped spec runs from
+    the command line, and its run folder is the golden one (the same folder as
+    ``experiments.run`` on the spec, which recorded it)."""
+    from experiments.cli import main
+
     out = tmp_path / name
-    run(small_spec(name), out=out, progress=False)
+    small = tmp_path / f"{name}.yaml"
+    small.write_text(yaml.safe_dump(small_spec(name), sort_keys=False))
+    assert main(["run", str(small), "--out", str(out), "--no-progress"]) == 0
     got = {p.name: _digest(p) for p in sorted(out.iterdir()) if p.name != "timing.json"}
     if REGEN:
         shutil.rmtree(GOLDEN / name, ignore_errors=True)

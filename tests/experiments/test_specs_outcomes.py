@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from experiments import Results, load_spec, run
 
@@ -98,28 +97,6 @@ def test_looser_frequency_caps_send_more_and_cause_more_orders() -> None:
     assert inc[0] < inc[1] < inc[2] <= inc[3]
     orders = _truth(res, "orders")
     assert orders["cap_1_per_3_days"] < orders["cap_1_per_day"] < orders["no_cap"]
-
-
-@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.stem)
-def test_every_builtin_spec_runs_from_the_command_line(path: Path, tmp_path: Path,
-                                                       monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """``triggerlab run`` on each shipped spec (shrunk through a copy of the file)."""
-    import yaml
-
-    from experiments.cli import main
-
-    data = yaml.safe_load(path.read_text())
-    data["population"]["subscribers"] = 300
-    data["duration"]["days"] = 2
-    data["replications"] = 1
-    if "scoring" in data:      # a refresh within the 2 days, fitted on a small prior run
-        data["scoring"].update(first_day=1, refresh=1)
-        data["scoring"]["train"] = {**data["scoring"].get("train", {}), "subscribers": 300}
-    small = tmp_path / path.name
-    small.write_text(yaml.safe_dump(data))
-    assert main(["run", str(small), "--out", str(tmp_path / "out"), "--no-plots",
-                 "--no-progress"]) == 0
-    assert (tmp_path / "out" / "report.md").exists()
 
 
 def test_segment_effects_discount_changes_sign_between_price_segments(tmp_path: Path) -> None:

@@ -38,7 +38,10 @@ SMALL: dict[str, dict[str, object]] = {
     # events/s (asserted > 50k), the overload run at twice that is most of the time
     "04_load_test_triggers": {"SUBSCRIBERS": 10_000, "RATE": 50_000, "DURATION": 1.0},
     "05_personalization_and_send_time": {"SUBSCRIBERS": 4_000, "DAYS": 8},
-    "06_designing_a_cart_journey": {"SUBSCRIBERS": 4_000, "DAYS": 14, "REPLICATIONS": 1,
+    # 1,500 x 7 days (was 4,000 x 14, the very run of test_specs_outcomes'
+    # test_cart_series_..., which owns the truth's conclusions): the funnel's counts 86 >
+    # 76 > 55 > 35 on the spec's seed (79 > 68 > 54 > 34, 102 > 87 > 67 > 43 on the next two)
+    "06_designing_a_cart_journey": {"SUBSCRIBERS": 1_500, "DAYS": 7, "REPLICATIONS": 1,
                                     # 6 days: Winning Path's 4-day window closes and it
                                     # commits (2 of 3 false at 1,500); the test asserts the
                                     # table's shape, not rates
@@ -47,7 +50,10 @@ SMALL: dict[str, dict[str, object]] = {
     # 12k: at 8k the BIC elbow picks 3 clusters in the catalog-driven world (ARI 0.02)
     "07_segments_scores_and_uplift": {"SUBSCRIBERS": 12_000, "EFFECT_SUBSCRIBERS": 8_000,
                                       "UPLIFT_SUBSCRIBERS": 12_000, "TARGET_SUBSCRIBERS": 8_000},
-    "08_multivariate_tests_and_tuning": {"SUBSCRIBERS": 5_000, "DAYS": 14,
+    # 1,500 (was 5,000 x 14, the very run of test_specs_outcomes'
+    # test_multivariate_..., which owns the comparison's conclusions): the true best is
+    # the same on the spec's seed and the next two
+    "08_multivariate_tests_and_tuning": {"SUBSCRIBERS": 1_500, "DAYS": 14,
                                          # 800 x 6 days (was 1,000 x 10): the search's best
                                          # 1.2 % below the grid's (asserted < 5 %), 6 %
                                          # above the declared series (1.7 % and 4 % before)
@@ -354,6 +360,7 @@ def test_03_off_policy_evaluation(kernel_env, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.ray
+@pytest.mark.own_cluster      # the notebook starts Ray in its kernel
 def test_04_load_test(kernel_env, tmp_path):
     k = run_notebook("04_load_test_triggers", SMALL["04_load_test_triggers"], tmp_path)
     assert k["checks_passed"] == [True, True, True]
@@ -387,18 +394,17 @@ def test_06_designing_a_cart_journey(kernel_env, tmp_path):
                      tmp_path)
     assert k["arms"] == ["series", "one_reminder", "series_smart", "discount_every_email"]
     margin, caused = k["margin_truth"], k["orders_caused_truth"]
-    # the series earn more margin than one reminder; the discount for everyone wins
-    # orders and loses margin (truth), and the conclusion's changes are those numbers
-    assert margin["series"] > margin["one_reminder"] > 0
-    assert caused["discount_every_email"] > caused["series"] > caused["one_reminder"] > 0
-    assert margin["discount_every_email"] < margin["series"]
+    # what the series, one reminder and the discount for everyone do to margin, orders
+    # and margin per order (truth) is test_specs_outcomes'
+    # test_cart_series_a_discount_for_everyone_wins_orders_and_loses_margin, on the run
+    # this notebook makes at 4,000 x 14 days; here: the conclusion's changes are the
+    # numbers
+    assert margin["series"] > 0 and caused["series"] > 0
     assert k["discount_orders_change"] == pytest.approx(
         caused["discount_every_email"] / caused["series"] - 1)
     assert k["discount_margin_change"] == pytest.approx(
         margin["discount_every_email"] / margin["series"] - 1)
     assert k["best_margin_arm"] == max(margin, key=margin.get)
-    per_order = k["margin_per_order_truth"]
-    assert per_order["discount_every_email"] < per_order["series_smart"] < per_order["series"]
     sends = k["sends"]
     assert sends["one_reminder"] < sends["series_smart"] < sends["series"]
     # the control's flowchart counts: entries and three sends, each fewer than the last
@@ -458,19 +464,13 @@ def test_08_multivariate_tests_and_tuning(kernel_env, tmp_path):
                      SMALL["08_multivariate_tests_and_tuning"], tmp_path)
     best = "learn:general_engagement:learn_more"
     assert k["combination_arms"] == ["factorial", "factorized", "one_at_a_time"]
+    # which arm finds the true best first, with what regret, and what the factorial
+    # analysis finds is test_specs_outcomes'
+    # test_multivariate_factorized_policy_finds_the_best_combination_first, on the run
+    # this notebook makes at 5,000 x 14 days; here: the table and the analysis agree on
+    # the truth
     assert set(k["true_best"].values()) == {best}
-    # the factorized policy acts on the true best before the factorial test declares it,
-    # with the least regret; one element at a time misses it
-    assert k["found"]["factorized"] and k["pick"]["factorized"] == best
-    fz, fac = k["sends_to_find"]["factorized"], k["sends_to_find"]["factorial"]
-    assert fac is None or fz < fac
-    assert min(k["regret"], key=k["regret"].get) == "factorized"
-    assert not k["found"]["one_at_a_time"]
-    # the factorial analysis finds the interaction; its interval covers the truth
-    lo, hi = k["interaction_ci"]
-    assert k["interaction_significant"] and k["interaction_estimate"] > 0
-    assert lo <= k["interaction_truth"] <= hi
-    assert k["analysis_best"] == k["analysis_true_best"] == best
+    assert k["analysis_true_best"] == best
     # tuning: the search's best within 5 % of the grid's best, above the declared series
     assert k["tune_trials"] == 16 and k["grid_points"] == 27
     assert k["tune_gap_to_grid"] < 0.05
