@@ -193,48 +193,24 @@ def _run_events(
     return ev_row.shape[0], n_out
 
 
-#: Rows the due sweep tests at once (:func:`next_due_row`).
-_SWEEP_CHUNK = 64
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def next_due_row(next_due, s, until):  # pragma: no cover - compiled
-    """The first row from ``s`` on whose ``next_due`` (a lower bound of its earliest due
-    time, seconds) is at or before ``until``; ``len(next_due)`` when none is. A chunk of
-    :data:`_SWEEP_CHUNK` rows is first counted without a branch (a loop the compiler
-    vectorizes), so rows with nothing due cost a fraction of a nanosecond each."""
-    n = next_due.shape[0]
-    while s < n:
-        e = min(s + _SWEEP_CHUNK, n)
-        hits = 0
-        for q in range(s, e):
-            hits += next_due[q] <= until
-        if hits:
-            for q in range(s, e):
-                if next_due[q] <= until:
-                    return q
-        s = e
-    return n
-
-
 @numba.njit(cache=True, nogil=True)
 def _run_until(
-    start, until, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
+    rows, start, until, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
     lf_time, lf_entry, lf_att, cap, next_due, out, stats,
 ):  # pragma: no cover - compiled
+    """Decide what is due by ``until`` for the due ``rows`` (:meth:`FastCore._due_rows`)
+    from ``rows[start]`` on; (where it stopped, rows written to ``out``)."""
     n_rules = order.shape[0]
     n_out = 0
     room = out.shape[0] - n_rules
-    s = next_due_row(next_due, start, until)
-    while s < next_due.shape[0]:
+    for i in range(start, rows.shape[0]):
         if n_out > room:
-            return s, n_out
+            return i, n_out
         n_out = _decide_due(
-            s, until, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
+            rows[i], until, order, rtab, settings, offset, pend_entry, pend_due, pend_att,
             lf_time, lf_entry, lf_att, cap, next_due, out, n_out, stats,
         )
-        s = next_due_row(next_due, s + 1, until)
-    return pend_entry.shape[0], n_out
+    return rows.shape[0], n_out
 
 
 _RUN_EVENTS: Any = _run_events
@@ -410,6 +386,12 @@ class FastCore:
             bits |= m.astype(np.int64) << k
         return rows, sel.time, sel.type, bits
 
+    def _due_rows(self, until: int) -> np.ndarray:
+        """The rows that may have something due by ``until``, ascending, by one vectorized
+        comparison (``next_due`` is a lower bound of a row's earliest due time; deciding
+        a row changes no other row's)."""
+        return np.flatnonzero(self.next_due <= until)
+
     def _grow_out(self) -> None:
         self.out = np.zeros((self.out.shape[0] * 2, 6), np.int64)
 
@@ -434,14 +416,15 @@ class FastCore:
                 if i < len(rows):
                     self._grow_out()
         if until is not None:
-            s = 0
-            while s < len(self.ids):
-                s, n = _RUN_UNTIL(
-                    s, np.int64(until), self.order, self.rtab, self.settings, self.offset,
-                    *self._state_args(), self.out, self.stats,
+            due = self._due_rows(until)
+            i = 0
+            while i < len(due):
+                i, n = _RUN_UNTIL(
+                    due, i, np.int64(until), self.order, self.rtab, self.settings,
+                    self.offset, *self._state_args(), self.out, self.stats,
                 )
                 parts.append(self.out[:n].copy())
-                if s < len(self.ids):
+                if i < len(due):
                     self._grow_out()
         return self._decisions(parts)
 

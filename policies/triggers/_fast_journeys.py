@@ -1176,9 +1176,8 @@ def _prefetch_due(jslot, pi, cap, act, s):  # pragma: no cover - compiled
 
 @_njit(cache=True, _nrt=False)
 def _run_until(T, S, OUT, rows, pos, until, room):  # pragma: no cover - compiled
-    """Decide what is due by ``until`` for ``rows`` (ascending: those whose ``next_due``,
-    a lower bound, was by ``until`` when the sweep began; deciding a row changes no other
-    row's), from ``rows[pos[0]]`` on; stops early (False, ``pos`` updated) when the output
+    """Decide what is due by ``until`` for the due ``rows`` (:meth:`FastCore._due_rows`)
+    from ``rows[pos[0]]`` on; stops early (False, ``pos`` updated) when the output
     or a pool might overflow."""
     cnt, meta, next_due = OUT[2], S[16], S[9]
     rinfo, jinfo, inact = T[0], T[2], T[9]
@@ -1879,8 +1878,7 @@ class FastJourneyCore(FastCore):
                 if done:
                     break
         if until is not None:
-            # the due rows by one vectorized pass (a row's next_due is a lower bound)
-            rows = np.flatnonzero(self.next_due <= until)
+            rows = self._due_rows(until)
             pos = np.zeros(1, np.int64)
             while True:
                 self._reserve()
